@@ -1,0 +1,87 @@
+"""Input encoders: how an image of unsigned 8-bit intensities becomes layer-0 input.
+
+Three encodings, each a pure function of the image and the timestep count (``x`` is ``uint8``
+in ``0..255``, shape ``(batch, features)``; outputs are ``(T, batch, features)``):
+
+``RATE``
+    ``s[t, b, i] = x[b, i] > r[t, i]`` where ``r`` are successive 8-bit draws of
+    ``sim.lfsr.LFSR16`` started at ``EncoderParams.seed`` for every sample, in the order
+    ``t`` major, feature ``i`` minor. ``x = 0`` never spikes.
+``LATENCY``
+    One spike per non-zero feature at ``t = ((255 - x) * T) >> 8``; ``x = 0`` never spikes.
+``DIRECT``
+    The intensity itself as a current every timestep: ``c[t, b, i] = x[b, i]``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+from .lfsr import LFSR16, lfsr_table
+
+__all__ = ["Encoding", "EncoderParams", "encode", "input_max"]
+
+
+class Encoding(enum.Enum):
+    """How pixels enter the network."""
+
+    RATE = "rate"
+    LATENCY = "latency"
+    DIRECT = "direct"
+
+
+@dataclass(frozen=True)
+class EncoderParams:
+    """Encoder choice and its seed.
+
+    Parameters
+    ----------
+    encoding : Encoding
+        Rate, latency or direct-current coding.
+    seed : int
+        Non-zero 16-bit seed of the rate encoder's LFSR (restarted for every sample).
+    """
+
+    encoding: Encoding = Encoding.RATE
+    seed: int = 0xACE1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.encoding, Encoding):
+            raise TypeError(f"encoding must be an Encoding, not {self.encoding!r}")
+        if not 0 < self.seed < (1 << 16):
+            raise ValueError(f"seed must be a non-zero 16-bit value, not {self.seed!r}")
+
+
+def input_max(p: EncoderParams) -> int:
+    """Largest value one input element can carry (1 for spikes, 255 for direct current)."""
+    return 255 if p.encoding is Encoding.DIRECT else 1
+
+
+def encode(x: np.ndarray, p: EncoderParams, *, timesteps: int) -> np.ndarray:
+    """Encode ``uint8`` images ``(batch, features)`` into ``(T, batch, features)`` ``uint8``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a 2-D array of integers in ``0..255`` or ``timesteps < 1``.
+    """
+    x = np.asarray(x)
+    if x.ndim != 2 or not np.issubdtype(x.dtype, np.integer):
+        raise ValueError(f"images must be a 2-D integer array (batch, features), not {x.shape}")
+    if x.size and (x.min() < 0 or x.max() > 255):
+        raise ValueError("image intensities must lie in 0..255")
+    if timesteps < 1:
+        raise ValueError(f"timesteps must be >= 1, not {timesteps!r}")
+    x = x.astype(np.int64)
+    batch, n = x.shape
+    if p.encoding is Encoding.DIRECT:
+        return np.broadcast_to(x.astype(np.uint8), (timesteps, batch, n)).copy()
+    if p.encoding is Encoding.RATE:
+        r = lfsr_table(LFSR16, seed=p.seed, draws=timesteps * n).reshape(timesteps, 1, n)
+        return (x[None, :, :] > r).astype(np.uint8)
+    t_fire = ((255 - x) * timesteps) >> 8
+    t = np.arange(timesteps).reshape(timesteps, 1, 1)
+    return ((t == t_fire[None]) & (x[None] > 0)).astype(np.uint8)

@@ -1,0 +1,161 @@
+"""Integer IF/LIF neurons: the one definition of the neuron equations.
+
+One timestep of a layer of ``n`` neurons, with ``I[t]`` the integer synaptic input
+accumulated during timestep ``t`` (see :func:`charge`, :func:`fire`, :func:`reset`)::
+
+    u[t] = sat( v[t-1] - (v[t-1] >> k) + I[t] )      # LIF (shift leak, beta = 1 - 2**-k)
+    u[t] = sat( v[t-1] + I[t] )                       # IF
+    s[t] = u[t] >= theta                              # fire: greater-or-equal
+    v[t] = 0            where s[t]   (ResetMode.ZERO)
+    v[t] = u[t] - theta where s[t]   (ResetMode.SUBTRACT)
+    v[t] = u[t]         elsewhere
+
+* ``>>`` is the arithmetic shift of ``sim.fixed.shift_right`` (floor, also for negative ``v``).
+* ``sat`` clamps to the signed membrane format (``LIFParams.membrane``); the synaptic input
+  ``I[t]`` is exact (the compiler proves its accumulator wide enough).
+* Order within a timestep: leak, then input, then compare, then reset. Spikes of timestep ``t``
+  reach the next layer in the same timestep ``t``.
+* ``v[-1] = 0``. ``theta >= 1``, so a reset by subtraction never leaves the format.
+
+The gateware (``hw/lif_core.py``) implements exactly these three stages as pipeline stages.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+from .fixed import FixedFormat, Overflow, saturate, shift_right
+
+__all__ = [
+    "LIFParams",
+    "LIFState",
+    "NeuronModel",
+    "ResetMode",
+    "charge",
+    "fire",
+    "lif_step",
+    "reset",
+]
+
+
+class NeuronModel(enum.Enum):
+    """Integrate-and-fire without leak, or with a shift leak."""
+
+    IF = "if"
+    LIF = "lif"
+
+
+class ResetMode(enum.Enum):
+    """What a spike does to the membrane."""
+
+    #: The membrane becomes 0.
+    ZERO = "zero"
+    #: The threshold is subtracted, keeping the residual charge.
+    SUBTRACT = "subtract"
+
+
+@dataclass(frozen=True)
+class LIFParams:
+    """Integer parameters of a layer of neurons.
+
+    Parameters
+    ----------
+    threshold : int
+        Firing threshold in membrane LSBs, ``1 <= threshold <= membrane.max_value``.
+    model : NeuronModel
+        ``IF`` (no leak) or ``LIF`` (shift leak).
+    leak_shift : int
+        ``k`` of the leak ``v - (v >> k)``, i.e. ``beta = 1 - 2**-k``; ``1 <= k <= 31``.
+        Ignored for ``IF``.
+    reset : ResetMode
+        Reset to zero or by subtraction.
+    membrane : FixedFormat
+        Signed, saturating membrane format.
+
+    Raises
+    ------
+    ValueError
+        On a threshold, leak shift or membrane format outside the accepted ranges.
+    """
+
+    threshold: int
+    model: NeuronModel = NeuronModel.LIF
+    leak_shift: int = 4
+    reset: ResetMode = ResetMode.SUBTRACT
+    membrane: FixedFormat = FixedFormat(16)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, NeuronModel):
+            raise TypeError(f"model must be a NeuronModel, not {self.model!r}")
+        if not isinstance(self.reset, ResetMode):
+            raise TypeError(f"reset must be a ResetMode, not {self.reset!r}")
+        m = self.membrane
+        if not m.signed or m.overflow is not Overflow.SATURATE:
+            raise ValueError(f"membrane format must be signed and saturating, not {m}")
+        if not 2 <= m.width <= 32:
+            raise ValueError(f"membrane width must be in 2..32 bits, not {m.width!r}")
+        if not isinstance(self.threshold, int) or not 1 <= self.threshold <= m.max_value:
+            raise ValueError(
+                f"threshold must be an integer in 1..{m.max_value} (the {m.width}-bit membrane"
+                f" maximum), not {self.threshold!r}"
+            )
+        if not isinstance(self.leak_shift, int) or not 1 <= self.leak_shift <= 31:
+            raise ValueError(f"leak_shift must be an integer in 1..31, not {self.leak_shift!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class LIFState:
+    """Membranes ``v`` of a batch of layers, ``int64`` of shape ``(batch, n)``."""
+
+    v: np.ndarray
+
+    @classmethod
+    def zeros(cls, *, batch: int, n: int) -> LIFState:
+        """Return the reset state ``v = 0``."""
+        return cls(np.zeros((batch, n), dtype=np.int64))
+
+
+def charge(v: np.ndarray, i: np.ndarray, p: LIFParams) -> np.ndarray:
+    """Return ``u = sat(v - (v >> k) + i)`` (LIF) or ``sat(v + i)`` (IF); see module docstring."""
+    v = np.asarray(v, dtype=np.int64)
+    leaked = v - shift_right(v, p.leak_shift) if p.model is NeuronModel.LIF else v
+    return saturate(leaked + np.asarray(i, dtype=np.int64), p.membrane)
+
+
+def fire(u: np.ndarray, p: LIFParams) -> np.ndarray:
+    """Return the spikes ``u >= theta`` as a boolean array."""
+    return u >= p.threshold
+
+
+def reset(u: np.ndarray, s: np.ndarray, p: LIFParams) -> np.ndarray:
+    """Return the membrane after the reset selected by ``p.reset``."""
+    if p.reset is ResetMode.ZERO:
+        return np.where(s, 0, u).astype(np.int64)
+    return np.where(s, u - p.threshold, u).astype(np.int64)
+
+
+def lif_step(i: np.ndarray, state: LIFState, p: LIFParams) -> tuple[np.ndarray, LIFState]:
+    """Advance one timestep: charge, fire, reset.
+
+    Parameters
+    ----------
+    i : np.ndarray
+        Integer synaptic input ``I[t]`` in membrane LSBs, shape ``(batch, n)``.
+    state : LIFState
+        Membranes after the previous timestep.
+    p : LIFParams
+        Layer parameters.
+
+    Returns
+    -------
+    spikes : np.ndarray
+        ``bool`` array ``(batch, n)``.
+    state : LIFState
+        Membranes after reset.
+    """
+    u = charge(state.v, i, p)
+    s = fire(u, p)
+    return s, LIFState(reset(u, s, p))

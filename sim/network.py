@@ -1,0 +1,165 @@
+"""A feed-forward network of dense LIF layers over ``T`` timesteps, vectorised over the batch.
+
+For each timestep ``t`` (see ``sim.lif`` for the neuron and ``sim.encoders`` for layer-0
+input)::
+
+    x_0[t] = encode(images)[t]
+    I_l[t] = x_{l-1}[t] @ W_l.T          (exact integers, sim.ops.exact_matmul)
+    s_l[t], v_l[t] = lif_step(I_l[t], v_l[t-1])
+    x_l[t] = s_l[t]
+
+The prediction is the output neuron with the most spikes over the ``T`` timesteps; ties go to
+the larger final membrane, then to the lower index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .encoders import EncoderParams, encode, input_max
+from .lif import LIFParams, LIFState, lif_step
+from .ops import accumulator_bound, exact_matmul
+
+__all__ = ["DenseLayer", "NetworkParams", "Trace", "predict", "run_network"]
+
+
+@dataclass(frozen=True, eq=False)
+class DenseLayer:
+    """One dense synapse matrix followed by a layer of LIF neurons.
+
+    Parameters
+    ----------
+    weights : np.ndarray
+        Integer weights ``(n_out, n_in)`` in membrane LSBs per input unit.
+    weight_bits : int
+        Signed width every weight fits in.
+    lif : LIFParams
+        Neuron parameters of the layer.
+    """
+
+    weights: np.ndarray
+    weight_bits: int
+    lif: LIFParams
+
+    def __post_init__(self) -> None:
+        w = np.asarray(self.weights)
+        if w.ndim != 2 or not np.issubdtype(w.dtype, np.integer):
+            raise ValueError(f"weights must be a 2-D integer array, not {w.dtype} {w.shape}")
+        top = (1 << (self.weight_bits - 1)) - 1
+        if w.size and (w.min() < -top - 1 or w.max() > top):
+            raise ValueError(f"weights do not fit {self.weight_bits} signed bits")
+
+    @property
+    def n_in(self) -> int:
+        """Number of inputs."""
+        return int(self.weights.shape[1])
+
+    @property
+    def n_out(self) -> int:
+        """Number of neurons."""
+        return int(self.weights.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkParams:
+    """An integer network: encoder, timesteps and layers."""
+
+    layers: tuple[DenseLayer, ...]
+    encoder: EncoderParams
+    timesteps: int
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise ValueError("a network needs at least one layer")
+        for a, b in zip(self.layers, self.layers[1:], strict=False):
+            if a.n_out != b.n_in:
+                raise ValueError(f"layer sizes do not chain: {a.n_out} outputs feed {b.n_in}")
+        if self.timesteps < 1:
+            raise ValueError(f"timesteps must be >= 1, not {self.timesteps!r}")
+
+    def bounds(self) -> list[int]:
+        """Per-layer bound on the synaptic input ``|I_l|`` (``sim.ops.accumulator_bound``)."""
+        out = []
+        for idx, layer in enumerate(self.layers):
+            m = input_max(self.encoder) if idx == 0 else 1
+            out.append(accumulator_bound(layer.weights, input_max=m))
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """Everything one run produced.
+
+    Attributes
+    ----------
+    inputs : np.ndarray
+        Encoded layer-0 input ``(T, batch, n_in)`` ``uint8``.
+    spikes : tuple[np.ndarray, ...]
+        Per layer, ``(T, batch, n_l)`` ``uint8`` spikes.
+    membranes : tuple[np.ndarray, ...] | None
+        Per layer, ``(T, batch, n_l)`` ``int64`` membranes after reset; ``None`` if not recorded.
+    counts : np.ndarray
+        Output spike counts ``(batch, n_out)``.
+    predictions : np.ndarray
+        Predicted class per sample ``(batch,)``.
+    """
+
+    inputs: np.ndarray
+    spikes: tuple[np.ndarray, ...]
+    membranes: tuple[np.ndarray, ...] | None
+    counts: np.ndarray
+    predictions: np.ndarray
+
+
+def predict(counts: np.ndarray, final_v: np.ndarray) -> np.ndarray:
+    """Return the most-spiking neuron, ties to the larger final membrane, then lower index."""
+    counts = np.asarray(counts, dtype=np.int64)
+    v = np.asarray(final_v, dtype=np.int64)
+    best = counts.max(axis=1, keepdims=True)
+    v_masked = np.where(counts == best, v, np.iinfo(np.int64).min)
+    return np.argmax(v_masked, axis=1)
+
+
+def run_network(params: NetworkParams, images: np.ndarray, *, record_membranes: bool = True
+                ) -> Trace:
+    """Run the integer network on ``uint8`` images ``(batch, features)``.
+
+    Raises
+    ------
+    ValueError
+        If the images do not have ``layers[0].n_in`` features (or see ``sim.encoders.encode``).
+    """
+    images = np.asarray(images)
+    if images.ndim != 2 or images.shape[1] != params.layers[0].n_in:
+        raise ValueError(
+            f"images must have shape (batch, {params.layers[0].n_in}), not {images.shape}"
+        )
+    x_all = encode(images, params.encoder, timesteps=params.timesteps)
+    batch = images.shape[0]
+    T = params.timesteps
+    bounds = params.bounds()
+    states = [LIFState.zeros(batch=batch, n=layer.n_out) for layer in params.layers]
+    spikes = [np.zeros((T, batch, layer.n_out), np.uint8) for layer in params.layers]
+    membranes = (
+        [np.zeros((T, batch, layer.n_out), np.int64) for layer in params.layers]
+        if record_membranes else None
+    )
+    for t in range(T):
+        x = x_all[t]
+        for idx, layer in enumerate(params.layers):
+            i = exact_matmul(x, layer.weights, bound=bounds[idx])
+            s, states[idx] = lif_step(i, states[idx], layer.lif)
+            spikes[idx][t] = s
+            if membranes is not None:
+                membranes[idx][t] = states[idx].v
+            x = s
+    counts = spikes[-1].sum(axis=0, dtype=np.int64)
+    return Trace(
+        inputs=x_all,
+        spikes=tuple(spikes),
+        membranes=tuple(membranes) if membranes is not None else None,
+        counts=counts,
+        predictions=predict(counts, states[-1].v),
+    )
