@@ -22,7 +22,7 @@ import numpy as np
 
 from .lfsr import LFSR16, lfsr_table
 
-__all__ = ["Encoding", "EncoderParams", "encode", "input_max"]
+__all__ = ["EncoderParams", "Encoding", "encode", "input_max"]
 
 
 class Encoding(enum.Enum):

@@ -181,7 +181,8 @@ def apply_overflow(x: np.ndarray | int, fmt: FixedFormat) -> tuple[np.ndarray, i
 def shift_right(x: np.ndarray | int, k: int) -> np.ndarray:
     """Arithmetic right shift by ``k >= 0`` bits: ``floor(x / 2**k)``.
 
-    Examples: ``shift_right(7, 2) == 1``, ``shift_right(-7, 2) == -2``, ``shift_right(-1, 4) == -1``.
+    Examples: ``shift_right(7, 2) == 1``, ``shift_right(-7, 2) == -2``,
+    ``shift_right(-1, 4) == -1``.
     """
     if k < 0:
         raise ValueError(f"shift amount must be >= 0, not {k!r}")

@@ -30,6 +30,7 @@ import numpy as np
 from .fixed import FixedFormat, Overflow, saturate, shift_right
 
 __all__ = [
+    "DEFAULT_MEMBRANE",
     "LIFParams",
     "LIFState",
     "NeuronModel",
@@ -39,6 +40,10 @@ __all__ = [
     "lif_step",
     "reset",
 ]
+
+
+#: Default membrane format: signed 16 bits, saturating.
+DEFAULT_MEMBRANE = FixedFormat(16)
 
 
 class NeuronModel(enum.Enum):
@@ -85,7 +90,7 @@ class LIFParams:
     model: NeuronModel = NeuronModel.LIF
     leak_shift: int = 4
     reset: ResetMode = ResetMode.SUBTRACT
-    membrane: FixedFormat = FixedFormat(16)
+    membrane: FixedFormat = DEFAULT_MEMBRANE
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, NeuronModel):

@@ -14,6 +14,7 @@ the larger final membrane, then to the lower index.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,7 +74,7 @@ class NetworkParams:
     def __post_init__(self) -> None:
         if not self.layers:
             raise ValueError("a network needs at least one layer")
-        for a, b in zip(self.layers, self.layers[1:], strict=False):
+        for a, b in itertools.pairwise(self.layers):
             if a.n_out != b.n_in:
                 raise ValueError(f"layer sizes do not chain: {a.n_out} outputs feed {b.n_in}")
         if self.timesteps < 1:
