@@ -1,0 +1,148 @@
+"""The human-readable report of a run folder: Markdown plus PNG plots.
+
+Reads ``summary.json`` (and a spike raster handed in by the caller) and writes
+``report.md``, ``raster.png``, ``accuracy.png`` and ``resources.png``, each atomically.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+from .runfolder import RunFolder, atomic_write_bytes, atomic_write_text
+
+__all__ = ["TARGETS", "plot_accuracy", "plot_raster", "plot_resources", "write_report"]
+
+#: Synthesis targets in report order.
+TARGETS = ("ice40", "ecp5", "xc7")
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, run: RunFolder, name: str) -> str:
+    buf = io.BytesIO()
+    # A fixed creation date keeps reruns byte-identical.
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    _figure().close(fig)
+    atomic_write_bytes(run.file(name), buf.getvalue())
+    return name
+
+
+def plot_raster(run: RunFolder, layers: list[np.ndarray], *, names: list[str],
+                title: str) -> str:
+    """Plot one sample's spikes: ``layers[i]`` is ``(T, n_i)``, stacked bottom to top."""
+    plt = _figure()
+    fig, axes = plt.subplots(len(layers), 1, figsize=(7, 1.2 + 1.6 * len(layers)),
+                             sharex=True, squeeze=False)
+    for ax, spikes, name in zip(axes[::-1, 0], layers, names, strict=True):
+        t, n = np.nonzero(np.asarray(spikes))
+        ax.scatter(t, n, s=4, marker="|", color="black")
+        ax.set_ylabel(f"{name}\nneuron")
+        ax.set_ylim(-1, spikes.shape[1])
+    axes[-1, 0].set_xlabel("timestep")
+    axes[0, 0].set_title(title)
+    return _save(fig, run, "raster.png")
+
+
+def plot_accuracy(run: RunFolder, accuracy: dict[str, float]) -> str:
+    """Bar chart of accuracy per evaluation (float, quantised, hardware)."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5, 3))
+    names = list(accuracy)
+    values = [100 * accuracy[k] for k in names]
+    bars = ax.bar(names, values, color=["#888", "#46a", "#a64"][: len(names)])
+    ax.bar_label(bars, fmt="%.2f")
+    ax.set_ylim(max(0.0, min(values) - 10), 100)
+    ax.set_ylabel("test accuracy (%)")
+    return _save(fig, run, "accuracy.png")
+
+
+def plot_resources(run: RunFolder, resources: dict[str, dict[str, int]]) -> str:
+    """Grouped bars of LUT, FF, BRAM, DSP per target (log scale)."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6, 3))
+    kinds = ("lut", "ff", "bram", "dsp")
+    targets = [t for t in TARGETS if t in resources]
+    x = np.arange(len(kinds))
+    width = 0.8 / max(1, len(targets))
+    for i, target in enumerate(targets):
+        vals = [max(resources[target].get(k, 0), 0) for k in kinds]
+        bars = ax.bar(x + i * width, [max(v, 0.5) for v in vals], width, label=target)
+        ax.bar_label(bars, labels=[str(v) for v in vals], fontsize=7)
+    ax.set_xticks(x + width * (len(targets) - 1) / 2, kinds)
+    ax.set_yscale("log")
+    ax.legend()
+    ax.set_ylabel("cells")
+    return _save(fig, run, "resources.png")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def write_report(run: RunFolder, *, raster: list[np.ndarray] | None = None,
+                 raster_names: list[str] | None = None) -> str:
+    """Write ``report.md`` (and its plots) from ``summary.json``; return the file name."""
+    s = run.summary()
+    lines = [f"# spikeforge run: {s.get('dataset', '?')}", ""]
+    images = []
+    acc = s.get("accuracy", {})
+    if acc:
+        lines += ["## Accuracy (test split)", "", "| evaluation | accuracy |", "|---|---|"]
+        lines += [f"| {k} | {100 * v:.2f} % |" for k, v in acc.items()]
+        lines.append("")
+        images.append(("accuracy", plot_accuracy(run, acc)))
+    ver = s.get("verify", {})
+    if ver:
+        lines += ["## Bit-exact verification (RTL in Verilator vs golden model)", ""]
+        lines += [f"- {k}: {_fmt(v)}" for k, v in sorted(ver.items())]
+        lines.append("")
+    res = s.get("resources", {})
+    if res:
+        lines += ["## Resources", "", "| target | LUT | FF | BRAM | DSP | Fmax (MHz) |",
+                  "|---|---|---|---|---|---|"]
+        fmax = s.get("fmax_mhz", {})
+        for t in TARGETS:
+            if t in res:
+                r = res[t]
+                lines.append(f"| {t} | {r.get('lut')} | {r.get('ff')} | {r.get('bram')} | "
+                             f"{r.get('dsp')} | {_fmt(fmax.get(t, '-'))} |")
+        lines.append("")
+        images.append(("resources", plot_resources(run, res)))
+    other = {k: v for k, v in s.items()
+             if k not in ("accuracy", "verify", "resources", "fmax_mhz", "dataset")}
+    if other:
+        lines += ["## Figures", ""]
+        flat: list[tuple[str, Any]] = []
+
+        def walk(prefix: str, obj: Any) -> None:
+            if isinstance(obj, dict):
+                for k, v in obj.items():
+                    walk(f"{prefix}.{k}" if prefix else k, v)
+            else:
+                flat.append((prefix, obj))
+
+        walk("", other)
+        lines += [f"- `{k}`: {_fmt(v)}" for k, v in sorted(flat)]
+        lines.append("")
+    if raster is not None:
+        names = raster_names or [f"layer {i}" for i in range(len(raster))]
+        images.append(("raster", plot_raster(run, raster, names=names,
+                                             title="spike raster of test sample 0")))
+    if images:
+        lines += ["## Plots", ""]
+        lines += [f"![{name}]({path})" for name, path in images]
+        lines.append("")
+    atomic_write_text(run.file("report.md"), "\n".join(lines))
+    return "report.md"
