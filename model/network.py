@@ -1,0 +1,353 @@
+"""A feed-forward spiking MLP: float BPTT training and a hardware-exact integer evaluation.
+
+Two ways to run the same module:
+
+* **Float** (:meth:`SpikingMLP.forward`, :meth:`SpikingMLP.simulate`): layer-0 input is the
+  golden model's encoding (``sim.encoders.encode`` of the ``uint8`` images, times
+  :meth:`SpikingMLP.input_scale`), fake-quantised weights, float neurons
+  (:class:`~spikeforge.model.layers.LIFNeuron`), surrogate gradients, BPTT over ``T`` steps,
+  vectorised over the batch. The output is the last layer's spike counts ``(batch, n_out)``.
+* **Hardware-exact** (:meth:`SpikingMLP.evaluate_hardware`): integer weights and thresholds
+  folded with ``sim.quant``, synaptic input by ``sim.ops.exact_matmul`` and neurons by
+  ``sim.lif.lif_step``. It returns the same ``sim.network.Trace`` as ``sim.network.run_network``
+  on the network the compiler folds from this module (the contract's folding equations), bit for
+  bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from spikeforge.sim.encoders import EncoderParams, Encoding, encode, input_max
+from spikeforge.sim.lif import LIFState, NeuronModel, ResetMode, lif_step
+from spikeforge.sim.network import DenseLayer, Trace, predict
+from spikeforge.sim.ops import accumulator_bound, exact_matmul
+from spikeforge.sim.quant import check_weight_bits
+
+from .layers import DEFAULT_SURROGATE, LIFNeuron, QuantDense
+from .surrogate import Surrogate
+
+__all__ = ["DEFAULT_ENCODER", "FloatRun", "SpikingMLP"]
+
+#: Encoder used when none is given: rate coding with the default LFSR seed.
+DEFAULT_ENCODER = EncoderParams()
+
+#: Modules the float and hardware-exact modes pass inputs through unchanged at inference.
+_PASSTHROUGH = (nn.Dropout, nn.Identity)
+
+
+@dataclass(frozen=True, eq=False)
+class FloatRun:
+    """Result of a float run.
+
+    Attributes
+    ----------
+    counts : torch.Tensor
+        Output spike counts ``(batch, n_out)`` (differentiable through the surrogates).
+    membrane : torch.Tensor
+        Final membrane of the output layer ``(batch, n_out)`` in float units.
+    hidden_counts : tuple[torch.Tensor, ...]
+        Spike counts ``(batch, n_l)`` of every LIF layer before the output layer.
+    """
+
+    counts: torch.Tensor
+    membrane: torch.Tensor
+    hidden_counts: tuple[torch.Tensor, ...]
+
+
+class SpikingMLP(nn.Module):
+    """Dense spiking network ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``.
+
+    Parameters
+    ----------
+    sizes : Sequence[int]
+        Inputs, hidden layer widths and outputs; at least two positive integers.
+    weight_bits : int
+        Signed weight width for every layer (``sim.quant.check_weight_bits``).
+    membrane_bits : int
+        Signed saturating membrane width, ``2..32``.
+    timesteps : int
+        Simulation length ``T >= 1``.
+    encoder : EncoderParams
+        Layer-0 encoding, shared with the golden model.
+    model, leak_shift, reset :
+        Neuron dynamics of every layer (see ``sim.lif``).
+    threshold : float
+        Initial float threshold of every layer.
+    learnable_threshold : bool
+        Learn one threshold per layer.
+    surrogate : Surrogate
+        Spike function of every layer.
+    init_gain : float
+        Initial weight scale (see :class:`~spikeforge.model.layers.QuantDense`).
+
+    Attributes
+    ----------
+    layers : nn.ModuleList
+        ``[QuantDense, LIFNeuron, QuantDense, LIFNeuron, ...]``; ``nn.Dropout`` and
+        ``nn.Identity`` may be inserted by the user (identity at inference).
+
+    Raises
+    ------
+    TypeError, ValueError
+        On bad sizes, weight bits, membrane bits, timesteps, encoder or neuron parameters.
+    """
+
+    def __init__(self, sizes: Sequence[int], *, weight_bits: int = 8, membrane_bits: int = 16,
+                 timesteps: int = 8, encoder: EncoderParams = DEFAULT_ENCODER,
+                 model: NeuronModel = NeuronModel.LIF, leak_shift: int = 4,
+                 reset: ResetMode = ResetMode.SUBTRACT, threshold: float = 1.0,
+                 learnable_threshold: bool = False, surrogate: Surrogate = DEFAULT_SURROGATE,
+                 init_gain: float = 1.0) -> None:
+        super().__init__()
+        if (isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence)
+                or len(sizes) < 2
+                or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes)):
+            raise ValueError(
+                f"sizes must be a sequence of at least two positive integers, not {sizes!r}"
+            )
+        check_weight_bits(weight_bits)
+        if isinstance(membrane_bits, bool) or not isinstance(membrane_bits, int) or not (
+            2 <= membrane_bits <= 32
+        ):
+            raise ValueError(f"membrane_bits must be an integer in 2..32, not {membrane_bits!r}")
+        if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
+            raise ValueError(f"timesteps must be an integer >= 1, not {timesteps!r}")
+        if not isinstance(encoder, EncoderParams):
+            raise TypeError(f"encoder must be an EncoderParams, not {encoder!r}")
+        self.sizes = tuple(sizes)
+        self.weight_bits = weight_bits
+        self.membrane_bits = membrane_bits
+        self.timesteps = timesteps
+        self.encoder = encoder
+        self.init_gain = float(init_gain)
+        modules: list[nn.Module] = []
+        for n_in, n_out in zip(self.sizes, self.sizes[1:], strict=False):
+            modules.append(QuantDense(n_in, n_out, weight_bits=weight_bits, init_gain=init_gain))
+            modules.append(LIFNeuron(threshold=threshold, learnable_threshold=learnable_threshold,
+                                     model=model, leak_shift=leak_shift, reset=reset,
+                                     surrogate=surrogate))
+        self.layers = nn.ModuleList(modules)
+
+    # -- structure ----------------------------------------------------------------------------
+
+    def input_scale(self, layer_index: int) -> float:
+        """Return the float value of one input unit of dense layer ``layer_index``.
+
+        1.0 for spike inputs; ``1/255`` for dense layer 0 under ``DIRECT`` encoding (its
+        float input is ``pixel / 255``). Index 0 is the first dense layer, which is also
+        ``layers[0]``.
+        """
+        if layer_index == 0 and self.encoder.encoding is Encoding.DIRECT:
+            return 1.0 / 255.0
+        return 1.0
+
+    def synapse_neuron_pairs(self) -> list[tuple[QuantDense, LIFNeuron]]:
+        """Return the ``(QuantDense, LIFNeuron)`` pairs of :attr:`layers`, in order.
+
+        Raises
+        ------
+        ValueError
+            If :attr:`layers` holds a module other than ``QuantDense``, ``LIFNeuron``,
+            ``nn.Dropout``, ``nn.Identity``, or they do not alternate dense then neuron, or the
+            sizes do not chain from ``sizes[0]``.
+        """
+        pairs: list[tuple[QuantDense, LIFNeuron]] = []
+        pending: QuantDense | None = None
+        n_prev = self.sizes[0]
+        for idx, m in enumerate(self.layers):
+            if isinstance(m, _PASSTHROUGH):
+                continue
+            if isinstance(m, QuantDense) and pending is None:
+                if m.in_features != n_prev:
+                    raise ValueError(f"layers[{idx}] takes {m.in_features} inputs, but "
+                                     f"{n_prev} arrive")
+                pending = m
+            elif isinstance(m, LIFNeuron) and pending is not None:
+                pairs.append((pending, m))
+                n_prev = pending.out_features
+                pending = None
+            else:
+                raise ValueError(
+                    f"layers[{idx}] is a {type(m).__name__}; a SpikingMLP's layers must be "
+                    "QuantDense, LIFNeuron, QuantDense, LIFNeuron, ... (Dropout and Identity "
+                    "allowed anywhere)"
+                )
+        if pending is not None or not pairs:
+            raise ValueError("a SpikingMLP's layers must end with a LIFNeuron after a QuantDense")
+        return pairs
+
+    # -- float mode ---------------------------------------------------------------------------
+
+    def encode(self, images: np.ndarray) -> torch.Tensor:
+        """Return the float layer-0 input ``(T, batch, features)`` for ``uint8`` images.
+
+        ``sim.encoders.encode`` of the images times ``input_scale(0)``.
+        """
+        x = encode(np.asarray(images), self.encoder, timesteps=self.timesteps)
+        return torch.from_numpy(x).to(torch.float32) * self.input_scale(0)
+
+    def simulate(self, inputs: torch.Tensor) -> FloatRun:
+        """Run the float network on encoded inputs ``(T, batch, sizes[0])`` (from :meth:`encode`).
+
+        Raises
+        ------
+        ValueError
+            If ``inputs`` does not have shape ``(T, batch, sizes[0])`` with ``T == timesteps``.
+        """
+        if inputs.ndim != 3 or inputs.shape[0] != self.timesteps or (
+            inputs.shape[2] != self.sizes[0]
+        ):
+            raise ValueError(
+                f"inputs must have shape ({self.timesteps}, batch, {self.sizes[0]}), "
+                f"not {tuple(inputs.shape)}"
+            )
+        self.synapse_neuron_pairs()  # validates the structure
+        batch = inputs.shape[1]
+        # Quantise each weight matrix once per run; remember every neuron layer's LSB.
+        weights: dict[int, torch.Tensor] = {}
+        lsbs: dict[int, torch.Tensor] = {}
+        dense_index = 0
+        lsb = None
+        for idx, m in enumerate(self.layers):
+            if isinstance(m, QuantDense):
+                w_q, scale = m.quantized()
+                weights[idx] = w_q
+                lsb = scale * self.input_scale(dense_index)
+                dense_index += 1
+            elif isinstance(m, LIFNeuron):
+                lsbs[idx] = lsb
+        # Dense layer 0 sees the whole input sequence at once when nothing precedes it.
+        first = inputs @ weights[0].T if isinstance(self.layers[0], QuantDense) else None
+        v: dict[int, torch.Tensor] = {}
+        counts: dict[int, torch.Tensor] = {}
+        for t in range(self.timesteps):
+            x = inputs[t]
+            for idx, m in enumerate(self.layers):
+                if idx == 0 and first is not None:
+                    x = first[t]
+                elif isinstance(m, QuantDense):
+                    x = x @ weights[idx].T
+                elif isinstance(m, LIFNeuron):
+                    if idx not in v:
+                        v[idx] = x.new_zeros(batch, x.shape[1])
+                        counts[idx] = x.new_zeros(batch, x.shape[1])
+                    x, v[idx] = m.step(x, v[idx], lsb=lsbs[idx])
+                    counts[idx] = counts[idx] + x
+                else:
+                    x = m(x)
+        last = max(counts)
+        return FloatRun(counts=counts[last], membrane=v[last],
+                        hidden_counts=tuple(counts[i] for i in sorted(counts) if i != last))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Return the output spike counts ``(batch, n_out)`` of :meth:`simulate`."""
+        return self.simulate(inputs).counts
+
+    @torch.no_grad()
+    def predict(self, images: np.ndarray, *, batch_size: int = 1000) -> np.ndarray:
+        """Return float-mode class predictions, ties broken as ``sim.network.predict`` does."""
+        was_training = self.training
+        self.eval()
+        out = []
+        try:
+            for lo in range(0, len(images), batch_size):
+                run = self.simulate(self.encode(images[lo:lo + batch_size]))
+                out.append(predict(run.counts.round().to(torch.int64).numpy(),
+                                   _float_order_key(run.membrane)))
+        finally:
+            self.train(was_training)
+        return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+    # -- hardware-exact mode ------------------------------------------------------------------
+
+    def integer_layers(self) -> tuple[DenseLayer, ...]:
+        """Return the integer layers folded with the contract's equations (``sim.quant``).
+
+        Raises
+        ------
+        ValueError
+            If a threshold does not fit the membrane, or the layer structure is unsupported.
+        """
+        out = []
+        for idx, (dense, neuron) in enumerate(self.synapse_neuron_pairs()):
+            w, scale = dense.integer_weights()
+            lif = neuron.integer_params(scale=scale, input_scale=self.input_scale(idx),
+                                        membrane_bits=self.membrane_bits)
+            out.append(DenseLayer(weights=w, weight_bits=dense.weight_bits, lif=lif))
+        return tuple(out)
+
+    def evaluate_hardware(self, images: np.ndarray, *, record_membranes: bool = True) -> Trace:
+        """Run the folded integer network on ``uint8`` images ``(batch, sizes[0])``.
+
+        The arithmetic is ``sim.ops.exact_matmul`` and ``sim.lif.lif_step`` on the layers of
+        :meth:`integer_layers`; the result equals ``sim.network.run_network`` on the same
+        layers, encoder and timesteps.
+
+        Raises
+        ------
+        ValueError
+            On images of the wrong shape or range, or see :meth:`integer_layers`.
+        """
+        images = np.asarray(images)
+        if images.ndim != 2 or images.shape[1] != self.sizes[0]:
+            raise ValueError(f"images must have shape (batch, {self.sizes[0]}), "
+                             f"not {images.shape}")
+        layers = self.integer_layers()
+        x_all = encode(images, self.encoder, timesteps=self.timesteps)
+        T, batch = self.timesteps, images.shape[0]
+        bounds = [accumulator_bound(layer.weights, input_max=input_max(self.encoder) if i == 0
+                                    else 1) for i, layer in enumerate(layers)]
+        states = [LIFState.zeros(batch=batch, n=layer.n_out) for layer in layers]
+        spikes = [np.zeros((T, batch, layer.n_out), np.uint8) for layer in layers]
+        membranes = ([np.zeros((T, batch, layer.n_out), np.int64) for layer in layers]
+                     if record_membranes else None)
+        for t in range(T):
+            x = x_all[t]
+            for i, layer in enumerate(layers):
+                current = exact_matmul(x, layer.weights, bound=bounds[i])
+                x, states[i] = lif_step(current, states[i], layer.lif)
+                spikes[i][t] = x
+                if membranes is not None:
+                    membranes[i][t] = states[i].v
+        counts = spikes[-1].sum(axis=0, dtype=np.int64)
+        return Trace(inputs=x_all, spikes=tuple(spikes),
+                     membranes=tuple(membranes) if membranes is not None else None,
+                     counts=counts, predictions=predict(counts, states[-1].v))
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def config(self) -> dict[str, object]:
+        """Return the JSON-able constructor arguments (thresholds are their initial values).
+
+        The neuron settings are read from the first ``LIFNeuron``; every layer shares them.
+        """
+        neuron = self.synapse_neuron_pairs()[0][1]
+        return {
+            "sizes": list(self.sizes),
+            "weight_bits": self.weight_bits,
+            "membrane_bits": self.membrane_bits,
+            "timesteps": self.timesteps,
+            "encoder": {"encoding": self.encoder.encoding.value, "seed": self.encoder.seed},
+            "model": neuron.model.value,
+            "leak_shift": neuron.leak_shift,
+            "reset": neuron.reset.value,
+            "learnable_threshold": neuron.learnable_threshold,
+            "surrogate": neuron.surrogate.to_config(),
+            "init_gain": self.init_gain,
+        }
+
+
+def _float_order_key(v: torch.Tensor) -> np.ndarray:
+    """Map float membranes ``(batch, n)`` to int64 keys of the same order, ties kept equal.
+
+    The key of a neuron is how many neurons of its row have a strictly smaller membrane, so
+    ``sim.network.predict`` applies its tie-break unchanged to float runs.
+    """
+    a = v.detach().to(torch.float64)
+    return (a[:, :, None] > a[:, None, :]).sum(dim=2).numpy().astype(np.int64)

@@ -1,0 +1,155 @@
+"""Quantisation-aware BPTT training of a :class:`~spikeforge.model.network.SpikingMLP`.
+
+The loss is the cross-entropy of the output spike counts scaled by a temperature,
+``CE(temperature * counts / T, label)``, plus an optional penalty on hidden firing. Adam with
+a cosine-annealed learning rate. A run is a pure function of the network's initial weights,
+the dataset and ``seed`` (``torch.manual_seed`` for dropout, a NumPy generator for the
+shuffling); the encoded inputs are the golden model's (``sim.encoders.encode``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from spikeforge.datasets import Dataset
+from spikeforge.sim.encoders import encode
+
+from .network import SpikingMLP
+
+__all__ = ["TrainResult", "evaluate", "hardware_accuracy", "train"]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Per-epoch history of one training run.
+
+    Attributes
+    ----------
+    loss : tuple[float, ...]
+        Mean training loss of each epoch.
+    train_accuracy : tuple[float, ...]
+        Float-mode accuracy on the training batches of each epoch (in training mode).
+    test_accuracy : tuple[float, ...]
+        Float-mode accuracy on ``dataset.x_test`` after each epoch.
+    seconds : float
+        Wall-clock training time (evaluation included).
+    """
+
+    loss: tuple[float, ...]
+    train_accuracy: tuple[float, ...]
+    test_accuracy: tuple[float, ...]
+    seconds: float
+
+
+def _check(name: str, value: object, *, kind: type, low: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, kind) or not value >= low:
+        raise ValueError(f"{name} must be a {kind.__name__} >= {low}, not {value!r}")
+
+
+def train(net: SpikingMLP, dataset: Dataset, *, epochs: int, batch_size: int, lr: float,
+          seed: int, temperature: float = 1.0, rate_penalty: float = 0.0,
+          progress: bool = True) -> TrainResult:
+    """Train ``net`` in place on ``dataset.x_train`` and return the history.
+
+    Parameters
+    ----------
+    net : SpikingMLP
+        Network to train (its weights are the starting point).
+    dataset : Dataset
+        ``uint8`` images with ``net.sizes[0]`` features and labels below ``net.sizes[-1]``.
+    epochs, batch_size : int
+        Passes over the training set and samples per step (both >= 1).
+    lr : float
+        Peak Adam learning rate (cosine-annealed to 0 over the run).
+    seed : int
+        Seed of the shuffling and of ``torch.manual_seed``.
+    temperature : float
+        Logits are ``temperature * counts / T``.
+    rate_penalty : float
+        Weight of the mean hidden firing rate (spikes per neuron per step) added to the loss.
+    progress : bool
+        Show a tqdm bar per epoch.
+
+    Raises
+    ------
+    ValueError
+        On bad hyperparameters or a dataset that does not fit the network.
+    """
+    _check("epochs", epochs, kind=int, low=1)
+    _check("batch_size", batch_size, kind=int, low=1)
+    _check("lr", lr, kind=float, low=0.0)
+    _check("temperature", temperature, kind=float, low=0.0)
+    if dataset.n_features != net.sizes[0]:
+        raise ValueError(f"dataset {dataset.name!r} has {dataset.n_features} features, but the "
+                         f"network takes {net.sizes[0]}")
+    if int(dataset.y_train.max()) >= net.sizes[-1]:
+        raise ValueError(f"dataset {dataset.name!r} has labels up to {dataset.y_train.max()}, "
+                         f"but the network has {net.sizes[-1]} outputs")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    x_enc = encode(dataset.x_train, net.encoder, timesteps=net.timesteps)  # (T, N, F) uint8
+    y = torch.from_numpy(dataset.y_train.astype(np.int64))
+    n = len(y)
+    steps_per_epoch = -(-n // batch_size)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
+    ce = nn.CrossEntropyLoss()
+    scale = net.input_scale(0)
+    losses, train_acc, test_acc = [], [], []
+    for epoch in range(epochs):
+        net.train()
+        order = rng.permutation(n)
+        total_loss, correct = 0.0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{epochs}",
+                   disable=not progress, leave=False)
+        for step in bar:
+            idx = order[step * batch_size:(step + 1) * batch_size]
+            inputs = torch.from_numpy(x_enc[:, idx]).to(torch.float32) * scale
+            run = net.simulate(inputs)
+            logits = run.counts * (temperature / net.timesteps)
+            loss = ce(logits, y[idx])
+            if rate_penalty and run.hidden_counts:
+                rate = torch.stack([c.mean() for c in run.hidden_counts]).mean()
+                loss = loss + rate_penalty * rate / net.timesteps
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total_loss += loss.item() * len(idx)
+            correct += int((logits.argmax(dim=1) == y[idx]).sum())
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        losses.append(total_loss / n)
+        train_acc.append(correct / n)
+        test_acc.append(evaluate(net, dataset.x_test, dataset.y_test))
+        if progress:
+            tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}, train "
+                       f"{train_acc[-1]:.4f}, test {test_acc[-1]:.4f}")
+    net.eval()
+    return TrainResult(loss=tuple(losses), train_accuracy=tuple(train_acc),
+                       test_accuracy=tuple(test_acc), seconds=time.perf_counter() - start)
+
+
+def evaluate(net: SpikingMLP, images: np.ndarray, labels: np.ndarray) -> float:
+    """Return the float-mode accuracy (fake-quantised weights and thresholds) on ``images``."""
+    labels = np.asarray(labels)
+    if len(labels) == 0:
+        raise ValueError("labels must not be empty")
+    return float(np.mean(net.predict(images) == labels))
+
+
+def hardware_accuracy(net: SpikingMLP, images: np.ndarray, labels: np.ndarray, *,
+                      batch_size: int = 1000) -> float:
+    """Return the accuracy of the hardware-exact mode (``SpikingMLP.evaluate_hardware``)."""
+    labels = np.asarray(labels)
+    if len(labels) == 0:
+        raise ValueError("labels must not be empty")
+    preds = [net.evaluate_hardware(images[lo:lo + batch_size], record_membranes=False
+                                   ).predictions for lo in range(0, len(labels), batch_size)]
+    return float(np.mean(np.concatenate(preds) == labels))
