@@ -1,0 +1,179 @@
+"""The ``spikeforge`` command line: demo | train | export | verify | estimate | report.
+
+Every command works on a run folder (``--run``). Errors in the user's input are reported as one
+paragraph naming what is wrong and what is accepted, with a non-zero exit status, before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .datasets import DATASETS
+
+__all__ = ["main"]
+
+_run_option = click.option(
+    "--run", "run_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+    help="Run folder holding every artefact of the flow.",
+)
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+def _user_errors():
+    """Exception types that mean bad input, reported without a traceback."""
+    from .flow import FlowError
+    from .runfolder import RunFolderError
+
+    types: list[type[Exception]] = [FlowError, RunFolderError]
+    try:
+        from .model.checkpoint import CheckpointError
+
+        types.append(CheckpointError)
+    except ImportError:
+        pass
+    try:
+        from .compiler.errors import CompilerError
+
+        types.append(CompilerError)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="spikeforge")
+def main() -> None:
+    """Spiking networks from PyTorch training to bit-exact verified FPGA gateware."""
+
+
+def _train_options(f):
+    options = [
+        click.option("--dataset", type=str, default="digits", show_default=True,
+                     help=f"Dataset shipped with a pip package: {', '.join(DATASETS)}."),
+        click.option("--weight-bits", type=int, default=None,
+                     help="Signed weight width (2..16); default from the dataset recipe."),
+        click.option("--membrane-bits", type=int, default=None,
+                     help="Signed membrane width (4..32); default from the dataset recipe."),
+        click.option("--timesteps", type=int, default=None, help="Timesteps per sample."),
+        click.option("--epochs", type=int, default=None, help="Training epochs."),
+        click.option("--hidden", type=int, default=None, help="Hidden layer width."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Training seed."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _options(**kw):
+    from .flow import DemoOptions
+
+    return DemoOptions(**kw)
+
+
+@main.command()
+@_run_option
+@_train_options
+@click.option("--lanes", type=int, default=8, show_default=True, help="Synapse lanes per core.")
+@click.option("--verify-samples", type=int, default=None,
+              help="Samples checked in Verilator (default: test split, at least 500).")
+@click.option("--membrane-samples", type=int, default=100, show_default=True,
+              help="Samples whose every membrane is compared at every timestep.")
+@click.option("--no-pnr", is_flag=True, help="Skip nextpnr (Fmax).")
+@click.option("--force", is_flag=True, help="Re-run stages even if up to date.")
+def demo(run_dir, lanes, verify_samples, membrane_samples, no_pnr, force, **kw):
+    """Run the whole flow: train, export, verify, estimate, report."""
+    from .flow import run_demo
+
+    try:
+        run_demo(run_dir, _options(**kw), lanes=lanes, verify_samples=verify_samples,
+                 membrane_samples=membrane_samples, pnr=not no_pnr, force=force)
+    except _user_errors() as exc:
+        _fail(exc)
+
+
+@main.command()
+@_run_option
+@_train_options
+@click.option("--force", is_flag=True, help="Re-train even if up to date.")
+def train(run_dir, force, **kw):
+    """Train a quantisation-aware SNN and write its checkpoint."""
+    from .flow import stage_train
+
+    try:
+        stage_train(run_dir, _options(**kw), force=force)
+    except _user_errors() as exc:
+        _fail(exc)
+
+
+@main.command()
+@_run_option
+@click.option("--lanes", type=int, default=8, show_default=True, help="Synapse lanes per core.")
+@click.option("--force", is_flag=True)
+def export(run_dir, lanes, force):
+    """Lower the checkpoint to the integer IR and generate Verilog."""
+    from .flow import stage_export
+
+    try:
+        stage_export(run_dir, lanes=lanes, force=force)
+    except _user_errors() as exc:
+        _fail(exc)
+
+
+@main.command()
+@_run_option
+@click.option("--samples", type=int, default=None,
+              help="Samples checked (default: test split, at least 500).")
+@click.option("--membrane-samples", type=int, default=100, show_default=True)
+@click.option("--force", is_flag=True)
+def verify(run_dir, samples, membrane_samples, force):
+    """Run the run folder's Verilog in Verilator and compare with the golden model."""
+    from .flow import stage_verify
+
+    try:
+        report = stage_verify(run_dir, samples=samples, membrane_samples=membrane_samples,
+                              force=force)
+    except _user_errors() as exc:
+        _fail(exc)
+    if report["mismatches"]:
+        click.echo(f"MISMATCH: {report['mismatches']} mismatches; first: {report['first']}",
+                   err=True)
+        sys.exit(1)
+
+
+@main.command()
+@_run_option
+@click.option("--no-pnr", is_flag=True, help="Skip nextpnr (Fmax).")
+@click.option("--force", is_flag=True)
+def estimate(run_dir, no_pnr, force):
+    """Synthesise with Yosys, place and route with nextpnr, compare with the analytic model."""
+    from .flow import stage_estimate
+
+    try:
+        stage_estimate(run_dir, pnr=not no_pnr, force=force)
+    except _user_errors() as exc:
+        _fail(exc)
+
+
+@main.command()
+@_run_option
+def report(run_dir):
+    """Write report.md and plots from the run folder."""
+    from .flow import stage_report
+
+    try:
+        path = stage_report(run_dir)
+    except _user_errors() as exc:
+        _fail(exc)
+    click.echo(f"report: {path}")
+
+
+if __name__ == "__main__":
+    main()
