@@ -10,9 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spikeforge.sim.encoders import EncoderParams
 from spikeforge.sim.lif import LIFParams
 
-__all__ = ["LIFCoreConfig", "NetworkConfig"]
+#: Encoder of a NetworkConfig built without one (rate coding, default seed).
+DEFAULT_ENCODER = EncoderParams()
+
+__all__ = ["DEFAULT_ENCODER", "LIFCoreConfig", "NetworkConfig"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,7 +72,35 @@ class LIFCoreConfig:
 
 @dataclass(frozen=True, eq=False)
 class NetworkConfig:
-    """A chain of layer cores plus what the host needs to drive them."""
+    """A chain of layer cores plus what the host needs to drive them.
+
+    Parameters
+    ----------
+    cores : tuple[LIFCoreConfig, ...]
+        Layer cores in order; core ``k``'s outputs feed core ``k + 1``.
+    timesteps : int
+        Timesteps ``T`` per sample.
+    encoder : EncoderParams
+        How pixels become the first core's input (``sim.encoders``).
+
+    Raises
+    ------
+    ValueError
+        If there are no cores, their sizes do not chain or ``timesteps < 1``.
+    """
 
     cores: tuple[LIFCoreConfig, ...]
     timesteps: int
+    encoder: EncoderParams = DEFAULT_ENCODER
+
+    def __post_init__(self) -> None:
+        if not self.cores:
+            raise ValueError("a network needs at least one core")
+        for a, b in zip(self.cores, self.cores[1:], strict=False):
+            if a.n_out != b.n_in:
+                raise ValueError(f"core sizes do not chain: {a.name} has {a.n_out} outputs, "
+                                 f"{b.name} takes {b.n_in} inputs")
+        if isinstance(self.timesteps, bool) or not isinstance(self.timesteps, int) or (
+            self.timesteps < 1
+        ):
+            raise ValueError(f"timesteps must be a positive integer, not {self.timesteps!r}")

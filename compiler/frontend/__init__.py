@@ -1,0 +1,3 @@
+"""Frontends: from a trained model to a float-stage IR graph (``frontend.torch``)."""
+
+__all__: list[str] = []

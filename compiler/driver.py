@@ -1,0 +1,59 @@
+"""One call from a trained model to everything the later stages need."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from spikeforge.sim.network import NetworkParams
+
+from .cores import NetworkConfig
+from .frontend.torch import from_torch
+from .ir import Graph
+from .lowering import to_network_config, to_network_params
+from .pipeline import lower
+
+__all__ = ["CompiledNetwork", "compile_model"]
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledNetwork:
+    """A compiled model.
+
+    Attributes
+    ----------
+    graph : Graph
+        The lowered IR (integer-only, widths inferred, partitioned).
+    params : NetworkParams
+        The integer network ``sim.network.run_network`` runs.
+    config : NetworkConfig
+        The core configurations ``hw/`` elaborates.
+    """
+
+    graph: Graph
+    params: NetworkParams
+    config: NetworkConfig
+
+
+def compile_model(net: nn.Module, *, lanes: int = 1,
+                  trace: Callable[[str, Graph], None] | None = None) -> CompiledNetwork:
+    """Compile a trained ``spikeforge.model.SpikingMLP``: frontend, pipeline, lowering.
+
+    Parameters
+    ----------
+    net : nn.Module
+        The trained model (see ``compiler.frontend.torch.from_torch``).
+    lanes : int
+        Synapse lanes per LIF core, a power of two.
+    trace : callable, optional
+        Passed to ``compiler.pipeline.lower``.
+
+    Raises
+    ------
+    UnsupportedLayerError, ModelStructureError, IRError, ValueError
+        From the frontend, the verifier or a pass; nothing is returned half-built.
+    """
+    g = lower(from_torch(net), lanes=lanes, trace=trace)
+    return CompiledNetwork(graph=g, params=to_network_params(g), config=to_network_config(g))

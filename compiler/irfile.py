@@ -1,0 +1,72 @@
+"""IR files: atomic writes and loads with clear errors for damaged files."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .ir import Graph
+from .render import IRSyntaxError, parse, render
+from .verify import IRError, verify
+
+__all__ = ["IRFileError", "load_ir", "save_ir"]
+
+
+class IRFileError(ValueError):
+    """An IR file cannot be read as a valid graph; the message names the file."""
+
+
+def save_ir(path: str | os.PathLike[str], g: Graph) -> Path:
+    """Verify ``g`` and write its text form to ``path`` atomically (temp file, then rename).
+
+    Returns
+    -------
+    Path
+        The path written.
+
+    Raises
+    ------
+    IRError
+        If ``g`` breaks an IR rule; nothing is written.
+    """
+    verify(g)
+    text = render(g)
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_ir(path: str | os.PathLike[str]) -> Graph:
+    """Read and verify an IR file written by :func:`save_ir`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    IRFileError
+        If the file is not UTF-8, is malformed (wrong header, bad numbers, truncated: the
+        message gives the line, what was found and what is accepted) or breaks an IR rule.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IRFileError(f"{path}: not UTF-8 text (byte {exc.start}); expected a spikeforge "
+                          f"IR file") from exc
+    try:
+        g = parse(text)
+        verify(g)
+    except (IRSyntaxError, IRError) as exc:
+        raise IRFileError(f"{path}: {exc}") from exc
+    return g

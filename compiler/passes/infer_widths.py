@@ -1,0 +1,65 @@
+"""Pass ``infer_widths``: give every value a format that provably holds it.
+
+Per-op analysis by ``functools.singledispatch`` on the node argument:
+
+* DENSE: ``|I| <= sim.ops.accumulator_bound(W, input_max=operand.fmt.max_value)`` for every
+  input the operand's format can carry (every partial sum too, in any order), so the signed
+  accumulator of ``sim.fixed.bits_for_range(-bound, bound)`` bits never overflows. It is
+  marked ``Overflow.WRAP``: with the bound proven, no saturation logic is needed.
+* LIF: the membrane is saturating (``sim.lif.charge`` clamps to it); the pass marks it so.
+* INPUT, OUTPUT: their formats are fixed by the encoder and the class count; kept.
+
+Needs an integer-stage graph (run ``quantize`` first).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import singledispatch
+
+from spikeforge.sim.fixed import FixedFormat, Overflow, bits_for_range
+from spikeforge.sim.ops import accumulator_bound
+
+from ..ir import DenseArg, Graph, LIFArg, Node, rewrite
+
+__all__ = ["accumulator_format", "infer_widths"]
+
+
+def accumulator_format(weights, *, input_max: int) -> FixedFormat:
+    """Return the narrowest signed format holding ``|x @ weights.T|`` for ``0 <= x <= input_max``.
+
+    The bound is ``sim.ops.accumulator_bound``; the format wraps (it never needs to).
+    """
+    bound = accumulator_bound(weights, input_max=input_max)
+    return FixedFormat(bits_for_range(-bound, bound), overflow=Overflow.WRAP)
+
+
+@singledispatch
+def _infer(arg: object, node: Node) -> Node:
+    return node
+
+
+@_infer.register
+def _(arg: DenseArg, node: Node) -> Node:
+    if not arg.is_integer:
+        raise ValueError(f"node {node.name!r}: weights must be integers to infer widths, not "
+                         f"{arg.weights.dtype}; run passes.quantize first")
+    fmt = accumulator_format(arg.weights, input_max=node.src[0].fmt.max_value)
+    return dataclasses.replace(node, fmt=fmt)
+
+
+@_infer.register
+def _(arg: LIFArg, node: Node) -> Node:
+    membrane = dataclasses.replace(arg.membrane, overflow=Overflow.SATURATE)
+    return dataclasses.replace(node, arg=dataclasses.replace(arg, membrane=membrane))
+
+
+def infer_widths(g: Graph) -> Graph:
+    """Return ``g`` with every DENSE accumulator format inferred and membranes saturating.
+
+    Raises
+    ------
+    ValueError
+        If a DENSE still has float weights.
+    """
+    return rewrite(g, lambda _old, new: _infer(new.arg, new))

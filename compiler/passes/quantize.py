@@ -1,0 +1,66 @@
+"""Pass ``quantize``: fold float weights and thresholds into the integers of the contract.
+
+Per DENSE + LIF pair, through ``sim.quant`` only:
+
+* ``w_int, s = sim.quant.quantize_weights(w, bits=bits)``;
+* ``theta_int = sim.quant.quantize_threshold(theta, scale=s, input_scale=input_scale,
+  membrane_bits=membrane.width)`` where ``input_scale`` is the DENSE's float input unit.
+
+The pass is a per-op table of transforms. Integer-stage nodes are left as they are, so the
+pass is idempotent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from spikeforge.sim.quant import quantize_threshold, quantize_weights
+
+from ..ir import DenseArg, Graph, LIFArg, Node, Op, rewrite
+
+__all__ = ["quantize"]
+
+
+def _dense(old: Node, new: Node) -> Node:
+    a: DenseArg = new.arg
+    if a.is_integer:
+        return new
+    w_int, _scale = quantize_weights(a.weights, bits=a.bits)
+    return dataclasses.replace(new, arg=dataclasses.replace(a, weights=w_int, input_scale=None))
+
+
+def _lif(old: Node, new: Node) -> Node:
+    a: LIFArg = new.arg
+    if a.is_integer:
+        return new
+    # The scale comes from the *float* weights of the operand before this rewrite.
+    dense: DenseArg = old.src[0].arg
+    _w, scale = quantize_weights(dense.weights, bits=dense.bits)
+    theta = quantize_threshold(a.threshold, scale=scale, input_scale=dense.input_scale,
+                               membrane_bits=a.membrane.width)
+    return dataclasses.replace(new, arg=dataclasses.replace(a, threshold=theta))
+
+
+#: Transform per op; ops not listed are kept.
+_RULES: dict[Op, Callable[[Node, Node], Node]] = {Op.DENSE: _dense, Op.LIF: _lif}
+
+
+def quantize(g: Graph) -> Graph:
+    """Return ``g`` with every float weight and threshold folded to integers.
+
+    Raises
+    ------
+    ValueError
+        If a threshold does not fit its membrane (``sim.quant.quantize_threshold``); the
+        message is prefixed with the LIF node's name.
+    """
+    def step(old: Node, new: Node) -> Node:
+        fn = _RULES.get(new.op)
+        if fn is None:
+            return new
+        try:
+            return fn(old, new)
+        except ValueError as exc:
+            raise ValueError(f"node {new.name!r}: {exc}") from exc
+    return rewrite(g, step)

@@ -1,0 +1,384 @@
+"""Text form of the IR: a printer and a strict parser that round-trip exactly.
+
+``render(parse(text)) == text`` for every text ``parse`` accepts, and ``parse(render(g))`` is
+structurally equal to ``g`` (``ir.structurally_equal``). The form, one node per line::
+
+    spikeforge-ir 1
+    input = INPUT() u8.0:floor:saturate features=6 encoding=direct seed=44257 timesteps=4
+    layers.0 = DENSE(input) s12.0:floor:wrap bits=8 shape=2x6 weights=int input_scale=- \
+core=layers_0 lanes=2
+      -3 0 127 5 1 -2
+      8 -127 3 0 0 1
+    layers.1 = LIF(layers.0) u1.0:floor:saturate threshold=12 model=lif leak_shift=4 \
+reset=subtract membrane=s16.0:floor:saturate
+    output = OUTPUT(layers.1) u1.0:floor:saturate rule=max_count
+    outputs output
+
+(the two lines ending in ``\\`` are single lines in the text). A DENSE line is followed by one
+line per weight row: two spaces, then the row's numbers separated by single spaces. Integers
+are decimal; floats use Python's shortest round-trip ``repr`` (exact). ``-`` stands for "not
+set" (a DENSE without an inferred accumulator format, an unset optional field). Tokens are
+separated by exactly one space; there are no blank lines or comments, and the text ends with a
+newline, so a truncated file is always detected.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from spikeforge.sim.encoders import EncoderParams, Encoding
+from spikeforge.sim.fixed import FixedFormat
+from spikeforge.sim.lif import NeuronModel, ResetMode
+
+from .ir import Decision, DenseArg, Graph, InputArg, LIFArg, Node, Op, OutputArg
+
+__all__ = ["HEADER", "IRSyntaxError", "parse", "render"]
+
+#: First line of every IR text; the number is the format version.
+HEADER = "spikeforge-ir 1"
+
+_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+_CALL = re.compile(r"([A-Z]+)\(([^()]*)\)")
+_NODE_FORM = ("'<name> = <OP>(<operands>) <format or -> key=value ...' with OP one of "
+              + ", ".join(o.name for o in Op))
+
+
+class IRSyntaxError(ValueError):
+    """Malformed IR text.
+
+    Attributes
+    ----------
+    line : int
+        1-based line number of the fault.
+    found : str
+        What was found there.
+    expected : str
+        What is accepted there.
+    """
+
+    def __init__(self, line: int, found: str, expected: str) -> None:
+        self.line = line
+        self.found = found
+        self.expected = expected
+        super().__init__(f"line {line}: expected {expected}, found {found!r}")
+
+
+class _BadTokenError(Exception):
+    """A token does not parse; ``expected`` says what is accepted."""
+
+    def __init__(self, expected: str) -> None:
+        super().__init__(expected)
+        self.expected = expected
+
+
+# --- token codecs -------------------------------------------------------------------------
+
+def _p_int(tok: str) -> int:
+    if not _INT.fullmatch(tok):
+        raise _BadTokenError("a decimal integer without leading zeros or '+'")
+    return int(tok)
+
+
+def _p_float(tok: str) -> float:
+    try:
+        x = float(tok)
+    except ValueError:
+        x = None
+    if x is None or repr(x) != tok or _INT.fullmatch(tok):
+        raise _BadTokenError("a float in shortest round-trip form (Python repr), e.g. 0.25 "
+                             "or 1e-05")
+    return x
+
+
+def _p_number(tok: str) -> int | float:
+    if _INT.fullmatch(tok):
+        return int(tok)
+    try:
+        return _p_float(tok)
+    except _BadTokenError as exc:
+        raise _BadTokenError("a decimal integer or a float in shortest round-trip form") from exc
+
+
+def _p_enum(kind: type) -> Callable[[str], Any]:
+    def parse_enum(tok: str) -> Any:
+        try:
+            return kind(tok)
+        except ValueError as exc:
+            raise _BadTokenError(f"one of {[m.value for m in kind]}") from exc
+    return parse_enum
+
+
+def _p_optional(inner: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse_optional(tok: str) -> Any:
+        if tok == "-":
+            return None
+        try:
+            return inner(tok)
+        except _BadTokenError as exc:
+            raise _BadTokenError(f"'-' or {exc.expected}") from exc
+    return parse_optional
+
+
+def _p_format(tok: str) -> FixedFormat:
+    try:
+        return FixedFormat.parse(tok)
+    except (ValueError, TypeError) as exc:
+        raise _BadTokenError("a number format '{s|u}<width>.<frac>:<rounding>:<overflow>', e.g. "
+                   "s16.0:floor:saturate") from exc
+
+
+def _p_ident(tok: str) -> str:
+    if not tok.isidentifier():
+        raise _BadTokenError("an identifier")
+    return tok
+
+
+def _p_shape(tok: str) -> tuple[int, int]:
+    m = re.fullmatch(r"([1-9][0-9]*)x([1-9][0-9]*)", tok)
+    if not m:
+        raise _BadTokenError("'<rows>x<columns>' with positive decimal sizes, e.g. 16x64")
+    return int(m.group(1)), int(m.group(2))
+
+
+_DTYPES = {"int": np.dtype(np.int64), "float": np.dtype(np.float64)}
+
+
+def _p_dtype(tok: str) -> np.dtype:
+    if tok not in _DTYPES:
+        raise _BadTokenError(f"one of {list(_DTYPES)}")
+    return _DTYPES[tok]
+
+
+def _d_number(x: object) -> str:
+    if isinstance(x, float):
+        return repr(float(x))
+    return str(int(x))
+
+
+def _d_optional(x: object, dump: Callable[[Any], str] = str) -> str:
+    return "-" if x is None else dump(x)
+
+
+def _d_dtype(w: np.ndarray) -> str:
+    return "int" if np.issubdtype(w.dtype, np.integer) else "float"
+
+
+# --- per-op argument tables ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Field:
+    key: str
+    dump: Callable[[Any], str]
+    load: Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class _ArgSpec:
+    fields: tuple[_Field, ...]
+    #: Build the argument from the parsed fields (and the weight rows, for DENSE).
+    build: Callable[[dict[str, Any], np.ndarray | None], Any]
+
+
+def _build_dense(v: dict[str, Any], w: np.ndarray | None) -> DenseArg:
+    return DenseArg(weights=w, bits=v["bits"], input_scale=v["input_scale"], core=v["core"],
+                    lanes=v["lanes"])
+
+
+_SPECS: dict[Op, _ArgSpec] = {
+    Op.INPUT: _ArgSpec(
+        (
+            _Field("features", lambda a: str(a.features), _p_int),
+            _Field("encoding", lambda a: a.encoder.encoding.value, _p_enum(Encoding)),
+            _Field("seed", lambda a: str(a.encoder.seed), _p_int),
+            _Field("timesteps", lambda a: str(a.timesteps), _p_int),
+        ),
+        lambda v, _w: InputArg(features=v["features"], timesteps=v["timesteps"],
+                               encoder=EncoderParams(v["encoding"], v["seed"])),
+    ),
+    Op.DENSE: _ArgSpec(
+        (
+            _Field("bits", lambda a: str(a.bits), _p_int),
+            _Field("shape", lambda a: "x".join(map(str, a.weights.shape)), _p_shape),
+            _Field("weights", lambda a: _d_dtype(a.weights), _p_dtype),
+            _Field("input_scale", lambda a: _d_optional(a.input_scale, _d_number),
+                   _p_optional(_p_float)),
+            _Field("core", lambda a: _d_optional(a.core), _p_optional(_p_ident)),
+            _Field("lanes", lambda a: _d_optional(a.lanes), _p_optional(_p_int)),
+        ),
+        _build_dense,
+    ),
+    Op.LIF: _ArgSpec(
+        (
+            _Field("threshold", lambda a: _d_number(a.threshold), _p_number),
+            _Field("model", lambda a: a.model.value, _p_enum(NeuronModel)),
+            _Field("leak_shift", lambda a: str(a.leak_shift), _p_int),
+            _Field("reset", lambda a: a.reset.value, _p_enum(ResetMode)),
+            _Field("membrane", lambda a: str(a.membrane), _p_format),
+        ),
+        lambda v, _w: LIFArg(threshold=v["threshold"], model=v["model"],
+                             leak_shift=v["leak_shift"], reset=v["reset"],
+                             membrane=v["membrane"]),
+    ),
+    Op.OUTPUT: _ArgSpec(
+        (_Field("rule", lambda a: a.rule.value, _p_enum(Decision)),),
+        lambda v, _w: OutputArg(rule=v["rule"]),
+    ),
+}
+
+
+# --- printer ------------------------------------------------------------------------------
+
+def _render_row(row: np.ndarray) -> str:
+    return "  " + " ".join(_d_number(x) for x in row.tolist())
+
+
+def render(g: Graph) -> str:
+    """Return the text form of ``g`` (see the module docstring).
+
+    The text round-trips through :func:`parse` for any graph ``compiler.verify`` accepts.
+    """
+    lines = [HEADER]
+    for n in g.nodes:
+        spec = _SPECS[n.op]
+        srcs = ",".join(s.name for s in n.src)
+        kv = " ".join(f"{f.key}={f.dump(n.arg)}" for f in spec.fields)
+        fmt = "-" if n.fmt is None else str(n.fmt)
+        lines.append(f"{n.name} = {n.op.name}({srcs}) {fmt} {kv}")
+        if isinstance(n.arg, DenseArg):
+            lines += [_render_row(row) for row in n.arg.weights]
+    lines.append("outputs " + ",".join(o.name for o in g.outputs))
+    return "\n".join(lines) + "\n"
+
+
+# --- parser -------------------------------------------------------------------------------
+
+def _split(line: str, lineno: int, what: str) -> list[str]:
+    toks = line.split(" ")
+    if "" in toks:
+        raise IRSyntaxError(lineno, line, f"{what} with tokens separated by single spaces "
+                            "(no leading, trailing or doubled spaces)")
+    return toks
+
+
+def _resolve(names: str, defined: dict[str, Node], lineno: int, what: str) -> tuple[Node, ...]:
+    out = []
+    for name in names.split(",") if names else []:
+        if name not in defined:
+            raise IRSyntaxError(lineno, name, f"{what} naming a node defined on an earlier "
+                                f"line (defined so far: {', '.join(defined) or 'none'})")
+        out.append(defined[name])
+    return tuple(out)
+
+
+def _parse_rows(lines: list[str], start: int, shape: tuple[int, int], dtype: np.dtype
+                ) -> np.ndarray:
+    rows, cols = shape
+    parse_tok = _p_int if dtype.kind == "i" else _p_float
+    out = np.zeros(shape, dtype=dtype)
+    for r in range(rows):
+        lineno = start + r + 1
+        expected = (f"weight row {r + 1} of {rows}: two spaces then {cols} "
+                    f"{'integers' if dtype.kind == 'i' else 'floats'} separated by single spaces")
+        if start + r >= len(lines):
+            raise IRSyntaxError(lineno, "end of text", expected)
+        line = lines[start + r]
+        if not line.startswith("  "):
+            raise IRSyntaxError(lineno, line, expected)
+        toks = line[2:].split(" ")
+        if len(toks) != cols or "" in toks:
+            raise IRSyntaxError(lineno, line, expected)
+        for c, tok in enumerate(toks):
+            try:
+                out[r, c] = parse_tok(tok)
+            except _BadTokenError as exc:
+                raise IRSyntaxError(lineno, tok, f"column {c + 1}: {exc.expected}") from None
+    return out
+
+
+def _parse_node(line: str, lineno: int, defined: dict[str, Node]
+                ) -> tuple[Op, FixedFormat | None, tuple[Node, ...], str, dict[str, Any]]:
+    toks = _split(line, lineno, _NODE_FORM)
+    if len(toks) < 4 or toks[1] != "=":
+        raise IRSyntaxError(lineno, line, _NODE_FORM)
+    name, _, call, fmt_tok, *kv = toks
+    if name in defined:
+        raise IRSyntaxError(lineno, name, "a node name not used on an earlier line")
+    m = _CALL.fullmatch(call)
+    if not m or m.group(1) not in Op.__members__:
+        raise IRSyntaxError(lineno, call, "'<OP>(<operand>,...)' with OP one of "
+                            + ", ".join(o.name for o in Op))
+    op = Op[m.group(1)]
+    src = _resolve(m.group(2), defined, lineno, "an operand")
+    try:
+        fmt = _p_optional(_p_format)(fmt_tok)
+    except _BadTokenError as exc:
+        raise IRSyntaxError(lineno, fmt_tok, exc.expected) from None
+    spec = _SPECS[op]
+    keys = [f.key for f in spec.fields]
+    if len(kv) != len(keys):
+        raise IRSyntaxError(lineno, " ".join(kv), f"{len(keys)} fields for {op.name}: "
+                            + " ".join(f"{k}=..." for k in keys))
+    values: dict[str, Any] = {}
+    for f, tok in zip(spec.fields, kv, strict=True):
+        key, sep, val = tok.partition("=")
+        if key != f.key or not sep:
+            raise IRSyntaxError(lineno, tok, f"'{f.key}=<value>' (fields of {op.name} in "
+                                f"order: {', '.join(keys)})")
+        try:
+            values[key] = f.load(val)
+        except _BadTokenError as exc:
+            raise IRSyntaxError(lineno, val, f"{f.key} as {exc.expected}") from None
+    return op, fmt, src, name, values
+
+
+def parse(text: str) -> Graph:
+    """Parse the text form written by :func:`render`.
+
+    Parsing checks syntax, names and weight-row shapes only; ``compiler.verify`` checks the
+    IR rules.
+
+    Raises
+    ------
+    IRSyntaxError
+        At the first malformed line, with its number, what was found and what is accepted.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, not {type(text).__name__}")
+    if not text.endswith("\n"):
+        lines = text.split("\n")
+        raise IRSyntaxError(len(lines), lines[-1], "a final newline (the text is truncated)")
+    lines = text[:-1].split("\n")
+    if lines[0] != HEADER:
+        raise IRSyntaxError(1, lines[0], f"the header {HEADER!r}")
+    defined: dict[str, Node] = {}
+    nodes: list[Node] = []
+    k = 1
+    while k < len(lines):
+        line = lines[k]
+        lineno = k + 1
+        if line.startswith("outputs "):
+            outs = _resolve(line[len("outputs "):], defined, lineno, "an output")
+            if k != len(lines) - 1:
+                raise IRSyntaxError(lineno + 1, lines[k + 1], "end of text after 'outputs'")
+            return Graph(nodes=tuple(nodes), outputs=outs)
+        op, fmt, src, name, values = _parse_node(line, lineno, defined)
+        weights = None
+        if op is Op.DENSE:
+            weights = _parse_rows(lines, k + 1, values["shape"], values["weights"])
+            k += values["shape"][0]
+        try:
+            arg = _SPECS[op].build(values, weights)
+        except (ValueError, TypeError) as exc:
+            raise IRSyntaxError(lineno, line, f"valid {op.name} fields ({exc})") from None
+        node = Node(op=op, fmt=fmt, src=src, arg=arg, name=name)
+        defined[name] = node
+        nodes.append(node)
+        k += 1
+    raise IRSyntaxError(len(lines) + 1, "end of text",
+                        f"a node line {_NODE_FORM} or 'outputs <name>,...' (the text is "
+                        "truncated)")

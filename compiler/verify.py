@@ -1,0 +1,324 @@
+"""The IR checks itself: a per-op rule table and :func:`verify`.
+
+:data:`RULES` states, for each op, its operand count, the ops its operands may be, its
+argument type and a check of its argument, format and shapes. Graph-wide rules (names, order,
+the chain shape of the spine, the stage) are checked by :func:`verify` itself. Every problem
+is collected, then one :class:`IRError` lists them all.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from spikeforge.sim.encoders import EncoderParams, input_max
+from spikeforge.sim.fixed import FixedFormat, bits_for_range
+from spikeforge.sim.lif import LIFParams
+from spikeforge.sim.ops import accumulator_bound
+from spikeforge.sim.quant import check_weight_bits
+
+from .ir import (
+    SPIKE_FORMAT,
+    Decision,
+    DenseArg,
+    Graph,
+    InputArg,
+    LIFArg,
+    Node,
+    Op,
+    OutputArg,
+    Stage,
+    size,
+    stage_of,
+)
+
+__all__ = ["NAME_PATTERN", "RULES", "IRError", "Rule", "input_format", "output_format", "verify"]
+
+#: Accepted node names: a dotted path of identifiers-with-digits, like ``layers.0``.
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
+
+
+class IRError(ValueError):
+    """A graph breaks IR rules; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"IR verification failed with {len(problems)} problem(s):\n{lines}")
+
+
+def input_format(encoder: EncoderParams) -> FixedFormat:
+    """Return the format of INPUT values: unsigned, just wide enough for ``input_max``."""
+    return FixedFormat(bits_for_range(0, input_max(encoder), signed=False), signed=False)
+
+
+def output_format(classes: int) -> FixedFormat:
+    """Return the format of an OUTPUT decision: an unsigned index in ``0 .. classes - 1``."""
+    return FixedFormat(bits_for_range(0, max(classes - 1, 0), signed=False), signed=False)
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_pos_float(x: object) -> bool:
+    return isinstance(x, float) and math.isfinite(x) and x > 0
+
+
+def _check_input(n: Node, stage: Stage) -> list[str]:
+    a: InputArg = n.arg
+    out = []
+    if not _is_int(a.features) or a.features < 1:
+        out.append(f"features must be a positive integer, not {a.features!r}")
+    if not _is_int(a.timesteps) or a.timesteps < 1:
+        out.append(f"timesteps must be a positive integer, not {a.timesteps!r}")
+    if not isinstance(a.encoder, EncoderParams):
+        out.append(f"encoder must be an EncoderParams, not {a.encoder!r}")
+    elif n.fmt != input_format(a.encoder):
+        out.append(f"format must be {input_format(a.encoder)} for {a.encoder.encoding.value} "
+                   f"encoding, not {n.fmt}")
+    return out
+
+
+def _check_dense(n: Node, stage: Stage) -> list[str]:
+    a: DenseArg = n.arg
+    w = a.weights
+    out = []
+    try:
+        check_weight_bits(a.bits)
+    except ValueError as exc:
+        out.append(str(exc))
+        return out
+    if w.ndim != 2 or w.shape[0] < 1 or w.shape[1] < 1:
+        return [f"weights must be a non-empty 2-D array, not shape {w.shape}"]
+    if n.src and w.shape[1] != size(n.src[0]):
+        out.append(f"weights have {w.shape[1]} inputs but operand {n.src[0].name!r} "
+                   f"produces {size(n.src[0])} values")
+    if stage is Stage.FLOAT:
+        if not np.issubdtype(w.dtype, np.floating):
+            out.append(f"weights must be float in a float-stage graph, not {w.dtype}")
+        elif not np.all(np.isfinite(w)):
+            out.append("weights must be finite")
+        if not _is_pos_float(a.input_scale):
+            out.append(f"input_scale must be a positive finite float in the float stage, "
+                       f"not {a.input_scale!r}")
+        if n.fmt is not None:
+            out.append(f"a float DENSE has no accumulator format yet, not {n.fmt}")
+        if a.core is not None or a.lanes is not None:
+            out.append("a float DENSE cannot be partitioned; run passes.quantize first")
+        return out
+    if not np.issubdtype(w.dtype, np.integer):
+        out.append(f"weights must be integers after quantisation, not {w.dtype}")
+        return out
+    top = (1 << (a.bits - 1)) - 1
+    if w.min() < -top - 1 or w.max() > top:
+        out.append(f"weights must fit {a.bits} signed bits, not range "
+                   f"[{int(w.min())}, {int(w.max())}]")
+    if a.input_scale is not None:
+        out.append(f"input_scale must be None after quantisation, not {a.input_scale!r}")
+    if n.fmt is not None:
+        if not n.fmt.signed or n.fmt.frac != 0:
+            out.append(f"accumulator format must be signed with no fractional bits, not {n.fmt}")
+        elif n.src and n.src[0].fmt is not None:
+            bound = accumulator_bound(w, input_max=n.src[0].fmt.max_value)
+            if not n.fmt.contains(-bound, bound):
+                out.append(f"accumulator format {n.fmt} cannot hold the proven bound "
+                           f"|I| <= {bound}; it needs {bits_for_range(-bound, bound)} bits")
+    if (a.core is None) != (a.lanes is None):
+        out.append(f"core and lanes must be set together, not core={a.core!r} "
+                   f"lanes={a.lanes!r}")
+    if a.core is not None and not (isinstance(a.core, str) and a.core.isidentifier()):
+        out.append(f"core must be an identifier, not {a.core!r}")
+    if a.lanes is not None and (not _is_int(a.lanes) or a.lanes < 1
+                                or a.lanes & (a.lanes - 1)):
+        out.append(f"lanes must be a power of two >= 1, not {a.lanes!r}")
+    return out
+
+
+def _check_lif(n: Node, stage: Stage) -> list[str]:
+    a: LIFArg = n.arg
+    out = []
+    if n.fmt != SPIKE_FORMAT:
+        out.append(f"format must be {SPIKE_FORMAT} (spikes), not {n.fmt}")
+    if not isinstance(a.membrane, FixedFormat):
+        return [*out, f"membrane must be a FixedFormat, not {a.membrane!r}"]
+    if stage is Stage.FLOAT:
+        if not _is_pos_float(a.threshold):
+            out.append(f"threshold must be a positive finite float in the float stage, "
+                       f"not {a.threshold!r}")
+        threshold = 1
+    elif not a.is_integer:
+        out.append(f"threshold must be an integer after quantisation, not {a.threshold!r}")
+        threshold = 1
+    else:
+        threshold = a.threshold
+    try:
+        LIFParams(threshold=threshold, model=a.model, leak_shift=a.leak_shift, reset=a.reset,
+                  membrane=a.membrane)
+    except (TypeError, ValueError) as exc:
+        out.append(str(exc))
+    if a.membrane.frac != 0:
+        out.append(f"membrane must have no fractional bits, not {a.membrane}")
+    return out
+
+
+def _check_output(n: Node, stage: Stage) -> list[str]:
+    a: OutputArg = n.arg
+    out = []
+    if not isinstance(a.rule, Decision):
+        out.append(f"rule must be a Decision, not {a.rule!r}")
+    if n.src and n.fmt != output_format(size(n)):
+        out.append(f"format must be {output_format(size(n))} for {size(n)} classes, "
+                   f"not {n.fmt}")
+    return out
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a node of one op must satisfy.
+
+    Parameters
+    ----------
+    arity : int
+        Number of operands.
+    operands : frozenset[Op]
+        Ops each operand may have.
+    arg : type
+        Type of the argument.
+    check : Callable[[Node, Stage], list[str]]
+        Checks argument, format and shapes; returns the problems found (operands already
+        checked for count and op).
+    """
+
+    arity: int
+    operands: frozenset[Op]
+    arg: type
+    check: Callable[[Node, Stage], list[str]]
+
+
+#: The per-op rule table.
+RULES: dict[Op, Rule] = {
+    Op.INPUT: Rule(0, frozenset(), InputArg, _check_input),
+    Op.DENSE: Rule(1, frozenset({Op.INPUT, Op.LIF}), DenseArg, _check_dense),
+    Op.LIF: Rule(1, frozenset({Op.DENSE}), LIFArg, _check_lif),
+    Op.OUTPUT: Rule(1, frozenset({Op.LIF}), OutputArg, _check_output),
+}
+
+
+def _check_node(n: Node, stage: Stage) -> list[str]:
+    rule = RULES.get(n.op)
+    if rule is None:
+        return [f"op must be an Op, not {n.op!r}"]
+    if not isinstance(n.arg, rule.arg):
+        return [f"argument must be a {rule.arg.__name__}, not {type(n.arg).__name__}"]
+    if n.fmt is not None and not isinstance(n.fmt, FixedFormat):
+        return [f"format must be a FixedFormat, not {n.fmt!r}"]
+    if len(n.src) != rule.arity:
+        return [f"takes {rule.arity} operand(s), not {len(n.src)}"]
+    bad = [s for s in n.src if s.op not in rule.operands]
+    if bad:
+        accepted = ", ".join(sorted(o.name for o in rule.operands))
+        return [f"operand {s.name!r} is {s.op.name}; accepted: {accepted}" for s in bad]
+    if n.op is not Op.DENSE and n.fmt is None:
+        return ["format must be set (only a DENSE may lack one before infer_widths)"]
+    return rule.check(n, stage)
+
+
+def _graph_problems(g: Graph) -> list[str]:
+    out = []
+    seen: set[int] = set()
+    names: set[str] = set()
+    users: dict[int, int] = {}
+    for k, n in enumerate(g.nodes):
+        if not isinstance(n.name, str) or not NAME_PATTERN.fullmatch(n.name):
+            out.append(f"node #{k}: name must match {NAME_PATTERN.pattern}, not {n.name!r}")
+        elif n.name in names:
+            out.append(f"node #{k}: name {n.name!r} is used twice")
+        names.add(n.name)
+        for s in n.src:
+            if id(s) not in seen:
+                out.append(f"node {n.name!r}: operand {s.name!r} is not an earlier node of "
+                           f"the graph")
+            users[id(s)] = users.get(id(s), 0) + 1
+        seen.add(id(n))
+    inputs = g.of_op(Op.INPUT)
+    if len(inputs) != 1 or (g.nodes and g.nodes[0] is not inputs[0]):
+        out.append(f"the graph must start with its one INPUT node, found {len(inputs)} INPUT "
+                   f"node(s)")
+    if not g.outputs:
+        out.append("the graph must have at least one output")
+    for o in g.outputs:
+        if id(o) not in seen:
+            out.append(f"output {o.name!r} is not a node of the graph")
+        elif o.op is not Op.OUTPUT:
+            out.append(f"output {o.name!r} must be an OUTPUT node, not {o.op.name}")
+    out_ids = {id(o) for o in g.outputs}
+    for n in g.nodes:
+        if n.op is Op.OUTPUT and id(n) not in out_ids:
+            out.append(f"OUTPUT node {n.name!r} is not listed in the graph outputs")
+        elif n.op is not Op.OUTPUT and users.get(id(n), 0) != 1:
+            out.append(f"node {n.name!r} has {users.get(id(n), 0)} users; the spine is a "
+                       f"chain, so every non-OUTPUT node feeds exactly one node")
+    return out
+
+
+def _stage_problems(g: Graph, stage: Stage, *, lowered: bool) -> list[str]:
+    out = []
+    for n in g.nodes:
+        if isinstance(n.arg, DenseArg | LIFArg) and n.arg.is_integer != (stage is
+                                                                        Stage.INTEGER):
+            kind = "integer" if n.arg.is_integer else "float"
+            out.append(f"node {n.name!r}: {kind} parameters in a {stage.value}-stage graph "
+                       f"(the first DENSE sets the stage)")
+    if lowered:
+        if stage is not Stage.INTEGER:
+            out.append("a lowered graph must be integer-only; run passes.quantize")
+        dense = g.of_op(Op.DENSE)
+        out += [f"node {n.name!r}: accumulator width not inferred; run passes.infer_widths"
+                for n in dense if n.fmt is None]
+        out += [f"node {n.name!r}: not assigned to a core; run passes.partition"
+                for n in dense if isinstance(n.arg, DenseArg) and n.arg.core is None]
+    cores = [n.arg.core for n in g.of_op(Op.DENSE)
+             if isinstance(n.arg, DenseArg) and n.arg.core is not None]
+    if cores and len(cores) != len(g.of_op(Op.DENSE)):
+        out.append("either every DENSE is assigned to a core or none is")
+    dup = sorted({c for c in cores if cores.count(c) > 1})
+    if dup:
+        out.append(f"core names must be unique, not {dup}")
+    return out
+
+
+def verify(g: Graph, *, lowered: bool = False) -> None:
+    """Check every rule of the IR on ``g``.
+
+    Parameters
+    ----------
+    g : Graph
+        The graph to check.
+    lowered : bool
+        Also require a fully lowered graph: integer-only, every accumulator width inferred,
+        every DENSE + LIF pair assigned to a core.
+
+    Raises
+    ------
+    IRError
+        Listing every problem found, each naming its node.
+    """
+    if not isinstance(g, Graph):
+        raise TypeError(f"g must be a Graph, not {g!r}")
+    strangers = [f"graph entries must be Nodes, not {n!r}" for n in (*g.nodes, *g.outputs)
+                 if not isinstance(n, Node)]
+    if strangers:
+        raise IRError(strangers)
+    problems = _graph_problems(g)
+    stage = stage_of(g)
+    for n in g.nodes:
+        kind = n.op.name if isinstance(n.op, Op) else repr(n.op)
+        problems += [f"node {n.name!r} ({kind}): {p}" for p in _check_node(n, stage)]
+    problems += _stage_problems(g, stage, lowered=lowered)
+    if problems:
+        raise IRError(problems)
