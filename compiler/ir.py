@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
 
-from spikeforge.sim.encoders import EncoderParams
-from spikeforge.sim.fixed import FixedFormat
+from spikeforge.sim.encoders import EncoderParams, input_max
+from spikeforge.sim.fixed import FixedFormat, bits_for_range
 from spikeforge.sim.lif import LIFParams, NeuronModel, ResetMode
 
 __all__ = [
@@ -47,6 +47,9 @@ __all__ = [
     "Op",
     "OutputArg",
     "Stage",
+    "build_spine",
+    "input_format",
+    "output_format",
     "rewrite",
     "size",
     "stage_of",
@@ -268,6 +271,57 @@ class Graph:
     def of_op(self, op: Op) -> tuple[Node, ...]:
         """Return the nodes of one op, in order."""
         return tuple(n for n in self.nodes if n.op is op)
+
+
+def input_format(encoder: EncoderParams) -> FixedFormat:
+    """Return the format of INPUT values: unsigned, just wide enough for ``input_max``."""
+    return FixedFormat(bits_for_range(0, input_max(encoder), signed=False), signed=False)
+
+
+def output_format(classes: int) -> FixedFormat:
+    """Return the format of an OUTPUT decision: an unsigned index in ``0 .. classes - 1``."""
+    return FixedFormat(bits_for_range(0, max(classes - 1, 0), signed=False), signed=False)
+
+
+def build_spine(layers: Sequence[tuple[DenseArg, LIFArg]], *, encoder: EncoderParams,
+                timesteps: int, names: Sequence[tuple[str, str]] | None = None,
+                input_name: str = "input", output_name: str = "output") -> Graph:
+    """Return the chain ``INPUT -> (DENSE -> LIF)* -> OUTPUT`` for the given arguments.
+
+    Parameters
+    ----------
+    layers : sequence of (DenseArg, LIFArg)
+        One pair per layer; the INPUT has ``layers[0][0].n_in`` features.
+    encoder : EncoderParams
+        Input encoding.
+    timesteps : int
+        Timesteps per sample.
+    names : sequence of (str, str), optional
+        ``(dense name, lif name)`` per layer; ``layers.{2k}`` and ``layers.{2k+1}`` by default.
+    input_name, output_name : str
+        Names of the INPUT and OUTPUT nodes.
+
+    DENSE nodes get no accumulator format (``passes.infer_widths`` adds it); the INPUT,
+    LIF and OUTPUT formats follow from the encoder and the sizes. The result is not verified.
+    """
+    if not layers:
+        raise ValueError("layers must hold at least one (DenseArg, LIFArg) pair, not none")
+    if names is None:
+        names = [(f"layers.{2 * k}", f"layers.{2 * k + 1}") for k in range(len(layers))]
+    if len(names) != len(layers):
+        raise ValueError(f"names must have one pair per layer ({len(layers)}), not "
+                         f"{len(names)}")
+    x = Node(op=Op.INPUT, fmt=input_format(encoder), src=(),
+             arg=InputArg(features=layers[0][0].n_in, encoder=encoder, timesteps=timesteps),
+             name=input_name)
+    nodes = [x]
+    for (dense, lif), (dense_name, lif_name) in zip(layers, names, strict=True):
+        d = Node(op=Op.DENSE, fmt=None, src=(x,), arg=dense, name=dense_name)
+        x = Node(op=Op.LIF, fmt=SPIKE_FORMAT, src=(d,), arg=lif, name=lif_name)
+        nodes += [d, x]
+    out = Node(op=Op.OUTPUT, fmt=output_format(layers[-1][0].n_out), src=(x,), arg=OutputArg(),
+               name=output_name)
+    return Graph(nodes=(*nodes, out), outputs=(out,))
 
 
 def size(node: Node) -> int:

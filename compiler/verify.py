@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikeforge.sim.encoders import EncoderParams, input_max
+from spikeforge.sim.encoders import EncoderParams
 from spikeforge.sim.fixed import FixedFormat, bits_for_range
 from spikeforge.sim.lif import LIFParams
 from spikeforge.sim.ops import accumulator_bound
@@ -32,11 +32,13 @@ from .ir import (
     Op,
     OutputArg,
     Stage,
+    input_format,
+    output_format,
     size,
     stage_of,
 )
 
-__all__ = ["NAME_PATTERN", "RULES", "IRError", "Rule", "input_format", "output_format", "verify"]
+__all__ = ["NAME_PATTERN", "RULES", "IRError", "Rule", "verify"]
 
 #: Accepted node names: a dotted path of identifiers-with-digits, like ``layers.0``.
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
@@ -49,16 +51,6 @@ class IRError(ValueError):
         self.problems = tuple(problems)
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"IR verification failed with {len(problems)} problem(s):\n{lines}")
-
-
-def input_format(encoder: EncoderParams) -> FixedFormat:
-    """Return the format of INPUT values: unsigned, just wide enough for ``input_max``."""
-    return FixedFormat(bits_for_range(0, input_max(encoder), signed=False), signed=False)
-
-
-def output_format(classes: int) -> FixedFormat:
-    """Return the format of an OUTPUT decision: an unsigned index in ``0 .. classes - 1``."""
-    return FixedFormat(bits_for_range(0, max(classes - 1, 0), signed=False), signed=False)
 
 
 def _is_int(x: object) -> bool:

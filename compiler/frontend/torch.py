@@ -23,8 +23,7 @@ from spikeforge.model.layers import LIFNeuron, QuantDense
 from spikeforge.sim.encoders import EncoderParams
 from spikeforge.sim.fixed import FixedFormat
 
-from ..ir import SPIKE_FORMAT, DenseArg, Graph, InputArg, LIFArg, Node, Op, OutputArg
-from ..verify import input_format, output_format
+from ..ir import DenseArg, Graph, LIFArg, build_spine
 
 __all__ = ["ACCEPTED", "ModelStructureError", "UnsupportedLayerError", "from_torch"]
 
@@ -170,26 +169,15 @@ def from_torch(net: nn.Module, *, input_name: str = "input",
     """
     _check_net(net)
     pairs = _pairs(net)
-    enc: EncoderParams = net.encoder
     membrane = FixedFormat(int(net.membrane_bits))
-    x = Node(op=Op.INPUT, fmt=input_format(enc), src=(),
-             arg=InputArg(features=pairs[0].dense.in_features, encoder=enc,
-                          timesteps=int(net.timesteps)),
-             name=input_name)
-    nodes = [x]
+    layers = []
     for k, p in enumerate(pairs):
-        w = p.dense.weight.detach().cpu().numpy().astype(np.float64)
-        d = Node(op=Op.DENSE, fmt=None, src=(x,),
-                 arg=DenseArg(weights=w, bits=int(p.dense.weight_bits),
-                              input_scale=float(net.input_scale(k))),
-                 name=p.dense_name)
-        x = Node(op=Op.LIF, fmt=SPIKE_FORMAT, src=(d,),
-                 arg=LIFArg(threshold=float(p.neuron.threshold_value()), model=p.neuron.model,
-                            leak_shift=int(p.neuron.leak_shift), reset=p.neuron.reset,
-                            membrane=membrane),
-                 name=p.neuron_name)
-        nodes += [d, x]
-    out = Node(op=Op.OUTPUT, fmt=output_format(pairs[-1].dense.out_features), src=(x,),
-               arg=OutputArg(), name=output_name)
-    nodes.append(out)
-    return Graph(nodes=tuple(nodes), outputs=(out,))
+        dense = DenseArg(weights=p.dense.weight.detach().cpu().numpy().astype(np.float64),
+                         bits=int(p.dense.weight_bits), input_scale=float(net.input_scale(k)))
+        lif = LIFArg(threshold=float(p.neuron.threshold_value()), model=p.neuron.model,
+                     leak_shift=int(p.neuron.leak_shift), reset=p.neuron.reset,
+                     membrane=membrane)
+        layers.append((dense, lif))
+    return build_spine(layers, encoder=net.encoder, timesteps=int(net.timesteps),
+                       names=[(p.dense_name, p.neuron_name) for p in pairs],
+                       input_name=input_name, output_name=output_name)

@@ -1,0 +1,184 @@
+"""Text form: exact round trip (fixed and random graphs) and malformed-text errors."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spikeforge.compiler.frontend.torch import from_torch
+from spikeforge.compiler.ir import DenseArg, LIFArg, build_spine, structurally_equal
+from spikeforge.compiler.passes import infer_widths, partition
+from spikeforge.compiler.pipeline import lower
+from spikeforge.compiler.render import IRSyntaxError, parse, render
+from spikeforge.compiler.verify import NAME_PATTERN, verify
+from spikeforge.sim.encoders import EncoderParams, Encoding
+from spikeforge.sim.fixed import FixedFormat
+from spikeforge.sim.lif import NeuronModel, ResetMode
+
+
+def test_lowered_graph_round_trips(tiny_net):
+    g = lower(from_torch(tiny_net()), lanes=2)
+    text = render(g)
+    h = parse(text)
+    assert structurally_equal(h, g)
+    assert render(h) == text
+
+
+def test_float_graph_round_trips_exactly(tiny_net):
+    g = from_torch(tiny_net())
+    h = parse(render(g))
+    assert structurally_equal(h, g)
+    assert h.node("layers.0").arg.input_scale == 1 / 255
+
+
+def test_structural_equality_sees_a_changed_weight(int_graph):
+    g = int_graph()
+    h = int_graph(weights=((3, -2, 1), (0, 5, -3)))
+    assert structurally_equal(g, int_graph())
+    assert not structurally_equal(g, h)
+
+
+@st.composite
+def spine_graphs(draw):
+    integer = draw(st.booleans())
+    n_layers = draw(st.integers(1, 3))
+    sizes = draw(st.lists(st.integers(1, 4), min_size=n_layers + 1, max_size=n_layers + 1))
+    part = st.text("abcXYZ_019", min_size=1, max_size=4)
+    name = st.builds(lambda head, rest: ".".join(["n" + head, *rest]), part,
+                     st.lists(part, max_size=2))
+    names = draw(st.lists(name, min_size=2 * n_layers + 2, max_size=2 * n_layers + 2,
+                          unique=True))
+    assert all(NAME_PATTERN.fullmatch(n) for n in names)
+    membrane = FixedFormat(draw(st.integers(2, 32)))
+    layers = []
+    for n_in, n_out in itertools.pairwise(sizes):
+        bits = draw(st.integers(2, 16))
+        top = (1 << (bits - 1)) - 1
+        if integer:
+            w = draw(st.lists(st.integers(-top - 1, top), min_size=n_in * n_out,
+                              max_size=n_in * n_out))
+            dense = DenseArg(weights=np.array(w, np.int64).reshape(n_out, n_in), bits=bits)
+            theta = draw(st.integers(1, membrane.max_value))
+        else:
+            finite = st.floats(allow_nan=False, allow_infinity=False)
+            positive = st.floats(min_value=1e-300, max_value=1e300)
+            w = draw(st.lists(finite, min_size=n_in * n_out, max_size=n_in * n_out))
+            dense = DenseArg(weights=np.array(w, np.float64).reshape(n_out, n_in), bits=bits,
+                             input_scale=draw(positive))
+            theta = draw(positive)
+        lif = LIFArg(threshold=theta, model=draw(st.sampled_from(NeuronModel)),
+                     leak_shift=draw(st.integers(1, 31)),
+                     reset=draw(st.sampled_from(ResetMode)), membrane=membrane)
+        layers.append((dense, lif))
+    enc = EncoderParams(draw(st.sampled_from(Encoding)), draw(st.integers(1, 0xFFFF)))
+    g = build_spine(layers, encoder=enc, timesteps=draw(st.integers(1, 64)),
+                    names=list(zip(names[1:-1:2], names[2:-1:2], strict=True)),
+                    input_name=names[0], output_name=names[-1])
+    if integer and draw(st.booleans()):
+        g = infer_widths(g)
+        if draw(st.booleans()):
+            g = partition(g, lanes=1 << draw(st.integers(0, 5)))
+    return g
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spine_graphs())
+def test_random_graphs_round_trip(g):
+    verify(g)
+    text = render(g)
+    h = parse(text)
+    assert structurally_equal(h, g)
+    assert render(h) == text
+
+
+# --- malformed text -----------------------------------------------------------------------
+
+def _text(int_graph):
+    return render(lower(int_graph(), lanes=1))
+
+
+def test_rendered_text_has_the_documented_shape(int_graph):
+    assert _text(int_graph).splitlines() == [
+        "spikeforge-ir 1",
+        "input = INPUT() u1.0:floor:saturate features=3 encoding=rate seed=44257 timesteps=3",
+        ("layers.0 = DENSE(input) s5.0:floor:wrap bits=4 shape=2x3 weights=int input_scale=- "
+        "core=layers_0 lanes=1"),
+        "  3 -2 1",
+        "  0 5 -4",
+        ("layers.1 = LIF(layers.0) u1.0:floor:saturate threshold=4 model=lif leak_shift=2 "
+        "reset=subtract membrane=s8.0:floor:saturate"),
+        "output = OUTPUT(layers.1) u1.0:floor:saturate rule=max_count",
+        "outputs output",
+    ]
+
+
+@pytest.mark.parametrize(("old", "new", "match"), [
+    ("spikeforge-ir 1", "spikeforge-ir 2",
+     r"^line 1: expected the header 'spikeforge-ir 1', found 'spikeforge-ir 2'$"),
+    ("DENSE(input)", "CONV(input)",
+     (r"^line 3: expected '<OP>\(<operand>,...\)' with OP one of INPUT, DENSE, LIF, OUTPUT, "
+     r"found 'CONV\(input\)'$")),
+    ("DENSE(input)", "DENSE(inptu)",
+     (r"^line 3: expected an operand naming a node defined on an earlier line \(defined so "
+     r"far: input\), found 'inptu'$")),
+    ("  0 5 -4", "  0 5x -4",
+     (r"^line 5: expected column 2: a decimal integer without leading zeros or '\+', "
+     r"found '5x'$")),
+    ("  0 5 -4", "  0 5",
+     r"^line 5: expected weight row 2 of 2: two spaces then 3 integers"),
+    ("threshold=4", "threshold=4.50",
+     (r"^line 6: expected threshold as a decimal integer or a float in shortest round-trip "
+     r"form, found '4.50'$")),
+    ("bits=4 shape", "shape=2x3 bits",
+     (r"^line 3: expected 'bits=<value>' \(fields of DENSE in order: bits, shape, weights, "
+     r"input_scale, core, lanes\), found 'shape=2x3'$")),
+    ("s5.0:floor:wrap", "s5.0:floor:wrapped",
+     r"^line 3: expected '-' or a number format '\{s\|u\}<width>.<frac>:<rounding>:<overflow>'"),
+    ("model=lif", "model=izhikevich",
+     r"^line 6: expected model as one of \['if', 'lif'\], found 'izhikevich'$"),
+    ("lanes=1", "lanes=01", r"^line 3: expected lanes as '-' or a decimal integer"),
+    ("output = OUTPUT", "output  = OUTPUT", r"^line 7: expected '<name> = <OP>"),
+    ("outputs output", "outputs output\nextra", r"^line 9: expected end of text after"),
+    ("seed=44257", "seed=0", r"^line 2: expected valid INPUT fields \(seed must be a non-zero"),
+    ("layers.1 = LIF", "layers.0 = LIF",
+     r"^line 6: expected a node name not used on an earlier line, found 'layers.0'$"),
+])
+def test_malformed_text_names_line_found_and_accepted(int_graph, old, new, match):
+    text = _text(int_graph)
+    assert old in text
+    with pytest.raises(IRSyntaxError, match=match):
+        parse(text.replace(old, new, 1))
+
+
+def test_truncated_text_is_detected_everywhere(int_graph):
+    text = _text(int_graph)
+    for cut in range(len(text) - 1):
+        with pytest.raises(IRSyntaxError):
+            parse(text[:cut])
+
+
+def test_truncated_after_a_node_line_says_end_of_text(int_graph):
+    text = _text(int_graph)
+    head = text[:text.index("outputs")]
+    with pytest.raises(IRSyntaxError, match=r"^line 8: expected a node line .* found 'end of "
+                                            r"text'$") as info:
+        parse(head)
+    assert info.value.line == 8
+
+
+def test_missing_final_newline_is_reported(int_graph):
+    text = _text(int_graph)
+    with pytest.raises(IRSyntaxError, match=r"^line 8: expected a final newline \(the text is "
+                                            r"truncated\), found 'outputs output'$"):
+        parse(text[:-1])
+
+
+def test_non_canonical_float_weight_is_rejected(tiny_net):
+    text = render(from_torch(tiny_net()))
+    bad = text.replace("  -0.5 ", "  -0.50 ", 1)
+    assert bad != text
+    with pytest.raises(IRSyntaxError, match=r"a float in shortest round-trip form .* found "
+                                            r"'-0.50'$"):
+        parse(bad)
