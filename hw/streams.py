@@ -20,7 +20,7 @@ what :func:`pack` and :func:`unpack` follow for the host side.
 
 from __future__ import annotations
 
-from amaranth.hdl import signed, unsigned
+from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data
 
 __all__ = [
@@ -91,11 +91,11 @@ def _leaves(layout, offset=0, prefix=()):
         if isinstance(shape, data.StructLayout):
             yield from _leaves(shape, offset + field.offset, (*prefix, name))
         elif isinstance(shape, data.ArrayLayout):
-            elem = shape.elem_shape.as_shape()
+            elem = Shape.cast(shape.elem_shape)
             for k in range(shape.length):
                 yield (*prefix, name, k), offset + field.offset + k * elem.width, elem
         else:
-            yield (*prefix, name), offset + field.offset, field.shape.as_shape()
+            yield (*prefix, name), offset + field.offset, Shape.cast(field.shape)
 
 
 def unpack(layout: data.StructLayout, word: int) -> dict[str, int | list[int]]:
@@ -130,7 +130,7 @@ def pack(layout: data.StructLayout, **fields: int) -> int:
     word = 0
     for name, field in layout:
         value = fields.get(name, 0)
-        shape = field.shape.as_shape()
+        shape = Shape.cast(field.shape)
         lo = -(1 << (shape.width - 1)) if shape.signed else 0
         hi = (1 << (shape.width - 1)) - 1 if shape.signed else (1 << shape.width) - 1
         if not lo <= value <= hi:

@@ -1,0 +1,153 @@
+"""Write a network's gateware: Verilog, RTLIL and a JSON manifest of its ports.
+
+The weights are the initial contents of the cores' weight memories, so they appear as memory
+initialisation in the Verilog; editing them there changes what a Verilator run computes.
+Every file is written to a temporary name and renamed into place, the manifest last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import rtlil, verilog
+from amaranth.hdl import Const, Value
+
+from spikeforge.compiler.cores import NetworkConfig
+
+from .network import Network
+
+__all__ = ["MANIFEST_NAME", "TOP_NAME", "GeneratedDesign", "generate", "load_design"]
+
+#: Verilog module name of the network top level.
+TOP_NAME = "spikeforge_network"
+#: File name of the manifest inside a design folder.
+MANIFEST_NAME = "design.json"
+
+
+@dataclass(frozen=True)
+class GeneratedDesign:
+    """A design folder written by :func:`generate`.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The folder.
+    verilog : Path
+        Verilog of the whole network (module :data:`TOP_NAME`).
+    rtlil : Path
+        The same design as RTLIL.
+    manifest : dict
+        Ports (``name``, ``dir``, ``width``) and per-core parameters (see :func:`generate`).
+    """
+
+    out_dir: Path
+    verilog: Path
+    rtlil: Path
+    manifest: dict
+
+    @property
+    def top(self) -> str:
+        """Verilog module name of the top level."""
+        return self.manifest["top"]
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _ports(component) -> tuple[list, list[dict]]:
+    """Return the port signals (constant members such as an always-ready ``ready`` left out)
+    and their manifest entries."""
+    signals, entries = [], []
+    for path, member, value in component.signature.flatten(component):
+        if isinstance(value, Const):
+            continue
+        name = "__".join(str(p) for p in path)
+        value = Value.cast(value)
+        signals.append(value)
+        entries.append({"name": name, "dir": member.flow.value.lower(), "width": len(value)})
+    return signals, entries
+
+
+def generate(config: NetworkConfig, out_dir: str | os.PathLike) -> GeneratedDesign:
+    """Elaborate ``config`` and write ``<top>.v``, ``<top>.il`` and ``design.json``.
+
+    The manifest holds ``top``, ``timesteps``, ``ports`` (flattened Amaranth port names as in
+    the Verilog, e.g. ``i__payload``, with direction and width) and ``cores`` (``name``,
+    ``n_in``, ``n_out``, ``lanes``, ``groups``, ``input_bits``, ``weight_bits``, ``acc_bits``,
+    ``membrane_bits``, ``threshold``, ``model``, ``leak_shift``, ``reset``).
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a ``NetworkConfig``.
+    """
+    if not isinstance(config, NetworkConfig):
+        raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    top = Network(config)
+    signals, ports = _ports(top)
+    v_text = verilog.convert(top, name=TOP_NAME, ports=signals, emit_src=False)
+    top = Network(config)
+    signals, _ = _ports(top)
+    il_text = rtlil.convert(top, name=TOP_NAME, ports=signals, emit_src=False)
+    manifest = {
+        "top": TOP_NAME,
+        "timesteps": config.timesteps,
+        "ports": ports,
+        "cores": [
+            {
+                "name": c.name,
+                "n_in": c.n_in,
+                "n_out": c.n_out,
+                "lanes": c.lanes,
+                "groups": -(-c.n_out // c.lanes),
+                "input_bits": c.input_bits,
+                "weight_bits": c.weight_bits,
+                "acc_bits": c.acc_bits,
+                "membrane_bits": c.lif.membrane.width,
+                "threshold": c.lif.threshold,
+                "model": c.lif.model.value,
+                "leak_shift": c.lif.leak_shift,
+                "reset": c.lif.reset.value,
+            }
+            for c in config.cores
+        ],
+    }
+    v_path, il_path = out / f"{TOP_NAME}.v", out / f"{TOP_NAME}.il"
+    _atomic_write(v_path, v_text)
+    _atomic_write(il_path, il_text)
+    _atomic_write(out / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+    return GeneratedDesign(out_dir=out, verilog=v_path, rtlil=il_path, manifest=manifest)
+
+
+def load_design(out_dir: str | os.PathLike) -> GeneratedDesign:
+    """Return the design in a folder written by :func:`generate` (files as they are now).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the manifest or the Verilog is missing.
+    """
+    out = Path(out_dir)
+    mpath = out / MANIFEST_NAME
+    if not mpath.is_file():
+        raise FileNotFoundError(f"design folder {out} must contain {MANIFEST_NAME}")
+    manifest = json.loads(mpath.read_text())
+    v_path = out / f"{manifest['top']}.v"
+    if not v_path.is_file():
+        raise FileNotFoundError(f"design folder {out} must contain {v_path.name}")
+    return GeneratedDesign(out_dir=out, verilog=v_path, rtlil=out / f"{manifest['top']}.il",
+                           manifest=manifest)

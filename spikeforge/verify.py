@@ -1,0 +1,222 @@
+"""Verify generated Verilog against the integer golden model, bit for bit.
+
+:func:`verify_network` compiles the Verilog files of a design folder as they are (so an edit
+there shows up as mismatches), runs them in Verilator under cocotb through the free-running
+harness of :mod:`spikeforge.hw.verilator_harness`, and compares with
+:func:`spikeforge.sim.network.run_network` by ``==``: the output layer's spikes at every timestep
+of every sample, and every layer's membranes and spikes at every timestep of the first
+``membrane_samples`` samples.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spikeforge.compiler.cores import LIFCoreConfig, NetworkConfig
+from spikeforge.hw.generate import GeneratedDesign, load_design
+from spikeforge.hw.streams import (
+    current_event_layout,
+    membrane_readback_layout,
+    pack,
+    spike_event_layout,
+    unpack,
+)
+from spikeforge.hw.testing import events_to_spikes, input_events
+from spikeforge.hw.verilator_harness import run_harness
+from spikeforge.sim.encoders import Encoding
+from spikeforge.sim.network import NetworkParams, Trace, run_network
+
+__all__ = ["VerifyReport", "compare", "network_config_for", "verify_network"]
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Outcome of one verification run.
+
+    Attributes
+    ----------
+    samples : int
+        Samples whose output spikes were compared at every timestep.
+    membrane_samples : int
+        Leading samples whose membranes and spikes of every layer were compared too.
+    mismatches : int
+        Number of differing values (spikes and membranes); 0 means bit-exact.
+    first_mismatch : str | None
+        The first differing sample, timestep, layer, neuron, expected and actual value.
+    cycles_per_sample : float
+        Mean clock cycles per sample measured in Verilator.
+    total_cycles : int
+        Cycles of the whole run.
+    wall_time_s : float
+        Wall time of the call (golden model, build, simulation, comparison), seconds.
+    sim_time_s : float
+        Wall time of the Verilator build and run, seconds.
+    """
+
+    samples: int
+    membrane_samples: int
+    mismatches: int
+    first_mismatch: str | None
+    cycles_per_sample: float
+    total_cycles: int
+    wall_time_s: float
+    sim_time_s: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether the RTL matched the golden model everywhere."""
+        return self.mismatches == 0
+
+
+def network_config_for(params: NetworkParams, *, lanes: int | tuple[int, ...] = 8,
+                       name: str = "fc") -> NetworkConfig:
+    """Return a ``NetworkConfig`` for ``params`` with accumulators sized by ``params.bounds()``.
+
+    For tests and benchmarks that start from ``sim`` parameters; the compiler's
+    ``to_network_config`` is the flow's path.
+    """
+    lanes_t = lanes if isinstance(lanes, tuple) else (lanes,) * len(params.layers)
+    in_bits = 8 if params.encoder.encoding is Encoding.DIRECT else 1
+    cores = []
+    for k, (layer, bound) in enumerate(zip(params.layers, params.bounds(), strict=True)):
+        cores.append(LIFCoreConfig(
+            name=f"{name}{k}", weights=np.asarray(layer.weights), weight_bits=layer.weight_bits,
+            acc_bits=max(2, bound.bit_length() + 1), input_bits=in_bits if k == 0 else 1,
+            lif=layer.lif, lanes=lanes_t[k]))
+    return NetworkConfig(cores=tuple(cores), timesteps=params.timesteps, encoder=params.encoder)
+
+
+def _events(design: GeneratedDesign, x: np.ndarray) -> list[int]:
+    c0 = design.manifest["cores"][0]
+    if c0["input_bits"] == 1:
+        lay = spike_event_layout(c0["n_in"])
+        return [pack(lay, index=i, eot=e, last=la) for i, _v, e, la in input_events(x)]
+    lay = current_event_layout(c0["n_in"], c0["input_bits"])
+    return [pack(lay, index=i, value=v, eot=e, last=la) for i, v, e, la in input_events(x)]
+
+
+def compare(design: GeneratedDesign, trace: Trace, *, outputs: list[int],
+            readback: list[list[int]], membrane_samples: int) -> tuple[int, str | None]:
+    """Return ``(mismatch count, first mismatch description)`` of RTL outputs against ``trace``.
+
+    Mismatches are ordered by sample, then timestep, then layer, then neuron.
+    """
+    cores = design.manifest["cores"]
+    t_n, batch = trace.spikes[-1].shape[:2]
+    found: list[tuple[tuple[int, int, int, int], str]] = []
+    count = 0
+    last = cores[-1]
+    lay = spike_event_layout(last["n_out"])
+    evs = [(f["index"], f["eot"], f["last"]) for f in (unpack(lay, w) for w in outputs)]
+    n_layers = len(cores)
+    try:
+        got = events_to_spikes(evs, n=last["n_out"], timesteps=t_n, batch=batch)
+    except ValueError as exc:
+        return 1, f"output layer {n_layers - 1} event stream malformed: {exc}"
+    diff = np.argwhere(got != trace.spikes[-1])
+    count += len(diff)
+    for t, b, n in diff[:1]:
+        found.append(((b, t, n_layers - 1, n),
+                      (f"sample {b}, timestep {t}, layer {n_layers - 1} ({last['name']}), neuron"
+                      f" {n}: output spike expected {int(trace.spikes[-1][t, b, n])}, actual"
+                      f" {int(got[t, b, n])}")))
+    ms = membrane_samples
+    for k, c in enumerate(cores):
+        g_n, p = c["groups"], c["lanes"]
+        rlay = membrane_readback_layout(c["n_out"], membrane_bits=c["membrane_bits"], lanes=p)
+        recs = readback[k]
+        if len(recs) != ms * t_n * g_n:
+            count += 1
+            found.append(((0, 0, k, -1), (f"layer {k} ({c['name']}): {len(recs)} readback records,"
+                                         f" expected {ms * t_n * g_n}")))
+            continue
+        if not ms:
+            continue
+        mem = np.zeros((ms, t_n, g_n * p), np.int64)
+        spk = np.zeros((ms, t_n, g_n * p), np.uint8)
+        for r, word in enumerate(recs):
+            f = unpack(rlay, word)
+            b, rest = divmod(r, t_n * g_n)
+            t, g = divmod(rest, g_n)
+            mem[b, t, g * p:(g + 1) * p] = f["membranes"]
+            spk[b, t, g * p:(g + 1) * p] = [(f["spikes"] >> j) & 1 for j in range(p)]
+        mem = mem[..., :c["n_out"]].transpose(1, 0, 2)
+        spk = spk[..., :c["n_out"]].transpose(1, 0, 2)
+        exp_v = trace.membranes[k][:, :ms]
+        exp_s = trace.spikes[k][:, :ms]
+        for what, got_a, exp_a in (("membrane", mem, exp_v), ("spike", spk, exp_s)):
+            diff = np.argwhere(got_a != exp_a)
+            count += len(diff)
+            if len(diff):
+                order = np.lexsort((diff[:, 2], diff[:, 0], diff[:, 1]))
+                t, b, n = diff[order[0]]
+                found.append(((b, t, k, n),
+                              (f"sample {b}, timestep {t}, layer {k} ({c['name']}), neuron {n}:"
+                              f" {what} expected {int(exp_a[t, b, n])}, actual"
+                              f" {int(got_a[t, b, n])}")))
+    first = min(found)[1] if found else None
+    return count, first
+
+
+def verify_network(*, design: GeneratedDesign | str | os.PathLike, params: NetworkParams,
+                   images: np.ndarray, membrane_samples: int,
+                   build_dir: str | os.PathLike) -> VerifyReport:
+    """Run the design folder's Verilog on ``images`` and compare with ``sim.network``.
+
+    Parameters
+    ----------
+    design : GeneratedDesign or path
+        A design (or its folder) written by ``hw.generate.generate``; the Verilog file in the
+        folder is compiled as it is now.
+    params : NetworkParams
+        The golden model the Verilog must equal.
+    images : np.ndarray
+        ``uint8`` images ``(batch, features)``.
+    membrane_samples : int
+        How many leading samples also get membranes and spikes of every layer compared.
+    build_dir : path
+        Verilator build folder (reused when the sources did not change).
+
+    Raises
+    ------
+    ValueError
+        If the design and ``params`` disagree on shapes or ``membrane_samples`` is out of range.
+    RuntimeError
+        If Verilator is unusable or the simulation did not complete.
+    """
+    t0 = time.perf_counter()
+    if not isinstance(design, GeneratedDesign):
+        design = load_design(Path(design))
+    cores = design.manifest["cores"]
+    if [(c["n_in"], c["n_out"]) for c in cores] != [(ly.n_in, ly.n_out) for ly in params.layers]:
+        raise ValueError(
+            "params layer shapes must match the design's cores "
+            f"{[(c['n_in'], c['n_out']) for c in cores]}, not "
+            f"{[(ly.n_in, ly.n_out) for ly in params.layers]}")
+    images = np.asarray(images)
+    batch = images.shape[0] if images.ndim == 2 else 0
+    if not 0 <= membrane_samples <= batch:
+        raise ValueError(f"membrane_samples must be in 0..{batch}, not {membrane_samples!r}")
+    trace = run_network(params, images, record_membranes=True)
+    events = _events(design, trace.inputs)
+    t_n = params.timesteps
+    limits = [membrane_samples * t_n * c["groups"] for c in cores]
+    per_ts = sum(3 * c["groups"] + c["n_out"] + 16 for c in cores)
+    max_cycles = 1000 + len(events) * (max(c["groups"] for c in cores) + 2) + (
+        batch * t_n * per_ts * 4)
+    t1 = time.perf_counter()
+    run = run_harness(design, build_dir=build_dir, events=events, n_samples=batch,
+                      readback_limits=limits, max_cycles=max_cycles)
+    sim_s = time.perf_counter() - t1
+    mismatches, first = compare(design, trace, outputs=run.outputs, readback=run.readback,
+                                membrane_samples=membrane_samples)
+    done = run.sample_done_cycles
+    cps = done[-1] / len(done) if done else 0.0
+    return VerifyReport(samples=batch, membrane_samples=membrane_samples, mismatches=mismatches,
+                        first_mismatch=first, cycles_per_sample=cps, total_cycles=run.cycles,
+                        wall_time_s=time.perf_counter() - t0, sim_time_s=sim_s)
