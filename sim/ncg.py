@@ -1,0 +1,668 @@
+"""Integer golden model of the NCG learning core (S2-STDP / SSTDP / R-STDP + regulation).
+
+Ref: Goupy, Tirilly, Bilasco, NeurIPS 2024 (Neuronal Competition Groups) and the official code
+``ggoupy/SpikeNN`` (``reference/algorithms.md`` §1). The float model in
+:mod:`spikeforge.sim.ncg_reference` is the algorithm; this module is what the hardware core
+implements bit for bit. Every value is an ``int64`` NumPy integer.
+
+Integer contract (decided here, tested in ``tests/sim/test_ncg.py``)
+--------------------------------------------------------------------
+Units
+    ``WF = weight_format.frac``: weights, potentials, thresholds and ``η_θ`` are integers in
+    units of ``2**-WF`` (1.0 = ``2**WF``). Time is ``K = time_bins`` bins (a power of two);
+    an input or output spike has a bin ``0 .. K-1`` and ``K`` means "no spike". Targets and
+    errors use the finer time unit ``2**-TF`` of ``T_max`` (``TF = time_frac``): a bin ``b``
+    is ``τ = b << (TF - log2 K)``, "no spike" is ``2**TF``. STDP rates are integers in units
+    of ``2**-AF`` (``AF = rate_frac``).
+Inputs
+    Events ``(feature, bin)`` in ascending bin order, features ascending within a bin. Pixels
+    are latency coded as in ``sim.encoders``: ``bin = ((255 - x) * K) >> 8``; ``x = 0`` is silent.
+Forward (per bin, what the core does per time step)
+    Active neurons add ``w_ji`` for every event of the bin; after the bin, every active neuron
+    with ``V_j > θ_j`` (strict) fires at that bin, latches ``V_j`` and stops integrating. Unlike
+    the float code, the check after the *last* bin that has events is made (the float code
+    skips the last input spike); this is the one deliberate forward difference.
+Decision / WTA / CR winner
+    :func:`spikeforge.sim.ncg_types.spike_order` on (bin, V).
+Errors
+    See :func:`s2stdp_errors`: the mean firing time is a floor division, the gaps are host
+    registers, the error is exact in ``τ`` units.
+Weight update
+    See :func:`update_rows`: two per-neuron values (causal / non-causal) chosen per synapse by
+    one causality bit, rounded to the weight LSB by ``weight_format.rounding`` (stochastic
+    rounding from ``P`` LFSR24 lane registers, 8 random bits per synapse), clipped, then
+    normalised (:class:`~spikeforge.sim.ncg_types.WeightNorm`).
+Thresholds
+    Two registers per neuron (test ``θ`` and training ``θ̃``); the competition regulation adds
+    the host registers ``η_win`` / subtracts ``η_lose`` (:func:`regulate`).
+Host
+    Learning-rate annealing and R-STDP modulation are computed on the host between epochs
+    (:func:`program_rates`) and loaded as integer registers (:class:`NCGRates`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from . import ncg_reference as ref
+from .fixed import FixedFormat, Overflow, Rounding, bits_for_range, round_shift, saturate
+from .lfsr import LFSR24
+from .ncg_random import draw_block, lane_seeds
+from .ncg_types import (
+    Method,
+    NCGConfig,
+    Rates,
+    Regulation,
+    WeightNorm,
+    first_winner,
+    group_winners,
+    schedule_rates,
+)
+
+__all__ = [
+    "ROUND_BITS",
+    "NCGParams",
+    "NCGRates",
+    "NCGState",
+    "StepTrace",
+    "end_epoch",
+    "events",
+    "forward",
+    "infer",
+    "init_state",
+    "latency_bins",
+    "program_rates",
+    "quantize_state",
+    "regulate",
+    "s2stdp_errors",
+    "start_epoch",
+    "train_epoch",
+    "train_step",
+    "training_thresholds",
+    "update_rows",
+]
+
+#: Random bits per synapse update (one LFSR24 draw): the extra fractional bits of the
+#: per-neuron update values below the weight LSB.
+ROUND_BITS = LFSR24.draw_bits
+
+
+@dataclass(frozen=True)
+class NCGParams:
+    """Integer parameters of the learning core.
+
+    Parameters
+    ----------
+    config : NCGConfig
+        The float hyper-parameters; integer registers are derived from them by the host.
+    time_bins : int
+        ``K``, a power of two in ``2 .. 2**16``.
+    weight_format : FixedFormat
+        Unsigned weight format; its ``frac`` is ``WF`` and its ``rounding`` (``STOCHASTIC``,
+        ``FLOOR`` or ``HALF_EVEN``) rounds each update to the weight LSB.
+    time_frac : int
+        ``TF >= log2 K``: fractional bits of target times and errors (units of ``T_max``).
+    rate_frac : int
+        ``AF``: fractional bits of the STDP rates; ``TF + AF >= WF + ROUND_BITS``.
+    lanes : int
+        ``P``: synapse lanes, one LFSR24 register each.
+    norm : WeightNorm
+        Weight normalisation used when ``config.w_norm`` is true.
+
+    Raises
+    ------
+    ValueError
+        On any value outside the ranges above.
+    """
+
+    config: NCGConfig
+    time_bins: int = 256
+    weight_format: FixedFormat = field(
+        default_factory=lambda: FixedFormat(9, 8, signed=False, rounding=Rounding.STOCHASTIC)
+    )
+    time_frac: int = 12
+    rate_frac: int = 16
+    lanes: int = 8
+    norm: WeightNorm = WeightNorm.ADDITIVE
+
+    def __post_init__(self) -> None:
+        k = self.time_bins
+        if not isinstance(k, int) or k < 2 or k > (1 << 16) or k & (k - 1):
+            raise ValueError(f"time_bins must be a power of two in 2..65536, not {k!r}")
+        if not isinstance(self.weight_format, FixedFormat) or self.weight_format.signed:
+            raise ValueError(f"weight_format must be an unsigned FixedFormat, not "
+                             f"{self.weight_format!r}")
+        if not self.time_frac >= self.log2_bins or self.time_frac > 24:
+            raise ValueError(f"time_frac must be in log2(time_bins)..24, not {self.time_frac!r}")
+        if self.time_frac + self.rate_frac < self.weight_format.frac + ROUND_BITS:
+            raise ValueError(
+                f"time_frac + rate_frac must be >= weight frac + {ROUND_BITS}, not "
+                f"{self.time_frac} + {self.rate_frac}"
+            )
+        if not isinstance(self.lanes, int) or self.lanes < 1:
+            raise ValueError(f"lanes must be an integer >= 1, not {self.lanes!r}")
+        if not isinstance(self.norm, WeightNorm):
+            raise TypeError(f"norm must be a WeightNorm, not {self.norm!r}")
+        lo, hi = self.w_range
+        if not self.weight_format.contains(lo, hi):
+            raise ValueError(
+                f"weight_format {self.weight_format} must hold [w_min, w_max] = [{lo}, {hi}]"
+            )
+
+    @property
+    def log2_bins(self) -> int:
+        """``log2 K``."""
+        return self.time_bins.bit_length() - 1
+
+    def _q(self, x: float, frac: int) -> int:
+        return int(np.rint(x * (1 << frac)))
+
+    @property
+    def w_range(self) -> tuple[int, int]:
+        """``(w_min, w_max)`` in weight LSBs (round half even)."""
+        wf = self.weight_format.frac
+        return self._q(self.config.w_min, wf), self._q(self.config.w_max, wf)
+
+    @property
+    def threshold(self) -> int:
+        """Test threshold ``θ`` in weight LSBs (round half even)."""
+        return self._q(self.config.threshold, self.weight_format.frac)
+
+    @property
+    def gaps(self) -> tuple[int, int]:
+        """Host registers ``(g_t, g_nt)`` in ``2**-TF`` units (round half even)."""
+        g_t, g_nt = self.config.gaps
+        return self._q(g_t, self.time_frac), self._q(g_nt, self.time_frac)
+
+    @property
+    def t_max(self) -> int:
+        """``T_max`` (the "no spike" time) in ``2**-TF`` units."""
+        return 1 << self.time_frac
+
+    @property
+    def dropout(self) -> int:
+        """Dropout probability as an 8-bit compare value ``round(p * 256)``."""
+        return self._q(self.config.dropout, 8)
+
+    @property
+    def potential_format(self) -> FixedFormat:
+        """Unsigned format that holds any potential ``0 .. F * w_max`` (no overflow possible)."""
+        hi = self.config.n_inputs * self.weight_format.max_value
+        return FixedFormat(bits_for_range(0, hi, signed=False), self.weight_format.frac,
+                           signed=False)
+
+    @property
+    def threshold_format(self) -> FixedFormat:
+        """Signed saturating format of both threshold registers."""
+        return FixedFormat(self.potential_format.width + 2, self.weight_format.frac,
+                           signed=True, overflow=Overflow.SATURATE)
+
+    @property
+    def effective_norm(self) -> WeightNorm:
+        """``norm`` if ``config.w_norm`` is true, else ``WeightNorm.NONE``."""
+        return self.norm if self.config.w_norm else WeightNorm.NONE
+
+
+@dataclass(frozen=True)
+class NCGRates:
+    """Integer learning-rate registers of one epoch (loaded by the host).
+
+    ``a_plus, a_minus, anti_a_plus, anti_a_minus`` are signed, in ``2**-AF`` units;
+    ``eta_win = round(η_θ (M_t - 1) / M_t)`` and ``eta_lose = round(η_θ / M_t)`` are in weight
+    LSBs (potential units).
+    """
+
+    a_plus: int
+    a_minus: int
+    anti_a_plus: int
+    anti_a_minus: int
+    eta_win: int
+    eta_lose: int
+
+
+def program_rates(rates: Rates, params: NCGParams) -> NCGRates:
+    """Quantise the host's float rates into the core's registers (round half even)."""
+    af, wf = params.rate_frac, params.weight_format.frac
+    mt = params.config.class_map.n_targets
+    q = params._q
+    return NCGRates(
+        a_plus=q(rates.a_plus, af),
+        a_minus=q(rates.a_minus, af),
+        anti_a_plus=q(rates.anti_a_plus, af),
+        anti_a_minus=q(rates.anti_a_minus, af),
+        eta_win=q(rates.thr_lr * (mt - 1) / mt, wf),
+        eta_lose=q(rates.thr_lr / mt, wf),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class NCGState:
+    """State of the integer learning core.
+
+    Attributes
+    ----------
+    weights : np.ndarray
+        ``int64 (N, F)`` in ``[w_min, w_max]`` weight LSBs.
+    thresholds : np.ndarray
+        ``int64 (N,)`` test threshold registers.
+    thresholds_train : np.ndarray
+        ``int64 (N,)`` training threshold registers (CR-2's ``θ̃`` / CR-1's thresholds).
+    norm_target : np.ndarray
+        ``int64 (N,)`` row sums ``S0`` kept by normalisation.
+    rates : NCGRates
+        Learning-rate registers of the current epoch.
+    lfsr : np.ndarray
+        ``int64 (P + 1,)`` LFSR24 states: lanes ``0 .. P-1`` for stochastic rounding, register
+        ``P`` for output dropout.
+    epoch : int
+        Epochs completed.
+    last_accuracy : float or None
+        Online training accuracy of the last epoch (host-side, for R-STDP).
+    """
+
+    weights: np.ndarray
+    thresholds: np.ndarray
+    thresholds_train: np.ndarray
+    norm_target: np.ndarray
+    rates: NCGRates
+    lfsr: np.ndarray
+    epoch: int = 0
+    last_accuracy: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class StepTrace:
+    """What one integer training step saw and did.
+
+    Attributes
+    ----------
+    bins, potentials : np.ndarray
+        ``int64 (N,)`` output spike bins (``K`` = none) and potentials.
+    prediction : int
+        Predicted class.
+    updated : np.ndarray
+        Neurons whose weight rows were rewritten, ascending.
+    errors : np.ndarray
+        ``int64 (N,)`` errors in ``2**-TF`` units (0 if not updated).
+    active : np.ndarray
+        ``bool (N,)`` dropout mask used.
+    """
+
+    bins: np.ndarray
+    potentials: np.ndarray
+    prediction: int
+    updated: np.ndarray
+    errors: np.ndarray
+    active: np.ndarray
+
+
+def latency_bins(x: np.ndarray, *, time_bins: int) -> np.ndarray:
+    """Latency-code ``uint8`` intensities into bins ``((255 - x) * K) >> 8``; ``x = 0`` -> ``K``.
+
+    The spike bin equals that of ``sim.encoders`` ``Encoding.LATENCY`` with ``timesteps = K``.
+    """
+    x = np.asarray(x).astype(np.int64)
+    if x.size and (x.min() < 0 or x.max() > 255):
+        raise ValueError("image intensities must lie in 0..255")
+    return np.where(x == 0, time_bins, ((255 - x) * time_bins) >> 8)
+
+
+def events(bins: np.ndarray, *, time_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the input events ``(features, bins)`` of one sample in the order the core
+    receives them: ascending bin, ascending feature within a bin; silent inputs omitted."""
+    order = np.argsort(bins, kind="stable")
+    b = bins[order]
+    keep = b < time_bins
+    return order[keep], b[keep]
+
+
+def quantize_state(state: ref.ReferenceState, params: NCGParams, *, seed: int) -> NCGState:
+    """Quantise a float state: weights ``rint(w 2**WF)`` clipped to ``[w_min, w_max]``,
+    thresholds ``rint(θ 2**WF)``, ``S0`` = quantised row sums; LFSR registers from
+    :func:`spikeforge.sim.ncg_random.lane_seeds` with ``seed`` and ``P + 1`` lanes."""
+    wf = params.weight_format.frac
+    lo, hi = params.w_range
+    w = np.clip(np.rint(state.weights.astype(np.float64) * (1 << wf)).astype(np.int64), lo, hi)
+    thr = np.rint(state.thresholds.astype(np.float64) * (1 << wf)).astype(np.int64)
+    thr_t = np.rint(state.thresholds_train.astype(np.float64) * (1 << wf)).astype(np.int64)
+    return NCGState(
+        weights=w,
+        thresholds=thr,
+        thresholds_train=thr_t,
+        norm_target=w.sum(axis=1),
+        rates=program_rates(state.rates, params),
+        lfsr=lane_seeds(LFSR24, seed=seed, lanes=params.lanes + 1),
+        epoch=state.epoch,
+        last_accuracy=state.last_accuracy,
+    )
+
+
+def init_state(params: NCGParams, *, seed: int) -> NCGState:
+    """Initial state: the float initial state of the same seed, quantised."""
+    return quantize_state(ref.init_state(params.config, seed=seed), params, seed=seed)
+
+
+def forward(
+    weights: np.ndarray,
+    thresholds: np.ndarray,
+    bins: np.ndarray,
+    *,
+    time_bins: int,
+    active: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run one sample through the integer single-spike IF layer.
+
+    For each bin ``b`` with events, in ascending order: every active neuron that has not
+    fired adds ``w_ji`` for each event ``(i, b)``; then each such neuron with ``V_j > θ_j``
+    fires at bin ``b`` and stops integrating (``V_j`` is kept). Neurons that never fire get
+    bin ``K`` and the full sum. Dropped neurons (``active`` false) get ``K`` and ``V = 0``.
+
+    Returns
+    -------
+    out_bins, potentials : np.ndarray
+        ``int64 (N,)``.
+    """
+    n = weights.shape[0]
+    feats, eb = events(bins, time_bins=time_bins)
+    if feats.size == 0:
+        t = np.full(n, time_bins, dtype=np.int64)
+        v = np.zeros(n, dtype=np.int64)
+    else:
+        cs = np.cumsum(weights[:, feats], axis=1)
+        ends = np.flatnonzero(np.append(eb[1:] != eb[:-1], True))
+        vg = cs[:, ends]
+        above = vg > thresholds[:, None]
+        first = above.argmax(axis=1)
+        fired = above[np.arange(n), first]
+        t = np.where(fired, eb[ends][first], time_bins)
+        v = np.where(fired, vg[np.arange(n), first], cs[:, -1])
+    if active is not None:
+        t = np.where(active, t, time_bins)
+        v = np.where(active, v, 0)
+    return t, v
+
+
+def training_thresholds(state: NCGState, label: int, *, params: NCGParams) -> np.ndarray:
+    """Threshold mux of the core in training mode (as
+    :func:`spikeforge.sim.ncg_reference.training_thresholds`): CR-2 selects ``θ̃`` for the
+    target neurons of class ``label``, CR-1 selects ``θ̃`` for all, otherwise ``θ``."""
+    reg = params.config.regulation
+    if reg is Regulation.CR1:
+        return state.thresholds_train
+    if reg is Regulation.CR2:
+        tn = params.config.class_map.target_neurons(label)
+        thr = state.thresholds.copy()
+        thr[tn] = state.thresholds_train[tn]
+        return thr
+    return state.thresholds
+
+
+def regulate(
+    thresholds_train: np.ndarray,
+    bins: np.ndarray,
+    potentials: np.ndarray,
+    label: int,
+    *,
+    params: NCGParams,
+    rates: NCGRates,
+    thr_min: int,
+) -> np.ndarray:
+    """Integer competition regulation (the rule of
+    :func:`spikeforge.sim.ncg_reference.regulate`): the winner among the target neurons of
+    class ``label`` gets ``+eta_win``, the other target neurons ``-eta_lose``; CR-2 then clamps
+    to ``>= thr_min``; the result saturates to ``params.threshold_format``. No change if
+    ``M_t < 2`` or both registers are 0."""
+    tn = params.config.class_map.target_neurons(label)
+    if tn.size < 2 or (rates.eta_win == 0 and rates.eta_lose == 0):
+        return thresholds_train
+    win = tn[first_winner(bins[tn], potentials[tn])]
+    out = thresholds_train.copy()
+    out[tn] -= rates.eta_lose
+    out[win] += rates.eta_lose + rates.eta_win
+    if params.config.regulation is Regulation.CR2:
+        out = np.maximum(out, thr_min)
+    return saturate(out, params.threshold_format)
+
+
+def s2stdp_errors(
+    bins: np.ndarray, potentials: np.ndarray, label: int, *, params: NCGParams
+) -> np.ndarray:
+    """Integer S2-STDP / SSTDP errors (the equations of
+    :func:`spikeforge.sim.ncg_reference.s2stdp_errors`, in ``2**-TF`` units of ``T_max``).
+
+    With ``τ_j = bin_j << (TF - log2 K)`` (``2**TF`` if no spike), the updated neurons ``U``
+    (group winners, or all), ``F_U`` those of them that fired and the host gap registers
+    ``g_t, g_nt``::
+
+        t_base = min(floor(Σ_{j∈F_U} τ_j / |F_U|), 2**TF - g_nt)   (2**TF - g_nt if F_U empty)
+        T*_j   = t_base - g_t or t_base + g_nt (SSTDP: min/max with τ_j, as in the float model)
+        e_j    = τ_j - T*_j
+
+    The floor division is exact (the core divides by ``|F_U| <= n_upd`` with a small
+    sequential divider). Returns ``int64 (N,)``, zero outside ``U``.
+    """
+    cfg = params.config
+    cm = cfg.class_map
+    k = params.time_bins
+    if cfg.class_wta:
+        upd = group_winners(bins, potentials, cm.neurons_per_class)
+    else:
+        upd = np.arange(cm.n_neurons)
+    g_t, g_nt = params.gaps
+    tmax = params.t_max
+    bu = bins[upd]
+    tau = np.where(bu < k, bu << (params.time_frac - params.log2_bins), tmax)
+    fired = bu < k
+    nf = int(fired.sum())
+    t_base = tmax - g_nt
+    if nf:
+        t_base = min(int(tau[fired].sum()) // nf, t_base)
+    is_tgt = (cm.classes[upd] == label) & cm.is_target[upd]
+    if cfg.method is Method.SSTDP:
+        target = np.where(is_tgt, np.minimum(tau, t_base - g_t), np.maximum(tau, t_base + g_nt))
+    else:
+        target = np.where(is_tgt, t_base - g_t, t_base + g_nt)
+    err = np.zeros(cm.n_neurons, dtype=np.int64)
+    err[upd] = tau - target
+    return err
+
+
+def update_rows(
+    weights: np.ndarray,
+    norm_target: np.ndarray,
+    rows: np.ndarray,
+    in_bins: np.ndarray,
+    out_bins: np.ndarray,
+    errors: np.ndarray,
+    lfsr: np.ndarray,
+    *,
+    params: NCGParams,
+    rates: NCGRates,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rewrite the weight rows of the updated neurons ``rows`` (ascending).
+
+    Per updated neuron ``j`` (once, ``S = TF + AF - WF - ROUND_BITS``)::
+
+        (A+, A-) = (a_plus, a_minus) if e_j > 0 else (anti_a_plus, anti_a_minus)
+        d+_j = (|e_j| A+) >> S        d-_j = (|e_j| A-) >> S       (floor; 2**-(WF+8) units)
+
+    ``WeightNorm.ADDITIVE`` folds the normalisation into these two values, with ``S_j`` the
+    current row sum and ``n_c`` the number of causal inputs::
+
+        m_j  = floor((S_j 2**8 + n_c d+_j + (F - n_c) d-_j - S0_j 2**8) / F)
+        d±_j -= m_j
+
+    Per synapse ``i`` (the causality bit is ``bin_i <= bin_j``; silent inputs have bin ``K``,
+    so they are causal only for a neuron that did not fire)::
+
+        d  = d+_j if bin_i <= bin_j else d-_j
+        Δw = (d + r) >> 8            STOCHASTIC (r: 8-bit LFSR24 draw, below)
+             d >> 8 / round_shift(d, 8, HALF_EVEN)    FLOOR / HALF_EVEN
+        w  = clip(w + Δw, w_min, w_max)
+
+    ``WeightNorm.MULTIPLICATIVE`` then rescales the row to ``floor((w S0 + S/2) / S)`` with
+    ``S`` the clipped row sum, saturated to the weight format (no re-clip, as the float code).
+
+    Random draws: lane ``p`` (``p = 0 .. P-1``) serves synapses ``i ≡ p (mod P)``. For the
+    ``u``-th row updated in this sample (``u = 0, 1, ...``) synapse ``i`` uses lane
+    ``i mod P``'s draw number ``u G + i // P`` of this sample, ``G = ceil(F / P)``; every lane
+    draws exactly ``G`` times per updated row (padding synapses past ``F`` draw and discard).
+    Non-stochastic roundings draw nothing.
+
+    Returns
+    -------
+    weights, lfsr : np.ndarray
+        New weights and lane registers (the dropout register is left as is).
+    """
+    cfg = params.config
+    f = cfg.n_inputs
+    rb = ROUND_BITS
+    shift = params.time_frac + params.rate_frac - params.weight_format.frac - rb
+    e = errors[rows]
+    ae = np.abs(e)
+    pos = e > 0
+    dp = (ae * np.where(pos, rates.a_plus, rates.anti_a_plus)) >> shift
+    dm = (ae * np.where(pos, rates.a_minus, rates.anti_a_minus)) >> shift
+    causal = in_bins[None, :] <= out_bins[rows, None]
+    w = weights[rows]
+    norm = params.effective_norm
+    if norm is WeightNorm.ADDITIVE:
+        nc = causal.sum(axis=1)
+        s = w.sum(axis=1)
+        m = ((s - norm_target[rows]) * (1 << rb) + nc * dp + (f - nc) * dm) // f
+        dp, dm = dp - m, dm - m
+    d = np.where(causal, dp[:, None], dm[:, None])
+    rounding = params.weight_format.rounding
+    new_lfsr = lfsr
+    if rounding is Rounding.STOCHASTIC:
+        p = params.lanes
+        g = -(-f // p)
+        u = rows.size
+        draws, lanes_new = draw_block(lfsr[:p], LFSR24, draws=u * g)
+        r = draws.reshape(p, u, g).transpose(1, 2, 0).reshape(u, g * p)[:, :f]
+        dw = (d + r) >> rb
+        new_lfsr = lfsr.copy()
+        new_lfsr[:p] = lanes_new
+    else:
+        dw = round_shift(d, rb, rounding)
+    lo, hi = params.w_range
+    w = np.clip(w + dw, lo, hi)
+    if norm is WeightNorm.MULTIPLICATIVE:
+        s = w.sum(axis=1, keepdims=True)
+        s0 = norm_target[rows][:, None]
+        scaled = (w * s0 + s // 2) // np.maximum(s, 1)
+        w = np.where(s > 0, saturate(scaled, params.weight_format), w)
+    out = weights.copy()
+    out[rows] = w
+    return out, new_lfsr
+
+
+def _dropout_mask(lfsr: np.ndarray, params: NCGParams) -> tuple[np.ndarray, np.ndarray]:
+    """Output dropout for one training sample: neuron ``j`` (ascending) takes the ``j``-th
+    8-bit draw of register ``P`` and is dropped if ``draw < round(p 256)``."""
+    n = params.config.class_map.n_neurons
+    p = params.lanes
+    draws, new = draw_block(lfsr[p:], LFSR24, draws=n)
+    out = lfsr.copy()
+    out[p:] = new
+    return draws[0] >= params.dropout, out
+
+
+def train_step(
+    state: NCGState, bins: np.ndarray, label: int, *, params: NCGParams
+) -> tuple[NCGState, StepTrace]:
+    """Train the core on one sample, in the hardware's order.
+
+    1. output dropout mask (if ``config.dropout > 0``; register ``P``);
+    2. threshold mux (:func:`training_thresholds`) and :func:`forward`;
+    3. prediction (class of :func:`~spikeforge.sim.ncg_types.first_winner`);
+    4. competition regulation (:func:`regulate`, CR-1 / CR-2);
+    5. errors: :func:`s2stdp_errors`, or for R-STDP ``±2**TF`` on the global winner
+       (``+`` if it is a target neuron of class ``label``; so ``|e| = 1.0``);
+    6. :func:`update_rows` on the neurons with non-zero error, ascending.
+
+    Parameters
+    ----------
+    state : NCGState
+        Current state.
+    bins : np.ndarray
+        ``int64 (F,)`` input spike bins (``K`` = silent).
+    label : int
+        Class of the sample.
+    params : NCGParams
+        Core parameters.
+    """
+    cfg = params.config
+    cm = cfg.class_map
+    k = params.time_bins
+    lfsr = state.lfsr
+    active = np.ones(cm.n_neurons, dtype=bool)
+    if cfg.dropout > 0:
+        active, lfsr = _dropout_mask(lfsr, params)
+    thr = training_thresholds(state, label, params=params)
+    t, v = forward(state.weights, thr, bins, time_bins=k, active=active)
+    win = first_winner(t, v)
+    pred = int(cm.classes[win])
+    thr_train = state.thresholds_train
+    if cfg.regulation in (Regulation.CR1, Regulation.CR2):
+        thr_train = regulate(thr_train, t, v, label, params=params, rates=state.rates,
+                             thr_min=int(state.thresholds.min()))
+    if cfg.method is Method.RSTDP:
+        err = np.zeros(cm.n_neurons, dtype=np.int64)
+        reward = cm.classes[win] == label and cm.is_target[win]
+        err[win] = params.t_max if reward else -params.t_max
+    else:
+        err = s2stdp_errors(t, v, label, params=params)
+    rows = np.flatnonzero(err)
+    w = state.weights
+    if rows.size:
+        w, lfsr = update_rows(w, state.norm_target, rows, bins, t, err, lfsr,
+                              params=params, rates=state.rates)
+    new = replace(state, weights=w, thresholds_train=thr_train, lfsr=lfsr)
+    return new, StepTrace(bins=t, potentials=v, prediction=pred, updated=rows, errors=err,
+                          active=active)
+
+
+def start_epoch(state: NCGState, *, params: NCGParams) -> NCGState:
+    """Host work before an epoch: load the epoch's rate registers (annealing and R-STDP
+    modulation from :func:`~spikeforge.sim.ncg_types.schedule_rates`); CR-2 resets ``θ̃ ← θ``."""
+    rates = schedule_rates(params.config, epoch=state.epoch, last_accuracy=state.last_accuracy)
+    thr_train = state.thresholds_train
+    if params.config.regulation is Regulation.CR2:
+        thr_train = state.thresholds.copy()
+    return replace(state, rates=program_rates(rates, params), thresholds_train=thr_train)
+
+
+def end_epoch(state: NCGState, accuracy: float, *, params: NCGParams) -> NCGState:
+    """Host work after an epoch: CR-1 copies ``θ̃`` into ``θ``; record accuracy and epoch."""
+    thr = state.thresholds
+    if params.config.regulation is Regulation.CR1:
+        thr = state.thresholds_train.copy()
+    return replace(state, thresholds=thr, epoch=state.epoch + 1, last_accuracy=accuracy)
+
+
+def train_epoch(
+    state: NCGState, bins: np.ndarray, labels: np.ndarray, *, params: NCGParams
+) -> tuple[NCGState, float]:
+    """Train one epoch over ``bins (n, F)`` in order; return the state and the online training
+    accuracy (predictions with the training thresholds, before each update)."""
+    state = start_epoch(state, params=params)
+    correct = 0
+    for i in range(bins.shape[0]):
+        state, tr = train_step(state, bins[i], int(labels[i]), params=params)
+        correct += tr.prediction == int(labels[i])
+    acc = correct / max(1, bins.shape[0])
+    return end_epoch(state, acc, params=params), acc
+
+
+def infer(state: NCGState, bins: np.ndarray, *, params: NCGParams) -> np.ndarray:
+    """Predict classes of ``bins (n, F)`` with the test thresholds (first spike, ties to the
+    larger potential, then the lower index)."""
+    classes = params.config.class_map.classes
+    out = np.empty(bins.shape[0], dtype=np.int64)
+    for i in range(bins.shape[0]):
+        t, v = forward(state.weights, state.thresholds, bins[i], time_bins=params.time_bins)
+        out[i] = classes[first_winner(t, v)]
+    return out
