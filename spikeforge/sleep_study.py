@@ -1,0 +1,382 @@
+"""The sleep-ratio study: train the recurrent STDP network with sleep at several ratios and seeds,
+read it out with PCA + logistic regression, and write ``summary.json`` and two plots.
+
+Ref: Massey et al., arXiv 2601.08447 (``reference/algorithms.md`` §3). The network, STDP and
+sleep are ``spikeforge.sim.recurrent_net``; the readout is ``spikeforge.readout``.
+
+Protocol of one run ``(ratio, seed)``:
+
+1. Images: mnist5k (``spikeforge.datasets``), resized 28×28 → 15×15 by :func:`resize_area`.
+   The first ``n_train`` training images, in the split's order, are presented once.
+2. Training: blocks of ``block_images`` images (``steps_per_image`` wake steps each, no reset
+   between images); after each block, if ``ratio > 0``, one sleep episode whose budget is
+   ``ratio`` times the block's wake steps (``sim.sleep.sleep_length``), stopping early when
+   every group's ``sum |w|`` is back at its initial value.
+3. Readout: plasticity frozen, each image from rest (``sim.recurrent_net.evaluate_counts``);
+   excitatory spike counts of the ``n_train`` training images fit the probe, the 1000 test
+   images score it. The input baseline is the same probe on the input spike counts.
+
+The seed sets connectivity, every LFSR register (input spike trains, sleep noise, decay
+rounding) and the readout's input trains; it does not change the image order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .readout import clustering_index, pca_lr_accuracy
+from .sim.recurrent import SynapseGroup
+from .sim.recurrent_net import (
+    NetConfig,
+    evaluate_counts,
+    init_network,
+    run_sleep_episode,
+    run_wake_block,
+    sleep_budget,
+    synapse_sums,
+)
+
+__all__ = ["RunResult", "StudyResult", "resize_area", "run_one", "run_sleep_study"]
+
+
+def resize_area(images: np.ndarray, *, shape: tuple[int, int], size: int) -> np.ndarray:
+    """Resize square ``uint8`` images by integer area averaging.
+
+    The ``h × w`` image is zero-padded symmetrically (extra column/row at the end) to
+    ``size * f`` with ``f = ceil(h / size)``, every ``f × f`` block is summed and the sum is
+    divided by ``f**2`` rounding half up: ``(s + f**2 // 2) // f**2``. For 28 → 15 this pads
+    one pixel each side and averages 2×2 blocks.
+
+    Raises
+    ------
+    ValueError
+        If the images do not have ``shape[0] * shape[1]`` features or ``size`` is larger than
+        the image.
+    """
+    h, w = shape
+    x = np.asarray(images)
+    if x.ndim != 2 or x.shape[1] != h * w:
+        raise ValueError(f"images must have shape (n, {h * w}), not {x.shape!r}")
+    if not 1 <= size <= min(h, w):
+        raise ValueError(f"size must be in 1..{min(h, w)}, not {size!r}")
+    f = -(-max(h, w) // size)
+    full = size * f
+    top, left = (full - h) // 2, (full - w) // 2
+    pad = np.zeros((x.shape[0], full, full), dtype=np.int64)
+    pad[:, top : top + h, left : left + w] = x.reshape(-1, h, w)
+    s = pad.reshape(-1, size, f, size, f).sum(axis=(2, 4))
+    return ((s + f * f // 2) // (f * f)).reshape(x.shape[0], size * size).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Outcome of one ``(ratio, seed)`` run.
+
+    Attributes
+    ----------
+    ratio, seed : float, int
+        The run's sleep ratio and seed.
+    accuracy, input_accuracy : float
+        Test accuracy of the probe on excitatory counts and on input counts.
+    phi : float
+        Clustering index of the excitatory test counts.
+    weight_sum_final : dict[str, int]
+        ``sum |w|`` per synapse group at the end, weight LSBs.
+    trace : tuple[tuple[int, int], ...]
+        ``(images seen, total sum |w|)`` during training.
+    sleep_steps : int
+        Total steps slept.
+    mean_exc_rate : float
+        Mean excitatory spikes per neuron per test image.
+    seconds : float
+        Wall time of the run.
+    """
+
+    ratio: float
+    seed: int
+    accuracy: float
+    input_accuracy: float
+    phi: float
+    weight_sum_final: dict[str, int]
+    trace: tuple[tuple[int, int], ...]
+    sleep_steps: int
+    mean_exc_rate: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """All runs of a study and where its outputs were written."""
+
+    runs: tuple[RunResult, ...]
+    summary: dict
+    out_dir: Path
+
+
+def _data(n_train: int, image_size: int):
+    from .datasets import load_dataset
+
+    d = load_dataset("mnist5k")
+    if not 1 <= n_train <= d.x_train.shape[0]:
+        raise ValueError(f"n_train must be in 1..{d.x_train.shape[0]}, not {n_train!r}")
+    xtr = resize_area(d.x_train[:n_train], shape=d.shape, size=image_size)
+    xte = resize_area(d.x_test, shape=d.shape, size=image_size)
+    return xtr, d.y_train[:n_train], xte, d.y_test
+
+
+def run_one(
+    *,
+    ratio: float,
+    seed: int,
+    cfg: NetConfig,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    block_images: int = 300,
+    trace_every: int = 50,
+) -> RunResult:
+    """Train, sleep and read out one network (module docstring, steps 2-3)."""
+    import time
+
+    t0 = time.perf_counter()
+    cfg = replace(cfg, seed=seed)
+    conn, state = init_network(cfg)
+    total0 = int(synapse_sums(state.m, conn).sum())
+    trace = [(0, total0)]
+    seen = 0
+    slept = 0
+    for lo in range(0, x_train.shape[0], block_images):
+        block = x_train[lo : lo + block_images]
+        state, rec = run_wake_block(state, block, conn=conn, cfg=cfg, sums_every=trace_every)
+        trace += [(seen + (i + 1) * trace_every, int(s.sum())) for i, s in enumerate(rec.sums)]
+        seen += block.shape[0]
+        if ratio > 0:
+            budget = sleep_budget(cfg, ratio=ratio, wake_steps=rec.spikes.shape[0])
+            state, srec = run_sleep_episode(state, conn=conn, cfg=cfg, budget=budget)
+            slept += srec.steps
+            trace.append((seen, int(synapse_sums(state.m, conn).sum())))
+    n_exc = cfg.neuron.n_exc
+    c_tr, in_tr = evaluate_counts(state.m, x_train, cfg=cfg, seed=seed)
+    c_te, in_te = evaluate_counts(state.m, x_test, cfg=cfg, seed=seed + 10_000)
+    acc = pca_lr_accuracy(c_tr[:, :n_exc], y_train, c_te[:, :n_exc], y_test, seed=seed)
+    in_acc = pca_lr_accuracy(in_tr, y_train, in_te, y_test, seed=seed)
+    sums = synapse_sums(state.m, conn)
+    return RunResult(
+        ratio=ratio,
+        seed=seed,
+        accuracy=acc,
+        input_accuracy=in_acc,
+        phi=clustering_index(c_te[:, :n_exc], y_test),
+        weight_sum_final={g.value: int(s) for g, s in zip(SynapseGroup, sums, strict=True)},
+        trace=tuple(trace),
+        sleep_steps=slept,
+        mean_exc_rate=float(c_te[:, :n_exc].mean()),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _job(args: tuple) -> RunResult:
+    return run_one(**args)
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _summarise(runs: list[RunResult], ratios, seeds, meta: dict) -> dict:
+    results = {}
+    for r in ratios:
+        rs = sorted((x for x in runs if x.ratio == r), key=lambda x: x.seed)
+        acc = np.array([x.accuracy for x in rs])
+        results[str(r)] = {
+            "accuracy_mean": float(acc.mean()),
+            "accuracy_std": float(acc.std(ddof=1)) if acc.size > 1 else 0.0,
+            "seeds": [x.seed for x in rs],
+            "accuracy_per_seed": [x.accuracy for x in rs],
+            "phi_mean": float(np.mean([x.phi for x in rs])),
+            "weight_sum_final": float(np.mean([sum(x.weight_sum_final.values()) for x in rs])),
+            "weight_sum_final_per_group": {
+                g.value: float(np.mean([x.weight_sum_final[g.value] for x in rs]))
+                for g in SynapseGroup
+            },
+            "sleep_steps_mean": float(np.mean([x.sleep_steps for x in rs])),
+            "mean_exc_spikes_per_image": float(np.mean([x.mean_exc_rate for x in rs])),
+            "seconds_mean": float(np.mean([x.seconds for x in rs])),
+        }
+    base = [x.input_accuracy for x in runs if x.ratio == ratios[0]]
+    return {
+        **meta,
+        "weight_lsb": 2.0 ** -meta["weight_frac"],
+        "results": results,
+        "input_baseline_accuracy": float(np.mean(base)),
+        "input_baseline_accuracy_std": float(np.std(base, ddof=1)) if len(base) > 1 else 0.0,
+    }
+
+
+def _plots(runs: list[RunResult], ratios, summary: dict, out_dir: Path, lsb: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    means = [summary["results"][str(r)]["accuracy_mean"] for r in ratios]
+    stds = [summary["results"][str(r)]["accuracy_std"] for r in ratios]
+    ax.errorbar(ratios, means, yerr=stds, marker="o", capsize=3, label="E spike counts")
+    ax.axhline(summary["input_baseline_accuracy"], color="grey", ls="--", label="input counts")
+    ax.set_xlabel("sleep ratio")
+    ax.set_ylabel("test accuracy (PCA 95 % + LR)")
+    ax.legend()
+    fig.tight_layout()
+    _atomic_write(out_dir / "accuracy.png", lambda p: fig.savefig(p, format="png", dpi=120))
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for r in ratios:
+        for k, run in enumerate(x for x in runs if x.ratio == r):
+            xs, ys = zip(*run.trace, strict=True)
+            color = f"C{list(ratios).index(r)}"
+            ax.plot(
+                xs, np.array(ys) * lsb, color=color, alpha=0.8, label=str(r) if k == 0 else None
+            )
+    ax.set_xlabel("training images")
+    ax.set_ylabel("Σ|w| (all groups)")
+    ax.legend(title="sleep ratio")
+    fig.tight_layout()
+    _atomic_write(out_dir / "weight_sum.png", lambda p: fig.savefig(p, format="png", dpi=120))
+    plt.close(fig)
+
+
+def run_sleep_study(
+    *,
+    ratios: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5),
+    seeds: tuple[int, ...] = (0, 1, 2),
+    n_train: int = 3000,
+    n_exc: int = 200,
+    n_inh: int = 50,
+    image_size: int = 15,
+    out_dir: str | os.PathLike,
+    progress: bool = True,
+    processes: int = 2,
+    block_images: int = 300,
+    cfg: NetConfig | None = None,
+) -> StudyResult:
+    """Run every ``(ratio, seed)`` and write ``summary.json``, ``accuracy.png``, ``weight_sum.png``.
+
+    Parameters
+    ----------
+    ratios : tuple[float, ...]
+        Sleep ratios (sleep steps per wake step), each ``>= 0``.
+    seeds : tuple[int, ...]
+        Seeds (connectivity, spike trains, noise); each ``>= 0``.
+    n_train : int
+        Training images presented once (``<= 4000``); also the probe's training set.
+    n_exc, n_inh : int
+        Population sizes.
+    image_size : int
+        Side of the resized images (inputs = ``image_size**2``).
+    out_dir : path
+        Output folder (created); files are written atomically.
+    progress : bool
+        Show a progress bar over runs.
+    processes : int
+        Worker processes (``1`` runs inline).
+    block_images : int
+        Images per wake interval between sleep episodes.
+    cfg : NetConfig or None
+        Base configuration; sizes above override its population sizes.
+
+    Raises
+    ------
+    ValueError
+        On an empty or negative ratio or seed list.
+    """
+    ratios = tuple(float(r) for r in ratios)
+    seeds = tuple(int(s) for s in seeds)
+    if not ratios or any(not r >= 0 for r in ratios):
+        raise ValueError(f"ratios must be a non-empty tuple of values >= 0, not {ratios!r}")
+    if not seeds or any(s < 0 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty tuple of values >= 0, not {seeds!r}")
+    base = cfg if cfg is not None else NetConfig()
+    neuron = replace(base.neuron, n_input=image_size * image_size, n_exc=n_exc, n_inh=n_inh)
+    base = replace(base, neuron=neuron)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    xtr, ytr, xte, yte = _data(n_train, image_size)
+    jobs = [
+        dict(
+            ratio=r,
+            seed=s,
+            cfg=base,
+            x_train=xtr,
+            y_train=ytr,
+            x_test=xte,
+            y_test=yte,
+            block_images=block_images,
+        )
+        for s in seeds
+        for r in ratios
+    ]
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(jobs), desc="sleep study", unit="run", disable=not progress)
+    runs: list[RunResult] = []
+    if processes <= 1:
+        for j in jobs:
+            runs.append(_job(j))
+            bar.update()
+    else:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(processes) as pool:
+            for res in pool.imap_unordered(_job, jobs):
+                runs.append(res)
+                bar.update()
+    bar.close()
+    meta = {
+        "dataset": "mnist5k",
+        "n_train": n_train,
+        "n_test": int(xte.shape[0]),
+        "n_exc": n_exc,
+        "n_inh": n_inh,
+        "image_size": image_size,
+        "block_images": block_images,
+        "steps_per_image": base.steps_per_image,
+        "stdp_polarity": base.stdp.polarity.value,
+        "lambda": base.sleep.lam,
+        "decay_period": base.sleep.decay_period,
+        "weight_frac": base.neuron.weight_frac,
+        "total_seconds_of_runs": float(sum(r.seconds for r in runs)),
+    }
+    summary = _summarise(runs, ratios, seeds, meta)
+    summary["runs"] = [
+        {
+            "ratio": r.ratio,
+            "seed": r.seed,
+            "accuracy": r.accuracy,
+            "input_accuracy": r.input_accuracy,
+            "phi": r.phi,
+            "sleep_steps": r.sleep_steps,
+            "weight_sum_final": r.weight_sum_final,
+            "seconds": r.seconds,
+        }
+        for r in sorted(runs, key=lambda r: (r.ratio, r.seed))
+    ]
+    text = json.dumps(summary, indent=2, sort_keys=True) + "\n"
+    _atomic_write(out / "summary.json", lambda p: Path(p).write_text(text))
+    _plots(runs, ratios, summary, out, summary["weight_lsb"])
+    return StudyResult(tuple(runs), summary, out)
