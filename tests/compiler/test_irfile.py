@@ -1,0 +1,70 @@
+"""IR files: atomic writes, and damaged files rejected with the file, line and reason."""
+
+import pytest
+
+from spikeforge.compiler.frontend.torch import from_torch
+from spikeforge.compiler.ir import Graph, structurally_equal
+from spikeforge.compiler.irfile import IRFileError, load_ir, save_ir
+from spikeforge.compiler.pipeline import lower
+from spikeforge.compiler.render import render
+from spikeforge.compiler.verify import IRError
+
+
+def test_save_then_load_gives_the_same_graph(tmp_path, tiny_net):
+    g = lower(from_torch(tiny_net()), lanes=2)
+    path = save_ir(tmp_path / "net.ir", g)
+    assert path.read_text() == render(g)
+    assert structurally_equal(load_ir(path), g)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.ir"]
+
+
+def test_invalid_graph_is_not_written(tmp_path, int_graph):
+    path = tmp_path / "net.ir"
+    path.write_text("old\n")
+    g = int_graph()
+    with pytest.raises(IRError):
+        save_ir(path, Graph(nodes=g.nodes, outputs=()))
+    assert path.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.ir"]
+
+
+@pytest.fixture
+def saved(tmp_path, int_graph):
+    return save_ir(tmp_path / "net.ir", lower(int_graph(), lanes=1))
+
+
+def test_wrong_header_is_reported(saved):
+    saved.write_text(saved.read_text().replace("spikeforge-ir 1", "{\"json\": true}"))
+    with pytest.raises(IRFileError, match=r"net.ir: line 1: expected the header "
+                                          r"'spikeforge-ir 1', found '\{\"json\": true\}'$"):
+        load_ir(saved)
+
+
+def test_bad_number_is_reported(saved):
+    saved.write_text(saved.read_text().replace("  3 -2 1", "  3 -2 one"))
+    with pytest.raises(IRFileError, match=r"net.ir: line 4: expected column 3: a decimal "
+                                          r"integer without leading zeros or '\+', found 'one'"):
+        load_ir(saved)
+
+
+def test_truncated_file_is_reported(saved):
+    text = saved.read_text()
+    saved.write_text(text[:text.index("  0 5 -4")])
+    with pytest.raises(IRFileError, match=r"net.ir: line 5: expected weight row 2 of 2: .* "
+                                          r"found 'end of text'$"):
+        load_ir(saved)
+
+
+def test_non_utf8_file_is_reported(saved):
+    saved.write_bytes(b"\xff\xfe" + saved.read_bytes())
+    with pytest.raises(IRFileError, match=r"net.ir: not UTF-8 text \(byte 0\); expected a "
+                                          r"spikeforge IR file"):
+        load_ir(saved)
+
+
+def test_rule_violation_in_a_file_is_reported(saved):
+    saved.write_text(saved.read_text().replace("threshold=4", "threshold=400"))
+    with pytest.raises(IRFileError, match=r"net.ir: IR verification failed with 1 problem\(s\):"
+                                          r"\n  - node 'layers.1' \(LIF\): threshold must be an "
+                                          r"integer in 1..127"):
+        load_ir(saved)
