@@ -52,8 +52,10 @@ def compile_model(net: nn.Module, *, lanes: int = 1,
 
     Raises
     ------
-    UnsupportedLayerError, ModelStructureError, IRError, ValueError
-        From the frontend, the verifier or a pass; nothing is returned half-built.
+    compiler.errors.CompilerError
+        A subclass from the frontend, the verifier or a pass; nothing is returned half-built.
+    ValueError
+        If ``lanes`` is not a power of two.
     """
     g = lower(from_torch(net), lanes=lanes, trace=trace)
     return CompiledNetwork(graph=g, params=to_network_params(g), config=to_network_config(g))

@@ -6,6 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import CompilerError
 from .ir import Graph
 from .render import IRSyntaxError, parse, render
 from .verify import IRError, verify
@@ -13,7 +14,7 @@ from .verify import IRError, verify
 __all__ = ["IRFileError", "load_ir", "save_ir"]
 
 
-class IRFileError(ValueError):
+class IRFileError(CompilerError):
     """An IR file cannot be read as a valid graph; the message names the file."""
 
 

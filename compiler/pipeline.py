@@ -42,8 +42,10 @@ def lower(g: Graph, *, lanes: int = 1,
     ------
     compiler.verify.IRError
         If the input or the output of a pass breaks an IR rule (the message names the pass).
+    compiler.errors.QuantizationError
+        If a threshold does not fit its membrane.
     ValueError
-        If a pass cannot run (e.g. a threshold that does not fit its membrane).
+        If a pass is given a bad option (e.g. ``lanes`` not a power of two).
     """
     _checked("input", g, lowered=False)
     if trace is not None:

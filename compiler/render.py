@@ -35,6 +35,7 @@ from spikeforge.sim.encoders import EncoderParams, Encoding
 from spikeforge.sim.fixed import FixedFormat
 from spikeforge.sim.lif import NeuronModel, ResetMode
 
+from .errors import CompilerError
 from .ir import Decision, DenseArg, Graph, InputArg, LIFArg, Node, Op, OutputArg
 
 __all__ = ["HEADER", "IRSyntaxError", "parse", "render"]
@@ -48,7 +49,7 @@ _NODE_FORM = ("'<name> = <OP>(<operands>) <format or -> key=value ...' with OP o
               + ", ".join(o.name for o in Op))
 
 
-class IRSyntaxError(ValueError):
+class IRSyntaxError(CompilerError):
     """Malformed IR text.
 
     Attributes

@@ -21,6 +21,7 @@ from spikeforge.sim.lif import LIFParams
 from spikeforge.sim.ops import accumulator_bound
 from spikeforge.sim.quant import check_weight_bits
 
+from .errors import CompilerError
 from .ir import (
     SPIKE_FORMAT,
     Decision,
@@ -44,7 +45,7 @@ __all__ = ["NAME_PATTERN", "RULES", "IRError", "Rule", "verify"]
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
 
 
-class IRError(ValueError):
+class IRError(CompilerError):
     """A graph breaks IR rules; ``problems`` lists every one of them."""
 
     def __init__(self, problems: list[str]) -> None:

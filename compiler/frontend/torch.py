@@ -23,6 +23,7 @@ from spikeforge.model.layers import LIFNeuron, QuantDense
 from spikeforge.sim.encoders import EncoderParams
 from spikeforge.sim.fixed import FixedFormat
 
+from ..errors import CompilerError
 from ..ir import DenseArg, Graph, LIFArg, build_spine
 
 __all__ = ["ACCEPTED", "ModelStructureError", "UnsupportedLayerError", "from_torch"]
@@ -50,7 +51,7 @@ _REASONS: tuple[tuple[type | tuple[type, ...], str], ...] = (
 )
 
 
-class UnsupportedLayerError(ValueError):
+class UnsupportedLayerError(CompilerError):
     """The model holds modules the compiler cannot lower; ``layers`` lists them all.
 
     Attributes
@@ -66,7 +67,7 @@ class UnsupportedLayerError(ValueError):
         super().__init__(f"{len(layers)} unsupported layer(s):\n{lines}")
 
 
-class ModelStructureError(ValueError):
+class ModelStructureError(CompilerError):
     """The supported modules do not form ``(QuantDense, LIFNeuron)+``; ``problems`` lists all."""
 
     def __init__(self, problems: list[str]) -> None:

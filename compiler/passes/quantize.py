@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from spikeforge.sim.quant import quantize_threshold, quantize_weights
 
+from ..errors import QuantizationError
 from ..ir import DenseArg, Graph, LIFArg, Node, Op, rewrite
 
 __all__ = ["quantize"]
@@ -51,7 +52,7 @@ def quantize(g: Graph) -> Graph:
 
     Raises
     ------
-    ValueError
+    compiler.errors.QuantizationError
         If a threshold does not fit its membrane (``sim.quant.quantize_threshold``); the
         message is prefixed with the LIF node's name.
     """
@@ -62,5 +63,5 @@ def quantize(g: Graph) -> Graph:
         try:
             return fn(old, new)
         except ValueError as exc:
-            raise ValueError(f"node {new.name!r}: {exc}") from exc
+            raise QuantizationError(f"node {new.name!r}: {exc}") from exc
     return rewrite(g, step)

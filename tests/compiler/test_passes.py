@@ -5,13 +5,19 @@ import itertools
 import numpy as np
 import pytest
 
-from spikeforge.compiler.frontend.torch import from_torch
+from spikeforge.compiler.errors import CompilerError, QuantizationError
+from spikeforge.compiler.frontend.torch import (
+    ModelStructureError,
+    UnsupportedLayerError,
+    from_torch,
+)
 from spikeforge.compiler.ir import Graph, Op, structurally_equal
+from spikeforge.compiler.irfile import IRFileError
 from spikeforge.compiler.passes import infer_widths, partition, quantize
 from spikeforge.compiler.passes.infer_widths import accumulator_format
 from spikeforge.compiler.passes.partition import core_name
 from spikeforge.compiler.pipeline import lower, passes
-from spikeforge.compiler.render import render
+from spikeforge.compiler.render import IRSyntaxError, render
 from spikeforge.compiler.verify import IRError, verify
 from spikeforge.sim.encoders import Encoding
 from spikeforge.sim.fixed import Overflow
@@ -56,8 +62,8 @@ def test_quantize_is_idempotent_and_infer_widths_needs_it(tiny_net):
 def test_quantize_reports_a_threshold_too_big_for_the_membrane(tiny_net):
     net = tiny_net()
     net.membrane_bits = 8
-    with pytest.raises(ValueError, match=r"^node 'layers.1': threshold 0.75 is 2678 membrane "
-                                         r"LSBs, more than the 8-bit membrane holds \(127\)"):
+    with pytest.raises(QuantizationError, match=r"^node 'layers.1': threshold 0.75 is 2678 "
+                       r"membrane LSBs, more than the 8-bit membrane holds \(127\)"):
         lower(from_torch(net))
 
 
@@ -124,3 +130,10 @@ def test_pipeline_rejects_an_invalid_input_graph(int_graph):
     bad = Graph(nodes=g.nodes, outputs=())
     with pytest.raises(IRError, match=r"input graph: the graph must have at least one output"):
         lower(bad)
+
+
+@pytest.mark.parametrize("error", [IRError, IRSyntaxError, IRFileError, UnsupportedLayerError,
+                                   ModelStructureError, QuantizationError])
+def test_every_bad_input_error_is_a_compiler_error(error):
+    assert issubclass(error, CompilerError)
+    assert issubclass(error, ValueError)
