@@ -1,0 +1,266 @@
+"""On-chip learning flow: train the NCG readout on latency-coded pixels, float and integer.
+
+``run_learning`` trains the float reference (:mod:`spikeforge.sim.ncg_reference`) and the integer
+golden model of the learning core (:mod:`spikeforge.sim.ncg`) side by side on the same data and
+reports per-epoch accuracies. ``sweep_time_bins`` measures the integer model's accuracy against
+the number of time bins ``K``.
+
+Data protocol: the whole dataset (train and test parts of :func:`spikeforge.datasets.load_dataset`
+joined) is split 80/20, stratified, with ``random_state = 0`` (:func:`split_80_20`); mnist5k gives
+4000 training and 1000 test images, digits 1437 and 360. Training uses all training images in a
+fixed order every epoch (the official code never shuffles) for a fixed number of epochs, with no
+validation split and no early stopping; the test accuracy of every epoch is reported.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .datasets import DATASETS, load_dataset
+from .sim import ncg, ncg_reference
+from .sim.fixed import FixedFormat
+from .sim.ncg_types import ClassMap, Method, NCGConfig, Regulation, WeightNorm
+
+__all__ = [
+    "LearnResult",
+    "default_config",
+    "run_learning",
+    "split_80_20",
+    "sweep_time_bins",
+]
+
+
+def split_80_20(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(x_train, y_train, x_test, y_test)``: the stratified 80/20 split, seed 0.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not one of :data:`spikeforge.datasets.DATASETS`.
+    """
+    from sklearn.model_selection import train_test_split
+
+    ds = load_dataset(name)
+    x = np.concatenate([ds.x_train, ds.x_test])
+    y = np.concatenate([ds.y_train, ds.y_test])
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, stratify=y, random_state=0)
+    return x_tr, y_tr, x_te, y_te
+
+
+#: Thresholds tuned for raw latency-coded pixels, per dataset (weights initialised at 0.3).
+#: They replace the configs' 200 (for 4608 CSNN features); η_θ is rescaled with the threshold
+#: (η_θ = 10 θ / 200) and the STDP rates halved, as found in reference/algorithms.md §1.8b.
+_THRESHOLDS = {"mnist5k": 25.0, "digits": 6.0}
+
+
+def default_config(
+    *,
+    dataset: str,
+    method: Method = Method.S2STDP,
+    neurons_per_class: int = 5,
+    regulation: Regulation | None = None,
+) -> NCGConfig:
+    """Hyper-parameters used by :func:`run_learning` (MNIST ``s2stdp+ncg`` config rescaled to
+    raw pixels; SSTDP and R-STDP follow their configs' shape with the same threshold scaling).
+
+    ``regulation`` None means CR-2 for ``M > 1`` (R-STDP: dropout 0.15) and none for ``M = 1``.
+    Groups of ``M > 1`` have one non-target neuron except for SSTDP (no non-target neuron).
+
+    Raises
+    ------
+    ValueError
+        If ``dataset`` is unknown or ``neurons_per_class < 1``.
+    """
+    if dataset not in _THRESHOLDS:
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, not {dataset!r}")
+    if not isinstance(method, Method):
+        raise TypeError(f"method must be a Method, not {method!r}")
+    n_in = 784 if dataset == "mnist5k" else 64
+    thr = _THRESHOLDS[dataset]
+    m = neurons_per_class
+    if not isinstance(m, int) or m < 1:
+        raise ValueError(f"neurons_per_class must be an integer >= 1, not {m!r}")
+    n_nt = 1 if m > 1 and method is not Method.SSTDP else 0
+    cm = ClassMap(10, m, n_nt)
+    if regulation is None:
+        if method is Method.RSTDP:
+            regulation = Regulation.DROPOUT if m > 1 else Regulation.NONE
+        else:
+            regulation = Regulation.CR2 if m > 1 else Regulation.NONE
+    dropout = 0.15 if regulation is Regulation.DROPOUT else 0.0
+    if method is Method.RSTDP:
+        # rstdp-5n: w ~ N(0.8, 0.01) in [0.2, 0.8], no normalisation, A+ 0.05, A- -0.001.
+        return NCGConfig(
+            n_inputs=n_in, class_map=cm, threshold=thr * 0.8 / 0.3, method=method,
+            regulation=regulation, a_plus=0.05, a_minus=-0.001, thr_lr=10 * thr / 200,
+            w_init_mean=0.8, w_min=0.2, w_max=0.8, w_norm=False, dropout=dropout,
+            class_wta=False,
+        )
+    if method is Method.SSTDP:
+        # sstdp+ncg: w ~ N(0.5, 0.01), no normalisation, A+ 0.1, A- -0.01, η_θ 1, anneal 0.5.
+        return NCGConfig(
+            n_inputs=n_in, class_map=cm, threshold=thr * 0.5 / 0.3, method=method,
+            regulation=regulation, t_gap=0.05, a_plus=0.05, a_minus=-0.005,
+            thr_lr=thr * 0.5 / 0.3 / 200, thr_anneal=0.5, w_init_mean=0.5, w_norm=False,
+            dropout=dropout,
+        )
+    return NCGConfig(
+        n_inputs=n_in, class_map=cm, threshold=thr, method=method, regulation=regulation,
+        t_gap=0.05, a_plus=0.025, a_minus=-0.05, thr_lr=10 * thr / 200, thr_anneal=0.5,
+        dropout=dropout,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class LearnResult:
+    """Outcome of :func:`run_learning`.
+
+    Attributes
+    ----------
+    dataset : str
+        Dataset name.
+    params : ncg.NCGParams
+        Integer parameters (``params.config`` is the float configuration).
+    seed : int
+        Seed of the weight initialisation and of the LFSR lanes.
+    float_train, float_test : tuple[float, ...]
+        Per-epoch online training and test accuracy of the float reference (empty if skipped).
+    int_train, int_test : tuple[float, ...]
+        Same for the integer model.
+    int_epoch_seconds : tuple[float, ...]
+        Wall time of every integer training epoch (evaluation excluded).
+    float_state : ncg_reference.ReferenceState or None
+        Final float state.
+    int_state : ncg.NCGState or None
+        Final integer state.
+    """
+
+    dataset: str
+    params: ncg.NCGParams
+    seed: int
+    float_train: tuple[float, ...]
+    float_test: tuple[float, ...]
+    int_train: tuple[float, ...]
+    int_test: tuple[float, ...]
+    int_epoch_seconds: tuple[float, ...]
+    float_state: ncg_reference.ReferenceState | None
+    int_state: ncg.NCGState | None
+
+
+def run_learning(
+    *,
+    dataset: str = "mnist5k",
+    method: Method = Method.S2STDP,
+    neurons_per_class: int = 5,
+    time_bins: int = 256,
+    epochs: int = 10,
+    seed: int = 0,
+    regulation: Regulation | None = None,
+    config: NCGConfig | None = None,
+    weight_format: FixedFormat | None = None,
+    norm: WeightNorm = WeightNorm.ADDITIVE,
+    run_float: bool = True,
+    run_int: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> LearnResult:
+    """Train the float reference and the integer model on latency-coded pixels.
+
+    Parameters
+    ----------
+    dataset : str
+        ``"digits"`` or ``"mnist5k"``.
+    method : Method
+        Learning rule (ignored if ``config`` is given).
+    neurons_per_class : int
+        Group size ``M`` (ignored if ``config`` is given).
+    time_bins : int
+        ``K`` of the integer model (a power of two).
+    epochs : int
+        Training epochs (``>= 1``).
+    seed : int
+        Seed of the weight initialisation (both models start from the same float draw) and of
+        the integer model's LFSR registers.
+    regulation : Regulation or None
+        Overrides the default regulation of :func:`default_config`.
+    config : NCGConfig or None
+        Full float configuration; default :func:`default_config`.
+    weight_format : FixedFormat or None
+        Integer weight format; default unsigned 9 bits, 8 fractional, stochastic rounding.
+    norm : WeightNorm
+        Integer weight normalisation.
+    run_float, run_int : bool
+        Which models to train.
+    progress : callable or None
+        Called with a one-line message after every epoch.
+
+    Raises
+    ------
+    ValueError
+        On an unknown dataset, ``epochs < 1`` or invalid integer parameters.
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, not {epochs!r}")
+    if config is None:
+        config = default_config(dataset=dataset, method=method,
+                                neurons_per_class=neurons_per_class, regulation=regulation)
+    x_tr, y_tr, x_te, y_te = split_80_20(dataset)
+    if config.n_inputs != x_tr.shape[1]:
+        raise ValueError(
+            f"config.n_inputs must match the dataset's {x_tr.shape[1]} features, "
+            f"not {config.n_inputs!r}"
+        )
+    kw = {} if weight_format is None else {"weight_format": weight_format}
+    params = ncg.NCGParams(config, time_bins=time_bins, norm=norm, **kw)
+    say = progress or (lambda _msg: None)
+    f_train: list[float] = []
+    f_test: list[float] = []
+    i_train: list[float] = []
+    i_test: list[float] = []
+    secs: list[float] = []
+    fstate = istate = None
+    if run_float:
+        t_tr = ncg_reference.latency_times(x_tr)
+        t_te = ncg_reference.latency_times(x_te)
+        fstate = ncg_reference.init_state(config, seed=seed)
+        for ep in range(epochs):
+            fstate, acc = ncg_reference.train_epoch(fstate, t_tr, y_tr, config=config, seed=seed)
+            f_train.append(acc)
+            f_test.append(float(np.mean(ncg_reference.infer(fstate, t_te, config=config) == y_te)))
+            say(f"float epoch {ep}: train {acc:.4f} test {f_test[-1]:.4f}")
+    if run_int:
+        b_tr = ncg.latency_bins(x_tr, time_bins=time_bins)
+        b_te = ncg.latency_bins(x_te, time_bins=time_bins)
+        istate = ncg.init_state(params, seed=seed)
+        for ep in range(epochs):
+            t0 = time.perf_counter()
+            istate, acc = ncg.train_epoch(istate, b_tr, y_tr, params=params)
+            secs.append(time.perf_counter() - t0)
+            i_train.append(acc)
+            i_test.append(float(np.mean(ncg.infer(istate, b_te, params=params) == y_te)))
+            say(f"int epoch {ep}: train {acc:.4f} test {i_test[-1]:.4f} ({secs[-1]:.1f} s)")
+    return LearnResult(
+        dataset=dataset, params=params, seed=seed,
+        float_train=tuple(f_train), float_test=tuple(f_test),
+        int_train=tuple(i_train), int_test=tuple(i_test), int_epoch_seconds=tuple(secs),
+        float_state=fstate, int_state=istate,
+    )
+
+
+def sweep_time_bins(
+    *,
+    time_bins: tuple[int, ...] = (8, 16, 32, 64, 128, 256),
+    **kwargs,
+) -> dict[int, LearnResult]:
+    """Run :func:`run_learning` (integer model only) for every ``K`` in ``time_bins``.
+
+    Keyword arguments are passed on (``run_float`` and ``run_int`` are fixed). Returns the
+    results by ``K``; ``result.int_test[-1]`` is the final test accuracy.
+    """
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("run_float", "run_int")}
+    return {k: run_learning(time_bins=k, run_float=False, run_int=True, **kwargs)
+            for k in time_bins}
+
