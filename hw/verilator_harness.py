@@ -14,9 +14,12 @@ of records to write, then the input payloads in hex.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,6 +197,55 @@ class HarnessRun:
     cycles: int
 
 
+#: Verilator runtime objects that do not depend on the design; compiled once, then copied
+#: into new build folders so ``make`` skips them (they are most of a clean build's time).
+_RUNTIME_OBJECTS = ("verilated", "verilated_dpi", "verilated_threads", "verilated_timing",
+                    "verilated_vpi")
+_BUILD_ARGS = ("-Wno-WIDTH", "-Wno-fatal", "--timing", "-O3", "--x-assign", "fast",
+               "--x-initial", "fast", "-CFLAGS", "-std=c++20 -fcoroutines -O1")
+
+
+def _runtime_cache() -> Path:
+    import cocotb
+
+    key = hashlib.sha256(repr((verilator.__file__, getattr(verilator, "__version__", ""),
+                               cocotb.__version__, _BUILD_ARGS)).encode()).hexdigest()[:16]
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "spikeforge" / f"verilator-runtime-{key}"
+
+
+def _seed_runtime(build: Path) -> None:
+    # make rebuilds these when Vtop.mk is newer, and Verilator writes Vtop.mk after this
+    # copy; dating the copies an hour ahead keeps them (make may note the clock skew).
+    cache = _runtime_cache()
+    future = time.time() + 3600
+    for name in _RUNTIME_OBJECTS:
+        for ext in (".o", ".d"):
+            src, dst = cache / f"{name}{ext}", build / f"{name}{ext}"
+            if src.is_file() and not dst.exists():
+                shutil.copyfile(src, dst)
+                os.utime(dst, (future, future))
+
+
+def _store_runtime(build: Path) -> None:
+    cache = _runtime_cache()
+    if all((cache / f"{n}.o").is_file() for n in _RUNTIME_OBJECTS):
+        return
+    tmp = Path(tempfile.mkdtemp(prefix=".runtime-", dir=cache.parent.mkdir(
+        parents=True, exist_ok=True) or cache.parent))
+    try:
+        for name in _RUNTIME_OBJECTS:
+            for ext in (".o", ".d"):
+                if (build / f"{name}{ext}").is_file():
+                    shutil.copy2(build / f"{name}{ext}", tmp / f"{name}{ext}")
+        if cache.exists():
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, cache)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _runner():
     from cocotb_tools.runner import get_runner
 
@@ -219,15 +271,16 @@ def build_harness(design: GeneratedDesign, build_dir: str | os.PathLike) -> Path
     text = harness_verilog(design)
     if not hpath.is_file() or hpath.read_text() != text:
         hpath.write_text(text)
+    _seed_runtime(build)
     runner = _runner()
     runner.build(
         sources=[Path(design.verilog).resolve(), hpath],
         hdl_toplevel=HARNESS_TOP,
         build_dir=build,
-        build_args=["-Wno-WIDTH", "-Wno-fatal", "--timing", "-O3", "--x-assign", "fast",
-                    "--x-initial", "fast", "-CFLAGS", "-std=c++20 -fcoroutines -O1"],
+        build_args=list(_BUILD_ARGS),
         log_file=build / "build.log",
     )
+    _store_runtime(build)
     return build
 
 
