@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .datasets import DATASETS, Dataset, load_dataset
-from .runfolder import RunFolder, RunFolderError
+from .runfolder import RunFolder
 
 __all__ = [
     "DemoOptions",
@@ -117,3 +117,254 @@ def _mark_done(run: RunFolder, stage: str, inputs: dict[str, Any]) -> None:
 def _dataset(run: RunFolder) -> Dataset:
     cfg = run.read_json(RunFolder.CONFIG)
     return load_dataset(cfg["dataset"], seed=0)
+
+
+def _prepare(run_dir: Any) -> RunFolder:
+    return run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
+
+
+def stage_train(run_dir: Any, opts: DemoOptions, *, force: bool = False,
+                progress: bool = True) -> dict[str, Any]:
+    """Train a quantisation-aware network and write ``checkpoint.safetensors``.
+
+    Writes ``config.json``, ``train.json`` and ``summary.json`` keys ``dataset``,
+    ``accuracy.float`` (float forward, fake-quantised weights), ``accuracy.quantized``
+    (hardware-exact integer evaluation), ``weight_bits``, ``membrane_bits``, ``timesteps``.
+
+    Raises
+    ------
+    FlowError
+        On bad options, before anything is written.
+    """
+    check_options(opts)
+    run = _prepare(run_dir)
+    inputs = asdict(opts)
+    if not force and _up_to_date(run, "train", inputs):
+        return run.read_json("train.json")
+    from .model.checkpoint import save_checkpoint
+    from .model.recipes import recipe_for
+    from .model.train import evaluate, hardware_accuracy, train
+
+    recipe = recipe_for(opts.dataset).with_overrides(
+        weight_bits=opts.weight_bits, membrane_bits=opts.membrane_bits,
+        timesteps=opts.timesteps, epochs=opts.epochs, hidden=opts.hidden)
+    ds = load_dataset(opts.dataset, seed=0)
+    net = recipe.build(n_features=ds.n_features, n_classes=ds.n_classes, seed=opts.seed)
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.write_json(RunFolder.CONFIG, {**inputs, "recipe": recipe.to_dict()})
+    t0 = time.perf_counter()
+    history = recipe.train(net, ds, seed=opts.seed, progress=progress, train_fn=train)
+    seconds = time.perf_counter() - t0
+    acc_float = evaluate(net, ds.x_test, ds.y_test)
+    acc_quant = hardware_accuracy(net, ds.x_test, ds.y_test)
+    save_checkpoint(run.file(CHECKPOINT), net, extra={"dataset": opts.dataset})
+    result = {
+        "loss": list(history.loss),
+        "test_accuracy": list(history.test_accuracy),
+        "train_seconds": seconds,
+        "accuracy_float": acc_float,
+        "accuracy_quantized": acc_quant,
+    }
+    run.write_json("train.json", result)
+    run.update_summary({
+        "dataset": opts.dataset,
+        "sizes": list(net.sizes),
+        "accuracy": {"float": acc_float, "quantized": acc_quant},
+        "weight_bits": net.weight_bits,
+        "membrane_bits": net.membrane_bits,
+        "timesteps": net.timesteps,
+        "encoding": net.encoder.encoding.value,
+        "train_seconds": round(seconds, 2),
+    })
+    _mark_done(run, "train", inputs)
+    return result
+
+
+def _load_graph(run: RunFolder):
+    from .compiler.irfile import load_ir
+
+    return load_ir(run.require(IR_FILE, stage="export"))
+
+
+def stage_export(run_dir: Any, *, lanes: int = 8, force: bool = False) -> dict[str, Any]:
+    """Lower the checkpoint to ``network.ir`` and generate Verilog into ``hw/``.
+
+    Raises
+    ------
+    FlowError
+        If ``lanes`` is not a power of two.
+    model.checkpoint.CheckpointError, compiler.errors.CompilerError
+        On a corrupted checkpoint or an unsupported network, before anything is written.
+    """
+    if lanes < 1 or lanes & (lanes - 1) or lanes > 64:
+        raise FlowError(f"lanes must be a power of two in 1..64, not {lanes}")
+    run = _prepare(run_dir)
+    ckpt = run.require(CHECKPOINT, stage="train")
+    inputs = {"lanes": lanes, "checkpoint": _file_digest(run, CHECKPOINT)}
+    if not force and _up_to_date(run, "export", inputs):
+        return run.read_json("export.json")
+    from .compiler.driver import compile_model
+    from .compiler.irfile import save_ir
+    from .hw.generate import generate
+    from .model.checkpoint import load_checkpoint
+
+    net = load_checkpoint(ckpt)
+    compiled = compile_model(net, lanes=lanes)
+    save_ir(run.file(IR_FILE), compiled.graph)
+    design = generate(compiled.config, run.file(HW_DIR))
+    result = {
+        "lanes": lanes,
+        "verilog": str(design.verilog.relative_to(run.path)),
+        "cores": [
+            {"name": c.name, "n_in": c.n_in, "n_out": c.n_out, "acc_bits": c.acc_bits,
+             "threshold": c.lif.threshold, "weight_bits": c.weight_bits}
+            for c in compiled.config.cores
+        ],
+    }
+    run.write_json("export.json", result)
+    run.update_summary({"lanes": lanes,
+                        "acc_bits": [c.acc_bits for c in compiled.config.cores]})
+    _mark_done(run, "export", inputs)
+    return result
+
+
+def _verify_images(ds: Dataset, samples: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Test split first, then training images, up to ``samples`` (default: max(test, 500))."""
+    n_test = len(ds.x_test)
+    want = max(n_test, 500) if samples is None else samples
+    total = n_test + len(ds.x_train)
+    if not 1 <= want <= total:
+        raise FlowError(f"samples must be in 1..{total} for {ds.name}, not {want}")
+    x = np.concatenate([ds.x_test, ds.x_train])[:want]
+    y = np.concatenate([ds.y_test, ds.y_train])[:want]
+    return x, y, min(want, n_test)
+
+
+def stage_verify(run_dir: Any, *, samples: int | None = None, membrane_samples: int = 100,
+                 force: bool = False) -> dict[str, Any]:
+    """Compile the run folder's Verilog in Verilator and compare it with ``sim/`` bit for bit.
+
+    The reference is the golden model of the run folder's ``network.ir``; the device under
+    test is the Verilog in ``hw/`` as it is on disk, so an edited weight there is reported.
+    ``accuracy.hardware`` is measured from the RTL's own output spikes on the test split.
+    """
+    run = _prepare(run_dir)
+    graph = _load_graph(run)
+    design_dir = run.require(HW_DIR, stage="export")
+    ds = _dataset(run)
+    x, y, n_test = _verify_images(ds, samples)
+    if not 0 <= membrane_samples <= len(x):
+        raise FlowError(f"membrane samples must be in 0..{len(x)}, not {membrane_samples}")
+    inputs = {"samples": len(x), "membrane_samples": membrane_samples,
+              "design": _file_digest(run, HW_DIR, IR_FILE)}
+    if not force and _up_to_date(run, "verify", inputs):
+        return run.read_json("verify.json")
+    from .compiler.lowering import to_network_params
+    from .verify import verify_network
+
+    params = to_network_params(graph)
+    rep = verify_network(design=design_dir, params=params, images=x,
+                         membrane_samples=membrane_samples,
+                         build_dir=run.file(".build") / "verilator")
+    rtl_pred = np.asarray(rep.predictions)
+    acc_hw = float(np.mean(rtl_pred[:n_test] == y[:n_test]))
+    result = {
+        "samples": rep.samples,
+        "membrane_samples": rep.membrane_samples,
+        "mismatches": rep.mismatches,
+        "first": rep.first_mismatch,
+        "cycles_per_sample": rep.cycles_per_sample,
+        "total_cycles": rep.total_cycles,
+        "wall_seconds": round(rep.wall_time_s, 2),
+        "test_samples": n_test,
+        "accuracy_hardware": acc_hw,
+    }
+    run.write_json("verify.json", result)
+    run.update_summary({
+        "verify": {"samples": rep.samples, "membrane_samples": rep.membrane_samples,
+                   "mismatches": rep.mismatches, "first_mismatch": rep.first_mismatch},
+        "accuracy": {"hardware": acc_hw},
+        "cycles_per_sample": rep.cycles_per_sample,
+    })
+    _mark_done(run, "verify", inputs)
+    return result
+
+
+def stage_estimate(run_dir: Any, *, pnr: bool = True, force: bool = False) -> dict[str, Any]:
+    """Run Yosys (and nextpnr) on the generated network; analytic estimates beside each figure."""
+    run = _prepare(run_dir)
+    graph = _load_graph(run)
+    inputs = {"pnr": pnr, "design": _file_digest(run, IR_FILE)}
+    if not force and _up_to_date(run, "estimate", inputs):
+        return run.read_json("estimate.json")
+    from .compiler.lowering import to_network_config
+    from .hw.estimate import estimate_design
+
+    config = to_network_config(graph)
+    rep = estimate_design(config, workdir=run.file(".build") / "synth", pnr=pnr)
+    result = rep.to_dict()
+    run.write_json("estimate.json", result)
+    summary: dict[str, Any] = {
+        "resources": result["resources"],
+        "fmax_mhz": result.get("fmax_mhz", {}),
+    }
+    s = run.summary()
+    cps = s.get("cycles_per_sample")
+    fmax = result.get("fmax_mhz", {})
+    if cps:
+        summary["latency_us"] = {t: cps / f for t, f in fmax.items() if f}
+    summary["synops_per_cycle"] = result.get("synops_per_cycle")
+    run.update_summary(summary)
+    _mark_done(run, "estimate", inputs)
+    return result
+
+
+def stage_report(run_dir: Any) -> str:
+    """Write ``report.md`` and its plots; return its path."""
+    from .compiler.lowering import to_network_params
+    from .report import write_report
+    from .sim.network import run_network
+
+    run = _prepare(run_dir)
+    graph = _load_graph(run)
+    params = to_network_params(graph)
+    ds = _dataset(run)
+    trace = run_network(params, ds.x_test[:1], record_membranes=False)
+    raster = [trace.inputs[:, 0, :]] + [s[:, 0, :] for s in trace.spikes]
+    names = ["input"] + [f"layer {i + 1}" for i in range(len(trace.spikes))]
+    return str(run.file(write_report(run, raster=raster, raster_names=names)))
+
+
+def run_demo(run_dir: Any, opts: DemoOptions, *, lanes: int = 8, verify_samples: int | None = None,
+             membrane_samples: int = 100, pnr: bool = True, force: bool = False,
+             progress: bool = True) -> dict[str, Any]:
+    """Run every stage on one run folder and return the summary."""
+    check_options(opts)
+    if lanes < 1 or lanes & (lanes - 1) or lanes > 64:
+        raise FlowError(f"lanes must be a power of two in 1..64, not {lanes}")
+    run = _prepare(run_dir)
+    say = print if progress else (lambda *_: None)
+    t0 = time.perf_counter()
+    say(f"[spikeforge] run folder: {run.path.resolve()}")
+    say("[spikeforge] 1/5 train")
+    stage_train(run, opts, force=force, progress=progress)
+    say("[spikeforge] 2/5 export (IR + Verilog)")
+    stage_export(run, lanes=lanes, force=force)
+    say("[spikeforge] 3/5 verify (Verilator vs golden model)")
+    ver = stage_verify(run, samples=verify_samples, membrane_samples=membrane_samples,
+                       force=force)
+    say("[spikeforge] 4/5 estimate (Yosys, nextpnr)")
+    stage_estimate(run, pnr=pnr, force=force)
+    say("[spikeforge] 5/5 report")
+    report = stage_report(run)
+    summary = run.update_summary({"demo_seconds": round(time.perf_counter() - t0, 1)})
+    acc = summary.get("accuracy", {})
+    say(f"[spikeforge] accuracy float {acc.get('float', 0):.4f}  quantized "
+        f"{acc.get('quantized', 0):.4f}  hardware {acc.get('hardware', 0):.4f}")
+    say(f"[spikeforge] verified {ver['samples']} samples ({ver['membrane_samples']} with every "
+        f"membrane): {ver['mismatches']} mismatches")
+    say(f"[spikeforge] report: {report}")
+    say(f"[spikeforge] run folder: {run.path.resolve()}")
+    if ver["mismatches"]:
+        raise FlowError(f"RTL and golden model differ: {ver['first']}")
+    return summary
