@@ -14,6 +14,7 @@ of records to write, then the input payloads in hex.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -305,7 +306,18 @@ def run_harness(design: GeneratedDesign, *, build_dir: str | os.PathLike,
     RuntimeError
         If the simulation timed out before ``n_samples`` samples completed.
     """
-    build = build_harness(design, build_dir)
+    build = Path(build_dir).resolve()
+    build.mkdir(parents=True, exist_ok=True)
+    # one build folder, one simulation at a time (pytest-xdist workers may share it)
+    with open(build / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _run_locked(design, build, events=events, n_samples=n_samples,
+                           readback_limits=readback_limits, max_cycles=max_cycles)
+
+
+def _run_locked(design: GeneratedDesign, build: Path, *, events: list[int], n_samples: int,
+                readback_limits: list[int], max_cycles: int) -> HarnessRun:
+    build_harness(design, build)
     stim, out = build / "stim.hex", build / "out.txt"
     with open(stim, "w") as f:
         f.write(f"{n_samples:x}\n{max_cycles:x}\n")
