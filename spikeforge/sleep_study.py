@@ -119,15 +119,18 @@ class StudyResult:
     out_dir: Path
 
 
-def _data(n_train: int, image_size: int):
+def _data(n_train: int, image_size: int, n_test: int | None = None):
     from .datasets import load_dataset
 
     d = load_dataset("mnist5k")
     if not 1 <= n_train <= d.x_train.shape[0]:
         raise ValueError(f"n_train must be in 1..{d.x_train.shape[0]}, not {n_train!r}")
     xtr = resize_area(d.x_train[:n_train], shape=d.shape, size=image_size)
-    xte = resize_area(d.x_test, shape=d.shape, size=image_size)
-    return xtr, d.y_train[:n_train], xte, d.y_test
+    n_test = d.x_test.shape[0] if n_test is None else n_test
+    if not 1 <= n_test <= d.x_test.shape[0]:
+        raise ValueError(f"n_test must be in 1..{d.x_test.shape[0]}, not {n_test!r}")
+    xte = resize_area(d.x_test[:n_test], shape=d.shape, size=image_size)
+    return xtr, d.y_train[:n_train], xte, d.y_test[:n_test]
 
 
 def run_one(
@@ -266,6 +269,7 @@ def run_sleep_study(
     ratios: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5),
     seeds: tuple[int, ...] = (0, 1, 2),
     n_train: int = 3000,
+    n_test: int | None = None,
     n_exc: int = 200,
     n_inh: int = 50,
     image_size: int = 15,
@@ -285,6 +289,8 @@ def run_sleep_study(
         Seeds (connectivity, spike trains, noise); each ``>= 0``.
     n_train : int
         Training images presented once (``<= 4000``); also the probe's training set.
+    n_test : int or None
+        Test images scored (the first ``n_test`` of the 1000; ``None``: all).
     n_exc, n_inh : int
         Population sizes.
     image_size : int
@@ -316,7 +322,7 @@ def run_sleep_study(
     base = replace(base, neuron=neuron)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    xtr, ytr, xte, yte = _data(n_train, image_size)
+    xtr, ytr, xte, yte = _data(n_train, image_size, n_test)
     jobs = [
         dict(
             ratio=r,
