@@ -49,15 +49,16 @@ def main() -> None:
     wall = time.perf_counter() - t0
     print(f"machine: {_cpu()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"wall time: {wall:.1f} s for {len(res.runs)} runs ({args.processes} processes)")
+    print(f"load average at the end: {os.getloadavg()}")
     s = res.summary
     print(f"input baseline accuracy: {s['input_baseline_accuracy']:.4f}")
-    print("| ratio | accuracy mean | std | phi | Σ|w| final | sleep steps | s/run |")
-    print("|---|---|---|---|---|---|---|")
+    print("| ratio | acc. mean | std | phi | Σ|w| final | sleep steps | wall s/run | cpu s/run |")
+    print("|---|---|---|---|---|---|---|---|")
     for r, v in s["results"].items():
         print(
             f"| {r} | {v['accuracy_mean']:.4f} | {v['accuracy_std']:.4f} | {v['phi_mean']:.4f} "
             f"| {v['weight_sum_final'] * s['weight_lsb']:.1f} | {v['sleep_steps_mean']:.0f} "
-            f"| {v['seconds_mean']:.0f} |"
+            f"| {v['seconds_mean']:.0f} | {v['cpu_seconds_mean']:.0f} |"
         )
 
 
