@@ -41,7 +41,7 @@ from .recurrent import (
     rate_encode,
     synaptic_drive,
 )
-from .sleep import SleepParams, decay_step, noise_step, sleep_length, sums_at_baseline
+from .sleep import Phase, SleepParams, decay_step, noise_step, sleep_length, sums_at_baseline
 from .stdp import StdpParams, _apply_inplace, age_step, kernel_luts
 
 __all__ = [
@@ -128,11 +128,12 @@ class NetState:
 
 @dataclass(frozen=True, eq=False)
 class WakeRecord:
-    """What a wake block produced: spikes ``(T, n_post)`` and, if asked, membranes."""
+    """What a wake block produced: spikes ``(T, n_post)``, membranes if asked, group sums."""
 
     spikes: np.ndarray
     membranes: np.ndarray | None
     sums: np.ndarray
+    phase: Phase = Phase.WAKE
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,6 +159,7 @@ class SleepRecord:
     stopped_early: bool
     spikes: np.ndarray
     sums: np.ndarray
+    phase: Phase = Phase.SLEEP
 
 
 def init_network(cfg: NetConfig) -> tuple[Connectivity, NetState]:
