@@ -120,7 +120,7 @@ class NCGParams:
     config: NCGConfig
     time_bins: int = 256
     weight_format: FixedFormat = field(
-        default_factory=lambda: FixedFormat(9, 8, signed=False, rounding=Rounding.STOCHASTIC)
+        default_factory=lambda: FixedFormat(11, 10, signed=False, rounding=Rounding.STOCHASTIC)
     )
     time_frac: int = 12
     rate_frac: int = 16

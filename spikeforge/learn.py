@@ -189,7 +189,7 @@ def run_learning(
     config : NCGConfig or None
         Full float configuration; default :func:`default_config`.
     weight_format : FixedFormat or None
-        Integer weight format; default unsigned 9 bits, 8 fractional, stochastic rounding.
+        Integer weight format; default unsigned 11 bits, 10 fractional, stochastic rounding.
     norm : WeightNorm
         Integer weight normalisation.
     run_float, run_int : bool
