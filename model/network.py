@@ -85,6 +85,9 @@ class SpikingMLP(nn.Module):
         Spike function of every layer.
     init_gain : float
         Initial weight scale (see :class:`~spikeforge.model.layers.QuantDense`).
+    dropout : float
+        Probability of an ``nn.Dropout`` after every hidden neuron layer (training only;
+        0 inserts none).
 
     Attributes
     ----------
@@ -103,7 +106,7 @@ class SpikingMLP(nn.Module):
                  model: NeuronModel = NeuronModel.LIF, leak_shift: int = 4,
                  reset: ResetMode = ResetMode.SUBTRACT, threshold: float = 1.0,
                  learnable_threshold: bool = False, surrogate: Surrogate = DEFAULT_SURROGATE,
-                 init_gain: float = 1.0) -> None:
+                 init_gain: float = 1.0, dropout: float = 0.0) -> None:
         super().__init__()
         if (isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence)
                 or len(sizes) < 2
@@ -120,18 +123,26 @@ class SpikingMLP(nn.Module):
             raise ValueError(f"timesteps must be an integer >= 1, not {timesteps!r}")
         if not isinstance(encoder, EncoderParams):
             raise TypeError(f"encoder must be an EncoderParams, not {encoder!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not (
+            0.0 <= dropout < 1.0
+        ):
+            raise ValueError(f"dropout must be a probability in [0, 1), not {dropout!r}")
         self.sizes = tuple(sizes)
+        self.dropout = float(dropout)
         self.weight_bits = weight_bits
         self.membrane_bits = membrane_bits
         self.timesteps = timesteps
         self.encoder = encoder
         self.init_gain = float(init_gain)
         modules: list[nn.Module] = []
-        for n_in, n_out in zip(self.sizes, self.sizes[1:], strict=False):
+        n_layers = len(self.sizes) - 1
+        for index, (n_in, n_out) in enumerate(zip(self.sizes, self.sizes[1:], strict=False)):
             modules.append(QuantDense(n_in, n_out, weight_bits=weight_bits, init_gain=init_gain))
             modules.append(LIFNeuron(threshold=threshold, learnable_threshold=learnable_threshold,
                                      model=model, leak_shift=leak_shift, reset=reset,
                                      surrogate=surrogate))
+            if dropout and index < n_layers - 1:
+                modules.append(nn.Dropout(dropout))
         self.layers = nn.ModuleList(modules)
 
     # -- structure ----------------------------------------------------------------------------
@@ -340,6 +351,7 @@ class SpikingMLP(nn.Module):
             "learnable_threshold": neuron.learnable_threshold,
             "surrogate": neuron.surrogate.to_config(),
             "init_gain": self.init_gain,
+            "dropout": self.dropout,
         }
 
 

@@ -54,7 +54,7 @@ def _check(name: str, value: object, *, kind: type, low: float) -> None:
 
 def train(net: SpikingMLP, dataset: Dataset, *, epochs: int, batch_size: int, lr: float,
           seed: int, temperature: float = 1.0, rate_penalty: float = 0.0,
-          progress: bool = True) -> TrainResult:
+          shift: int = 0, progress: bool = True) -> TrainResult:
     """Train ``net`` in place on ``dataset.x_train`` and return the history.
 
     Parameters
@@ -73,6 +73,9 @@ def train(net: SpikingMLP, dataset: Dataset, *, epochs: int, batch_size: int, lr
         Logits are ``temperature * counts / T``.
     rate_penalty : float
         Weight of the mean hidden firing rate (spikes per neuron per step) added to the loss.
+    shift : int
+        Augmentation: translate each training image by a random ``-shift..shift`` pixels
+        along each axis (zero fill), drawn anew every epoch; 0 disables it.
     progress : bool
         Show a tqdm bar per epoch.
 
@@ -85,6 +88,7 @@ def train(net: SpikingMLP, dataset: Dataset, *, epochs: int, batch_size: int, lr
     _check("batch_size", batch_size, kind=int, low=1)
     _check("lr", lr, kind=float, low=0.0)
     _check("temperature", temperature, kind=float, low=0.0)
+    _check("shift", shift, kind=int, low=0)
     if dataset.n_features != net.sizes[0]:
         raise ValueError(f"dataset {dataset.name!r} has {dataset.n_features} features, but the "
                          f"network takes {net.sizes[0]}")
@@ -94,7 +98,7 @@ def train(net: SpikingMLP, dataset: Dataset, *, epochs: int, batch_size: int, lr
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
-    x_enc = encode(dataset.x_train, net.encoder, timesteps=net.timesteps)  # (T, N, F) uint8
+    x_enc = None if shift else encode(dataset.x_train, net.encoder, timesteps=net.timesteps)
     y = torch.from_numpy(dataset.y_train.astype(np.int64))
     n = len(y)
     steps_per_epoch = -(-n // batch_size)
@@ -111,7 +115,12 @@ def train(net: SpikingMLP, dataset: Dataset, *, epochs: int, batch_size: int, lr
                    disable=not progress, leave=False)
         for step in bar:
             idx = order[step * batch_size:(step + 1) * batch_size]
-            inputs = torch.from_numpy(x_enc[:, idx]).to(torch.float32) * scale
+            if x_enc is None:
+                images = _translate(dataset.x_train[idx], dataset.shape, shift=shift, rng=rng)
+                enc = encode(images, net.encoder, timesteps=net.timesteps)
+            else:
+                enc = x_enc[:, idx]
+            inputs = torch.from_numpy(enc).to(torch.float32) * scale
             run = net.simulate(inputs)
             logits = run.counts * (temperature / net.timesteps)
             loss = ce(logits, y[idx])
@@ -134,6 +143,20 @@ def train(net: SpikingMLP, dataset: Dataset, *, epochs: int, batch_size: int, lr
     net.eval()
     return TrainResult(loss=tuple(losses), train_accuracy=tuple(train_acc),
                        test_accuracy=tuple(test_acc), seconds=time.perf_counter() - start)
+
+
+def _translate(images: np.ndarray, shape: tuple[int, int], *, shift: int,
+               rng: np.random.Generator) -> np.ndarray:
+    """Return ``images`` ``(batch, h*w)`` each moved by random ``-shift..shift`` pixels."""
+    h, w = shape
+    batch = len(images)
+    pad = np.zeros((batch, h + 2 * shift, w + 2 * shift), dtype=images.dtype)
+    pad[:, shift:shift + h, shift:shift + w] = images.reshape(batch, h, w)
+    dy, dx = rng.integers(0, 2 * shift + 1, size=(2, batch))
+    rows = dy[:, None] + np.arange(h)[None, :]
+    cols = dx[:, None] + np.arange(w)[None, :]
+    out = pad[np.arange(batch)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return out.reshape(batch, h * w)
 
 
 def evaluate(net: SpikingMLP, images: np.ndarray, labels: np.ndarray) -> float:

@@ -1,0 +1,230 @@
+"""Checkpoints of a :class:`~spikeforge.model.network.SpikingMLP` as safetensors.
+
+The file holds the float tensors of ``net.state_dict()`` (weights ``layers.<i>.weight`` and
+thresholds ``layers.<i>.threshold``) and, in the safetensors ``__metadata__``, three JSON
+strings: ``format`` (:data:`FORMAT`), ``config`` (``SpikingMLP.config()``) and ``extra``
+(anything JSON-able the caller wants recorded). Writing is atomic (temporary file in the same
+folder, then ``os.replace``); reading never unpickles and reports every defect as a
+:class:`CheckpointError` naming what is wrong and what is expected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from spikeforge.sim.encoders import EncoderParams, Encoding
+from spikeforge.sim.lif import NeuronModel, ResetMode
+
+from .layers import MIN_THRESHOLD
+from .network import SpikingMLP
+from .surrogate import Surrogate
+
+__all__ = ["FORMAT", "CheckpointError", "load_checkpoint", "read_checkpoint_extra",
+           "save_checkpoint"]
+
+#: Value of the ``format`` metadata entry written by this version.
+FORMAT = "spikeforge.SpikingMLP/1"
+
+_CONFIG_KEYS = ("sizes", "weight_bits", "membrane_bits", "timesteps", "encoder", "model",
+                "leak_shift", "reset", "learnable_threshold", "surrogate", "init_gain",
+                "dropout")
+_MAX_HEADER = 100_000_000
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, malformed or does not describe a valid network."""
+
+
+def save_checkpoint(path: str | os.PathLike, net: SpikingMLP, *,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Write ``net`` to ``path`` atomically and return the path.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Destination file (its folder must exist).
+    net : SpikingMLP
+        Network to save (float weights and thresholds).
+    extra : dict, optional
+        JSON-serialisable data stored alongside (e.g. training recipe, accuracies).
+
+    Raises
+    ------
+    TypeError
+        If ``extra`` is not a JSON-serialisable dict.
+    """
+    path = Path(path)
+    if extra is None:
+        extra = {}
+    if not isinstance(extra, dict):
+        raise TypeError(f"extra must be a dict, not {type(extra).__name__}")
+    try:
+        extra_json = json.dumps(extra, sort_keys=True)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"extra must be JSON-serialisable: {e}") from e
+    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    data = st_save(tensors, metadata={"format": FORMAT,
+                                      "config": json.dumps(net.config(), sort_keys=True),
+                                      "extra": extra_json})
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _read(path: Path) -> tuple[bytes, dict[str, str]]:
+    """Return the file bytes and its metadata after checking the safetensors framing."""
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist (expected a "
+                              ".safetensors file written by save_checkpoint)")
+    data = path.read_bytes()
+    if len(data) < 8:
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a safetensors file: "
+                              f"{len(data)} bytes, expected an 8-byte header length first")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > min(len(data) - 8, _MAX_HEADER):
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a safetensors file or is "
+                              f"truncated: header length {n} but only {len(data) - 8} bytes "
+                              "follow")
+    try:
+        header = json.loads(data[8:8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupted: its safetensors "
+                              f"header is not valid JSON ({e})") from None
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise CheckpointError(f"checkpoint {str(path)!r} has format {found!r} in its metadata, "
+                              f"expected {FORMAT!r}")
+    for key in ("config", "extra"):
+        if not isinstance(meta.get(key), str):
+            raise CheckpointError(f"checkpoint {str(path)!r} has no {key!r} metadata entry "
+                                  "(expected a JSON string)")
+    return data, meta
+
+
+def _json(path: Path, meta: dict[str, str], key: str) -> Any:
+    try:
+        return json.loads(meta[key])
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"checkpoint {str(path)!r}: metadata {key!r} is not valid JSON "
+                              f"({e})") from None
+
+
+def _enum(path: Path, name: str, cls: type, value: Any) -> Any:
+    accepted = [m.value for m in cls]
+    if value not in accepted:
+        raise CheckpointError(f"checkpoint {str(path)!r}: config {name!r} must be one of "
+                              f"{accepted}, not {value!r}")
+    return cls(value)
+
+
+def _network_from_config(path: Path, config: Any) -> SpikingMLP:
+    if not isinstance(config, dict):
+        raise CheckpointError(f"checkpoint {str(path)!r}: config must be a JSON object, "
+                              f"not {type(config).__name__}")
+    unknown = sorted(set(config) - set(_CONFIG_KEYS))
+    missing = [k for k in _CONFIG_KEYS if k not in config]
+    if unknown or missing:
+        raise CheckpointError(f"checkpoint {str(path)!r}: config has unknown keys {unknown} "
+                              f"and lacks keys {missing}; expected exactly {list(_CONFIG_KEYS)}")
+    enc = config["encoder"]
+    if not isinstance(enc, dict) or set(enc) != {"encoding", "seed"}:
+        raise CheckpointError(f"checkpoint {str(path)!r}: config 'encoder' must be an object "
+                              f"with keys 'encoding' and 'seed', not {enc!r}")
+    try:
+        encoder = EncoderParams(_enum(path, "encoder.encoding", Encoding, enc["encoding"]),
+                                enc["seed"])
+        return SpikingMLP(
+            config["sizes"],
+            weight_bits=config["weight_bits"],
+            membrane_bits=config["membrane_bits"],
+            timesteps=config["timesteps"],
+            encoder=encoder,
+            model=_enum(path, "model", NeuronModel, config["model"]),
+            leak_shift=config["leak_shift"],
+            reset=_enum(path, "reset", ResetMode, config["reset"]),
+            learnable_threshold=config["learnable_threshold"],
+            surrogate=Surrogate.from_config(config["surrogate"]),
+            init_gain=config["init_gain"],
+            dropout=config["dropout"],
+        )
+    except CheckpointError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {str(path)!r}: bad network config: {e}") from None
+
+
+def load_checkpoint(path: str | os.PathLike) -> SpikingMLP:
+    """Return the network saved at ``path`` (in eval mode), without unpickling anything.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing, not a safetensors file, truncated or corrupted, has a wrong
+        format tag, an invalid config (unknown/missing keys, bad values), or tensors that are
+        missing, unexpected, of the wrong shape or not finite.
+    """
+    path = Path(path)
+    data, meta = _read(path)
+    net = _network_from_config(path, _json(path, meta, "config"))
+    try:
+        tensors = st_load(data)
+    except (SafetensorError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupted or truncated: the "
+                              f"safetensors payload does not match its header ({e})") from None
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"checkpoint {str(path)!r}: tensors {missing} are missing and "
+                              f"{unexpected} unexpected; expected exactly {sorted(expected)}")
+    for name, ref in expected.items():
+        t = tensors[name]
+        if t.shape != ref.shape or t.dtype != ref.dtype:
+            raise CheckpointError(f"checkpoint {str(path)!r}: tensor {name!r} is {t.dtype} of "
+                                  f"shape {tuple(t.shape)}, expected {ref.dtype} of shape "
+                                  f"{tuple(ref.shape)}")
+        if not torch.isfinite(t).all():
+            raise CheckpointError(f"checkpoint {str(path)!r}: tensor {name!r} has non-finite "
+                                  "values")
+    for name, t in tensors.items():
+        if name.endswith(".threshold") and not float(t) >= MIN_THRESHOLD:
+            raise CheckpointError(f"checkpoint {str(path)!r}: tensor {name!r} must be a "
+                                  f"threshold >= {MIN_THRESHOLD}, not {float(t)!r}")
+    net.load_state_dict(tensors)
+    return net.eval()
+
+
+def read_checkpoint_extra(path: str | os.PathLike) -> dict[str, Any]:
+    """Return the ``extra`` dictionary stored by :func:`save_checkpoint`.
+
+    Raises
+    ------
+    CheckpointError
+        As :func:`load_checkpoint` for the framing and metadata.
+    """
+    path = Path(path)
+    _, meta = _read(path)
+    extra = _json(path, meta, "extra")
+    if not isinstance(extra, dict):
+        raise CheckpointError(f"checkpoint {str(path)!r}: metadata 'extra' must be a JSON "
+                              f"object, not {type(extra).__name__}")
+    return extra
