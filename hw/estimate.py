@@ -1,0 +1,630 @@
+"""Analytic resource, cycle and throughput model of the LIF core, and its check against Yosys.
+
+Everything here is arithmetic on a :class:`~spikeforge.compiler.cores.LIFCoreConfig` (no tools,
+microseconds per call). :func:`estimate_design` then runs the real tools (:mod:`.synth`) and
+reports each analytic figure beside the measured one with its relative error.
+
+Memories
+    The core has four memories (see :mod:`spikeforge.hw.lif_core`): the weight ROM
+    (``n_in * G`` words of ``P * weight_bits``), the accumulator and membrane RAMs (``G`` words
+    of ``P * acc_bits`` and ``P * membrane_bits``, one write and one synchronous read port, the
+    accumulator read transparent) and the output spike FIFO (``G`` words of
+    ``P + index_bits(G)`` bits, asynchronous read). :func:`map_memory` places each the way
+    Yosys 0.70's ``memory_libmap`` does: it prices every option and keeps the cheapest.
+
+    * block RAM: whole blocks of the cheapest aspect ratio (iCE40 ``SB_RAM40_4K`` 256x16 ..
+      2048x2, cost 64; ECP5 ``DP16KD`` 1024x18 .. 16384x1 and ``PDPW16KD`` 512x36, cost 128;
+      7-series ``RAMB18E1`` 512x36 .. 16384x1, cost 129, and ``RAMB36E1`` 512x72 .. 32768x1,
+      cost 257, counted as 2 RAMB18). Only synchronous read ports fit; a transparent read
+      port costs its width more (the bypass logic).
+    * distributed RAM: ECP5 ``TRELLIS_DPR16X4`` (16x4, cost 4, not for ROMs), 7-series
+      ``RAM32M`` (32x6) / ``RAM64M`` (64x3) (cost 8 each).
+    * soft logic: 1 per bit for a RAM, 1/64 per bit for a ROM. A tie between logic and a block
+      goes to the block for a ROM and to logic for a RAM (what Yosys 0.70 did on the
+      calibration set).
+
+Logic
+    LUTs and flip-flops outside the memories are a linear function of the datapath widths:
+    ``lut = c0 + c1 * datapath_bits + c2 * control_bits`` and ``ff = registers + f0`` where
+    ``registers`` is the exact register count of the pipeline (see :func:`_logic_features`).
+    The per-target constants ``c0, c1, c2, f0`` were least-squares fitted to Yosys 0.70 runs
+    of nine LIF cores (the cores and their errors are listed in ``docs/estimates.md``); single-run
+    LUT counts move by tens of percent across small netlist changes, so expect LUT errors of
+    that order and exact BRAM counts.
+
+Cycles
+    :func:`timestep_cycles` is the exact schedule of ``LIFCore`` with the input always valid
+    and the output always ready: ``G = ceil(n_out / P)`` cycles per input event, a 3-cycle
+    accumulate drain, a ``G``-cycle neuron pass with a 4-stage pipeline, and an output
+    serialiser that sends one spike per cycle and overlaps with the pass.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from spikeforge.compiler.cores import LIFCoreConfig, NetworkConfig
+
+from .streams import index_bits
+from .synth import ResourceCounts, Target
+
+__all__ = [
+    "Comparison",
+    "EstimateReport",
+    "MemoryMapping",
+    "MemoryShape",
+    "ResourceEstimate",
+    "compare",
+    "core_memories",
+    "estimate_core",
+    "estimate_cycles",
+    "estimate_design",
+    "map_memory",
+    "synaptic_ops_per_cycle",
+    "timestep_cycles",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Memories
+
+
+@dataclass(frozen=True)
+class MemoryShape:
+    """One memory of a core.
+
+    Parameters
+    ----------
+    name : str
+        Role (``weights``, ``acc``, ``mem``, ``spike_fifo``).
+    depth, width : int
+        Words and bits per word.
+    rom : bool
+        No write port (contents fixed at configuration).
+    sync_read : bool
+        Registered read port (block RAM capable); ``False`` for an asynchronous read.
+    transparent : bool
+        The read port returns data written in the same cycle.
+    """
+
+    name: str
+    depth: int
+    width: int
+    rom: bool = False
+    sync_read: bool = True
+    transparent: bool = False
+
+    @property
+    def bits(self) -> int:
+        """Stored bits."""
+        return self.depth * self.width
+
+
+@dataclass(frozen=True)
+class MemoryMapping:
+    """Where :func:`map_memory` puts one memory and what it costs.
+
+    ``kind`` is ``"block"``, ``"distributed"`` or ``"logic"``; ``bram`` is in the target's
+    :class:`~.synth.ResourceCounts` unit, ``lut`` and ``ff`` are the LUTs and flip-flops that
+    the memory itself occupies.
+    """
+
+    memory: MemoryShape
+    kind: str
+    bram: int
+    lut: int
+    ff: int
+
+
+# (depth, width, blocks counted, cost) per block geometry
+_BLOCKS: dict[Target, tuple[tuple[int, int, int, int], ...]] = {
+    Target.ICE40: ((256, 16, 1, 64), (512, 8, 1, 64), (1024, 4, 1, 64), (2048, 2, 1, 64)),
+    Target.ECP5: (
+        (512, 36, 1, 128),
+        (1024, 18, 1, 128),
+        (2048, 9, 1, 128),
+        (4096, 4, 1, 128),
+        (8192, 2, 1, 128),
+        (16384, 1, 1, 128),
+    ),
+    Target.XC7: (
+        (512, 36, 1, 129),
+        (1024, 18, 1, 129),
+        (2048, 9, 1, 129),
+        (4096, 4, 1, 129),
+        (8192, 2, 1, 129),
+        (16384, 1, 1, 129),
+        (512, 72, 2, 257),
+        (1024, 36, 2, 257),
+        (2048, 18, 2, 257),
+        (4096, 9, 2, 257),
+        (8192, 4, 2, 257),
+        (16384, 2, 2, 257),
+        (32768, 1, 2, 257),
+    ),
+}
+
+# (depth, width, cost, LUT sites) per distributed-RAM primitive
+_DISTRIBUTED: dict[Target, tuple[tuple[int, int, int, int], ...]] = {
+    Target.ICE40: (),
+    Target.ECP5: ((16, 4, 4, 6),),
+    Target.XC7: ((32, 6, 8, 4), (64, 3, 8, 4)),
+}
+
+# LUT inputs per target: a LUT-k implements a 2**(k-2):1 multiplexer slice of a read mux
+_LUT_INPUTS = {Target.ICE40: 4, Target.ECP5: 4, Target.XC7: 6}
+
+_ROM_LOGIC_COST = 1 / 64
+_RAM_LOGIC_COST = 1.0
+
+
+def _mux_luts(depth: int, width: int, target: Target) -> int:
+    """LUTs of a ``depth``:1 read multiplexer, ``width`` bits wide."""
+    k = _LUT_INPUTS[target]
+    per_lut = 2 ** (k - 2) if k > 4 else 2  # a LUT4 is a 2:1 mux with two spare inputs
+    per_lut = 4 if k >= 6 else per_lut
+    return width * max(0, math.ceil((depth - 1) / (per_lut - 1)))
+
+
+def _rom_luts(depth: int, width: int, target: Target) -> int:
+    """LUTs of a ROM in soft logic: one LUT per ``2**k`` words per bit, plus the mux tree."""
+    k = _LUT_INPUTS[target]
+    leaves = math.ceil(depth / 2**k)
+    return width * (leaves + _mux_luts(leaves, 1, target))
+
+
+def map_memory(memory: MemoryShape, *, target: Target) -> MemoryMapping:
+    """Place ``memory`` on ``target`` as Yosys' ``memory_libmap`` would (see module docstring).
+
+    Raises
+    ------
+    TypeError
+        If ``target`` is not a :class:`~.synth.Target`.
+    """
+    if not isinstance(target, Target):
+        raise TypeError(f"target must be a Target, not {target!r}")
+    d, w = memory.depth, memory.width
+    options: list[tuple[float, int, MemoryMapping]] = []
+    logic_cost = memory.bits * (_ROM_LOGIC_COST if memory.rom else _RAM_LOGIC_COST)
+    if memory.rom:
+        logic = MemoryMapping(memory, "logic", 0, _rom_luts(d, w, target), w)
+    else:
+        # every word in flip-flops; a synchronous read port adds its output register
+        ff = memory.bits + (w if memory.sync_read else 0)
+        logic = MemoryMapping(memory, "logic", 0, _mux_luts(d, w, target) + w, ff)
+    # tie-break: a ROM prefers the block (rank 0 < 1), a RAM prefers logic
+    options.append((logic_cost, 1 if memory.rom else 0, logic))
+    if memory.sync_read:
+        penalty = w if memory.transparent else 0
+        for depth, width, count, cost in _BLOCKS[target]:
+            blocks = math.ceil(d / depth) * math.ceil(w / width)
+            mapping = MemoryMapping(
+                memory, "block", blocks * count, penalty, 2 * penalty if penalty else 0
+            )
+            options.append((blocks * cost + penalty, 0 if memory.rom else 1, mapping))
+    if not memory.rom:
+        for depth, width, cost, sites in _DISTRIBUTED[target]:
+            units = math.ceil(d / depth) * math.ceil(w / width)
+            mux = _mux_luts(math.ceil(d / depth), w, target)
+            ff = w if memory.sync_read else 0
+            mapping = MemoryMapping(memory, "distributed", 0, units * sites + mux, ff)
+            options.append((units * cost, 1, mapping))
+    return min(options, key=lambda o: (o[0], o[1]))[2]
+
+
+def core_memories(config: LIFCoreConfig) -> tuple[MemoryShape, ...]:
+    """Return the memories that ``LIFCore(config)`` instantiates."""
+    p = config.lanes
+    groups = -(-config.n_out // p)
+    return (
+        MemoryShape("weights", max(2, config.n_in * groups), p * config.weight_bits, rom=True),
+        MemoryShape("acc", max(2, groups), p * config.acc_bits, transparent=True),
+        MemoryShape("mem", max(2, groups), p * config.lif.membrane.width),
+        MemoryShape("spike_fifo", groups, p + index_bits(groups), sync_read=False),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Logic
+
+
+@dataclass(frozen=True)
+class _Features:
+    registers: int
+    datapath_bits: int
+    control_bits: int
+    multipliers: int
+    multiplier_bits: tuple[int, int]
+
+
+def _logic_features(config: LIFCoreConfig) -> _Features:
+    """Register count and datapath / control widths of the core's pipeline (``hw.lif_core``)."""
+    p = config.lanes
+    groups = -(-config.n_out // p)
+    gbits = index_bits(groups)
+    wb, ab, ib = config.weight_bits, config.acc_bits, config.input_bits
+    mb = config.lif.membrane.width
+    addr_bits = max(1, (max(2, config.n_in * groups) - 1).bit_length())
+    prod_bits = wb + (ib + 1 if ib > 1 else 0)
+    u_raw_bits = max(mb + 1, ab) + 1
+    value_bits = ib if ib > 1 else 0
+    fifo_bits = 3 * max(1, groups.bit_length())
+    registers = (
+        (1 + addr_bits + gbits + value_bits)  # S0
+        + (1 + gbits + value_bits)  # S1
+        + (1 + gbits + p * prod_bits)  # S2
+        + 4 * (1 + gbits)  # N0..N3
+        + p * (u_raw_bits + mb)  # N2 raw sum, N3 saturated
+        + 6  # control flags
+        + p
+        + gbits  # serialiser
+        + fifo_bits
+    )
+    datapath = p * (ab + prod_bits + u_raw_bits + 3 * mb)
+    control = addr_bits + 6 * gbits + p * gbits
+    muls = p if ib > 1 else 0
+    return _Features(registers, datapath, control, muls, (wb, ib + 1))
+
+
+# Fitted constants per target: (c0, c1, c2) for LUTs, f0 for flip-flops. See module docstring.
+_LUT_FIT: dict[Target, tuple[float, float, float]] = {
+    Target.ICE40: (-815.6, 1.464, 19.39),
+    Target.ECP5: (-536.0, 1.560, 13.94),
+    Target.XC7: (943.9, 1.240, -14.89),
+}
+_FF_FIT: dict[Target, float] = {Target.ICE40: 68.0, Target.ECP5: -49.0, Target.XC7: -55.0}
+
+# Widest multiplier operands one DSP block takes (iCE40 SB_MAC16 16x16, ECP5 18x18,
+# DSP48E1 25x18); Yosys maps a multiply to a DSP when both operands fit and the product is
+# wider than a few bits.
+_DSP_OPERANDS = {Target.ICE40: (16, 16), Target.ECP5: (18, 18), Target.XC7: (25, 18)}
+
+
+@dataclass(frozen=True)
+class ResourceEstimate:
+    """Analytic resources of one core on one target.
+
+    Parameters
+    ----------
+    target : Target
+        Family.
+    resources : ResourceCounts
+        Totals in the target's units (see :mod:`.synth`).
+    memories : tuple[MemoryMapping, ...]
+        Where each memory went.
+    """
+
+    target: Target
+    resources: ResourceCounts
+    memories: tuple[MemoryMapping, ...] = field(repr=False)
+
+
+def estimate_core(config: LIFCoreConfig, *, target: Target) -> ResourceEstimate:
+    """Return the analytic LUT/FF/BRAM/DSP estimate of ``LIFCore(config)`` on ``target``.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a ``LIFCoreConfig`` or ``target`` not a ``Target``.
+    """
+    if not isinstance(config, LIFCoreConfig):
+        raise TypeError(f"config must be a LIFCoreConfig, not {config!r}")
+    if not isinstance(target, Target):
+        raise TypeError(f"target must be a Target, not {target!r}")
+    mems = tuple(map_memory(m, target=target) for m in core_memories(config))
+    feats = _logic_features(config)
+    c0, c1, c2 = _LUT_FIT[target]
+    lut = c0 + c1 * feats.datapath_bits + c2 * feats.control_bits + sum(m.lut for m in mems)
+    ff = feats.registers + _FF_FIT[target] + sum(m.ff for m in mems)
+    a, b = feats.multiplier_bits
+    da, db = _DSP_OPERANDS[target]
+    fits = min(a, b) <= min(da, db) and max(a, b) <= max(da, db)
+    dsp = feats.multipliers if fits else 0
+    return ResourceEstimate(
+        target=target,
+        resources=ResourceCounts(
+            lut=max(0, round(lut)),
+            ff=max(0, round(ff)),
+            bram=sum(m.bram for m in mems),
+            dsp=dsp,
+        ),
+        memories=mems,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Cycles
+
+
+def timestep_cycles(
+    config: LIFCoreConfig, *, events: int, spikes: np.ndarray | Sequence[int] | None = None
+) -> int:
+    """Return the exact cycles ``LIFCore`` spends on one timestep.
+
+    Counted from the cycle the first input item (event or end-of-timestep marker) is accepted
+    to the cycle the output marker is accepted, inclusive, with the input always valid and the
+    output always ready. The next timestep's first item is accepted on the following cycle,
+    so the cycles of a sample are the sum over its timesteps.
+
+    Schedule (``G`` groups; ``E`` events): events are accepted every ``G`` cycles and the
+    marker on the cycle of the last weight read, cycle ``E*G``; the accumulate pipeline
+    drains by ``D = E*G + 3`` (``D = 1`` when ``E = 0``); the neuron pass reads group ``g`` on
+    cycle ``D + 1 + g`` and its pipeline empties on ``D + G + 4``. The spike mask of group
+    ``g`` reaches the serialiser on cycle ``D + 6 + g`` at the earliest, which sends one
+    spike per cycle; the marker goes on the first cycle with both the pass and the serialiser
+    done.
+
+    Parameters
+    ----------
+    config : LIFCoreConfig
+        The core.
+    events : int
+        Input events of the timestep (not counting its marker).
+    spikes : array-like of bool or int, optional
+        Output spikes of the timestep, one entry per neuron (``n_out``), e.g. from
+        ``sim.lif.lif_step``. ``None`` means no spikes (the lower bound).
+
+    Raises
+    ------
+    ValueError
+        If ``events`` is negative or ``spikes`` has the wrong length.
+    """
+    if not isinstance(events, int | np.integer) or events < 0:
+        raise ValueError(f"events must be a non-negative integer, not {events!r}")
+    p = config.lanes
+    groups = -(-config.n_out // p)
+    drained = int(events) * groups + 3 if events else 1
+    done = drained + groups + 4
+    if spikes is not None:
+        s = np.asarray(spikes).astype(bool).ravel()
+        if s.size != config.n_out:
+            raise ValueError(f"spikes must have n_out = {config.n_out} entries, not {s.size}")
+        padded = np.zeros(groups * p, dtype=bool)
+        padded[: s.size] = s
+        per_group = padded.reshape(groups, p).sum(axis=1)
+        last_sent = None
+        for g, k in enumerate(per_group):
+            if k == 0:
+                continue
+            start = drained + 6 + g
+            if last_sent is not None:
+                start = max(start, last_sent + 1)
+            last_sent = start + int(k) - 1
+        if last_sent is not None:
+            done = max(done, last_sent + 1)
+    return done + 1
+
+
+def estimate_cycles(
+    config: LIFCoreConfig | NetworkConfig,
+    *,
+    input_events_per_step: Sequence[int] | int,
+    spikes: Sequence[np.ndarray] | np.ndarray | None = None,
+    timesteps: int | None = None,
+) -> int:
+    """Return the cycles of one sample.
+
+    Parameters
+    ----------
+    config : LIFCoreConfig or NetworkConfig
+        One core (exact count) or a chain of cores. For a chain, layer ``k + 1`` receives the
+        spikes of layer ``k`` as events, and the count is the sum of the layers' timestep
+        cycles: an upper bound, since the generated top may overlap layers.
+    input_events_per_step : sequence of int or int
+        Events into the (first) core per timestep; an int repeats over ``timesteps``.
+    spikes : array or sequence of arrays, optional
+        Output spikes, ``(T, n_out)`` for a core, one such array per layer for a network.
+        Needed for a network (to know the events of the later layers); for a core ``None``
+        counts no output spikes.
+    timesteps : int, optional
+        Timesteps when ``input_events_per_step`` is an int (default: the network's).
+
+    Raises
+    ------
+    TypeError
+        If ``config`` has another type.
+    ValueError
+        On inconsistent lengths or a network without ``spikes``.
+    """
+    if isinstance(config, NetworkConfig):
+        steps = config.timesteps if timesteps is None else timesteps
+        events = _per_step(input_events_per_step, steps)
+        if spikes is None or len(spikes) != len(config.cores):
+            raise ValueError(
+                f"spikes must give one (T, n_out) array per layer ({len(config.cores)}) for a"
+                f" network, not {None if spikes is None else len(spikes)}"
+            )
+        total = 0
+        for core, layer_spikes in zip(config.cores, spikes, strict=True):
+            total += estimate_cycles(core, input_events_per_step=events, spikes=layer_spikes)
+            events = [int(np.count_nonzero(s)) for s in np.asarray(layer_spikes)]
+        return total
+    if not isinstance(config, LIFCoreConfig):
+        raise TypeError(f"config must be a LIFCoreConfig or NetworkConfig, not {config!r}")
+    if isinstance(input_events_per_step, int | np.integer) and timesteps is None:
+        raise ValueError("timesteps must be given when input_events_per_step is an int")
+    events = _per_step(input_events_per_step, timesteps)
+    if spikes is not None and len(spikes) != len(events):
+        raise ValueError(f"spikes must have {len(events)} timesteps, not {len(spikes)}")
+    return sum(
+        timestep_cycles(config, events=e, spikes=None if spikes is None else spikes[t])
+        for t, e in enumerate(events)
+    )
+
+
+def _per_step(events: Sequence[int] | int, steps: int | None) -> list[int]:
+    if isinstance(events, int | np.integer):
+        return [int(events)] * int(steps or 0)
+    out = [int(e) for e in events]
+    if steps is not None and len(out) != steps:
+        raise ValueError(f"input_events_per_step must have {steps} entries, not {len(out)}")
+    return out
+
+
+def synaptic_ops_per_cycle(config: LIFCoreConfig, *, events: int) -> float:
+    """Return useful synaptic operations per cycle over one spike-free timestep.
+
+    Each event updates ``n_out`` synapses; ``P`` is the ceiling reached while accumulating
+    (``n_out / G`` exactly when ``P`` divides ``n_out``).
+    """
+    return events * config.n_out / timestep_cycles(config, events=events)
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparison and the whole report
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """An analytic figure beside a measured one; ``rel_error = (analytic - measured) / measured``
+    (``0.0`` when both are 0, ``inf`` when only the measurement is 0)."""
+
+    analytic: float
+    measured: float
+    rel_error: float
+
+    def to_dict(self) -> dict[str, float]:
+        """Return ``{"analytic", "measured", "rel_error"}``."""
+        return {"analytic": self.analytic, "measured": self.measured, "rel_error": self.rel_error}
+
+
+def compare(analytic: float, measured: float) -> Comparison:
+    """Return ``analytic`` beside ``measured`` with the relative error."""
+    if measured == 0:
+        err = 0.0 if analytic == 0 else math.inf
+    else:
+        err = (analytic - measured) / measured
+    return Comparison(float(analytic), float(measured), float(err))
+
+
+_FIELDS = ("lut", "ff", "bram", "dsp")
+
+
+@dataclass(frozen=True)
+class EstimateReport:
+    """Analytic and measured resources and Fmax of a design.
+
+    Parameters
+    ----------
+    resources : Mapping[Target, ResourceCounts]
+        Yosys counts of the synthesised design per target.
+    analytic : Mapping[Target, ResourceCounts]
+        Analytic counts per target.
+    fmax_mhz : Mapping[Target, float]
+        nextpnr Fmax of the LIF core in the low-pin harness (ICE40: UP5K, ECP5: 25F).
+    critical_path : Mapping[Target, tuple[str, ...]]
+        Signals along each Fmax run's critical path.
+    cycles_per_step : int
+        Analytic cycles of a timestep with one event per input and no output spikes (the
+        first core), a reference point.
+    design : str
+        What was synthesised (``"network"`` or the core name).
+    """
+
+    resources: Mapping[Target, ResourceCounts]
+    analytic: Mapping[Target, ResourceCounts]
+    fmax_mhz: Mapping[Target, float]
+    critical_path: Mapping[Target, tuple[str, ...]]
+    cycles_per_step: int
+    design: str
+
+    def comparisons(self, target: Target) -> dict[str, Comparison]:
+        """Return the analytic-vs-Yosys comparison of every resource on ``target``."""
+        a, m = self.analytic[target], self.resources[target]
+        return {f: compare(getattr(a, f), getattr(m, f)) for f in _FIELDS}
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict.
+
+        Keys: ``resources.<target>.{lut,ff,bram,dsp}``, ``analytic.<target>...``,
+        ``error.<target>...`` (relative), ``fmax_mhz.<target>``, ``critical_path.<target>``,
+        ``cycles_per_step``, ``design``.
+        """
+        return {
+            "design": self.design,
+            "resources": {
+                t.value: {f: getattr(r, f) for f in _FIELDS} for t, r in self.resources.items()
+            },
+            "analytic": {
+                t.value: {f: getattr(r, f) for f in _FIELDS} for t, r in self.analytic.items()
+            },
+            "error": {
+                t.value: {f: c.rel_error for f, c in self.comparisons(t).items()}
+                for t in self.resources
+                if t in self.analytic
+            },
+            "fmax_mhz": {t.value: f for t, f in self.fmax_mhz.items()},
+            "critical_path": {t.value: list(p) for t, p in self.critical_path.items()},
+            "cycles_per_step": self.cycles_per_step,
+        }
+
+
+def estimate_design(
+    config: NetworkConfig,
+    *,
+    workdir: os.PathLike | str,
+    targets: Sequence[Target] = (Target.ICE40, Target.ECP5, Target.XC7),
+    pnr: bool = True,
+    freq_mhz: Mapping[Target, float] | None = None,
+    seed: int = 1,
+) -> EstimateReport:
+    """Synthesise ``config``'s design for ``targets`` and measure the LIF core's Fmax.
+
+    The synthesised design is the first core (``LIFCore``) of the network; the analytic
+    numbers sum over the same cores. Fmax is measured on the first core inside
+    :class:`~.harness.FmaxHarness` on the iCE40 UP5K and the ECP5-25F when ``pnr``.
+
+    Parameters
+    ----------
+    config : NetworkConfig
+        The network.
+    workdir : path-like
+        Folder for all tool outputs.
+    targets : sequence of Target
+        Families to synthesise for.
+    pnr : bool
+        Also place and route for Fmax (ICE40 and ECP5 among ``targets``).
+    freq_mhz : mapping, optional
+        Requested frequency per target (default 40 MHz iCE40, 125 MHz ECP5: the project's
+        Fmax goals).
+    seed : int
+        nextpnr seed.
+    """
+    from .harness import FmaxHarness
+    from .lif_core import LIFCore
+    from .synth import place_and_route, synthesize
+
+    if not isinstance(config, NetworkConfig):
+        raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+    freq = {Target.ICE40: 40.0, Target.ECP5: 125.0, **(freq_mhz or {})}
+    work = Path(workdir)
+    cores = config.cores[:1]
+    resources, analytic, fmax, paths = {}, {}, {}, {}
+    for target in targets:
+        est = [estimate_core(c, target=target).resources for c in cores]
+        analytic[target] = ResourceCounts(
+            **{f: sum(getattr(e, f) for e in est) for f in ("lut", "ff", "bram", "dsp", "spram")}
+        )
+        syn = synthesize(LIFCore(cores[0]), target=target, top="core", workdir=work / "core")
+        resources[target] = syn.resources
+        if pnr and target in (Target.ICE40, Target.ECP5):
+            h = synthesize(
+                FmaxHarness(LIFCore(cores[0])), target=target, top="harness", workdir=work / "fmax"
+            )
+            res = place_and_route(h.netlist, target=target, freq_mhz=freq[target], seed=seed)
+            fmax[target] = res.fmax_mhz
+            paths[target] = res.critical_signals()
+    return EstimateReport(
+        resources=resources,
+        analytic=analytic,
+        fmax_mhz=fmax,
+        critical_path=paths,
+        cycles_per_step=timestep_cycles(cores[0], events=cores[0].n_in),
+        design=cores[0].name,
+    )
