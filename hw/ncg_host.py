@@ -1,0 +1,124 @@
+"""Host side of the NCG core protocol: build command streams, decode record streams.
+
+Everything the host sends to :class:`spikeforge.hw.ncg_core.NCGCore` is a list of
+:class:`Command` (packed with :func:`spikeforge.hw.streams.pack`), and everything it receives
+is decoded into :class:`Record`. The Amaranth testbenches and the Verilator harness share these
+helpers, so both sides of a comparison use the same conversion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spikeforge.sim.ncg import NCGParams, NCGState, events
+
+from .ncg_streams import (
+    NCGKind,
+    NCGOp,
+    NCGReg,
+    NCGSpace,
+    NCGWidths,
+    ncg_command_layout,
+    ncg_record_layout,
+    pack_weight_rows,
+)
+from .streams import pack, unpack
+
+__all__ = [
+    "Command",
+    "Record",
+    "decode_records",
+    "load_state_commands",
+    "mode_command",
+    "pack_commands",
+    "read_command",
+    "sample_commands",
+]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command (fields of :func:`spikeforge.hw.ncg_streams.ncg_command_layout`)."""
+
+    op: NCGOp
+    space: NCGSpace = NCGSpace.REG
+    index: int = 0
+    value: int = 0
+
+
+@dataclass(frozen=True)
+class Record:
+    """One decoded output record; ``value`` is sign-extended for signed spaces."""
+
+    kind: NCGKind
+    space: NCGSpace
+    index: int
+    value: int
+
+
+def _write(space: NCGSpace, index: int, value: int, width: int) -> Command:
+    return Command(NCGOp.WRITE, space, int(index), int(value) & ((1 << width) - 1))
+
+
+def mode_command(*, train: bool, trace: bool = False) -> Command:
+    """Return the ``MODE`` register write (bit 0 train, bit 1 trace)."""
+    return Command(NCGOp.WRITE, NCGSpace.REG, NCGReg.MODE, int(train) | (int(trace) << 1))
+
+
+def load_state_commands(state: NCGState, params: NCGParams) -> list[Command]:
+    """Return the writes that load ``state`` (weights, both thresholds, ``S0``, LFSR
+    registers, rate and gap registers) into the core."""
+    wd = NCGWidths(params)
+    cmds = [_write(NCGSpace.WEIGHT, a, word, wd.value)
+            for a, word in enumerate(pack_weight_rows(state.weights, wd))]
+    for space, arr in ((NCGSpace.THETA, state.thresholds),
+                       (NCGSpace.THETA_TRAIN, state.thresholds_train),
+                       (NCGSpace.NORM, state.norm_target)):
+        cmds += [_write(space, n, int(x), wd.threshold if space is not NCGSpace.NORM
+                        else wd.value) for n, x in enumerate(arr)]
+    cmds += [_write(NCGSpace.LFSR, q, int(x), wd.lfsr) for q, x in enumerate(state.lfsr)]
+    for reg, val in wd.rate_values(state.rates, params).items():
+        width, _signed = wd.reg_bits(reg)
+        cmds.append(_write(NCGSpace.REG, reg, val, width))
+    return cmds
+
+
+def sample_commands(bins: np.ndarray, label: int, *, params: NCGParams) -> list[Command]:
+    """Return the events of one sample (:func:`spikeforge.sim.ncg.events` order) and ``END``."""
+    feats, ebins = events(np.asarray(bins, dtype=np.int64), time_bins=params.time_bins)
+    cmds = [Command(NCGOp.EVENT, NCGSpace.REG, int(f), int(b)) for f, b in zip(
+        feats, ebins, strict=True)]
+    cmds.append(Command(NCGOp.END, NCGSpace.REG, 0, int(label)))
+    return cmds
+
+
+def read_command(space: NCGSpace, count: int, start: int = 0) -> Command:
+    """Return a burst read of ``count`` entries of ``space`` from ``start``."""
+    return Command(NCGOp.READ, space, int(start), int(count))
+
+
+def pack_commands(cmds: list[Command], widths: NCGWidths) -> list[int]:
+    """Return the packed payload of every command."""
+    lay = ncg_command_layout(widths)
+    return [pack(lay, op=int(c.op), space=int(c.space), index=c.index, value=c.value)
+            for c in cmds]
+
+
+def decode_records(words: list[int], widths: NCGWidths, *, thr_bits: int | None = None
+                   ) -> list[Record]:
+    """Decode packed output payloads; threshold data are sign-extended from ``thr_bits``
+    (default ``widths.threshold``)."""
+    lay = ncg_record_layout(widths)
+    tb = widths.threshold if thr_bits is None else thr_bits
+    out = []
+    for word in words:
+        f = unpack(lay, word)
+        kind, space, value = NCGKind(f["kind"]), NCGSpace(f["space"]), f["value"]
+        if kind is NCGKind.DATA and widths.signed_space(space):
+            value &= (1 << tb) - 1
+            if value >> (tb - 1):
+                value -= 1 << tb
+        out.append(Record(kind, space, f["index"], value))
+    return out
