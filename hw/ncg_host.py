@@ -24,7 +24,7 @@ from .ncg_streams import (
     ncg_record_layout,
     pack_weight_rows,
 )
-from .streams import pack, unpack
+from .streams import pack
 
 __all__ = [
     "Command",
@@ -106,19 +106,21 @@ def pack_commands(cmds: list[Command], widths: NCGWidths) -> list[int]:
             for c in cmds]
 
 
-def decode_records(words: list[int], widths: NCGWidths, *, thr_bits: int | None = None
-                   ) -> list[Record]:
-    """Decode packed output payloads; threshold data are sign-extended from ``thr_bits``
-    (default ``widths.threshold``)."""
+def decode_records(words: list[int], widths: NCGWidths) -> list[Record]:
+    """Decode packed output payloads; threshold data are sign-extended."""
     lay = ncg_record_layout(widths)
-    tb = widths.threshold if thr_bits is None else thr_bits
+    off = {name: (field.offset, (1 << field.width) - 1) for name, field in lay}
+    (ko, km), (so, sm) = off["kind"], off["space"]
+    (io, im), (vo, vm) = off["index"], off["value"]
+    tb = widths.threshold
+    signed = {s for s in NCGSpace if widths.signed_space(s)}
     out = []
     for word in words:
-        f = unpack(lay, word)
-        kind, space, value = NCGKind(f["kind"]), NCGSpace(f["space"]), f["value"]
-        if kind is NCGKind.DATA and widths.signed_space(space):
+        kind, space = NCGKind((word >> ko) & km), NCGSpace((word >> so) & sm)
+        value = (word >> vo) & vm
+        if kind is NCGKind.DATA and space in signed:
             value &= (1 << tb) - 1
             if value >> (tb - 1):
                 value -= 1 << tb
-        out.append(Record(kind, space, f["index"], value))
+        out.append(Record(kind, space, (word >> io) & im, value))
     return out

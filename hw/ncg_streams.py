@@ -219,10 +219,21 @@ def pack_weight_rows(weights: np.ndarray, widths: NCGWidths) -> list[int]:
 
 
 def unpack_weight_rows(words: list[int], widths: NCGWidths) -> np.ndarray:
-    """Return the ``int64 (N, F)`` weight matrix held in ``N * G`` weight memory words."""
-    p, wb = widths.lanes, widths.weight
-    mask = (1 << wb) - 1
-    arr = np.array([[(int(x) >> (lane * wb)) & mask for lane in range(p)] for x in words],
-                   dtype=np.int64)
-    return arr.reshape(widths.n_neurons, widths.groups * p)[:, :widths.n_inputs]
+    """Return the ``int64 (n, F)`` weight rows held in ``n * G`` weight memory words.
 
+    Vectorised over 64-bit chunks of the words, so a whole weight memory per sample is cheap.
+    """
+    p, wb, g = widths.lanes, widths.weight, widths.groups
+    n_chunks = -(-(p * wb) // 64)
+    m64 = (1 << 64) - 1
+    chunks = np.array([[(int(x) >> (64 * c)) & m64 for c in range(n_chunks)] for x in words],
+                      dtype=np.uint64).reshape(len(words), n_chunks)
+    mask = np.uint64((1 << wb) - 1)
+    lanes = np.empty((len(words), p), dtype=np.int64)
+    for lane in range(p):
+        c, s = divmod(lane * wb, 64)
+        val = chunks[:, c] >> np.uint64(s)
+        if s + wb > 64:
+            val = val | (chunks[:, c + 1] << np.uint64(64 - s))
+        lanes[:, lane] = (val & mask).astype(np.int64)
+    return lanes.reshape(len(words) // g, g * p)[:, :widths.n_inputs]

@@ -32,7 +32,9 @@ __all__ = [
     "HARNESS_TOP",
     "HarnessRun",
     "build_harness",
+    "build_sources",
     "harness_verilog",
+    "run_free_running",
     "run_harness",
     "verilator_available",
 ]
@@ -265,26 +267,68 @@ def build_harness(design: GeneratedDesign, build_dir: str | os.PathLike) -> Path
     RuntimeError
         If Verilator is unusable here.
     """
-    why = verilator_available()
-    if why is not None:
-        raise RuntimeError(why)
     build = Path(build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
     hpath = build / f"{HARNESS_TOP}.sv"
     text = harness_verilog(design)
     if not hpath.is_file() or hpath.read_text() != text:
         hpath.write_text(text)
+    return build_sources([Path(design.verilog).resolve(), hpath], top=HARNESS_TOP,
+                         build_dir=build)
+
+
+def build_sources(sources: list[Path], *, top: str, build_dir: str | os.PathLike) -> Path:
+    """Compile Verilog ``sources`` with Verilator for top module ``top``; return the dir.
+
+    The design-independent Verilator runtime objects come from a per-user cache, and make
+    only redoes work when a source changed. Any free-running harness top that follows this
+    module's conventions (``done``, ``timed_out``, ``cycles``, ``seen``, ``n_samples``) can
+    then be run with :func:`run_free_running`.
+
+    Raises
+    ------
+    RuntimeError
+        If Verilator is unusable here.
+    """
+    why = verilator_available()
+    if why is not None:
+        raise RuntimeError(why)
+    build = Path(build_dir).resolve()
+    build.mkdir(parents=True, exist_ok=True)
     _seed_runtime(build)
     runner = _runner()
     runner.build(
-        sources=[Path(design.verilog).resolve(), hpath],
-        hdl_toplevel=HARNESS_TOP,
+        sources=[Path(s).resolve() for s in sources],
+        hdl_toplevel=top,
         build_dir=build,
         build_args=list(_BUILD_ARGS),
         log_file=build / "build.log",
     )
     _store_runtime(build)
     return build
+
+
+def run_free_running(build_dir: str | os.PathLike, *, top: str, plusargs: list[str]) -> None:
+    """Run a harness built by :func:`build_sources` until its ``done`` rises.
+
+    Raises
+    ------
+    AssertionError
+        Under pytest, if the harness reports ``timed_out`` (outside pytest cocotb only writes
+        the failure to its results file).
+    """
+    build = Path(build_dir).resolve()
+    pypath = os.pathsep.join(p for p in sys.path if p)
+    _runner().test(
+        test_module=_TB_MODULE,
+        hdl_toplevel=top,
+        hdl_toplevel_lang="verilog",
+        build_dir=build,
+        test_dir=build,
+        plusargs=list(plusargs),
+        extra_env={"COCOTB_REWRITE_ASSERTION_FILES": _TB_MODULE, "PYTHONPATH": pypath},
+        log_file=build / "sim.log",
+    )
 
 
 def run_harness(design: GeneratedDesign, *, build_dir: str | os.PathLike,
@@ -327,19 +371,7 @@ def _run_locked(design: GeneratedDesign, build: Path, *, events: list[int], n_sa
         f.write("\n".join(f"{e:x}" for e in events))
         f.write("\n")
     out.unlink(missing_ok=True)
-    runner = _runner()
-    pypath = os.pathsep.join(p for p in sys.path if p)
-    runner.test(
-        test_module=_TB_MODULE,
-        hdl_toplevel=HARNESS_TOP,
-        hdl_toplevel_lang="verilog",
-        build_dir=build,
-        test_dir=build,
-        plusargs=[f"+sf_stim={stim}", f"+sf_out={out}"],
-        extra_env={"COCOTB_REWRITE_ASSERTION_FILES": "spikeforge.hw.verilator_harness_tb",
-                   "PYTHONPATH": pypath},
-        log_file=build / "sim.log",
-    )
+    run_free_running(build, top=HARNESS_TOP, plusargs=[f"+sf_stim={stim}", f"+sf_out={out}"])
     outputs: list[int] = []
     readback: list[list[int]] = [[] for _ in readback_limits]
     done: list[int] = []

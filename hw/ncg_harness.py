@@ -1,0 +1,212 @@
+"""Free-running Verilator harness around :class:`spikeforge.hw.ncg_core.NCGCore`.
+
+Python does not touch the simulation per clock cycle: the harness (SystemVerilog from
+:func:`ncg_harness_verilog`) reads packed commands from a text file (``$fscanf``, one hex
+payload per line) into the core's ``i`` stream, keeps ``o`` always ready and writes every
+record (one hex payload per line, ``$fwrite``), then the cycle count (``c <cycles>``). It stops
+after the expected number of records. The build and the cocotb launch are those of
+:mod:`spikeforge.hw.verilator_harness` (:func:`~spikeforge.hw.verilator_harness.build_sources`,
+:func:`~spikeforge.hw.verilator_harness.run_free_running`).
+
+Stimulus file: line 1 the number of records to wait for, line 2 a cycle limit, then the
+command payloads in hex.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from spikeforge.sim.ncg import NCGParams
+
+from .ncg_core import NCGCore
+from .ncg_host import Command, Record, decode_records, pack_commands
+from .ncg_streams import NCGWidths, ncg_command_layout, ncg_record_layout
+from .verilator_harness import build_sources, run_free_running
+
+__all__ = ["NCG_HARNESS_TOP", "NCGHarness", "NCGRun", "ncg_harness_verilog"]
+
+#: Module name of the harness (the Verilator top level).
+NCG_HARNESS_TOP = "sf_ncg_harness"
+_CORE_TOP = "ncg_core"
+
+
+def ncg_harness_verilog(widths: NCGWidths) -> str:
+    """Return the SystemVerilog text of the harness for a core with ``widths``."""
+    iw = ncg_command_layout(widths).size
+    ow = ncg_record_layout(widths).size
+    return "\n".join([
+        "`timescale 1ns/1ps",
+        f"module {NCG_HARNESS_TOP};",
+        "  reg clk = 1'b0;",
+        "  always #5 clk = ~clk;",
+        "  reg rst = 1'b1;",
+        "  reg done = 1'b0;",
+        "  reg timed_out = 1'b0;",
+        "  reg [63:0] cycles = 64'd0;",
+        "  reg [63:0] max_cycles = 64'd0;",
+        "  reg [31:0] n_samples = 32'd0;",
+        "  reg [31:0] seen = 32'd0;",
+        "  reg [2047:0] stim_path;",
+        "  reg [2047:0] out_path;",
+        "  integer fd_in, fd_out, code;",
+        f"  reg [{iw - 1}:0] word;",
+        f"  reg [{iw - 1}:0] in_payload = {iw}'d0;",
+        "  reg in_valid = 1'b0;",
+        "  reg in_eof = 1'b0;",
+        "  wire in_ready;",
+        "  wire o_valid;",
+        "  wire busy;",
+        f"  wire [{ow - 1}:0] o_payload;",
+        f"  {_CORE_TOP} dut(",
+        "    .clk(clk), .rst(rst), .busy(busy),",
+        "    .i__valid(in_valid), .i__payload(in_payload), .i__ready(in_ready),",
+        "    .o__valid(o_valid), .o__payload(o_payload), .o__ready(1'b1)",
+        "  );",
+        "  initial begin",
+        '    if (!$value$plusargs("sf_stim=%s", stim_path)) $fatal(1, "missing +sf_stim=");',
+        '    if (!$value$plusargs("sf_out=%s", out_path)) $fatal(1, "missing +sf_out=");',
+        '    fd_in = $fopen(stim_path, "r");',
+        '    if (fd_in == 0) $fatal(1, "cannot open stimulus file");',
+        '    fd_out = $fopen(out_path, "w");',
+        '    if (fd_out == 0) $fatal(1, "cannot open output file");',
+        '    code = $fscanf(fd_in, "%h\\n", n_samples);',
+        '    code = $fscanf(fd_in, "%h\\n", max_cycles);',
+        "    repeat (3) @(posedge clk);",
+        "    rst = 1'b0;",
+        "  end",
+        "  always @(posedge clk) begin",
+        "    if (!rst && !done) begin",
+        "      cycles <= cycles + 64'd1;",
+        "      if ((!in_valid || in_ready) && !in_eof) begin",
+        '        code = $fscanf(fd_in, "%h\\n", word);',
+        "        if (code == 1) begin",
+        "          in_payload <= word;",
+        "          in_valid <= 1'b1;",
+        "        end else begin",
+        "          in_valid <= 1'b0;",
+        "          in_eof <= 1'b1;",
+        "        end",
+        "      end else if (in_valid && in_ready) begin",
+        "        in_valid <= 1'b0;",
+        "      end",
+        "      if (o_valid) begin",
+        '        $fwrite(fd_out, "%h\\n", o_payload);',
+        "        seen <= seen + 32'd1;",
+        "      end",
+        "      if ((seen == n_samples && !o_valid) || cycles >= max_cycles) begin",
+        "        timed_out <= (seen != n_samples);",
+        '        $fwrite(fd_out, "c %0d\\n", cycles);',
+        "        $fclose(fd_out);",
+        "        $fclose(fd_in);",
+        "        done <= 1'b1;",
+        "      end",
+        "    end",
+        "  end",
+        "endmodule",
+        "",
+    ])
+
+
+@dataclass(frozen=True)
+class NCGRun:
+    """Raw results of one harness run.
+
+    Attributes
+    ----------
+    records : list[Record]
+        Every output record, in order.
+    cycles : int
+        Cycles from reset release until the harness stopped.
+    wall_s : float
+        Wall time of the Verilator simulation (launch included), s.
+    """
+
+    records: list[Record]
+    cycles: int
+    wall_s: float
+
+
+class NCGHarness:
+    """A Verilator build of :class:`NCGCore` for ``params`` inside the NCG harness.
+
+    The build folder is ``build_root / <hash of the Verilog>``, so a configuration is compiled
+    once and reused (also across processes; runs in one folder are serialised by a file lock).
+
+    Parameters
+    ----------
+    params : NCGParams
+        Core parameters.
+    build_root : path-like
+        Folder holding one build folder per distinct core.
+    """
+
+    def __init__(self, params: NCGParams, *, build_root: str | os.PathLike) -> None:
+        core = NCGCore(params)
+        self._params = params
+        self._widths = core.widths
+        text = verilog.convert(core, name=_CORE_TOP)
+        key = hashlib.sha256(text.encode()).hexdigest()[:16]
+        self._build = Path(build_root).resolve() / f"ncg-{key}"
+        self._build.mkdir(parents=True, exist_ok=True)
+        self._verilog_text = text
+
+    @property
+    def widths(self) -> NCGWidths:
+        """Widths of the core."""
+        return self._widths
+
+    @property
+    def build_dir(self) -> Path:
+        """The Verilator build folder."""
+        return self._build
+
+    def _write_sources(self) -> list[Path]:
+        core_v = self._build / f"{_CORE_TOP}.v"
+        harness = self._build / f"{NCG_HARNESS_TOP}.sv"
+        for path, text in ((core_v, self._verilog_text),
+                           (harness, ncg_harness_verilog(self._widths))):
+            if not path.is_file() or path.read_text() != text:
+                path.write_text(text)
+        return [core_v, harness]
+
+    def run(self, commands: list[Command], *, n_records: int, max_cycles: int) -> NCGRun:
+        """Build if needed, send ``commands``, and return the first ``n_records`` records.
+
+        Raises
+        ------
+        RuntimeError
+            If Verilator is unusable, or the harness stopped before ``n_records`` records.
+        """
+        import time
+
+        words = pack_commands(commands, self._widths)
+        with open(self._build / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            build_sources(self._write_sources(), top=NCG_HARNESS_TOP, build_dir=self._build)
+            stim, out = self._build / "stim.hex", self._build / "out.txt"
+            with open(stim, "w") as f:
+                f.write(f"{n_records:x}\n{max_cycles:x}\n")
+                f.write("\n".join(f"{w:x}" for w in words))
+                f.write("\n")
+            out.unlink(missing_ok=True)
+            t0 = time.perf_counter()
+            run_free_running(self._build, top=NCG_HARNESS_TOP,
+                             plusargs=[f"+sf_stim={stim}", f"+sf_out={out}"])
+            wall = time.perf_counter() - t0
+            lines = out.read_text().splitlines() if out.is_file() else []
+        cycles = -1
+        if lines and lines[-1].startswith("c "):
+            cycles = int(lines.pop()[2:])
+        if len(lines) != n_records:
+            raise RuntimeError(
+                f"the NCG harness stopped after {cycles} cycles with {len(lines)} of"
+                f" {n_records} records (limit {max_cycles} cycles); see"
+                f" {self._build / 'sim.log'}")
+        records = decode_records([int(x, 16) for x in lines], self._widths)
+        return NCGRun(records=records, cycles=cycles, wall_s=wall)
