@@ -45,11 +45,13 @@ class FmaxHarness(wiring.Component):
 
     def __init__(self, core: wiring.Component) -> None:
         if not isinstance(core, wiring.Component):
+            self._MustUse__silence = True  # a rejected harness is no unused design
             raise TypeError(f"core must be a wiring.Component, not {core!r}")
         ports = list(core.signature.flatten(core))
         self._in_bits = sum(len(Value.cast(v)) for _, m, v in ports if m.flow is wiring.In)
         self._out_bits = sum(len(Value.cast(v)) for _, m, v in ports if m.flow is wiring.Out)
         if self._out_bits == 0:
+            self._MustUse__silence = True
             raise ValueError(f"core must have at least one output port, not none in {core!r}")
         self._core = core
         super().__init__()
