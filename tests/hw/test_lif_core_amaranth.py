@@ -145,3 +145,38 @@ def test_pack_weight_words_places_lane_j_of_group_g():
 def test_lif_core_rejects_non_config():
     with pytest.raises(TypeError, match=r"config must be a LIFCoreConfig, not 3"):
         LIFCore(3)
+
+
+def test_lif_core_clear_restarts_membranes_from_zero(tmp_path):
+    cfg = make_config(n_in=3, n_out=2, lanes=2, threshold=100, leak_shift=4)
+    dut = LIFCore(cfg)
+    records: list = []
+
+    async def producer(ctx):
+        # a timestep closed without "last": membranes carry over ...
+        for payload in ({"index": 0}, {"index": 1}, {"eot": 1}):
+            await stream_put(ctx, dut.i, payload)
+        await ctx.tick().repeat(12)
+        # ... unless the host clears between samples
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        ctx.set(dut.clear, 0)
+        for payload in ({"index": 2}, {"eot": 1, "last": 1}):
+            await stream_put(ctx, dut.i, payload)
+
+    async def consumer(ctx):
+        while True:
+            p = await stream_get(ctx, dut.o)
+            if p.eot and p.last:
+                return
+
+    async def monitor(ctx):
+        await stream_collect(ctx, dut.readback, records)
+
+    run_scenario(dut, testbenches=[producer, consumer], processes=[monitor],
+                 vcd_path=tmp_path / "clear.vcd")
+    w = cfg.weights.astype(np.int64)
+    assert [list(map(int, r.membranes)) for r in records] == [
+        [int(w[0, 0] + w[0, 1]), int(w[1, 0] + w[1, 1])],
+        [int(w[0, 2]), int(w[1, 2])],
+    ]

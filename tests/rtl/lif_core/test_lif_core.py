@@ -104,10 +104,10 @@ def _run(design, cfg: LIFCoreConfig, x: np.ndarray, name: str):
     return run
 
 
-@settings(max_examples=6, deadline=None, derandomize=True,
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+@settings(max_examples=3, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    name=st.sampled_from(sorted(VARIANTS)),
     seed=st.integers(0, 2**32 - 1),
     batch=st.integers(1, 5),
     timesteps=st.integers(1, 6),
