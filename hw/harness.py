@@ -9,11 +9,23 @@ needs three pins (``sin``, ``sout`` and the clock, plus the domain reset), and n
 be optimised away: each one reaches ``sout`` through the MISR.
 """
 
-from amaranth.hdl import Cat, Module, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["FmaxHarness"]
+
+
+def _ports(core: wiring.Component) -> list:
+    """Return ``(path, member, value)`` of ``core``'s ports that are signals, not constants.
+
+    Constant members, such as the ``ready`` of an ``always_ready`` stream, carry no logic.
+    """
+    return [
+        (path, member, value)
+        for path, member, value in core.signature.flatten(core)
+        if not isinstance(Value.cast(value), Const)
+    ]
 
 
 class FmaxHarness(wiring.Component):
@@ -47,7 +59,7 @@ class FmaxHarness(wiring.Component):
         if not isinstance(core, wiring.Component):
             self._MustUse__silence = True  # a rejected harness is no unused design
             raise TypeError(f"core must be a wiring.Component, not {core!r}")
-        ports = list(core.signature.flatten(core))
+        ports = _ports(core)
         self._in_bits = sum(len(Value.cast(v)) for _, m, v in ports if m.flow is wiring.In)
         self._out_bits = sum(len(Value.cast(v)) for _, m, v in ports if m.flow is wiring.Out)
         if self._out_bits == 0:
@@ -75,7 +87,7 @@ class FmaxHarness(wiring.Component):
         """Build the shift chain, the core, the capture register and the MISR."""
         m = Module()
         m.submodules.core = core = self._core
-        ports = list(core.signature.flatten(core))
+        ports = _ports(core)
 
         if self._in_bits:
             chain = Signal(self._in_bits)
