@@ -9,6 +9,7 @@ the same inputs gives byte-identical outputs.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -142,22 +143,25 @@ def stage_train(run_dir: Any, opts: DemoOptions, *, force: bool = False,
     if not force and _up_to_date(run, "train", inputs):
         return run.read_json("train.json")
     from .model.checkpoint import save_checkpoint
-    from .model.recipes import recipe_for
-    from .model.train import evaluate, hardware_accuracy, train
+    from .model.recipes import recipe_for, train_recipe
+    from .model.train import evaluate, hardware_accuracy
 
-    recipe = recipe_for(opts.dataset).with_overrides(
-        weight_bits=opts.weight_bits, membrane_bits=opts.membrane_bits,
-        timesteps=opts.timesteps, epochs=opts.epochs, hidden=opts.hidden)
+    overrides = {k: v for k, v in {
+        "weight_bits": opts.weight_bits, "membrane_bits": opts.membrane_bits,
+        "timesteps": opts.timesteps, "epochs": opts.epochs,
+        "hidden": (opts.hidden,) if opts.hidden is not None else None,
+    }.items() if v is not None}
+    recipe = dataclasses.replace(recipe_for(opts.dataset), seed=opts.seed, **overrides)
     ds = load_dataset(opts.dataset, seed=0)
-    net = recipe.build(n_features=ds.n_features, n_classes=ds.n_classes, seed=opts.seed)
     run.path.mkdir(parents=True, exist_ok=True)
     run.write_json(RunFolder.CONFIG, {**inputs, "recipe": recipe.to_dict()})
     t0 = time.perf_counter()
-    history = recipe.train(net, ds, seed=opts.seed, progress=progress, train_fn=train)
+    net, history = train_recipe(recipe, ds, progress=progress)
     seconds = time.perf_counter() - t0
     acc_float = evaluate(net, ds.x_test, ds.y_test)
     acc_quant = hardware_accuracy(net, ds.x_test, ds.y_test)
-    save_checkpoint(run.file(CHECKPOINT), net, extra={"dataset": opts.dataset})
+    save_checkpoint(run.file(CHECKPOINT), net,
+                    extra={"dataset": opts.dataset, "recipe": recipe.to_dict()})
     result = {
         "loss": list(history.loss),
         "test_accuracy": list(history.test_accuracy),

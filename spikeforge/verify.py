@@ -29,12 +29,12 @@ from spikeforge.hw.streams import (
 from spikeforge.hw.testing import events_to_spikes, input_events
 from spikeforge.hw.verilator_harness import run_harness
 from spikeforge.sim.encoders import Encoding
-from spikeforge.sim.network import NetworkParams, Trace, run_network
+from spikeforge.sim.network import NetworkParams, Trace, predict, run_network
 
-__all__ = ["VerifyReport", "compare", "network_config_for", "verify_network"]
+__all__ = ["Comparison", "VerifyReport", "compare", "network_config_for", "verify_network"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class VerifyReport:
     """Outcome of one verification run.
 
@@ -48,6 +48,8 @@ class VerifyReport:
         Number of differing values (spikes and membranes); 0 means bit-exact.
     first_mismatch : str | None
         The first differing sample, timestep, layer, neuron, expected and actual value.
+    rtl_predictions : np.ndarray | None
+        Class decisions from the RTL's own output spikes and output-layer membranes.
     cycles_per_sample : float
         Mean clock cycles per sample measured in Verilator.
     total_cycles : int
@@ -62,6 +64,7 @@ class VerifyReport:
     membrane_samples: int
     mismatches: int
     first_mismatch: str | None
+    rtl_predictions: np.ndarray | None
     cycles_per_sample: float
     total_cycles: int
     wall_time_s: float
@@ -100,11 +103,51 @@ def _events(design: GeneratedDesign, x: np.ndarray) -> list[int]:
     return [pack(lay, index=i, value=v, eot=e, last=la) for i, v, e, la in input_events(x)]
 
 
-def compare(design: GeneratedDesign, trace: Trace, *, outputs: list[int],
-            readback: list[list[int]], membrane_samples: int) -> tuple[int, str | None]:
-    """Return ``(mismatch count, first mismatch description)`` of RTL outputs against ``trace``.
+def _decode_readback(core: dict, recs: list[int], *, samples: int, timesteps: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(membranes, spikes)`` of shape ``(T, samples, n_out)`` from readback records."""
+    g_n, p = core["groups"], core["lanes"]
+    rlay = membrane_readback_layout(core["n_out"], membrane_bits=core["membrane_bits"], lanes=p)
+    mem = np.zeros((samples, timesteps, g_n * p), np.int64)
+    spk = np.zeros((samples, timesteps, g_n * p), np.uint8)
+    for r, word in enumerate(recs):
+        f = unpack(rlay, word)
+        b, rest = divmod(r, timesteps * g_n)
+        t, g = divmod(rest, g_n)
+        mem[b, t, g * p:(g + 1) * p] = f["membranes"]
+        spk[b, t, g * p:(g + 1) * p] = [(f["spikes"] >> j) & 1 for j in range(p)]
+    n = core["n_out"]
+    return mem[..., :n].transpose(1, 0, 2), spk[..., :n].transpose(1, 0, 2)
 
-    Mismatches are ordered by sample, then timestep, then layer, then neuron.
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Result of :func:`compare`.
+
+    Attributes
+    ----------
+    mismatches : int
+        Number of differing values.
+    first_mismatch : str | None
+        Description of the first difference (sample, timestep, layer, neuron order).
+    rtl_predictions : np.ndarray | None
+        Class decisions computed from the RTL's own output spikes and output membranes
+        (``sim.network.predict``), or ``None`` when the output stream was malformed.
+    """
+
+    mismatches: int
+    first_mismatch: str | None
+    rtl_predictions: np.ndarray | None
+
+
+def compare(design: GeneratedDesign, trace: Trace, *, outputs: list[int],
+            readback: list[list[int]], membrane_samples: int) -> Comparison:
+    """Compare RTL outputs with ``trace``.
+
+    The output layer's spikes (output stream) and its membranes and spikes (readback) are
+    compared for every sample at every timestep; every other layer's membranes and spikes for
+    the first ``membrane_samples`` samples. Mismatches are ordered by sample, then timestep,
+    then layer, then neuron.
     """
     cores = design.manifest["cores"]
     t_n, batch = trace.spikes[-1].shape[:2]
@@ -117,7 +160,7 @@ def compare(design: GeneratedDesign, trace: Trace, *, outputs: list[int],
     try:
         got = events_to_spikes(evs, n=last["n_out"], timesteps=t_n, batch=batch)
     except ValueError as exc:
-        return 1, f"output layer {n_layers - 1} event stream malformed: {exc}"
+        return Comparison(1, f"output layer {n_layers - 1} event stream malformed: {exc}", None)
     diff = np.argwhere(got != trace.spikes[-1])
     count += len(diff)
     for t, b, n in diff[:1]:
@@ -125,28 +168,20 @@ def compare(design: GeneratedDesign, trace: Trace, *, outputs: list[int],
                       (f"sample {b}, timestep {t}, layer {n_layers - 1} ({last['name']}), neuron"
                       f" {n}: output spike expected {int(trace.spikes[-1][t, b, n])}, actual"
                       f" {int(got[t, b, n])}")))
-    ms = membrane_samples
+    rtl_final_v = None
     for k, c in enumerate(cores):
-        g_n, p = c["groups"], c["lanes"]
-        rlay = membrane_readback_layout(c["n_out"], membrane_bits=c["membrane_bits"], lanes=p)
+        ms = batch if k == n_layers - 1 else membrane_samples
         recs = readback[k]
-        if len(recs) != ms * t_n * g_n:
+        if len(recs) != ms * t_n * c["groups"]:
             count += 1
             found.append(((0, 0, k, -1), (f"layer {k} ({c['name']}): {len(recs)} readback records,"
-                                         f" expected {ms * t_n * g_n}")))
+                                         f" expected {ms * t_n * c['groups']}")))
             continue
         if not ms:
             continue
-        mem = np.zeros((ms, t_n, g_n * p), np.int64)
-        spk = np.zeros((ms, t_n, g_n * p), np.uint8)
-        for r, word in enumerate(recs):
-            f = unpack(rlay, word)
-            b, rest = divmod(r, t_n * g_n)
-            t, g = divmod(rest, g_n)
-            mem[b, t, g * p:(g + 1) * p] = f["membranes"]
-            spk[b, t, g * p:(g + 1) * p] = [(f["spikes"] >> j) & 1 for j in range(p)]
-        mem = mem[..., :c["n_out"]].transpose(1, 0, 2)
-        spk = spk[..., :c["n_out"]].transpose(1, 0, 2)
+        mem, spk = _decode_readback(c, recs, samples=ms, timesteps=t_n)
+        if k == n_layers - 1:
+            rtl_final_v = mem[-1]
         exp_v = trace.membranes[k][:, :ms]
         exp_s = trace.spikes[k][:, :ms]
         for what, got_a, exp_a in (("membrane", mem, exp_v), ("spike", spk, exp_s)):
@@ -160,7 +195,8 @@ def compare(design: GeneratedDesign, trace: Trace, *, outputs: list[int],
                               f" {what} expected {int(exp_a[t, b, n])}, actual"
                               f" {int(got_a[t, b, n])}")))
     first = min(found)[1] if found else None
-    return count, first
+    preds = None if rtl_final_v is None else predict(got.sum(axis=0, dtype=np.int64), rtl_final_v)
+    return Comparison(count, first, preds)
 
 
 def verify_network(*, design: GeneratedDesign | str | os.PathLike, params: NetworkParams,
@@ -205,7 +241,8 @@ def verify_network(*, design: GeneratedDesign | str | os.PathLike, params: Netwo
     trace = run_network(params, images, record_membranes=True)
     events = _events(design, trace.inputs)
     t_n = params.timesteps
-    limits = [membrane_samples * t_n * c["groups"] for c in cores]
+    limits = [membrane_samples * t_n * c["groups"] for c in cores[:-1]]
+    limits.append(batch * t_n * cores[-1]["groups"])
     per_ts = sum(3 * c["groups"] + c["n_out"] + 16 for c in cores)
     max_cycles = 1000 + len(events) * (max(c["groups"] for c in cores) + 2) + (
         batch * t_n * per_ts * 4)
@@ -213,10 +250,12 @@ def verify_network(*, design: GeneratedDesign | str | os.PathLike, params: Netwo
     run = run_harness(design, build_dir=build_dir, events=events, n_samples=batch,
                       readback_limits=limits, max_cycles=max_cycles)
     sim_s = time.perf_counter() - t1
-    mismatches, first = compare(design, trace, outputs=run.outputs, readback=run.readback,
-                                membrane_samples=membrane_samples)
+    cmp = compare(design, trace, outputs=run.outputs, readback=run.readback,
+                  membrane_samples=membrane_samples)
     done = run.sample_done_cycles
     cps = done[-1] / len(done) if done else 0.0
-    return VerifyReport(samples=batch, membrane_samples=membrane_samples, mismatches=mismatches,
-                        first_mismatch=first, cycles_per_sample=cps, total_cycles=run.cycles,
+    return VerifyReport(samples=batch, membrane_samples=membrane_samples,
+                        mismatches=cmp.mismatches, first_mismatch=cmp.first_mismatch,
+                        rtl_predictions=cmp.rtl_predictions, cycles_per_sample=cps,
+                        total_cycles=run.cycles,
                         wall_time_s=time.perf_counter() - t0, sim_time_s=sim_s)

@@ -123,9 +123,9 @@ def test_lif_core_rtl_matches_sim_lif(designs, name, seed, batch, timesteps, den
         x = (rng.integers(0, 256, size=mask.shape) * mask).astype(np.uint8)
     run = _run(designs[name], cfg, x, name)
     trace = _golden(cfg, x)
-    mismatches, first = compare(designs[name], trace, outputs=run.outputs,
-                                readback=run.readback, membrane_samples=batch)
-    assert (mismatches, first) == (0, None)
+    cmp = compare(designs[name], trace, outputs=run.outputs, readback=run.readback,
+                  membrane_samples=batch)
+    assert (cmp.mismatches, cmp.first_mismatch) == (0, None)
 
 
 def test_lif_core_rtl_sustains_lanes_synaptic_ops_per_cycle(designs):
@@ -135,9 +135,9 @@ def test_lif_core_rtl_sustains_lanes_synaptic_ops_per_cycle(designs):
     t_n, batch = 4, 2
     x = np.ones((t_n, batch, cfg.n_in), np.uint8)
     run = _run(designs[name], cfg, x, name)
-    mismatches, first = compare(designs[name], _golden(cfg, x), outputs=run.outputs,
-                                readback=run.readback, membrane_samples=batch)
-    assert (mismatches, first) == (0, None)
+    cmp = compare(designs[name], _golden(cfg, x), outputs=run.outputs, readback=run.readback,
+                  membrane_samples=batch)
+    assert (cmp.mismatches, cmp.first_mismatch) == (0, None)
     groups = -(-cfg.n_out // cfg.lanes)
     sops = t_n * batch * cfg.n_in * cfg.n_out
     cycles = run.sample_done_cycles[-1]
