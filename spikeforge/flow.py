@@ -270,7 +270,7 @@ def stage_verify(run_dir: Any, *, samples: int | None = None, membrane_samples: 
     rep = verify_network(design=design_dir, params=params, images=x,
                          membrane_samples=membrane_samples,
                          build_dir=run.file(".build") / "verilator")
-    rtl_pred = np.asarray(rep.predictions)
+    rtl_pred = np.asarray(rep.rtl_predictions)
     acc_hw = float(np.mean(rtl_pred[:n_test] == y[:n_test]))
     result = {
         "samples": rep.samples,
