@@ -170,7 +170,7 @@ class LIFNeuron(nn.Module):
         return LIFParams(threshold=theta, model=self.model, leak_shift=self.leak_shift,
                          reset=self.reset, membrane=FixedFormat(membrane_bits))
 
-    def step(self, i: torch.Tensor, v: torch.Tensor, *, lsb: torch.Tensor
+    def step(self, i: torch.Tensor, v: torch.Tensor, *, lsb: torch.Tensor | None
              ) -> tuple[torch.Tensor, torch.Tensor]:
         """Advance one float timestep; return ``(spikes, v)``.
 
@@ -180,11 +180,12 @@ class LIFNeuron(nn.Module):
             Synaptic input ``(batch, n)`` in float units.
         v : torch.Tensor
             Membrane after the previous step, same shape.
-        lsb : torch.Tensor
-            Membrane LSB in float units (``scale * input_scale``), 0-d, for the threshold.
+        lsb : torch.Tensor or None
+            Membrane LSB in float units (``scale * input_scale``), 0-d, for the threshold;
+            ``None`` uses the float threshold unquantised.
         """
         u = v - v * 2.0 ** -self.leak_shift + i if self.model is NeuronModel.LIF else v + i
-        theta = fake_quantize_threshold(self.theta(), lsb=lsb)
+        theta = self.theta() if lsb is None else fake_quantize_threshold(self.theta(), lsb=lsb)
         s = self.surrogate(u - theta)
         sd = s.detach()
         v = u - sd * theta if self.reset is ResetMode.SUBTRACT else u * (1.0 - sd)

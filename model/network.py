@@ -203,8 +203,11 @@ class SpikingMLP(nn.Module):
         x = encode(np.asarray(images), self.encoder, timesteps=self.timesteps)
         return torch.from_numpy(x).to(torch.float32) * self.input_scale(0)
 
-    def simulate(self, inputs: torch.Tensor) -> FloatRun:
+    def simulate(self, inputs: torch.Tensor, *, quantized: bool = True) -> FloatRun:
         """Run the float network on encoded inputs ``(T, batch, sizes[0])`` (from :meth:`encode`).
+
+        With ``quantized=False`` the raw float weights and thresholds are used (no fake
+        quantisation), to measure what quantisation costs.
 
         Raises
         ------
@@ -227,9 +230,9 @@ class SpikingMLP(nn.Module):
         lsb = None
         for idx, m in enumerate(self.layers):
             if isinstance(m, QuantDense):
-                w_q, scale = m.quantized()
+                w_q, scale = m.quantized() if quantized else (m.weight, None)
                 weights[idx] = w_q
-                lsb = scale * self.input_scale(dense_index)
+                lsb = scale * self.input_scale(dense_index) if quantized else None
                 dense_index += 1
             elif isinstance(m, LIFNeuron):
                 lsbs[idx] = lsb
@@ -261,14 +264,19 @@ class SpikingMLP(nn.Module):
         return self.simulate(inputs).counts
 
     @torch.no_grad()
-    def predict(self, images: np.ndarray, *, batch_size: int = 1000) -> np.ndarray:
-        """Return float-mode class predictions, ties broken as ``sim.network.predict`` does."""
+    def predict(self, images: np.ndarray, *, quantized: bool = True, batch_size: int = 1000
+                ) -> np.ndarray:
+        """Return float-mode class predictions, ties broken as ``sim.network.predict`` does.
+
+        ``quantized`` as in :meth:`simulate`.
+        """
         was_training = self.training
         self.eval()
         out = []
         try:
             for lo in range(0, len(images), batch_size):
-                run = self.simulate(self.encode(images[lo:lo + batch_size]))
+                run = self.simulate(self.encode(images[lo:lo + batch_size]),
+                                    quantized=quantized)
                 out.append(predict(run.counts.round().to(torch.int64).numpy(),
                                    _float_order_key(run.membrane)))
         finally:

@@ -159,12 +159,17 @@ def _translate(images: np.ndarray, shape: tuple[int, int], *, shift: int,
     return out.reshape(batch, h * w)
 
 
-def evaluate(net: SpikingMLP, images: np.ndarray, labels: np.ndarray) -> float:
-    """Return the float-mode accuracy (fake-quantised weights and thresholds) on ``images``."""
+def evaluate(net: SpikingMLP, images: np.ndarray, labels: np.ndarray, *,
+             quantized: bool = True) -> float:
+    """Return the float-mode accuracy on ``images``.
+
+    With ``quantized`` (default) weights and thresholds are fake-quantised; otherwise the raw
+    float parameters are used.
+    """
     labels = np.asarray(labels)
     if len(labels) == 0:
         raise ValueError("labels must not be empty")
-    return float(np.mean(net.predict(images) == labels))
+    return float(np.mean(net.predict(images, quantized=quantized) == labels))
 
 
 def hardware_accuracy(net: SpikingMLP, images: np.ndarray, labels: np.ndarray, *,

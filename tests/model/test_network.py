@@ -177,3 +177,15 @@ def test_bad_inputs_are_rejected():
         net(torch.zeros(3, 1, 4))
     with pytest.raises(ValueError, match=r"images must have shape \(batch, 4\), not \(1, 5\)"):
         net.evaluate_hardware(np.zeros((1, 5), np.uint8))
+
+
+def test_unquantized_float_mode_uses_raw_parameters():
+    torch.manual_seed(5)
+    net = SpikingMLP([10, 8, 4], timesteps=6, weight_bits=2, threshold=0.37)
+    images = np.random.default_rng(5).integers(0, 256, size=(16, 10)).astype(np.uint8)
+    x = net.encode(images)
+    with torch.no_grad():
+        raw = net.simulate(x, quantized=False)
+        fake = net.simulate(x)
+    assert not torch.equal(raw.membrane, fake.membrane)
+    assert net.predict(images, quantized=False).shape == (16,)
