@@ -34,6 +34,8 @@ __all__ = ["NCG_HARNESS_TOP", "NCGHarness", "NCGRun", "ncg_harness_verilog"]
 #: Module name of the harness (the Verilator top level).
 NCG_HARNESS_TOP = "sf_ncg_harness"
 _CORE_TOP = "ncg_core"
+#: Gateware sources whose text keys the parameter-to-build memo.
+_SOURCES = ("ncg_core.py", "ncg_divider.py", "ncg_streams.py", "ncg_harness.py")
 
 
 def ncg_harness_verilog(widths: NCGWidths) -> str:
@@ -119,17 +121,22 @@ class NCGRun:
 
     Attributes
     ----------
-    records : list[Record]
-        Every output record, in order.
+    lines : list[str]
+        Every output record as the fixed-width hex line the harness wrote, in order.
     cycles : int
         Cycles from reset release until the harness stopped.
     wall_s : float
         Wall time of the Verilator simulation (launch included), s.
     """
 
-    records: list[Record]
+    lines: list[str]
+    widths: NCGWidths
     cycles: int
     wall_s: float
+
+    def records(self, start: int = 0, stop: int | None = None) -> list[Record]:
+        """Decode the records ``start:stop``."""
+        return decode_records([int(x, 16) for x in self.lines[start:stop]], self.widths)
 
 
 class NCGHarness:
@@ -150,11 +157,23 @@ class NCGHarness:
         core = NCGCore(params)
         self._params = params
         self._widths = core.widths
-        text = verilog.convert(core, name=_CORE_TOP)
-        key = hashlib.sha256(text.encode()).hexdigest()[:16]
-        self._build = Path(build_root).resolve() / f"ncg-{key}"
-        self._build.mkdir(parents=True, exist_ok=True)
-        self._verilog_text = text
+        root = Path(build_root).resolve()
+        # converting a large core takes seconds: remember which build a parameter set (and
+        # this version of the gateware sources) maps to, keyed without converting
+        srcs = "".join((Path(__file__).parent / f).read_text() for f in _SOURCES)
+        pkey = hashlib.sha256((repr(params) + srcs).encode()).hexdigest()[:24]
+        memo = root / "params" / pkey
+        build = root / memo.read_text().strip() if memo.is_file() else None
+        if build is None or not (build / f"{_CORE_TOP}.v").is_file():
+            text = verilog.convert(core, name=_CORE_TOP)
+            build = root / f"ncg-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+            build.mkdir(parents=True, exist_ok=True)
+            core_v = build / f"{_CORE_TOP}.v"
+            if not core_v.is_file() or core_v.read_text() != text:
+                core_v.write_text(text)
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            memo.write_text(build.name)
+        self._build = build
 
     @property
     def widths(self) -> NCGWidths:
@@ -167,13 +186,11 @@ class NCGHarness:
         return self._build
 
     def _write_sources(self) -> list[Path]:
-        core_v = self._build / f"{_CORE_TOP}.v"
         harness = self._build / f"{NCG_HARNESS_TOP}.sv"
-        for path, text in ((core_v, self._verilog_text),
-                           (harness, ncg_harness_verilog(self._widths))):
-            if not path.is_file() or path.read_text() != text:
-                path.write_text(text)
-        return [core_v, harness]
+        text = ncg_harness_verilog(self._widths)
+        if not harness.is_file() or harness.read_text() != text:
+            harness.write_text(text)
+        return [self._build / f"{_CORE_TOP}.v", harness]
 
     def run(self, commands: list[Command], *, n_records: int, max_cycles: int) -> NCGRun:
         """Build if needed, send ``commands``, and return the first ``n_records`` records.
@@ -208,5 +225,4 @@ class NCGHarness:
                 f"the NCG harness stopped after {cycles} cycles with {len(lines)} of"
                 f" {n_records} records (limit {max_cycles} cycles); see"
                 f" {self._build / 'sim.log'}")
-        records = decode_records([int(x, 16) for x in lines], self._widths)
-        return NCGRun(records=records, cycles=cycles, wall_s=wall)
+        return NCGRun(lines=lines, widths=self._widths, cycles=cycles, wall_s=wall)

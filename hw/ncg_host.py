@@ -35,6 +35,7 @@ __all__ = [
     "pack_commands",
     "read_command",
     "sample_commands",
+    "weight_rows_from_hex",
 ]
 
 
@@ -113,14 +114,32 @@ def decode_records(words: list[int], widths: NCGWidths) -> list[Record]:
     (ko, km), (so, sm) = off["kind"], off["space"]
     (io, im), (vo, vm) = off["index"], off["value"]
     tb = widths.threshold
-    signed = {s for s in NCGSpace if widths.signed_space(s)}
+    kinds, spaces = tuple(NCGKind), {int(s): s for s in NCGSpace}
+    signed = {int(s) for s in NCGSpace if widths.signed_space(s)}
+    data = int(NCGKind.DATA)
     out = []
     for word in words:
-        kind, space = NCGKind((word >> ko) & km), NCGSpace((word >> so) & sm)
+        kind, space = (word >> ko) & km, (word >> so) & sm
         value = (word >> vo) & vm
-        if kind is NCGKind.DATA and space in signed:
+        if kind == data and space in signed:
             value &= (1 << tb) - 1
             if value >> (tb - 1):
                 value -= 1 << tb
-        out.append(Record(kind, space, (word >> io) & im, value))
+        out.append(Record(kinds[kind], spaces[space], (word >> io) & im, value))
     return out
+
+
+def weight_rows_from_hex(lines: list[str], widths: NCGWidths) -> np.ndarray:
+    """Return the ``int64 (n, F)`` weight rows of ``n * G`` weight ``DATA`` records given as
+    fixed-width hex lines (as the Verilator harness writes them), vectorised."""
+    lay = ncg_record_layout(widths)
+    low_digits = lay["value"].offset // 4
+    vals = [ln[:-low_digits] for ln in lines]
+    if len(vals[0]) % 2:
+        vals = ["0" + v for v in vals]
+    raw = np.frombuffer(bytes.fromhex("".join(vals)), dtype=np.uint8).reshape(len(lines), -1)
+    bits = np.unpackbits(raw, axis=1)[:, ::-1]
+    p, wb, g = widths.lanes, widths.weight, widths.groups
+    weights = (1 << np.arange(wb, dtype=np.int64))
+    lanes = bits[:, :p * wb].reshape(len(lines), p, wb).astype(np.int64) @ weights
+    return lanes.reshape(len(lines) // g, g * p)[:, :widths.n_inputs]

@@ -198,11 +198,16 @@ def ncg_command_layout(widths: NCGWidths) -> data.StructLayout:
 
 
 def ncg_record_layout(widths: NCGWidths) -> data.StructLayout:
-    """Return the output record payload layout (module docstring)."""
+    """Return the output record payload layout (module docstring).
+
+    ``index`` is widened so that ``value`` starts on a hex digit: a record printed in hex has
+    its value in the leading digits, which the host decodes in bulk.
+    """
+    low = -(-(5 + widths.index) // 4) * 4
     return data.StructLayout({
         "kind": unsigned(2),
         "space": unsigned(3),
-        "index": unsigned(widths.index),
+        "index": unsigned(low - 5),
         "value": unsigned(widths.value),
     })
 

@@ -21,8 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from .hw.ncg_harness import NCGHarness
-from .hw.ncg_host import load_state_commands, mode_command, read_command, sample_commands
-from .hw.ncg_streams import NCGKind, NCGSpace, unpack_weight_rows
+from .hw.ncg_host import (
+    load_state_commands,
+    mode_command,
+    read_command,
+    sample_commands,
+    weight_rows_from_hex,
+)
+from .hw.ncg_streams import NCGKind, NCGSpace
 from .sim import ncg
 from .sim.ncg_types import first_winner
 
@@ -169,7 +175,6 @@ def run_lockstep(
     sim_s = time.perf_counter() - t1
 
     golden = state if reference is None else reference(state)
-    recs = run.records
     pos = 0
     mismatches = 0
     first: str | None = None
@@ -181,10 +186,9 @@ def run_lockstep(
             first = text
 
     def check_forward(tag: str, bins: np.ndarray, pots: np.ndarray, pred: int,
-                      cycles: list[int]) -> None:
+                      cycles: list[int]) -> int:
         nonlocal pos
-        trace = recs[pos:pos + n]
-        res = recs[pos + n]
+        *trace, res = run.records(pos, pos + n + 1)
         pos += n + 1
         got_b = np.array([r.value & ((1 << wd.bin) - 1) for r in trace], dtype=np.int64)
         got_v = np.array([r.value >> wd.bin for r in trace], dtype=np.int64)
@@ -197,6 +201,7 @@ def run_lockstep(
         if res.kind is not NCGKind.RESULT or res.index != pred:
             note(1, f"{tag}: prediction expected {pred}, actual {res.index}")
         cycles.append(res.value)
+        return res.index
 
     train_cycles: list[int] = []
     correct_rtl = 0
@@ -204,25 +209,25 @@ def run_lockstep(
     for i in range(n_tr):
         tag = f"training sample {i}"
         s, tr = ncg.train_step(s, x_tr[i], int(y_tr[i]), params=params)
-        check_forward(tag, tr.bins, tr.potentials, tr.prediction, train_cycles)
-        correct_rtl += recs[pos - 1].index == int(y_tr[i])
+        got = check_forward(tag, tr.bins, tr.potentials, tr.prediction, train_cycles)
+        correct_rtl += got == int(y_tr[i])
         if not checked[i]:
             continue
-        w = unpack_weight_rows([r.value for r in recs[pos:pos + words]], wd)
+        w = weight_rows_from_hex(run.lines[pos:pos + words], wd)
         pos += words
         bad = np.argwhere(w != s.weights)
         if bad.size:
             j, syn = (int(v) for v in bad[0])
             note(len(bad), f"{tag}, neuron {j}, synapse {syn}: weight expected"
                            f" {int(s.weights[j, syn])}, actual {int(w[j, syn])}")
-        thr = np.array([r.value for r in recs[pos:pos + n]], dtype=np.int64)
+        thr = np.array([r.value for r in run.records(pos, pos + n)], dtype=np.int64)
         pos += n
         bad = np.flatnonzero(thr != s.thresholds_train)
         if bad.size:
             j = int(bad[0])
             note(bad.size, f"{tag}, neuron {j}: training threshold expected"
                            f" {int(s.thresholds_train[j])}, actual {int(thr[j])}")
-        lf = np.array([r.value for r in recs[pos:pos + p + 1]], dtype=np.int64)
+        lf = np.array([r.value for r in run.records(pos, pos + p + 1)], dtype=np.int64)
         pos += p + 1
         bad = np.flatnonzero(lf != s.lfsr)
         if bad.size:
@@ -234,9 +239,9 @@ def run_lockstep(
     for i in range(x_te.shape[0]):
         t, v = ncg.forward(s.weights, s.thresholds, x_te[i], time_bins=k)
         pred = int(cfg.class_map.classes[first_winner(t, v)])
-        check_forward(f"test sample {i}", t, v, pred, infer_cycles)
+        got = check_forward(f"test sample {i}", t, v, pred, infer_cycles)
         correct_gold += pred == int(y_te[i])
-        correct_test += recs[pos - 1].index == int(y_te[i])
+        correct_test += got == int(y_te[i])
     n_te = x_te.shape[0]
     return LockstepReport(
         samples_checked=sum(checked), train_samples=n_tr, test_samples=n_te,

@@ -70,7 +70,7 @@ def _perturb_weight(s: ncg.NCGState) -> ncg.NCGState:
 
 
 def _perturb_a_plus(s: ncg.NCGState) -> ncg.NCGState:
-    return replace(s, rates=replace(s.rates, a_plus=s.rates.a_plus + 1))
+    return replace(s, rates=replace(s.rates, a_plus=s.rates.a_plus + 64))
 
 
 def _perturb_eta(s: ncg.NCGState) -> ncg.NCGState:
