@@ -1,0 +1,102 @@
+"""Cost and speed of the NCG learning core (:class:`spikeforge.hw.ncg_core.NCGCore`).
+
+Prints, per configuration: Yosys resources for iCE40 / ECP5 / XC7 (:func:`hw.synth.synthesize`
+of the bare core), Fmax on iCE40 UP5K and ECP5-25F through the low-pin
+:class:`hw.harness.FmaxHarness`, and the lockstep Verilator run (bit-exact check after every
+training sample, cycles per training and inference sample, simulation speed).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_ncg_core.py [--synth] [--lockstep] [--train N] [--test N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from spikeforge.hw.harness import FmaxHarness
+from spikeforge.hw.ncg_core import NCGCore
+from spikeforge.hw.synth import Target, ToolError, place_and_route, synthesize
+from spikeforge.learn import default_config, split_80_20
+from spikeforge.learn_rtl import run_lockstep
+from spikeforge.sim import ncg
+
+CONFIGS = (("digits", 5), ("digits", 1), ("mnist5k", 5), ("mnist5k", 1))
+BUILD = Path(__file__).resolve().parents[1] / "build" / "rtl" / "ncg_core"
+
+
+def params_for(dataset: str, m: int) -> ncg.NCGParams:
+    return ncg.NCGParams(default_config(dataset=dataset, neurons_per_class=m))
+
+
+def synth_row(dataset: str, m: int, work: Path) -> dict:
+    params = params_for(dataset, m)
+    row: dict = {"config": f"{dataset} M={m}"}
+    for target in (Target.ICE40, Target.ECP5, Target.XC7):
+        try:
+            res = synthesize(NCGCore(params), target=target, top="ncg",
+                             workdir=work / f"{dataset}{m}")
+            row[target.value] = res.resources.to_dict()
+        except ToolError as exc:
+            row[target.value] = f"failed: {str(exc).splitlines()[-1]}"
+    for target, freq in ((Target.ICE40, 30), (Target.ECP5, 60)):
+        try:
+            syn = synthesize(FmaxHarness(NCGCore(params)), target=target, top="harness",
+                             workdir=work / f"{dataset}{m}-fmax")
+            pnr = place_and_route(syn.netlist, target=target, freq_mhz=freq, seed=1)
+            row[f"fmax_{target.value}_mhz"] = round(pnr.fmax_mhz, 1)
+        except ToolError as exc:
+            row[f"fmax_{target.value}_mhz"] = f"failed: {str(exc).splitlines()[-1]}"
+    return row
+
+
+def lockstep_row(dataset: str, m: int, n_train: int, n_test: int | None) -> dict:
+    params = params_for(dataset, m)
+    x_tr, y_tr, x_te, y_te = split_80_20(dataset)
+    k = params.time_bins
+    n_test = len(y_te) if n_test is None else n_test
+    state = ncg.start_epoch(ncg.init_state(params, seed=0), params=params)
+    t0 = time.perf_counter()
+    rep = run_lockstep(params=params, state=state,
+                       train_samples=(ncg.latency_bins(x_tr[:n_train], time_bins=k),
+                                      y_tr[:n_train]),
+                       test_samples=(ncg.latency_bins(x_te[:n_test], time_bins=k),
+                                     y_te[:n_test]),
+                       build_root=BUILD)
+    return {
+        "config": f"{dataset} M={m}", "train": rep.train_samples, "test": rep.test_samples,
+        "checked": rep.samples_checked, "mismatches": rep.mismatches,
+        "first_mismatch": rep.first_mismatch,
+        "rtl_test_acc": round(rep.rtl_test_accuracy, 4),
+        "golden_test_acc": round(rep.golden_test_accuracy, 4),
+        "cycles_train": round(rep.cycles_per_train_sample, 1),
+        "cycles_infer": round(rep.cycles_per_infer_sample, 1),
+        "sim_cycles": rep.sim_cycles, "sim_s": round(rep.sim_wall_s, 1),
+        "sim_mcycles_per_s": round(rep.sim_cycles / rep.sim_wall_s / 1e6, 2),
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--synth", action="store_true", help="run Yosys and nextpnr")
+    ap.add_argument("--lockstep", action="store_true", help="run the Verilator lockstep")
+    ap.add_argument("--train", type=int, default=300, help="training samples")
+    ap.add_argument("--test", type=int, default=None, help="test samples (default: all)")
+    ap.add_argument("--configs", default=",".join(f"{d}:{m}" for d, m in CONFIGS))
+    args = ap.parse_args()
+    configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        for dataset, m in configs:
+            if args.lockstep:
+                print(json.dumps(lockstep_row(dataset, m, args.train, args.test)), flush=True)
+            if args.synth:
+                print(json.dumps(synth_row(dataset, m, Path(tmp))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
