@@ -129,8 +129,10 @@ def stage_train(run_dir: Any, opts: DemoOptions, *, force: bool = False,
     """Train a quantisation-aware network and write ``checkpoint.safetensors``.
 
     Writes ``config.json``, ``train.json`` and ``summary.json`` keys ``dataset``,
-    ``accuracy.float`` (float forward, fake-quantised weights), ``accuracy.quantized``
-    (hardware-exact integer evaluation), ``weight_bits``, ``membrane_bits``, ``timesteps``.
+    ``accuracy.float`` (float forward, unquantised weights and thresholds),
+    ``accuracy.float_fake_quantized`` (float neurons, fake-quantised weights),
+    ``accuracy.quantized`` (hardware-exact integer evaluation), ``weight_bits``,
+    ``membrane_bits``, ``timesteps``.
 
     Raises
     ------
@@ -158,7 +160,8 @@ def stage_train(run_dir: Any, opts: DemoOptions, *, force: bool = False,
     t0 = time.perf_counter()
     net, history = train_recipe(recipe, ds, progress=progress)
     seconds = time.perf_counter() - t0
-    acc_float = evaluate(net, ds.x_test, ds.y_test)
+    acc_float = evaluate(net, ds.x_test, ds.y_test, quantized=False)
+    acc_qat = evaluate(net, ds.x_test, ds.y_test, quantized=True)
     acc_quant = hardware_accuracy(net, ds.x_test, ds.y_test)
     save_checkpoint(run.file(CHECKPOINT), net,
                     extra={"dataset": opts.dataset, "recipe": recipe.to_dict()})
@@ -167,13 +170,15 @@ def stage_train(run_dir: Any, opts: DemoOptions, *, force: bool = False,
         "test_accuracy": list(history.test_accuracy),
         "train_seconds": seconds,
         "accuracy_float": acc_float,
+        "accuracy_float_fake_quantized": acc_qat,
         "accuracy_quantized": acc_quant,
     }
     run.write_json("train.json", result)
     run.update_summary({
         "dataset": opts.dataset,
         "sizes": list(net.sizes),
-        "accuracy": {"float": acc_float, "quantized": acc_quant},
+        "accuracy": {"float": acc_float, "float_fake_quantized": acc_qat,
+                     "quantized": acc_quant},
         "weight_bits": net.weight_bits,
         "membrane_bits": net.membrane_bits,
         "timesteps": net.timesteps,
@@ -361,13 +366,13 @@ def run_demo(run_dir: Any, opts: DemoOptions, *, lanes: int = 8, verify_samples:
     stage_estimate(run, pnr=pnr, force=force)
     say("[spikeforge] 5/5 report")
     report = stage_report(run)
-    summary = run.update_summary({"demo_seconds": round(time.perf_counter() - t0, 1)})
+    summary = run.summary()
     acc = summary.get("accuracy", {})
     say(f"[spikeforge] accuracy float {acc.get('float', 0):.4f}  quantized "
         f"{acc.get('quantized', 0):.4f}  hardware {acc.get('hardware', 0):.4f}")
     say(f"[spikeforge] verified {ver['samples']} samples ({ver['membrane_samples']} with every "
         f"membrane): {ver['mismatches']} mismatches")
-    say(f"[spikeforge] report: {report}")
+    say(f"[spikeforge] report: {report}  ({time.perf_counter() - t0:.1f} s)")
     say(f"[spikeforge] run folder: {run.path.resolve()}")
     if ver["mismatches"]:
         raise FlowError(f"RTL and golden model differ: {ver['first']}")

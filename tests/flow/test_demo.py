@@ -67,9 +67,11 @@ def test_verify_reports_a_weight_edited_in_the_run_folder(demo_run, tmp_path):
     shutil.copytree(run, copy)
     vfile = next((copy / "hw").glob("*.v"))
     text = vfile.read_text()
-    m = re.search(r"weights\[(\d+)\] = (\d+)'h([0-9a-f]+);", text)
+    # Layer 0 holds 64 pixels x 16 groups of weight words; words 400..499 are central pixels
+    # (25..31) that fire in every digit. Invert one of them.
+    m = re.search(r"weights\[(4\d\d)\] = (\d+)'h([0-9a-f]+);", text)
     assert m is not None
-    word = int(m.group(3), 16) ^ 0x55
+    word = int(m.group(3), 16) ^ ((1 << int(m.group(2))) - 1)
     vfile.write_text(text[:m.start(3)] + f"{word:0{len(m.group(3))}x}" + text[m.end(3):])
     res = CliRunner().invoke(main, ["verify", "--run", str(copy)])
     assert res.exit_code == 1
