@@ -175,5 +175,46 @@ def report(run_dir):
     click.echo(f"report: {path}")
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated numbers, not {text!r}") from None
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, not {text!r}") from None
+
+
+@main.command("sleep-study")
+@_run_option
+@click.option("--ratios", default="0,0.1,0.2,0.3,0.5", show_default=True,
+              help="Sleep ratios (sleep length = ratio x preceding wake interval).")
+@click.option("--seeds", default="0,1,2", show_default=True,
+              help="Seeds (connectivity, input spike trains and noise).")
+@click.option("--train-images", type=int, default=3000, show_default=True)
+@click.option("--test-images", type=int, default=None, help="Default: all 1000.")
+@click.option("--exc", "n_exc", type=int, default=200, show_default=True)
+@click.option("--inh", "n_inh", type=int, default=50, show_default=True)
+@click.option("--processes", type=int, default=2, show_default=True)
+def sleep_study(run_dir, ratios, seeds, train_images, test_images, n_exc, n_inh, processes):
+    """Recurrent STDP with sleep phases on mnist5k (15x15), across sleep ratios and seeds."""
+    from .sleep_study import run_sleep_study
+
+    try:
+        ratio_t, seed_t = _floats(ratios), _ints(seeds)
+        if not 1 <= train_images <= 4000:
+            raise ValueError(f"train images must be in 1..4000, not {train_images}")
+        result = run_sleep_study(ratios=ratio_t, seeds=seed_t, n_train=train_images,
+                                 n_test=test_images, n_exc=n_exc, n_inh=n_inh,
+                                 out_dir=run_dir, processes=processes)
+    except (ValueError, click.BadParameter) as exc:
+        _fail(exc)
+    click.echo(f"sleep study written to {run_dir} ({result.__class__.__name__})")
+
+
 if __name__ == "__main__":
     main()
