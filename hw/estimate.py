@@ -355,8 +355,8 @@ def timestep_cycles(
     Schedule (``G`` groups; ``E`` events): events are accepted every ``G`` cycles and the
     marker on the cycle of the last weight read, cycle ``E*G``; the accumulate pipeline
     drains by ``D = E*G + 3`` (``D = 1`` when ``E = 0``); the neuron pass reads group ``g`` on
-    cycle ``D + 1 + g`` and its pipeline empties on ``D + G + 4``. The spike mask of group
-    ``g`` reaches the serialiser on cycle ``D + 6 + g`` at the earliest, which sends one
+    cycle ``D + 1 + g`` and its 5-stage pipeline empties on ``D + G + 5``. The spike mask of
+    group ``g`` reaches the serialiser on cycle ``D + 7 + g`` at the earliest, which sends one
     spike per cycle; the marker goes on the first cycle with both the pass and the serialiser
     done.
 
@@ -380,7 +380,7 @@ def timestep_cycles(
     p = config.lanes
     groups = -(-config.n_out // p)
     drained = int(events) * groups + 3 if events else 1
-    done = drained + groups + 4
+    done = drained + groups + 5
     if spikes is not None:
         s = np.asarray(spikes).astype(bool).ravel()
         if s.size != config.n_out:
@@ -392,7 +392,7 @@ def timestep_cycles(
         for g, k in enumerate(per_group):
             if k == 0:
                 continue
-            start = drained + 6 + g
+            start = drained + 7 + g
             if last_sent is not None:
                 start = max(start, last_sent + 1)
             last_sent = start + int(k) - 1

@@ -6,29 +6,35 @@ The neuron equations are those of ``sim.lif`` (:func:`spikeforge.sim.lif.charge`
 
 Organisation (``P`` = ``config.lanes`` lanes, ``G = ceil(n_out / P)`` neuron groups)::
 
-    weights      Memory  n_in * G words of P weights   word index*G + g = W[g*P : g*P+P, index]
-    accumulators Memory  G words of P acc_bits lanes   I[t] of group g
-    membranes    Memory  G words of P membrane lanes   v[t-1] of group g
+    weights  Memory  n_in * G words of P weights      word index*G + g = W[g*P : g*P+P, index]
+    state    Memory  G words of P state_bits lanes    leak(v[t-1]) + (I[t] so far) of group g
+
+There is no separate accumulator memory: the synaptic input accumulates straight onto the
+leaked membrane of the previous timestep, in ``state_bits = max(membrane_bits, acc_bits) + 1``
+bits, which hold ``leak(v) + I`` exactly (the sum ``sim.lif.charge`` saturates). One shallow
+memory of ``P * state_bits`` bits instead of two (``P * acc_bits`` and ``P * membrane_bits``)
+halves the block RAMs that shallow, wide state costs on 16-bit-wide iCE40 blocks.
 
 Accumulate phase (per input event, one group per cycle, ``P`` synaptic operations per cycle)::
 
     S0  weight read address index*G + g
     S1  weight word arrives; lane products w*value (direct current) or w (spikes);
-        accumulator read address g
-    S2  accumulator word arrives; I += product; accumulator write
+        state read address g
+    S2  state word arrives; s += product; state write
 
-The accumulator read of an item happens on the same clock edge as the write of the item ahead
-of it, and the read port is transparent to the write port, so back-to-back updates of the same
-group (``G`` = 1, or consecutive events) see each other's results without stalls.
+The state read of an item happens on the same clock edge as the write of the item ahead of it,
+and the read port is transparent to the write port, so back-to-back updates of the same group
+(``G`` = 1, or consecutive events) see each other's results without stalls.
 
 Neuron pass (after an end-of-timestep marker, once the accumulate pipeline is empty; one group
-per cycle)::
+per cycle; every stage ends in registers, so no carry chain feeds another)::
 
-    N0  read I and v of group g
-    N1  leak and add (sim.lif.charge before saturation); accumulator of g cleared to 0
-    N2  saturate to the membrane format (end of sim.lif.charge)
-    N3  fire and reset (sim.lif.fire, sim.lif.reset); membrane write; readback record;
-        non-zero spike masks queue for the output serialiser
+    N0  read the state of group g
+    N1  saturate to the membrane format (end of sim.lif.charge)
+    N2  fire compare u >= threshold and reset subtract u - threshold, in parallel
+    N3  reset mux (sim.lif.fire, sim.lif.reset); spike mask and "any spike" registered
+    N4  state write leak(v) (0 after a sample's last timestep); readback record;
+        non-zero spike masks queue for the output serialiser (registered write enable)
 
 The serialiser emits the spikes of the timestep in ascending neuron order, then the
 end-of-timestep marker (with the ``last`` bit of the marker that closed the timestep).
@@ -96,8 +102,9 @@ class LIFCore(wiring.Component):
         One record per group per timestep (membranes after reset and spikes); it never stalls
         the core, so it may be left unconnected.
     clear : In(1)
-        Pulse while the core is idle (between samples) to make the next timestep start from
-        ``v = 0``. Samples ended by a ``last`` marker need no ``clear``.
+        Pulse while the core is idle (``busy`` low, between samples) to make the next timestep
+        start from ``v = 0``: the core then writes 0 to its ``G`` state words (``i.ready`` low
+        for ``G`` cycles). Samples ended by a ``last`` marker need no ``clear``.
     busy : Out(1)
         High while events or a neuron pass are in flight.
 
@@ -142,34 +149,43 @@ class LIFCore(wiring.Component):
         """Neuron groups ``G = ceil(n_out / P)``: cycles per input event."""
         return -(-self._config.n_out // self._config.lanes)
 
+    @property
+    def state_bits(self) -> int:
+        """Bits of one lane of the state memory: ``max(membrane_bits, acc_bits) + 1``.
+
+        Enough for ``leak(v[t-1]) + I[t]`` exactly: ``|I[t]| < 2**(acc_bits-1)`` is proven by
+        the compiler, and partial sums may wrap (two's complement) without changing the end
+        result.
+        """
+        return max(self._config.lif.membrane.width, self._config.acc_bits) + 1
+
     def elaborate(self, platform):
         cfg = self._config
         p, g_n = cfg.lanes, self.groups
-        wb, ab = cfg.weight_bits, cfg.acc_bits
+        wb, sb = cfg.weight_bits, self.state_bits
         lif = cfg.lif
         mb = lif.membrane.width
+        gbits = index_bits(g_n)
+        ones_p = (1 << p) - 1
         m = Module()
 
         # --- memories -------------------------------------------------------------------
         m.submodules.weights = weights = Memory(
             shape=unsigned(p * wb), depth=max(2, cfg.n_in * g_n), init=pack_weight_words(cfg))
-        m.submodules.acc = acc = Memory(shape=unsigned(p * ab), depth=max(2, g_n), init=[])
-        m.submodules.mem = mem = Memory(shape=unsigned(p * mb), depth=max(2, g_n), init=[])
+        m.submodules.state = state = Memory(shape=unsigned(p * sb), depth=max(2, g_n), init=[])
         w_rd = weights.read_port()
-        a_wr = acc.write_port()
-        a_rd = acc.read_port(transparent_for=(a_wr,))
-        v_wr = mem.write_port()
-        v_rd = mem.read_port()
-        m.submodules.spike_fifo = fifo = SyncFIFO(width=p + index_bits(g_n), depth=g_n)
+        s_wr = state.write_port()
+        s_rd = state.read_port(transparent_for=(s_wr,))
+        m.submodules.spike_fifo = fifo = SyncFIFO(width=p + gbits, depth=g_n)
 
-        gbits = index_bits(g_n)
         # --- control state --------------------------------------------------------------
-        fresh = Signal(init=1)       # next neuron pass starts from v = 0
         last_ts = Signal()           # the marker closing this timestep had last = 1
         accumulating = Signal(init=1)
         draining = Signal()
         passing = Signal()           # neuron pass issue
         flushing = Signal()          # waiting for pass pipeline + serialiser, then marker
+        zeroing = Signal()           # clear: writing v = 0 to every group
+        zero_g = Signal(gbits)
 
         # accumulate pipeline registers
         s0_valid = Signal()
@@ -185,21 +201,25 @@ class LIFCore(wiring.Component):
         # neuron pass registers
         n0_valid, n0_g = Signal(), Signal(gbits)
         n1_valid, n1_g = Signal(), Signal(gbits)
-        n2_valid, n2_g = Signal(), Signal(gbits)
-        n3_valid, n3_g = Signal(), Signal(gbits)
-        u_raw_bits = max(mb + 1, ab) + 1
-        n2_uraw = [Signal(signed(u_raw_bits), name=f"n2_uraw{j}") for j in range(p)]
+        n2_valid, n2_g, n2_lanes = Signal(), Signal(gbits), Signal(p)
+        n3_valid, n3_g, n3_fire = Signal(), Signal(gbits), Signal(p)
+        n4_valid, n4_g, n4_spikes, n4_any = Signal(), Signal(gbits), Signal(p), Signal()
+        n2_u = [Signal(signed(mb), name=f"n2_u{j}") for j in range(p)]
         n3_u = [Signal(signed(mb), name=f"n3_u{j}") for j in range(p)]
+        n3_sub = [Signal(signed(mb), name=f"n3_sub{j}") for j in range(p)]
+        n4_v = [Signal(signed(mb), name=f"n4_v{j}") for j in range(p)]
 
         # serialiser
         ser_mask = Signal(p)
         ser_base = Signal(gbits)
 
-        m.d.comb += self.busy.eq(~accumulating | s0_valid | s1_valid | s2_valid)
+        in_flight = s0_valid | s1_valid | s2_valid
+        m.d.comb += self.busy.eq(~accumulating | in_flight | zeroing)
 
         # --- accumulate: S0 (issue) --------------------------------------------------------
         issuing_last = s0_valid & (s0_g == g_n - 1)
-        m.d.comb += self.i.ready.eq(accumulating & (~s0_valid | issuing_last))
+        m.d.comb += self.i.ready.eq(accumulating & ~zeroing & ~self.clear
+                                    & (~s0_valid | issuing_last))
         m.d.comb += w_rd.addr.eq(s0_addr)
         with m.If(s0_valid):
             m.d.sync += [s0_addr.eq(s0_addr + 1), s0_g.eq(s0_g + 1)]
@@ -228,76 +248,87 @@ class LIFCore(wiring.Component):
                 m.d.sync += s2_prod[j].eq(w_lane)
         m.d.sync += [s2_valid.eq(s1_valid), s2_g.eq(s1_g)]
 
-        # --- accumulator ports: S1/S2 in the accumulate phase, N0/N1 in the neuron pass ------
-        with m.If(accumulating | draining):
-            m.d.comb += a_rd.addr.eq(s1_g)
-            m.d.comb += [a_wr.addr.eq(s2_g), a_wr.en.eq(Mux(s2_valid, (1 << len(a_wr.en)) - 1,
-                                                               0))]
+        # --- state ports: S1/S2 accumulate, N0/N4 neuron pass, clear ------------------------
+        all_en = (1 << len(s_wr.en)) - 1
+        with m.If(zeroing):
+            m.d.comb += [s_wr.addr.eq(zero_g), s_wr.data.eq(0), s_wr.en.eq(all_en)]
+        with m.Elif(accumulating | draining):
+            m.d.comb += s_rd.addr.eq(s1_g)
+            m.d.comb += [s_wr.addr.eq(s2_g), s_wr.en.eq(Mux(s2_valid, all_en, 0))]
             for j in range(p):
-                lane = a_rd.data[j * ab:(j + 1) * ab].as_signed()
-                m.d.comb += a_wr.data[j * ab:(j + 1) * ab].eq(lane + s2_prod[j])
+                lane = s_rd.data[j * sb:(j + 1) * sb].as_signed()
+                m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(lane + s2_prod[j])
         with m.Else():
-            m.d.comb += a_rd.addr.eq(n0_g)
-            m.d.comb += [a_wr.addr.eq(n1_g), a_wr.data.eq(0),
-                         a_wr.en.eq(Mux(n1_valid, (1 << len(a_wr.en)) - 1, 0))]
+            m.d.comb += s_rd.addr.eq(n0_g)
+            m.d.comb += [s_wr.addr.eq(n4_g), s_wr.en.eq(Mux(n4_valid, all_en, 0))]
+            for j in range(p):
+                v = n4_v[j]
+                leaked = v - (v >> lif.leak_shift) if lif.model is NeuronModel.LIF else v
+                # the next timestep starts from leak(v); a sample's last one leaves v = 0
+                m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(Mux(last_ts, 0, leaked))
+
+        # --- clear: zero the state while idle --------------------------------------------------
+        with m.If(zeroing):
+            m.d.sync += zero_g.eq(zero_g + 1)
+            with m.If(zero_g == g_n - 1):
+                m.d.sync += zeroing.eq(0)
+        with m.Elif(self.clear & accumulating & ~in_flight):
+            m.d.sync += [zeroing.eq(1), zero_g.eq(0)]
 
         # --- drain, then neuron pass issue (N0) -----------------------------------------------
-        with m.If(draining & ~s0_valid & ~s1_valid & ~s2_valid):
+        with m.If(draining & ~in_flight):
             m.d.sync += [draining.eq(0), passing.eq(1), n0_valid.eq(1), n0_g.eq(0)]
         with m.If(passing):
             with m.If(n0_g == g_n - 1):
                 m.d.sync += [passing.eq(0), n0_valid.eq(0), flushing.eq(1)]
             with m.Else():
                 m.d.sync += n0_g.eq(n0_g + 1)
-        m.d.comb += v_rd.addr.eq(n0_g)
 
-        # --- N1: leak + input (sim.lif.charge before saturation) ------------------------------
+        # --- N1: leak(v[t-1]) + I[t] arrives; saturate (end of sim.lif.charge) ---------------
         m.d.sync += [n1_valid.eq(n0_valid), n1_g.eq(n0_g)]
         m.d.sync += [n2_valid.eq(n1_valid), n2_g.eq(n1_g)]
-        for j in range(p):
-            v_old = Mux(fresh, 0, v_rd.data[j * mb:(j + 1) * mb].as_signed())
-            i_lane = a_rd.data[j * ab:(j + 1) * ab].as_signed()
-            leaky = lif.model is NeuronModel.LIF
-            leaked = v_old - (v_old >> lif.leak_shift) if leaky else v_old
-            m.d.sync += n2_uraw[j].eq(leaked + i_lane)
-
-        # --- N2: saturate to the membrane format ------------------------------------------
-        m.d.sync += [n3_valid.eq(n2_valid), n3_g.eq(n2_g)]
         lo, hi = lif.membrane.min_value, lif.membrane.max_value
         for j in range(p):
-            u = n2_uraw[j]
-            m.d.sync += n3_u[j].eq(Mux(u > hi, hi, Mux(u < lo, lo, u)))
+            u = s_rd.data[j * sb:(j + 1) * sb].as_signed()
+            m.d.sync += n2_u[j].eq(Mux(u > hi, hi, Mux(u < lo, lo, u)))
+        tail = cfg.n_out - (g_n - 1) * p  # real neurons in the last group
+        m.d.sync += n2_lanes.eq(Mux(n1_g == g_n - 1, (1 << tail) - 1, ones_p))
 
-        # --- N3: fire, reset, write back, readback, spike queue -----------------------------
-        spikes = Signal(p)
-        v_new = [Signal(signed(mb), name=f"n3_v{j}") for j in range(p)]
+        # --- N2: fire compare and reset subtract, side by side ------------------------------
+        m.d.sync += [n3_valid.eq(n2_valid), n3_g.eq(n2_g)]
         for j in range(p):
-            fired = (n3_u[j] >= lif.threshold) & ((n3_g * p + j) < cfg.n_out)
-            m.d.comb += spikes[j].eq(fired)
-            if lif.reset is ResetMode.ZERO:
-                m.d.comb += v_new[j].eq(Mux(fired, 0, n3_u[j]))
-            else:
-                m.d.comb += v_new[j].eq(Mux(fired, n3_u[j] - lif.threshold, n3_u[j]))
-            m.d.comb += v_wr.data[j * mb:(j + 1) * mb].eq(v_new[j])
-            m.d.comb += self.readback.payload.membranes[j].eq(v_new[j])
+            m.d.sync += [
+                n3_fire[j].eq((n2_u[j] >= lif.threshold) & n2_lanes[j]),
+                n3_u[j].eq(n2_u[j]),
+            ]
+            if lif.reset is ResetMode.SUBTRACT:
+                m.d.sync += n3_sub[j].eq(n2_u[j] - lif.threshold)
+
+        # --- N3: reset (sim.lif.fire, sim.lif.reset) ------------------------------------------
+        m.d.sync += [n4_valid.eq(n3_valid), n4_g.eq(n3_g), n4_spikes.eq(n3_fire),
+                     n4_any.eq(n3_fire != 0)]
+        for j in range(p):
+            after = 0 if lif.reset is ResetMode.ZERO else n3_sub[j]
+            m.d.sync += n4_v[j].eq(Mux(n3_fire[j], after, n3_u[j]))
+
+        # --- N4: write back leak(v), readback record, spike queue ------------------------------
+        for j in range(p):
+            m.d.comb += self.readback.payload.membranes[j].eq(n4_v[j])
         m.d.comb += [
-            v_wr.addr.eq(n3_g),
-            v_wr.en.eq(Mux(n3_valid, (1 << len(v_wr.en)) - 1, 0)),
-            self.readback.valid.eq(n3_valid),
-            self.readback.payload.index.eq(n3_g * p),
-            self.readback.payload.spikes.eq(spikes),
-            fifo.w_data.eq(spikes | (n3_g << p)),
-            fifo.w_en.eq(n3_valid & (spikes != 0)),
+            self.readback.valid.eq(n4_valid),
+            self.readback.payload.index.eq(n4_g * p),
+            self.readback.payload.spikes.eq(n4_spikes),
+            fifo.w_data.eq(n4_spikes | (n4_g << p)),
+            fifo.w_en.eq(n4_valid & n4_any),
         ]
 
         # --- serialiser: one spike per cycle, then the end-of-timestep marker --------------
         low = Signal(range(max(2, p)))
+        low_bit = Signal(p)
         for j in reversed(range(p)):
             with m.If(ser_mask[j]):
-                m.d.comb += low.eq(j)
-        low_bit = Signal(p)
-        m.d.comb += low_bit.eq(ser_mask & -ser_mask)
-        pass_empty = ~passing & ~n0_valid & ~n1_valid & ~n2_valid & ~n3_valid
+                m.d.comb += [low.eq(j), low_bit.eq(1 << j)]
+        pass_empty = ~passing & ~n0_valid & ~n1_valid & ~n2_valid & ~n3_valid & ~n4_valid
         send_marker = flushing & pass_empty & ~fifo.r_rdy & (ser_mask == 0)
         with m.If(ser_mask != 0):
             m.d.comb += [
@@ -322,7 +353,5 @@ class LIFCore(wiring.Component):
             m.d.sync += ser_mask.eq(remaining)
 
         with m.If(send_marker & self.o.ready):
-            m.d.sync += [flushing.eq(0), accumulating.eq(1), fresh.eq(last_ts)]
-        with m.If(self.clear):
-            m.d.sync += fresh.eq(1)
+            m.d.sync += [flushing.eq(0), accumulating.eq(1)]
         return m
