@@ -154,9 +154,8 @@ class NCGHarness:
     """
 
     def __init__(self, params: NCGParams, *, build_root: str | os.PathLike) -> None:
-        core = NCGCore(params)
         self._params = params
-        self._widths = core.widths
+        self._widths = NCGWidths(params)
         root = Path(build_root).resolve()
         # converting a large core takes seconds: remember which build a parameter set (and
         # this version of the gateware sources) maps to, keyed without converting
@@ -165,7 +164,7 @@ class NCGHarness:
         memo = root / "params" / pkey
         build = root / memo.read_text().strip() if memo.is_file() else None
         if build is None or not (build / f"{_CORE_TOP}.v").is_file():
-            text = verilog.convert(core, name=_CORE_TOP)
+            text = verilog.convert(NCGCore(params), name=_CORE_TOP)
             build = root / f"ncg-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
             build.mkdir(parents=True, exist_ok=True)
             core_v = build / f"{_CORE_TOP}.v"
