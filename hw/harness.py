@@ -3,10 +3,11 @@
 A bare core has far more port bits than a small package has pins (the iCE40 UP5K SG48 has 39
 I/O), and its ports would be unregistered I/O paths that hide the core's internal timing. The
 :class:`FmaxHarness` drives every input port from one serial-in shift register and captures
-every output port into a register that feeds a multiple-input signature register (MISR)
-shifted out on one pin. Every timing path therefore starts and ends at a flip-flop, the design
-needs three pins (``sin``, ``sout`` and the clock, plus the domain reset), and no output bit can
-be optimised away: each one reaches ``sout`` through the MISR.
+every output port into a register whose bits are folded (XOR of bits ``k``, ``k + 64``, ...)
+into a multiple-input signature register (MISR) of at most 64 bits, shifted out on one pin.
+Every timing path therefore starts and ends at a flip-flop, the design needs three pins
+(``sin``, ``sout`` and the clock, plus the domain reset), and no output bit can be optimised
+away: each one reaches ``sout`` through the MISR.
 """
 
 from amaranth.hdl import Cat, Const, Module, Signal, Value
@@ -14,6 +15,10 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["FmaxHarness"]
+
+#: Widest signature register; wider outputs are XOR-folded onto it (a two-level LUT4 tree for
+#: a few hundred output bits) so that the harness stays small beside the core it measures.
+SIGNATURE_BITS = 64
 
 
 def _ports(core: wiring.Component) -> list:
@@ -80,7 +85,8 @@ class FmaxHarness(wiring.Component):
 
     @property
     def out_bits(self) -> int:
-        """Width of the output capture and signature registers, bits."""
+        """Width of the output capture register, bits (the signature register has at most
+        :data:`SIGNATURE_BITS`)."""
         return self._out_bits
 
     def elaborate(self, platform) -> Module:
@@ -101,11 +107,16 @@ class FmaxHarness(wiring.Component):
 
         outputs = Cat(*(Value.cast(v) for _, m_, v in ports if m_.flow is wiring.Out))
         capture = Signal(self._out_bits)
-        signature = Signal(self._out_bits)
+        width = min(self._out_bits, SIGNATURE_BITS)
+        folded = Const(0, width)
+        for k in range(0, self._out_bits, width):
+            chunk = capture[k : k + width]
+            folded = folded ^ Cat(chunk, Const(0, width - len(chunk)))
+        signature = Signal(width)
         m.d.sync += [
             capture.eq(outputs),
-            # rotate-and-XOR: each capture bit reaches sout within out_bits cycles
-            signature.eq(Cat(signature[-1], signature[:-1]) ^ capture),
+            # rotate-and-XOR: each capture bit reaches sout within ``width`` cycles
+            signature.eq(Cat(signature[-1], signature[:-1]) ^ folded),
             self.sout.eq(signature[-1]),
         ]
         return m
