@@ -16,6 +16,8 @@ import os
 import platform
 import time
 
+from spikeforge.sim.recurrent_net import NetConfig
+from spikeforge.sim.stdp import StdpParams, StdpPolarity
 from spikeforge.sleep_study import run_sleep_study
 
 
@@ -37,7 +39,11 @@ def main() -> None:
     ap.add_argument("--ratios", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.5])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument(
+        "--polarity", choices=[p.value for p in StdpPolarity], default=StdpPolarity.CAUSAL.value
+    )
     args = ap.parse_args()
+    cfg = NetConfig(stdp=StdpParams(polarity=StdpPolarity(args.polarity)))
     t0 = time.perf_counter()
     res = run_sleep_study(
         ratios=tuple(args.ratios),
@@ -45,6 +51,7 @@ def main() -> None:
         n_train=args.n_train,
         out_dir=args.out,
         processes=args.processes,
+        cfg=cfg,
     )
     wall = time.perf_counter() - t0
     print(f"machine: {_cpu()}, {os.cpu_count()} cores, Python {platform.python_version()}")
