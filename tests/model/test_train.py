@@ -7,13 +7,15 @@ import pytest
 import torch
 
 from spikeforge.datasets import load_dataset
+from spikeforge.model.network import SpikingMLP
 from spikeforge.model.recipes import TrainRecipe, recipe_for, train_recipe
 from spikeforge.model.train import evaluate, hardware_accuracy, train
 from spikeforge.sim.network import run_network
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def digits():
+    """The digits split (immutable arrays, so one load serves the module)."""
     return load_dataset("digits")
 
 
@@ -66,10 +68,12 @@ def test_recipes_exist_for_every_dataset():
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"epochs": 0}, "epochs must be a int >= 1, not 0"),
-    ({"batch_size": 0}, "batch_size must be a int >= 1, not 0"),
-    ({"lr": -1.0}, "lr must be a float >= 0.0, not -1.0"),
-    ({"shift": -1}, "shift must be a int >= 0, not -1"),
+    ({"epochs": 0}, "epochs must be an integer >= 1, not 0"),
+    ({"epochs": 1.5}, "epochs must be an integer >= 1, not 1.5"),
+    ({"batch_size": 0}, "batch_size must be an integer >= 1, not 0"),
+    ({"lr": -1.0}, "lr must be a number >= 0.0, not -1.0"),
+    ({"temperature": "hot"}, "temperature must be a number >= 0.0, not 'hot'"),
+    ({"shift": -1}, "shift must be an integer >= 0, not -1"),
 ])
 def test_bad_training_arguments_are_rejected(digits, kwargs, message):
     net = TrainRecipe(hidden=(4,)).build(digits)
@@ -79,11 +83,10 @@ def test_bad_training_arguments_are_rejected(digits, kwargs, message):
 
 
 def test_dataset_that_does_not_fit_is_rejected(digits):
-    net = TrainRecipe(hidden=(4,)).build(load_dataset("digits"))
-    net_small = type(net)([10, 3])
+    net_small = SpikingMLP([10, 3])
     with pytest.raises(ValueError, match="dataset 'digits' has 64 features, but the network "
                                          "takes 10"):
         train(net_small, digits, epochs=1, batch_size=8, lr=1e-3, seed=0)
     with pytest.raises(ValueError, match="dataset 'digits' has labels up to 9, but the network "
                                          "has 3 outputs"):
-        train(type(net)([64, 3]), digits, epochs=1, batch_size=8, lr=1e-3, seed=0)
+        train(SpikingMLP([64, 3]), digits, epochs=1, batch_size=8, lr=1e-3, seed=0)
