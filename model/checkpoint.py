@@ -91,8 +91,11 @@ def save_checkpoint(path: str | os.PathLike, net: SpikingMLP, *,
 
 def _read(path: Path) -> tuple[bytes, dict[str, str]]:
     """Return the file bytes and its metadata after checking the safetensors framing."""
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist (expected a "
+                              ".safetensors file written by save_checkpoint)")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a regular file (expected a "
                               ".safetensors file written by save_checkpoint)")
     data = path.read_bytes()
     if len(data) < 8:

@@ -68,6 +68,8 @@ def test_missing_file(tmp_path):
     with pytest.raises(CheckpointError, match=r"checkpoint '.*nope.safetensors' does not exist "
                                               r"\(expected a .safetensors file"):
         load_checkpoint(tmp_path / "nope.safetensors")
+    with pytest.raises(CheckpointError, match="is not a regular file"):
+        load_checkpoint(tmp_path)
 
 
 def test_not_a_safetensors_file(tmp_path):

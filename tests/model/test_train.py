@@ -52,6 +52,15 @@ def test_training_is_deterministic_for_a_seed(small_digits):
         assert torch.equal(pa, pb)
 
 
+def test_progress_reports_every_epoch(small_digits, capsys):
+    net = TrainRecipe(hidden=(8,), timesteps=2).build(small_digits)
+    result = train(net, small_digits, epochs=2, batch_size=100, lr=1e-2, seed=0, progress=True)
+    out = capsys.readouterr().out
+    assert "epoch 1/2: loss" in out and "epoch 2/2: loss" in out
+    assert f"test {result.test_accuracy[1]:.4f}" in out
+    assert not net.training
+
+
 def test_learnable_threshold_moves(small_digits):
     recipe = TrainRecipe(hidden=(16,), timesteps=4, epochs=1, learnable_threshold=True)
     net, _ = train_recipe(recipe, small_digits, progress=False)
