@@ -35,3 +35,12 @@ def test_module_all_names_exist(name):
 
 def test_package_version_is_set():
     assert spikeforge.__version__
+
+
+def test_test_module_names_are_unique():
+    """pytest's default import mode needs unique basenames across the tests folder."""
+    from collections import Counter
+    from pathlib import Path
+
+    names = Counter(p.name for p in Path(__file__).parent.rglob("test_*.py"))
+    assert [n for n, c in names.items() if c > 1] == []
