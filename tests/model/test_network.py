@@ -100,14 +100,23 @@ def test_direct_encoding_float_input_is_pixel_over_255():
 
 
 def test_float_if_network_matches_hardware_when_exactly_representable():
-    # IF neurons, rate input, thresholds on the LSB grid: float and integer runs agree.
+    # IF neurons, rate input, weights on a power-of-two grid (scale 2**-4) and thresholds on
+    # the LSB grid: every float sum is exact, so float and integer runs agree spike for spike.
     torch.manual_seed(4)
-    net = SpikingMLP([10, 8, 4], timesteps=6, model=NeuronModel.IF, threshold=0.5)
+    net = SpikingMLP([10, 8, 4], timesteps=6, weight_bits=4, model=NeuronModel.IF,
+                     threshold=0.5)
+    with torch.no_grad():
+        for dense in net.layers[0::2]:
+            codes = torch.randint(-7, 8, dense.weight.shape).float()
+            codes[0, 0] = 7.0
+            dense.weight.copy_(codes * 2.0**-4)
+    assert net.layers[0].integer_weights()[1] == 2.0**-4
     images = np.random.default_rng(4).integers(0, 256, size=(9, 10)).astype(np.uint8)
     trace = net.evaluate_hardware(images)
     with torch.no_grad():
         counts = net(net.encode(images))
     assert np.array_equal(counts.numpy().astype(np.int64), trace.counts)
+    assert trace.counts.sum() > 0
 
 
 def test_contract_attributes():
