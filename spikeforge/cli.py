@@ -175,6 +175,55 @@ def report(run_dir):
     click.echo(f"report: {path}")
 
 
+@main.command()
+@_run_option
+@click.option("--dataset", type=str, default="mnist5k", show_default=True,
+              help=f"Dataset shipped with a pip package: {', '.join(DATASETS)}.")
+@click.option("--method", type=str, default="s2stdp", show_default=True,
+              help="Learning rule: s2stdp, sstdp or rstdp.")
+@click.option("--neurons-per-class", type=int, default=5, show_default=True,
+              help="M: neurons per class (1 = S2-STDP, 2 = PCN, 5 = NCG).")
+@click.option("--time-bins", type=int, default=256, show_default=True,
+              help="K: spike-time bins (a power of two).")
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--rtl", is_flag=True,
+              help="Also train the learning core in Verilator in lockstep and compare.")
+@click.option("--check-every", type=int, default=1, show_default=True,
+              help="With --rtl: compare every weight/threshold after every N-th sample.")
+def learn(run_dir, dataset, method, neurons_per_class, time_bins, epochs, seed, rtl,
+          check_every):
+    """Train the S2-STDP + NCG readout on latency-coded pixels (golden model, optionally RTL)."""
+    from .learn_run import METHODS, learn_to_run_folder
+
+    try:
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {dataset!r}: accepted datasets are "
+                             f"{', '.join(DATASETS)}")
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}: accepted methods are "
+                             f"{', '.join(METHODS)}")
+        if neurons_per_class < 1:
+            raise ValueError(f"neurons per class must be >= 1, not {neurons_per_class}")
+        if epochs < 1:
+            raise ValueError(f"epochs must be >= 1, not {epochs}")
+        s = learn_to_run_folder(run_dir, dataset=dataset, method=METHODS[method],
+                                neurons_per_class=neurons_per_class, time_bins=time_bins,
+                                epochs=epochs, seed=seed, rtl=rtl, check_every=check_every)
+    except ValueError as exc:
+        _fail(exc)
+    acc = s["accuracy"]
+    click.echo(f"accuracy: float reference {acc['float_reference']:.4f}, integer "
+               f"{acc['integer']:.4f}" + (f", rtl {acc['rtl']:.4f}" if "rtl" in acc else ""))
+    if rtl:
+        v = s["verify"]
+        click.echo(f"lockstep: {v['samples']} samples checked, {v['mismatches']} mismatches")
+        if v["mismatches"]:
+            click.echo(f"MISMATCH: {v['first_mismatch']}", err=True)
+            sys.exit(1)
+    click.echo(f"run folder: {run_dir}")
+
+
 def _floats(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(v) for v in text.split(",") if v.strip())

@@ -91,3 +91,26 @@ def test_report_is_written_from_the_run_folder(exported):
     text = (exported / "report.md").read_text()
     assert "![raster](raster.png)" in text
     assert (exported / "raster.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_learn_writes_the_summary_keys(tmp_path):
+    run = tmp_path / "learn"
+    res = _invoke("learn", "--run", run, "--dataset", "digits", "--epochs", 1,
+                  "--neurons-per-class", 2)
+    assert res.exit_code == 0, res.output
+    import json
+
+    s = json.loads((run / "summary.json").read_text())
+    assert {"dataset", "input", "method", "neurons_per_class", "time_bins", "epochs"} <= set(s)
+    assert (s["dataset"], s["input"], s["method"], s["neurons_per_class"]) == (
+        "digits", "pixels", "s2stdp", 2)
+    assert 0.2 < s["accuracy"]["integer"] <= 1.0
+    assert 0.2 < s["accuracy"]["float_reference"] <= 1.0
+    assert (run / "weights.png").exists()
+
+
+def test_learn_rejects_unknown_method(tmp_path):
+    res = _invoke("learn", "--run", tmp_path / "x", "--method", "backprop")
+    assert res.exit_code == 2
+    assert "unknown method 'backprop': accepted methods are s2stdp, sstdp, rstdp" in res.output
+    assert not (tmp_path / "x").exists()

@@ -1,0 +1,166 @@
+"""``spikeforge learn``: the NCG readout trained on an embedded dataset, written to a run folder.
+
+Trains the float reference and the integer golden model (:func:`spikeforge.learn.run_learning`)
+and, with ``rtl=True``, replays the integer training epoch by epoch on the learning core in
+Verilator in lockstep with the golden model (:func:`spikeforge.learn_rtl.run_lockstep`): every
+weight and threshold compared after every checked sample, predictions compared on the whole
+test split. Writes ``summary.json``, ``learn.json`` and plots (accuracy curves, per-neuron win
+counts, every neuron's weights as an image), atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .learn import run_learning, split_80_20
+from .runfolder import RunFolder, atomic_write_bytes
+from .sim import ncg
+from .sim.ncg_types import Method, first_winner
+
+__all__ = ["METHODS", "learn_to_run_folder"]
+
+#: Names accepted for ``--method``.
+METHODS = {m.value: m for m in Method}
+
+
+def _png(run: RunFolder, name: str, fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    atomic_write_bytes(run.file(name), buf.getvalue())
+    return name
+
+
+def _plots(run: RunFolder, result, *, win_counts: np.ndarray, shape: tuple[int, int]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = []
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ep = np.arange(1, len(result.int_test) + 1)
+    if result.float_test:
+        ax.plot(ep, 100 * np.array(result.float_test), "o-", label="float reference (test)")
+        ax.plot(ep, 100 * np.array(result.float_train), "o:", label="float reference (train)")
+    ax.plot(ep, 100 * np.array(result.int_test), "s-", label="integer (test)")
+    ax.plot(ep, 100 * np.array(result.int_train), "s:", label="integer (train)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy (%)")
+    ax.legend()
+    names.append(_png(run, "accuracy_curves.png", fig))
+
+    fig, ax = plt.subplots(figsize=(7, 3))
+    m = result.params.config.class_map.neurons_per_class
+    colors = plt.cm.tab10(np.arange(len(win_counts)) // m % 10)
+    ax.bar(np.arange(len(win_counts)), win_counts, color=colors)
+    ax.set_xlabel(f"neuron (groups of {m} per class)")
+    ax.set_ylabel("test wins")
+    names.append(_png(run, "win_counts.png", fig))
+
+    w = result.int_state.weights
+    n = w.shape[0]
+    cols = min(n, 10)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9), squeeze=False)
+    for j, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if j < n:
+            ax.imshow(w[j].reshape(shape), cmap="viridis")
+    names.append(_png(run, "weights.png", fig))
+    return names
+
+
+def learn_to_run_folder(run_dir: Path | str, *, dataset: str, method: Method,
+                        neurons_per_class: int, time_bins: int, epochs: int, seed: int,
+                        rtl: bool, check_every: int = 1, progress: bool = True
+                        ) -> dict[str, Any]:
+    """Train, optionally verify in lockstep on the RTL core, and write the run folder.
+
+    Returns the summary. Raises ``ValueError`` on bad options (before anything is written)
+    and ``RuntimeError`` if the RTL run cannot complete.
+    """
+    say = print if progress else (lambda *_: None)
+    if not isinstance(check_every, int) or check_every < 1:
+        raise ValueError(f"check every must be an integer >= 1, not {check_every!r}")
+    t0 = time.perf_counter()
+    result = run_learning(dataset=dataset, method=method, neurons_per_class=neurons_per_class,
+                          time_bins=time_bins, epochs=epochs, seed=seed,
+                          progress=say if progress else None)
+    run = RunFolder(run_dir)
+    run.path.mkdir(parents=True, exist_ok=True)
+    params = result.params
+    x_tr, y_tr, x_te, y_te = split_80_20(dataset)
+    b_tr = ncg.latency_bins(x_tr, time_bins=time_bins)
+    b_te = ncg.latency_bins(x_te, time_bins=time_bins)
+    summary: dict[str, Any] = {
+        "dataset": dataset,
+        "input": "pixels",
+        "method": method.value,
+        "neurons_per_class": neurons_per_class,
+        "time_bins": time_bins,
+        "epochs": epochs,
+        "seed": seed,
+        "accuracy": {"float_reference": result.float_test[-1],
+                     "integer": result.int_test[-1]},
+    }
+    history: dict[str, Any] = {
+        "float_train": list(result.float_train), "float_test": list(result.float_test),
+        "int_train": list(result.int_train), "int_test": list(result.int_test),
+        "int_epoch_seconds": list(result.int_epoch_seconds),
+    }
+    if rtl:
+        from .learn_rtl import run_lockstep
+
+        state = ncg.init_state(params, seed=seed)
+        checked = mismatches = 0
+        first = None
+        rtl_test = float("nan")
+        cycles: dict[str, float] = {}
+        for ep in range(epochs):
+            state = ncg.start_epoch(state, params=params)
+            last = ep == epochs - 1
+            rep = run_lockstep(params=params, state=state, train_samples=(b_tr, y_tr),
+                               test_samples=(b_te, y_te) if last else None,
+                               build_root=run.file(".build") / "ncg", check_every=check_every)
+            checked += rep.samples_checked
+            mismatches += rep.mismatches
+            first = first or rep.first_mismatch
+            say(f"rtl epoch {ep}: {rep.samples_checked} samples checked, {rep.mismatches} "
+                f"mismatches, train accuracy {rep.rtl_train_accuracy:.4f}")
+            state = ncg.end_epoch(rep.final_state, rep.rtl_train_accuracy, params=params)
+            if last:
+                rtl_test = rep.rtl_test_accuracy
+                cycles = {"train_sample": rep.cycles_per_train_sample,
+                          "infer_sample": rep.cycles_per_infer_sample}
+            if rep.mismatches:
+                break
+        same = bool(np.array_equal(state.weights, result.int_state.weights))
+        summary["accuracy"]["rtl"] = rtl_test
+        summary["verify"] = {"samples": checked, "test_samples": len(y_te),
+                             "mismatches": mismatches + (0 if same else 1),
+                             "first_mismatch": first if same or first else
+                             "final weights differ from the integer model's run",
+                             "check_every": check_every}
+        summary["cycles"] = cycles
+    win_counts = np.zeros(params.config.class_map.n_neurons, dtype=np.int64)
+    for i in range(len(b_te)):
+        t, v = ncg.forward(result.int_state.weights, result.int_state.thresholds, b_te[i],
+                           time_bins=time_bins)
+        win_counts[first_winner(t, v)] += 1
+    history["test_win_counts"] = win_counts.tolist()
+    side = math.isqrt(x_tr.shape[1])
+    plots = _plots(run, result, win_counts=win_counts, shape=(side, side))
+    summary["plots"] = plots
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    run.write_json("learn.json", history)
+    run.update_summary(summary)
+    return run.summary()
