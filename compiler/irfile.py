@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
+
+from spikeforge.sim.files import atomic_write_text
 
 from .errors import CompilerError
 from .ir import Graph
@@ -32,19 +33,7 @@ def save_ir(path: str | os.PathLike[str], g: Graph) -> Path:
         If ``g`` breaks an IR rule; nothing is written.
     """
     verify(g)
-    text = render(g)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, render(g))
 
 
 def load_ir(path: str | os.PathLike[str]) -> Graph:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from spikeforge.sim.encoders import EncoderParams, Encoding
+from spikeforge.sim.files import atomic_write_bytes
 from spikeforge.sim.lif import NeuronModel, ResetMode
 
 from .layers import MIN_THRESHOLD
@@ -76,16 +76,7 @@ def save_checkpoint(path: str | os.PathLike, net: SpikingMLP, *,
     data = st_save(tensors, metadata={"format": FORMAT,
                                       "config": json.dumps(net.config(), sort_keys=True),
                                       "extra": extra_json})
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data)
     return path
 
 

@@ -19,35 +19,16 @@ interrupted or failed stage never leaves a half-written file behind.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from .sim.files import atomic_write_bytes, atomic_write_text
 
 __all__ = ["RunFolder", "RunFolderError", "atomic_write_bytes", "atomic_write_text"]
 
 
 class RunFolderError(ValueError):
     """A run folder is missing what a stage needs, or holds something malformed."""
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _deep_merge(into: dict[str, Any], new: dict[str, Any]) -> None:
