@@ -1,0 +1,110 @@
+"""Sleep membrane noise: ``n_uniform`` LFSR draws summed and scaled, in one cycle.
+
+The noise equation is :func:`spikeforge.sim.sleep.noise_step`; the generator is
+``sim.lfsr.LFSR24`` (taps and width come from there). :func:`lfsr_advance_value` builds the
+fixed XOR network of a multi-step Galois LFSR advance, which the rate encoder of
+:class:`~spikeforge.hw.recurrent_core.RecurrentCore` and the decay unit also use.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Value, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from spikeforge.sim.lfsr import LFSR24, LfsrSpec, lfsr_step
+from spikeforge.sim.sleep import SleepParams
+
+__all__ = ["NoiseUnit", "lfsr_advance_value", "noise_range"]
+
+
+def lfsr_advance_value(value: Value, spec: LfsrSpec, *, steps: int) -> Value:
+    """Return the state of the Galois LFSR ``spec`` after ``steps`` steps from ``value``.
+
+    Combinational: the advance is linear over GF(2), so each output bit is the XOR of the
+    input bits whose unit vectors ``sim.lfsr.lfsr_step`` maps onto it (a flat XOR network).
+    """
+    if not isinstance(spec, LfsrSpec):
+        raise TypeError(f"spec must be a LfsrSpec, not {spec!r}")
+    if not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, not {steps!r}")
+    images = lfsr_step(1 << np.arange(spec.width, dtype=np.int64), spec, steps=steps)
+    value = Value.cast(value)
+    bits = []
+    for b in range(spec.width):
+        sources = [value[i] for i in range(spec.width) if (int(images[i]) >> b) & 1]
+        bits.append(Cat(*sources).xor() if sources else Const(0, 1))
+    return Cat(*bits)
+
+
+def noise_range(p: SleepParams) -> tuple[int, int]:
+    """Return the smallest and largest noise sample of ``p``, membrane LSBs."""
+    span = 255 * p.n_uniform * abs(p.noise_gain)
+    half = 1 << (p.noise_shift - 1)
+    return (-span + half) >> p.noise_shift, (span + half) >> p.noise_shift
+
+
+class NoiseUnit(wiring.Component):
+    """One noise sample per register (``sim.sleep.noise_step``), combinational.
+
+    Parameters
+    ----------
+    sleep : SleepParams
+        ``n_uniform``, ``noise_gain``, ``noise_shift``.
+
+    Members
+    -------
+    reg : In(24)
+        The neuron's ``LFSR24`` register before the step (non-zero).
+    next_reg : Out(24)
+        The register after ``n_uniform`` draws.
+    noise : Out(signed)
+        The sample ``(sum_k (2 u_k - 255) * noise_gain + 2**(noise_shift-1)) >> noise_shift``,
+        membrane LSBs.
+
+    Raises
+    ------
+    TypeError
+        If ``sleep`` is not a ``SleepParams``.
+    """
+
+    def __init__(self, sleep: SleepParams):
+        if not isinstance(sleep, SleepParams):
+            raise TypeError(f"sleep must be a SleepParams, not {sleep!r}")
+        self._sleep = sleep
+        lo, hi = noise_range(sleep)
+        self._bits = max(abs(lo), abs(hi)).bit_length() + 1
+        super().__init__({
+            "reg": In(LFSR24.width),
+            "next_reg": Out(LFSR24.width),
+            "noise": Out(signed(self._bits)),
+        })
+
+    @property
+    def sleep(self) -> SleepParams:
+        """The sleep constants."""
+        return self._sleep
+
+    @property
+    def noise_bits(self) -> int:
+        """Width of ``noise`` (signed), bits."""
+        return self._bits
+
+    def elaborate(self, platform):
+        p = self._sleep
+        m = Module()
+        total = Const(0, signed(2))
+        state = self.reg
+        for k in range(p.n_uniform):
+            # each draw straight from the register: a flat XOR network per draw
+            state = lfsr_advance_value(self.reg, LFSR24, steps=LFSR24.draw_bits * (k + 1))
+            total = total + state[:8] * 2 - 255
+        scaled = total * p.noise_gain + (1 << (p.noise_shift - 1))
+        m.d.comb += [
+            self.next_reg.eq(state),
+            self.noise.eq(scaled >> p.noise_shift),
+        ]
+        return m
+
+

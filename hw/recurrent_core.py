@@ -1,0 +1,587 @@
+"""Recurrent excitatory/inhibitory LIF population with pair-based STDP and a sleep mode.
+
+The golden model is ``sim.recurrent_net`` (stage order of one step), with the neuron equations
+in ``sim.recurrent``, the STDP rule in ``sim.stdp`` and noise, decay and stop in ``sim.sleep``;
+this core is proven equal to them by ``tests/hw/test_recurrent_core.py`` (Amaranth simulator)
+and ``tests/rtl/recurrent_core`` (cocotb + Verilator).
+
+Storage (``S`` existing synapses in ascending row-major ``(pre, post)`` order, CSR)::
+
+    weights   Memory S words      magnitude m (weight LSBs)              read/write
+    post      Memory S words      postsynaptic index j                   read only
+    row_end   Memory n_pre words  one past the last synapse of row i     read only
+    pre       Memory n_pre words  {spike, age} of inputs, then neurons   2 reads, 1 write
+    neurons   Memory n_post words {y, v, a}                              read/write
+    acc       Memory n_post words drive d of the current step            read/write, transparent
+    in_regs   Memory n_input      rate-coding LFSR24 registers
+    pixels    Memory n_input      current image (0..255)
+    noise     Memory n_post       noise LFSR24 registers
+
+One step (wake or sleep), each phase one item per cycle, pipelined:
+
+1. **input** (``n_input`` cycles): wake: register advanced 8 steps, ``x = pixel > r``; sleep:
+   ``x = 0``, register kept. Input ages updated (``sim.stdp.age_step``).
+2. **drive sweep** (2 cycles per row + 1 per synapse of a row whose presynaptic neuron
+   spiked): ``acc[j] += sign_i m`` (input spikes of this step, neuron spikes of the last).
+3. **neuron pass** (``n_post`` cycles): ``sim.recurrent.neuron_step`` with the drive and, in
+   sleep, the noise of :class:`~spikeforge.hw.noise.NoiseUnit`; neuron ages updated; one
+   neuron record per neuron; ``acc`` cleared.
+4. **learning sweep**: rows whose presynaptic neuron spiked this step, or every row when some
+   neuron spiked or a decay batch is due. Each synapse goes through
+   :class:`~spikeforge.hw.stdp_unit.STDPUnit` then :class:`~spikeforge.hw.decay_unit.DecayUnit`
+   (enabled on every ``decay_period``-th sleep step) and is written back; the running
+   ``sum |w|`` of its group is updated by the change.
+5. sleep: after a decay batch, a status record; the episode stops when every group sum is at
+   most ``B + (B >> tol_shift)`` (``sim.sleep.sums_at_baseline``) or the budget is used.
+
+Host protocol (:mod:`spikeforge.hw.recurrent_streams`): ``PIXEL`` commands load an image,
+``WAKE n`` runs ``n`` wake steps, ``SLEEP b`` one episode of budget ``b``, ``DUMP_WEIGHTS``
+streams all magnitudes; ``SET_*_REG`` reseed the LFSRs. A command is accepted only when the
+previous one has finished (``busy`` low).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from spikeforge.sim.lfsr import LFSR24
+from spikeforge.sim.recurrent import Connectivity, SynapseGroup
+from spikeforge.sim.recurrent_net import NetConfig, NetState
+
+from .decay_unit import DecayUnit
+from .noise import NoiseUnit, lfsr_advance_value, noise_range
+from .recurrent_streams import (
+    RecurrentOp,
+    StatusEvent,
+    neuron_record_layout,
+    recurrent_command_layout,
+    status_record_layout,
+    weight_record_layout,
+)
+from .stdp_unit import STDPUnit
+
+__all__ = ["RecurrentCore", "RecurrentCoreConfig"]
+
+
+def _sbits(bound: int) -> int:
+    """Width of a signed value in ``[-bound, bound]``."""
+    return max(1, int(bound)).bit_length() + 1
+
+
+@dataclass(frozen=True, eq=False)
+class RecurrentCoreConfig:
+    """What the core is built from: constants, connectivity and the initial state.
+
+    Parameters
+    ----------
+    net : NetConfig
+        Neuron, STDP and sleep constants (elaboration-time).
+    conn : Connectivity
+        Which synapses exist (the CSR structure and group bounds are fixed at build).
+    state : NetState
+        Initial contents of every memory and register (weights, neurons, ages, LFSRs).
+
+    Raises
+    ------
+    TypeError
+        On arguments of the wrong type.
+    ValueError
+        On shapes that do not match ``net`` or state outside the representable range.
+    """
+
+    net: NetConfig
+    conn: Connectivity
+    state: NetState
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.net, NetConfig):
+            raise TypeError(f"net must be a NetConfig, not {self.net!r}")
+        if not isinstance(self.conn, Connectivity):
+            raise TypeError(f"conn must be a Connectivity, not {self.conn!r}")
+        if not isinstance(self.state, NetState):
+            raise TypeError(f"state must be a NetState, not {self.state!r}")
+        p = self.net.neuron
+        if self.conn.mask.shape != (p.n_pre, p.n_post):
+            raise ValueError(f"conn.mask must have shape {(p.n_pre, p.n_post)}, not "
+                             f"{self.conn.mask.shape!r}")
+        if self.conn.mask[:p.n_input, p.n_exc:].any():
+            raise ValueError("conn must have no input-to-inhibitory synapses, not "
+                             f"{int(self.conn.mask[:p.n_input, p.n_exc:].sum())}")
+        if self.state.m.shape != (p.n_pre, p.n_post):
+            raise ValueError(f"state.m must have shape {(p.n_pre, p.n_post)}, not "
+                             f"{self.state.m.shape!r}")
+        m = self.state.m
+        if np.any((m < self.conn.lo) | (m > self.conn.hi)):
+            raise ValueError("state.m must lie within conn.lo..conn.hi on every synapse")
+        y = np.abs(self.state.neurons.y)
+        if y.size and int(y.max()) > self.y_bound:
+            raise ValueError(f"state.neurons.y must be within +-{self.y_bound}, not "
+                             f"{int(y.max())}")
+
+    @cached_property
+    def synapses(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(pre, post)`` indices of the existing synapses, ascending row-major, ``int64``."""
+        flat = np.flatnonzero(self.conn.mask.ravel())
+        n_post = self.net.neuron.n_post
+        return flat // n_post, flat % n_post
+
+    @property
+    def n_syn(self) -> int:
+        """Existing synapses ``S``."""
+        return int(self.synapses[0].size)
+
+    @cached_property
+    def row_end(self) -> np.ndarray:
+        """One past the last synapse address of every row, ``(n_pre,)``."""
+        return np.cumsum(self.conn.mask.sum(axis=1)).astype(np.int64)
+
+    @cached_property
+    def weight_bits(self) -> int:
+        """Width of a magnitude, bits (holds every upper bound)."""
+        return max(1, int(self.conn.hi.max()).bit_length())
+
+    @cached_property
+    def drive_bound(self) -> int:
+        """Largest ``|d|`` of one step: the largest column sum of the upper bounds."""
+        return int(self.conn.hi.sum(axis=0).max()) if self.conn.hi.size else 0
+
+    @cached_property
+    def y_bound(self) -> int:
+        """Largest ``|y|``: ``2**k_syn (D + 1)`` (fixed point of the leaky sum)."""
+        return (1 << self.net.neuron.syn_shift) * (self.drive_bound + 1)
+
+    @cached_property
+    def a_bound(self) -> int:
+        """Largest adaptation ``a``: ``2**k_a (delta_a + 1)``."""
+        p = self.net.neuron
+        return max((1 << p.adapt_shift) * (p.adapt_inc + 1), int(self.state.neurons.a.max()))
+
+    @cached_property
+    def widths(self) -> dict[str, int]:
+        """Datapath widths: drive ``d``, ``y``, ``v``, ``a``, group sums, bits."""
+        p = self.net.neuron
+        return {
+            "d": _sbits(self.drive_bound),
+            "y": _sbits(self.y_bound),
+            "v": _sbits(max(abs(p.v_min), abs(p.v_max))),
+            "a": max(1, self.a_bound.bit_length()),
+            "sum": max(1, (self.n_syn * int(self.conn.hi.max(initial=1))).bit_length()),
+        }
+
+    @cached_property
+    def stop_levels(self) -> tuple[int, ...]:
+        """Per group ``B + (B >> tol_shift)``, ``B`` the sum of ``conn.init`` (enum order)."""
+        tol = self.net.sleep.tol_shift
+        out = []
+        for gi in range(len(SynapseGroup)):
+            b = int(self.conn.init[self.conn.group == gi].sum())
+            out.append(b + (b >> tol))
+        return tuple(out)
+
+    def group_specs(self):
+        """Return the ``GroupSpec`` of every group in enum order."""
+        return [self.net.neuron.groups[g] for g in SynapseGroup]
+
+
+class RecurrentCore(wiring.Component):
+    """Time-multiplexed recurrent E/I population with STDP and sleep (module docstring).
+
+    Parameters
+    ----------
+    config : RecurrentCoreConfig
+        Constants, connectivity and initial state.
+
+    Members
+    -------
+    cmd : In(stream.Signature(recurrent_command_layout(...)))
+        Host commands (:class:`~spikeforge.hw.recurrent_streams.RecurrentOp`).
+    neurons : Out(stream.Signature(neuron_record_layout(...), always_ready=True))
+        One record per neuron per step.
+    weights : Out(stream.Signature(weight_record_layout(...), always_ready=True))
+        The magnitudes, on ``DUMP_WEIGHTS``.
+    status : Out(stream.Signature(status_record_layout(...), always_ready=True))
+        After every decay batch and at the end of every sleep episode and wake command.
+    busy : Out(1)
+        A command is running or output is still in flight.
+    decay_reg : Out(16)
+        The decay LFSR register.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a ``RecurrentCoreConfig``.
+    """
+
+    def __init__(self, config: RecurrentCoreConfig):
+        if not isinstance(config, RecurrentCoreConfig):
+            raise TypeError(f"config must be a RecurrentCoreConfig, not {config!r}")
+        self._config = config
+        p, w = config.net.neuron, config.widths
+        super().__init__({
+            "cmd": In(stream.Signature(recurrent_command_layout(max(p.n_input, p.n_post)))),
+            "neurons": Out(stream.Signature(
+                neuron_record_layout(p.n_post, v_bits=w["v"], y_bits=w["y"], a_bits=w["a"]),
+                always_ready=True)),
+            "weights": Out(stream.Signature(
+                weight_record_layout(max(1, config.n_syn), weight_bits=config.weight_bits),
+                always_ready=True)),
+            "status": Out(stream.Signature(
+                status_record_layout(n_groups=len(SynapseGroup), sum_bits=w["sum"]),
+                always_ready=True)),
+            "busy": Out(1),
+            "decay_reg": Out(16),
+        })
+
+    @property
+    def config(self) -> RecurrentCoreConfig:
+        """The configuration the core was built from."""
+        return self._config
+
+    def elaborate(self, platform):
+        cfg = self._config
+        p, sp, lp = cfg.net.neuron, cfg.net.stdp, cfg.net.sleep
+        st = cfg.state
+        wid = cfg.widths
+        n_in, n_exc, n_post, n_pre = p.n_input, p.n_exc, p.n_post, p.n_pre
+        s_n = cfg.n_syn
+        wb, ab_age = cfg.weight_bits, sp.age_bits
+        yb, vb, abits, db = wid["y"], wid["v"], wid["a"], wid["d"]
+        m = Module()
+
+        # --- memories -----------------------------------------------------------------------
+        pre_s, post_s = cfg.synapses
+        m.submodules.weights = weights = Memory(
+            shape=unsigned(wb), depth=max(2, s_n),
+            init=[int(v) for v in st.m[pre_s, post_s]])
+        m.submodules.post = post = Memory(
+            shape=unsigned(max(1, (n_post - 1).bit_length())), depth=max(2, s_n),
+            init=[int(v) for v in post_s])
+        kb = max(1, s_n.bit_length())
+        m.submodules.row_end = row_end = Memory(
+            shape=unsigned(kb), depth=max(2, n_pre), init=[int(v) for v in cfg.row_end])
+        pre_init = [int(a) for a in st.ages]
+        for j, s in enumerate(st.neurons.s):
+            pre_init[n_in + j] |= int(bool(s)) << ab_age
+        m.submodules.pre = pre = Memory(shape=unsigned(ab_age + 1), depth=max(2, n_pre),
+                                        init=pre_init)
+        ymask, vmask = (1 << yb) - 1, (1 << vb) - 1
+        neur_init = [(int(y) & ymask) | ((int(v) & vmask) << yb) | (int(a) << (yb + vb))
+                     for y, v, a in zip(st.neurons.y, st.neurons.v, st.neurons.a, strict=True)]
+        m.submodules.neur = neur = Memory(shape=unsigned(yb + vb + abits),
+                                          depth=max(2, n_post), init=neur_init)
+        m.submodules.acc = acc = Memory(shape=signed(db), depth=max(2, n_post), init=[])
+        m.submodules.in_regs = in_regs = Memory(
+            shape=unsigned(24), depth=max(2, n_in), init=[int(v) for v in st.input_regs])
+        m.submodules.pixels = pixels = Memory(shape=unsigned(8), depth=max(2, n_in), init=[])
+        m.submodules.noise_regs = noise_regs = Memory(
+            shape=unsigned(24), depth=max(2, n_post), init=[int(v) for v in st.noise_regs])
+
+        w_rd, w_wr = weights.read_port(), weights.write_port()
+        post_rd = post.read_port()
+        re_rd = row_end.read_port()
+        pre_wr = pre.write_port()
+        pre_a, pre_b = pre.read_port(), pre.read_port()
+        neur_rd, neur_wr = neur.read_port(), neur.write_port()
+        acc_wr = acc.write_port()
+        acc_rd = acc.read_port(transparent_for=(acc_wr,))
+        in_rd, in_wr = in_regs.read_port(), in_regs.write_port()
+        px_rd, px_wr = pixels.read_port(), pixels.write_port()
+        nz_rd, nz_wr = noise_regs.read_port(), noise_regs.write_port()
+
+        # --- units --------------------------------------------------------------------------
+        specs = cfg.group_specs()
+        m.submodules.stdp = stdp = STDPUnit(sp, weight_bits=wb)
+        tag_bits = kb + 3 + wb
+        m.submodules.decay = decay = DecayUnit(
+            lp, weight_bits=wb, targets=[s.target for s in specs], seed=int(st.decay_reg),
+            tag_bits=tag_bits)
+        m.submodules.noise = noise = NoiseUnit(lp)
+        m.d.comb += self.decay_reg.eq(decay.reg)
+
+        # --- control registers --------------------------------------------------------------
+        sleeping = Signal()
+        count = Signal(32)        # steps of the current command done
+        target = Signal(32)       # steps asked (wake) or budget (sleep)
+        phase_k = Signal(range(max(2, lp.decay_period)))
+        batch = Signal()
+        m.d.comb += batch.eq(sleeping & (phase_k == lp.decay_period - 1))
+        any_q = Signal()
+        stopped = Signal()
+        sums = [Signal(wid["sum"], name=f"sum_{g.value}",
+                       init=int(st.m[cfg.conn.group == gi].sum()))
+                for gi, g in enumerate(SynapseGroup)]
+        at_baseline = Signal()
+        m.d.comb += at_baseline.eq(Cat(*(s <= lvl for s, lvl in
+                                         zip(sums, cfg.stop_levels, strict=True))).all())
+
+        # counters of the phases
+        ii = Signal(range(n_in + 1))
+        nj = Signal(range(n_post + 1))
+        row_i = Signal(range(max(2, n_pre)))
+        k = Signal(range(s_n + 1))
+        kd = Signal(range(s_n + 1))
+        rphase = Signal(2)        # 0 address row, 1 decide, 2 issue synapses, 3 drain
+        learn = Signal()          # the sweep is the learning sweep (else the drive sweep)
+        row_p, row_pop = Signal(), Signal(2)
+        row_age = Signal(ab_age)
+        row_last = Signal(kb)
+
+        # --- pipeline registers -------------------------------------------------------------
+        i1_valid, i1_i = Signal(), Signal.like(ii)
+        s1_valid, s1_k = Signal(), Signal.like(k)
+        s1_p, s1_pop, s1_age = Signal(), Signal(2), Signal(ab_age)
+        s2_valid, s2_k, s2_m = Signal(), Signal.like(k), Signal(wb)
+        s2_j = Signal(len(post_rd.data))
+        s2_p, s2_pop, s2_age = Signal(), Signal(2), Signal(ab_age)
+        n1_valid, n1_j = Signal(), Signal.like(nj)
+        n2_valid, n2_j = Signal(), Signal.like(nj)
+        n3_valid, n3_j = Signal(), Signal.like(nj)
+        d_valid, d_k = Signal(), Signal.like(kd)
+
+        cmd = self.cmd.payload
+        status = self.status.payload
+        m.d.comb += [status.sums[g].eq(sums[g]) for g in range(len(sums))]
+        m.d.comb += status.steps.eq(count)
+
+        # issue stages default to idle; the FSM states below override (last assignment wins)
+        m.d.sync += [i1_valid.eq(0), s1_valid.eq(0), n1_valid.eq(0), d_valid.eq(0)]
+
+        def start_sweep(is_learn):
+            m.d.sync += [row_i.eq(0), k.eq(0), rphase.eq(0), learn.eq(is_learn)]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.cmd.ready.eq(1)
+                with m.If(self.cmd.valid), m.Switch(cmd.op):
+                    with m.Case(RecurrentOp.PIXEL):
+                        m.d.comb += [px_wr.addr.eq(cmd.index), px_wr.data.eq(cmd.value),
+                                     px_wr.en.eq(1)]
+                    with m.Case(RecurrentOp.WAKE, RecurrentOp.SLEEP):
+                        m.d.sync += [sleeping.eq(cmd.op == RecurrentOp.SLEEP),
+                                     count.eq(0), target.eq(cmd.value), phase_k.eq(0),
+                                     stopped.eq(0), ii.eq(0)]
+                        with m.If(cmd.value == 0):
+                            m.next = "FINISH"
+                        with m.Else():
+                            m.next = "INPUT"
+                    with m.Case(RecurrentOp.DUMP_WEIGHTS):
+                        m.d.sync += kd.eq(0)
+                        if s_n:
+                            m.next = "DUMP"
+                    with m.Case(RecurrentOp.SET_INPUT_REG):
+                        m.d.comb += [in_wr.addr.eq(cmd.index), in_wr.data.eq(cmd.value),
+                                     in_wr.en.eq(1)]
+                    with m.Case(RecurrentOp.SET_NOISE_REG):
+                        m.d.comb += [nz_wr.addr.eq(cmd.index), nz_wr.data.eq(cmd.value),
+                                     nz_wr.en.eq(1)]
+                    with m.Case(RecurrentOp.SET_DECAY_REG):
+                        m.d.comb += [decay.set_reg.eq(1), decay.set_value.eq(cmd.value)]
+
+            with m.State("INPUT"):
+                m.d.comb += [px_rd.addr.eq(ii), in_rd.addr.eq(ii), pre_a.addr.eq(ii)]
+                m.d.sync += [i1_valid.eq(ii < n_in), i1_i.eq(ii)]
+                with m.If(ii < n_in):
+                    m.d.sync += ii.eq(ii + 1)
+                with m.Elif(~i1_valid):
+                    start_sweep(0)
+                    m.next = "SWEEP"
+
+            with m.State("SWEEP"):
+                m.d.comb += [pre_a.addr.eq(row_i), re_rd.addr.eq(row_i)]
+                with m.Switch(rphase):
+                    with m.Case(0):
+                        m.d.sync += rphase.eq(1)
+                    with m.Case(1):
+                        spk = pre_a.data[ab_age]
+                        end = re_rd.data
+                        visit = Mux(learn, spk | any_q | batch, spk)
+                        pop = Mux(row_i < n_in, 0, Mux(row_i < n_in + p.n_exc, 1, 2))
+                        m.d.sync += [row_p.eq(spk), row_age.eq(pre_a.data[:ab_age]),
+                                     row_pop.eq(pop), row_last.eq(end - 1)]
+                        with m.If(visit & (k != end)):
+                            m.d.sync += rphase.eq(2)
+                        with m.Else():
+                            m.d.sync += k.eq(end)
+                            with m.If(row_i == n_pre - 1):
+                                m.d.sync += rphase.eq(3)
+                            with m.Else():
+                                m.d.sync += [row_i.eq(row_i + 1), rphase.eq(0)]
+                    with m.Case(2):
+                        m.d.comb += [w_rd.addr.eq(k), post_rd.addr.eq(k)]
+                        m.d.sync += [s1_valid.eq(1), s1_k.eq(k), s1_p.eq(row_p),
+                                     s1_pop.eq(row_pop), s1_age.eq(row_age), k.eq(k + 1)]
+                        with m.If(k == row_last):
+                            with m.If(row_i == n_pre - 1):
+                                m.d.sync += rphase.eq(3)
+                            with m.Else():
+                                m.d.sync += [row_i.eq(row_i + 1), rphase.eq(0)]
+                    with m.Case(3), m.If(~s1_valid & ~s2_valid & ~decay.busy):
+                        with m.If(learn):
+                            m.next = "STEP_END"
+                        with m.Else():
+                            m.d.sync += [nj.eq(0), any_q.eq(0)]
+                            m.next = "NEURON"
+
+            with m.State("NEURON"):
+                m.d.comb += [neur_rd.addr.eq(nj), acc_rd.addr.eq(nj), nz_rd.addr.eq(nj),
+                             pre_b.addr.eq(n_in + nj)]
+                m.d.sync += [n1_valid.eq(nj < n_post), n1_j.eq(nj)]
+                with m.If(nj < n_post):
+                    m.d.sync += nj.eq(nj + 1)
+                with m.Elif(~n1_valid & ~n2_valid & ~n3_valid):
+                    start_sweep(1)
+                    m.next = "SWEEP"
+
+            with m.State("STEP_END"):
+                m.d.sync += count.eq(count + 1)
+                with m.If(sleeping):
+                    m.d.sync += phase_k.eq(Mux(batch, 0, phase_k + 1))
+                    m.d.comb += [self.status.valid.eq(batch),
+                                 status.event.eq(StatusEvent.BATCH),
+                                 status.steps.eq(count + 1)]
+                    with m.If(batch & at_baseline):
+                        m.d.sync += stopped.eq(count + 1 < target)
+                        m.next = "FINISH"
+                    with m.Elif(count + 1 == target):
+                        m.next = "FINISH"
+                    with m.Else():
+                        m.d.sync += ii.eq(0)
+                        m.next = "INPUT"
+                with m.Else():
+                    with m.If(count + 1 == target):
+                        m.next = "FINISH"
+                    with m.Else():
+                        m.d.sync += ii.eq(0)
+                        m.next = "INPUT"
+
+            with m.State("FINISH"):
+                m.d.comb += [self.status.valid.eq(1), status.stopped.eq(stopped),
+                             status.event.eq(Mux(sleeping, StatusEvent.EPISODE,
+                                                 StatusEvent.WAKE))]
+                m.next = "IDLE"
+
+            with m.State("DUMP"):
+                m.d.comb += w_rd.addr.eq(kd)
+                m.d.sync += [d_valid.eq(1), d_k.eq(kd), kd.eq(kd + 1)]
+                with m.If(kd == s_n - 1):
+                    m.next = "IDLE"
+
+        # --- input pipeline (I1): rate coding, input ages -------------------------------------
+        age_max = sp.age_max
+        in_next = lfsr_advance_value(in_rd.data, LFSR24, steps=LFSR24.draw_bits)
+        x = Signal()
+        m.d.comb += x.eq(~sleeping & (px_rd.data > in_next[:8]))
+        in_age = pre_a.data[:ab_age]
+        with m.If(i1_valid):
+            m.d.comb += [
+                in_wr.addr.eq(i1_i), in_wr.data.eq(in_next), in_wr.en.eq(~sleeping),
+                pre_wr.addr.eq(i1_i), pre_wr.en.eq(1),
+                pre_wr.data.eq(Cat(
+                    Mux(x, 0, Mux(in_age == age_max, age_max, in_age + 1))[:ab_age], x)),
+            ]
+
+        # --- synapse pipeline S1: weight and post index arrive ---------------------------------
+        with m.If(s1_valid):
+            m.d.comb += [pre_b.addr.eq(n_in + post_rd.data), acc_rd.addr.eq(post_rd.data)]
+        m.d.sync += [s2_valid.eq(s1_valid), s2_k.eq(s1_k), s2_m.eq(w_rd.data),
+                     s2_j.eq(post_rd.data), s2_p.eq(s1_p), s2_pop.eq(s1_pop),
+                     s2_age.eq(s1_age)]
+
+        # --- S2 drive: acc[j] += sign_i m -----------------------------------------------------
+        signed_m = Mux(s2_pop == 2, -s2_m, s2_m)
+        # --- S2 learn: STDP, then into the decay unit ----------------------------------------
+        post_inh = s2_j >= n_exc
+        group = Signal(3)
+        m.d.comb += group.eq(Mux(s2_pop == 0, 0, Mux(s2_pop == 1, 1 + post_inh, 3 + post_inh)))
+        lo, hi = Signal(wb), Signal(wb)
+        with m.Switch(group):
+            for gi, spec in enumerate(specs):
+                with m.Case(gi):
+                    m.d.comb += [lo.eq(spec.lo), hi.eq(spec.hi)]
+        m.d.comb += [
+            stdp.m.eq(s2_m), stdp.pre_spike.eq(s2_p), stdp.post_spike.eq(pre_b.data[ab_age]),
+            stdp.pre_age.eq(s2_age), stdp.post_age.eq(pre_b.data[:ab_age]),
+            stdp.lo.eq(lo), stdp.hi.eq(hi),
+            decay.i_valid.eq(s2_valid & learn), decay.i_en.eq(batch), decay.i_m.eq(stdp.m_next),
+            decay.i_lo.eq(lo), decay.i_hi.eq(hi), decay.i_target.eq(group),
+            decay.i_tag.eq(Cat(s2_k.as_unsigned()[:kb], group, s2_m)),
+        ]
+        o_k = decay.o_tag[:kb]
+        o_group = decay.o_tag[kb:kb + 3]
+        o_old = decay.o_tag[kb + 3:]
+        with m.If(decay.o_valid):
+            m.d.comb += [w_wr.addr.eq(o_k), w_wr.data.eq(decay.o_m), w_wr.en.eq(1)]
+            for gi, s in enumerate(sums):
+                with m.If(o_group == gi):
+                    m.d.sync += s.eq(s + decay.o_m - o_old)
+
+        # --- neuron pipeline N1..N3 (sim.recurrent.neuron_step) ------------------------------
+        y_old = neur_rd.data[:yb].as_signed()
+        v_old = neur_rd.data[yb:yb + vb].as_signed()
+        a_old = neur_rd.data[yb + vb:]
+        m.d.comb += noise.reg.eq(nz_rd.data)
+        n2_y, n2_v = Signal(signed(yb)), Signal(signed(vb))
+        n2_a, n2_age = Signal(abits), Signal(ab_age)
+        n2_noise = Signal(signed(noise.noise_bits))
+        n2_reg = Signal(24)
+        m.d.sync += [
+            n2_valid.eq(n1_valid), n2_j.eq(n1_j),
+            n2_y.eq(y_old - (y_old >> p.syn_shift) + acc_rd.data),
+            n2_v.eq(v_old), n2_a.eq(a_old), n2_age.eq(pre_b.data[:ab_age]),
+            n2_noise.eq(Mux(sleeping, noise.noise, 0)), n2_reg.eq(noise.next_reg),
+        ]
+        gy_bound = (cfg.y_bound * abs(p.gain) >> p.gain_shift) + 1
+        n_lo, n_hi = noise_range(lp)
+        u_bits = _sbits(max(abs(p.v_min), abs(p.v_max)) * 2 + gy_bound + max(-n_lo, n_hi))
+        u_raw = Signal(signed(u_bits))
+        m.d.comb += u_raw.eq(n2_v - (n2_v >> p.mem_shift) + ((n2_y * p.gain) >> p.gain_shift)
+                             + n2_noise)
+        n3_u, n3_y = Signal(signed(vb)), Signal(signed(yb))
+        n3_a, n3_age = Signal(abits), Signal(ab_age)
+        n3_theta = Signal(signed(_sbits(max(p.theta_max, p.theta0 + cfg.a_bound))))
+        n3_reg = Signal(24)
+        m.d.sync += [
+            n3_valid.eq(n2_valid), n3_j.eq(n2_j),
+            n3_u.eq(Mux(u_raw > p.v_max, p.v_max, Mux(u_raw < p.v_min, p.v_min, u_raw))),
+            n3_theta.eq(Mux(p.theta0 + n2_a > p.theta_max, p.theta_max, p.theta0 + n2_a)),
+            n3_y.eq(n2_y), n3_a.eq(n2_a), n3_age.eq(n2_age), n3_reg.eq(n2_reg),
+        ]
+        spike = Signal()
+        v_new, a_new = Signal(signed(vb)), Signal(abits)
+        m.d.comb += [
+            spike.eq(n3_u >= n3_theta),
+            v_new.eq(Mux(spike, p.v_reset, n3_u)),
+            a_new.eq(n3_a - (n3_a >> p.adapt_shift) + Mux(spike, p.adapt_inc, 0)),
+        ]
+        with m.If(n3_valid):
+            m.d.comb += [
+                neur_wr.addr.eq(n3_j), neur_wr.en.eq(1),
+                neur_wr.data.eq(Cat(n3_y, v_new, a_new)),
+                pre_wr.addr.eq(n_in + n3_j), pre_wr.en.eq(1),
+                pre_wr.data.eq(Cat(
+                    Mux(spike, 0, Mux(n3_age == age_max, age_max, n3_age + 1))[:ab_age], spike)),
+                nz_wr.addr.eq(n3_j), nz_wr.data.eq(n3_reg), nz_wr.en.eq(sleeping),
+                acc_wr.addr.eq(n3_j), acc_wr.data.eq(0), acc_wr.en.eq(1),
+            ]
+            m.d.sync += any_q.eq(any_q | spike)
+        with m.Elif(s2_valid & ~learn):
+            m.d.comb += [acc_wr.addr.eq(s2_j), acc_wr.data.eq(acc_rd.data + signed_m),
+                         acc_wr.en.eq(1)]
+        nrec = self.neurons.payload
+        m.d.comb += [
+            self.neurons.valid.eq(n3_valid), nrec.index.eq(n3_j), nrec.spike.eq(spike),
+            nrec.sleep.eq(sleeping), nrec.v.eq(v_new), nrec.y.eq(n3_y), nrec.a.eq(a_new),
+        ]
+
+        # --- weight dump ----------------------------------------------------------------------
+        wrec = self.weights.payload
+        m.d.comb += [self.weights.valid.eq(d_valid), wrec.index.eq(d_k), wrec.m.eq(w_rd.data)]
+        m.d.comb += self.busy.eq(~self.cmd.ready | d_valid)
+        return m
