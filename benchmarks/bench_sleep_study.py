@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("--ratios", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.5])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--block-images", type=int, default=300)
     ap.add_argument(
         "--polarity", choices=[p.value for p in StdpPolarity], default=StdpPolarity.CAUSAL.value
     )
@@ -51,6 +52,7 @@ def main() -> None:
         n_train=args.n_train,
         out_dir=args.out,
         processes=args.processes,
+        block_images=args.block_images,
         cfg=cfg,
     )
     wall = time.perf_counter() - t0
