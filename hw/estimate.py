@@ -50,24 +50,31 @@ from pathlib import Path
 import numpy as np
 
 from spikeforge.compiler.cores import LIFCoreConfig, NetworkConfig
+from spikeforge.sim.lif import ResetMode
 
 from .streams import index_bits
 from .synth import ResourceCounts, Target
 
 __all__ = [
+    "CAPACITY",
     "Comparison",
     "EstimateReport",
+    "FmaxResult",
     "MemoryMapping",
     "MemoryShape",
     "ResourceEstimate",
+    "check_fit",
     "compare",
     "core_memories",
     "estimate_core",
     "estimate_cycles",
     "estimate_design",
+    "estimate_network",
     "map_memory",
+    "network_synops_per_cycle",
     "synaptic_ops_per_cycle",
     "timestep_cycles",
+    "utilisation",
 ]
 
 
@@ -224,10 +231,14 @@ def core_memories(config: LIFCoreConfig) -> tuple[MemoryShape, ...]:
     groups = -(-config.n_out // p)
     return (
         MemoryShape("weights", max(2, config.n_in * groups), p * config.weight_bits, rom=True),
-        MemoryShape("acc", max(2, groups), p * config.acc_bits, transparent=True),
-        MemoryShape("mem", max(2, groups), p * config.lif.membrane.width),
+        MemoryShape("state", max(2, groups), p * _state_bits(config), transparent=True),
         MemoryShape("spike_fifo", groups, p + index_bits(groups), sync_read=False),
     )
+
+
+def _state_bits(config: LIFCoreConfig) -> int:
+    """Bits per lane of the core's state memory (``LIFCore.state_bits``)."""
+    return max(config.lif.membrane.width, config.acc_bits) + 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,48 +248,56 @@ def core_memories(config: LIFCoreConfig) -> tuple[MemoryShape, ...]:
 @dataclass(frozen=True)
 class _Features:
     registers: int
-    datapath_bits: int
-    control_bits: int
+    lut_terms: tuple[float, float, float, float]
     multipliers: int
     multiplier_bits: tuple[int, int]
 
 
 def _logic_features(config: LIFCoreConfig) -> _Features:
-    """Register count and datapath / control widths of the core's pipeline (``hw.lif_core``)."""
+    """Register count and LUT cost terms of the core's pipeline (``hw.lif_core``).
+
+    The LUT terms are ``(1, P * state_bits, P * membrane_bits, control_bits)``: a fixed part
+    (stream handshakes, phase flags), the per-lane logic as wide as the state (accumulate adder,
+    transparent-read bypass, saturation compares, write-data multiplexer), the per-lane logic
+    as wide as the membrane (fire compare, reset subtract and multiplexer, leak subtract) and
+    the counters and comparators of group indices and addresses.
+    """
     p = config.lanes
     groups = -(-config.n_out // p)
     gbits = index_bits(groups)
-    wb, ab, ib = config.weight_bits, config.acc_bits, config.input_bits
+    wb, ib = config.weight_bits, config.input_bits
     mb = config.lif.membrane.width
+    sb = _state_bits(config)
     addr_bits = max(1, (max(2, config.n_in * groups) - 1).bit_length())
     prod_bits = wb + (ib + 1 if ib > 1 else 0)
-    u_raw_bits = max(mb + 1, ab) + 1
     value_bits = ib if ib > 1 else 0
     fifo_bits = 3 * max(1, groups.bit_length())
+    sub = 2 if config.lif.reset is ResetMode.SUBTRACT else 1
     registers = (
         (1 + addr_bits + gbits + value_bits)  # S0
         + (1 + gbits + value_bits)  # S1
         + (1 + gbits + p * prod_bits)  # S2
-        + 4 * (1 + gbits)  # N0..N3
-        + p * (u_raw_bits + mb)  # N2 raw sum, N3 saturated
-        + 6  # control flags
-        + p
-        + gbits  # serialiser
+        + 5 * (1 + gbits)  # N0..N4 valid and group
+        + p * mb * (2 + sub)  # N2 u, N3 u (and u - threshold), N4 v
+        + 3 * p + 1  # lane mask, fire, spikes, any
+        + 6 + gbits  # phase flags, clear counter
+        + p + gbits  # serialiser
         + fifo_bits
     )
-    datapath = p * (ab + prod_bits + u_raw_bits + 3 * mb)
-    control = addr_bits + 6 * gbits + p * gbits
+    control = addr_bits + 8 * gbits + p * gbits
     muls = p if ib > 1 else 0
-    return _Features(registers, datapath, control, muls, (wb, ib + 1))
+    return _Features(registers, (1.0, p * sb, p * mb, control), muls, (wb, ib + 1))
 
 
-# Fitted constants per target: (c0, c1, c2) for LUTs, f0 for flip-flops. See module docstring.
-_LUT_FIT: dict[Target, tuple[float, float, float]] = {
-    Target.ICE40: (-815.6, 1.464, 19.39),
-    Target.ECP5: (-536.0, 1.560, 13.94),
-    Target.XC7: (943.9, 1.240, -14.89),
+#: Per-target LUT cost per term of :func:`_logic_features` (all >= 0) and flip-flops beyond
+#: the counted registers. Fitted by ``benchmarks/calibrate_estimate.py`` (non-negative least
+#: squares on Yosys 0.70 runs; see ``docs/estimates.md``).
+_LUT_FIT: dict[Target, tuple[float, float, float, float]] = {
+    Target.ICE40: (60.0, 2.0, 2.0, 4.0),
+    Target.ECP5: (60.0, 2.0, 2.0, 4.0),
+    Target.XC7: (60.0, 1.5, 1.5, 3.0),
 }
-_FF_FIT: dict[Target, float] = {Target.ICE40: 68.0, Target.ECP5: -49.0, Target.XC7: -55.0}
+_FF_FIT: dict[Target, float] = {Target.ICE40: 0.0, Target.ECP5: 0.0, Target.XC7: 0.0}
 
 # Widest multiplier operands one DSP block takes (iCE40 SB_MAC16 16x16, ECP5 18x18,
 # DSP48E1 25x18); Yosys maps a multiply to a DSP when both operands fit and the product is
@@ -319,8 +338,8 @@ def estimate_core(config: LIFCoreConfig, *, target: Target) -> ResourceEstimate:
         raise TypeError(f"target must be a Target, not {target!r}")
     mems = tuple(map_memory(m, target=target) for m in core_memories(config))
     feats = _logic_features(config)
-    c0, c1, c2 = _LUT_FIT[target]
-    lut = c0 + c1 * feats.datapath_bits + c2 * feats.control_bits + sum(m.lut for m in mems)
+    lut = sum(c * x for c, x in zip(_LUT_FIT[target], feats.lut_terms, strict=True))
+    lut += sum(m.lut for m in mems)
     ff = feats.registers + _FF_FIT[target] + sum(m.ff for m in mems)
     a, b = feats.multiplier_bits
     da, db = _DSP_OPERANDS[target]
@@ -506,33 +525,142 @@ def compare(analytic: float, measured: float) -> Comparison:
 _FIELDS = ("lut", "ff", "bram", "dsp")
 
 
+#: Parts whose capacity decides ``fits``: (name, lut, ff, bram, dsp) in the units of
+#: :class:`~.synth.ResourceCounts`. iCE40 UP5K (5,280 logic cells: one LUT4 and one DFF each,
+#: 30 SB_RAM40_4K, 8 SB_MAC16), ECP5 LFE5U-25F (24,288 LUT4/FF, 56 DP16KD, 28 MULT18X18D),
+#: Artix-7 XC7A35T (20,800 LUT6, 41,600 FF, 100 RAMB18, 90 DSP48E1; synthesis only).
+CAPACITY: dict[Target, tuple[str, ResourceCounts]] = {
+    Target.ICE40: ("iCE40 UP5K", ResourceCounts(lut=5280, ff=5280, bram=30, dsp=8)),
+    Target.ECP5: ("ECP5 LFE5U-25F", ResourceCounts(lut=24288, ff=24288, bram=56, dsp=28)),
+    Target.XC7: ("Artix-7 XC7A35T", ResourceCounts(lut=20800, ff=41600, bram=100, dsp=90)),
+}
+
+
+def utilisation(resources: ResourceCounts, *, target: Target) -> dict[str, float]:
+    """Return the used fraction of each resource of ``target``'s part (:data:`CAPACITY`)."""
+    cap = CAPACITY[target][1]
+    return {f: getattr(resources, f) / getattr(cap, f) for f in _FIELDS}
+
+
+def check_fit(resources: ResourceCounts, *, target: Target) -> str | None:
+    """Return why ``resources`` cannot fit ``target``'s part, or ``None`` when they may.
+
+    On iCE40 a logic cell holds one LUT4 and one flip-flop, so ``lut`` and ``ff`` are each
+    compared with the cell count (a necessary condition; placement may still fail).
+    """
+    name, cap = CAPACITY[target]
+    over = [
+        f"{f} {getattr(resources, f)} > {getattr(cap, f)}"
+        for f in _FIELDS
+        if getattr(resources, f) > getattr(cap, f)
+    ]
+    return f"does not fit the {name}: {', '.join(over)}" if over else None
+
+
+def estimate_network(config: NetworkConfig, *, target: Target) -> ResourceCounts:
+    """Return the analytic resources of ``hw.network.Network(config)`` on ``target``.
+
+    The sum of the cores plus the top's 32-bit ``samples_done`` counter.
+    """
+    if not isinstance(config, NetworkConfig):
+        raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+    est = [estimate_core(c, target=target).resources for c in config.cores]
+    total = {f: sum(getattr(e, f) for e in est) for f in ("lut", "ff", "bram", "dsp", "spram")}
+    total["lut"] += 32 if target is Target.XC7 else 40
+    total["ff"] += 32
+    return ResourceCounts(**total)
+
+
+def network_synops_per_cycle(config: NetworkConfig) -> float:
+    """Return synaptic operations per cycle of ``config`` over one dense, spike-free timestep.
+
+    Every core receives one event per input (``n_in`` events) and the cycles are the cores'
+    :func:`timestep_cycles` summed (layers run one after the other, the upper bound of
+    :func:`estimate_cycles`).
+    """
+    ops = sum(c.n_in * c.n_out for c in config.cores)
+    return ops / sum(timestep_cycles(c, events=c.n_in) for c in config.cores)
+
+
+@dataclass(frozen=True)
+class FmaxResult:
+    """Fmax of one design on one part, or why there is none.
+
+    Parameters
+    ----------
+    fmax_mhz : float or None
+        nextpnr Fmax inside :class:`~.harness.FmaxHarness`, MHz; ``None`` when not measured.
+    fits : bool
+        Whether the design (with the harness) fits the part.
+    reason : str or None
+        Why ``fmax_mhz`` is ``None`` (does not fit, tool failure).
+    critical_path : tuple[str, ...]
+        Signals along the critical path.
+    utilisation : Mapping[str, tuple[int, int]]
+        nextpnr bel use ``(used, available)``, or Yosys counts against :data:`CAPACITY` when
+        placement was skipped.
+    """
+
+    fmax_mhz: float | None
+    fits: bool
+    reason: str | None = None
+    critical_path: tuple[str, ...] = ()
+    utilisation: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict."""
+        return {
+            "fmax_mhz": self.fmax_mhz,
+            "fits": self.fits,
+            "reason": self.reason,
+            "critical_path": list(self.critical_path),
+            "utilisation": {k: list(v) for k, v in self.utilisation.items()},
+        }
+
+
 @dataclass(frozen=True)
 class EstimateReport:
-    """Analytic and measured resources and Fmax of a design.
+    """Analytic and measured resources and Fmax of a generated network.
 
     Parameters
     ----------
     resources : Mapping[Target, ResourceCounts]
-        Yosys counts of the synthesised design per target.
+        Yosys counts of ``hw.network.Network(config)`` per target.
     analytic : Mapping[Target, ResourceCounts]
-        Analytic counts per target.
-    fmax_mhz : Mapping[Target, float]
-        nextpnr Fmax of the LIF core in the low-pin harness (ICE40: UP5K, ECP5: 25F).
-    critical_path : Mapping[Target, tuple[str, ...]]
-        Signals along each Fmax run's critical path.
+        :func:`estimate_network` per target.
+    fmax_network : Mapping[Target, FmaxResult]
+        The whole network in the harness (ICE40: UP5K, ECP5: 25F).
+    fmax_core : Mapping[Target, FmaxResult]
+        The first LIF core in the harness.
     cycles_per_step : int
-        Analytic cycles of a timestep with one event per input and no output spikes (the
-        first core), a reference point.
+        Cycles of one dense, spike-free timestep summed over the cores.
+    synops_per_cycle : float
+        :func:`network_synops_per_cycle`.
     design : str
-        What was synthesised (``"network"`` or the core name).
+        What was synthesised.
+    seconds : float
+        Wall-clock time of :func:`estimate_design`, s.
     """
 
     resources: Mapping[Target, ResourceCounts]
     analytic: Mapping[Target, ResourceCounts]
-    fmax_mhz: Mapping[Target, float]
-    critical_path: Mapping[Target, tuple[str, ...]]
+    fmax_network: Mapping[Target, FmaxResult]
+    fmax_core: Mapping[Target, FmaxResult]
     cycles_per_step: int
+    synops_per_cycle: float
     design: str
+    seconds: float = 0.0
+
+    @property
+    def fmax_mhz(self) -> dict[Target, float]:
+        """Network Fmax per target where it was measured."""
+        return {t: r.fmax_mhz for t, r in self.fmax_network.items() if r.fmax_mhz is not None}
+
+    def fits(self, target: Target) -> bool:
+        """Whether the network fits ``target``'s part (placement where it ran, else counts)."""
+        if target in self.fmax_network:
+            return self.fmax_network[target].fits
+        return check_fit(self.resources[target], target=target) is None
 
     def comparisons(self, target: Target) -> dict[str, Comparison]:
         """Return the analytic-vs-Yosys comparison of every resource on ``target``."""
@@ -542,9 +670,13 @@ class EstimateReport:
     def to_dict(self) -> dict:
         """Return a JSON-ready dict.
 
-        Keys: ``resources.<target>.{lut,ff,bram,dsp}``, ``analytic.<target>...``,
-        ``error.<target>...`` (relative), ``fmax_mhz.<target>``, ``critical_path.<target>``,
-        ``cycles_per_step``, ``design``.
+        Keys: ``resources.<target>.{lut,ff,bram,dsp}`` (Yosys, whole network),
+        ``analytic.<target>...``, ``error.<target>...`` (relative), ``fits.<target>``,
+        ``utilisation.<target>.{lut,ff,bram,dsp}`` (fraction of :data:`CAPACITY`),
+        ``fmax_mhz.<target>`` (network, only where measured), ``fmax_notes.<target>`` (why
+        not), ``fmax_core_mhz.<target>``, ``fmax_detail.{network,core}.<target>``,
+        ``critical_path.<target>``, ``cycles_per_step``, ``synops_per_cycle``, ``design``,
+        ``seconds``.
         """
         return {
             "design": self.design,
@@ -559,10 +691,56 @@ class EstimateReport:
                 for t in self.resources
                 if t in self.analytic
             },
+            "fits": {t.value: self.fits(t) for t in self.resources},
+            "utilisation": {
+                t.value: utilisation(r, target=t) for t, r in self.resources.items()
+            },
             "fmax_mhz": {t.value: f for t, f in self.fmax_mhz.items()},
-            "critical_path": {t.value: list(p) for t, p in self.critical_path.items()},
+            "fmax_notes": {
+                t.value: r.reason for t, r in self.fmax_network.items() if r.fmax_mhz is None
+            },
+            "fmax_core_mhz": {
+                t.value: r.fmax_mhz for t, r in self.fmax_core.items() if r.fmax_mhz is not None
+            },
+            "fmax_detail": {
+                "network": {t.value: r.to_dict() for t, r in self.fmax_network.items()},
+                "core": {t.value: r.to_dict() for t, r in self.fmax_core.items()},
+            },
+            "critical_path": {
+                t.value: list(r.critical_path) for t, r in self.fmax_network.items()
+            },
             "cycles_per_step": self.cycles_per_step,
+            "synops_per_cycle": self.synops_per_cycle,
+            "seconds": round(self.seconds, 1),
         }
+
+
+def _measure_fmax(design, *, target: Target, workdir: Path, freq: float, seed: int,
+                  timeout_s: float | None) -> FmaxResult:
+    """Synthesise ``design`` in the harness and place and route it, or say why not."""
+    from .harness import FmaxHarness
+    from .synth import ToolError, place_and_route, synthesize
+
+    try:
+        syn = synthesize(FmaxHarness(design), target=target, top="harness", workdir=workdir,
+                         timeout_s=timeout_s)
+    except ToolError as exc:
+        return FmaxResult(None, True, f"synthesis failed: {str(exc).splitlines()[0]}")
+    cap = CAPACITY[target][1]
+    counts = {f: (getattr(syn.resources, f), getattr(cap, f)) for f in _FIELDS}
+    reason = check_fit(syn.resources, target=target)
+    if reason is not None:
+        return FmaxResult(None, False, reason, utilisation=counts)
+    try:
+        res = place_and_route(syn.netlist, target=target, freq_mhz=freq, seed=seed,
+                              timeout_s=timeout_s)
+    except ToolError as exc:
+        lines = [ln for ln in str(exc).splitlines() if "ERROR" in ln or "Unable" in ln]
+        why = lines[0].strip() if lines else str(exc).splitlines()[0]
+        placed = "Unable to place" in str(exc) or "no BELs remaining" in str(exc)
+        return FmaxResult(None, not placed, f"place and route failed: {why}",
+                          utilisation=counts)
+    return FmaxResult(res.fmax_mhz, True, None, res.critical_signals(), res.utilisation)
 
 
 def estimate_design(
@@ -573,12 +751,18 @@ def estimate_design(
     pnr: bool = True,
     freq_mhz: Mapping[Target, float] | None = None,
     seed: int = 1,
+    jobs: int | None = None,
+    timeout_s: float | None = 600.0,
 ) -> EstimateReport:
-    """Synthesise ``config``'s design for ``targets`` and measure the LIF core's Fmax.
+    """Synthesise the generated network for ``targets`` and measure Fmax where it fits.
 
-    The synthesised design is the first core (``LIFCore``) of the network; the analytic
-    numbers sum over the same cores. Fmax is measured on the first core inside
-    :class:`~.harness.FmaxHarness` on the iCE40 UP5K and the ECP5-25F when ``pnr``.
+    The synthesised design is ``hw.network.Network(config)``, the top that ``hw.generate``
+    writes; the analytic numbers (:func:`estimate_network`) stand beside its Yosys counts.
+    With ``pnr``, nextpnr measures, on the iCE40 UP5K and the ECP5-25F among ``targets``, the
+    Fmax of the first LIF core and of the whole network, each inside
+    :class:`~.harness.FmaxHarness`. A design that does not fit a part is reported
+    (``fits = False``, utilisation, the reason in ``fmax_notes``), never raised. Tool runs go
+    in parallel threads (``jobs``, default the CPU count).
 
     Parameters
     ----------
@@ -595,36 +779,62 @@ def estimate_design(
         Fmax goals).
     seed : int
         nextpnr seed.
+    jobs : int, optional
+        Tool runs at a time.
+    timeout_s : float or None
+        Limit per tool run, s.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a ``NetworkConfig`` or a target is not a ``Target``.
+    ToolError
+        If Yosys fails on the network itself.
     """
-    from .harness import FmaxHarness
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
     from .lif_core import LIFCore
-    from .synth import place_and_route, synthesize
+    from .network import Network
+    from .synth import synthesize
 
     if not isinstance(config, NetworkConfig):
         raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+    for t in targets:
+        if not isinstance(t, Target):
+            raise TypeError(f"targets must hold Target values, not {t!r}")
+    start = time.perf_counter()
     freq = {Target.ICE40: 40.0, Target.ECP5: 125.0, **(freq_mhz or {})}
     work = Path(workdir)
-    cores = config.cores[:1]
-    resources, analytic, fmax, paths = {}, {}, {}, {}
-    for target in targets:
-        est = [estimate_core(c, target=target).resources for c in cores]
-        analytic[target] = ResourceCounts(
-            **{f: sum(getattr(e, f) for e in est) for f in ("lut", "ff", "bram", "dsp", "spram")}
-        )
-        syn = synthesize(LIFCore(cores[0]), target=target, top="core", workdir=work / "core")
-        resources[target] = syn.resources
-        if pnr and target in (Target.ICE40, Target.ECP5):
-            h = synthesize(
-                FmaxHarness(LIFCore(cores[0])), target=target, top="harness", workdir=work / "fmax"
-            )
-            res = place_and_route(h.netlist, target=target, freq_mhz=freq[target], seed=seed)
-            fmax[target] = res.fmax_mhz
-            paths[target] = res.critical_signals()
+    placeable = [t for t in targets if pnr and t in (Target.ICE40, Target.ECP5)]
+    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+        # the slowest runs first: network harnesses, then plain networks, then the core
+        net_fmax = {
+            t: pool.submit(_measure_fmax, Network(config), target=t, workdir=work / "fmax_net",
+                           freq=freq[t], seed=seed, timeout_s=timeout_s)
+            for t in placeable
+        }
+        syn = {
+            t: pool.submit(synthesize, Network(config), target=t, top="network",
+                           workdir=work / "network", timeout_s=timeout_s)
+            for t in targets
+        }
+        core_fmax = {
+            t: pool.submit(_measure_fmax, LIFCore(config.cores[0]), target=t,
+                           workdir=work / "fmax_core", freq=freq[t], seed=seed,
+                           timeout_s=timeout_s)
+            for t in placeable
+        }
+        resources = {t: f.result().resources for t, f in syn.items()}
+        fmax_network = {t: f.result() for t, f in net_fmax.items()}
+        fmax_core = {t: f.result() for t, f in core_fmax.items()}
     return EstimateReport(
         resources=resources,
-        analytic=analytic,
-        fmax_mhz=fmax,
-        critical_path=paths,
-        cycles_per_step=timestep_cycles(cores[0], events=cores[0].n_in),
-        design=cores[0].name,
+        analytic={t: estimate_network(config, target=t) for t in targets},
+        fmax_network=fmax_network,
+        fmax_core=fmax_core,
+        cycles_per_step=sum(timestep_cycles(c, events=c.n_in) for c in config.cores),
+        synops_per_cycle=network_synops_per_cycle(config),
+        design="network",
+        seconds=time.perf_counter() - start,
     )

