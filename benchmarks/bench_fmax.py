@@ -1,8 +1,10 @@
-"""Fmax of the LIF core on iCE40 UP5K and ECP5-25F (nextpnr), beside a naive LIF neuron.
+"""Fmax of LIF cores and networks on iCE40 UP5K and ECP5-25F (nextpnr), beside a naive neuron.
 
-Usage: ``python benchmarks/bench_fmax.py [--workdir DIR] [--seed N]``. Each design runs inside
-``hw.harness.FmaxHarness`` so that every path is register to register. Goals: ECP5-25
->= 125 MHz, iCE40 UP5K >= 40 MHz.
+Usage: ``python benchmarks/bench_fmax.py [--workdir DIR] [--seed N] [--quick]``. Each design
+runs inside ``hw.harness.FmaxHarness`` so that every path is register to register
+(``hw.estimate.measure_fmax``); a design that does not fit a part is reported with the reason
+instead of an Fmax. ``--quick`` leaves out the two largest designs (784x128 core, digits
+network). Goals: ECP5-25 >= 125 MHz, iCE40 UP5K >= 40 MHz.
 """
 
 import tempfile
@@ -14,10 +16,11 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from spikeforge.compiler.cores import LIFCoreConfig
-from spikeforge.hw.harness import FmaxHarness
+from spikeforge.compiler.cores import LIFCoreConfig, NetworkConfig
+from spikeforge.hw.estimate import measure_fmax
 from spikeforge.hw.lif_core import LIFCore
-from spikeforge.hw.synth import Target, ToolError, place_and_route, synthesize
+from spikeforge.hw.network import Network
+from spikeforge.hw.synth import Target
 from spikeforge.sim.fixed import FixedFormat
 from spikeforge.sim.lif import LIFParams
 
@@ -29,7 +32,9 @@ CASES = [
     (64, 32, 4, 12, 16, 4),
     (64, 32, 8, 16, 16, 4),
     (128, 64, 4, 12, 16, 8),
+    (64, 128, 8, 13, 16, 8),  # first layer of the digits demo
 ]
+LARGE_CASES = [(784, 128, 8, 16, 16, 8)]  # first layer of the mnist demo
 
 
 class NaiveLIF(wiring.Component):
@@ -49,51 +54,56 @@ class NaiveLIF(wiring.Component):
         return m
 
 
-def _core(n_in, n_out, wb, ab, mb, lanes):
-    rng = np.random.default_rng(0)
+def core_config(n_in, n_out, wb, ab, mb, lanes, *, name="core", seed=0) -> LIFCoreConfig:
+    """Return a spike-input core with random weights."""
+    rng = np.random.default_rng(seed)
     w = rng.integers(-(1 << (wb - 1)), 1 << (wb - 1), size=(n_out, n_in))
-    return LIFCore(
-        LIFCoreConfig(
-            name="core",
-            weights=w,
-            weight_bits=wb,
-            acc_bits=ab,
-            input_bits=1,
-            lif=LIFParams(threshold=100, membrane=FixedFormat(mb)),
-            lanes=lanes,
-        )
+    return LIFCoreConfig(
+        name=name,
+        weights=w,
+        weight_bits=wb,
+        acc_bits=ab,
+        input_bits=1,
+        lif=LIFParams(threshold=100, membrane=FixedFormat(mb)),
+        lanes=lanes,
     )
 
 
-def _fmax(make, *, target, workdir: Path, seed: int):
-    syn = synthesize(FmaxHarness(make()), target=target, top="harness", workdir=workdir)
-    return place_and_route(syn.netlist, target=target, freq_mhz=GOAL_MHZ[target], seed=seed)
+def digits_network(lanes: int = 8) -> NetworkConfig:
+    """Return a network shaped like the digits demo: 64-128-10, 8-bit weights, 16-bit
+    membranes, 13/14-bit accumulators, spike input."""
+    return NetworkConfig(
+        cores=(
+            core_config(64, 128, 8, 13, 16, lanes, name="fc0", seed=0),
+            core_config(128, 10, 8, 14, 16, lanes, name="fc1", seed=1),
+        ),
+        timesteps=8,
+    )
 
 
 @click.command()
 @click.option("--workdir", type=click.Path(path_type=Path), default=None)
 @click.option("--seed", type=int, default=1, show_default=True)
-def main(workdir: Path | None, seed: int) -> None:
-    """Print Fmax per design and target, with the critical path of the LIF cores."""
+@click.option("--quick", is_flag=True, help="leave out the 784x128 core and the network")
+def main(workdir: Path | None, seed: int, quick: bool) -> None:
+    """Print Fmax per design and target, with the critical path."""
     root = Path(workdir or tempfile.mkdtemp(prefix="bench_fmax_"))
     designs = [("naive LIF neuron", NaiveLIF)]
-    designs += [
-        (f"LIFCore {c[0]}x{c[1]} w{c[2]} acc{c[3]} v{c[4]} P={c[5]}", lambda c=c: _core(*c))
-        for c in CASES
-    ]
+    for c in CASES + ([] if quick else LARGE_CASES):
+        name = f"LIFCore {c[0]}x{c[1]} w{c[2]} acc{c[3]} v{c[4]} P={c[5]}"
+        designs.append((name, lambda c=c: LIFCore(core_config(*c))))
+    if not quick:
+        designs.append(("Network digits 64-128-10 w8 P=8", lambda: Network(digits_network())))
     click.echo(f"{'design':44s} {'target':6s} {'Fmax MHz':>9s} {'goal':>5s}  critical path")
     for i, (name, make) in enumerate(designs):
         for target in (Target.ICE40, Target.ECP5):
-            try:
-                res = _fmax(make, target=target, workdir=root / f"d{i}", seed=seed)
-            except ToolError as exc:
-                click.echo(
-                    f"{name:44s} {target.value:6s} {'-':>9s} {'FAIL':>5s}  "
-                    f"{str(exc).splitlines()[-2]}"
-                )
+            res = measure_fmax(make(), target=target, workdir=root / f"d{i}",
+                               freq=GOAL_MHZ[target], seed=seed)
+            if res.fmax_mhz is None:
+                click.echo(f"{name:44s} {target.value:6s} {'-':>9s} {'-':>5s}  {res.reason}")
                 continue
             ok = "ok" if res.fmax_mhz >= GOAL_MHZ[target] else "MISS"
-            path = " -> ".join(res.critical_signals())
+            path = " -> ".join(res.critical_path)
             click.echo(f"{name:44s} {target.value:6s} {res.fmax_mhz:9.2f} {ok:>5s}  {path}")
 
 

@@ -71,6 +71,7 @@ __all__ = [
     "estimate_design",
     "estimate_network",
     "map_memory",
+    "measure_fmax",
     "network_synops_per_cycle",
     "synaptic_ops_per_cycle",
     "timestep_cycles",
@@ -715,9 +716,28 @@ class EstimateReport:
         }
 
 
-def _measure_fmax(design, *, target: Target, workdir: Path, freq: float, seed: int,
-                  timeout_s: float | None) -> FmaxResult:
-    """Synthesise ``design`` in the harness and place and route it, or say why not."""
+def measure_fmax(design, *, target: Target, workdir: os.PathLike | str, freq: float,
+                 seed: int = 1, timeout_s: float | None = 600.0) -> FmaxResult:
+    """Synthesise ``design`` in :class:`~.harness.FmaxHarness` and place and route it.
+
+    Placement is skipped when the Yosys counts exceed :data:`CAPACITY`; a failed placement
+    is reported too. Neither raises: the result says why there is no Fmax.
+
+    Parameters
+    ----------
+    design : wiring.Component
+        Design to wrap.
+    target : Target
+        ``ICE40`` (UP5K) or ``ECP5`` (25F).
+    workdir : path-like
+        Folder for the tool outputs.
+    freq : float
+        Requested frequency, MHz.
+    seed : int
+        nextpnr seed.
+    timeout_s : float or None
+        Limit per tool run, s.
+    """
     from .harness import FmaxHarness
     from .synth import ToolError, place_and_route, synthesize
 
@@ -810,7 +830,7 @@ def estimate_design(
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         # the slowest runs first: network harnesses, then plain networks, then the core
         net_fmax = {
-            t: pool.submit(_measure_fmax, Network(config), target=t, workdir=work / "fmax_net",
+            t: pool.submit(measure_fmax, Network(config), target=t, workdir=work / "fmax_net",
                            freq=freq[t], seed=seed, timeout_s=timeout_s)
             for t in placeable
         }
@@ -820,7 +840,7 @@ def estimate_design(
             for t in targets
         }
         core_fmax = {
-            t: pool.submit(_measure_fmax, LIFCore(config.cores[0]), target=t,
+            t: pool.submit(measure_fmax, LIFCore(config.cores[0]), target=t,
                            workdir=work / "fmax_core", freq=freq[t], seed=seed,
                            timeout_s=timeout_s)
             for t in placeable
