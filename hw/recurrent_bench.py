@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from amaranth.back import verilog
+from amaranth.hdl import Const, Value
 
 from spikeforge.sim.recurrent_net import (
     NetState,
@@ -54,6 +55,7 @@ __all__ = [
     "compare",
     "golden_trace",
     "harness_verilog",
+    "reseed_commands",
     "run_recurrent_harness",
 ]
 
@@ -61,8 +63,13 @@ __all__ = [
 HARNESS_TOP = "sf_recurrent_harness"
 _CORE_TOP = "recurrent_core"
 _TB_MODULE = "spikeforge.hw.verilator_harness_tb"
-_BUILD_ARGS = ("-Wno-WIDTH", "-Wno-fatal", "--timing", "-O3", "--x-assign", "fast",
-               "--x-initial", "fast", "-CFLAGS", "-std=c++20 -fcoroutines -O1")
+_BUILD_ARGS = ("-Wno-WIDTH", "-Wno-fatal", "-Wno-TIMESCALEMOD", "--timing", "-O3",
+               "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS",
+               "-std=c++20 -fcoroutines -O1")
+#: The PyPI wheel's verilated.mk leaves ``CFG_CXXFLAGS_PCH_I`` empty, so the precompiled
+#: header is passed to the compiler as an input file ("linker input file not found"); a
+#: variable definition in ``MAKEFLAGS`` acts like one on make's command line.
+_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,6 +97,17 @@ def _layouts(config: RecurrentCoreConfig):
         weight_record_layout(max(1, config.n_syn), weight_bits=config.weight_bits),
         status_record_layout(n_groups=5, sum_bits=w["sum"]),
     )
+
+
+def reseed_commands(config: RecurrentCoreConfig, state: NetState) -> list[int]:
+    """Return the commands that load ``state``'s input, noise and decay LFSR registers."""
+    cmd_l = _layouts(config)[0]
+    out = [pack(cmd_l, op=RecurrentOp.SET_INPUT_REG, index=i, value=int(r))
+           for i, r in enumerate(state.input_regs)]
+    out += [pack(cmd_l, op=RecurrentOp.SET_NOISE_REG, index=j, value=int(r))
+            for j, r in enumerate(state.noise_regs)]
+    out.append(pack(cmd_l, op=RecurrentOp.SET_DECAY_REG, value=int(state.decay_reg)))
+    return out
 
 
 def commands(config: RecurrentCoreConfig, schedule: Schedule) -> list[int]:
@@ -150,9 +168,9 @@ class GoldenTrace:
     state: NetState
 
 
-def golden_trace(config: RecurrentCoreConfig, schedule: Schedule, *,
-                 conn=None) -> GoldenTrace:
-    """Run ``schedule`` through ``sim.recurrent_net`` from ``config.state``.
+def golden_trace(config: RecurrentCoreConfig, schedule: Schedule, *, conn=None,
+                 state: NetState | None = None) -> GoldenTrace:
+    """Run ``schedule`` through ``sim.recurrent_net`` from ``state`` (default ``config.state``).
 
     Spikes, membranes, sleep length and group sums come from the block drivers
     (``run_wake_block``, ``run_sleep_episode``) that ``spikeforge.sleep_study`` uses; ``y`` and
@@ -161,7 +179,7 @@ def golden_trace(config: RecurrentCoreConfig, schedule: Schedule, *,
     """
     cfg, conn = config.net, (config.conn if conn is None else conn)
     pre, post = config.synapses
-    state = config.state
+    state = config.state if state is None else state
     s_l, v_l, y_l, a_l, item_l = [], [], [], [], []
     weights, status = [], []
     for n_item, item in enumerate(schedule):
@@ -191,7 +209,7 @@ def golden_trace(config: RecurrentCoreConfig, schedule: Schedule, *,
                 y_l.append(st.neurons.y)
                 a_l.append(st.neurons.a)
             s_l.append(rec.spikes)
-            v_l.append(np.array(vs, dtype=np.int64).reshape(rec.steps, -1))
+            v_l.append(np.array(vs, dtype=np.int64).reshape(rec.steps, cfg.neuron.n_post))
             item_l += [n_item] * rec.steps
             k = cfg.sleep.decay_period
             for b, sums in enumerate(rec.sums):
@@ -422,11 +440,23 @@ def build_recurrent_harness(config: RecurrentCoreConfig, build_dir: str | os.Pat
     build.mkdir(parents=True, exist_ok=True)
     core_v = build / f"{_CORE_TOP}.v"
     core = RecurrentCore(config)
-    _write_if_changed(core_v, verilog.convert(core, name=_CORE_TOP, emit_src=False))
+    # constant members (the always-ready streams' ready) are not ports
+    ports = [Value.cast(v) for _, _, v in core.signature.flatten(core)
+             if not isinstance(v, Const)]
+    _write_if_changed(core_v, verilog.convert(core, name=_CORE_TOP, ports=ports,
+                                              emit_src=False))
     hpath = build / f"{HARNESS_TOP}.sv"
     _write_if_changed(hpath, harness_verilog(config))
-    _runner().build(sources=[core_v, hpath], hdl_toplevel=HARNESS_TOP, build_dir=build,
-                    build_args=list(_BUILD_ARGS), log_file=build / "build.log")
+    old = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = f"{old} {_MAKEFLAGS}" if old else _MAKEFLAGS
+    try:
+        _runner().build(sources=[core_v, hpath], hdl_toplevel=HARNESS_TOP, build_dir=build,
+                        build_args=list(_BUILD_ARGS), log_file=build / "build.log")
+    finally:
+        if old is None:
+            del os.environ["MAKEFLAGS"]
+        else:
+            os.environ["MAKEFLAGS"] = old
     return build
 
 

@@ -54,6 +54,7 @@ from amaranth.lib.wiring import In, Out
 from spikeforge.sim.lfsr import LFSR24
 from spikeforge.sim.recurrent import Connectivity, SynapseGroup
 from spikeforge.sim.recurrent_net import NetConfig, NetState
+from spikeforge.sim.stdp import kernel_luts
 
 from .decay_unit import DecayUnit
 from .noise import NoiseUnit, lfsr_advance_value, noise_range
@@ -144,8 +145,10 @@ class RecurrentCoreConfig:
 
     @cached_property
     def weight_bits(self) -> int:
-        """Width of a magnitude, bits (holds every upper bound)."""
-        return max(1, int(self.conn.hi.max()).bit_length())
+        """Width of a magnitude, bits (holds every group's upper bound and the kernels)."""
+        his = [s.hi for s in self.group_specs()]
+        kernels = [int(v) for t in kernel_luts(self.net.stdp) for v in t]
+        return max(1, max(his).bit_length(), max(kernels).bit_length())
 
     @cached_property
     def drive_bound(self) -> int:
