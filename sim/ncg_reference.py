@@ -193,7 +193,11 @@ def forward(
         e = feats.size
         idx = np.arange(1, e)
         checks = idx[(ts[1:] != ts[:-1]) | (idx == e - 1)]
-        vc = cs[:, checks - 1]
+        if checks.size == 0:  # one input spike: it is the last one, nothing can fire
+            checks = np.array([e], dtype=np.int64)
+            vc = np.full((n, 1), -np.inf, dtype=np.float32)
+        else:
+            vc = cs[:, checks - 1]
         above = vc > thresholds[:, None]
         fired = above.any(axis=1)
         first = above.argmax(axis=1)
