@@ -191,12 +191,18 @@ def report(run_dir):
               help="Also train the learning core in Verilator in lockstep and compare.")
 @click.option("--check-every", type=int, default=1, show_default=True,
               help="With --rtl: compare every weight/threshold after every N-th sample.")
+@click.option("--input", "input_", type=str, default="pixels", show_default=True,
+              help="Readout input: pixels (latency-coded) or a frozen spiking front end "
+                   "snn-h<W>[x<W2>...][-t<T>][-e<E>], e.g. snn-h256x64.")
 def learn(run_dir, dataset, method, neurons_per_class, time_bins, epochs, seed, rtl,
-          check_every):
-    """Train the S2-STDP + NCG readout on latency-coded pixels (golden model, optionally RTL)."""
+          check_every, input_):
+    """Train the S2-STDP + NCG readout on latency-coded pixels or front-end spikes (golden
+    model, optionally RTL)."""
+    from .frontend_features import parse_input
     from .learn_run import METHODS, learn_to_run_folder
 
     try:
+        parse_input(input_)
         if dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}: accepted datasets are "
                              f"{', '.join(DATASETS)}")
@@ -209,7 +215,8 @@ def learn(run_dir, dataset, method, neurons_per_class, time_bins, epochs, seed, 
             raise ValueError(f"epochs must be >= 1, not {epochs}")
         s = learn_to_run_folder(run_dir, dataset=dataset, method=METHODS[method],
                                 neurons_per_class=neurons_per_class, time_bins=time_bins,
-                                epochs=epochs, seed=seed, rtl=rtl, check_every=check_every)
+                                epochs=epochs, seed=seed, rtl=rtl, check_every=check_every,
+                                input=input_)
     except ValueError as exc:
         _fail(exc)
     acc = s["accuracy"]

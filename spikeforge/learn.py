@@ -1,9 +1,10 @@
-"""On-chip learning flow: train the NCG readout on latency-coded pixels, float and integer.
+"""On-chip learning flow: train the NCG readout on latency-coded pixels or front-end spikes.
 
 ``run_learning`` trains the float reference (:mod:`spikeforge.sim.ncg_reference`) and the integer
 golden model of the learning core (:mod:`spikeforge.sim.ncg`) side by side on the same data and
-reports per-epoch accuracies. ``sweep_time_bins`` measures the integer model's accuracy against
-the number of time bins ``K``.
+reports per-epoch accuracies. The input is latency-coded pixels or the spikes of a frozen spiking
+front end (:mod:`spikeforge.frontend_features`, ``input="snn-h256x64"``). ``sweep_time_bins``
+measures the integer model's accuracy against the number of time bins ``K``.
 
 Data protocol: the whole dataset (train and test parts of :func:`spikeforge.datasets.load_dataset`
 joined) is split 80/20, stratified, with ``random_state = 0`` (:func:`split_80_20`); mnist5k gives
@@ -17,10 +18,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .datasets import DATASETS, load_dataset
+from .frontend_features import PIXELS, InputEvents, load_input, parse_input
 from .sim import ncg, ncg_reference
 from .sim.fixed import FixedFormat
 from .sim.ncg_types import ClassMap, Method, NCGConfig, Regulation, WeightNorm
@@ -56,6 +59,11 @@ def split_80_20(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
 #: (η_θ = 10 θ / 200) and the STDP rates halved, as found in reference/algorithms.md §1.8b.
 _THRESHOLDS = {"mnist5k": 25.0, "digits": 6.0}
 
+#: Threshold for front-end spikes per active input: θ = this x the mean number of active
+#: (non-silent) features of the front end, measured on mnist5k and digits front ends
+#: (see docs/ncg.md); with w ~ 0.3 the neurons fire after about half their active inputs.
+_FRONTEND_THRESHOLDS = {"mnist5k": 5.0, "digits": 5.0}
+
 
 def default_config(
     *,
@@ -63,9 +71,14 @@ def default_config(
     method: Method = Method.S2STDP,
     neurons_per_class: int = 5,
     regulation: Regulation | None = None,
+    input: str = PIXELS,
 ) -> NCGConfig:
     """Hyper-parameters used by :func:`run_learning` (MNIST ``s2stdp+ncg`` config rescaled to
     raw pixels; SSTDP and R-STDP follow their configs' shape with the same threshold scaling).
+
+    ``input`` is ``"pixels"`` or a front-end name (:func:`spikeforge.frontend_features.
+    parse_input`): the number of inputs is its last hidden width and the threshold is the
+    front-end threshold of the dataset (other rates as for pixels).
 
     ``regulation`` None means CR-2 for ``M > 1`` (R-STDP: dropout 0.15) and none for ``M = 1``.
     Groups of ``M > 1`` have one non-target neuron except for SSTDP (no non-target neuron).
@@ -73,14 +86,19 @@ def default_config(
     Raises
     ------
     ValueError
-        If ``dataset`` is unknown or ``neurons_per_class < 1``.
+        If ``dataset`` or ``input`` is unknown or ``neurons_per_class < 1``.
     """
     if dataset not in _THRESHOLDS:
         raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, not {dataset!r}")
     if not isinstance(method, Method):
         raise TypeError(f"method must be a Method, not {method!r}")
-    n_in = 784 if dataset == "mnist5k" else 64
-    thr = _THRESHOLDS[dataset]
+    spec = parse_input(input)
+    if spec is None:
+        n_in = 784 if dataset == "mnist5k" else 64
+        thr = _THRESHOLDS[dataset]
+    else:
+        n_in = spec.n_features
+        thr = _FRONTEND_THRESHOLDS[dataset]
     m = neurons_per_class
     if not isinstance(m, int) or m < 1:
         raise ValueError(f"neurons_per_class must be an integer >= 1, not {m!r}")
@@ -137,6 +155,9 @@ class LearnResult:
         Final float state.
     int_state : ncg.NCGState or None
         Final integer state.
+    events : InputEvents
+        The input events both models were trained and tested on (``events.name`` is the
+        input kind).
     """
 
     dataset: str
@@ -149,6 +170,7 @@ class LearnResult:
     int_epoch_seconds: tuple[float, ...]
     float_state: ncg_reference.ReferenceState | None
     int_state: ncg.NCGState | None
+    events: InputEvents
 
 
 def run_learning(
@@ -166,8 +188,12 @@ def run_learning(
     run_float: bool = True,
     run_int: bool = True,
     progress: Callable[[str], None] | None = None,
+    input: str = PIXELS,
+    cache_dir: str | Path | None = None,
+    events: InputEvents | None = None,
 ) -> LearnResult:
-    """Train the float reference and the integer model on latency-coded pixels.
+    """Train the float reference and the integer model on latency-coded pixels or front-end
+    spikes.
 
     Parameters
     ----------
@@ -196,26 +222,40 @@ def run_learning(
         Which models to train.
     progress : callable or None
         Called with a one-line message after every epoch.
+    input : str
+        ``"pixels"`` or a front-end name (:func:`spikeforge.frontend_features.parse_input`).
+    cache_dir : path-like or None
+        Where the trained front end is cached (None: trained anew every call).
+    events : InputEvents or None
+        Precomputed input events (``input`` and ``cache_dir`` are then only used for the
+        default configuration); default :func:`spikeforge.frontend_features.load_input`.
 
     Raises
     ------
     ValueError
-        On an unknown dataset, ``epochs < 1`` or invalid integer parameters.
+        On an unknown dataset or input, ``epochs < 1`` or invalid integer parameters.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, not {epochs!r}")
     if config is None:
         config = default_config(dataset=dataset, method=method,
-                                neurons_per_class=neurons_per_class, regulation=regulation)
-    x_tr, y_tr, x_te, y_te = split_80_20(dataset)
-    if config.n_inputs != x_tr.shape[1]:
+                                neurons_per_class=neurons_per_class, regulation=regulation,
+                                input=input)
+    say = progress or (lambda _msg: None)
+    if events is None:
+        events = load_input(dataset=dataset, input=input, time_bins=time_bins, seed=seed,
+                            cache_dir=cache_dir, progress=say)
+    if events.time_bins != time_bins:
+        raise ValueError(f"events.time_bins must equal time_bins {time_bins}, "
+                         f"not {events.time_bins!r}")
+    if config.n_inputs != events.n_features:
         raise ValueError(
-            f"config.n_inputs must match the dataset's {x_tr.shape[1]} features, "
+            f"config.n_inputs must match the input's {events.n_features} features, "
             f"not {config.n_inputs!r}"
         )
+    y_tr, y_te = events.y_train, events.y_test
     kw = {} if weight_format is None else {"weight_format": weight_format}
     params = ncg.NCGParams(config, time_bins=time_bins, norm=norm, **kw)
-    say = progress or (lambda _msg: None)
     f_train: list[float] = []
     f_test: list[float] = []
     i_train: list[float] = []
@@ -223,8 +263,7 @@ def run_learning(
     secs: list[float] = []
     fstate = istate = None
     if run_float:
-        t_tr = ncg_reference.latency_times(x_tr)
-        t_te = ncg_reference.latency_times(x_te)
+        t_tr, t_te = events.times_train, events.times_test
         fstate = ncg_reference.init_state(config, seed=seed)
         for ep in range(epochs):
             fstate, acc = ncg_reference.train_epoch(fstate, t_tr, y_tr, config=config, seed=seed)
@@ -232,8 +271,7 @@ def run_learning(
             f_test.append(float(np.mean(ncg_reference.infer(fstate, t_te, config=config) == y_te)))
             say(f"float epoch {ep}: train {acc:.4f} test {f_test[-1]:.4f}")
     if run_int:
-        b_tr = ncg.latency_bins(x_tr, time_bins=time_bins)
-        b_te = ncg.latency_bins(x_te, time_bins=time_bins)
+        b_tr, b_te = events.bins_train, events.bins_test
         istate = ncg.init_state(params, seed=seed)
         for ep in range(epochs):
             t0 = time.perf_counter()
@@ -243,7 +281,7 @@ def run_learning(
             i_test.append(float(np.mean(ncg.infer(istate, b_te, params=params) == y_te)))
             say(f"int epoch {ep}: train {acc:.4f} test {i_test[-1]:.4f} ({secs[-1]:.1f} s)")
     return LearnResult(
-        dataset=dataset, params=params, seed=seed,
+        dataset=dataset, params=params, seed=seed, events=events,
         float_train=tuple(f_train), float_test=tuple(f_test),
         int_train=tuple(i_train), int_test=tuple(i_test), int_epoch_seconds=tuple(secs),
         float_state=fstate, int_state=istate,

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .learn import run_learning, split_80_20
+from .frontend_features import PIXELS, parse_input
+from .learn import run_learning
 from .runfolder import RunFolder, atomic_write_bytes
 from .sim import ncg
 from .sim.ncg_types import Method, first_winner
@@ -81,29 +82,32 @@ def _plots(run: RunFolder, result, *, win_counts: np.ndarray, shape: tuple[int, 
 
 def learn_to_run_folder(run_dir: Path | str, *, dataset: str, method: Method,
                         neurons_per_class: int, time_bins: int, epochs: int, seed: int,
-                        rtl: bool, check_every: int = 1, progress: bool = True
-                        ) -> dict[str, Any]:
+                        rtl: bool, check_every: int = 1, progress: bool = True,
+                        input: str = PIXELS) -> dict[str, Any]:
     """Train, optionally verify in lockstep on the RTL core, and write the run folder.
 
-    Returns the summary. Raises ``ValueError`` on bad options (before anything is written)
-    and ``RuntimeError`` if the RTL run cannot complete.
+    ``input`` is ``"pixels"`` or a front-end name (:mod:`spikeforge.frontend_features`); the
+    front end is trained on the training split and cached in the run folder
+    (``frontend-<dataset>-<name>-seed<seed>.safetensors``). Returns the summary. Raises
+    ``ValueError`` on bad options (before anything is written) and ``RuntimeError`` if the
+    RTL run cannot complete.
     """
     say = print if progress else (lambda *_: None)
     if not isinstance(check_every, int) or check_every < 1:
         raise ValueError(f"check every must be an integer >= 1, not {check_every!r}")
+    parse_input(input)
     t0 = time.perf_counter()
-    result = run_learning(dataset=dataset, method=method, neurons_per_class=neurons_per_class,
-                          time_bins=time_bins, epochs=epochs, seed=seed,
-                          progress=say if progress else None)
     run = RunFolder(run_dir)
     run.path.mkdir(parents=True, exist_ok=True)
+    result = run_learning(dataset=dataset, method=method, neurons_per_class=neurons_per_class,
+                          time_bins=time_bins, epochs=epochs, seed=seed,
+                          progress=say if progress else None, input=input, cache_dir=run.path)
     params = result.params
-    x_tr, y_tr, x_te, y_te = split_80_20(dataset)
-    b_tr = ncg.latency_bins(x_tr, time_bins=time_bins)
-    b_te = ncg.latency_bins(x_te, time_bins=time_bins)
+    ev = result.events
+    b_tr, y_tr, b_te, y_te = ev.bins_train, ev.y_train, ev.bins_test, ev.y_test
     summary: dict[str, Any] = {
         "dataset": dataset,
-        "input": "pixels",
+        "input": ev.name,
         "method": method.value,
         "neurons_per_class": neurons_per_class,
         "time_bins": time_bins,
@@ -157,8 +161,13 @@ def learn_to_run_folder(run_dir: Path | str, *, dataset: str, method: Method,
                            time_bins=time_bins)
         win_counts[first_winner(t, v)] += 1
     history["test_win_counts"] = win_counts.tolist()
-    side = math.isqrt(x_tr.shape[1])
-    plots = _plots(run, result, win_counts=win_counts, shape=(side, side))
+    if ev.frontend_test_accuracy is not None:
+        summary["frontend"] = {"name": ev.name, "features": ev.n_features,
+                               "test_accuracy": ev.frontend_test_accuracy}
+    f = ev.n_features
+    side = math.isqrt(f)
+    shape = (side, side) if side * side == f else (f // math.gcd(f, 16), math.gcd(f, 16))
+    plots = _plots(run, result, win_counts=win_counts, shape=shape)
     summary["plots"] = plots
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     run.write_json("learn.json", history)
