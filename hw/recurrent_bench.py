@@ -13,6 +13,7 @@ stream ready and writes each record with the cycle it appeared at; Python never 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 from dataclasses import dataclass, replace
@@ -53,6 +54,7 @@ __all__ = [
     "build_recurrent_harness",
     "commands",
     "compare",
+    "default_build_dir",
     "golden_trace",
     "harness_verilog",
     "reseed_commands",
@@ -257,20 +259,22 @@ def compare(config: RecurrentCoreConfig, trace: GoldenTrace,
             records: CoreRecords) -> tuple[int, str | None]:
     """Return ``(mismatch count, first mismatch)`` of the core's records against ``trace``.
 
-    Neuron records are checked step by step (spike, ``v``, ``y``, ``a`` of every neuron), then
-    the weight dumps (every synapse after every schedule item), then the status records. The
-    description names the step (and schedule item), neuron or synapse ``(pre, post)``, the
-    field, expected and actual.
+    Neuron records are checked step by step (spike, ``v``, ``y``, ``a`` of every neuron), the
+    weight dumps (every synapse after every schedule item) and the status records. The first
+    mismatch is the earliest in time (a schedule item's steps, then its weight dump; status
+    records and count errors last); its description names the step (and schedule item),
+    neuron or synapse ``(pre, post)``, the field, expected and actual.
     """
     _, nrl, wrl, srl = _layouts(config)
     p = config.net.neuron
     n_post, steps = p.n_post, trace.spikes.shape[0]
-    problems: list[str] = []
+    problems: list[tuple[tuple[int, int, int], str]] = []
+    late = (1 << 62, 0, 0)
     count = 0
     if len(records.neurons) != steps * n_post:
         count += 1
-        problems.append(f"{len(records.neurons)} neuron records, expected {steps} steps x "
-                        f"{n_post} neurons = {steps * n_post}")
+        problems.append((late, (f"{len(records.neurons)} neuron records, expected {steps} steps"
+                                f" x {n_post} neurons = {steps * n_post}")))
     n_ok = min(len(records.neurons) // n_post, steps)
     got = {f: np.zeros((n_ok, n_post), np.int64) for f in ("index", "spike", "v", "y", "a")}
     for r, word in enumerate(records.neurons[:n_ok * n_post]):
@@ -291,14 +295,15 @@ def compare(config: RecurrentCoreConfig, trace: GoldenTrace,
                     f"step {t} (schedule item {int(trace.step_item[t])}), neuron {j}: {name} "
                     f"expected {int(exp[t, j])}, actual {int(got[name][t, j])}"))
     if first_step is not None:
-        problems.insert(0, first_step[2])
+        t = first_step[0]
+        problems.append(((int(trace.step_item[t]), 0, int(t)), first_step[2]))
     pre, post = config.synapses
     s_n = config.n_syn
     dumps = [records.weights[d * s_n:(d + 1) * s_n] for d in range(len(trace.weights))]
     if len(records.weights) != s_n * len(trace.weights):
         count += 1
-        problems.append(f"{len(records.weights)} weight records, expected "
-                        f"{len(trace.weights)} dumps x {s_n} synapses")
+        problems.append((late, (f"{len(records.weights)} weight records, expected "
+                                f"{len(trace.weights)} dumps x {s_n} synapses")))
     for d, (words, exp) in enumerate(zip(dumps, trace.weights, strict=True)):
         if len(words) != s_n:
             continue
@@ -309,21 +314,24 @@ def compare(config: RecurrentCoreConfig, trace: GoldenTrace,
         count += len(diff)
         if len(diff):
             k = int(diff[0])
-            problems.append(f"weights after schedule item {d}, synapse {k} (pre {int(pre[k])}, "
-                            f"post {int(post[k])}): expected {int(exp[k])}, actual {int(m[k])}"
-                            f" (index {int(idx[k])})")
+            problems.append(((d, 1, 0), (
+                f"weights after schedule item {d}, synapse {k} (pre {int(pre[k])}, post "
+                f"{int(post[k])}): expected {int(exp[k])}, actual {int(m[k])} (index "
+                f"{int(idx[k])})")))
     if len(records.status) != len(trace.status):
         count += 1
-        problems.append(f"{len(records.status)} status records, expected {len(trace.status)}")
+        problems.append((late, (f"{len(records.status)} status records, expected "
+                                f"{len(trace.status)}")))
     for r, (word, exp) in enumerate(zip(records.status, trace.status, strict=False)):
         f = unpack(srl, word)
         act = (f["event"], f["steps"], f["stopped"], tuple(f["sums"]))
         exp_t = (int(exp[0]), exp[1], exp[2], exp[3])
         if act != exp_t:
             count += 1
-            problems.append(f"status record {r} ({StatusEvent(exp_t[0]).name}): expected "
-                            f"(event, steps, stopped, sums) {exp_t}, actual {act}")
-    return count, (problems[0] if problems else None)
+            problems.append(((1 << 61, 2, r), (
+                f"status record {r} ({StatusEvent(exp_t[0]).name}): expected (event, steps, "
+                f"stopped, sums) {exp_t}, actual {act}")))
+    return count, (min(problems)[1] if problems else None)
 
 
 # --- Verilator harness -------------------------------------------------------------------------
@@ -411,6 +419,16 @@ def harness_verilog(config: RecurrentCoreConfig) -> str:
     ])
 
 
+def default_build_dir(name: str) -> Path:
+    """Return a persistent Verilator build folder ``name`` under the user cache.
+
+    Rebuilding there only redoes the work whose sources changed, so a bench pays the clean
+    build (about a minute for the core) once per machine.
+    """
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "spikeforge" / "rtl" / name
+
+
 def _write_if_changed(path: Path, text: str) -> None:
     if not path.is_file() or path.read_text() != text:
         path.write_text(text)
@@ -469,7 +487,17 @@ def run_recurrent_harness(config: RecurrentCoreConfig, words: list[int], *,
     RuntimeError
         If the run did not finish within ``max_cycles``.
     """
-    build = build_recurrent_harness(config, build_dir)
+    build = Path(build_dir).resolve()
+    build.mkdir(parents=True, exist_ok=True)
+    # one build folder, one simulation at a time (pytest-xdist workers may share it)
+    with open(build / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _run_locked(config, words, build, max_cycles)
+
+
+def _run_locked(config: RecurrentCoreConfig, words: list[int], build: Path,
+                max_cycles: int) -> CoreRecords:
+    build_recurrent_harness(config, build)
     stim, out = build / "stim.hex", build / "out.txt"
     with open(stim, "w") as f:
         f.write(f"{len(words):x}\n{max_cycles:x}\n")
