@@ -294,11 +294,11 @@ def _logic_features(config: LIFCoreConfig) -> _Features:
 #: the counted registers. Fitted by ``benchmarks/calibrate_estimate.py`` (non-negative least
 #: squares on Yosys 0.70 runs; see ``docs/estimates.md``).
 _LUT_FIT: dict[Target, tuple[float, float, float, float]] = {
-    Target.ICE40: (60.0, 2.0, 2.0, 4.0),
-    Target.ECP5: (60.0, 2.0, 2.0, 4.0),
-    Target.XC7: (60.0, 1.5, 1.5, 3.0),
+    Target.ICE40: (0.0, 0.0, 5.374, 3.905),
+    Target.ECP5: (0.0, 0.0, 7.176, 3.697),
+    Target.XC7: (73.003, 0.0, 6.320, 0.0),
 }
-_FF_FIT: dict[Target, float] = {Target.ICE40: 0.0, Target.ECP5: 0.0, Target.XC7: 0.0}
+_FF_FIT: dict[Target, float] = {Target.ICE40: -80.0, Target.ECP5: -78.0, Target.XC7: -78.0}
 
 # Widest multiplier operands one DSP block takes (iCE40 SB_MAC16 16x16, ECP5 18x18,
 # DSP48E1 25x18); Yosys maps a multiply to a DSP when both operands fit and the product is
