@@ -314,15 +314,14 @@ def stage_estimate(run_dir: Any, *, pnr: bool = True, force: bool = False) -> di
     result = rep.to_dict()
     run.write_json("estimate.json", result)
     summary: dict[str, Any] = {
-        "resources": result["resources"],
-        "fmax_mhz": result.get("fmax_mhz", {}),
+        key: result[key]
+        for key in ("resources", "analytic", "error", "fits", "fmax_mhz", "fmax_core_mhz",
+                    "fmax_notes", "synops_per_cycle")
+        if key in result
     }
-    s = run.summary()
-    cps = s.get("cycles_per_sample")
-    fmax = result.get("fmax_mhz", {})
+    cps = run.summary().get("cycles_per_sample")
     if cps:
-        summary["latency_us"] = {t: cps / f for t, f in fmax.items() if f}
-    summary["synops_per_cycle"] = result.get("synops_per_cycle")
+        summary["latency_us"] = {t: cps / f for t, f in result.get("fmax_mhz", {}).items() if f}
     run.update_summary(summary)
     _mark_done(run, "estimate", inputs)
     return result
