@@ -110,18 +110,30 @@ def write_report(run: RunFolder, *, raster: list[np.ndarray] | None = None,
         lines.append("")
     res = s.get("resources", {})
     if res:
-        lines += ["## Resources", "", "| target | LUT | FF | BRAM | DSP | Fmax (MHz) |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["## Resources (Yosys, whole network) and Fmax (nextpnr)", "",
+                  ("| target | LUT | LUT analytic (error) | FF | BRAM | DSP | Fmax network (MHz) "
+                  "| Fmax LIF core (MHz) |"),
+                  "|---|---|---|---|---|---|---|---|"]
         fmax = s.get("fmax_mhz", {})
+        fmax_core = s.get("fmax_core_mhz", {})
+        analytic = s.get("analytic", {})
+        error = s.get("error", {})
         for t in TARGETS:
             if t in res:
                 r = res[t]
-                lines.append(f"| {t} | {r.get('lut')} | {r.get('ff')} | {r.get('bram')} | "
-                             f"{r.get('dsp')} | {_fmt(fmax.get(t, '-'))} |")
+                a = analytic.get(t, {}).get("lut", "-")
+                e = error.get(t, {}).get("lut")
+                a_txt = f"{a} ({100 * e:+.0f} %)" if isinstance(e, float) else str(a)
+                lines.append(f"| {t} | {r.get('lut')} | {a_txt} | {r.get('ff')} | "
+                             f"{r.get('bram')} | {r.get('dsp')} | {_fmt(fmax.get(t, '-'))} | "
+                             f"{_fmt(fmax_core.get(t, '-'))} |")
+        for t, note in s.get("fmax_notes", {}).items():
+            lines.append(f"\n- {t}: {note}")
         lines.append("")
         images.append(("resources", plot_resources(run, res)))
     other = {k: v for k, v in s.items()
-             if k not in ("accuracy", "verify", "resources", "fmax_mhz", "dataset")}
+             if k not in ("accuracy", "verify", "resources", "fmax_mhz", "fmax_core_mhz",
+                          "analytic", "error", "fmax_notes", "dataset")}
     if other:
         lines += ["## Figures", ""]
         flat: list[tuple[str, Any]] = []
