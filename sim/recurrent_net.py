@@ -26,6 +26,7 @@ trains and noise together.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -42,7 +43,7 @@ from .recurrent import (
     synaptic_drive,
 )
 from .sleep import Phase, SleepParams, decay_step, noise_step, sleep_length, sums_at_baseline
-from .stdp import StdpParams, _apply_inplace, age_step, kernel_luts
+from .stdp import StdpParams, StdpPolarity, _apply_inplace, age_step, kernel_luts
 
 __all__ = [
     "NetConfig",
@@ -209,6 +210,7 @@ class _Runner:
         self.syn_lo = conn.lo.ravel()[self.syn]
         self.syn_hi = conn.hi.ravel()[self.syn]
         self.zero_x = np.zeros(self.p.n_input, dtype=bool)
+        self.syn_group = conn.group.ravel()[self.syn].astype(np.int64)
 
     def state(self) -> NetState:
         return NetState(
@@ -220,6 +222,10 @@ class _Runner:
             self.decay_reg,
             self.episode_step,
         )
+
+    def sums(self) -> np.ndarray:
+        """Return :func:`synapse_sums` of the current magnitudes."""
+        return synapse_sums(self.m, self.conn)
 
     def step(self, x: np.ndarray, noise: np.ndarray | int) -> None:
         pre = np.concatenate([x, self.neurons.s])
@@ -258,6 +264,101 @@ class _Runner:
             p=self.cfg.sleep,
         )
         return True
+
+
+class _SynapseRunner(_Runner):
+    """:class:`_Runner` on the vector of existing synapses (row-major), for the block drivers.
+
+    Same arithmetic as :meth:`_Runner.step`, restricted to existing synapses: the drive sums the
+    synapse lists of the spiking rows, STDP adds the column gains and then the row gains to the
+    synapse lists of the spiking columns and rows and clips those entries. The dense version
+    also touches absent synapses of those rows and columns (zero gain, bounds 0), which changes
+    nothing while they are zero; :meth:`usable` checks that, otherwise the drivers fall back to
+    :class:`_Runner`.
+    """
+
+    def __init__(self, state: NetState, conn: Connectivity, cfg: NetConfig) -> None:
+        super().__init__(state, conn, cfg)
+        p = self.p
+        self.syn_pre, self.syn_post = np.divmod(self.syn, p.n_post)
+        self.ms = self.m.reshape(-1)[self.syn].copy()
+        self.syn_sign = p.sign()[self.syn_pre].astype(np.float64)
+        # Synapse indices of every row (presynaptic neuron) and column (postsynaptic neuron).
+        cuts = np.searchsorted(self.syn_pre, np.arange(p.n_pre + 1))
+        self.rows = [np.arange(a, b) for a, b in itertools.pairwise(cuts)]
+        by_post = np.argsort(self.syn_post, kind="stable")
+        cuts = np.searchsorted(self.syn_post[by_post], np.arange(p.n_post + 1))
+        self.cols = [by_post[a:b] for a, b in itertools.pairwise(cuts)]
+        self.empty = np.zeros(0, dtype=np.int64)
+        self.causal = cfg.stdp.polarity is StdpPolarity.CAUSAL
+
+    def _gather(self, table: list[np.ndarray], idx: np.ndarray) -> np.ndarray:
+        if idx.size == 0:
+            return self.empty
+        return np.concatenate([table[i] for i in idx.tolist()])
+
+    @staticmethod
+    def usable(state: NetState, conn: Connectivity) -> bool:
+        """Whether every absent synapse has magnitude zero."""
+        return not np.any(state.m[conn.mask == 0])
+
+    def state(self) -> NetState:
+        self.m.reshape(-1)[self.syn] = self.ms
+        return super().state()
+
+    def step(self, x: np.ndarray, noise: np.ndarray | int) -> None:
+        p = self.p
+        rows = self._gather(self.rows, np.flatnonzero(np.concatenate([x, self.neurons.s])))
+        # float64 sums of integers below 2**53 are exact.
+        d = np.bincount(
+            self.syn_post[rows], weights=self.ms[rows] * self.syn_sign[rows], minlength=p.n_post
+        ).astype(np.int64)
+        self.neurons = neuron_step(self.neurons, d, noise, p)
+        spk = np.concatenate([x, self.neurons.s])
+        self.ages = age_step(self.ages, spk, self.cfg.stdp)
+        post_idx = np.flatnonzero(self.neurons.s)
+        pre_idx = np.flatnonzero(spk)
+        if pre_idx.size == 0:
+            return
+        post_age = self.ages[p.n_input :]
+        if self.causal:
+            post_gain, pre_gain = self.ltp[self.ages], -self.ltd[post_age]
+        else:
+            post_gain, pre_gain = -self.ltd[self.ages], self.ltp[post_age]
+        cols = self._gather(self.cols, post_idx)
+        rows = self._gather(self.rows, pre_idx)
+        ms = self.ms
+        ms[cols] += post_gain[self.syn_pre[cols]]
+        ms[rows] += pre_gain[self.syn_post[rows]]
+        ms[cols] = np.clip(ms[cols], self.syn_lo[cols], self.syn_hi[cols])
+        ms[rows] = np.clip(ms[rows], self.syn_lo[rows], self.syn_hi[rows])
+
+    def sleep_step(self) -> bool:
+        noise, self.noise_regs = noise_step(self.noise_regs, self.cfg.sleep)
+        self.step(self.zero_x, noise)
+        self.episode_step += 1
+        if self.episode_step % self.cfg.sleep.decay_period:
+            return False
+        self.ms[:], self.decay_reg = decay_step(
+            self.ms,
+            target=self.syn_target,
+            lo=self.syn_lo,
+            hi=self.syn_hi,
+            register=self.decay_reg,
+            p=self.cfg.sleep,
+        )
+        return True
+
+    def sums(self) -> np.ndarray:
+        # float64 sums of integers below 2**53 are exact.
+        s = np.bincount(self.syn_group, weights=self.ms, minlength=len(SynapseGroup))
+        return s.astype(np.int64)
+
+
+def _block_runner(state: NetState, conn: Connectivity, cfg: NetConfig) -> _Runner:
+    if _SynapseRunner.usable(state, conn):
+        return _SynapseRunner(state, conn, cfg)
+    return _Runner(state, conn, cfg)
 
 
 def wake_step(
@@ -311,7 +412,7 @@ def run_wake_block(
     images = np.asarray(images)
     if images.ndim != 2 or images.shape[1] != cfg.neuron.n_input:
         raise ValueError(f"images must have shape (n, {cfg.neuron.n_input}), not {images.shape!r}")
-    run = _Runner(state, conn, cfg)
+    run = _block_runner(state, conn, cfg)
     t_img = cfg.steps_per_image
     n_steps = images.shape[0] * t_img
     spikes = np.zeros((n_steps, cfg.neuron.n_post), dtype=bool)
@@ -325,7 +426,7 @@ def run_wake_block(
             if membranes is not None:
                 membranes[k * t_img + t] = run.neurons.v
         if sums_every > 0 and (k + 1) % sums_every == 0:
-            sums.append(synapse_sums(run.m, conn))
+            sums.append(run.sums())
     sums_arr = np.array(sums, dtype=np.int64).reshape(-1, len(SynapseGroup))
     return run.state(), WakeRecord(spikes, membranes, sums_arr)
 
@@ -347,7 +448,7 @@ def run_sleep_episode(
     k = cfg.sleep.decay_period
     if budget < 0 or budget % k:
         raise ValueError(f"budget must be a non-negative multiple of {k}, not {budget!r}")
-    run = _Runner(replace(state, episode_step=0), conn, cfg)
+    run = _block_runner(replace(state, episode_step=0), conn, cfg)
     baseline = synapse_sums(conn.init, conn)
     spikes = np.zeros((budget, cfg.neuron.n_post), dtype=bool)
     sums = []
@@ -358,7 +459,7 @@ def run_sleep_episode(
         spikes[n] = run.neurons.s
         n += 1
         if batch:
-            s = synapse_sums(run.m, conn)
+            s = run.sums()
             sums.append(s)
             if sums_at_baseline(s, baseline, cfg.sleep):
                 stopped = n < budget

@@ -162,3 +162,29 @@ def test_bad_inputs_are_rejected():
         run_wake_block(st, np.zeros((2, 5), dtype=np.uint8), conn=conn, cfg=cfg)
     with pytest.raises(ValueError, match="stdp.weight_frac must equal neuron.weight_frac"):
         NetConfig(stdp=replace(cfg.stdp, weight_frac=12))
+
+
+@pytest.mark.parametrize("polarity", list(StdpPolarity))
+def test_block_drivers_equal_step_functions_at_full_size_with_saturation(polarity):
+    # The block drivers run on the synapse lists; the step functions on the dense matrix.
+    p = NeuronParams()
+    groups = {g: replace(s, hi=s.init + 40) for g, s in p.groups.items()}
+    cfg = NetConfig(
+        neuron=replace(p, groups=groups),
+        stdp=replace(NetConfig().stdp, polarity=polarity),
+        steps_per_image=30,
+        seed=3,
+    )
+    conn, st0 = init_network(cfg)
+    img = np.random.default_rng(4).integers(0, 256, size=(2, 225)).astype(np.uint8)
+    blk, rec = run_wake_block(st0, img, conn=conn, cfg=cfg)
+    st = st0
+    for k in range(2):
+        for _ in range(cfg.steps_per_image):
+            st = wake_step(st, img[k], conn=conn, cfg=cfg)
+    assert rec.spikes.any() and np.any(blk.m == conn.hi * conn.mask)
+    assert _same(blk, st)
+    end, srec = run_sleep_episode(blk, conn=conn, cfg=cfg, budget=48)
+    for _ in range(srec.steps):
+        st = sleep_step(st, conn=conn, cfg=cfg)
+    assert _same(end, replace(st, episode_step=end.episode_step))
