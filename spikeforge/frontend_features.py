@@ -32,6 +32,7 @@ import numpy as np
 from .sim import ncg, ncg_reference
 
 __all__ = [
+    "DEFAULT_FRONTENDS",
     "PIXELS",
     "Conversion",
     "FrontEndSpec",
@@ -45,6 +46,9 @@ __all__ = [
 
 #: Input name of latency-coded raw pixels.
 PIXELS = "pixels"
+
+#: Front end used for the results in docs/ncg.md, per dataset.
+DEFAULT_FRONTENDS = {"digits": "snn-h128x64", "mnist5k": "snn-h512x128"}
 
 _NAME = re.compile(r"snn-h(\d+(?:x\d+)*)(?:-t(\d+))?(?:-e(\d+))?")
 

@@ -1,0 +1,91 @@
+"""Results of the NCG readout: float reference vs integer model per rule, dataset and input.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_ncg_results.py table --epochs 5
+    .venv/bin/python benchmarks/bench_ncg_results.py sweep --epochs 3
+
+``table`` trains S2-STDP (M = 1), S2-STDP + PCN (M = 2), S2-STDP + NCG (M = 5), SSTDP + NCG
+(M = 5) and R-STDP (M = 5, dropout) with :func:`spikeforge.learn.default_config` on digits and
+mnist5k, latency-coded pixels and the frozen spiking front end
+(:data:`spikeforge.frontend_features.DEFAULT_FRONTENDS`), and prints a Markdown table of the
+final test accuracies (float reference / integer) with the best epoch in brackets. ``sweep``
+prints the integer model's final test accuracy against ``K`` on mnist5k pixels, M = 5.
+Per-epoch numbers go to ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from spikeforge.frontend_features import DEFAULT_FRONTENDS, load_input
+from spikeforge.learn import run_learning, sweep_time_bins
+from spikeforge.sim.ncg_types import Method
+
+ROWS = (
+    ("S2-STDP", Method.S2STDP, 1),
+    ("S2-STDP + PCN", Method.S2STDP, 2),
+    ("S2-STDP + NCG", Method.S2STDP, 5),
+    ("SSTDP + NCG", Method.SSTDP, 5),
+    ("R-STDP", Method.RSTDP, 5),
+)
+
+
+def _pct(acc: tuple[float, ...]) -> str:
+    return f"{100 * acc[-1]:.1f} ({100 * max(acc):.1f})"
+
+
+def table(args) -> dict:
+    out: dict = {}
+    for ds in args.datasets:
+        for inp in ("pixels", DEFAULT_FRONTENDS[ds]):
+            if inp not in args.inputs and not (inp != "pixels" and "frontend" in args.inputs):
+                continue
+            ev = load_input(dataset=ds, input=inp, time_bins=args.time_bins, seed=0,
+                            cache_dir=args.cache, progress=print)
+            for name, method, m in ROWS:
+                t0 = time.perf_counter()
+                r = run_learning(dataset=ds, method=method, neurons_per_class=m,
+                                 time_bins=args.time_bins, epochs=args.epochs, input=inp,
+                                 events=ev)
+                key = f"{ds}|{inp}|{name}"
+                out[key] = {"float_test": r.float_test, "int_test": r.int_test,
+                            "frontend_test": ev.frontend_test_accuracy,
+                            "seconds": round(time.perf_counter() - t0, 1)}
+                print(f"| {ds} | {inp} | {name} (M = {m}) | {_pct(r.float_test)} | "
+                      f"{_pct(r.int_test)} |", flush=True)
+    return out
+
+
+def sweep(args) -> dict:
+    res = sweep_time_bins(time_bins=tuple(args.k), dataset="mnist5k", neurons_per_class=5,
+                          epochs=args.epochs)
+    out = {}
+    for k, r in res.items():
+        out[str(k)] = {"int_test": r.int_test}
+        print(f"| {k} | {_pct(r.int_test)} |", flush=True)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("what", choices=("table", "sweep"))
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--time-bins", type=int, default=256)
+    p.add_argument("--datasets", nargs="+", default=["digits", "mnist5k"])
+    p.add_argument("--inputs", nargs="+", default=["pixels", "frontend"],
+                   help="pixels and/or frontend")
+    p.add_argument("--k", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256])
+    p.add_argument("--cache", default="build/frontends", help="front-end checkpoint folder")
+    p.add_argument("--json", default=None, help="write per-epoch results here")
+    args = p.parse_args()
+    out = table(args) if args.what == "table" else sweep(args)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
