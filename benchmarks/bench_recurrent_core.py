@@ -1,0 +1,129 @@
+"""Cost of the recurrent STDP / sleep core: cycles per step (Verilator), Yosys resources per
+target, Fmax on ECP5-25 and iCE40 UP5K through the low-pin harness.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_recurrent_core.py --out /tmp/recurrent_cost.json
+
+Configurations (all with the default neuron, STDP and sleep constants of ``sim``):
+
+* ``bench``: 225 inputs (15×15 mnist5k), 20 E + 5 I, the size of the RTL bench;
+* ``study``: 225 inputs, 200 E + 50 I, the sleep study's size;
+* ``bench_q6``: ``bench`` with ``SleepParams.log_frac = 6`` (a 64× smaller decay factor
+  table), the variant that fits the iCE40 UP5K's block RAM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from spikeforge.datasets import load_dataset
+from spikeforge.hw.harness import FmaxHarness
+from spikeforge.hw.recurrent_bench import (
+    SleepEpisode,
+    WakeBlock,
+    commands,
+    compare,
+    default_build_dir,
+    golden_trace,
+    run_recurrent_harness,
+)
+from spikeforge.hw.recurrent_core import RecurrentCore, RecurrentCoreConfig
+from spikeforge.hw.synth import Target, place_and_route, synthesize
+from spikeforge.sim.recurrent import NeuronParams
+from spikeforge.sim.recurrent_net import NetConfig, init_network
+from spikeforge.sim.sleep import SleepParams
+from spikeforge.sleep_study import resize_area
+
+
+def make_config(n_exc: int, n_inh: int, *, log_frac: int = 10) -> RecurrentCoreConfig:
+    cfg = NetConfig(neuron=NeuronParams(n_input=225, n_exc=n_exc, n_inh=n_inh),
+                    sleep=SleepParams(log_frac=log_frac), seed=0)
+    conn, state = init_network(cfg)
+    return RecurrentCoreConfig(cfg, conn, state)
+
+
+def measure_cycles(config: RecurrentCoreConfig, name: str, *, images: int,
+                   sleep_steps: int) -> dict:
+    """Run ``images`` wake images then one sleep episode in Verilator; return cycle numbers."""
+    d = load_dataset("mnist5k")
+    x = resize_area(d.x_train[:images], shape=d.shape, size=15)
+    schedule = (WakeBlock(x), SleepEpisode(sleep_steps))
+    words = commands(config, schedule)
+    t0 = time.perf_counter()
+    trace = golden_trace(config, schedule)
+    t_gold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rec = run_recurrent_harness(config, words, build_dir=default_build_dir(f"recurrent_{name}"),
+                                max_cycles=200_000_000)
+    t_sim = time.perf_counter() - t0
+    mismatches, first = compare(config, trace, rec)
+    n_in = config.net.neuron.n_input
+    spi = config.net.steps_per_image
+    wake_marks = rec.status_cycles[:images]
+    # each image: n_in PIXEL commands (1 cycle each) then spi steps
+    per_image = [b - a for a, b in zip([0, *wake_marks[:-1]], wake_marks, strict=True)]
+    wake_step = (sum(per_image) - images * (n_in + 2)) / (images * spi)
+    sleep_cycles = rec.status_cycles[-1] - rec.status_cycles[images - 1] - 1
+    # the weight dump after the wake block sits between the two marks
+    sleep_step = (sleep_cycles - config.n_syn - 2) / max(1, trace.spikes.shape[0] - images * spi)
+    return {
+        "config": name, "n_syn": config.n_syn, "images": images, "sleep_steps": sleep_steps,
+        "mismatches": mismatches, "first_mismatch": first,
+        "cycles_total": rec.cycles, "cycles_per_wake_step": wake_step,
+        "cycles_per_sleep_step": sleep_step,
+        "wake_spikes": int(trace.spikes[:images * spi].sum()),
+        "golden_s": t_gold, "verilator_s": t_sim,
+        "verilator_cycles_per_s": rec.cycles / t_sim,
+    }
+
+
+def measure_synth(config: RecurrentCoreConfig, name: str, work: Path, targets) -> dict:
+    out = {}
+    for target in targets:
+        t0 = time.perf_counter()
+        res = synthesize(RecurrentCore(config), target=target, top="recurrent_core",
+                         workdir=work / f"synth_{name}")
+        out[target.value] = {**res.resources.to_dict(), "seconds": time.perf_counter() - t0}
+    return out
+
+
+def measure_fmax(config: RecurrentCoreConfig, name: str, work: Path, target: Target) -> dict:
+    res = synthesize(FmaxHarness(RecurrentCore(config)), target=target, top="fmax_harness",
+                     workdir=work / f"fmax_{name}")
+    pnr = place_and_route(res.netlist, target=target, freq_mhz=50)
+    return {"fmax_mhz": pnr.fmax_mhz, "device": pnr.device.value,
+            "harness_resources": res.resources.to_dict(),
+            "critical_from": pnr.critical_from, "critical_to": pnr.critical_to}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--skip-study-sim", action="store_true",
+                    help="do not run the 200 E + 50 I configuration in Verilator")
+    args = ap.parse_args()
+    results: dict = {"cycles": [], "synth": {}, "fmax": {}}
+    bench, study, q6 = make_config(20, 5), make_config(200, 50), make_config(20, 5, log_frac=6)
+    results["cycles"].append(measure_cycles(bench, "bench", images=2, sleep_steps=48))
+    if not args.skip_study_sim:
+        results["cycles"].append(measure_cycles(study, "study", images=1, sleep_steps=16))
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        results["synth"]["bench"] = measure_synth(bench, "bench", work, list(Target))
+        results["synth"]["bench_q6"] = measure_synth(q6, "bench_q6", work, [Target.ICE40])
+        results["synth"]["study"] = measure_synth(study, "study", work,
+                                                  [Target.ECP5, Target.XC7])
+        results["fmax"]["ecp5_bench"] = measure_fmax(bench, "bench", work, Target.ECP5)
+        results["fmax"]["ice40_bench_q6"] = measure_fmax(q6, "bench_q6", work, Target.ICE40)
+    text = json.dumps(results, indent=2, default=str)
+    args.out.write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
