@@ -42,7 +42,14 @@ from .sim.recurrent_net import (
     synapse_sums,
 )
 
-__all__ = ["RunResult", "StudyResult", "resize_area", "run_one", "run_sleep_study"]
+__all__ = [
+    "RunResult",
+    "StudyResult",
+    "resize_area",
+    "run_one",
+    "run_sleep_study",
+    "untrained_accuracy",
+]
 
 
 def resize_area(images: np.ndarray, *, shape: tuple[int, int], size: int) -> np.ndarray:
@@ -96,6 +103,13 @@ class RunResult:
         Mean excitatory spikes per neuron per test image.
     seconds, cpu_seconds : float
         Wall time and CPU time of the run's process.
+    group_trace : tuple[tuple[int, tuple[int, ...]], ...]
+        ``(images seen, sum |w| per group in SynapseGroup order)`` at the start and after every
+        wake block and every sleep episode, weight LSBs.
+    train_exc_rates : tuple[float, ...]
+        Excitatory spikes per neuron per image during each wake block (plastic, no reset).
+    episodes_stopped_early : int
+        Sleep episodes that ended before their budget because the sums were back at baseline.
     """
 
     ratio: float
@@ -109,6 +123,9 @@ class RunResult:
     mean_exc_rate: float
     seconds: float
     cpu_seconds: float
+    group_trace: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    train_exc_rates: tuple[float, ...] = ()
+    episodes_stopped_early: int = 0
 
 
 @dataclass(frozen=True)
@@ -152,21 +169,29 @@ def run_one(
     t0, c0 = time.perf_counter(), time.process_time()
     cfg = replace(cfg, seed=seed)
     conn, state = init_network(cfg)
-    total0 = int(synapse_sums(state.m, conn).sum())
-    trace = [(0, total0)]
+    n_exc = cfg.neuron.n_exc
+    sums0 = synapse_sums(state.m, conn)
+    trace = [(0, int(sums0.sum()))]
+    group_trace = [(0, tuple(int(s) for s in sums0))]
+    rates = []
     seen = 0
     slept = 0
+    early = 0
     for lo in range(0, x_train.shape[0], block_images):
         block = x_train[lo : lo + block_images]
         state, rec = run_wake_block(state, block, conn=conn, cfg=cfg, sums_every=trace_every)
         trace += [(seen + (i + 1) * trace_every, int(s.sum())) for i, s in enumerate(rec.sums)]
         seen += block.shape[0]
+        rates.append(float(rec.spikes[:, :n_exc].sum()) / (n_exc * block.shape[0]))
+        group_trace.append((seen, tuple(int(s) for s in synapse_sums(state.m, conn))))
         if ratio > 0:
             budget = sleep_budget(cfg, ratio=ratio, wake_steps=rec.spikes.shape[0])
             state, srec = run_sleep_episode(state, conn=conn, cfg=cfg, budget=budget)
             slept += srec.steps
-            trace.append((seen, int(synapse_sums(state.m, conn).sum())))
-    n_exc = cfg.neuron.n_exc
+            early += int(srec.stopped_early)
+            sums = synapse_sums(state.m, conn)
+            trace.append((seen, int(sums.sum())))
+            group_trace.append((seen, tuple(int(s) for s in sums)))
     c_tr, in_tr = evaluate_counts(state.m, x_train, cfg=cfg, seed=seed)
     c_te, in_te = evaluate_counts(state.m, x_test, cfg=cfg, seed=seed + 10_000)
     acc = pca_lr_accuracy(c_tr[:, :n_exc], y_train, c_te[:, :n_exc], y_test, seed=seed)
@@ -184,11 +209,43 @@ def run_one(
         mean_exc_rate=float(c_te[:, :n_exc].mean()),
         seconds=time.perf_counter() - t0,
         cpu_seconds=time.process_time() - c0,
+        group_trace=tuple(group_trace),
+        train_exc_rates=tuple(rates),
+        episodes_stopped_early=early,
     )
 
 
-def _job(args: tuple) -> RunResult:
-    return run_one(**args)
+def untrained_accuracy(
+    *,
+    seed: int,
+    cfg: NetConfig,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+) -> tuple[int, float, float]:
+    """Return ``(seed, accuracy, E spikes per neuron per test image)`` of the initial network.
+
+    The same readout as :func:`run_one` on the network before any training: the random
+    projection baseline that training has to beat.
+    """
+    cfg = replace(cfg, seed=seed)
+    _, state = init_network(cfg)
+    n_exc = cfg.neuron.n_exc
+    c_tr, _ = evaluate_counts(state.m, x_train, cfg=cfg, seed=seed)
+    c_te, _ = evaluate_counts(state.m, x_test, cfg=cfg, seed=seed + 10_000)
+    acc = pca_lr_accuracy(c_tr[:, :n_exc], y_train, c_te[:, :n_exc], y_test, seed=seed)
+    return seed, acc, float(c_te[:, :n_exc].mean())
+
+
+def _job(args: dict) -> RunResult | tuple[int, float, float]:
+    # One BLAS thread per worker: the study already runs one process per core.
+    from threadpoolctl import threadpool_limits
+
+    args = dict(args)
+    fn = untrained_accuracy if args.pop("untrained") else run_one
+    with threadpool_limits(limits=1):
+        return fn(**args)
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -220,6 +277,10 @@ def _summarise(runs: list[RunResult], ratios, seeds, meta: dict) -> dict:
             },
             "sleep_steps_mean": float(np.mean([x.sleep_steps for x in rs])),
             "mean_exc_spikes_per_image": float(np.mean([x.mean_exc_rate for x in rs])),
+            "train_exc_spikes_per_image_last_block": float(
+                np.mean([x.train_exc_rates[-1] if x.train_exc_rates else 0.0 for x in rs])
+            ),
+            "episodes_stopped_early_mean": float(np.mean([x.episodes_stopped_early for x in rs])),
             "seconds_mean": float(np.mean([x.seconds for x in rs])),
             "cpu_seconds_mean": float(np.mean([x.cpu_seconds for x in rs])),
         }
@@ -326,36 +387,32 @@ def run_sleep_study(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     xtr, ytr, xte, yte = _data(n_train, image_size, n_test)
+    data = dict(cfg=base, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    # Longest runs (largest ratio) first, the short untrained evaluations last.
     jobs = [
-        dict(
-            ratio=r,
-            seed=s,
-            cfg=base,
-            x_train=xtr,
-            y_train=ytr,
-            x_test=xte,
-            y_test=yte,
-            block_images=block_images,
-        )
+        dict(untrained=False, ratio=r, seed=s, block_images=block_images, **data)
+        for r in sorted(ratios, reverse=True)
         for s in seeds
-        for r in ratios
     ]
+    jobs += [dict(untrained=True, seed=s, **data) for s in seeds]
     from tqdm import tqdm
 
     bar = tqdm(total=len(jobs), desc="sleep study", unit="run", disable=not progress)
-    runs: list[RunResult] = []
+    results: list = []
     if processes <= 1:
         for j in jobs:
-            runs.append(_job(j))
+            results.append(_job(j))
             bar.update()
     else:
         import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(processes) as pool:
             for res in pool.imap_unordered(_job, jobs):
-                runs.append(res)
+                results.append(res)
                 bar.update()
     bar.close()
+    runs = [x for x in results if isinstance(x, RunResult)]
+    untrained = sorted(x for x in results if not isinstance(x, RunResult))
     meta = {
         "dataset": "mnist5k",
         "n_train": n_train,
@@ -373,6 +430,11 @@ def run_sleep_study(
         "total_cpu_seconds_of_runs": float(sum(r.cpu_seconds for r in runs)),
     }
     summary = _summarise(runs, ratios, seeds, meta)
+    u_acc = np.array([a for _, a, _ in untrained])
+    summary["untrained_accuracy"] = float(u_acc.mean())
+    summary["untrained_accuracy_std"] = float(u_acc.std(ddof=1)) if u_acc.size > 1 else 0.0
+    summary["untrained_accuracy_per_seed"] = [a for _, a, _ in untrained]
+    summary["untrained_exc_spikes_per_image"] = float(np.mean([r for _, _, r in untrained]))
     summary["runs"] = [
         {
             "ratio": r.ratio,
@@ -384,6 +446,13 @@ def run_sleep_study(
             "weight_sum_final": r.weight_sum_final,
             "seconds": r.seconds,
             "cpu_seconds": r.cpu_seconds,
+            "mean_exc_spikes_per_image": r.mean_exc_rate,
+            "train_exc_spikes_per_image": list(r.train_exc_rates),
+            "episodes_stopped_early": r.episodes_stopped_early,
+            "group_trace": [
+                {"images": n, **{g.value: s for g, s in zip(SynapseGroup, sums, strict=True)}}
+                for n, sums in r.group_trace
+            ],
         }
         for r in sorted(runs, key=lambda r: (r.ratio, r.seed))
     ]

@@ -86,6 +86,12 @@ def test_tiny_study_writes_summary_and_plots(tmp_path):
     assert r["sleep_steps_mean"] > 0 and summary["results"]["0.0"]["sleep_steps_mean"] == 0
     assert 0.0 <= summary["input_baseline_accuracy"] <= 1.0
     assert r["weight_sum_final"] > 0
+    assert 0.0 <= summary["untrained_accuracy"] <= 1.0
+    assert len(summary["untrained_accuracy_per_seed"]) == 2
+    run = next(x for x in summary["runs"] if x["ratio"] == 0.5)
+    assert len(run["train_exc_spikes_per_image"]) == 2
+    # start, then after each of 2 wake blocks and 2 sleep episodes
+    assert [t["images"] for t in run["group_trace"]] == [0, 20, 20, 40, 40]
     assert (tmp_path / "accuracy.png").stat().st_size > 0
     assert (tmp_path / "weight_sum.png").stat().st_size > 0
     assert not list(tmp_path.glob("*.tmp"))
