@@ -31,6 +31,10 @@ __all__ = [
     "HarnessRun",
     "build_harness",
     "build_sources",
+    "harness_feed_input",
+    "harness_finish",
+    "harness_open_files",
+    "harness_prologue",
     "harness_verilog",
     "run_free_running",
     "run_harness",
@@ -67,17 +71,16 @@ def _port(design: GeneratedDesign, name: str) -> dict:
     raise ValueError(f"design {design.top!r} must have a port {name!r}")
 
 
-def harness_verilog(design: GeneratedDesign) -> str:
-    """Return the SystemVerilog text of the harness for ``design``."""
-    n_rb = len(design.manifest["cores"])
-    iw = _port(design, "i__payload")["width"]
-    ow = _port(design, "o__payload")["width"]
-    rbw = [_port(design, f"readback_{k}__payload")["width"] for k in range(n_rb)]
-    # the output payload is a spike event: index, then eot, then last (hw.streams)
-    eot_bit, last_bit = ow - 2, ow - 1
-    lines = [
+def harness_prologue(*, top: str, in_width: int) -> list[str]:
+    """Return the common head of a file-driven harness module ``top``.
+
+    A 100 MHz clock, reset, cycle and sample counters, the stimulus/output file handles and the
+    registers that drive the DUT's input stream (``in_payload``/``in_valid``) of ``in_width``
+    bits. Every free-running harness (LIF network, NCG core, recurrent core) starts with it.
+    """
+    return [
         "`timescale 1ns/1ps",
-        f"module {HARNESS_TOP};",
+        f"module {top};",
         "  reg clk = 1'b0;",
         "  always #5 clk = ~clk;",
         "  reg rst = 1'b1;",
@@ -90,10 +93,97 @@ def harness_verilog(design: GeneratedDesign) -> str:
         "  reg [2047:0] stim_path;",
         "  reg [2047:0] out_path;",
         "  integer fd_in, fd_out, code;",
-        f"  reg [{iw - 1}:0] word;",
-        f"  reg [{iw - 1}:0] in_payload = {iw}'d0;",
+        f"  reg [{in_width - 1}:0] word;",
+        f"  reg [{in_width - 1}:0] in_payload = {in_width}'d0;",
         "  reg in_valid = 1'b0;",
         "  reg in_eof = 1'b0;",
+    ]
+
+
+def harness_open_files(*, extra_reads: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Return the harness's initial block.
+
+    It opens ``+sf_stim=`` and ``+sf_out=``, reads the stimulus header (``n_samples``,
+    ``max_cycles``, then one hex line into each register named in ``extra_reads``) and releases
+    reset after three clocks.
+    """
+    return [
+        "  initial begin",
+        '    if (!$value$plusargs("sf_stim=%s", stim_path)) $fatal(1, "missing +sf_stim=");',
+        '    if (!$value$plusargs("sf_out=%s", out_path)) $fatal(1, "missing +sf_out=");',
+        '    fd_in = $fopen(stim_path, "r");',
+        '    if (fd_in == 0) $fatal(1, "cannot open stimulus file");',
+        '    fd_out = $fopen(out_path, "w");',
+        '    if (fd_out == 0) $fatal(1, "cannot open output file");',
+        '    code = $fscanf(fd_in, "%h\\n", n_samples);',
+        '    code = $fscanf(fd_in, "%h\\n", max_cycles);',
+        *(f'    code = $fscanf(fd_in, "%h\\n", {reg});' for reg in extra_reads),
+        "    repeat (3) @(posedge clk);",
+        "    rst = 1'b0;",
+        "  end",
+    ]
+
+
+def harness_feed_input(*, count_accepted: bool = False) -> list[str]:
+    """Return the start of the clocked block: count cycles, feed one stimulus word per transfer.
+
+    With ``count_accepted``, ``seen`` counts accepted input words (otherwise the caller counts
+    whatever it defines as a finished sample).
+    """
+    accepted = ["        if (in_valid) seen <= seen + 32'd1;"] if count_accepted else []
+    last = ["        seen <= seen + 32'd1;"] if count_accepted else []
+    return [
+        "  always @(posedge clk) begin",
+        "    if (!rst && !done) begin",
+        "      cycles <= cycles + 64'd1;",
+        "      if ((!in_valid || in_ready) && !in_eof) begin",
+        *accepted,
+        '        code = $fscanf(fd_in, "%h\\n", word);',
+        "        if (code == 1) begin",
+        "          in_payload <= word;",
+        "          in_valid <= 1'b1;",
+        "        end else begin",
+        "          in_valid <= 1'b0;",
+        "          in_eof <= 1'b1;",
+        "        end",
+        "      end else if (in_valid && in_ready) begin",
+        "        in_valid <= 1'b0;",
+        *last,
+        "      end",
+    ]
+
+
+def harness_finish(*, finished: str, timed_out: str) -> list[str]:
+    """Return the end of the clocked block and module: stop when ``finished`` or out of cycles.
+
+    Writes the final ``c <cycles>`` line, closes both files and sets ``done``;
+    ``timed_out`` is the expression recorded when the cycle budget ran out first.
+    """
+    return [
+        f"      if ({finished} || cycles >= max_cycles) begin",
+        f"        timed_out <= {timed_out};",
+        '        $fwrite(fd_out, "c %0d\\n", cycles);',
+        "        $fclose(fd_out);",
+        "        $fclose(fd_in);",
+        "        done <= 1'b1;",
+        "      end",
+        "    end",
+        "  end",
+        "endmodule",
+        "",
+    ]
+
+
+def harness_verilog(design: GeneratedDesign) -> str:
+    """Return the SystemVerilog text of the harness for ``design``."""
+    n_rb = len(design.manifest["cores"])
+    iw = _port(design, "i__payload")["width"]
+    ow = _port(design, "o__payload")["width"]
+    rbw = [_port(design, f"readback_{k}__payload")["width"] for k in range(n_rb)]
+    # the output payload is a spike event: index, then eot, then last (hw.streams)
+    eot_bit, last_bit = ow - 2, ow - 1
+    lines = [
+        *harness_prologue(top=HARNESS_TOP, in_width=iw),
         "  wire in_ready;",
         "  wire o_valid;",
         f"  wire [{ow - 1}:0] o_payload;",
@@ -118,37 +208,9 @@ def harness_verilog(design: GeneratedDesign) -> str:
     lines.append(f"  {design.top} dut(")
     lines.append("    " + ",\n    ".join(conns))
     lines.append("  );")
+    lines += harness_open_files(extra_reads=[f"rb{k}_limit" for k in range(n_rb)])
+    lines += harness_feed_input()
     lines += [
-        "  initial begin",
-        '    if (!$value$plusargs("sf_stim=%s", stim_path)) $fatal(1, "missing +sf_stim=");',
-        '    if (!$value$plusargs("sf_out=%s", out_path)) $fatal(1, "missing +sf_out=");',
-        '    fd_in = $fopen(stim_path, "r");',
-        '    if (fd_in == 0) $fatal(1, "cannot open stimulus file");',
-        '    fd_out = $fopen(out_path, "w");',
-        '    if (fd_out == 0) $fatal(1, "cannot open output file");',
-        '    code = $fscanf(fd_in, "%h\\n", n_samples);',
-        '    code = $fscanf(fd_in, "%h\\n", max_cycles);',
-    ]
-    lines += [f'    code = $fscanf(fd_in, "%h\\n", rb{k}_limit);' for k in range(n_rb)]
-    lines += [
-        "    repeat (3) @(posedge clk);",
-        "    rst = 1'b0;",
-        "  end",
-        "  always @(posedge clk) begin",
-        "    if (!rst && !done) begin",
-        "      cycles <= cycles + 64'd1;",
-        "      if ((!in_valid || in_ready) && !in_eof) begin",
-        '        code = $fscanf(fd_in, "%h\\n", word);',
-        "        if (code == 1) begin",
-        "          in_payload <= word;",
-        "          in_valid <= 1'b1;",
-        "        end else begin",
-        "          in_valid <= 1'b0;",
-        "          in_eof <= 1'b1;",
-        "        end",
-        "      end else if (in_valid && in_ready) begin",
-        "        in_valid <= 1'b0;",
-        "      end",
         "      if (o_valid) begin",
         '        $fwrite(fd_out, "o %h\\n", o_payload);',
         f"        if (o_payload[{eot_bit}] && o_payload[{last_bit}]) begin",
@@ -164,19 +226,7 @@ def harness_verilog(design: GeneratedDesign) -> str:
             f"        rb{k}_count <= rb{k}_count + 32'd1;",
             "      end",
         ]
-    lines += [
-        "      if (seen == n_samples || cycles >= max_cycles) begin",
-        "        timed_out <= (seen != n_samples);",
-        '        $fwrite(fd_out, "c %0d\\n", cycles);',
-        "        $fclose(fd_out);",
-        "        $fclose(fd_in);",
-        "        done <= 1'b1;",
-        "      end",
-        "    end",
-        "  end",
-        "endmodule",
-        "",
-    ]
+    lines += harness_finish(finished="seen == n_samples", timed_out="(seen != n_samples)")
     return "\n".join(lines)
 
 
