@@ -135,14 +135,16 @@ def _q16(x: float) -> int:
 def _default_groups() -> dict[SynapseGroup, GroupSpec]:
     # Densities and initial magnitudes from MNIST_FAMILY_EXPERIMENT (algorithms.md §3.1),
     # except X->E: with the paper's 0.15 the integer model, started from rest for every image,
-    # fires 0.25 spikes per excitatory neuron per image; 0.45 gives about 2.4.
+    # fires 0.25 spikes per excitatory neuron per image; 0.45 gives about 2.4. And E->I: with
+    # the paper's 0.3 the inhibitory neurons fire 0.02 spikes per image (no inhibition at all);
+    # 1.5 gives about 2 (docs/sleep.md).
     # Bound 25 = the authors' max_weight_exc; the paper has no I->I synapses.
     hi = _q16(25.0)
     t = _q16(0.2)
     return {
         SynapseGroup.XE: GroupSpec(0.10, _q16(0.45), 0, hi, t),
         SynapseGroup.EE: GroupSpec(0.15, _q16(0.3), 0, hi, t),
-        SynapseGroup.EI: GroupSpec(0.20, _q16(0.3), 0, hi, t),
+        SynapseGroup.EI: GroupSpec(0.20, _q16(1.5), 0, hi, t),
         SynapseGroup.IE: GroupSpec(0.25, _q16(0.3), 0, hi, t),
         SynapseGroup.II: GroupSpec(0.0, _q16(0.3), 0, hi, t),
     }

@@ -66,7 +66,9 @@ class StdpParams:
     lr : float
         Learning rate, weight units per pair (authors: ``5e-4``).
     a_plus, a_minus : float
-        Kernel amplitudes (authors: 1).
+        Kernel amplitudes (authors: 1 and 1). Default ``a_minus = 0.2``: with rate-coded inputs
+        firing far more often than the excitatory neurons, a causal pair rule with equal
+        amplitudes depresses every active input and silences the network (docs/sleep.md).
     tau_plus, tau_minus : float
         Kernel time constants in steps (authors: 7.5).
     age_bits : int
@@ -79,7 +81,7 @@ class StdpParams:
 
     lr: float = 5e-4
     a_plus: float = 1.0
-    a_minus: float = 1.0
+    a_minus: float = 0.2
     tau_plus: float = 7.5
     tau_minus: float = 7.5
     age_bits: int = 5

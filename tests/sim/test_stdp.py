@@ -5,7 +5,8 @@ import pytest
 
 from spikeforge.sim.stdp import StdpParams, StdpPolarity, age_step, kernel_luts, stdp_update
 
-P3 = StdpParams(age_bits=3)
+# The authors' symmetric amplitudes (a_plus = a_minus = 1) keep the hand tables equal.
+P3 = StdpParams(age_bits=3, a_minus=1.0)
 
 
 def test_kernel_luts_are_rounded_exponentials_with_zero_ends():
@@ -13,6 +14,8 @@ def test_kernel_luts_are_rounded_exponentials_with_zero_ends():
     # round(5e-4 * 2**16 * exp(-c / 7.5)), c = 0..6, then 0 at the saturated age 7.
     assert ltp.tolist() == [33, 29, 25, 22, 19, 17, 15, 0]
     assert ltd.tolist() == [0, 29, 25, 22, 19, 17, 15, 0]
+    # the default a_minus = 0.2: round(0.2 * 5e-4 * 2**16 * exp(-c / 7.5))
+    assert kernel_luts(StdpParams(age_bits=3))[1].tolist() == [0, 6, 5, 4, 4, 3, 3, 0]
 
 
 def test_age_counters_reset_on_spike_and_saturate():
@@ -32,7 +35,7 @@ def _update(polarity, *, pre_spikes, post_spikes, pre_age, post_age, m=None, hi=
         mask=mask,
         lo=np.zeros((2, 2), dtype=np.int64),
         hi=hi * mask,
-        p=StdpParams(age_bits=3, polarity=polarity),
+        p=StdpParams(age_bits=3, a_minus=1.0, polarity=polarity),
     )
 
 
