@@ -7,6 +7,9 @@ Usage::
 
 The full study is 5 ratios × 3 seeds, 3000 training images, 200 E + 50 I, 15×15 inputs; the
 target is under 30 minutes on a 2-core machine. Results go to ``docs/sleep.md`` by hand.
+
+``--polarity authors_reversed`` also restores the authors' other constants that the causal
+default changes: ``a_minus = 1`` and the E→I initial weight 0.3.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import argparse
 import os
 import platform
 import time
+from dataclasses import replace
 
+from spikeforge.sim.recurrent import NeuronParams, SynapseGroup
 from spikeforge.sim.recurrent_net import NetConfig
 from spikeforge.sim.stdp import StdpParams, StdpPolarity
 from spikeforge.sleep_study import run_sleep_study
@@ -44,7 +49,16 @@ def main() -> None:
         "--polarity", choices=[p.value for p in StdpPolarity], default=StdpPolarity.CAUSAL.value
     )
     args = ap.parse_args()
-    cfg = NetConfig(stdp=StdpParams(polarity=StdpPolarity(args.polarity)))
+    polarity = StdpPolarity(args.polarity)
+    if polarity is StdpPolarity.AUTHORS_REVERSED:
+        p = NeuronParams()
+        groups = dict(p.groups)
+        groups[SynapseGroup.EI] = replace(groups[SynapseGroup.EI], init=round(0.3 * 2**16))
+        cfg = NetConfig(
+            neuron=replace(p, groups=groups), stdp=StdpParams(polarity=polarity, a_minus=1.0)
+        )
+    else:
+        cfg = NetConfig(stdp=StdpParams(polarity=polarity))
     t0 = time.perf_counter()
     res = run_sleep_study(
         ratios=tuple(args.ratios),
@@ -61,6 +75,7 @@ def main() -> None:
     print(f"load average at the end: {os.getloadavg()}")
     s = res.summary
     print(f"input baseline accuracy: {s['input_baseline_accuracy']:.4f}")
+    print(f"untrained network accuracy: {s['untrained_accuracy']:.4f}")
     print("| ratio | acc. mean | std | phi | Σ|w| final | sleep steps | wall s/run | cpu s/run |")
     print("|---|---|---|---|---|---|---|---|")
     for r, v in s["results"].items():
