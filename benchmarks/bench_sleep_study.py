@@ -48,6 +48,13 @@ def main() -> None:
     ap.add_argument(
         "--polarity", choices=[p.value for p in StdpPolarity], default=StdpPolarity.CAUSAL.value
     )
+    ap.add_argument(
+        "--target",
+        nargs="+",
+        default=[],
+        metavar="GROUP=W",
+        help="sleep target magnitude of a synapse group, e.g. ei=1.0 (weight units)",
+    )
     args = ap.parse_args()
     polarity = StdpPolarity(args.polarity)
     if polarity is StdpPolarity.AUTHORS_REVERSED:
@@ -59,6 +66,13 @@ def main() -> None:
         )
     else:
         cfg = NetConfig(stdp=StdpParams(polarity=polarity))
+    if args.target:
+        groups = dict(cfg.neuron.groups)
+        for item in args.target:
+            name, value = item.split("=")
+            g = SynapseGroup(name)
+            groups[g] = replace(groups[g], target=round(float(value) * 2**16))
+        cfg = replace(cfg, neuron=replace(cfg.neuron, groups=groups))
     t0 = time.perf_counter()
     res = run_sleep_study(
         ratios=tuple(args.ratios),
