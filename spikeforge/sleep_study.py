@@ -305,6 +305,8 @@ def _plots(runs: list[RunResult], ratios, summary: dict, out_dir: Path, lsb: flo
     stds = [summary["results"][str(r)]["accuracy_std"] for r in ratios]
     ax.errorbar(ratios, means, yerr=stds, marker="o", capsize=3, label="E spike counts")
     ax.axhline(summary["input_baseline_accuracy"], color="grey", ls="--", label="input counts")
+    if "untrained_accuracy" in summary:
+        ax.axhline(summary["untrained_accuracy"], color="grey", ls=":", label="untrained network")
     ax.set_xlabel("sleep ratio")
     ax.set_ylabel("test accuracy (PCA 95 % + LR)")
     ax.legend()
