@@ -374,7 +374,7 @@ def timestep_cycles(
 
     Schedule (``G`` groups; ``E`` events): events are accepted every ``G`` cycles and the
     marker on the cycle of the last weight read, cycle ``E*G``; the accumulate pipeline
-    drains by ``D = E*G + 3`` (``D = 1`` when ``E = 0``); the neuron pass reads group ``g`` on
+    drains by ``D = E*G + 4`` (``D = 1`` when ``E = 0``); the neuron pass reads group ``g`` on
     cycle ``D + 1 + g`` and its 5-stage pipeline empties on ``D + G + 5``. The spike mask of
     group ``g`` reaches the serialiser on cycle ``D + 7 + g`` at the earliest, which sends one
     spike per cycle; the marker goes on the first cycle with both the pass and the serialiser
@@ -399,7 +399,7 @@ def timestep_cycles(
         raise ValueError(f"events must be a non-negative integer, not {events!r}")
     p = config.lanes
     groups = -(-config.n_out // p)
-    drained = int(events) * groups + 3 if events else 1
+    drained = int(events) * groups + 4 if events else 1
     done = drained + groups + 5
     if spikes is not None:
         s = np.asarray(spikes).astype(bool).ravel()

@@ -20,11 +20,15 @@ Accumulate phase (per input event, one group per cycle, ``P`` synaptic operation
     S0  weight read address index*G + g
     S1  weight word arrives; lane products w*value (direct current) or w (spikes);
         state read address g
-    S2  state word arrives; s += product; state write
+    S2  state word arrives; sum = (forwarded or read state) + product, registered
+    S3  state write of the registered sum
 
-The state read of an item happens on the same clock edge as the write of the item ahead of it,
-and the read port is transparent to the write port, so back-to-back updates of the same group
-(``G`` = 1, or consecutive events) see each other's results without stalls.
+The state read port is not transparent. An item's read misses the writes of the one or two
+items ahead of it (at S3 and on the read's own clock edge), so S2 takes its operand from the
+S3 sum or the sum written one cycle before when either is for the same group (selects
+registered one stage early from group compares): back-to-back updates of the same group
+(``G`` <= 2, or consecutive events) stay exact without stalls, and the only loop is the S3
+sum register -> one mux -> state-width add -> the S3 sum register.
 
 Neuron pass (after an end-of-timestep marker, once the accumulate pipeline is empty; one group
 per cycle; every stage ends in registers, so no carry chain feeds another)::
@@ -43,7 +47,7 @@ end-of-timestep marker (with the ``last`` bit of the marker that closed the time
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import C, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
@@ -82,6 +86,28 @@ def pack_weight_words(config: LIFCoreConfig) -> list[int]:
                     word |= (int(w[n, i]) & mask) << (j * wb)
             words.append(word)
     return words
+
+
+def _none(bits: list) -> object:
+    """Return 1 when none of ``bits`` is set."""
+    return ~Cat(*bits).any()
+
+
+def _at_most_one(bits: list) -> object:
+    """Return 1 when at most one of ``bits`` is set (a LUT tree, no carry chain)."""
+    if len(bits) == 1:
+        return C(1, 1)
+    a, b = bits[:len(bits) // 2], bits[len(bits) // 2:]
+    return (_at_most_one(a) & _none(b)) | (_none(a) & _at_most_one(b))
+
+
+def _at_most_two(bits: list) -> object:
+    """Return 1 when at most two of ``bits`` are set (a LUT tree, no carry chain)."""
+    if len(bits) <= 2:
+        return C(1, 1)
+    a, b = bits[:len(bits) // 2], bits[len(bits) // 2:]
+    return ((_at_most_two(a) & _none(b)) | (_none(a) & _at_most_two(b))
+            | (_at_most_one(a) & _at_most_one(b)))
 
 
 class LIFCore(wiring.Component):
@@ -176,8 +202,8 @@ class LIFCore(wiring.Component):
         m.submodules.state = state = Memory(shape=unsigned(p * sb), depth=max(2, g_n), init=[])
         w_rd = weights.read_port()
         s_wr = state.write_port()
-        s_rd = state.read_port(transparent_for=(s_wr,))
-        m.submodules.spike_fifo = fifo = SyncFIFO(width=p + gbits, depth=g_n)
+        s_rd = state.read_port()
+        m.submodules.spike_fifo = fifo = SyncFIFO(width=p + gbits + 1, depth=g_n)
 
         # --- control state --------------------------------------------------------------
         last_ts = Signal()           # the marker closing this timestep had last = 1
@@ -198,6 +224,10 @@ class LIFCore(wiring.Component):
         s2_valid, s2_g = Signal(), Signal(gbits)
         prod_bits = wb + (cfg.input_bits + 1 if cfg.input_bits > 1 else 0)
         s2_prod = [Signal(signed(prod_bits), name=f"s2_prod{j}") for j in range(p)]
+        s2_fw3, s2_fw4 = Signal(), Signal()  # operand from s3_sum / s4_sum (same group)
+        s3_valid, s3_g = Signal(), Signal(gbits)
+        s3_sum = [Signal(signed(sb), name=f"s3_sum{j}") for j in range(p)]
+        s4_sum = [Signal(signed(sb), name=f"s4_sum{j}") for j in range(p)]
 
         # neuron pass registers
         n0_valid, n0_g = Signal(), Signal(gbits)
@@ -205,6 +235,7 @@ class LIFCore(wiring.Component):
         n2_valid, n2_g, n2_lanes = Signal(), Signal(gbits), Signal(p)
         n3_valid, n3_g, n3_fire = Signal(), Signal(gbits), Signal(p)
         n4_valid, n4_g, n4_spikes, n4_any = Signal(), Signal(gbits), Signal(p), Signal()
+        n4_single = Signal()         # at most one spike in n4_spikes
         n2_u = [Signal(signed(mb), name=f"n2_u{j}") for j in range(p)]
         n3_u = [Signal(signed(mb), name=f"n3_u{j}") for j in range(p)]
         n3_sub = [Signal(signed(mb), name=f"n3_sub{j}") for j in range(p)]
@@ -213,8 +244,10 @@ class LIFCore(wiring.Component):
         # serialiser
         ser_mask = Signal(p)
         ser_base = Signal(gbits)
+        ser_empty = Signal(init=1)   # ser_mask == 0
+        ser_single = Signal()        # ser_mask has exactly one bit set
 
-        in_flight = s0_valid | s1_valid | s2_valid
+        in_flight = s0_valid | s1_valid | s2_valid | s3_valid
         m.d.comb += self.busy.eq(~accumulating | in_flight | zeroing)
 
         # --- accumulate: S0 (issue) --------------------------------------------------------
@@ -247,18 +280,29 @@ class LIFCore(wiring.Component):
                 m.d.sync += s2_prod[j].eq(w_lane * s1_value)
             else:
                 m.d.sync += s2_prod[j].eq(w_lane)
-        m.d.sync += [s2_valid.eq(s1_valid), s2_g.eq(s1_g)]
+        m.d.sync += [
+            s2_valid.eq(s1_valid), s2_g.eq(s1_g),
+            # the item now at S2 (S3) is at S3 (written) when this one reaches S2
+            s2_fw3.eq(s2_valid & (s2_g == s1_g)),
+            s2_fw4.eq(s3_valid & (s3_g == s1_g)),
+        ]
 
-        # --- state ports: S1/S2 accumulate, N0/N4 neuron pass, clear ------------------------
+        # --- accumulate: S2 (state word arrives, forwarded sum) and S3 (write) ---------------
+        m.d.sync += [s3_valid.eq(s2_valid), s3_g.eq(s2_g)]
+        for j in range(p):
+            lane = s_rd.data[j * sb:(j + 1) * sb].as_signed()
+            operand = Mux(s2_fw3, s3_sum[j], Mux(s2_fw4, s4_sum[j], lane))
+            m.d.sync += [s3_sum[j].eq(operand + s2_prod[j]), s4_sum[j].eq(s3_sum[j])]
+
+        # --- state ports: S1/S3 accumulate, N0/N4 neuron pass, clear ------------------------
         all_en = (1 << len(s_wr.en)) - 1
         with m.If(zeroing):
             m.d.comb += [s_wr.addr.eq(zero_g), s_wr.data.eq(0), s_wr.en.eq(all_en)]
         with m.Elif(accumulating | draining):
             m.d.comb += s_rd.addr.eq(s1_g)
-            m.d.comb += [s_wr.addr.eq(s2_g), s_wr.en.eq(Mux(s2_valid, all_en, 0))]
+            m.d.comb += [s_wr.addr.eq(s3_g), s_wr.en.eq(Mux(s3_valid, all_en, 0))]
             for j in range(p):
-                lane = s_rd.data[j * sb:(j + 1) * sb].as_signed()
-                m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(lane + s2_prod[j])
+                m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(s3_sum[j])
         with m.Else():
             m.d.comb += s_rd.addr.eq(n0_g)
             m.d.comb += [s_wr.addr.eq(n4_g), s_wr.en.eq(Mux(n4_valid, all_en, 0))]
@@ -314,7 +358,8 @@ class LIFCore(wiring.Component):
 
         # --- N3: reset (sim.lif.fire, sim.lif.reset) ------------------------------------------
         m.d.sync += [n4_valid.eq(n3_valid), n4_g.eq(n3_g), n4_spikes.eq(n3_fire),
-                     n4_any.eq(n3_fire != 0)]
+                     n4_any.eq(n3_fire != 0),
+                     n4_single.eq(_at_most_one(list(n3_fire)))]
         for j in range(p):
             after = 0 if lif.reset is ResetMode.ZERO else n3_sub[j]
             m.d.sync += n4_v[j].eq(Mux(n3_fire[j], after, n3_u[j]))
@@ -326,19 +371,22 @@ class LIFCore(wiring.Component):
             self.readback.valid.eq(n4_valid),
             self.readback.payload.index.eq(n4_g * p),
             self.readback.payload.spikes.eq(n4_spikes),
-            fifo.w_data.eq(n4_spikes | (n4_g << p)),
+            fifo.w_data.eq(Cat(n4_spikes, n4_g, n4_single)),
             fifo.w_en.eq(n4_valid & n4_any),
         ]
 
         # --- serialiser: one spike per cycle, then the end-of-timestep marker --------------
+        # ``ser_empty`` and ``ser_single`` are registered, so the next mask is due (FIFO read)
+        # on ``ser_empty | (ser_single & o.ready)``: ``o.ready`` passes through one LUT
+        # before the FIFO, and the priority encoder stays off that path.
         low = Signal(range(max(2, p)))
         low_bit = Signal(p)
         for j in reversed(range(p)):
             with m.If(ser_mask[j]):
                 m.d.comb += [low.eq(j), low_bit.eq(1 << j)]
         pass_empty = ~passing & ~n0_valid & ~n1_valid & ~n2_valid & ~n3_valid & ~n4_valid
-        send_marker = flushing & pass_empty & ~fifo.r_rdy & (ser_mask == 0)
-        with m.If(ser_mask != 0):
+        send_marker = flushing & pass_empty & ~fifo.r_rdy & ser_empty
+        with m.If(~ser_empty):
             m.d.comb += [
                 self.o.valid.eq(1),
                 self.o.payload.index.eq(ser_base * p + low),
@@ -349,16 +397,21 @@ class LIFCore(wiring.Component):
                 self.o.payload.eot.eq(1),
                 self.o.payload.last.eq(last_ts),
             ]
-        sent_one = (ser_mask != 0) & self.o.ready
-        remaining = Mux(sent_one, ser_mask & ~low_bit, ser_mask)
-        with m.If(remaining == 0):
+        with m.If(ser_empty | (ser_single & self.o.ready)):
             m.d.comb += fifo.r_en.eq(1)
             with m.If(fifo.r_rdy):
-                m.d.sync += [ser_mask.eq(fifo.r_data[:p]), ser_base.eq(fifo.r_data[p:])]
+                m.d.sync += [
+                    ser_mask.eq(fifo.r_data[:p]),
+                    ser_base.eq(fifo.r_data[p:p + gbits]),
+                    ser_empty.eq(0),
+                    ser_single.eq(fifo.r_data[-1]),
+                ]
             with m.Else():
-                m.d.sync += ser_mask.eq(0)
-        with m.Else():
-            m.d.sync += ser_mask.eq(remaining)
+                m.d.sync += [ser_mask.eq(0), ser_empty.eq(1), ser_single.eq(0)]
+        with m.Elif(self.o.ready):
+            # two or more spikes left: send the lowest
+            m.d.sync += [ser_mask.eq(ser_mask & ~low_bit),
+                         ser_single.eq(_at_most_two(list(ser_mask)))]
 
         with m.If(send_marker & self.o.ready):
             m.d.sync += [flushing.eq(0), accumulating.eq(1)]

@@ -1,10 +1,12 @@
 """Network top level: a chain of :class:`~spikeforge.hw.lif_core.LIFCore` generated from a
 ``NetworkConfig``.
 
-Core ``l``'s output spike stream feeds core ``l+1``'s input directly (same layout), so layer
-``l+1`` integrates the spikes of timestep ``t`` while layer ``l`` is still emitting them, which
-is the ``sim.network`` semantics (layer ``l`` at timestep ``t`` consumes layer ``l-1``'s spikes
-of the same timestep).
+Core ``l``'s output spike stream feeds core ``l+1``'s input (same layout) through a register
+slice (a two-entry skid buffer: full throughput, one cycle of latency, every ``valid``,
+``ready`` and payload bit between the cores registered, so no combinational path crosses from
+one core into the next). Layer ``l+1`` integrates the spikes of timestep ``t`` while layer ``l``
+is still emitting them, which is the ``sim.network`` semantics (layer ``l`` at timestep ``t``
+consumes layer ``l-1``'s spikes of the same timestep).
 
 Host protocol: send layer-0 events on ``i`` (one per non-zero input, then an end-of-timestep
 marker per timestep; ``last`` on the sample's final marker, see :mod:`spikeforge.hw.streams`);
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -27,6 +29,37 @@ from .lif_core import LIFCore
 from .streams import current_event_layout, membrane_readback_layout, spike_event_layout
 
 __all__ = ["Network"]
+
+
+def _register_slice(m: Module, src, dst, name: str) -> Signal:
+    """Connect stream ``src`` (an output) to stream ``dst`` (an input) through a skid buffer.
+
+    ``src.ready`` is "the skid entry is free" and ``dst.valid``/``dst.payload`` come from the
+    main entry, all registers. The main entry takes a new item whenever it is empty or
+    ``dst`` accepts; an item that ``src`` hands over while the main entry stalls waits in the
+    skid entry, which refills the main entry first. Order is kept, one item per cycle passes.
+    Returns a signal that is high while the slice holds an item.
+    """
+    layout = src.payload.shape()
+    main_valid = Signal(name=f"{name}_valid")
+    main = Signal(layout, name=f"{name}_data")
+    skid_valid = Signal(name=f"{name}_skid_valid")
+    skid = Signal(layout, name=f"{name}_skid_data")
+    m.d.comb += [
+        src.ready.eq(~skid_valid),
+        dst.valid.eq(main_valid),
+        dst.payload.eq(main),
+    ]
+    with m.If(~main_valid | dst.ready):
+        with m.If(skid_valid):
+            m.d.sync += [main_valid.eq(1), main.eq(skid), skid_valid.eq(0)]
+        with m.Else():
+            m.d.sync += [main_valid.eq(src.valid), main.eq(src.payload)]
+    with m.Elif(src.valid & ~skid_valid):
+        m.d.sync += [skid_valid.eq(1), skid.eq(src.payload)]
+    occupied = Signal(name=f"{name}_occupied")
+    m.d.comb += occupied.eq(main_valid | skid_valid)
+    return occupied
 
 
 class Network(wiring.Component):
@@ -110,10 +143,10 @@ class Network(wiring.Component):
             cores.append(core)
 
         wiring.connect(m, wiring.flipped(self.i), cores[0].i)
-        for a, b in itertools.pairwise(cores):
-            wiring.connect(m, a.o, b.i)
-        wiring.connect(m, cores[-1].o, wiring.flipped(self.o))
         busy = 0
+        for idx, (a, b) in enumerate(itertools.pairwise(cores)):
+            busy = busy | _register_slice(m, a.o, b.i, f"link{idx}")
+        wiring.connect(m, cores[-1].o, wiring.flipped(self.o))
         for idx, core in enumerate(cores):
             rb = getattr(self, f"readback_{idx}")
             m.d.comb += [rb.valid.eq(core.readback.valid), rb.payload.eq(core.readback.payload)]

@@ -131,7 +131,7 @@ def test_compare_relative_error():
 def test_timestep_cycles_without_events_or_spikes():
     cfg = _config(8, 10, lanes=4)  # G = 3
     assert timestep_cycles(cfg, events=0) == 3 + 7
-    assert timestep_cycles(cfg, events=2) == 2 * 3 + 3 + 3 + 5 + 1
+    assert timestep_cycles(cfg, events=2) == 2 * 3 + 4 + 3 + 5 + 1
 
 
 def test_timestep_cycles_rejects_negative_events():
