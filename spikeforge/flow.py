@@ -356,7 +356,7 @@ def stage_estimate(run_dir: Any, *, pnr: bool = True, force: bool = False) -> di
     summary: dict[str, Any] = {
         key: result[key]
         for key in ("resources", "analytic", "error", "fits", "fmax_mhz", "fmax_core_mhz",
-                    "fmax_notes")
+                    "fmax_analytic_mhz", "fmax_error", "fmax_notes")
         if key in result
     }
     # the cycle model's figure for dense input; the measured one comes from verify
