@@ -124,8 +124,12 @@ def write_report(run: RunFolder, *, raster: list[np.ndarray] | None = None,
                 a = analytic.get(t, {}).get("lut", "-")
                 e = error.get(t, {}).get("lut")
                 a_txt = f"{a} ({100 * e:+.0f} %)" if isinstance(e, float) else str(a)
+                f_txt = _fmt(fmax.get(t, "-"))
+                fa, fe = s.get("fmax_analytic_mhz", {}).get(t), s.get("fmax_error", {}).get(t)
+                if isinstance(fa, int | float) and isinstance(fe, int | float):
+                    f_txt += f" (analytic {fa:.4g}, {100 * fe:+.0f} %)"
                 lines.append(f"| {t} | {r.get('lut')} | {a_txt} | {r.get('ff')} | "
-                             f"{r.get('bram')} | {r.get('dsp')} | {_fmt(fmax.get(t, '-'))} | "
+                             f"{r.get('bram')} | {r.get('dsp')} | {f_txt} | "
                              f"{_fmt(fmax_core.get(t, '-'))} |")
         for t, note in s.get("fmax_notes", {}).items():
             lines.append(f"\n- {t}: {note}")
@@ -133,7 +137,8 @@ def write_report(run: RunFolder, *, raster: list[np.ndarray] | None = None,
         images.append(("resources", plot_resources(run, res)))
     other = {k: v for k, v in s.items()
              if k not in ("accuracy", "verify", "resources", "fmax_mhz", "fmax_core_mhz",
-                          "analytic", "error", "fmax_notes", "dataset")}
+                          "analytic", "error", "fmax_notes", "fmax_analytic_mhz",
+                          "fmax_error", "dataset")}
     if other:
         lines += ["## Figures", ""]
         flat: list[tuple[str, Any]] = []
