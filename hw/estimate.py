@@ -32,6 +32,12 @@ Logic
     LUT counts move by tens of percent across small netlist changes, so expect LUT errors of
     that order and exact BRAM counts.
 
+Fmax
+    :func:`estimate_fmax` is a first-order timing model: the slowest of a few register-to-register
+    paths of the core (and, for a network, of the skid-buffered links between cores), each
+    ``t_clk_to_q + t_setup + levels * (t_lut + t_net) + width * t_carry`` with per-target
+    primitive delays read from nextpnr reports (see :data:`_TIMING`).
+
 Cycles
     :func:`timestep_cycles` is the exact schedule of ``LIFCore`` with the input always valid
     and the output always ready: ``G = ceil(n_out / P)`` cycles per input event, a 3-cycle
@@ -69,6 +75,7 @@ __all__ = [
     "estimate_core",
     "estimate_cycles",
     "estimate_design",
+    "estimate_fmax",
     "estimate_network",
     "map_memory",
     "measure_fmax",
@@ -497,6 +504,155 @@ def synaptic_ops_per_cycle(config: LIFCoreConfig, *, events: int) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
+# Fmax
+
+
+@dataclass(frozen=True)
+class _Timing:
+    """Primitive delays of one target, ns (nextpnr's timing model; see :data:`_TIMING`)."""
+
+    clk_to_q: float
+    setup: float
+    lut: float
+    net: float
+    carry: float
+    bram_clk_to_q: float | None
+    lut_inputs: int = 4
+
+
+#: Per-target primitive delays (ns), all read from nextpnr 0.x (yowasp) ``--report`` JSON files,
+#: never fitted to the Fmax figures the model is compared with:
+#:
+#: * iCE40 UP5K (``--up5k``): ``clk_to_q`` 1.39 (DFF ``O``), ``setup`` 0.1 (``CEN``), ``lut``
+#:   0.874 (``SB_LUT4`` ``I3 -> O``, the most common logic step) from the critical path of the
+#:   digits demo core (``fmax_core/ice40/harness.up5k-sg48.s1.report.json``); ``net`` 1.761 (one
+#:   DFF -> LUT route) and ``carry`` 0.278 per bit (``CIN -> COUT``) from a separate run of a
+#:   24-bit accumulator (``q <= q + r``, ``synth_ice40``, ``--freq 40``). No block-RAM delay:
+#:   in the same kind of run a 256x16 ``SB_RAM40_4K`` read into a 16-bit accumulator was never
+#:   the critical path (103 MHz, set by the adder), so a read counts as a register output.
+#: * ECP5 LFE5U-25F (``--25k``): ``clk_to_q`` 0.525 (``TRELLIS_FF`` ``Q``), ``setup`` 0.0 (``DI``),
+#:   ``net`` 0.976 (FF -> ``CCU2C`` route) and ``carry`` 0.0355 per bit (0.071 per 2-bit
+#:   ``CCU2C``, ``FCI -> FCO``) from the same 24-bit accumulator run (``synth_ecp5``, ``--freq
+#:   125``); ``lut`` 0.236 (``LUT4`` ``B -> F``) and ``bram_clk_to_q`` 5.609 (``DP16KD``
+#:   ``CLKA -> DOA``) from the digits demo core report
+#:   (``fmax_core/ecp5/harness.25k-cabga256.s1.report.json``).
+_TIMING: dict[Target, _Timing] = {
+    Target.ICE40: _Timing(clk_to_q=1.39, setup=0.1, lut=0.874, net=1.761, carry=0.278,
+                          bram_clk_to_q=None),
+    Target.ECP5: _Timing(clk_to_q=0.525, setup=0.0, lut=0.236, net=0.976, carry=0.0355,
+                         bram_clk_to_q=5.609),
+}
+
+
+def _levels(inputs: int, k: int) -> int:
+    """LUT levels of a tree that combines ``inputs`` signals with ``k``-input LUTs."""
+    levels, reach = 1, k
+    while reach < inputs:
+        levels, reach = levels + 1, reach * k
+    return levels
+
+
+def _core_paths(config: LIFCoreConfig, k: int) -> dict[str, tuple[int, int]]:
+    """Register-to-register paths of ``LIFCore(config)``: name -> (LUT levels, carry bits).
+
+    * ``accumulate``: the S3 sum register -> the forwarding mux (3:1, two selects: 5 inputs,
+      two LUT4 levels) -> the adder of ``state_bits`` (one LUT level into the carry chain) ->
+      the S3 sum register.
+    * ``input_handshake``: ``s0_valid & (s0_g == G-1)`` (``gbits + 1`` inputs) -> ``i.ready``
+      (5 terms) -> the accept of an end-of-timestep marker (``valid & ready & eot``) -> the
+      ``draining`` enable (2 terms).
+    * ``fire``: ``n2_u >= threshold`` and ``n2_u - threshold``: one LUT level into a
+      membrane-wide carry chain.
+    * ``saturate``: the N1 overflow test on the ``state_bits - membrane_bits + 1`` top bits, then
+      the 3:1 result multiplexer (one more level).
+    """
+    p = config.lanes
+    groups = -(-config.n_out // p)
+    gbits = index_bits(groups)
+    sb, mb = _state_bits(config), config.lif.membrane.width
+    handshake = sum(_levels(n, k) for n in (gbits + 1, 5, 3, 2))
+    return {
+        "accumulate": (2 + 1, sb),
+        "input_handshake": (handshake, 0),
+        "fire": (1, mb),
+        "saturate": (_levels(sb - mb + 1, k) + 1, 0),
+    }
+
+
+def _memory_mappings(config: LIFCoreConfig, target: Target) -> tuple[MemoryMapping, ...]:
+    """Return :func:`map_memory` of every memory of ``LIFCore(config)`` on ``target``."""
+    return tuple(map_memory(m, target=target) for m in core_memories(config))
+
+
+def _link_levels(config: LIFCoreConfig, k: int) -> int:
+    """LUT levels from a core's spike FIFO level to the next skid buffer's enable.
+
+    ``fifo.r_rdy`` (``level != 0`` over the FIFO level's bits) -> ``send_marker`` (one more
+    level: the late ``r_rdy`` meets the precombined phase flags) -> ``o.valid`` -> the skid
+    entry's load enable (``hw.network``).
+    """
+    groups = -(-config.n_out // config.lanes)
+    return _levels(max(1, groups.bit_length()), k) + 3
+
+
+def estimate_fmax(config: LIFCoreConfig | NetworkConfig, *, target: Target) -> float:
+    """Return the analytic Fmax of ``LIFCore(config)`` or ``Network(config)`` on ``target``, MHz.
+
+    The clock period is the slowest path of :func:`_core_paths` (every core of a network) and of
+    the links between cores (a network). Where the target has a block-RAM delay in
+    :data:`_TIMING` and :func:`map_memory` puts a memory in block RAM, its read launches
+    ``bram_clk_to_q`` instead of ``clk_to_q``: the weights go over one route into the S2
+    registers, the state through the accumulate path. A logic path costs
+    ``clk_to_q + setup + levels * (lut + net) + carry_bits * carry``. Placement and routing
+    congestion are not modelled: routes are one typical hop each, so the estimate is an
+    optimistic first order.
+
+    Parameters
+    ----------
+    config : LIFCoreConfig or NetworkConfig
+        A core or a network.
+    target : Target
+        ``Target.ICE40`` (UP5K) or ``Target.ECP5`` (LFE5U-25F).
+
+    Returns
+    -------
+    float
+        Fmax in MHz.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` or ``target`` has the wrong type.
+    ValueError
+        If ``target`` has no timing model (``Target.XC7``).
+    """
+    if not isinstance(target, Target):
+        raise TypeError(f"target must be a Target, not {target!r}")
+    if isinstance(config, NetworkConfig):
+        cores, links = tuple(config.cores), tuple(config.cores[:-1])
+    elif isinstance(config, LIFCoreConfig):
+        cores, links = (config,), ()
+    else:
+        raise TypeError(f"config must be a LIFCoreConfig or NetworkConfig, not {config!r}")
+    if target not in _TIMING:
+        raise ValueError(f"no timing model for {target.value}")
+    tm = _TIMING[target]
+    k = tm.lut_inputs
+    # (launch delay, LUT levels, carry bits) per path
+    paths = [(tm.clk_to_q, n, w) for c in cores for n, w in _core_paths(c, k).values()]
+    paths += [(tm.clk_to_q, _link_levels(c, k), 0) for c in links]
+    if tm.bram_clk_to_q is not None:
+        for c in cores:
+            blocks = {m.memory.name for m in _memory_mappings(c, target) if m.kind == "block"}
+            if "weights" in blocks:  # weight word over one route into the S2 product registers
+                paths.append((tm.bram_clk_to_q + tm.net, 0, 0))
+            if "state" in blocks:  # state word through the forwarding mux and the adder
+                paths.append((tm.bram_clk_to_q, *_core_paths(c, k)["accumulate"]))
+    period = max(t0 + tm.setup + n * (tm.lut + tm.net) + w * tm.carry for t0, n, w in paths)
+    return 1000.0 / period
+
+
+# ---------------------------------------------------------------------------------------------
 # Comparison and the whole report
 
 
@@ -641,6 +797,10 @@ class EstimateReport:
         What was synthesised.
     seconds : float
         Wall-clock time of :func:`estimate_design`, s.
+    fmax_analytic : Mapping[Target, float]
+        :func:`estimate_fmax` of the network per placed target.
+    fmax_core_analytic : Mapping[Target, float]
+        :func:`estimate_fmax` of the first core per placed target.
     """
 
     resources: Mapping[Target, ResourceCounts]
@@ -651,6 +811,8 @@ class EstimateReport:
     synops_per_cycle: float
     design: str
     seconds: float = 0.0
+    fmax_analytic: Mapping[Target, float] = field(default_factory=dict)
+    fmax_core_analytic: Mapping[Target, float] = field(default_factory=dict)
 
     @property
     def fmax_mhz(self) -> dict[Target, float]:
@@ -675,7 +837,10 @@ class EstimateReport:
         ``analytic.<target>...``, ``error.<target>...`` (relative), ``fits.<target>``,
         ``utilisation.<target>.{lut,ff,bram,dsp}`` (fraction of :data:`CAPACITY`),
         ``fmax_mhz.<target>`` (network, only where measured), ``fmax_notes.<target>`` (why
-        not), ``fmax_core_mhz.<target>``, ``fmax_detail.{network,core}.<target>``,
+        not), ``fmax_core_mhz.<target>``, ``fmax_analytic_mhz.<target>`` and
+        ``fmax_core_analytic_mhz.<target>`` (:func:`estimate_fmax`), ``fmax_error.<target>`` and
+        ``fmax_core_error.<target>`` (relative error of the analytic Fmax against the measured
+        one, where measured), ``fmax_detail.{network,core}.<target>``,
         ``critical_path.<target>``, ``cycles_per_step``, ``synops_per_cycle``, ``design``,
         ``seconds``.
         """
@@ -702,6 +867,18 @@ class EstimateReport:
             },
             "fmax_core_mhz": {
                 t.value: r.fmax_mhz for t, r in self.fmax_core.items() if r.fmax_mhz is not None
+            },
+            "fmax_analytic_mhz": {t.value: f for t, f in self.fmax_analytic.items()},
+            "fmax_core_analytic_mhz": {t.value: f for t, f in self.fmax_core_analytic.items()},
+            "fmax_error": {
+                t.value: compare(f, self.fmax_network[t].fmax_mhz).rel_error
+                for t, f in self.fmax_analytic.items()
+                if t in self.fmax_network and self.fmax_network[t].fmax_mhz is not None
+            },
+            "fmax_core_error": {
+                t.value: compare(f, self.fmax_core[t].fmax_mhz).rel_error
+                for t, f in self.fmax_core_analytic.items()
+                if t in self.fmax_core and self.fmax_core[t].fmax_mhz is not None
             },
             "fmax_detail": {
                 "network": {t.value: r.to_dict() for t, r in self.fmax_network.items()},
@@ -857,4 +1034,6 @@ def estimate_design(
         synops_per_cycle=network_synops_per_cycle(config),
         design="network",
         seconds=time.perf_counter() - start,
+        fmax_analytic={t: estimate_fmax(config, target=t) for t in placeable},
+        fmax_core_analytic={t: estimate_fmax(config.cores[0], target=t) for t in placeable},
     )

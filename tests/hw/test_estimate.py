@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
 
 import numpy as np
@@ -263,3 +265,33 @@ def test_estimate_design_reports_a_design_that_does_not_fit(tmp_path):
     assert "ice40" not in d["fmax_mhz"]
     assert d["fmax_notes"]["ice40"] == "does not fit the iCE40 UP5K: dsp 16 > 8"
     assert not d["fmax_detail"]["core"]["ice40"]["fits"]
+
+
+@pytest.mark.parametrize("target", [Target.ICE40, Target.ECP5])
+def test_estimate_fmax_positive_and_monotonic_in_width(target):
+    narrow = _config(16, 32, lanes=4)
+    fmax = [
+        estimate.estimate_fmax(dataclasses.replace(narrow, acc_bits=bits), target=target)
+        for bits in (8, 12, 16, 24, 32, 40, 48)
+    ]
+    assert all(f > 0 and math.isfinite(f) for f in fmax)
+    assert all(a >= b for a, b in itertools.pairwise(fmax))
+    if target is Target.ICE40:
+        # a wide enough state puts the accumulate carry chain on the critical path
+        assert fmax[-1] < fmax[0]
+
+
+def test_estimate_fmax_network_and_errors():
+    c0 = _config(8, 16, lanes=4)
+    c1 = dataclasses.replace(_config(16, 4, lanes=2), name="c1")
+    net = NetworkConfig(cores=(c0, c1), timesteps=2)
+    for target in (Target.ICE40, Target.ECP5):
+        f_net = estimate.estimate_fmax(net, target=target)
+        # a network is never faster than its slowest core
+        assert 0 < f_net <= min(estimate.estimate_fmax(c, target=target) for c in net.cores)
+    with pytest.raises(ValueError, match="timing model"):
+        estimate.estimate_fmax(c0, target=Target.XC7)
+    with pytest.raises(TypeError):
+        estimate.estimate_fmax(object(), target=Target.ICE40)
+    with pytest.raises(TypeError):
+        estimate.estimate_fmax(c0, target="ice40")
