@@ -5,12 +5,13 @@ microseconds per call). :func:`estimate_design` then runs the real tools (:mod:`
 reports each analytic figure beside the measured one with its relative error.
 
 Memories
-    The core has four memories (see :mod:`spikeforge.hw.lif_core`): the weight ROM
-    (``n_in * G`` words of ``P * weight_bits``), the accumulator and membrane RAMs (``G`` words
-    of ``P * acc_bits`` and ``P * membrane_bits``, one write and one synchronous read port, the
-    accumulator read transparent) and the output spike FIFO (``G`` words of
-    ``P + index_bits(G)`` bits, asynchronous read). :func:`map_memory` places each the way
-    Yosys 0.70's ``memory_libmap`` does: it prices every option and keeps the cheapest.
+    The core has three memories (see :mod:`spikeforge.hw.lif_core`): the weight ROM
+    (``n_in * G`` words of ``P * weight_bits``), the state RAM (``G`` words of
+    ``P * state_bits``, one write and one synchronous read port that returns the old word on a
+    same-address write, priced as a transparent one) and the output
+    spike FIFO (``G`` words of ``P + index_bits(G) + 1`` bits, asynchronous read).
+    :func:`map_memory` places each the way Yosys 0.70's ``memory_libmap`` does: it prices
+    every option and keeps the cheapest.
 
     * block RAM: whole blocks of the cheapest aspect ratio (iCE40 ``SB_RAM40_4K`` 256x16 ..
       2048x2, cost 64; ECP5 ``DP16KD`` 1024x18 .. 16384x1 and ``PDPW16KD`` 512x36, cost 128;
@@ -28,7 +29,7 @@ Logic
     ``lut = c0 + c1 * datapath_bits + c2 * control_bits`` and ``ff = registers + f0`` where
     ``registers`` is the exact register count of the pipeline (see :func:`_logic_features`).
     The per-target constants ``c0, c1, c2, f0`` were least-squares fitted to Yosys 0.70 runs
-    of nine LIF cores (the cores and their errors are listed in ``docs/estimates.md``); single-run
+    of eleven LIF cores (the cores and their errors are listed in ``docs/estimates.md``); single-run
     LUT counts move by tens of percent across small netlist changes, so expect LUT errors of
     that order and exact BRAM counts.
 
@@ -40,8 +41,8 @@ Fmax
 
 Cycles
     :func:`timestep_cycles` is the exact schedule of ``LIFCore`` with the input always valid
-    and the output always ready: ``G = ceil(n_out / P)`` cycles per input event, a 3-cycle
-    accumulate drain, a ``G``-cycle neuron pass with a 4-stage pipeline, and an output
+    and the output always ready: ``G = ceil(n_out / P)`` cycles per input event, a 4-cycle
+    accumulate drain, a ``G``-cycle neuron pass with a 5-stage pipeline, and an output
     serialiser that sends one spike per cycle and overlaps with the pass.
 """
 
@@ -239,8 +240,10 @@ def core_memories(config: LIFCoreConfig) -> tuple[MemoryShape, ...]:
     groups = -(-config.n_out // p)
     return (
         MemoryShape("weights", max(2, config.n_in * groups), p * config.weight_bits, rom=True),
+        # not transparent, but a read returns the old word on a same-address write, which Yosys
+        # prices on a block like a transparent port (a bypass of the port's width)
         MemoryShape("state", max(2, groups), p * _state_bits(config), transparent=True),
-        MemoryShape("spike_fifo", groups, p + index_bits(groups), sync_read=False),
+        MemoryShape("spike_fifo", groups, p + index_bits(groups) + 1, sync_read=False),
     )
 
 
@@ -266,7 +269,7 @@ def _logic_features(config: LIFCoreConfig) -> _Features:
 
     The LUT terms are ``(1, P * state_bits, P * membrane_bits, control_bits)``: a fixed part
     (stream handshakes, phase flags), the per-lane logic as wide as the state (accumulate adder,
-    transparent-read bypass, saturation compares, write-data multiplexer), the per-lane logic
+    forwarding multiplexer, saturation compares, write-data multiplexer), the per-lane logic
     as wide as the membrane (fire compare, reset subtract and multiplexer, leak subtract) and
     the counters and comparators of group indices and addresses.
     """
@@ -284,7 +287,8 @@ def _logic_features(config: LIFCoreConfig) -> _Features:
     registers = (
         (1 + addr_bits + gbits + value_bits)  # S0
         + (1 + gbits + value_bits)  # S1
-        + (1 + gbits + p * prod_bits)  # S2
+        + (1 + gbits + p * prod_bits + 2)  # S2 (and its two forwarding selects)
+        + (1 + gbits + 2 * p * sb)  # S3 valid, group, sum and the sum written before
         + 5 * (1 + gbits)  # N0..N4 valid and group
         + p * mb * (2 + sub)  # N2 u, N3 u (and u - threshold), N4 v
         + 3 * p + 1  # lane mask, fire, spikes, any
@@ -301,11 +305,11 @@ def _logic_features(config: LIFCoreConfig) -> _Features:
 #: the counted registers. Fitted by ``benchmarks/calibrate_estimate.py`` (non-negative least
 #: squares on Yosys 0.70 runs; see ``docs/estimates.md``).
 _LUT_FIT: dict[Target, tuple[float, float, float, float]] = {
-    Target.ICE40: (0.0, 0.0, 5.374, 3.905),
-    Target.ECP5: (0.0, 0.0, 7.176, 3.697),
-    Target.XC7: (73.003, 0.0, 6.320, 0.0),
+    Target.ICE40: (18.046, 0.0, 7.635, 3.016),
+    Target.ECP5: (0.0, 0.0, 8.299, 3.566),
+    Target.XC7: (64.277, 0.0, 5.586, 1.016),
 }
-_FF_FIT: dict[Target, float] = {Target.ICE40: -80.0, Target.ECP5: -78.0, Target.XC7: -78.0}
+_FF_FIT: dict[Target, float] = {Target.ICE40: -12.0, Target.ECP5: -10.0, Target.XC7: -10.0}
 
 # Widest multiplier operands one DSP block takes (iCE40 SB_MAC16 16x16, ECP5 18x18,
 # DSP48E1 25x18); Yosys maps a multiply to a DSP when both operands fit and the product is
@@ -717,7 +721,9 @@ def check_fit(resources: ResourceCounts, *, target: Target) -> str | None:
 def estimate_network(config: NetworkConfig, *, target: Target) -> ResourceCounts:
     """Return the analytic resources of ``hw.network.Network(config)`` on ``target``.
 
-    The sum of the cores plus the top's 32-bit ``samples_done`` counter.
+    The sum of the cores, the top's 32-bit ``samples_done`` counter and, on each link between
+    cores, the two-entry skid buffer of ``hw.network`` (two entries of a spike event and two
+    valid flags in flip-flops; one LUT per entry bit for the main entry's input multiplexer).
     """
     if not isinstance(config, NetworkConfig):
         raise TypeError(f"config must be a NetworkConfig, not {config!r}")
@@ -725,6 +731,10 @@ def estimate_network(config: NetworkConfig, *, target: Target) -> ResourceCounts
     total = {f: sum(getattr(e, f) for e in est) for f in ("lut", "ff", "bram", "dsp", "spram")}
     total["lut"] += 32 if target is Target.XC7 else 40
     total["ff"] += 32
+    for core in config.cores[:-1]:
+        event_bits = index_bits(core.n_out) + 2  # index, eot, last
+        total["ff"] += 2 * event_bits + 2
+        total["lut"] += event_bits
     return ResourceCounts(**total)
 
 

@@ -101,7 +101,7 @@ def test_core_memories_match_lif_core_layout():
     assert shapes == {
         "weights": (64 * 8, 16),
         "state": (8, 4 * 17),
-        "spike_fifo": (8, 4 + 3),
+        "spike_fifo": (8, 4 + 3 + 1),  # mask, group, "at most one spike" flag
     }
     core = LIFCore(cfg)
     Fragment.get(core, None)  # elaborate: the memory of that width exists
