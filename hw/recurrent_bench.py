@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -43,11 +42,12 @@ from .recurrent_streams import (
 )
 from .streams import pack, unpack
 from .verilator_harness import (
+    build_sources,
     harness_feed_input,
     harness_finish,
     harness_open_files,
     harness_prologue,
-    verilator_available,
+    run_free_running,
 )
 
 __all__ = [
@@ -70,14 +70,6 @@ __all__ = [
 #: Module name of the recurrent core's Verilator harness.
 HARNESS_TOP = "sf_recurrent_harness"
 _CORE_TOP = "recurrent_core"
-_TB_MODULE = "spikeforge.hw.verilator_harness_tb"
-_BUILD_ARGS = ("-Wno-WIDTH", "-Wno-fatal", "-Wno-TIMESCALEMOD", "--timing", "-O3",
-               "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS",
-               "-std=c++20 -fcoroutines -O1")
-#: The PyPI wheel's verilated.mk leaves ``CFG_CXXFLAGS_PCH_I`` empty, so the precompiled
-#: header is passed to the compiler as an input file ("linker input file not found"); a
-#: variable definition in ``MAKEFLAGS`` acts like one on make's command line.
-_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
 
 
 @dataclass(frozen=True, eq=False)
@@ -387,12 +379,6 @@ def _write_if_changed(path: Path, text: str) -> None:
         path.write_text(text)
 
 
-def _runner():
-    from cocotb_tools.runner import get_runner
-
-    return get_runner("verilator")
-
-
 def build_recurrent_harness(config: RecurrentCoreConfig, build_dir: str | os.PathLike) -> Path:
     """Write the core's Verilog and the harness into ``build_dir`` and compile them.
 
@@ -404,9 +390,6 @@ def build_recurrent_harness(config: RecurrentCoreConfig, build_dir: str | os.Pat
     RuntimeError
         If Verilator is unusable here.
     """
-    why = verilator_available()
-    if why is not None:
-        raise RuntimeError(why)
     build = Path(build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
     core_v = build / f"{_CORE_TOP}.v"
@@ -418,17 +401,7 @@ def build_recurrent_harness(config: RecurrentCoreConfig, build_dir: str | os.Pat
                                               emit_src=False))
     hpath = build / f"{HARNESS_TOP}.sv"
     _write_if_changed(hpath, harness_verilog(config))
-    old = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = f"{old} {_MAKEFLAGS}" if old else _MAKEFLAGS
-    try:
-        _runner().build(sources=[core_v, hpath], hdl_toplevel=HARNESS_TOP, build_dir=build,
-                        build_args=list(_BUILD_ARGS), log_file=build / "build.log")
-    finally:
-        if old is None:
-            del os.environ["MAKEFLAGS"]
-        else:
-            os.environ["MAKEFLAGS"] = old
-    return build
+    return build_sources([core_v, hpath], top=HARNESS_TOP, build_dir=build)
 
 
 def run_recurrent_harness(config: RecurrentCoreConfig, words: list[int], *,
@@ -457,14 +430,7 @@ def _run_locked(config: RecurrentCoreConfig, words: list[int], build: Path,
         f.write("\n".join(f"{w:x}" for w in words))
         f.write("\n")
     out.unlink(missing_ok=True)
-    pypath = os.pathsep.join(p for p in sys.path if p)
-    _runner().test(
-        test_module=_TB_MODULE, hdl_toplevel=HARNESS_TOP, hdl_toplevel_lang="verilog",
-        build_dir=build, test_dir=build,
-        plusargs=[f"+sf_stim={stim}", f"+sf_out={out}"],
-        extra_env={"COCOTB_REWRITE_ASSERTION_FILES": _TB_MODULE, "PYTHONPATH": pypath},
-        log_file=build / "sim.log",
-    )
+    run_free_running(build, top=HARNESS_TOP, plusargs=[f"+sf_stim={stim}", f"+sf_out={out}"])
     neurons, weights, status, scyc = [], [], [], []
     cycles = -1
     for line in out.read_text().splitlines() if out.is_file() else []:
