@@ -3,15 +3,21 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_ncg_results.py table --epochs 5
+    .venv/bin/python benchmarks/bench_ncg_results.py table --datasets digits --epochs 10 --rtl
     .venv/bin/python benchmarks/bench_ncg_results.py sweep --epochs 3
 
 ``table`` trains S2-STDP (M = 1), S2-STDP + PCN (M = 2), S2-STDP + NCG (M = 5), SSTDP + NCG
 (M = 5) and R-STDP (M = 5, dropout) with :func:`spikeforge.learn.default_config` on digits and
 mnist5k, latency-coded pixels and the frozen spiking front end
 (:data:`spikeforge.frontend_features.DEFAULT_FRONTENDS`), and prints a Markdown table of the
-final test accuracies (float reference / integer) with the best epoch in brackets. ``sweep``
-prints the integer model's final test accuracy against ``K`` on mnist5k pixels, M = 5.
-Per-epoch numbers go to ``--json``.
+final test accuracies (float reference / integer) with the best epoch in brackets. With
+``--rtl`` every row also replays its integer training on the learning core in Verilator in
+lockstep with the golden model (:func:`spikeforge.learn_run.verify_learning_on_rtl`, full-state
+comparison every ``--check-every`` training samples) and prints an RTL column: RTL test % (full-
+state checks, mismatches). The input events (and the front end) are loaded once per dataset and
+input and shared by all rows. ``sweep`` prints the integer model's final test accuracy against
+``K`` on mnist5k pixels, M = 5. Per-epoch numbers, and with ``--rtl`` the RTL accuracy, verify
+counts, cycles per training / inference sample and seconds, go to ``--json``.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import time
 
 from spikeforge.frontend_features import DEFAULT_FRONTENDS, load_input
 from spikeforge.learn import run_learning, sweep_time_bins
+from spikeforge.learn_run import verify_learning_on_rtl
 from spikeforge.sim.ncg_types import Method
 
 ROWS = (
@@ -35,6 +42,12 @@ ROWS = (
 
 def _pct(acc: tuple[float, ...]) -> str:
     return f"{100 * acc[-1]:.1f} ({100 * max(acc):.1f})"
+
+
+def _write_json(path: str | None, out: dict) -> None:
+    if path:
+        with open(path, "w") as f:
+            json.dump(out, f, indent=1)
 
 
 def table(args) -> dict:
@@ -51,11 +64,26 @@ def table(args) -> dict:
                                  time_bins=args.time_bins, epochs=args.epochs, input=inp,
                                  events=ev)
                 key = f"{ds}|{inp}|{name}"
-                out[key] = {"float_test": r.float_test, "int_test": r.int_test,
-                            "frontend_test": ev.frontend_test_accuracy,
-                            "seconds": round(time.perf_counter() - t0, 1)}
-                print(f"| {ds} | {inp} | {name} (M = {m}) | {_pct(r.float_test)} | "
-                      f"{_pct(r.int_test)} |", flush=True)
+                row = {"float_test": r.float_test, "int_test": r.int_test,
+                       "frontend_test": ev.frontend_test_accuracy,
+                       "seconds": round(time.perf_counter() - t0, 1)}
+                line = (f"| {ds} | {inp} | {name} (M = {m}) | {_pct(r.float_test)} | "
+                        f"{_pct(r.int_test)} |")
+                if args.rtl:
+                    t1 = time.perf_counter()
+                    v = verify_learning_on_rtl(r, build_root=args.build,
+                                               check_every=args.check_every, progress=print)
+                    row["rtl"] = {"rtl_test": v["rtl_test_accuracy"], "verify": v["verify"],
+                                  "cycles": v["cycles"],
+                                  "seconds": round(time.perf_counter() - t1, 1)}
+                    ver = v["verify"]
+                    line += (f" {100 * v['rtl_test_accuracy']:.1f} ({ver['samples']}, "
+                             f"{ver['mismatches']}) |")
+                    if ver["first_mismatch"]:
+                        print(f"first mismatch: {ver['first_mismatch']}", flush=True)
+                out[key] = row
+                print(line, flush=True)
+                _write_json(args.json, out)
     return out
 
 
@@ -80,11 +108,14 @@ def main() -> None:
     p.add_argument("--k", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256])
     p.add_argument("--cache", default="build/frontends", help="front-end checkpoint folder")
     p.add_argument("--json", default=None, help="write per-epoch results here")
+    p.add_argument("--rtl", action="store_true",
+                   help="table: also verify every row on the RTL core in lockstep (Verilator)")
+    p.add_argument("--check-every", type=int, default=1,
+                   help="with --rtl: full-state comparison every N training samples")
+    p.add_argument("--build", default="build/ncg_rtl", help="with --rtl: Verilator build folder")
     args = p.parse_args()
     out = table(args) if args.what == "table" else sweep(args)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+    _write_json(args.json, out)
 
 
 if __name__ == "__main__":

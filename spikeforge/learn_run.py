@@ -2,10 +2,11 @@
 
 Trains the float reference and the integer golden model (:func:`spikeforge.learn.run_learning`)
 and, with ``rtl=True``, replays the integer training epoch by epoch on the learning core in
-Verilator in lockstep with the golden model (:func:`spikeforge.learn_rtl.run_lockstep`): every
-weight and threshold compared after every checked sample, predictions compared on the whole
-test split. Writes ``summary.json``, ``learn.json`` and plots (accuracy curves, per-neuron win
-counts, every neuron's weights as an image), atomically.
+Verilator in lockstep with the golden model (:func:`verify_learning_on_rtl`, built on
+:func:`spikeforge.learn_rtl.run_lockstep`): every weight and threshold compared after every
+checked sample, predictions compared on the whole test split. Writes ``summary.json``,
+``learn.json`` and plots (accuracy curves, per-neuron win counts, every neuron's weights as an
+image), atomically.
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ from __future__ import annotations
 import io
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .frontend_features import PIXELS, parse_input
-from .learn import run_learning
+from .learn import LearnResult, run_learning
 from .runfolder import RunFolder, atomic_write_bytes
 from .sim import ncg
 from .sim.ncg_types import Method, first_winner
 
-__all__ = ["METHODS", "learn_to_run_folder"]
+__all__ = ["METHODS", "learn_to_run_folder", "verify_learning_on_rtl"]
 
 #: Names accepted for ``--method``.
 METHODS = {m.value: m for m in Method}
@@ -80,6 +82,96 @@ def _plots(run: RunFolder, result, *, win_counts: np.ndarray, shape: tuple[int, 
     return names
 
 
+def verify_learning_on_rtl(result: LearnResult, *, build_root: Path | str,
+                           check_every: int = 1,
+                           progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Replay the integer training of ``result`` on the learning core, epoch by epoch, in lockstep.
+
+    Starts from ``ncg.init_state(result.params, seed=result.seed)`` and runs as many epochs as
+    ``result`` trained (``len(result.int_test)``). Every epoch runs
+    :func:`spikeforge.learn_rtl.run_lockstep` on the training split (bins, potentials and
+    predictions compared for every sample; weights, training thresholds and LFSR registers
+    after every ``check_every``-th sample and the last); the host step between epochs
+    (:func:`spikeforge.sim.ncg.start_epoch` / :func:`~spikeforge.sim.ncg.end_epoch`) uses the
+    RTL's online training accuracy. The last epoch also predicts the test split. The replay
+    stops after the first epoch with a mismatch. At the end the golden model's final weights
+    must equal ``result.int_state.weights`` (the integer training of :func:`run_learning`);
+    otherwise one mismatch is added.
+
+    Parameters
+    ----------
+    result : LearnResult
+        Output of :func:`spikeforge.learn.run_learning` with the integer model trained
+        (``run_int=True``); its events, parameters and seed are reused (no front end is loaded
+        or trained here).
+    build_root : path-like
+        Folder for the Verilator builds (one per distinct core, cached).
+    check_every : int
+        Full-state comparison period in training samples (1 = after every sample).
+    progress : callable or None
+        Called with a one-line message after every RTL epoch.
+
+    Returns
+    -------
+    dict
+        ``"rtl_test_accuracy"``: RTL test accuracy after the last epoch (fraction; NaN if the
+        replay stopped early). ``"verify"``: ``samples`` (full-state checks over all epochs),
+        ``test_samples``, ``mismatches`` (0 = bit-exact), ``first_mismatch`` (text or None),
+        ``check_every``. ``"cycles"``: ``train_sample`` and ``infer_sample``, mean core clock
+        cycles per sample in the last epoch (empty if the replay stopped early). These are the
+        ``accuracy.rtl``, ``verify`` and ``cycles`` entries of ``summary.json``.
+
+    Raises
+    ------
+    ValueError
+        If ``result`` has no integer model or ``check_every`` is not an integer >= 1.
+    RuntimeError
+        If Verilator is unusable or a simulation did not complete.
+    """
+    from .learn_rtl import run_lockstep
+
+    if result.int_state is None:
+        raise ValueError("result must have the integer model trained (run_int=True), "
+                         "not int_state None")
+    if not isinstance(check_every, int) or check_every < 1:
+        raise ValueError(f"check_every must be an integer >= 1, not {check_every!r}")
+    say = progress or (lambda _msg: None)
+    params = result.params
+    ev = result.events
+    b_tr, y_tr, b_te, y_te = ev.bins_train, ev.y_train, ev.bins_test, ev.y_test
+    epochs = len(result.int_test)
+    state = ncg.init_state(params, seed=result.seed)
+    checked = mismatches = 0
+    first = None
+    rtl_test = float("nan")
+    cycles: dict[str, float] = {}
+    for ep in range(epochs):
+        state = ncg.start_epoch(state, params=params)
+        last = ep == epochs - 1
+        rep = run_lockstep(params=params, state=state, train_samples=(b_tr, y_tr),
+                           test_samples=(b_te, y_te) if last else None,
+                           build_root=build_root, check_every=check_every)
+        checked += rep.samples_checked
+        mismatches += rep.mismatches
+        first = first or rep.first_mismatch
+        say(f"rtl epoch {ep}: {rep.samples_checked} samples checked, {rep.mismatches} "
+            f"mismatches, train accuracy {rep.rtl_train_accuracy:.4f}")
+        state = ncg.end_epoch(rep.final_state, rep.rtl_train_accuracy, params=params)
+        if last:
+            rtl_test = rep.rtl_test_accuracy
+            cycles = {"train_sample": rep.cycles_per_train_sample,
+                      "infer_sample": rep.cycles_per_infer_sample}
+        if rep.mismatches:
+            break
+    same = bool(np.array_equal(state.weights, result.int_state.weights))
+    verify = {"samples": checked, "test_samples": len(y_te),
+              "mismatches": mismatches + (0 if same else 1),
+              "first_mismatch": first if same or first else
+              "final weights differ from the integer model's run",
+              "check_every": check_every}
+    return {"rtl_test_accuracy": rtl_test, "verify": verify, "cycles": cycles}
+
+
 def learn_to_run_folder(run_dir: Path | str, *, dataset: str, method: Method,
                         neurons_per_class: int, time_bins: int, epochs: int, seed: int,
                         rtl: bool, check_every: int = 1, progress: bool = True,
@@ -104,7 +196,7 @@ def learn_to_run_folder(run_dir: Path | str, *, dataset: str, method: Method,
                           progress=say if progress else None, input=input, cache_dir=run.path)
     params = result.params
     ev = result.events
-    b_tr, y_tr, b_te, y_te = ev.bins_train, ev.y_train, ev.bins_test, ev.y_test
+    b_te = ev.bins_test
     summary: dict[str, Any] = {
         "dataset": dataset,
         "input": ev.name,
@@ -122,39 +214,11 @@ def learn_to_run_folder(run_dir: Path | str, *, dataset: str, method: Method,
         "int_epoch_seconds": list(result.int_epoch_seconds),
     }
     if rtl:
-        from .learn_rtl import run_lockstep
-
-        state = ncg.init_state(params, seed=seed)
-        checked = mismatches = 0
-        first = None
-        rtl_test = float("nan")
-        cycles: dict[str, float] = {}
-        for ep in range(epochs):
-            state = ncg.start_epoch(state, params=params)
-            last = ep == epochs - 1
-            rep = run_lockstep(params=params, state=state, train_samples=(b_tr, y_tr),
-                               test_samples=(b_te, y_te) if last else None,
-                               build_root=run.file(".build") / "ncg", check_every=check_every)
-            checked += rep.samples_checked
-            mismatches += rep.mismatches
-            first = first or rep.first_mismatch
-            say(f"rtl epoch {ep}: {rep.samples_checked} samples checked, {rep.mismatches} "
-                f"mismatches, train accuracy {rep.rtl_train_accuracy:.4f}")
-            state = ncg.end_epoch(rep.final_state, rep.rtl_train_accuracy, params=params)
-            if last:
-                rtl_test = rep.rtl_test_accuracy
-                cycles = {"train_sample": rep.cycles_per_train_sample,
-                          "infer_sample": rep.cycles_per_infer_sample}
-            if rep.mismatches:
-                break
-        same = bool(np.array_equal(state.weights, result.int_state.weights))
-        summary["accuracy"]["rtl"] = rtl_test
-        summary["verify"] = {"samples": checked, "test_samples": len(y_te),
-                             "mismatches": mismatches + (0 if same else 1),
-                             "first_mismatch": first if same or first else
-                             "final weights differ from the integer model's run",
-                             "check_every": check_every}
-        summary["cycles"] = cycles
+        rtl_out = verify_learning_on_rtl(result, build_root=run.file(".build") / "ncg",
+                                         check_every=check_every, progress=say)
+        summary["accuracy"]["rtl"] = rtl_out["rtl_test_accuracy"]
+        summary["verify"] = rtl_out["verify"]
+        summary["cycles"] = rtl_out["cycles"]
     win_counts = np.zeros(params.config.class_map.n_neurons, dtype=np.int64)
     for i in range(len(b_te)):
         t, v = ncg.forward(result.int_state.weights, result.int_state.thresholds, b_te[i],
