@@ -55,6 +55,8 @@ class NoiseUnit(wiring.Component):
 
     Members
     -------
+    gain : In(signed(gain_bits))
+        ``noise_gain`` (run-time; reset value from ``sleep``; ``|gain|`` at most the build's).
     reg : In(24)
         The neuron's ``LFSR24`` register before the step (non-zero).
     next_reg : Out(24)
@@ -75,7 +77,9 @@ class NoiseUnit(wiring.Component):
         self._sleep = sleep
         lo, hi = noise_range(sleep)
         self._bits = max(abs(lo), abs(hi)).bit_length() + 1
+        self._gain_bits = max(1, abs(sleep.noise_gain)).bit_length() + 1
         super().__init__({
+            "gain": In(signed(self._gain_bits), init=sleep.noise_gain),
             "reg": In(LFSR24.width),
             "next_reg": Out(LFSR24.width),
             "noise": Out(signed(self._bits)),
@@ -85,6 +89,11 @@ class NoiseUnit(wiring.Component):
     def sleep(self) -> SleepParams:
         """The sleep constants."""
         return self._sleep
+
+    @property
+    def gain_bits(self) -> int:
+        """Width of ``gain`` (signed), bits."""
+        return self._gain_bits
 
     @property
     def noise_bits(self) -> int:
@@ -100,7 +109,7 @@ class NoiseUnit(wiring.Component):
             # each draw straight from the register: a flat XOR network per draw
             state = lfsr_advance_value(self.reg, LFSR24, steps=LFSR24.draw_bits * (k + 1))
             total = total + state[:8] * 2 - 255
-        scaled = total * p.noise_gain + (1 << (p.noise_shift - 1))
+        scaled = total * self.gain + (1 << (p.noise_shift - 1))
         m.d.comb += [
             self.next_reg.eq(state),
             self.noise.eq(scaled >> p.noise_shift),

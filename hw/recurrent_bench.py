@@ -22,7 +22,9 @@ import numpy as np
 from amaranth.back import verilog
 from amaranth.hdl import Const, Value
 
+from spikeforge.sim.recurrent import regroup
 from spikeforge.sim.recurrent_net import (
+    NetConfig,
     NetState,
     run_sleep_episode,
     run_wake_block,
@@ -32,6 +34,7 @@ from spikeforge.sim.recurrent_net import (
 )
 
 from .recurrent_core import RecurrentCore, RecurrentCoreConfig
+from .recurrent_params import Write
 from .recurrent_streams import (
     RecurrentOp,
     StatusEvent,
@@ -65,6 +68,7 @@ __all__ = [
     "harness_verilog",
     "reseed_commands",
     "run_recurrent_harness",
+    "set_commands",
 ]
 
 #: Module name of the recurrent core's Verilator harness.
@@ -92,7 +96,7 @@ Schedule = tuple[WakeBlock | SleepEpisode, ...]
 def _layouts(config: RecurrentCoreConfig):
     p, w = config.net.neuron, config.widths
     return (
-        recurrent_command_layout(max(p.n_input, p.n_post)),
+        recurrent_command_layout(config.command_items),
         neuron_record_layout(p.n_post, v_bits=w["v"], y_bits=w["y"], a_bits=w["a"]),
         weight_record_layout(max(1, config.n_syn), weight_bits=config.weight_bits),
         status_record_layout(n_groups=5, sum_bits=w["sum"]),
@@ -110,8 +114,18 @@ def reseed_commands(config: RecurrentCoreConfig, state: NetState) -> list[int]:
     return out
 
 
-def commands(config: RecurrentCoreConfig, schedule: Schedule) -> list[int]:
+def set_commands(config: RecurrentCoreConfig, writes: list[Write]) -> list[int]:
+    """Return the ``SET`` command words of ``writes`` (:mod:`spikeforge.hw.recurrent_params`)."""
+    cmd_l = _layouts(config)[0]
+    return [pack(cmd_l, op=RecurrentOp.SET, space=space, index=index,
+                 value=int(value) & 0xFFFF_FFFF) for space, index, value in writes]
+
+
+def commands(config: RecurrentCoreConfig, schedule: Schedule, *,
+             dump_neurons: bool = False) -> list[int]:
     """Return the packed command words that run ``schedule`` (weights dumped after each item).
+
+    With ``dump_neurons`` a final ``DUMP_NEURONS`` reads back every neuron's stored state.
 
     Raises
     ------
@@ -137,6 +151,8 @@ def commands(config: RecurrentCoreConfig, schedule: Schedule) -> list[int]:
         else:
             raise TypeError(f"schedule items must be WakeBlock or SleepEpisode, not {item!r}")
         out.append(pack(cmd_l, op=RecurrentOp.DUMP_WEIGHTS))
+    if dump_neurons:
+        out.append(pack(cmd_l, op=RecurrentOp.DUMP_NEURONS))
     return out
 
 
@@ -168,16 +184,21 @@ class GoldenTrace:
     state: NetState
 
 
-def golden_trace(config: RecurrentCoreConfig, schedule: Schedule, *, conn=None,
-                 state: NetState | None = None) -> GoldenTrace:
+def golden_trace(config: RecurrentCoreConfig, schedule: Schedule, *, net: NetConfig | None = None,
+                 conn=None, state: NetState | None = None) -> GoldenTrace:
     """Run ``schedule`` through ``sim.recurrent_net`` from ``state`` (default ``config.state``).
 
+    ``net`` replaces ``config.net`` (a configuration programmed at run time,
+    :func:`spikeforge.hw.recurrent_params.parameter_writes`); its connectivity is then the
+    build's synapses regrouped with ``net``'s bounds and targets unless ``conn`` is given.
     Spikes, membranes, sleep length and group sums come from the block drivers
     (``run_wake_block``, ``run_sleep_episode``) that ``spikeforge.sleep_study`` uses; ``y`` and
     ``a`` (and the membranes of sleep steps) from the equal step functions. ``conn`` replaces
     ``config.conn`` in the model (a perturbation check passes a modified one).
     """
-    cfg, conn = config.net, (config.conn if conn is None else conn)
+    cfg = config.net if net is None else net
+    if conn is None:
+        conn = config.conn if net is None else regroup(config.conn, net.neuron)
     pre, post = config.synapses
     state = config.state if state is None else state
     s_l, v_l, y_l, a_l, item_l = [], [], [], [], []
@@ -253,9 +274,12 @@ class CoreRecords:
     cycles: int
 
 
-def compare(config: RecurrentCoreConfig, trace: GoldenTrace,
-            records: CoreRecords) -> tuple[int, str | None]:
+def compare(config: RecurrentCoreConfig, trace: GoldenTrace, records: CoreRecords, *,
+            dump_neurons: bool = False) -> tuple[int, str | None]:
     """Return ``(mismatch count, first mismatch)`` of the core's records against ``trace``.
+
+    With ``dump_neurons`` (the commands ended with ``DUMP_NEURONS``) the last ``n_post`` neuron
+    records are the readback and must equal ``trace.state``'s neurons.
 
     Neuron records are checked step by step (spike, ``v``, ``y``, ``a`` of every neuron), the
     weight dumps (every synapse after every schedule item) and the status records. The first
@@ -269,6 +293,19 @@ def compare(config: RecurrentCoreConfig, trace: GoldenTrace,
     problems: list[tuple[tuple[int, int, int], str]] = []
     late = (1 << 62, 0, 0)
     count = 0
+    if dump_neurons:
+        words, dumped = records.neurons[-n_post:], trace.state.neurons
+        records = replace(records, neurons=records.neurons[:-n_post])
+        exp_rows = list(zip(range(n_post), dumped.s.astype(int), dumped.v, dumped.y, dumped.a,
+                            strict=True))
+        for j, (word, exp) in enumerate(zip(words, exp_rows, strict=False)):
+            f = unpack(nrl, word)
+            act = (f["index"], f["spike"], f["v"], f["y"], f["a"])
+            if act != tuple(int(x) for x in exp):
+                count += 1
+                problems.append(((1 << 60, 0, j), (
+                    f"neuron readback {j}: expected (index, spike, v, y, a) "
+                    f"{tuple(int(x) for x in exp)}, actual {act}")))
     if len(records.neurons) != steps * n_post:
         count += 1
         problems.append((late, (f"{len(records.neurons)} neuron records, expected {steps} steps"

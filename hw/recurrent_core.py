@@ -54,12 +54,15 @@ from amaranth.lib.wiring import In, Out
 from spikeforge.sim.lfsr import LFSR24
 from spikeforge.sim.recurrent import Connectivity, SynapseGroup
 from spikeforge.sim.recurrent_net import NetConfig, NetState
-from spikeforge.sim.stdp import kernel_luts
+from spikeforge.sim.sleep import SleepParams
+from spikeforge.sim.stdp import StdpPolarity, kernel_luts
 
 from .decay_unit import DecayUnit
 from .noise import NoiseUnit, lfsr_advance_value, noise_range
 from .recurrent_streams import (
     RecurrentOp,
+    RecurrentParam,
+    RecurrentSpace,
     StatusEvent,
     neuron_record_layout,
     recurrent_command_layout,
@@ -69,6 +72,10 @@ from .recurrent_streams import (
 from .stdp_unit import STDPUnit
 
 __all__ = ["RecurrentCore", "RecurrentCoreConfig"]
+
+
+#: Upper bound on the decay octave table's entries (log2 distances of up to 64 octaves).
+_OCTAVE_ENTRIES_MAX = 128
 
 
 def _sbits(bound: int) -> int:
@@ -179,6 +186,39 @@ class RecurrentCoreConfig:
         }
 
     @cached_property
+    def command_items(self) -> int:
+        """Items a command ``index`` must address: inputs, neurons, synapses, table entries."""
+        p, sp, lp = self.net.neuron, self.net.stdp, self.net.sleep
+        return max(p.n_input, p.n_post, self.n_syn, sp.age_max + 1, 1 << lp.log_frac,
+                   _OCTAVE_ENTRIES_MAX, len(RecurrentParam), len(SynapseGroup))
+
+    @cached_property
+    def kernel_bits(self) -> int:
+        """Width of an STDP kernel entry (the build's largest entry), bits."""
+        return max(1, max(int(v) for t in kernel_luts(self.net.stdp) for v in t).bit_length())
+
+    def decay_writes(self, sleep: SleepParams, targets: list[int]) -> list:
+        """Return the ``SET`` writes of the decay tables for ``sleep`` and group ``targets``.
+
+        Raises
+        ------
+        ValueError
+            If the tables do not fit the build's decay unit.
+        """
+        build = self.net.sleep
+        if ((sleep.lam, sleep.decay_period) != (build.lam, build.decay_period)
+                or list(targets) != [s.target for s in self.group_specs()]):
+            raise ValueError("lam, decay_period and the group targets are fixed by the build "
+                             f"({build.lam}, {build.decay_period}, "
+                             f"{[s.target for s in self.group_specs()]})")
+        return []
+
+    @cached_property
+    def gain_bits(self) -> int:
+        """Width of the signed gain register: holds ``+-|g|`` of the build."""
+        return _sbits(abs(self.net.neuron.gain))
+
+    @cached_property
     def stop_levels(self) -> tuple[int, ...]:
         """Per group ``B + (B >> tol_shift)``, ``B`` the sum of ``conn.init`` (enum order)."""
         tol = self.net.sleep.tol_shift
@@ -228,7 +268,7 @@ class RecurrentCore(wiring.Component):
         self._config = config
         p, w = config.net.neuron, config.widths
         super().__init__({
-            "cmd": In(stream.Signature(recurrent_command_layout(max(p.n_input, p.n_post)))),
+            "cmd": In(stream.Signature(recurrent_command_layout(config.command_items))),
             "neurons": Out(stream.Signature(
                 neuron_record_layout(p.n_post, v_bits=w["v"], y_bits=w["y"], a_bits=w["a"]),
                 always_ready=True)),
@@ -308,13 +348,34 @@ class RecurrentCore(wiring.Component):
         m.submodules.noise = noise = NoiseUnit(lp)
         m.d.comb += self.decay_reg.eq(decay.reg)
 
+        # --- run-time parameters: host SET, reset values from the build ---------------------
+        theta0 = Signal(signed(vb), init=p.theta0)
+        theta_max = Signal(signed(vb), init=p.theta_max)
+        v_reset = Signal(signed(vb), init=p.v_reset)
+        adapt_inc = Signal(abits, init=p.adapt_inc)
+        gain = Signal(signed(cfg.gain_bits), init=p.gain)
+        noise_gain = Signal(signed(noise.gain_bits), init=lp.noise_gain)
+        period = Signal(16, init=lp.decay_period)
+        polarity = Signal(init=int(sp.polarity is StdpPolarity.AUTHORS_REVERSED))
+        scalars = {RecurrentParam.THETA0: theta0, RecurrentParam.THETA_MAX: theta_max,
+                   RecurrentParam.V_RESET: v_reset, RecurrentParam.ADAPT_INC: adapt_inc,
+                   RecurrentParam.GAIN: gain, RecurrentParam.NOISE_GAIN: noise_gain,
+                   RecurrentParam.DECAY_PERIOD: period, RecurrentParam.POLARITY: polarity}
+        lo_r = [Signal(wb, name=f"lo_{g.value}", init=spec.lo)
+                for g, spec in zip(SynapseGroup, specs, strict=True)]
+        hi_r = [Signal(wb, name=f"hi_{g.value}", init=spec.hi)
+                for g, spec in zip(SynapseGroup, specs, strict=True)]
+        stop_r = [Signal(wid["sum"], name=f"stop_{g.value}", init=level)
+                  for g, level in zip(SynapseGroup, cfg.stop_levels, strict=True)]
+        m.d.comb += [noise.gain.eq(noise_gain), stdp.reversed.eq(polarity)]
+
         # --- control registers --------------------------------------------------------------
         sleeping = Signal()
         count = Signal(32)        # steps of the current command done
         target = Signal(32)       # steps asked (wake) or budget (sleep)
-        phase_k = Signal(range(max(2, lp.decay_period)))
+        phase_k = Signal(16)
         batch = Signal()
-        m.d.comb += batch.eq(sleeping & (phase_k == lp.decay_period - 1))
+        m.d.comb += batch.eq(sleeping & (phase_k == period - 1))
         any_q = Signal()
         stopped = Signal()
         sums = [Signal(wid["sum"], name=f"sum_{g.value}",
@@ -322,7 +383,7 @@ class RecurrentCore(wiring.Component):
                 for gi, g in enumerate(SynapseGroup)]
         at_baseline = Signal()
         m.d.comb += at_baseline.eq(Cat(*(s <= lvl for s, lvl in
-                                         zip(sums, cfg.stop_levels, strict=True))).all())
+                                         zip(sums, stop_r, strict=True))).all())
 
         # counters of the phases
         ii = Signal(range(n_in + 1))
@@ -347,6 +408,7 @@ class RecurrentCore(wiring.Component):
         n2_valid, n2_j = Signal(), Signal.like(nj)
         n3_valid, n3_j = Signal(), Signal.like(nj)
         d_valid, d_k = Signal(), Signal.like(kd)
+        nd_valid, nd_j = Signal(), Signal.like(nj)
 
         cmd = self.cmd.payload
         status = self.status.payload
@@ -354,7 +416,8 @@ class RecurrentCore(wiring.Component):
         m.d.comb += status.steps.eq(count)
 
         # issue stages default to idle; the FSM states below override (last assignment wins)
-        m.d.sync += [i1_valid.eq(0), s1_valid.eq(0), n1_valid.eq(0), d_valid.eq(0)]
+        m.d.sync += [i1_valid.eq(0), s1_valid.eq(0), n1_valid.eq(0), d_valid.eq(0),
+                     nd_valid.eq(0)]
 
         def start_sweep(is_learn):
             m.d.sync += [row_i.eq(0), k.eq(0), rphase.eq(0), learn.eq(is_learn)]
@@ -386,6 +449,14 @@ class RecurrentCore(wiring.Component):
                                      nz_wr.en.eq(1)]
                     with m.Case(RecurrentOp.SET_DECAY_REG):
                         m.d.comb += [decay.set_reg.eq(1), decay.set_value.eq(cmd.value)]
+                    with m.Case(RecurrentOp.DUMP_NEURONS):
+                        m.d.sync += nj.eq(0)
+                        m.next = "NEURON_DUMP"
+                    with m.Case(RecurrentOp.SET):
+                        self._elaborate_set(m, cmd, scalars=scalars, groups={
+                            RecurrentSpace.LO: lo_r, RecurrentSpace.HI: hi_r,
+                            RecurrentSpace.STOP: stop_r, RecurrentSpace.SUM: sums},
+                            stdp=stdp, decay=decay, w_wr=w_wr)
 
             with m.State("INPUT"):
                 m.d.comb += [px_rd.addr.eq(ii), in_rd.addr.eq(ii), pre_a.addr.eq(ii)]
@@ -470,6 +541,14 @@ class RecurrentCore(wiring.Component):
                                                  StatusEvent.WAKE))]
                 m.next = "IDLE"
 
+            with m.State("NEURON_DUMP"):
+                m.d.comb += [neur_rd.addr.eq(nj), pre_b.addr.eq(n_in + nj)]
+                m.d.sync += [nd_valid.eq(nj < n_post), nd_j.eq(nj)]
+                with m.If(nj < n_post):
+                    m.d.sync += nj.eq(nj + 1)
+                with m.Else():
+                    m.next = "IDLE"
+
             with m.State("DUMP"):
                 m.d.comb += w_rd.addr.eq(kd)
                 m.d.sync += [d_valid.eq(1), d_k.eq(kd), kd.eq(kd + 1)]
@@ -505,9 +584,9 @@ class RecurrentCore(wiring.Component):
         m.d.comb += group.eq(Mux(s2_pop == 0, 0, Mux(s2_pop == 1, 1 + post_inh, 3 + post_inh)))
         lo, hi = Signal(wb), Signal(wb)
         with m.Switch(group):
-            for gi, spec in enumerate(specs):
+            for gi in range(len(specs)):
                 with m.Case(gi):
-                    m.d.comb += [lo.eq(spec.lo), hi.eq(spec.hi)]
+                    m.d.comb += [lo.eq(lo_r[gi]), hi.eq(hi_r[gi])]
         m.d.comb += [
             stdp.m.eq(s2_m), stdp.pre_spike.eq(s2_p), stdp.post_spike.eq(pre_b.data[ab_age]),
             stdp.pre_age.eq(s2_age), stdp.post_age.eq(pre_b.data[:ab_age]),
@@ -544,24 +623,24 @@ class RecurrentCore(wiring.Component):
         n_lo, n_hi = noise_range(lp)
         u_bits = _sbits(max(abs(p.v_min), abs(p.v_max)) * 2 + gy_bound + max(-n_lo, n_hi))
         u_raw = Signal(signed(u_bits))
-        m.d.comb += u_raw.eq(n2_v - (n2_v >> p.mem_shift) + ((n2_y * p.gain) >> p.gain_shift)
+        m.d.comb += u_raw.eq(n2_v - (n2_v >> p.mem_shift) + ((n2_y * gain) >> p.gain_shift)
                              + n2_noise)
         n3_u, n3_y = Signal(signed(vb)), Signal(signed(yb))
         n3_a, n3_age = Signal(abits), Signal(ab_age)
-        n3_theta = Signal(signed(_sbits(max(p.theta_max, p.theta0 + cfg.a_bound))))
+        n3_theta = Signal(signed(vb))     # theta0 <= theta <= theta_max, both within v
         n3_reg = Signal(24)
         m.d.sync += [
             n3_valid.eq(n2_valid), n3_j.eq(n2_j),
             n3_u.eq(Mux(u_raw > p.v_max, p.v_max, Mux(u_raw < p.v_min, p.v_min, u_raw))),
-            n3_theta.eq(Mux(p.theta0 + n2_a > p.theta_max, p.theta_max, p.theta0 + n2_a)),
+            n3_theta.eq(Mux(theta0 + n2_a > theta_max, theta_max, theta0 + n2_a)),
             n3_y.eq(n2_y), n3_a.eq(n2_a), n3_age.eq(n2_age), n3_reg.eq(n2_reg),
         ]
         spike = Signal()
         v_new, a_new = Signal(signed(vb)), Signal(abits)
         m.d.comb += [
             spike.eq(n3_u >= n3_theta),
-            v_new.eq(Mux(spike, p.v_reset, n3_u)),
-            a_new.eq(n3_a - (n3_a >> p.adapt_shift) + Mux(spike, p.adapt_inc, 0)),
+            v_new.eq(Mux(spike, v_reset, n3_u)),
+            a_new.eq(n3_a - (n3_a >> p.adapt_shift) + Mux(spike, adapt_inc, 0)),
         ]
         with m.If(n3_valid):
             m.d.comb += [
@@ -578,13 +657,39 @@ class RecurrentCore(wiring.Component):
             m.d.comb += [acc_wr.addr.eq(s2_j), acc_wr.data.eq(acc_rd.data + signed_m),
                          acc_wr.en.eq(1)]
         nrec = self.neurons.payload
-        m.d.comb += [
-            self.neurons.valid.eq(n3_valid), nrec.index.eq(n3_j), nrec.spike.eq(spike),
-            nrec.sleep.eq(sleeping), nrec.v.eq(v_new), nrec.y.eq(n3_y), nrec.a.eq(a_new),
-        ]
+        with m.If(nd_valid):    # DUMP_NEURONS: the stored state (never during a step)
+            m.d.comb += [
+                self.neurons.valid.eq(1), nrec.index.eq(nd_j), nrec.spike.eq(pre_b.data[ab_age]),
+                nrec.v.eq(v_old), nrec.y.eq(y_old), nrec.a.eq(a_old),
+            ]
+        with m.Else():
+            m.d.comb += [
+                self.neurons.valid.eq(n3_valid), nrec.index.eq(n3_j), nrec.spike.eq(spike),
+                nrec.sleep.eq(sleeping), nrec.v.eq(v_new), nrec.y.eq(n3_y), nrec.a.eq(a_new),
+            ]
 
         # --- weight dump ----------------------------------------------------------------------
         wrec = self.weights.payload
         m.d.comb += [self.weights.valid.eq(d_valid), wrec.index.eq(d_k), wrec.m.eq(w_rd.data)]
-        m.d.comb += self.busy.eq(~self.cmd.ready | d_valid)
+        m.d.comb += self.busy.eq(~self.cmd.ready | d_valid | nd_valid)
         return m
+
+    @staticmethod
+    def _elaborate_set(m, cmd, *, scalars, groups, stdp, decay, w_wr):
+        """``SET``: one write into the address space ``cmd.space`` (``RecurrentSpace``)."""
+        with m.Switch(cmd.space):
+            with m.Case(RecurrentSpace.SCALAR), m.Switch(cmd.index):
+                for param, reg in scalars.items():
+                    with m.Case(param):
+                        m.d.sync += reg.eq(cmd.value)
+            for space, regs in groups.items():
+                with m.Case(space), m.Switch(cmd.index):
+                    for gi, reg in enumerate(regs):
+                        with m.Case(gi):
+                            m.d.sync += reg.eq(cmd.value)
+            with m.Case(RecurrentSpace.KERNEL_PLUS, RecurrentSpace.KERNEL_MINUS):
+                m.d.comb += [stdp.wr_en.eq(1), stdp.wr_addr.eq(cmd.index),
+                             stdp.wr_data.eq(cmd.value),
+                             stdp.wr_minus.eq(cmd.space == RecurrentSpace.KERNEL_MINUS)]
+            with m.Case(RecurrentSpace.WEIGHT):
+                m.d.comb += [w_wr.addr.eq(cmd.index), w_wr.data.eq(cmd.value), w_wr.en.eq(1)]

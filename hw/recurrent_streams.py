@@ -1,7 +1,9 @@
 """Stream payload layouts of the recurrent STDP / sleep core (:mod:`spikeforge.hw.recurrent_core`).
 
 * **command** (:func:`recurrent_command_layout`): host to core. ``op`` is a
-  :class:`RecurrentOp`; ``index`` and ``value`` are its operands.
+  :class:`RecurrentOp`; ``space`` (a :class:`RecurrentSpace`, ``SET`` only), ``index`` and
+  ``value`` are its operands. ``SET`` writes one run-time parameter, table entry or state word;
+  signed values travel as 32-bit two's complement.
 * **neuron record** (:func:`neuron_record_layout`): one per neuron per step, after reset and
   adaptation: the neuron's index, its spike, membrane ``v``, filtered current ``y`` and
   adaptation ``a`` (units of ``sim.recurrent``), and whether the step was a sleep step.
@@ -27,6 +29,8 @@ from .streams import index_bits
 
 __all__ = [
     "RecurrentOp",
+    "RecurrentParam",
+    "RecurrentSpace",
     "StatusEvent",
     "neuron_record_layout",
     "recurrent_command_layout",
@@ -52,6 +56,58 @@ class RecurrentOp(enum.IntEnum):
     SET_NOISE_REG = 5
     #: Set the decay ``LFSR16`` register to ``value`` (non-zero).
     SET_DECAY_REG = 6
+    #: Write ``value`` at ``index`` of address space ``space`` (:class:`RecurrentSpace`).
+    SET = 7
+    #: Stream one neuron record per neuron with the stored ``v``, ``y``, ``a`` and last spike.
+    DUMP_NEURONS = 8
+
+
+class RecurrentSpace(enum.IntEnum):
+    """Address spaces of ``SET`` (host-written parameters, tables and state)."""
+
+    #: A scalar register, ``index`` a :class:`RecurrentParam`.
+    SCALAR = 0
+    #: Lower magnitude bound of synapse group ``index`` (``sim.recurrent.SynapseGroup`` order).
+    LO = 1
+    #: Upper magnitude bound of group ``index``.
+    HI = 2
+    #: Early-stop level ``B + (B >> tol_shift)`` of group ``index`` (weight LSBs).
+    STOP = 3
+    #: Running ``sum |w|`` of group ``index`` (loaded together with ``WEIGHT``).
+    SUM = 4
+    #: Potentiation kernel entry ``K+[index]`` (``index`` an age), weight LSBs.
+    KERNEL_PLUS = 5
+    #: Depression kernel entry ``K-[index]``.
+    KERNEL_MINUS = 6
+    #: Decay octave table entry ``index`` (``hw.decay_unit.DecayTable.OCTAVE``).
+    DECAY_OCTAVE = 7
+    #: Decay fraction table entry ``index`` (``hw.decay_unit.DecayTable.FRACTION``).
+    DECAY_FRACTION = 8
+    #: Log2 of the decay target of group ``index`` (``hw.decay_unit.DecayTable.LOG_TARGET``).
+    DECAY_LOG_TARGET = 9
+    #: Magnitude of synapse ``index`` (CSR order), weight LSBs.
+    WEIGHT = 10
+
+
+class RecurrentParam(enum.IntEnum):
+    """Scalar run-time registers (``SET`` with ``space = SCALAR``); units of ``sim.recurrent``."""
+
+    #: Resting threshold ``theta0``, membrane LSBs.
+    THETA0 = 0
+    #: Threshold clip ``theta_max``.
+    THETA_MAX = 1
+    #: Reset membrane ``v_reset``.
+    V_RESET = 2
+    #: Threshold increase per spike ``delta_a``.
+    ADAPT_INC = 3
+    #: Charge gain ``g`` (of ``(g * y) >> k_g``).
+    GAIN = 4
+    #: Sleep noise gain (``sim.sleep.SleepParams.noise_gain``).
+    NOISE_GAIN = 5
+    #: Steps per decay batch ``k``.
+    DECAY_PERIOD = 6
+    #: STDP polarity: 0 ``CAUSAL``, 1 ``AUTHORS_REVERSED``.
+    POLARITY = 7
 
 
 class StatusEvent(enum.IntEnum):
@@ -68,10 +124,12 @@ class StatusEvent(enum.IntEnum):
 def recurrent_command_layout(n_index: int) -> data.StructLayout:
     """Return the command layout for indices into ``n_index`` items (inputs or neurons).
 
-    Fields: ``op`` (3 bits, :class:`RecurrentOp`), ``index``, ``value`` (32 bits).
+    Fields: ``op`` (4 bits, :class:`RecurrentOp`), ``space`` (4 bits, :class:`RecurrentSpace`),
+    ``index``, ``value`` (32 bits).
     """
     return data.StructLayout({
-        "op": unsigned(3),
+        "op": unsigned(4),
+        "space": unsigned(4),
         "index": unsigned(index_bits(n_index)),
         "value": unsigned(32),
     })

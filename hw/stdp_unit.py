@@ -2,7 +2,9 @@
 
 The rule is :func:`spikeforge.sim.stdp.stdp_update` (tables :func:`~spikeforge.sim.stdp.
 kernel_luts`, polarity :class:`~spikeforge.sim.stdp.StdpPolarity`); this unit is one synapse of
-it, combinational, so a time-multiplexed core applies it at one synapse per cycle.
+it, combinational, so a time-multiplexed core applies it at one synapse per cycle. The kernel
+tables and the polarity are run-time state: the build's values are the reset contents, and the
+host rewrites them through ``wr_*`` and ``reversed`` (:mod:`spikeforge.hw.recurrent_params`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ class STDPUnit(wiring.Component):
 
     Members
     -------
+    reversed : In(1)
+        Polarity: 0 ``CAUSAL``, 1 ``AUTHORS_REVERSED`` (reset value: ``stdp.polarity``).
+    wr_en : In(1)
+        Write ``wr_data`` into entry ``wr_addr`` of table ``K-`` (``wr_minus``) or ``K+``.
+    wr_minus : In(1)
+    wr_addr : In(age_bits)
+    wr_data : In(kernel_bits)
     m : In(weight_bits)
         Magnitude before the update, weight LSBs.
     pre_spike, post_spike : In(1)
@@ -60,7 +69,13 @@ class STDPUnit(wiring.Component):
             raise ValueError(
                 f"weight_bits must hold the kernels ({self._k_bits} bits), not {weight_bits!r}")
         self._wb = weight_bits
+        reversed_ = int(stdp.polarity is StdpPolarity.AUTHORS_REVERSED)
         super().__init__({
+            "reversed": In(1, init=reversed_),
+            "wr_en": In(1),
+            "wr_minus": In(1),
+            "wr_addr": In(stdp.age_bits),
+            "wr_data": In(self._k_bits),
             "m": In(weight_bits),
             "pre_spike": In(1),
             "post_spike": In(1),
@@ -77,6 +92,11 @@ class STDPUnit(wiring.Component):
         return self._stdp
 
     @property
+    def kernel_bits(self) -> int:
+        """Width of a kernel table entry, bits (sized by the build's tables)."""
+        return self._k_bits
+
+    @property
     def kernels(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The tables ``(K+, K-)`` held by the unit, weight LSBs."""
         return self._ltp, self._ltd
@@ -89,14 +109,16 @@ class STDPUnit(wiring.Component):
         m.submodules.ltd = ltd = Memory(shape=unsigned(self._k_bits), depth=depth,
                                         init=self._ltd)
         plus, minus = ltp.read_port(domain="comb"), ltd.read_port(domain="comb")
-        if self._stdp.polarity is StdpPolarity.CAUSAL:
-            # dm = q_j K+[c_i] - p_i K-[c_j]
-            m.d.comb += [plus.addr.eq(self.pre_age), minus.addr.eq(self.post_age)]
-            gain, loss = Mux(self.post_spike, plus.data, 0), Mux(self.pre_spike, minus.data, 0)
-        else:
-            # dm = p_i K+[c_j] - q_j K-[c_i]
-            m.d.comb += [plus.addr.eq(self.post_age), minus.addr.eq(self.pre_age)]
-            gain, loss = Mux(self.pre_spike, plus.data, 0), Mux(self.post_spike, minus.data, 0)
+        for table, sel in ((ltp, 0), (ltd, 1)):
+            port = table.write_port()
+            m.d.comb += [port.addr.eq(self.wr_addr), port.data.eq(self.wr_data),
+                         port.en.eq(self.wr_en & (self.wr_minus == sel))]
+        rev = self.reversed
+        # CAUSAL: dm = q_j K+[c_i] - p_i K-[c_j];  AUTHORS_REVERSED: dm = p_i K+[c_j] - q_j K-[c_i]
+        m.d.comb += [plus.addr.eq(Mux(rev, self.post_age, self.pre_age)),
+                     minus.addr.eq(Mux(rev, self.pre_age, self.post_age))]
+        gain = Mux(Mux(rev, self.pre_spike, self.post_spike), plus.data, 0)
+        loss = Mux(Mux(rev, self.post_spike, self.pre_spike), minus.data, 0)
         total = Signal(signed(self._wb + 3))
         m.d.comb += [
             total.eq(self.m + gain - loss),

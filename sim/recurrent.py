@@ -70,6 +70,7 @@ __all__ = [
     "make_connectivity",
     "neuron_step",
     "rate_encode",
+    "regroup",
     "reset",
     "synaptic_drive",
     "threshold",
@@ -297,6 +298,30 @@ def make_connectivity(p: NeuronParams, *, seed: int) -> Connectivity:
         rows, cols = p.block(g)
         init[rows, cols] = mask[rows, cols] * p.groups[g].init
     return Connectivity(seed, mask, group, lo, hi, target, init)
+
+
+def regroup(conn: Connectivity, p: NeuronParams) -> Connectivity:
+    """Return the same synapses with the bounds, targets and initial values of ``p``'s groups.
+
+    The mask, group map and seed are kept (``density`` of ``p`` is ignored): this is what a
+    host changes on a built core, whose connectivity is fixed.
+
+    Raises
+    ------
+    ValueError
+        If ``conn`` does not have the shape ``(p.n_pre, p.n_post)``.
+    """
+    if conn.mask.shape != (p.n_pre, p.n_post):
+        raise ValueError(f"conn must have shape {(p.n_pre, p.n_post)}, not {conn.mask.shape}")
+    fields = {name: np.zeros(conn.mask.shape, dtype=np.int64) for name in ("lo", "hi", "init")}
+    target = np.ones(conn.mask.shape, dtype=np.int64)
+    for gi, g in enumerate(SynapseGroup):
+        spec, sel = p.groups[g], conn.group == gi
+        for name in fields:
+            fields[name][sel] = getattr(spec, name)
+        target[sel] = spec.target
+    return Connectivity(conn.seed, conn.mask, conn.group, fields["lo"], fields["hi"], target,
+                        fields["init"])
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """RecurrentCore in the Amaranth simulator: bit-exact against sim.recurrent_net on random
-small configurations (hypothesis), including sleep episodes, reseeded LFSRs and weight dumps."""
+small configurations (hypothesis), including sleep episodes, reseeded LFSRs, weight dumps,
+parameters and weights programmed by the host at run time, and the neuron readback."""
 
 from __future__ import annotations
 
@@ -19,11 +20,13 @@ from spikeforge.hw.recurrent_bench import (
     compare,
     golden_trace,
     reseed_commands,
+    set_commands,
 )
 from spikeforge.hw.recurrent_core import RecurrentCore, RecurrentCoreConfig
+from spikeforge.hw.recurrent_params import parameter_writes, weight_writes
 from spikeforge.hw.recurrent_streams import recurrent_command_layout
 from spikeforge.hw.testing import run_scenario, stream_put
-from spikeforge.sim.recurrent import GroupSpec, NeuronParams, SynapseGroup
+from spikeforge.sim.recurrent import GroupSpec, NeuronParams, SynapseGroup, regroup
 from spikeforge.sim.recurrent_net import NetConfig, init_network
 from spikeforge.sim.sleep import SleepParams
 from spikeforge.sim.stdp import StdpParams, StdpPolarity
@@ -32,8 +35,7 @@ from spikeforge.sim.stdp import StdpParams, StdpPolarity
 def run_core(config: RecurrentCoreConfig, words: list[int], vcd_path=None) -> CoreRecords:
     """Send ``words`` to a fresh core and collect every record (Amaranth simulator)."""
     dut = RecurrentCore(config)
-    p = config.net.neuron
-    layout = recurrent_command_layout(max(p.n_input, p.n_post))
+    layout = recurrent_command_layout(config.command_items)
     sinks: dict[str, list[int]] = {"neurons": [], "weights": [], "status": []}
 
     async def producer(ctx):
@@ -103,6 +105,71 @@ def test_core_matches_golden_model_on_random_configurations(cfg, data):
     trace = golden_trace(config, schedule, state=start)
     count, first = compare(config, trace, run_core(config, words))
     assert (count, first) == (0, None)
+
+
+def _run_time_variant(cfg: NetConfig, draw) -> NetConfig:
+    """A configuration a core built from ``cfg`` can run: same structure, values in bounds."""
+    p = cfg.neuron
+    theta_max = draw(st.integers(p.theta0, p.v_max))
+    theta0 = draw(st.integers(p.v_min + 1, theta_max))
+    groups = {}
+    for g, spec in p.groups.items():
+        hi = draw(st.integers(0, spec.hi))
+        lo = draw(st.integers(0, hi))
+        groups[g] = replace(spec, lo=lo, hi=hi, init=draw(st.integers(lo, hi)))
+    neuron = replace(p, theta0=theta0, theta_max=theta_max,
+                     v_reset=draw(st.integers(p.v_min, theta0 - 1)),
+                     adapt_inc=draw(st.integers(0, p.adapt_inc)),
+                     gain=draw(st.integers(-abs(p.gain), abs(p.gain))), groups=groups)
+    stdp = replace(cfg.stdp, lr=cfg.stdp.lr * draw(st.sampled_from([0.25, 0.5, 1.0])),
+                   a_plus=draw(st.sampled_from([0.5, 1.0])),
+                   a_minus=draw(st.sampled_from([0.0, 0.2, 1.0])),
+                   tau_plus=draw(st.sampled_from([2.0, 7.5])),
+                   polarity=draw(st.sampled_from(list(StdpPolarity))))
+    ng = abs(cfg.sleep.noise_gain)
+    sleep = replace(cfg.sleep, noise_gain=draw(st.integers(-ng, ng)),
+                    tol_shift=draw(st.integers(0, 12)))
+    return replace(cfg, neuron=neuron, stdp=stdp, sleep=sleep)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cfg=configs(), data=st.data())
+def test_core_runs_parameters_and_weights_programmed_at_run_time(cfg, data):
+    conn, state = init_network(cfg)
+    config = RecurrentCoreConfig(cfg, conn, state)
+    new = _run_time_variant(cfg, data.draw)
+    new_conn = regroup(conn, new.neuron)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    m = rng.integers(new_conn.lo, new_conn.hi + 1) * conn.mask
+    n_in, k = cfg.neuron.n_input, cfg.sleep.decay_period
+    schedule = (WakeBlock(rng.integers(0, 256, (2, n_in))), SleepEpisode(2 * k),
+                WakeBlock(rng.integers(0, 256, (1, n_in))), SleepEpisode(k))
+    words = (set_commands(config, parameter_writes(config, net=new) + weight_writes(config, m))
+             + commands(config, schedule, dump_neurons=True))
+    trace = golden_trace(config, schedule, net=new, state=replace(state, m=m))
+    assert compare(config, trace, run_core(config, words), dump_neurons=True) == (0, None)
+
+
+def test_parameter_writes_reject_what_needs_a_rebuild():
+    cfg = NetConfig(neuron=NeuronParams(n_input=4, n_exc=2, n_inh=1))
+    conn, state = init_network(cfg)
+    config = RecurrentCoreConfig(cfg, conn, state)
+    p = cfg.neuron
+    bad = replace(cfg, neuron=replace(p, syn_shift=4, gain=2 * p.gain, adapt_inc=p.adapt_inc + 1))
+    with pytest.raises(ValueError, match=r"neuron.syn_shift is fixed by the build \(5\), not 4"):
+        parameter_writes(config, net=bad)
+    bad = replace(cfg, neuron=replace(p, gain=2 * p.gain, adapt_inc=p.adapt_inc + 1))
+    with pytest.raises(ValueError, match=(r"neuron.gain must be at most 30 .*, not 60; "
+                                          r"neuron.adapt_inc must be at most 768")):
+        parameter_writes(config, net=bad)
+    with pytest.raises(ValueError, match=r"the STDP kernel K\+ must fit"):
+        parameter_writes(config, net=replace(cfg, stdp=replace(cfg.stdp, lr=1e-2)))
+    other = init_network(replace(cfg, seed=1))[0]
+    with pytest.raises(ValueError, match="the connectivity mask is fixed by the build"):
+        parameter_writes(config, net=cfg, conn=other)
+    with pytest.raises(ValueError, match=r"m must be zero where the build has no synapse"):
+        weight_writes(config, np.ones_like(conn.mask))
+    assert parameter_writes(config, net=cfg)  # the build's own values are accepted
 
 
 def test_core_reports_a_perturbed_reference(tmp_path):

@@ -8,7 +8,9 @@ are compared at every step, every weight after every wake block and sleep episod
 status record (group sums after each decay batch, episode lengths). The harness is the
 free-running one of :mod:`spikeforge.hw.recurrent_bench`: commands go in as one file and
 records come back as one file. A hypothesis test varies images, schedule and LFSR seeds on the
-same build, and a perturbed reference must be reported.
+same build, and a perturbed reference must be reported. A third test programs other
+neuron, STDP, bound and noise parameters and new weights through ``SET`` on the same build and
+reads the neurons back.
 """
 
 from __future__ import annotations
@@ -30,10 +32,13 @@ from spikeforge.hw.recurrent_bench import (
     golden_trace,
     reseed_commands,
     run_recurrent_harness,
+    set_commands,
 )
 from spikeforge.hw.recurrent_core import RecurrentCoreConfig
-from spikeforge.sim.recurrent import NeuronParams
+from spikeforge.hw.recurrent_params import parameter_writes, weight_writes
+from spikeforge.sim.recurrent import NeuronParams, regroup
 from spikeforge.sim.recurrent_net import NetConfig, init_network, sleep_budget
+from spikeforge.sim.stdp import StdpPolarity
 from spikeforge.sleep_study import resize_area
 
 pytestmark = pytest.mark.rtl
@@ -106,3 +111,36 @@ def test_recurrent_core_bit_exact_on_random_schedules(first, n_images, sleeps, s
                                     build_dir=default_build_dir("recurrent_core_mnist"),
                                     max_cycles=MAX_CYCLES)
     assert compare(config, golden_trace(config, schedule, state=start), records) == (0, None)
+
+
+def test_recurrent_core_runs_parameters_and_weights_set_by_the_host():
+    config = _config()
+    cfg = config.net
+    p = cfg.neuron
+    groups = {g: replace(spec, hi=spec.hi // 2, init=spec.init * 3 // 4)
+              for g, spec in p.groups.items()}
+    new = replace(
+        cfg,
+        neuron=replace(p, theta0=12 * 256, theta_max=60 * 256, v_reset=-5 * 256,
+                       adapt_inc=2 * 256, gain=24, groups=groups),
+        stdp=replace(cfg.stdp, a_minus=1.0, tau_plus=5.0,
+                     polarity=StdpPolarity.AUTHORS_REVERSED),
+        sleep=replace(cfg.sleep, noise_gain=100, tol_shift=8))
+    m = regroup(config.conn, new.neuron).init
+    budget = sleep_budget(cfg, ratio=0.25, wake_steps=cfg.steps_per_image)
+    images = _images(10, 12)
+    schedule = (WakeBlock(images[:1]), SleepEpisode(budget),
+                WakeBlock(images[1:]), SleepEpisode(budget))
+    words = (set_commands(config, parameter_writes(config, net=new) + weight_writes(config, m))
+             + commands(config, schedule, dump_neurons=True))
+    records = run_recurrent_harness(config, words,
+                                    build_dir=default_build_dir("recurrent_core_mnist"),
+                                    max_cycles=MAX_CYCLES)
+    start = replace(config.state, m=m)
+    trace = golden_trace(config, schedule, net=new, state=start)
+    assert compare(config, trace, records, dump_neurons=True) == (0, None)
+    assert trace.spikes.any()
+    # the programmed parameters changed the run: the build's own would differ
+    count, first = compare(config, golden_trace(config, schedule, state=start), records,
+                           dump_neurons=True)
+    assert count > 0 and first.startswith("step ")
