@@ -61,6 +61,48 @@ def test_stdp_unit_saturates_at_both_bounds():
     assert _unit_outputs(STDPUnit(p, weight_bits=5), rows) == [31, 2]
 
 
+def test_stdp_unit_runs_kernels_and_polarity_written_at_run_time():
+    build = StdpParams(lr=2e-3, tau_plus=3.0, tau_minus=5.0, age_bits=3, weight_frac=10)
+    new = replace(build, lr=1e-3, a_minus=0.7, tau_plus=6.0,
+                  polarity=StdpPolarity.AUTHORS_REVERSED)
+    unit = STDPUnit(build, weight_bits=6)
+    rng = np.random.default_rng(3)
+    n_pre, n_post = 8, 6
+    m = rng.integers(3, 41, size=(n_pre, n_post))
+    pre_s, post_s = rng.random(n_pre) < 0.5, rng.random(n_post) < 0.5
+    pre_age = np.where(pre_s, 0, rng.integers(0, build.age_max + 1, n_pre))
+    post_age = np.where(post_s, 0, rng.integers(0, build.age_max + 1, n_post))
+    full = np.ones((n_pre, n_post), dtype=np.int64)
+    expected = stdp_update(m, pre_spikes=pre_s, post_spikes=post_s, pre_age=pre_age,
+                           post_age=post_age, mask=full, lo=3 * full, hi=40 * full, p=new)
+    assert not np.array_equal(expected, stdp_update(
+        m, pre_spikes=pre_s, post_spikes=post_s, pre_age=pre_age, post_age=post_age,
+        mask=full, lo=3 * full, hi=40 * full, p=build))
+    writes = [dict(wr_en=1, wr_minus=minus, wr_addr=c, wr_data=int(v))
+              for minus, table in enumerate(kernel_luts(new)) for c, v in enumerate(table)]
+    rows = [dict(m=int(m[i, j]), pre_spike=int(pre_s[i]), post_spike=int(post_s[j]),
+                 pre_age=int(pre_age[i]), post_age=int(post_age[j]), lo=3, hi=40, reversed=1)
+            for i in range(n_pre) for j in range(n_post)]
+    out: list[int] = []
+
+    async def bench(ctx):
+        for w in writes:
+            for name, value in w.items():
+                ctx.set(getattr(unit, name), value)
+            await ctx.tick()
+        ctx.set(unit.wr_en, 0)
+        for r in rows:
+            for name, value in r.items():
+                ctx.set(getattr(unit, name), value)
+            out.append(ctx.get(unit.m_next))
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert np.array_equal(np.array(out).reshape(n_pre, n_post), expected)
+
+
 def test_stdp_unit_rejects_bad_parameters():
     with pytest.raises(TypeError, match="stdp must be a StdpParams, not 3"):
         STDPUnit(3, weight_bits=8)
