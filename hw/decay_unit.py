@@ -1,20 +1,32 @@
-"""Homeostatic weight decay of one synapse per cycle: log2 look-up, factor table, stochastic
-rounding from an LFSR.
+"""Homeostatic weight decay of one synapse per cycle: log2 look-up, octave and fraction factor
+tables, two multipliers, stochastic rounding from an LFSR; tables writable by the host.
 
-The rule is :func:`spikeforge.sim.sleep.decay_step` (tables :func:`~spikeforge.sim.sleep.
-log2_fixed`, :func:`~spikeforge.sim.sleep.decay_tables`, generator
-:data:`~spikeforge.sim.sleep.DECAY_LFSR`); this unit is its per-synapse pipeline::
+The rule is :func:`spikeforge.sim.sleep.decay_step` (``L`` from
+:func:`~spikeforge.sim.sleep.log2_fixed`, ``A`` and ``B`` from
+:func:`~spikeforge.sim.sleep.decay_tables`, ``G`` as :func:`~spikeforge.sim.sleep.decay_factor`,
+generator :data:`~spikeforge.sim.sleep.DECAY_LFSR`); this unit is its per-synapse pipeline::
 
     A  inputs registered; leading one e of pos = max(m, 1), the Q bits f below it;
-       LOG2[f] read; the LFSR draws r (one draw per enabled item)
-    B  x = e * 2**Q + LOG2[f] - L(w_t); G[x] read
-    C  prod = pos * G[x]
-    D  dm = ((prod >> (P - 16)) + r) >> 16; m' = clip(m + dm, lo, hi) (m = 0 stays 0)
+       LOG2[f] read
+    B  x = e * 2**Q + LOG2[f] - L(w_t); A[x >> Q] and B[x & (2**Q - 1)] read
+    C  the two table words arrive and are registered (no memory feeds a multiplier)
+    D  ab = (A * B) >> P
+    E  G = A + B + ab
+    F  prod = pos * G
+    G  dm = ((prod >> (P - 16)) + r) >> 16; m' = clip(m + dm, lo, hi) (m = 0 stays 0);
+       the LFSR draws (one draw per enabled item, in item order; r is the next draw)
     out
 
-Items with ``i_en = 0`` pass through unchanged with the same latency and draw nothing.
-The factor table holds only the log distances ``x`` that magnitudes in ``[1, max_weight]`` and
-the given targets can produce.
+Items with ``i_en = 0`` pass through unchanged (not clipped) with the same latency and draw
+nothing.
+
+Host writes (``wr_en``, only while no item is in flight) replace one word of a
+:class:`DecayTable`: an octave factor ``A``, a fraction factor ``B`` or the log target
+``L(w_t)`` of one target index. :meth:`DecayUnit.program` returns the writes that reprogram
+the unit for another ``lam``, ``decay_period`` and target list. What the build fixes: ``Q``
+(``log_frac``, the ``LOG2`` ROM and the depth of ``B``), the weight width, the number of
+targets, and the word widths, sized so that the tables of every ``1 - lam**decay_period`` up
+to the build's, and every target up to ``max(2**weight_bits - 1, max(targets))``, fit.
 """
 
 from __future__ import annotations
@@ -23,20 +35,48 @@ from collections.abc import Sequence
 
 import numpy as np
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import enum, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from spikeforge.sim.sleep import DECAY_LFSR, SleepParams, decay_tables, log2_fixed
+from spikeforge.sim.lfsr import lfsr_step
+from spikeforge.sim.sleep import (
+    DECAY_FACTOR_FRAC,
+    DECAY_LFSR,
+    SleepParams,
+    decay_octaves,
+    fraction_table,
+    log2_fixed,
+    octave_table,
+)
 
 from .noise import lfsr_advance_value
 
-__all__ = ["DecayUnit"]
+__all__ = ["DecayTable", "DecayUnit"]
 
-#: ``P`` of ``sim.sleep``: fractional bits of the factor table (its value 2**P is 1.0).
-_FACTOR_FRAC = 30
 #: Fractional bits of the rounding draw (16-bit states of ``DECAY_LFSR``).
 _ROUND_BITS = 16
+
+
+class DecayTable(enum.Enum, shape=2):
+    """Which word a host write (``wr_sel``) replaces."""
+
+    #: Octave factor ``A[xh]``; ``wr_addr`` is ``xh - octaves.start``.
+    OCTAVE = 0
+    #: Fraction factor ``B[xl]``; ``wr_addr`` is ``xl``.
+    FRACTION = 1
+    #: Log target ``L(w_t)`` of target index ``wr_addr``.
+    LOG_TARGET = 2
+
+
+def _signed_bits(values) -> int:
+    """Width of a signed word that holds every value of ``values``."""
+    return max(max(int(v).bit_length() for v in values), 1) + 1
+
+
+def _decay_c(sleep: SleepParams) -> float:
+    """``c = 1 - lam**decay_period``, as ``sim.sleep`` computes it."""
+    return 1.0 - sleep.lam**sleep.decay_period
 
 
 class DecayUnit(wiring.Component):
@@ -45,11 +85,13 @@ class DecayUnit(wiring.Component):
     Parameters
     ----------
     sleep : SleepParams
-        ``lam``, ``decay_period``, ``log_frac`` (tables built host-side from ``sim.sleep``).
+        ``lam``, ``decay_period``, ``log_frac`` (initial tables, built host-side by
+        ``sim.sleep``). Its ``c = 1 - lam**decay_period`` is the largest :meth:`program`
+        accepts; ``log_frac`` is structural.
     weight_bits : int
-        Width of a magnitude, bits.
+        Width of a magnitude, bits (1..40).
     targets : sequence of int
-        Every target magnitude ``w_t >= 1`` an item may carry (sizes the factor table).
+        Initial target magnitude ``w_t`` of each target index (its count is structural).
     seed : int
         Initial state of the ``DECAY_LFSR`` register (non-zero 16-bit).
     tag_bits : int
@@ -62,7 +104,7 @@ class DecayUnit(wiring.Component):
     i_m, i_lo, i_hi : In(weight_bits)
         Magnitude and bounds, weight LSBs.
     i_target : In(index)
-        Index of the item's target in ``targets``.
+        Index of the item's target.
     i_tag : In(tag_bits)
         Carried to ``o_tag``.
     o_valid : Out(1)
@@ -77,6 +119,14 @@ class DecayUnit(wiring.Component):
     set_reg : In(1)
         Load ``set_value`` into the register (when no item is in flight).
     set_value : In(16)
+    wr_en : In(1)
+        Write ``wr_data`` into word ``wr_addr`` of table ``wr_sel`` (when no item is in
+        flight); the words are those :meth:`program` returns.
+    wr_sel : In(DecayTable)
+    wr_addr : In(range)
+        Index into the larger of the three tables.
+    wr_data : In(signed)
+        Wide enough for every word of every table (``data_bits``).
 
     Raises
     ------
@@ -87,7 +137,7 @@ class DecayUnit(wiring.Component):
     """
 
     #: Cycles from ``i_valid`` to ``o_valid``.
-    latency = 5
+    latency = 8
 
     def __init__(self, sleep: SleepParams, *, weight_bits: int, targets: Sequence[int],
                  seed: int, tag_bits: int):
@@ -96,9 +146,9 @@ class DecayUnit(wiring.Component):
         if not isinstance(weight_bits, int) or not 1 <= weight_bits <= 40:
             raise ValueError(f"weight_bits must be an integer in 1..40, not {weight_bits!r}")
         targets = tuple(int(t) for t in targets)
-        if not targets or min(targets) < 1:
-            raise ValueError(f"targets must be a non-empty sequence of values >= 1, not "
-                             f"{targets!r}")
+        if not targets or min(targets) < 1 or max(targets) >= 1 << 40:
+            raise ValueError(f"targets must be a non-empty sequence of values in "
+                             f"1..2**40 - 1, not {targets!r}")
         if not 0 < seed < (1 << DECAY_LFSR.width):
             raise ValueError(f"seed must be a non-zero 16-bit value, not {seed!r}")
         if not isinstance(tag_bits, int) or tag_bits < 1:
@@ -106,17 +156,23 @@ class DecayUnit(wiring.Component):
         self._sleep, self._wb, self._targets = sleep, weight_bits, targets
         self._seed, self._tag_bits = seed, tag_bits
         q = sleep.log_frac
+        self._target_max = max((1 << weight_bits) - 1, max(targets))
+        self._octaves = decay_octaves(self._target_max, log_frac=q)
+        self._octave = octave_table(sleep, octaves=self._octaves)
+        self._fraction = fraction_table(sleep)
         self._log_targets = tuple(int(v) for v in log2_fixed(np.array(targets), log_frac=q))
-        l_lo = int(log2_fixed(np.array([1]), log_frac=q)[0])
-        l_hi = int(log2_fixed(np.array([(1 << weight_bits) - 1]), log_frac=q)[0])
-        self._x_min = l_lo - max(self._log_targets)
-        x_max = l_hi - min(self._log_targets)
-        table = decay_tables(sleep)
-        mid = (table.size - 1) // 2
-        self._factors = tuple(int(v) for v in table[mid + self._x_min: mid + x_max + 1])
+        self._l_max = int(log2_fixed(np.array([self._target_max]), log_frac=q)[0])
         self._log2 = tuple(
             int(v) - (q << q)
             for v in log2_fixed(np.arange(1 << q, 2 << q, dtype=np.int64), log_frac=q))
+        self._a_bits = _signed_bits(self._octave)
+        self._b_bits = _signed_bits(self._fraction)
+        # |G| <= |A| + |B| + |A B| / 2**P + 1 (the floor)
+        a_max = max(abs(v) for v in self._octave)
+        b_max = max(abs(v) for v in self._fraction)
+        self._g_bits = _signed_bits([a_max + b_max + ((a_max * b_max) >> DECAY_FACTOR_FRAC) + 1])
+        self._data_bits = max(self._a_bits, self._b_bits, self._l_max.bit_length() + 1)
+        depth = max(len(self._octave), 1 << q, len(targets))
         super().__init__({
             "i_valid": In(1),
             "i_en": In(1),
@@ -132,32 +188,120 @@ class DecayUnit(wiring.Component):
             "reg": Out(DECAY_LFSR.width, init=seed),
             "set_reg": In(1),
             "set_value": In(DECAY_LFSR.width),
+            "wr_en": In(1),
+            "wr_sel": In(DecayTable),
+            "wr_addr": In(range(depth)),
+            "wr_data": In(signed(self._data_bits)),
         })
 
     @property
-    def factor_entries(self) -> int:
-        """Entries of the factor table ``G`` held (one per reachable log distance)."""
-        return len(self._factors)
+    def octaves(self) -> range:
+        """The octaves ``xh`` held in the ``A`` table (entry ``i`` is ``xh = start + i``)."""
+        return self._octaves
+
+    @property
+    def octave_bits(self) -> int:
+        """Width of an ``A`` word (signed), bits."""
+        return self._a_bits
+
+    @property
+    def fraction_bits(self) -> int:
+        """Width of a ``B`` word (signed), bits."""
+        return self._b_bits
 
     @property
     def factor_bits(self) -> int:
-        """Width of a factor table entry (signed), bits."""
-        return max(abs(v) for v in self._factors).bit_length() + 1
+        """Width of ``G`` (signed), bits."""
+        return self._g_bits
+
+    @property
+    def data_bits(self) -> int:
+        """Width of ``wr_data`` (signed), bits."""
+        return self._data_bits
+
+    def program(self, *, sleep: SleepParams,
+                targets: Sequence[int]) -> list[tuple[DecayTable, int, int]]:
+        """Return the host writes ``(table, wr_addr, wr_data)`` for new decay constants.
+
+        Parameters
+        ----------
+        sleep : SleepParams
+            New ``lam`` and ``decay_period``; ``log_frac`` must be the build's.
+        targets : sequence of int
+            New target magnitude of every target index, weight LSBs.
+
+        Returns
+        -------
+        list of (DecayTable, int, int)
+            Every ``A`` word, every ``B`` word, then every ``L(w_t)``.
+
+        Raises
+        ------
+        TypeError
+            If ``sleep`` is not a ``SleepParams``.
+        ValueError
+            If ``log_frac`` differs from the build's, ``1 - lam**decay_period`` exceeds the
+            build's, or ``targets`` has the wrong count or a value outside
+            ``1 .. max(2**weight_bits - 1, max(build targets))``.
+        """
+        if not isinstance(sleep, SleepParams):
+            raise TypeError(f"sleep must be a SleepParams, not {sleep!r}")
+        q = self._sleep.log_frac
+        if sleep.log_frac != q:
+            raise ValueError(f"sleep.log_frac must be {q} (fixed at build), not "
+                             f"{sleep.log_frac!r}")
+        c_build, c = _decay_c(self._sleep), _decay_c(sleep)
+        if not c <= c_build:
+            raise ValueError(f"sleep.lam and sleep.decay_period must give 1 - "
+                             f"lam**decay_period in 0..{c_build!r} (the build's), not {c!r}")
+        targets = tuple(int(t) for t in targets)
+        if len(targets) != len(self._targets) or not all(
+                1 <= t <= self._target_max for t in targets):
+            raise ValueError(f"targets must be {len(self._targets)} values in "
+                             f"1..{self._target_max}, not {targets!r}")
+        octave = octave_table(sleep, octaves=self._octaves)
+        fraction = fraction_table(sleep)
+        # |entries| grow with c, so c <= c_build fits; checked all the same
+        if _signed_bits(octave) > self._a_bits or _signed_bits(fraction) > self._b_bits:
+            raise ValueError(f"sleep tables must fit {self._a_bits}/{self._b_bits} signed "
+                             f"bits (A/B of the build)")
+        log_t = log2_fixed(np.array(targets), log_frac=q)
+        return ([(DecayTable.OCTAVE, i, v) for i, v in enumerate(octave)]
+                + [(DecayTable.FRACTION, i, v) for i, v in enumerate(fraction)]
+                + [(DecayTable.LOG_TARGET, i, int(v)) for i, v in enumerate(log_t)])
 
     def elaborate(self, platform):
-        q, wb = self._sleep.log_frac, self._wb
+        q, wb, tb = self._sleep.log_frac, self._wb, self._tag_bits
         m = Module()
-        gb = self.factor_bits
         m.submodules.log2 = log2 = Memory(shape=unsigned(q + 1), depth=1 << q, init=self._log2)
-        m.submodules.factors = factors = Memory(
-            shape=signed(gb), depth=max(2, len(self._factors)), init=self._factors)
-        log2_rd, g_rd = log2.read_port(), factors.read_port()
+        m.submodules.octave = octave = Memory(
+            shape=signed(self._a_bits), depth=len(self._octave), init=self._octave)
+        m.submodules.fraction = fraction = Memory(
+            shape=signed(self._b_bits), depth=1 << q, init=self._fraction)
+        log2_rd = log2.read_port()
+        a_rd, a_wr = octave.read_port(), octave.write_port()
+        b_rd, b_wr = fraction.read_port(), fraction.write_port()
+        log_t = [Signal(range(self._l_max + 1), name=f"log_target_{k}", init=v)
+                 for k, v in enumerate(self._log_targets)]
 
-        # --- A: register inputs -------------------------------------------------------------
+        # --- host writes ------------------------------------------------------------------
+        m.d.comb += [a_wr.addr.eq(self.wr_addr), a_wr.data.eq(self.wr_data),
+                     b_wr.addr.eq(self.wr_addr), b_wr.data.eq(self.wr_data)]
+        with m.If(self.wr_en), m.Switch(self.wr_sel):
+            with m.Case(DecayTable.OCTAVE):
+                m.d.comb += a_wr.en.eq(1)
+            with m.Case(DecayTable.FRACTION):
+                m.d.comb += b_wr.en.eq(1)
+            with m.Case(DecayTable.LOG_TARGET):
+                for k, lt in enumerate(log_t):
+                    with m.If(self.wr_addr == k):
+                        m.d.sync += lt.eq(self.wr_data)
+
+        # --- A: register inputs; leading one, LOG2 read ---------------------------------------
         a_valid, a_en = Signal(), Signal()
         a_m, a_lo, a_hi = Signal(wb), Signal(wb), Signal(wb)
         a_tgt = Signal.like(self.i_target)
-        a_tag = Signal(self._tag_bits)
+        a_tag = Signal(tb)
         m.d.sync += [a_valid.eq(self.i_valid), a_en.eq(self.i_en), a_m.eq(self.i_m),
                      a_lo.eq(self.i_lo), a_hi.eq(self.i_hi), a_tgt.eq(self.i_target),
                      a_tag.eq(self.i_tag)]
@@ -165,58 +309,80 @@ class DecayUnit(wiring.Component):
         pos = Mux(a_m == 0, 1, a_m)
         nb = max(wb, q + 1)
         e = Signal(range(nb))
-        for b in range(wb):
-            with m.If(pos[b]):
-                m.d.comb += e.eq(b)
+        for bit in range(wb):
+            with m.If(pos[bit]):
+                m.d.comb += e.eq(bit)
         norm, shift = Signal(nb), Signal(range(nb))
         m.d.comb += [shift.eq(nb - 1 - e), norm.eq(pos.as_unsigned() << shift)]
         m.d.comb += log2_rd.addr.eq(norm[nb - 1 - q: nb - 1])
-        draw = lfsr_advance_value(self.reg, DECAY_LFSR, steps=DECAY_LFSR.draw_bits)
-        with m.If(a_valid & a_en):
-            m.d.sync += self.reg.eq(draw)
-        with m.Elif(self.set_reg):
-            m.d.sync += self.reg.eq(self.set_value)
+        # The draws are taken in item order at the last stage; ``r`` holds the next draw
+        # (``reg`` advanced 16 steps) so that no XOR network sits before the rounding adder.
+        r = Signal(DECAY_LFSR.width, init=int(lfsr_step(np.array([self._seed]), DECAY_LFSR,
+                                                          steps=DECAY_LFSR.draw_bits)[0]))
 
-        # --- B: log distance, factor read -----------------------------------------------------
-        b_valid, b_en = Signal(), Signal()
-        b_m, b_lo, b_hi = Signal(wb), Signal(wb), Signal(wb)
-        b_e = Signal.like(e)
-        b_tgt = Signal.like(a_tgt)
-        b_r = Signal(_ROUND_BITS)
-        b_tag = Signal(self._tag_bits)
-        m.d.sync += [b_valid.eq(a_valid), b_en.eq(a_en), b_m.eq(a_m), b_lo.eq(a_lo),
-                     b_hi.eq(a_hi), b_e.eq(e), b_tgt.eq(a_tgt), b_r.eq(draw), b_tag.eq(a_tag)]
-        log_t = Signal(range(max(self._log_targets) + 1))
+        # the item's payload moves down the stages unchanged
+        def carry(src_valid, src_en, src_m, src_lo, src_hi, src_tag):
+            valid, en, mm, lo, hi = Signal(), Signal(), Signal(wb), Signal(wb), Signal(wb)
+            tag = Signal(tb)
+            m.d.sync += [valid.eq(src_valid), en.eq(src_en), mm.eq(src_m), lo.eq(src_lo),
+                         hi.eq(src_hi), tag.eq(src_tag)]
+            return valid, en, mm, lo, hi, tag
+
+        # --- B: log distance, octave and fraction reads ---------------------------------------
+        sb = carry(a_valid, a_en, a_m, a_lo, a_hi, a_tag)
+        b_e, b_tgt = Signal.like(e), Signal.like(a_tgt)
+        m.d.sync += [b_e.eq(e), b_tgt.eq(a_tgt)]
+        b_lt = Signal(range(self._l_max + 1))
         with m.Switch(b_tgt):
-            for k, lt in enumerate(self._log_targets):
+            for k, lt in enumerate(log_t):
                 with m.Case(k):
-                    m.d.comb += log_t.eq(lt)
-        # x = L(pos) - L(w_t), L = e * 2**Q + LOG2[f]; the table starts at x_min
-        m.d.comb += g_rd.addr.eq((b_e << q) + log2_rd.data - log_t - self._x_min)
+                    m.d.comb += b_lt.eq(lt)
+        x = Signal(signed(self._l_max.bit_length() + 2))
+        m.d.comb += [
+            x.eq((b_e << q) + log2_rd.data - b_lt),
+            a_rd.addr.eq(x[q:].as_signed() - self._octaves.start),
+            b_rd.addr.eq(x[:q]),
+        ]
 
-        # --- C: product ----------------------------------------------------------------------
-        c_valid, c_en = Signal(), Signal()
-        c_m, c_lo, c_hi = Signal(wb), Signal(wb), Signal(wb)
-        c_r = Signal(_ROUND_BITS)
-        c_tag = Signal(self._tag_bits)
-        m.d.sync += [c_valid.eq(b_valid), c_en.eq(b_en), c_m.eq(b_m), c_lo.eq(b_lo),
-                     c_hi.eq(b_hi), c_r.eq(b_r), c_tag.eq(b_tag)]
-        c_pos = Mux(c_m == 0, 1, c_m)
-        d_prod = Signal(signed(wb + gb + 1))
-        d_valid, d_en = Signal(), Signal()
-        d_m, d_lo, d_hi = Signal(wb), Signal(wb), Signal(wb)
-        d_r = Signal(_ROUND_BITS)
-        d_tag = Signal(self._tag_bits)
-        m.d.sync += [d_prod.eq(c_pos.as_unsigned() * g_rd.data), d_valid.eq(c_valid),
-                     d_en.eq(c_en), d_m.eq(c_m), d_lo.eq(c_lo), d_hi.eq(c_hi), d_r.eq(c_r),
-                     d_tag.eq(c_tag)]
+        # --- C: table words arrive and are registered -----------------------------------------
+        sc = carry(*sb)
+        sd = carry(*sc)
+        d_a, d_b = Signal(signed(self._a_bits)), Signal(signed(self._b_bits))
+        m.d.sync += [d_a.eq(a_rd.data), d_b.eq(b_rd.data)]
 
-        # --- D: stochastic rounding and clip ------------------------------------------------
-        t = d_prod >> (_FACTOR_FRAC - _ROUND_BITS)
-        dm = (t + d_r) >> _ROUND_BITS
+        # --- D: ab = (A B) >> P ----------------------------------------------------------
+        se = carry(*sd)
+        e_a, e_b = Signal.like(d_a), Signal.like(d_b)
+        e_ab = Signal(signed(max(2, self._a_bits + self._b_bits - DECAY_FACTOR_FRAC + 1)))
+        m.d.sync += [e_a.eq(d_a), e_b.eq(d_b), e_ab.eq((d_a * d_b) >> DECAY_FACTOR_FRAC)]
+
+        # --- E: G = A + B + ab ---------------------------------------------------------------
+        sf = carry(*se)
+        f_g = Signal(signed(self._g_bits))
+        f_zero = Signal()
+        m.d.sync += [f_g.eq(e_a + e_b + e_ab), f_zero.eq(se[2] == 0)]
+
+        # --- F: prod = pos G -----------------------------------------------------------------
+        g_valid, g_en, g_m, g_lo, g_hi, g_tag = carry(*sf)
+        g_prod = Signal(signed(wb + self._g_bits + 1))
+        g_act = Signal()
+        m.d.sync += [g_prod.eq((sf[2] | f_zero) * f_g), g_act.eq(sf[1] & ~f_zero)]
+
+        # --- G: stochastic rounding and clip; the draw --------------------------------------
+        t = g_prod >> (DECAY_FACTOR_FRAC - _ROUND_BITS)
+        dm = (t + r) >> _ROUND_BITS
         total = Signal(signed(wb + 2))
-        m.d.comb += total.eq(d_m + Mux(d_en & (d_m != 0), dm, 0))
-        clipped = Mux(total > d_hi, d_hi, Mux(total < d_lo, d_lo, total))
-        m.d.sync += [self.o_valid.eq(d_valid), self.o_m.eq(clipped), self.o_tag.eq(d_tag)]
-        m.d.comb += self.busy.eq(a_valid | b_valid | c_valid | d_valid | self.o_valid)
+        m.d.comb += total.eq(g_m + Mux(g_act, dm, 0))
+        clipped = Mux(total > g_hi, g_hi, Mux(total < g_lo, g_lo, total))
+        m.d.sync += [self.o_valid.eq(g_valid), self.o_m.eq(Mux(g_en, clipped, g_m)),
+                     self.o_tag.eq(g_tag)]
+        with m.If(g_valid & g_en):
+            m.d.sync += [self.reg.eq(r), r.eq(lfsr_advance_value(r, DECAY_LFSR,
+                                                                 steps=DECAY_LFSR.draw_bits))]
+        with m.Elif(self.set_reg):
+            m.d.sync += [self.reg.eq(self.set_value),
+                         r.eq(lfsr_advance_value(self.set_value, DECAY_LFSR,
+                                                 steps=DECAY_LFSR.draw_bits))]
+        m.d.comb += self.busy.eq(a_valid | sb[0] | sc[0] | sd[0] | se[0] | sf[0] | g_valid
+                                 | self.o_valid)
         return m

@@ -8,11 +8,11 @@ import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from spikeforge.hw.decay_unit import DecayUnit
+from spikeforge.hw.decay_unit import DecayTable, DecayUnit
 from spikeforge.hw.noise import NoiseUnit, lfsr_advance_value
 from spikeforge.hw.testing import run_scenario
 from spikeforge.sim.lfsr import LFSR16, LFSR24, lfsr_step
-from spikeforge.sim.sleep import SleepParams, decay_step, noise_step
+from spikeforge.sim.sleep import SleepParams, decay_step, decay_tables, noise_step
 
 
 def test_lfsr_advance_value_equals_lfsr_step():
@@ -64,24 +64,19 @@ def test_noise_unit_rejects_bad_parameters():
         NoiseUnit(None)
 
 
-def test_decay_unit_matches_decay_step_and_passes_disabled_items(tmp_path):
-    p = SleepParams(lam=0.995, decay_period=4, log_frac=6)
-    rng = np.random.default_rng(11)
-    n = 60
-    targets = [300, 7, 1000]
-    tgt = rng.integers(0, 3, n)
-    m = rng.integers(0, 4000, n)
-    m[:3] = [0, 1, 4095]
-    lo = np.where(tgt == 1, 2, 0)
-    hi = np.full(n, 4095)
-    en = rng.random(n) < 0.7
-    exp, reg = decay_step(m[en], target=np.array(targets)[tgt[en]], lo=lo[en], hi=hi[en],
-                          register=777, p=p)
-    unit = DecayUnit(p, weight_bits=12, targets=targets, seed=777, tag_bits=7)
+def _run_decay_items(unit, tmp_path, *, writes, m, lo, hi, tgt, en, final_reg):
+    """Apply the host ``writes``, stream the items (bubbles after every 5th), collect outputs."""
     got: list[tuple[int, int]] = []
 
     async def producer(ctx):
-        for k in range(n):
+        for sel, addr, data in writes:
+            ctx.set(unit.wr_en, 1)
+            ctx.set(unit.wr_sel, sel)
+            ctx.set(unit.wr_addr, addr)
+            ctx.set(unit.wr_data, data)
+            await ctx.tick()
+        ctx.set(unit.wr_en, 0)
+        for k in range(len(m)):
             for name, v in (("i_valid", 1), ("i_en", int(en[k])), ("i_m", int(m[k])),
                             ("i_lo", int(lo[k])), ("i_hi", int(hi[k])),
                             ("i_target", int(tgt[k])), ("i_tag", k)):
@@ -92,7 +87,7 @@ def test_decay_unit_matches_decay_step_and_passes_disabled_items(tmp_path):
                 await ctx.tick()
         ctx.set(unit.i_valid, 0)
         await ctx.tick().until(~unit.busy)
-        assert ctx.get(unit.reg) == reg
+        assert ctx.get(unit.reg) == final_reg
 
     async def monitor(ctx):
         async for _clk, _rst, valid, mo, tag in ctx.tick().sample(unit.o_valid, unit.o_m,
@@ -102,11 +97,59 @@ def test_decay_unit_matches_decay_step_and_passes_disabled_items(tmp_path):
 
     run_scenario(unit, testbenches=[producer], processes=[monitor],
                  vcd_path=tmp_path / "decay.vcd")
-    assert [t for t, _ in got] == list(range(n))
+    return got
+
+
+def _decay_items(seed):
+    rng = np.random.default_rng(seed)
+    n = 60
+    tgt = rng.integers(0, 3, n)
+    m = rng.integers(0, 4000, n)
+    m[:3] = [0, 1, 4095]
+    lo = np.where(tgt == 1, 2, 0)
+    hi = np.full(n, 4095)
+    en = rng.random(n) < 0.7
+    return m, lo, hi, tgt, en
+
+
+@pytest.mark.parametrize("reprogram", [False, True])
+def test_decay_unit_matches_decay_step_and_passes_disabled_items(tmp_path, reprogram):
+    build = SleepParams(lam=0.995, decay_period=4, log_frac=6)
+    unit = DecayUnit(build, weight_bits=12, targets=[300, 7, 1000], seed=777, tag_bits=7)
+    m, lo, hi, tgt, en = _decay_items(11 + reprogram)
+    if reprogram:  # smaller c = 1 - lam**k (0.0060 < 0.0199), every target index moved
+        p, targets = SleepParams(lam=0.998, decay_period=3, log_frac=6), [4095, 1, 40]
+        writes = unit.program(sleep=p, targets=targets)
+    else:
+        p, targets, writes = build, [300, 7, 1000], []
+    exp, reg = decay_step(m[en], target=np.array(targets)[tgt[en]], lo=lo[en], hi=hi[en],
+                          register=777, p=p)
+    got = _run_decay_items(unit, tmp_path, writes=writes, m=m, lo=lo, hi=hi, tgt=tgt, en=en,
+                           final_reg=reg)
+    assert [t for t, _ in got] == list(range(len(m)))
     expected = m.copy()
     expected[en] = exp
     assert [v for _, v in got] == [int(v) for v in expected]
     assert not np.array_equal(exp, m[en])  # the decay moved weights
+
+
+def test_decay_unit_program_returns_the_sim_tables():
+    build = SleepParams(lam=0.99997, decay_period=8)
+    unit = DecayUnit(build, weight_bits=21, targets=[13107, 9], seed=1, tag_bits=1)
+    # 21-bit weights and targets: L = 1 .. 21 * 1024, octaves -21 .. 20
+    assert unit.octaves == range(-21, 21)
+    p = SleepParams(lam=0.9999, decay_period=2)
+    writes = unit.program(sleep=p, targets=[1, (1 << 21) - 1])
+    t = decay_tables(p)
+    octave = [d for sel, _, d in writes if sel is DecayTable.OCTAVE]
+    assert octave == list(t.octave[t.octave_offset - 21: t.octave_offset + 21])
+    assert [d for sel, _, d in writes if sel is DecayTable.FRACTION] == list(t.fraction)
+    assert [(a, d) for sel, a, d in writes if sel is DecayTable.LOG_TARGET] == [(0, 1),
+                                                                                  (1, 21504)]
+    assert [a for sel, a, _ in writes if sel is DecayTable.OCTAVE] == list(range(42))
+    # the build's own constants fit exactly; widths hold every word
+    assert len(unit.program(sleep=build, targets=[5, 6])) == 42 + 1024 + 2
+    assert max(abs(d) for _, _, d in writes) < 1 << (unit.data_bits - 1)
 
 
 def test_decay_unit_rejects_bad_parameters():
@@ -115,10 +158,30 @@ def test_decay_unit_rejects_bad_parameters():
         DecayUnit(1, weight_bits=8, targets=[3], seed=1, tag_bits=1)
     with pytest.raises(ValueError, match="weight_bits must be an integer in 1..40, not 41"):
         DecayUnit(p, weight_bits=41, targets=[3], seed=1, tag_bits=1)
-    with pytest.raises(ValueError, match=r"targets must be a non-empty sequence of values >= 1,"
-                                         r" not \(0,\)"):
+    with pytest.raises(ValueError, match=r"targets must be a non-empty sequence of values in "
+                                         r"1..2\*\*40 - 1, not \(0,\)"):
         DecayUnit(p, weight_bits=8, targets=[0], seed=1, tag_bits=1)
     with pytest.raises(ValueError, match="seed must be a non-zero 16-bit value, not 0"):
         DecayUnit(p, weight_bits=8, targets=[3], seed=0, tag_bits=1)
     with pytest.raises(ValueError, match="tag_bits must be a positive integer, not 0"):
         DecayUnit(p, weight_bits=8, targets=[3], seed=1, tag_bits=0)
+
+
+def test_decay_unit_program_rejects_what_does_not_fit_the_build():
+    unit = DecayUnit(SleepParams(lam=0.999, decay_period=8), weight_bits=8, targets=[3, 300],
+                     seed=1, tag_bits=1)
+    with pytest.raises(TypeError, match="sleep must be a SleepParams, not None"):
+        unit.program(sleep=None, targets=[3, 3])
+    with pytest.raises(ValueError, match=r"sleep.log_frac must be 10 \(fixed at build\), not 6"):
+        unit.program(sleep=SleepParams(log_frac=6), targets=[3, 3])
+    c = 1 - 0.999**8
+    with pytest.raises(ValueError, match=rf"sleep.lam and sleep.decay_period must give 1 - "
+                                         rf"lam\*\*decay_period in 0..{c!r} \(the build's\), "
+                                         rf"not {1 - 0.999**9!r}"):
+        unit.program(sleep=SleepParams(lam=0.999, decay_period=9), targets=[3, 3])
+    # targets up to max(2**8 - 1, 300)
+    with pytest.raises(ValueError, match=r"targets must be 2 values in 1..300, not \(3,\)"):
+        unit.program(sleep=SleepParams(lam=0.999), targets=[3])
+    with pytest.raises(ValueError, match=r"targets must be 2 values in 1..300, not \(3, 301\)"):
+        unit.program(sleep=SleepParams(lam=0.999), targets=[3, 301])
+    assert len(unit.program(sleep=SleepParams(lam=0.999), targets=[1, 300])) > 0

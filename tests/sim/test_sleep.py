@@ -5,13 +5,20 @@ import math
 import numpy as np
 import pytest
 
-from spikeforge.sim.lfsr import LFSR24, lfsr_draws
+from spikeforge.sim.lfsr import LFSR24, lfsr_draws, lfsr_table
 from spikeforge.sim.sleep import (
+    DECAY_LFSR,
+    DecayTables,
     SleepParams,
+    decay_factor,
+    decay_octaves,
     decay_step,
+    decay_tables,
+    fraction_table,
     group_sums,
     log2_fixed,
     noise_step,
+    octave_table,
     sleep_length,
     sums_at_baseline,
 )
@@ -51,6 +58,90 @@ def test_log2_fixed_table():
     assert log2_fixed(m, log_frac=10).tolist() == [1, 1025, 1623, 2378, 14006, 21140]
 
 
+# lam = 0.5, k = 1, Q = 4: c = 1/2 exactly. Entries computed with decimal.Decimal at 60 digits:
+# A[xh] = round(2**30 (2**(-xh/2) - 1)), B[xl] = round(2**30 (2**(-xl/32) - 1)).
+HALF = SleepParams(lam=0.5, decay_period=1, log_frac=4)
+HALF_A = {-3: 1963258676, -2: 1073741824, -1: 444758426, 0: 0, 1: -314491699, 2: -536870912,
+          3: -694116762}
+HALF_B = (0, -23008073, -45523131, -67555737, -89116230, -110214726, -130861125, -151065114,
+          -170836173, -190183580, -209116411, -227643550, -245773692, -263515341, -280876824,
+          -297866286)
+
+
+def test_decay_tables_hand_computed():
+    t = decay_tables(HALF)
+    # magnitudes below 2**40: L(1) = 1, L(2**40 - 1) = 40 * 16, so xh = -40 .. 39
+    assert (t.octave_offset, len(t.octave), t.octaves) == (40, 80, range(-40, 40))
+    assert {xh: t.octave[xh + 40] for xh in range(-3, 4)} == HALF_A
+    assert t.fraction == HALF_B
+    assert octave_table(HALF, octaves=range(-1, 2)) == (HALF_A[-1], 0, HALF_A[1])
+    assert fraction_table(HALF) == HALF_B
+    assert decay_octaves(255, log_frac=4) == range(-8, 8)
+
+
+def test_decay_factor_and_step_hand_computed():
+    # L(16) = 4*16 + LOG2[0] = 65; L(64) = 97; L(100) = 6*16 + LOG2[9] = 107; L(9) = 51.
+    assert log2_fixed(np.array([16, 64, 100, 9]), log_frac=4).tolist() == [65, 97, 107, 51]
+    # x = 32: A[2] = -2**29, B[0] = 0 -> G = -2**29 (factor 1/2, exact)
+    # x = 42: A[2] + B[10] + ((A[2] B[10]) >> 30) = -536870912 - 209116411 + 104558205
+    # x = -14 = -16 + 2: 444758426 - 45523131 + (-20246796090151806 >> 30 = -18856299)
+    g = decay_factor(np.array([32, 42, -14]), tables=decay_tables(HALF))
+    assert g.tolist() == [-536870912, -641429118, 380378996]
+    m = np.array([64, 100, 0, 9], dtype=np.int64)
+    out, reg = decay_step(m, target=np.int64(16), lo=np.int64(0), hi=np.int64(1000),
+                          register=4321, p=HALF)
+    r = lfsr_table(DECAY_LFSR, seed=4321, draws=4)
+    # t = (m G) >> 14: 64 -> -2**21 (dm = -32 exactly: sqrt(16 * 64) = 32); 100 -> -3914973
+    # (sqrt 1600 = 40, from 59.74 down); 9 -> 208948 (sqrt 144 = 12, 3.19 up); 0 stays 0
+    t = np.array([-(1 << 21), -3914973, 0, 208948])
+    assert out.tolist() == [32, int(100 + ((t[1] + r[1]) >> 16)), 0, int(9 + ((t[3] + r[3]) >> 16))]
+    assert reg == int(r[-1])
+
+
+@pytest.mark.parametrize("lam,k", [(0.99997, 8), (0.999, 8), (0.99997, 1000), (0.9, 8),
+                                   (0.5, 1)])
+def test_decay_factor_error_is_within_the_proven_bound(lam, k):
+    p = SleepParams(lam=lam, decay_period=k)
+    x = np.arange(-21 * 1024, 21 * 1024 + 1)  # every distance of 21-bit weights and targets
+    g = decay_factor(x, tables=decay_tables(p))
+    c = 1 - lam**k
+    ideal = (np.exp2(-c * x / 1024) - 1) * 2.0**30
+    xh = x >> 10
+    # sim.sleep docstring: |G - ideal| <= 1 + (1 + 2**(-c xh)) / 2 + 2**-32 (LSB of 2**-30);
+    # 2**-40 relative covers the float64 evaluation of ideal (below 2**43 here).
+    bound = 1 + (1 + np.exp2(-c * xh)) / 2 + 2.0**-32 + np.abs(ideal) * 2.0**-40
+    err = np.abs(g - ideal)
+    assert np.all(err <= bound)
+    assert np.all(err[xh >= 0] <= 2 + 2.0**-32)
+
+
+def test_decay_step_beyond_int64_equals_python_integers():
+    # c = 0.99: A[-39] is about 2**68, so the factor and the product leave int64.
+    p = SleepParams(lam=0.01, decay_period=1, log_frac=6)
+    tables = decay_tables(p)
+    m = np.array([1, 3, 1000, (1 << 39) + 12345, (1 << 40) - 1, 0], dtype=np.int64)
+    target = np.array([(1 << 40) - 1, 1 << 38, 5, 1, 7, 9], dtype=np.int64)
+    out, reg = decay_step(m, target=target, lo=np.int64(0), hi=np.int64((1 << 40) - 1),
+                          register=99, p=p)
+    r = lfsr_table(DECAY_LFSR, seed=99, draws=m.size)
+    expected = []
+    for mi, ti, ri in zip(m.tolist(), target.tolist(), r.tolist(), strict=True):
+        if mi == 0:
+            expected.append(0)
+            continue
+        lm, lt = (int(v) for v in log2_fixed(np.array([mi, ti]), log_frac=6))
+        a = tables.octave[((lm - lt) >> 6) + tables.octave_offset]
+        b = tables.fraction[(lm - lt) & 63]
+        g = a + b + ((a * b) >> 30)
+        expected.append(min(max(mi + ((((mi * g) >> 14) + ri) >> 16), 0), (1 << 40) - 1))
+    assert out.tolist() == expected and reg == int(r[-1])
+    # the float rule m (w_t / m)**c: 2**-6 quantisation of the log distance (relative), the
+    # error of G (< 2.5 LSB of 2**-30, times m) and the stochastic rounding (< 1 LSB)
+    ideal = m[:5] * (target[:5] / m[:5]) ** 0.99
+    tol = ideal * 1.01 * 0.99 * math.log(2) / 64 + m[:5] * 2.5 * 2.0**-30 + 1
+    assert np.all(np.abs(out[:5] - ideal) < tol)
+
+
 def _expected_after_decay(m0, target, p):
     """Mean over one full LFSR16 period: 65535 copies use every draw value exactly once."""
     n = 65535
@@ -72,7 +163,7 @@ def test_decay_is_exact_in_expectation_against_the_float_rule(lam, k, m0):
     target = 13107  # 0.2 in Q.16
     exact = target * (m0 / target) ** (lam**k)
     mean = _expected_after_decay(m0, target, p)
-    # log2 distance quantised to 2**-10; table G rounded to 2**-30; r never 0.
+    # log2 distance quantised to 2**-10; G within 2 + 2**-32 LSB of 2**-30; r never 0.
     tol = 2 * math.log(2) * (1 - lam**k) * m0 / 1024 + 1e-3 * abs(exact - m0) + 2**-16
     assert abs(mean - exact) <= tol
 
@@ -139,3 +230,24 @@ def test_sleep_params_and_schedule_reject_bad_values():
         sleep_length(ratio=-0.1, wake_steps=10, decay_period=1)
     with pytest.raises(ValueError, match="log_frac must be an integer in 4..12, not 3"):
         SleepParams(log_frac=3)
+
+
+def test_decay_rejects_values_outside_the_tables():
+    kw = dict(lo=np.int64(0), hi=np.int64(100), register=1, p=P)
+    with pytest.raises(ValueError, match=r"m must be in 0..2\*\*40 - 1, not -1..5"):
+        decay_step(np.array([5, -1]), target=np.int64(3), **kw)
+    with pytest.raises(ValueError, match=r"m must be in 0..2\*\*40 - 1, not 0..1099511627776"):
+        decay_step(np.array([0, 1 << 40]), target=np.int64(3), **kw)
+    with pytest.raises(ValueError, match=r"target must be in 1..2\*\*40 - 1, not 0..3"):
+        decay_step(np.array([5, 1]), target=np.array([3, 0]), **kw)
+    with pytest.raises(ValueError, match="seed must be a non-zero 16-bit value, not 0"):
+        decay_step(np.array([5]), target=np.int64(3), lo=0, hi=9, register=0, p=P)
+    with pytest.raises(ValueError, match=r"x must lie in the octaves -40..39 of the tables, "
+                                         r"not -41000..7"):
+        decay_factor(np.array([7, -41000]), tables=decay_tables(P))
+    with pytest.raises(ValueError, match="w_max must be >= 1, not 0"):
+        decay_octaves(0, log_frac=10)
+    with pytest.raises(ValueError, match=r"fraction must have 2\*\*log_frac = 16 entries, not 3"):
+        DecayTables(log_frac=4, octave_offset=0, octave=(0,), fraction=(0, 0, 0))
+    with pytest.raises(ValueError, match="octave_offset must be in 0..1, not 2"):
+        DecayTables(log_frac=4, octave_offset=2, octave=(0, 0), fraction=HALF_B)
