@@ -7,14 +7,15 @@ The rule is :func:`spikeforge.sim.sleep.decay_step` (``L`` from
 generator :data:`~spikeforge.sim.sleep.DECAY_LFSR`); this unit is its per-synapse pipeline::
 
     A  inputs registered; leading one e of pos = max(m, 1), the Q bits f below it;
-       LOG2[f] read
-    B  x = e * 2**Q + LOG2[f] - L(w_t); A[x >> Q] and B[x & (2**Q - 1)] read
+       LOG2[f] read; e * 2**Q - L(w_t)
+    B  x = (e * 2**Q - L(w_t)) + LOG2[f]; A[x >> Q] and B[x & (2**Q - 1)] read
     C  the two table words arrive and are registered (no memory feeds a multiplier)
     D  ab = (A * B) >> P
     E  G = A + B + ab
-    F  prod = pos * G
-    G  dm = ((prod >> (P - 16)) + r) >> 16; m' = clip(m + dm, lo, hi) (m = 0 stays 0);
-       the LFSR draws (one draw per enabled item, in item order; r is the next draw)
+    F  prod = m * G (0 where the decay does not apply: i_en = 0 or m = 0); hi - m, lo - m
+    G  dm = ((prod >> (P - 16)) + r) >> 16; the LFSR draws (one draw per enabled item, in
+       item order; r holds the next draw)
+    H  m' = clip(m + dm, lo, hi), compared as dm > hi - m, dm < lo - m
     out
 
 Items with ``i_en = 0`` pass through unchanged (not clipped) with the same latency and draw
@@ -34,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import enum, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -137,7 +138,7 @@ class DecayUnit(wiring.Component):
     """
 
     #: Cycles from ``i_valid`` to ``o_valid``.
-    latency = 8
+    latency = 9
 
     def __init__(self, sleep: SleepParams, *, weight_bits: int, targets: Sequence[int],
                  seed: int, tag_bits: int):
@@ -305,16 +306,20 @@ class DecayUnit(wiring.Component):
         m.d.sync += [a_valid.eq(self.i_valid), a_en.eq(self.i_en), a_m.eq(self.i_m),
                      a_lo.eq(self.i_lo), a_hi.eq(self.i_hi), a_tgt.eq(self.i_target),
                      a_tag.eq(self.i_tag)]
-        # leading one and the q bits below it (zero-filled when pos is shorter than q bits)
+        # leading one (one-hot, so that no priority chain or shifter sits before the LOG2
+        # read) and the q bits below it, zero-filled when pos is shorter than q bits
         pos = Mux(a_m == 0, 1, a_m)
-        nb = max(wb, q + 1)
-        e = Signal(range(nb))
-        for bit in range(wb):
-            with m.If(pos[bit]):
-                m.d.comb += e.eq(bit)
-        norm, shift = Signal(nb), Signal(range(nb))
-        m.d.comb += [shift.eq(nb - 1 - e), norm.eq(pos.as_unsigned() << shift)]
-        m.d.comb += log2_rd.addr.eq(norm[nb - 1 - q: nb - 1])
+        lead = [pos[bit] & ~pos[bit + 1:].any() if bit < wb - 1 else pos[bit]
+                for bit in range(wb)]
+        e = Signal(range(max(wb, 2)))
+        m.d.comb += e.eq(Cat(*(Cat(*(lead[bit] for bit in range(wb) if bit >> k & 1)).any()
+                               for k in range(len(e)))))
+        f = Signal(q)
+        fields = [Cat(Const(0, max(0, q - bit)), pos[max(0, bit - q):bit])
+                  for bit in range(wb)]
+        m.d.comb += f.eq(Cat(*(Cat(*(fields[bit][k] & lead[bit] for bit in range(wb))).any()
+                               for k in range(q))))
+        m.d.comb += log2_rd.addr.eq(f)
         # The draws are taken in item order at the last stage; ``r`` holds the next draw
         # (``reg`` advanced 16 steps) so that no XOR network sits before the rounding adder.
         r = Signal(DECAY_LFSR.width, init=int(lfsr_step(np.array([self._seed]), DECAY_LFSR,
@@ -328,19 +333,23 @@ class DecayUnit(wiring.Component):
                          hi.eq(src_hi), tag.eq(src_tag)]
             return valid, en, mm, lo, hi, tag
 
-        # --- B: log distance, octave and fraction reads ---------------------------------------
-        sb = carry(a_valid, a_en, a_m, a_lo, a_hi, a_tag)
-        b_e, b_tgt = Signal.like(e), Signal.like(a_tgt)
-        m.d.sync += [b_e.eq(e), b_tgt.eq(a_tgt)]
-        b_lt = Signal(range(self._l_max + 1))
-        with m.Switch(b_tgt):
+        # x - start * 2**Q = (e * 2**Q - L(w_t) - start * 2**Q) + LOG2[f]: the first term is
+        # formed here, beside the LOG2 read, so that stage B has one adder after the memory
+        a_lt = Signal(range(self._l_max + 1))
+        with m.Switch(a_tgt):
             for k, lt in enumerate(log_t):
                 with m.Case(k):
-                    m.d.comb += b_lt.eq(lt)
-        x = Signal(signed(self._l_max.bit_length() + 2))
+                    m.d.comb += a_lt.eq(lt)
+        x_bits = (self._l_max + (-self._octaves.start << q)).bit_length() + 2
+        b_pre = Signal(signed(x_bits))
+        m.d.sync += b_pre.eq((e << q) - a_lt - (self._octaves.start << q))
+
+        # --- B: log distance, octave and fraction reads ---------------------------------------
+        sb = carry(a_valid, a_en, a_m, a_lo, a_hi, a_tag)
+        x = Signal(unsigned(x_bits))  # x - start * 2**Q >= 0
         m.d.comb += [
-            x.eq((b_e << q) + log2_rd.data - b_lt),
-            a_rd.addr.eq(x[q:].as_signed() - self._octaves.start),
+            x.eq(b_pre + log2_rd.data),
+            a_rd.addr.eq(x[q:]),
             b_rd.addr.eq(x[:q]),
         ]
 
@@ -359,23 +368,28 @@ class DecayUnit(wiring.Component):
         # --- E: G = A + B + ab ---------------------------------------------------------------
         sf = carry(*se)
         f_g = Signal(signed(self._g_bits))
-        f_zero = Signal()
-        m.d.sync += [f_g.eq(e_a + e_b + e_ab), f_zero.eq(se[2] == 0)]
+        f_act = Signal()  # decay applies: enabled and m != 0
+        m.d.sync += [f_g.eq(e_a + e_b + e_ab), f_act.eq(se[1] & (se[2] != 0))]
 
-        # --- F: prod = pos G -----------------------------------------------------------------
+        # --- F: prod = m G (0 where the decay does not apply); the bounds relative to m ----
         g_valid, g_en, g_m, g_lo, g_hi, g_tag = carry(*sf)
         g_prod = Signal(signed(wb + self._g_bits + 1))
-        g_act = Signal()
-        m.d.sync += [g_prod.eq((sf[2] | f_zero) * f_g), g_act.eq(sf[1] & ~f_zero)]
+        g_up, g_down = Signal(signed(wb + 1)), Signal(signed(wb + 1))
+        m.d.sync += [g_prod.eq(Mux(f_act, sf[2], 0) * f_g),
+                     g_up.eq(sf[4] - sf[2]), g_down.eq(sf[3] - sf[2])]
 
-        # --- G: stochastic rounding and clip; the draw --------------------------------------
-        t = g_prod >> (DECAY_FACTOR_FRAC - _ROUND_BITS)
-        dm = (t + r) >> _ROUND_BITS
-        total = Signal(signed(wb + 2))
-        m.d.comb += total.eq(g_m + Mux(g_act, dm, 0))
-        clipped = Mux(total > g_hi, g_hi, Mux(total < g_lo, g_lo, total))
-        m.d.sync += [self.o_valid.eq(g_valid), self.o_m.eq(Mux(g_en, clipped, g_m)),
-                     self.o_tag.eq(g_tag)]
+        # --- G: stochastic rounding; the draw ----------------------------------------------
+        h_valid, h_en, h_m, h_lo, h_hi, h_tag = carry(g_valid, g_en, g_m, g_lo, g_hi, g_tag)
+        h_up, h_down = Signal.like(g_up), Signal.like(g_down)
+        # prod = 0 gives dm = (0 + r) >> 16 = 0 (r < 2**16)
+        dm = ((g_prod >> (DECAY_FACTOR_FRAC - _ROUND_BITS)) + r) >> _ROUND_BITS
+        h_dm = Signal(dm.shape())
+        m.d.sync += [h_up.eq(g_up), h_down.eq(g_down), h_dm.eq(dm)]
+
+        # --- H: clip (m + dm > hi <=> dm > hi - m) ------------------------------------------
+        out = Mux(h_dm > h_up, h_hi, Mux(h_dm < h_down, h_lo, h_m + h_dm))
+        m.d.sync += [self.o_valid.eq(h_valid), self.o_m.eq(Mux(h_en, out, h_m)),
+                     self.o_tag.eq(h_tag)]
         with m.If(g_valid & g_en):
             m.d.sync += [self.reg.eq(r), r.eq(lfsr_advance_value(r, DECAY_LFSR,
                                                                  steps=DECAY_LFSR.draw_bits))]
@@ -384,5 +398,5 @@ class DecayUnit(wiring.Component):
                          r.eq(lfsr_advance_value(self.set_value, DECAY_LFSR,
                                                  steps=DECAY_LFSR.draw_bits))]
         m.d.comb += self.busy.eq(a_valid | sb[0] | sc[0] | sd[0] | se[0] | sf[0] | g_valid
-                                 | self.o_valid)
+                                 | h_valid | self.o_valid)
         return m

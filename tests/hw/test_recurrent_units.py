@@ -105,7 +105,7 @@ def _decay_items(seed):
     n = 60
     tgt = rng.integers(0, 3, n)
     m = rng.integers(0, 4000, n)
-    m[:3] = [0, 1, 4095]
+    m[:6] = [0, 1, 4095, 2, 37, 64]  # zero, below and at 2**Q, the largest
     lo = np.where(tgt == 1, 2, 0)
     hi = np.full(n, 4095)
     en = rng.random(n) < 0.7
