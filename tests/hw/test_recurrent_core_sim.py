@@ -116,7 +116,8 @@ def _run_time_variant(cfg: NetConfig, draw) -> NetConfig:
     for g, spec in p.groups.items():
         hi = draw(st.integers(0, spec.hi))
         lo = draw(st.integers(0, hi))
-        groups[g] = replace(spec, lo=lo, hi=hi, init=draw(st.integers(lo, hi)))
+        groups[g] = replace(spec, lo=lo, hi=hi, init=draw(st.integers(lo, hi)),
+                            target=draw(st.integers(1, max(1, spec.hi))))
     neuron = replace(p, theta0=theta0, theta_max=theta_max,
                      v_reset=draw(st.integers(p.v_min, theta0 - 1)),
                      adapt_inc=draw(st.integers(0, p.adapt_inc)),
@@ -127,8 +128,11 @@ def _run_time_variant(cfg: NetConfig, draw) -> NetConfig:
                    tau_plus=draw(st.sampled_from([2.0, 7.5])),
                    polarity=draw(st.sampled_from(list(StdpPolarity))))
     ng = abs(cfg.sleep.noise_gain)
+    # a shorter decay period or a lam closer to 1 decays less per batch: fits the build
     sleep = replace(cfg.sleep, noise_gain=draw(st.integers(-ng, ng)),
-                    tol_shift=draw(st.integers(0, 12)))
+                    tol_shift=draw(st.integers(0, 12)),
+                    decay_period=draw(st.integers(1, cfg.sleep.decay_period)),
+                    lam=draw(st.sampled_from([cfg.sleep.lam, (1 + cfg.sleep.lam) / 2])))
     return replace(cfg, neuron=neuron, stdp=stdp, sleep=sleep)
 
 
@@ -141,7 +145,7 @@ def test_core_runs_parameters_and_weights_programmed_at_run_time(cfg, data):
     new_conn = regroup(conn, new.neuron)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     m = rng.integers(new_conn.lo, new_conn.hi + 1) * conn.mask
-    n_in, k = cfg.neuron.n_input, cfg.sleep.decay_period
+    n_in, k = cfg.neuron.n_input, new.sleep.decay_period
     schedule = (WakeBlock(rng.integers(0, 256, (2, n_in))), SleepEpisode(2 * k),
                 WakeBlock(rng.integers(0, 256, (1, n_in))), SleepEpisode(k))
     words = (set_commands(config, parameter_writes(config, net=new) + weight_writes(config, m))
@@ -169,6 +173,9 @@ def test_parameter_writes_reject_what_needs_a_rebuild():
         parameter_writes(config, net=cfg, conn=other)
     with pytest.raises(ValueError, match=r"m must be zero where the build has no synapse"):
         weight_writes(config, np.ones_like(conn.mask))
+    longer = replace(cfg, sleep=replace(cfg.sleep, decay_period=2 * cfg.sleep.decay_period))
+    with pytest.raises(ValueError, match=r"1 - lam\*\*decay_period in 0\.\."):
+        parameter_writes(config, net=longer)
     assert parameter_writes(config, net=cfg)  # the build's own values are accepted
 
 

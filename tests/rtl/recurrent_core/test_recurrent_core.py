@@ -9,8 +9,8 @@ status record (group sums after each decay batch, episode lengths). The harness 
 free-running one of :mod:`spikeforge.hw.recurrent_bench`: commands go in as one file and
 records come back as one file. A hypothesis test varies images, schedule and LFSR seeds on the
 same build, and a perturbed reference must be reported. A third test programs other
-neuron, STDP, bound and noise parameters and new weights through ``SET`` on the same build and
-reads the neurons back.
+neuron, STDP, bound, noise and decay parameters and new weights through ``SET`` on the same
+build and reads the neurons back.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def test_recurrent_core_runs_parameters_and_weights_set_by_the_host():
     config = _config()
     cfg = config.net
     p = cfg.neuron
-    groups = {g: replace(spec, hi=spec.hi // 2, init=spec.init * 3 // 4)
+    groups = {g: replace(spec, hi=spec.hi // 2, init=spec.init * 3 // 4, target=spec.target * 3)
               for g, spec in p.groups.items()}
     new = replace(
         cfg,
@@ -125,9 +125,9 @@ def test_recurrent_core_runs_parameters_and_weights_set_by_the_host():
                        adapt_inc=2 * 256, gain=24, groups=groups),
         stdp=replace(cfg.stdp, a_minus=1.0, tau_plus=5.0,
                      polarity=StdpPolarity.AUTHORS_REVERSED),
-        sleep=replace(cfg.sleep, noise_gain=100, tol_shift=8))
+        sleep=replace(cfg.sleep, noise_gain=100, tol_shift=8, decay_period=4))
     m = regroup(config.conn, new.neuron).init
-    budget = sleep_budget(cfg, ratio=0.25, wake_steps=cfg.steps_per_image)
+    budget = sleep_budget(new, ratio=0.25, wake_steps=cfg.steps_per_image)
     images = _images(10, 12)
     schedule = (WakeBlock(images[:1]), SleepEpisode(budget),
                 WakeBlock(images[1:]), SleepEpisode(budget))
