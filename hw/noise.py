@@ -9,12 +9,14 @@ fixed XOR network of a multi-step Galois LFSR advance, which the rate encoder of
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Value, signed
+from amaranth.hdl import Cat, Const, Module, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from spikeforge.sim.lfsr import LFSR24, LfsrSpec, lfsr_step
 from spikeforge.sim.sleep import SleepParams
+
+from .arith import lut_multiply
 
 __all__ = ["NoiseUnit", "lfsr_advance_value", "noise_range"]
 
@@ -109,7 +111,10 @@ class NoiseUnit(wiring.Component):
             # each draw straight from the register: a flat XOR network per draw
             state = lfsr_advance_value(self.reg, LFSR24, steps=LFSR24.draw_bits * (k + 1))
             total = total + state[:8] * 2 - 255
-        scaled = total * self.gain + (1 << (p.noise_shift - 1))
+        c = Signal(signed((255 * p.n_uniform).bit_length() + 1))    # |c| <= 255 n_uniform
+        m.d.comb += c.eq(total)
+        # in logic, not a DSP block (hw.arith)
+        scaled = lut_multiply(c, self.gain) + (1 << (p.noise_shift - 1))
         m.d.comb += [
             self.next_reg.eq(state),
             self.noise.eq(scaled >> p.noise_shift),

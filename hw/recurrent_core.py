@@ -56,6 +56,7 @@ from spikeforge.sim.recurrent import Connectivity, SynapseGroup
 from spikeforge.sim.recurrent_net import NetConfig, NetState
 from spikeforge.sim.stdp import StdpPolarity, kernel_luts
 
+from .arith import lut_multiply
 from .decay_unit import DecayTable, DecayUnit
 from .noise import NoiseUnit, lfsr_advance_value, noise_range
 from .recurrent_streams import (
@@ -611,8 +612,9 @@ class RecurrentCore(wiring.Component):
         n_lo, n_hi = noise_range(lp)
         u_bits = _sbits(max(abs(p.v_min), abs(p.v_max)) * 2 + gy_bound + max(-n_lo, n_hi))
         u_raw = Signal(signed(u_bits))
-        m.d.comb += u_raw.eq(n2_v - (n2_v >> p.mem_shift) + ((n2_y * gain) >> p.gain_shift)
-                             + n2_noise)
+        # g y in logic (hw.arith): the decay unit's multipliers take the UP5K's 8 DSP blocks
+        m.d.comb += u_raw.eq(n2_v - (n2_v >> p.mem_shift)
+                             + (lut_multiply(n2_y, gain) >> p.gain_shift) + n2_noise)
         n3_u, n3_y = Signal(signed(vb)), Signal(signed(yb))
         n3_a, n3_age = Signal(abits), Signal(ab_age)
         n3_theta = Signal(signed(vb))     # theta0 <= theta <= theta_max, both within v
