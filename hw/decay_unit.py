@@ -4,19 +4,20 @@ tables, two multipliers, stochastic rounding from an LFSR; tables writable by th
 The rule is :func:`spikeforge.sim.sleep.decay_step` (``L`` from
 :func:`~spikeforge.sim.sleep.log2_fixed`, ``A`` and ``B`` from
 :func:`~spikeforge.sim.sleep.decay_tables`, ``G`` as :func:`~spikeforge.sim.sleep.decay_factor`,
-generator :data:`~spikeforge.sim.sleep.DECAY_LFSR`); this unit is its per-synapse pipeline::
+generator :data:`~spikeforge.sim.sleep.DECAY_LFSR`); this unit is its per-synapse pipeline,
+one stage per cycle::
 
-    A  inputs registered; leading one e of pos = max(m, 1), the Q bits f below it;
+    1  inputs registered; leading one e of pos = max(m, 1), the Q bits f below it;
        LOG2[f] read; e * 2**Q - L(w_t)
-    B  x = (e * 2**Q - L(w_t)) + LOG2[f]; A[x >> Q] and B[x & (2**Q - 1)] read
-    C  the two table words arrive and are registered (no memory feeds a multiplier)
-    D  ab = (A * B) >> P
-    E  G = A + B + ab
-    F  prod = m * G (0 where the decay does not apply: i_en = 0 or m = 0); hi - m, lo - m
-    G  dm = ((prod >> (P - 16)) + r) >> 16; the LFSR draws (one draw per enabled item, in
+    2  x = (e * 2**Q - L(w_t)) + LOG2[f]; A[x >> Q] and B[x & (2**Q - 1)] read
+    3  the two table words arrive and are registered (no memory feeds a multiplier)
+    4  ab = (A * B) >> P
+    5  G = A + B + ab
+    6  prod = m * G (0 where the decay does not apply: i_en = 0 or m = 0); hi - m, lo - m
+    7  dm = ((prod >> (P - 16)) + r) >> 16; the LFSR draws (one draw per enabled item, in
        item order; r holds the next draw)
-    H  m' = clip(m + dm, lo, hi), compared as dm > hi - m, dm < lo - m
-    out
+    8  m' = clip(m + dm, lo, hi), compared as dm > hi - m, dm < lo - m
+    9  out (registered)
 
 Items with ``i_en = 0`` pass through unchanged (not clipped) with the same latency and draw
 nothing.
@@ -298,7 +299,7 @@ class DecayUnit(wiring.Component):
                     with m.If(self.wr_addr == k):
                         m.d.sync += lt.eq(self.wr_data)
 
-        # --- A: register inputs; leading one, LOG2 read ---------------------------------------
+        # --- 1: register inputs; leading one, LOG2 read ---------------------------------------
         a_valid, a_en = Signal(), Signal()
         a_m, a_lo, a_hi = Signal(wb), Signal(wb), Signal(wb)
         a_tgt = Signal.like(self.i_target)
@@ -334,7 +335,7 @@ class DecayUnit(wiring.Component):
             return valid, en, mm, lo, hi, tag
 
         # x - start * 2**Q = (e * 2**Q - L(w_t) - start * 2**Q) + LOG2[f]: the first term is
-        # formed here, beside the LOG2 read, so that stage B has one adder after the memory
+        # formed here, beside the LOG2 read, so that stage 2 has one adder after the memory
         a_lt = Signal(range(self._l_max + 1))
         with m.Switch(a_tgt):
             for k, lt in enumerate(log_t):
@@ -344,7 +345,7 @@ class DecayUnit(wiring.Component):
         b_pre = Signal(signed(x_bits))
         m.d.sync += b_pre.eq((e << q) - a_lt - (self._octaves.start << q))
 
-        # --- B: log distance, octave and fraction reads ---------------------------------------
+        # --- 2: log distance, octave and fraction reads ---------------------------------------
         sb = carry(a_valid, a_en, a_m, a_lo, a_hi, a_tag)
         x = Signal(unsigned(x_bits))  # x - start * 2**Q >= 0
         m.d.comb += [
@@ -353,32 +354,32 @@ class DecayUnit(wiring.Component):
             b_rd.addr.eq(x[:q]),
         ]
 
-        # --- C: table words arrive and are registered -----------------------------------------
+        # --- 3: table words arrive and are registered -----------------------------------------
         sc = carry(*sb)
         sd = carry(*sc)
         d_a, d_b = Signal(signed(self._a_bits)), Signal(signed(self._b_bits))
         m.d.sync += [d_a.eq(a_rd.data), d_b.eq(b_rd.data)]
 
-        # --- D: ab = (A B) >> P ----------------------------------------------------------
+        # --- 4: ab = (A B) >> P ----------------------------------------------------------
         se = carry(*sd)
         e_a, e_b = Signal.like(d_a), Signal.like(d_b)
         e_ab = Signal(signed(max(2, self._a_bits + self._b_bits - DECAY_FACTOR_FRAC + 1)))
         m.d.sync += [e_a.eq(d_a), e_b.eq(d_b), e_ab.eq((d_a * d_b) >> DECAY_FACTOR_FRAC)]
 
-        # --- E: G = A + B + ab ---------------------------------------------------------------
+        # --- 5: G = A + B + ab ---------------------------------------------------------------
         sf = carry(*se)
         f_g = Signal(signed(self._g_bits))
         f_act = Signal()  # decay applies: enabled and m != 0
         m.d.sync += [f_g.eq(e_a + e_b + e_ab), f_act.eq(se[1] & (se[2] != 0))]
 
-        # --- F: prod = m G (0 where the decay does not apply); the bounds relative to m ----
+        # --- 6: prod = m G (0 where the decay does not apply); the bounds relative to m ----
         g_valid, g_en, g_m, g_lo, g_hi, g_tag = carry(*sf)
         g_prod = Signal(signed(wb + self._g_bits + 1))
         g_up, g_down = Signal(signed(wb + 1)), Signal(signed(wb + 1))
         m.d.sync += [g_prod.eq(Mux(f_act, sf[2], 0) * f_g),
                      g_up.eq(sf[4] - sf[2]), g_down.eq(sf[3] - sf[2])]
 
-        # --- G: stochastic rounding; the draw ----------------------------------------------
+        # --- 7: stochastic rounding; the draw ----------------------------------------------
         h_valid, h_en, h_m, h_lo, h_hi, h_tag = carry(g_valid, g_en, g_m, g_lo, g_hi, g_tag)
         h_up, h_down = Signal.like(g_up), Signal.like(g_down)
         # prod = 0 gives dm = (0 + r) >> 16 = 0 (r < 2**16)
@@ -386,7 +387,7 @@ class DecayUnit(wiring.Component):
         h_dm = Signal(dm.shape())
         m.d.sync += [h_up.eq(g_up), h_down.eq(g_down), h_dm.eq(dm)]
 
-        # --- H: clip (m + dm > hi <=> dm > hi - m) ------------------------------------------
+        # --- 8: clip (m + dm > hi <=> dm > hi - m) ------------------------------------------
         out = Mux(h_dm > h_up, h_hi, Mux(h_dm < h_down, h_lo, h_m + h_dm))
         m.d.sync += [self.o_valid.eq(h_valid), self.o_m.eq(Mux(h_en, out, h_m)),
                      self.o_tag.eq(h_tag)]
