@@ -13,11 +13,11 @@ mnist5k, latency-coded pixels and the frozen spiking front end
 final test accuracies (float reference / integer) with the best epoch in brackets. With
 ``--rtl`` every row also replays its integer training on the learning core in Verilator in
 lockstep with the golden model (:func:`spikeforge.learn_run.verify_learning_on_rtl`, full-state
-comparison every ``--check-every`` training samples) and prints an RTL column: RTL test % (full-
-state checks, mismatches). The input events (and the front end) are loaded once per dataset and
-input and shared by all rows. ``sweep`` prints the integer model's final test accuracy against
-``K`` on mnist5k pixels, M = 5. Per-epoch numbers, and with ``--rtl`` the RTL accuracy, verify
-counts, cycles per training / inference sample and seconds, go to ``--json``.
+comparison every ``--check-every`` training samples) and prints an RTL column: RTL test %
+(full-state checks, mismatches). The input events (and the front end) are loaded once per
+dataset and input and shared by all rows. ``sweep`` prints the integer model's final test
+accuracy against ``K`` on mnist5k pixels, M = 5. Per-epoch numbers, and with ``--rtl`` the RTL
+accuracy, verify counts, cycles per training / inference sample and seconds, go to ``--json``.
 """
 
 from __future__ import annotations
