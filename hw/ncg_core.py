@@ -258,9 +258,15 @@ class NCGCore(wiring.Component):
         row_base = Signal(range(max(2, n_n * g_n + 1)))
         err = Signal(signed(tf + 3))
         dp, dm = Signal(signed(d_bits), name="d_plus"), Signal(signed(d_bits), name="d_minus")
+        # registered multiplier operands and products (|e| A+-, then the normalisation terms)
+        mul_e = Signal(tf + 3)
+        mul_p, mul_m = Signal(signed(wd.rate)), Signal(signed(wd.rate))
+        prod_bits = max(tf + 3 + wd.rate, f_n.bit_length() + 1 + d_bits) + 1
+        prod_p, prod_m = Signal(signed(prod_bits)), Signal(signed(prod_bits))
         word_k = Signal(range(g_n + 1))
         x_valid = Signal()
         x_k = Signal(range(g_n + 1))
+        y_valid, y_k = Signal(), Signal(range(g_n + 1))
         row_sum = Signal(pb + 1)
         n_causal = Signal(range(f_n + 1))
         clr_k = Signal(range(g_n + 1))
@@ -530,14 +536,23 @@ class NCGCore(wiring.Component):
                         m.next = "SLOT_RD"
 
             # --- row update -----------------------------------------------------------------
+            # d+- = (|e| A+-) >> shift in three registered steps: operands, product, shift
+            # (no multiplier between two other blocks of logic)
             with m.State("ROW_MUL"):
-                abs_e = Mux(err < 0, -err, err)
                 pos_e = err > 0
-                a_p = Mux(pos_e, rate_regs[NCGReg.A_PLUS], rate_regs[NCGReg.ANTI_A_PLUS])
-                a_m = Mux(pos_e, rate_regs[NCGReg.A_MINUS], rate_regs[NCGReg.ANTI_A_MINUS])
-                m.d.sync += [dp.eq((abs_e * a_p) >> shift), dm.eq((abs_e * a_m) >> shift),
-                             row_base.eq(row * g_n), word_k.eq(0), x_valid.eq(0),
-                             row_sum.eq(0), n_causal.eq(0)]
+                m.d.sync += [
+                    mul_e.eq(Mux(err < 0, -err, err)),
+                    mul_p.eq(Mux(pos_e, rate_regs[NCGReg.A_PLUS], rate_regs[NCGReg.ANTI_A_PLUS])),
+                    mul_m.eq(Mux(pos_e, rate_regs[NCGReg.A_MINUS],
+                                 rate_regs[NCGReg.ANTI_A_MINUS])),
+                    row_base.eq(row * g_n), word_k.eq(0), x_valid.eq(0),
+                    row_sum.eq(0), n_causal.eq(0)]
+                m.next = "ROW_PROD"
+            with m.State("ROW_PROD"):
+                m.d.sync += [prod_p.eq(mul_e * mul_p), prod_m.eq(mul_e * mul_m)]
+                m.next = "ROW_SHIFT"
+            with m.State("ROW_SHIFT"):
+                m.d.sync += [dp.eq(prod_p >> shift), dm.eq(prod_m >> shift)]
                 m.d.comb += n_rd.addr.eq(row)
                 if norm is WeightNorm.ADDITIVE:
                     m.next = "PRE"
@@ -563,11 +578,14 @@ class NCGCore(wiring.Component):
                     m.d.sync += [row_sum.eq(row_sum + lane_sum),
                                  n_causal.eq(n_causal + lane_cnt)]
                 with m.If(~x_valid & (word_k == g_n)):
-                    m.next = "NORM"
+                    m.next = "NORM_PROD"
+            with m.State("NORM_PROD"):    # the two products registered before the sum
+                m.d.comb += n_rd.addr.eq(row)
+                m.d.sync += [prod_p.eq(n_causal * dp), prod_m.eq((f_n - n_causal) * dm)]
+                m.next = "NORM"
             with m.State("NORM"):
                 m.d.comb += n_rd.addr.eq(row)
-                num = (((row_sum - n_rd.data) << ROUND_BITS) + n_causal * dp
-                       + (f_n - n_causal) * dm)
+                num = ((row_sum - n_rd.data) << ROUND_BITS) + prod_p + prod_m
                 m.d.comb += [div.start.eq(1), div.dividend.eq(num), div.divisor.eq(f_n)]
                 m.next = "NORM_DIV"
             with m.State("NORM_DIV"), m.If(~div.busy):
@@ -575,12 +593,14 @@ class NCGCore(wiring.Component):
                              word_k.eq(0), x_valid.eq(0)]
                 m.next = "UPD"
 
-            # read-modify-write of the row, P synapses per cycle
+            # read-modify-write of the row, P synapses per cycle, in two stages: X (words
+            # arrive: causality bit, d+- choice, rounding) and Y (add, clip, write back)
             with m.State("UPD"):
                 m.d.comb += [w_rd.addr.eq(row_base + word_k), b_rd.addr.eq(word_k)]
                 with m.If(word_k < g_n):
                     m.d.sync += word_k.eq(word_k + 1)
-                m.d.sync += [x_valid.eq(word_k < g_n), x_k.eq(word_k)]
+                m.d.sync += [x_valid.eq(word_k < g_n), x_k.eq(word_k),
+                             y_valid.eq(x_valid), y_k.eq(x_k)]
                 new_word = []
                 for lane in range(p):
                     ok = (x_k * p + lane) < f_n
@@ -600,13 +620,16 @@ class NCGCore(wiring.Component):
                         half = 1 << (ROUND_BITS - 1)
                         up = (rem > half) | ((rem == half) & q[0])
                         dw = q + up
+                    y_dw = Signal(signed(d_bits + 1), name=f"upd_dw{lane}")
+                    y_w, y_ok = Signal(wb, name=f"upd_w{lane}"), Signal(name=f"upd_ok{lane}")
+                    m.d.sync += [y_dw.eq(dw), y_w.eq(wl), y_ok.eq(ok)]
                     s = Signal(signed(d_bits + 2), name=f"upd_sum{lane}")
-                    m.d.comb += s.eq(wl + dw)
+                    m.d.comb += s.eq(y_w + y_dw)
                     clipped = Mux(s < w_lo, w_lo, Mux(s > w_hi, w_hi, s))
-                    new_word.append(Mux(ok, clipped[:wb], wl))
-                m.d.comb += [w_wr.addr.eq(row_base + x_k), w_wr.data.eq(Cat(*new_word)),
-                             w_wr.en.eq(x_valid)]
-                with m.If(~x_valid & (word_k == g_n)):
+                    new_word.append(Mux(y_ok, clipped[:wb], y_w))
+                m.d.comb += [w_wr.addr.eq(row_base + y_k), w_wr.data.eq(Cat(*new_word)),
+                             w_wr.en.eq(y_valid)]
+                with m.If(~x_valid & ~y_valid & (word_k == g_n)):
                     m.d.sync += slot.eq(slot + 1)
                     with m.If(slot == n_upd - 1):
                         m.next = "CLEAR"

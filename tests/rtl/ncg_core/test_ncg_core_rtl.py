@@ -18,8 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spikeforge.learn import default_config, split_80_20
+from spikeforge.learn import default_config, run_learning, split_80_20
 from spikeforge.learn_rtl import run_lockstep
+from spikeforge.learn_run import verify_learning_on_rtl
 from spikeforge.sim import ncg
 from spikeforge.sim.fixed import FixedFormat, Rounding
 from spikeforge.sim.ncg_types import ClassMap, Method, NCGConfig, Regulation
@@ -143,3 +144,15 @@ def test_random_values_lockstep(small, threshold, t_gap, a_plus, a_minus, thr_lr
                        test_samples=(bins[16:], labels[16:]), build_root=BUILD)
     assert rep.first_mismatch is None
     assert rep.mismatches == 0
+
+
+def test_learning_run_replayed_on_the_rtl_equals_the_integer_training():
+    # what `spikeforge learn --rtl` does after training: two epochs with the host step between
+    result = run_learning(dataset="digits", neurons_per_class=5, epochs=2, seed=0)
+    out = verify_learning_on_rtl(result, build_root=BUILD, check_every=97)
+    v = out["verify"]
+    assert (v["mismatches"], v["first_mismatch"]) == (0, None)
+    n_train = len(result.events.y_train)
+    assert v["samples"] == 2 * (n_train // 97 + (n_train % 97 != 0))
+    assert out["rtl_test_accuracy"] == result.int_test[-1]
+    assert out["cycles"]["train_sample"] > out["cycles"]["infer_sample"] > 0
