@@ -1,8 +1,8 @@
 """Fmax of LIF cores and networks on iCE40 UP5K and ECP5-25F (nextpnr), beside a naive neuron.
 
 Usage: ``python benchmarks/bench_fmax.py [--workdir DIR] [--seed N] [--quick]``. Each design
-runs inside ``hw.harness.FmaxHarness`` so that every path is register to register
-(``hw.estimate.measure_fmax``); a design that does not fit a part is reported with the reason
+runs inside ``hw.common.harness.FmaxHarness`` so that every path is register to register
+(``hw.lif.estimate.measure_fmax``); a design that does not fit a part is reported with the reason
 instead of an Fmax. ``--quick`` leaves out the two largest designs (784x128 core, digits
 network). Goals: ECP5-25 >= 125 MHz, iCE40 UP5K >= 40 MHz.
 """
@@ -17,10 +17,10 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from spikeforge.compiler.cores import LIFCoreConfig, NetworkConfig
-from spikeforge.hw.estimate import measure_fmax
-from spikeforge.hw.lif_core import LIFCore
-from spikeforge.hw.network import Network
-from spikeforge.hw.synth import Target
+from spikeforge.hw.common.synth import Target
+from spikeforge.hw.lif.estimate import measure_fmax
+from spikeforge.hw.lif.lif_core import LIFCore
+from spikeforge.hw.lif.network import Network
 from spikeforge.sim.fixed import FixedFormat
 from spikeforge.sim.lif import LIFParams
 

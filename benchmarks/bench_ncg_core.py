@@ -1,8 +1,9 @@
-"""Cost and speed of the NCG learning core (:class:`spikeforge.hw.ncg_core.NCGCore`).
+"""Cost and speed of the NCG learning core (:class:`spikeforge.hw.ncg.ncg_core.NCGCore`).
 
-Prints, per configuration: Yosys resources for iCE40 / ECP5 / XC7 (:func:`hw.synth.synthesize`
+Prints, per configuration: Yosys resources for iCE40 / ECP5 / XC7
+(:func:`hw.common.synth.synthesize`
 of the bare core), Fmax on iCE40 UP5K and ECP5-25F through the low-pin
-:class:`hw.harness.FmaxHarness`, and the lockstep Verilator run (bit-exact check after every
+:class:`hw.common.harness.FmaxHarness`, and the lockstep Verilator run (bit-exact check after every
 training sample, cycles per training and inference sample, simulation speed).
 
 Usage::
@@ -18,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from spikeforge.hw.harness import FmaxHarness
-from spikeforge.hw.ncg_core import NCGCore
-from spikeforge.hw.synth import Target, ToolError, place_and_route, synthesize
+from spikeforge.hw.common.harness import FmaxHarness
+from spikeforge.hw.common.synth import Target, ToolError, place_and_route, synthesize
+from spikeforge.hw.ncg.ncg_core import NCGCore
 from spikeforge.learn import default_config, split_80_20
 from spikeforge.learn_rtl import run_lockstep
 from spikeforge.sim import ncg

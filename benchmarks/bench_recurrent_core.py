@@ -24,8 +24,9 @@ import time
 from pathlib import Path
 
 from spikeforge.datasets import load_dataset
-from spikeforge.hw.harness import FmaxHarness
-from spikeforge.hw.recurrent_bench import (
+from spikeforge.hw.common.harness import FmaxHarness
+from spikeforge.hw.common.synth import Target, ToolError, place_and_route, synthesize
+from spikeforge.hw.recurrent.recurrent_bench import (
     SleepEpisode,
     WakeBlock,
     commands,
@@ -34,8 +35,7 @@ from spikeforge.hw.recurrent_bench import (
     golden_trace,
     run_recurrent_harness,
 )
-from spikeforge.hw.recurrent_core import RecurrentCore, RecurrentCoreConfig
-from spikeforge.hw.synth import Target, ToolError, place_and_route, synthesize
+from spikeforge.hw.recurrent.recurrent_core import RecurrentCore, RecurrentCoreConfig
 from spikeforge.sim.recurrent import NeuronParams
 from spikeforge.sim.recurrent_net import NetConfig, init_network
 from spikeforge.sim.sleep import SleepParams

@@ -1,6 +1,6 @@
 """Speed of bit-exact RTL verification: mnist5k samples through a 784-128-10 network in Verilator.
 
-Generates the network's Verilog (``hw.generate``), builds the free-running harness and runs
+Generates the network's Verilog (``hw.lif.generate``), builds the free-running harness and runs
 ``spikeforge.verify.verify_network``: output spikes of every timestep of every sample and
 membranes of every layer for the leading samples, compared with ``sim.network`` by ``==``.
 The network is random (seeded) with 4-bit weights and thresholds calibrated on the golden
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from spikeforge.datasets import load_dataset
-from spikeforge.hw.generate import generate
+from spikeforge.hw.lif.generate import generate
 from spikeforge.sim.encoders import EncoderParams, Encoding
 from spikeforge.sim.fixed import FixedFormat
 from spikeforge.sim.lif import LIFParams, NeuronModel, ResetMode

@@ -1,16 +1,16 @@
-"""Calibrate the analytic LUT/FF model of ``hw.estimate`` against Yosys 0.70.
+"""Calibrate the analytic LUT/FF model of ``hw.lif.estimate`` against Yosys 0.70.
 
 Usage::
 
     python benchmarks/calibrate_estimate.py [--workdir DIR] [--jobs N] [--out runs.json]
     python benchmarks/calibrate_estimate.py --load runs.json   # refit without the tools
 
-Synthesises every core of :data:`CORES` for iCE40, ECP5 and xc7 (``hw.synth.synthesize``),
-subtracts what the memory model already prices (``hw.estimate.map_memory``) and fits, per
-target, the non-negative LUT cost of each term of ``hw.estimate._logic_features`` (a fixed part,
+Synthesises every core of :data:`CORES` for iCE40, ECP5 and xc7 (``hw.common.synth.synthesize``),
+subtracts what the memory model already prices (``hw.lif.estimate.map_memory``) and fits, per
+target, the non-negative LUT cost of each term of ``hw.lif.estimate._logic_features`` (a fixed part,
 ``P * state_bits``, ``P * membrane_bits``, control bits) by non-negative least squares on the
 relative error (every core weighs the same, small ones included), and the flip-flop offset
-beyond the counted registers (median). Prints the constants to paste into ``hw/estimate.py``,
+beyond the counted registers (median). Prints the constants to paste into ``hw/lif/estimate.py``,
 then the in-sample table and the leave-one-out LUT error range per target.
 """
 
@@ -25,9 +25,9 @@ import click
 import numpy as np
 
 from spikeforge.compiler.cores import LIFCoreConfig
-from spikeforge.hw import estimate
-from spikeforge.hw.lif_core import LIFCore
-from spikeforge.hw.synth import Target, synthesize
+from spikeforge.hw.common.synth import Target, synthesize
+from spikeforge.hw.lif import estimate
+from spikeforge.hw.lif.lif_core import LIFCore
 from spikeforge.sim.fixed import FixedFormat
 from spikeforge.sim.lif import LIFParams, NeuronModel, ResetMode
 

@@ -17,7 +17,7 @@ accumulated during timestep ``t`` (see :func:`charge`, :func:`fire`, :func:`rese
   reach the next layer in the same timestep ``t``.
 * ``v[-1] = 0``. ``theta >= 1``, so a reset by subtraction never leaves the format.
 
-The gateware (``hw/lif_core.py``) implements exactly these three stages as pipeline stages.
+The gateware (``hw/lif/lif_core.py``) implements exactly these three stages as pipeline stages.
 """
 
 from __future__ import annotations

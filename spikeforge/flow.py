@@ -214,7 +214,7 @@ def stage_export(run_dir: Any, *, lanes: int = 8, force: bool = False) -> dict[s
         return run.read_json("export.json")
     from .compiler.driver import compile_model
     from .compiler.irfile import save_ir
-    from .hw.generate import generate
+    from .hw.lif.generate import generate
     from .model.checkpoint import load_checkpoint
 
     net = load_checkpoint(ckpt)
@@ -250,10 +250,10 @@ def _verify_images(ds: Dataset, samples: int | None) -> tuple[np.ndarray, np.nda
 
 
 def _analytic_cycles_per_sample(graph: Any, params: Any, images: np.ndarray) -> float:
-    """Mean cycles per sample predicted by ``hw.estimate.estimate_cycles`` from the golden
+    """Mean cycles per sample predicted by ``hw.lif.estimate.estimate_cycles`` from the golden
     model's own event counts (input events and spikes of every layer per timestep)."""
     from .compiler.lowering import to_network_config
-    from .hw.estimate import estimate_cycles
+    from .hw.lif.estimate import estimate_cycles
     from .sim.network import run_network
 
     config = to_network_config(graph)
@@ -331,7 +331,7 @@ def stage_verify(run_dir: Any, *, samples: int | None = None, membrane_samples: 
             "value": analytic_cps,
             "rel_error": (analytic_cps - rep.cycles_per_sample) / rep.cycles_per_sample
             if rep.cycles_per_sample else None,
-            "note": "hw.estimate cycle model summed over layers (an upper bound: the generated "
+            "note": "hw.lif.estimate cycle model summed over layers (an upper bound: the generated "
                     "top overlaps layers), mean of the first 100 verified samples",
         },
     })
@@ -347,7 +347,7 @@ def stage_estimate(run_dir: Any, *, pnr: bool = True, force: bool = False) -> di
     if not force and _up_to_date(run, "estimate", inputs):
         return run.read_json("estimate.json")
     from .compiler.lowering import to_network_config
-    from .hw.estimate import estimate_design
+    from .hw.lif.estimate import estimate_design
 
     config = to_network_config(graph)
     rep = estimate_design(config, workdir=run.file(".build") / "synth", pnr=pnr)

@@ -1,7 +1,7 @@
 """Train the NCG learning core in Verilator in lockstep with the integer golden model.
 
 :func:`run_lockstep` loads one :class:`~spikeforge.sim.ncg.NCGState` into the core
-(:class:`spikeforge.hw.ncg_core.NCGCore`) and into :mod:`spikeforge.sim.ncg`, trains both on
+(:class:`spikeforge.hw.ncg.ncg_core.NCGCore`) and into :mod:`spikeforge.sim.ncg`, trains both on
 the same samples and, after every checked training sample, compares by ``==`` the forward
 pass of every neuron (spike bin and potential), the prediction, every weight, every training
 threshold and every LFSR register; then both predict the test samples with the test
@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .hw.ncg_harness import NCGHarness
-from .hw.ncg_host import (
+from .hw.ncg.ncg_harness import NCGHarness
+from .hw.ncg.ncg_host import (
     load_state_commands,
     mode_command,
     read_command,
     sample_commands,
     weight_rows_from_hex,
 )
-from .hw.ncg_streams import NCGKind, NCGSpace
+from .hw.ncg.ncg_streams import NCGKind, NCGSpace
 from .sim import ncg
 from .sim.ncg_types import first_winner
 

@@ -2,7 +2,7 @@
 
 :func:`verify_network` compiles the Verilog files of a design folder as they are (so an edit
 there shows up as mismatches), runs them in Verilator under cocotb through the free-running
-harness of :mod:`spikeforge.hw.verilator_harness`, and compares with
+harness of :mod:`spikeforge.hw.common.verilator_harness`, and compares with
 :func:`spikeforge.sim.network.run_network` by ``==``: the output layer's spikes at every timestep
 of every sample, and every layer's membranes and spikes at every timestep of the first
 ``membrane_samples`` samples.
@@ -18,16 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from spikeforge.compiler.cores import LIFCoreConfig, NetworkConfig
-from spikeforge.hw.generate import GeneratedDesign, load_design
-from spikeforge.hw.streams import (
+from spikeforge.hw.common.streams import (
     current_event_layout,
     membrane_readback_layout,
     pack,
     spike_event_layout,
     unpack,
 )
-from spikeforge.hw.testing import events_to_spikes, input_events
-from spikeforge.hw.verilator_harness import run_harness
+from spikeforge.hw.common.testing import events_to_spikes, input_events
+from spikeforge.hw.lif.generate import GeneratedDesign, load_design
+from spikeforge.hw.lif.network_harness import run_harness
 from spikeforge.sim.encoders import Encoding
 from spikeforge.sim.network import NetworkParams, Trace, predict, run_network
 
@@ -207,7 +207,7 @@ def verify_network(*, design: GeneratedDesign | str | os.PathLike, params: Netwo
     Parameters
     ----------
     design : GeneratedDesign or path
-        A design (or its folder) written by ``hw.generate.generate``; the Verilog file in the
+        A design (or its folder) written by ``hw.lif.generate.generate``; the Verilog file in the
         folder is compiled as it is now.
     params : NetworkParams
         The golden model the Verilog must equal.

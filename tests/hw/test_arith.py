@@ -1,4 +1,4 @@
-"""hw.arith.lut_multiply: the exact product, for every signedness, with no multiplier cell."""
+"""hw.common.arith.lut_multiply: the exact product, any signedness, no multiplier cell."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikeforge.hw.arith import lut_multiply
+from spikeforge.hw.common.arith import lut_multiply
 
 
 @settings(max_examples=25, deadline=None)

@@ -1,4 +1,4 @@
-"""Tests of hw.estimate: memory mapping by hand, exact cycle counts against the simulator."""
+"""Tests of hw.lif.estimate: memory mapping by hand, exact cycle counts against the simulator."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from spikeforge.compiler.cores import LIFCoreConfig, NetworkConfig
-from spikeforge.hw import estimate
-from spikeforge.hw.estimate import (
+from spikeforge.hw.common.synth import Target, tool_available
+from spikeforge.hw.lif import estimate
+from spikeforge.hw.lif.estimate import (
     MemoryShape,
     compare,
     core_memories,
@@ -24,8 +25,7 @@ from spikeforge.hw.estimate import (
     synaptic_ops_per_cycle,
     timestep_cycles,
 )
-from spikeforge.hw.lif_core import LIFCore
-from spikeforge.hw.synth import Target, tool_available
+from spikeforge.hw.lif.lif_core import LIFCore
 from spikeforge.sim.lif import LIFParams
 
 

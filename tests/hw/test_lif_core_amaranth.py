@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from spikeforge.compiler.cores import LIFCoreConfig
-from spikeforge.hw.lif_core import LIFCore, pack_weight_words
-from spikeforge.hw.testing import (
+from spikeforge.hw.common.testing import (
     events_to_spikes,
     input_events,
     run_scenario,
@@ -16,6 +15,7 @@ from spikeforge.hw.testing import (
     stream_get,
     stream_put,
 )
+from spikeforge.hw.lif.lif_core import LIFCore, pack_weight_words
 from spikeforge.sim.fixed import FixedFormat
 from spikeforge.sim.lif import LIFParams, LIFState, NeuronModel, ResetMode, lif_step
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spikeforge.hw.ncg_core import NCGCore
-from spikeforge.hw.ncg_divider import FloorDivider
-from spikeforge.hw.ncg_host import (
+from spikeforge.hw.common.testing import run_scenario
+from spikeforge.hw.ncg.ncg_core import NCGCore
+from spikeforge.hw.ncg.ncg_divider import FloorDivider
+from spikeforge.hw.ncg.ncg_host import (
     decode_records,
     load_state_commands,
     mode_command,
@@ -21,14 +22,13 @@ from spikeforge.hw.ncg_host import (
     read_command,
     sample_commands,
 )
-from spikeforge.hw.ncg_streams import (
+from spikeforge.hw.ncg.ncg_streams import (
     NCGKind,
     NCGSpace,
     NCGWidths,
     pack_weight_rows,
     unpack_weight_rows,
 )
-from spikeforge.hw.testing import run_scenario
 from spikeforge.sim import ncg
 from spikeforge.sim.fixed import FixedFormat, Rounding
 from spikeforge.sim.ncg_types import ClassMap, Method, NCGConfig, Regulation, WeightNorm

@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 
 from spikeforge.compiler.cores import NetworkConfig
-from spikeforge.hw.generate import MANIFEST_NAME, TOP_NAME, generate, load_design
-from spikeforge.hw.network import Network
-from spikeforge.hw.streams import (
+from spikeforge.hw.common.streams import (
     current_event_layout,
     index_bits,
     membrane_readback_layout,
@@ -20,7 +18,7 @@ from spikeforge.hw.streams import (
     spike_event_layout,
     unpack,
 )
-from spikeforge.hw.testing import (
+from spikeforge.hw.common.testing import (
     events_to_spikes,
     input_events,
     run_scenario,
@@ -28,6 +26,8 @@ from spikeforge.hw.testing import (
     stream_get,
     stream_put,
 )
+from spikeforge.hw.lif.generate import MANIFEST_NAME, TOP_NAME, generate, load_design
+from spikeforge.hw.lif.network import Network
 from spikeforge.sim.encoders import EncoderParams, Encoding
 from spikeforge.sim.fixed import FixedFormat
 from spikeforge.sim.lif import LIFParams, NeuronModel, ResetMode

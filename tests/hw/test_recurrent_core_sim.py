@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spikeforge.hw.recurrent_bench import (
+from spikeforge.hw.common.testing import run_scenario, stream_put
+from spikeforge.hw.recurrent.recurrent_bench import (
     CoreRecords,
     SleepEpisode,
     WakeBlock,
@@ -22,10 +23,9 @@ from spikeforge.hw.recurrent_bench import (
     reseed_commands,
     set_commands,
 )
-from spikeforge.hw.recurrent_core import RecurrentCore, RecurrentCoreConfig
-from spikeforge.hw.recurrent_params import parameter_writes, weight_writes
-from spikeforge.hw.recurrent_streams import recurrent_command_layout
-from spikeforge.hw.testing import run_scenario, stream_put
+from spikeforge.hw.recurrent.recurrent_core import RecurrentCore, RecurrentCoreConfig
+from spikeforge.hw.recurrent.recurrent_params import parameter_writes, weight_writes
+from spikeforge.hw.recurrent.recurrent_streams import recurrent_command_layout
 from spikeforge.sim.recurrent import GroupSpec, NeuronParams, SynapseGroup, regroup
 from spikeforge.sim.recurrent_net import NetConfig, init_network
 from spikeforge.sim.sleep import SleepParams

@@ -8,9 +8,9 @@ import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from spikeforge.hw.decay_unit import DecayTable, DecayUnit
-from spikeforge.hw.noise import NoiseUnit, lfsr_advance_value
-from spikeforge.hw.testing import run_scenario
+from spikeforge.hw.common.testing import run_scenario
+from spikeforge.hw.recurrent.decay_unit import DecayTable, DecayUnit
+from spikeforge.hw.recurrent.noise import NoiseUnit, lfsr_advance_value
 from spikeforge.sim.lfsr import LFSR16, LFSR24, lfsr_step
 from spikeforge.sim.sleep import SleepParams, decay_step, decay_tables, noise_step
 

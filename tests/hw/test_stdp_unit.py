@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from spikeforge.hw.stdp_unit import STDPUnit
+from spikeforge.hw.recurrent.stdp_unit import STDPUnit
 from spikeforge.sim.stdp import StdpParams, StdpPolarity, kernel_luts, stdp_update
 
 

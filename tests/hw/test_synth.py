@@ -1,4 +1,5 @@
-"""Tests of hw.synth (Yosys / nextpnr runners) and hw.harness (the low-pin Fmax wrapper)."""
+"""Tests of hw.common.synth (Yosys / nextpnr runners) and hw.common.harness (low-pin Fmax
+wrapper)."""
 
 import json
 
@@ -7,9 +8,9 @@ from amaranth.hdl import Fragment, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from spikeforge.hw import harness, synth
-from spikeforge.hw.harness import FmaxHarness
-from spikeforge.hw.synth import (
+from spikeforge.hw.common import harness, synth
+from spikeforge.hw.common.harness import FmaxHarness
+from spikeforge.hw.common.synth import (
     ResourceCounts,
     Target,
     count_resources,

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spikeforge.compiler.cores import LIFCoreConfig, NetworkConfig
-from spikeforge.hw.generate import generate
-from spikeforge.hw.streams import current_event_layout, pack, spike_event_layout
-from spikeforge.hw.testing import input_events
-from spikeforge.hw.verilator_harness import run_harness
+from spikeforge.hw.common.streams import current_event_layout, pack, spike_event_layout
+from spikeforge.hw.common.testing import input_events
+from spikeforge.hw.lif.generate import generate
+from spikeforge.hw.lif.network_harness import run_harness
 from spikeforge.sim.fixed import FixedFormat
 from spikeforge.sim.lif import LIFParams, LIFState, NeuronModel, ResetMode, lif_step
 from spikeforge.sim.network import Trace

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from spikeforge.datasets import load_dataset
-from spikeforge.hw.generate import generate
+from spikeforge.hw.lif.generate import generate
 from spikeforge.sim.encoders import EncoderParams, Encoding
 from spikeforge.sim.fixed import FixedFormat
 from spikeforge.sim.lif import LIFParams, NeuronModel, ResetMode

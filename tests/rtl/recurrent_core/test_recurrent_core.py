@@ -6,7 +6,7 @@ study does) drive a 225-input network of 20 excitatory and 5 inhibitory neurons 
 constants, through two wake/sleep cycles. Spikes, membranes, ``y`` and ``a`` of every neuron
 are compared at every step, every weight after every wake block and sleep episode, and every
 status record (group sums after each decay batch, episode lengths). The harness is the
-free-running one of :mod:`spikeforge.hw.recurrent_bench`: commands go in as one file and
+free-running one of :mod:`spikeforge.hw.recurrent.recurrent_bench`: commands go in as one file and
 records come back as one file. A hypothesis test varies images, schedule and LFSR seeds on the
 same build, and a perturbed reference must be reported. A third test programs other
 neuron, STDP, bound, noise and decay parameters and new weights through ``SET`` on the same
@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spikeforge.datasets import load_dataset
-from spikeforge.hw.recurrent_bench import (
+from spikeforge.hw.recurrent.recurrent_bench import (
     SleepEpisode,
     WakeBlock,
     commands,
@@ -34,8 +34,8 @@ from spikeforge.hw.recurrent_bench import (
     run_recurrent_harness,
     set_commands,
 )
-from spikeforge.hw.recurrent_core import RecurrentCoreConfig
-from spikeforge.hw.recurrent_params import parameter_writes, weight_writes
+from spikeforge.hw.recurrent.recurrent_core import RecurrentCoreConfig
+from spikeforge.hw.recurrent.recurrent_params import parameter_writes, weight_writes
 from spikeforge.sim.recurrent import NeuronParams, regroup
 from spikeforge.sim.recurrent_net import NetConfig, init_network, sleep_budget
 from spikeforge.sim.stdp import StdpPolarity

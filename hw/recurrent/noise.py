@@ -3,7 +3,7 @@
 The noise equation is :func:`spikeforge.sim.sleep.noise_step`; the generator is
 ``sim.lfsr.LFSR24`` (taps and width come from there). :func:`lfsr_advance_value` builds the
 fixed XOR network of a multi-step Galois LFSR advance, which the rate encoder of
-:class:`~spikeforge.hw.recurrent_core.RecurrentCore` and the decay unit also use.
+:class:`~spikeforge.hw.recurrent.recurrent_core.RecurrentCore` and the decay unit also use.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 from spikeforge.sim.lfsr import LFSR24, LfsrSpec, lfsr_step
 from spikeforge.sim.sleep import SleepParams
 
-from .arith import lut_multiply
+from ..common.arith import lut_multiply
 
 __all__ = ["NoiseUnit", "lfsr_advance_value", "noise_range"]
 
@@ -113,7 +113,7 @@ class NoiseUnit(wiring.Component):
             total = total + state[:8] * 2 - 255
         c = Signal(signed((255 * p.n_uniform).bit_length() + 1))    # |c| <= 255 n_uniform
         m.d.comb += c.eq(total)
-        # in logic, not a DSP block (hw.arith)
+        # in logic, not a DSP block (hw.common.arith)
         scaled = lut_multiply(c, self.gain) + (1 << (p.noise_shift - 1))
         m.d.comb += [
             self.next_reg.eq(state),

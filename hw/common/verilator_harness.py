@@ -1,50 +1,38 @@
-"""Free-running Verilator harness around a generated network, for bulk verification.
+"""Free-running Verilator harnesses: the shared SystemVerilog pieces, the build and the run.
 
-Python does not touch the simulation per clock cycle. The harness (SystemVerilog written by
-:func:`harness_verilog` from a design's manifest) generates its clock, reads the host's event
-stream from a text file (one hex payload per line, ``$fscanf``) into the network's ``i``
-stream, keeps ``o`` always ready, and writes every output event (``o <hex>``), the first
-readback records of each layer (``r<l> <hex>``) and the cycle at which each sample completed
-(``d <cycle>``) to an output file (``$fwrite``). The cocotb test
-(:mod:`spikeforge.hw.verilator_harness_tb`) only waits for the harness's ``done``.
-
-Stimulus file: line 1 the sample count, line 2 a cycle limit, then per readback port the number
-of records to write, then the input payloads in hex.
+Python does not touch the simulation per clock cycle. A harness (SystemVerilog assembled from
+:func:`harness_prologue`, :func:`harness_open_files`, :func:`harness_feed_input` and
+:func:`harness_finish` around a core) generates its clock, reads the host's words from a text
+file (one hex payload per line, ``$fscanf``), and writes the core's outputs to an output file
+(``$fwrite``). :func:`build_sources` compiles it with Verilator (cached runtime objects,
+:func:`toolchain_key`), :func:`run_free_running` runs it; the cocotb test
+(:mod:`spikeforge.hw.common.verilator_harness_tb`) only waits for the harness's ``done``.
+The harnesses themselves live beside their cores (``hw.lif.network_harness``,
+``hw.ncg.ncg_harness``, ``hw.recurrent.recurrent_bench``).
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from .generate import GeneratedDesign
-
 __all__ = [
-    "HARNESS_TOP",
-    "HarnessRun",
-    "build_harness",
     "build_sources",
     "harness_feed_input",
     "harness_finish",
     "harness_open_files",
     "harness_prologue",
-    "harness_verilog",
     "run_free_running",
-    "run_harness",
     "toolchain_key",
     "verilator_available",
 ]
 
-#: Module name of the harness (the Verilator top level).
-HARNESS_TOP = "sf_harness"
-_TB_MODULE = "spikeforge.hw.verilator_harness_tb"
+_TB_MODULE = "spikeforge.hw.common.verilator_harness_tb"
 
 
 def verilator_available() -> str | None:
@@ -63,13 +51,6 @@ def verilator_available() -> str | None:
         if shutil.which(tool) is None:
             return f"verilator needs {tool!r}, which is not on PATH"
     return None
-
-
-def _port(design: GeneratedDesign, name: str) -> dict:
-    for p in design.manifest["ports"]:
-        if p["name"] == name:
-            return p
-    raise ValueError(f"design {design.top!r} must have a port {name!r}")
 
 
 def harness_prologue(*, top: str, in_width: int) -> list[str]:
@@ -175,84 +156,6 @@ def harness_finish(*, finished: str, timed_out: str) -> list[str]:
     ]
 
 
-def harness_verilog(design: GeneratedDesign) -> str:
-    """Return the SystemVerilog text of the harness for ``design``."""
-    n_rb = len(design.manifest["cores"])
-    iw = _port(design, "i__payload")["width"]
-    ow = _port(design, "o__payload")["width"]
-    rbw = [_port(design, f"readback_{k}__payload")["width"] for k in range(n_rb)]
-    # the output payload is a spike event: index, then eot, then last (hw.streams)
-    eot_bit, last_bit = ow - 2, ow - 1
-    lines = [
-        *harness_prologue(top=HARNESS_TOP, in_width=iw),
-        "  wire in_ready;",
-        "  wire o_valid;",
-        f"  wire [{ow - 1}:0] o_payload;",
-        "  wire [31:0] samples_done;",
-        "  wire busy;",
-    ]
-    for k, w in enumerate(rbw):
-        lines += [
-            f"  wire rb{k}_valid;",
-            f"  wire [{w - 1}:0] rb{k}_payload;",
-            f"  reg [31:0] rb{k}_limit = 32'd0;",
-            f"  reg [31:0] rb{k}_count = 32'd0;",
-        ]
-    conns = [
-        ".clk(clk)", ".rst(rst)", ".clear(1'b0)",
-        ".i__valid(in_valid)", ".i__payload(in_payload)", ".i__ready(in_ready)",
-        ".o__valid(o_valid)", ".o__payload(o_payload)", ".o__ready(1'b1)",
-        ".samples_done(samples_done)", ".busy(busy)",
-    ]
-    conns += [f".readback_{k}__valid(rb{k}_valid), .readback_{k}__payload(rb{k}_payload)"
-              for k in range(n_rb)]
-    lines.append(f"  {design.top} dut(")
-    lines.append("    " + ",\n    ".join(conns))
-    lines.append("  );")
-    lines += harness_open_files(extra_reads=[f"rb{k}_limit" for k in range(n_rb)])
-    lines += harness_feed_input()
-    lines += [
-        "      if (o_valid) begin",
-        '        $fwrite(fd_out, "o %h\\n", o_payload);',
-        f"        if (o_payload[{eot_bit}] && o_payload[{last_bit}]) begin",
-        '          $fwrite(fd_out, "d %0d\\n", cycles);',
-        "          seen <= seen + 32'd1;",
-        "        end",
-        "      end",
-    ]
-    for k in range(n_rb):
-        lines += [
-            f"      if (rb{k}_valid && rb{k}_count < rb{k}_limit) begin",
-            f'        $fwrite(fd_out, "r{k} %h\\n", rb{k}_payload);',
-            f"        rb{k}_count <= rb{k}_count + 32'd1;",
-            "      end",
-        ]
-    lines += harness_finish(finished="seen == n_samples", timed_out="(seen != n_samples)")
-    return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class HarnessRun:
-    """Raw results of one harness run.
-
-    Attributes
-    ----------
-    outputs : list[int]
-        Output-stream payloads in order.
-    readback : list[list[int]]
-        Per layer, the readback payloads written.
-    sample_done_cycles : list[int]
-        Cycle (after reset) at which each sample's final output marker appeared.
-    cycles : int
-        Cycles until the harness stopped.
-    """
-
-    outputs: list[int]
-    readback: list[list[int]]
-    sample_done_cycles: list[int]
-    cycles: int
-
-
 #: Verilator runtime objects that do not depend on the design; compiled once, then copied
 #: into new build folders so ``make`` skips them (they are most of a clean build's time).
 _RUNTIME_OBJECTS = ("verilated", "verilated_dpi", "verilated_threads", "verilated_timing",
@@ -321,26 +224,6 @@ def _runner():
     return get_runner("verilator")
 
 
-def build_harness(design: GeneratedDesign, build_dir: str | os.PathLike) -> Path:
-    """Compile ``design``'s Verilog, as it is in its folder, with the harness; return the dir.
-
-    Verilator and make only redo work when a source changed.
-
-    Raises
-    ------
-    RuntimeError
-        If Verilator is unusable here.
-    """
-    build = Path(build_dir).resolve()
-    build.mkdir(parents=True, exist_ok=True)
-    hpath = build / f"{HARNESS_TOP}.sv"
-    text = harness_verilog(design)
-    if not hpath.is_file() or hpath.read_text() != text:
-        hpath.write_text(text)
-    return build_sources([Path(design.verilog).resolve(), hpath], top=HARNESS_TOP,
-                         build_dir=build)
-
-
 def build_sources(sources: list[Path], *, top: str, build_dir: str | os.PathLike) -> Path:
     """Compile Verilog ``sources`` with Verilator for top module ``top``; return the dir.
 
@@ -394,66 +277,3 @@ def run_free_running(build_dir: str | os.PathLike, *, top: str, plusargs: list[s
         log_file=build / "sim.log",
     )
 
-
-def run_harness(design: GeneratedDesign, *, build_dir: str | os.PathLike,
-                events: list[int], n_samples: int, readback_limits: list[int],
-                max_cycles: int) -> HarnessRun:
-    """Build (if needed) and run the harness on packed input ``events``.
-
-    Parameters
-    ----------
-    events : list[int]
-        Layer-0 input payloads (``hw.streams.pack``), markers included.
-    n_samples : int
-        Samples in ``events`` (markers with ``last``).
-    readback_limits : list[int]
-        Per layer, how many readback records to write (the first ones).
-    max_cycles : int
-        Cycles after which the harness gives up (reported as a timeout).
-
-    Raises
-    ------
-    RuntimeError
-        If the simulation timed out before ``n_samples`` samples completed.
-    """
-    build = Path(build_dir).resolve()
-    build.mkdir(parents=True, exist_ok=True)
-    # one build folder, one simulation at a time (pytest-xdist workers may share it)
-    with open(build / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return _run_locked(design, build, events=events, n_samples=n_samples,
-                           readback_limits=readback_limits, max_cycles=max_cycles)
-
-
-def _run_locked(design: GeneratedDesign, build: Path, *, events: list[int], n_samples: int,
-                readback_limits: list[int], max_cycles: int) -> HarnessRun:
-    build_harness(design, build)
-    stim, out = build / "stim.hex", build / "out.txt"
-    with open(stim, "w") as f:
-        f.write(f"{n_samples:x}\n{max_cycles:x}\n")
-        f.writelines(f"{lim:x}\n" for lim in readback_limits)
-        f.write("\n".join(f"{e:x}" for e in events))
-        f.write("\n")
-    out.unlink(missing_ok=True)
-    run_free_running(build, top=HARNESS_TOP, plusargs=[f"+sf_stim={stim}", f"+sf_out={out}"])
-    outputs: list[int] = []
-    readback: list[list[int]] = [[] for _ in readback_limits]
-    done: list[int] = []
-    cycles = -1
-    if out.is_file():
-        for line in out.read_text().splitlines():
-            tag, _, val = line.partition(" ")
-            if tag == "o":
-                outputs.append(int(val, 16))
-            elif tag == "d":
-                done.append(int(val))
-            elif tag == "c":
-                cycles = int(val)
-            else:
-                readback[int(tag[1:])].append(int(val, 16))
-    if len(done) != n_samples:
-        raise RuntimeError(
-            f"the harness stopped after {cycles} cycles with {len(done)} of {n_samples} samples"
-            f" complete (limit {max_cycles} cycles); see {build / 'sim.log'}")
-    return HarnessRun(outputs=outputs, readback=readback, sample_done_cycles=done,
-                      cycles=cycles)

@@ -4,7 +4,7 @@ Inference and on-chip learning in one block, bit-exact with the integer golden m
 :mod:`spikeforge.sim.ncg` (the contract: :func:`~spikeforge.sim.ncg.forward`,
 :func:`~spikeforge.sim.ncg.regulate`, :func:`~spikeforge.sim.ncg.s2stdp_errors`,
 :func:`~spikeforge.sim.ncg.update_rows`, :func:`~spikeforge.sim.ncg.train_step`); the equations
-live there and are not repeated here. Host protocol: :mod:`spikeforge.hw.ncg_streams`.
+live there and are not repeated here. Host protocol: :mod:`spikeforge.hw.ncg.ncg_streams`.
 
 Organisation (``P`` = ``params.lanes`` synapse lanes, ``G = ceil(F / P)`` words per row)::
 
@@ -44,6 +44,7 @@ from spikeforge.sim.ncg import ROUND_BITS, NCGParams
 from spikeforge.sim.ncg_random import jump_columns
 from spikeforge.sim.ncg_types import Method, Regulation, WeightNorm
 
+from ..common.streams import index_bits
 from .ncg_divider import FloorDivider
 from .ncg_streams import (
     NCGKind,
@@ -54,7 +55,6 @@ from .ncg_streams import (
     ncg_command_layout,
     ncg_record_layout,
 )
-from .streams import index_bits
 
 __all__ = ["NCGCore", "lfsr_draw_next"]
 
@@ -90,7 +90,7 @@ class NCGCore(wiring.Component):
     Members
     -------
     i : In(stream.Signature(ncg_command_layout(...)))
-        Commands (:mod:`spikeforge.hw.ncg_streams`).
+        Commands (:mod:`spikeforge.hw.ncg.ncg_streams`).
     o : Out(stream.Signature(ncg_record_layout(...)))
         Records: results, burst-read data, traces.
     busy : Out(1)

@@ -4,7 +4,8 @@ The rule is :func:`spikeforge.sim.stdp.stdp_update` (tables :func:`~spikeforge.s
 kernel_luts`, polarity :class:`~spikeforge.sim.stdp.StdpPolarity`); this unit is one synapse of
 it, combinational, so a time-multiplexed core applies it at one synapse per cycle. The kernel
 tables and the polarity are run-time state: the build's values are the reset contents, and the
-host rewrites them through ``wr_*`` and ``reversed`` (:mod:`spikeforge.hw.recurrent_params`).
+host rewrites them through ``wr_*`` and ``reversed``
+(:mod:`spikeforge.hw.recurrent.recurrent_params`).
 """
 
 from __future__ import annotations

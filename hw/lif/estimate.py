@@ -5,7 +5,7 @@ microseconds per call). :func:`estimate_design` then runs the real tools (:mod:`
 reports each analytic figure beside the measured one with its relative error.
 
 Memories
-    The core has three memories (see :mod:`spikeforge.hw.lif_core`): the weight ROM
+    The core has three memories (see :mod:`spikeforge.hw.lif.lif_core`): the weight ROM
     (``n_in * G`` words of ``P * weight_bits``), the state RAM (``G`` words of
     ``P * state_bits``, one write and one synchronous read port that returns the old word on a
     same-address write, priced as a transparent one) and the output
@@ -59,8 +59,8 @@ import numpy as np
 from spikeforge.compiler.cores import LIFCoreConfig, NetworkConfig
 from spikeforge.sim.lif import ResetMode
 
-from .streams import index_bits
-from .synth import ResourceCounts, Target
+from ..common.streams import index_bits
+from ..common.synth import ResourceCounts, Target
 
 __all__ = [
     "CAPACITY",
@@ -265,7 +265,7 @@ class _Features:
 
 
 def _logic_features(config: LIFCoreConfig) -> _Features:
-    """Register count and LUT cost terms of the core's pipeline (``hw.lif_core``).
+    """Register count and LUT cost terms of the core's pipeline (``hw.lif.lif_core``).
 
     The LUT terms are ``(1, P * state_bits, P * membrane_bits, control_bits)``: a fixed part
     (stream handshakes, phase flags), the per-lane logic as wide as the state (accumulate adder,
@@ -593,7 +593,7 @@ def _link_levels(config: LIFCoreConfig, k: int) -> int:
 
     ``fifo.r_rdy`` (``level != 0`` over the FIFO level's bits) -> ``send_marker`` (one more
     level: the late ``r_rdy`` meets the precombined phase flags) -> ``o.valid`` -> the skid
-    entry's load enable (``hw.network``).
+    entry's load enable (``hw.lif.network``).
     """
     groups = -(-config.n_out // config.lanes)
     return _levels(max(1, groups.bit_length()), k) + 3
@@ -719,10 +719,10 @@ def check_fit(resources: ResourceCounts, *, target: Target) -> str | None:
 
 
 def estimate_network(config: NetworkConfig, *, target: Target) -> ResourceCounts:
-    """Return the analytic resources of ``hw.network.Network(config)`` on ``target``.
+    """Return the analytic resources of ``hw.lif.network.Network(config)`` on ``target``.
 
     The sum of the cores, the top's 32-bit ``samples_done`` counter and, on each link between
-    cores, the two-entry skid buffer of ``hw.network`` (two entries of a spike event and two
+    cores, the two-entry skid buffer of ``hw.lif.network`` (two entries of a spike event and two
     valid flags in flip-flops; one LUT per entry bit for the main entry's input multiplexer).
     """
     if not isinstance(config, NetworkConfig):
@@ -792,7 +792,7 @@ class EstimateReport:
     Parameters
     ----------
     resources : Mapping[Target, ResourceCounts]
-        Yosys counts of ``hw.network.Network(config)`` per target.
+        Yosys counts of ``hw.lif.network.Network(config)`` per target.
     analytic : Mapping[Target, ResourceCounts]
         :func:`estimate_network` per target.
     fmax_network : Mapping[Target, FmaxResult]
@@ -925,8 +925,8 @@ def measure_fmax(design, *, target: Target, workdir: os.PathLike | str, freq: fl
     timeout_s : float or None
         Limit per tool run, s.
     """
-    from .harness import FmaxHarness
-    from .synth import ToolError, place_and_route, synthesize
+    from ..common.harness import FmaxHarness
+    from ..common.synth import ToolError, place_and_route, synthesize
 
     try:
         syn = synthesize(FmaxHarness(design), target=target, top="harness", workdir=workdir,
@@ -963,7 +963,7 @@ def estimate_design(
 ) -> EstimateReport:
     """Synthesise the generated network for ``targets`` and measure Fmax where it fits.
 
-    The synthesised design is ``hw.network.Network(config)``, the top that ``hw.generate``
+    The synthesised design is ``hw.lif.network.Network(config)``, the top that ``hw.lif.generate``
     writes; the analytic numbers (:func:`estimate_network`) stand beside its Yosys counts.
     With ``pnr``, nextpnr measures, on the iCE40 UP5K and the ECP5-25F among ``targets``, the
     Fmax of the first LIF core and of the whole network, each inside
@@ -1001,9 +1001,9 @@ def estimate_design(
     import time
     from concurrent.futures import ThreadPoolExecutor
 
+    from ..common.synth import synthesize
     from .lif_core import LIFCore
     from .network import Network
-    from .synth import synthesize
 
     if not isinstance(config, NetworkConfig):
         raise TypeError(f"config must be a NetworkConfig, not {config!r}")

@@ -1,4 +1,4 @@
-"""Network top level: a chain of :class:`~spikeforge.hw.lif_core.LIFCore` generated from a
+"""Network top level: a chain of :class:`~spikeforge.hw.lif.lif_core.LIFCore` generated from a
 ``NetworkConfig``.
 
 Core ``l``'s output spike stream feeds core ``l+1``'s input (same layout) through a register
@@ -9,7 +9,8 @@ is still emitting them, which is the ``sim.network`` semantics (layer ``l`` at t
 consumes layer ``l-1``'s spikes of the same timestep).
 
 Host protocol: send layer-0 events on ``i`` (one per non-zero input, then an end-of-timestep
-marker per timestep; ``last`` on the sample's final marker, see :mod:`spikeforge.hw.streams`);
+marker per timestep; ``last`` on the sample's final marker, see
+:mod:`spikeforge.hw.common.streams`);
 read the output layer's spikes and markers on ``o``. A sample is done when ``o`` carries the
 marker with ``last = 1``; ``samples_done`` counts such markers. Membrane readback of every layer
 comes out on the always-ready ``readback_<l>`` streams.
@@ -25,8 +26,8 @@ from amaranth.lib.wiring import In, Out
 
 from spikeforge.compiler.cores import NetworkConfig
 
+from ..common.streams import current_event_layout, membrane_readback_layout, spike_event_layout
 from .lif_core import LIFCore
-from .streams import current_event_layout, membrane_readback_layout, spike_event_layout
 
 __all__ = ["Network"]
 

@@ -56,7 +56,7 @@ from amaranth.lib.wiring import In, Out
 from spikeforge.compiler.cores import LIFCoreConfig
 from spikeforge.sim.lif import NeuronModel, ResetMode
 
-from .streams import (
+from ..common.streams import (
     current_event_layout,
     index_bits,
     membrane_readback_layout,
@@ -121,7 +121,7 @@ class LIFCore(wiring.Component):
     Members
     -------
     i : In(stream.Signature(event))
-        Input events and end-of-timestep markers (:mod:`spikeforge.hw.streams`): a spike
+        Input events and end-of-timestep markers (:mod:`spikeforge.hw.common.streams`): a spike
         event layout for ``input_bits == 1``, a current event layout for ``input_bits == 8``.
     o : Out(stream.Signature(spike_event_layout(n_out)))
         Output spikes of each timestep in ascending neuron order, then the end-of-timestep marker.

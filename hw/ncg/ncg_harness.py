@@ -1,12 +1,13 @@
-"""Free-running Verilator harness around :class:`spikeforge.hw.ncg_core.NCGCore`.
+"""Free-running Verilator harness around :class:`spikeforge.hw.ncg.ncg_core.NCGCore`.
 
 Python does not touch the simulation per clock cycle: the harness (SystemVerilog from
 :func:`ncg_harness_verilog`) reads packed commands from a text file (``$fscanf``, one hex
 payload per line) into the core's ``i`` stream, keeps ``o`` always ready and writes every
 record (one hex payload per line, ``$fwrite``), then the cycle count (``c <cycles>``). It stops
 after the expected number of records. The build and the cocotb launch are those of
-:mod:`spikeforge.hw.verilator_harness` (:func:`~spikeforge.hw.verilator_harness.build_sources`,
-:func:`~spikeforge.hw.verilator_harness.run_free_running`).
+:mod:`spikeforge.hw.common.verilator_harness`
+(:func:`~spikeforge.hw.common.verilator_harness.build_sources`,
+:func:`~spikeforge.hw.common.verilator_harness.run_free_running`).
 
 Stimulus file: line 1 the number of records to wait for, line 2 a cycle limit, then the
 command payloads in hex.
@@ -24,10 +25,7 @@ from amaranth.back import verilog
 
 from spikeforge.sim.ncg import NCGParams
 
-from .ncg_core import NCGCore
-from .ncg_host import Command, Record, decode_records, pack_commands
-from .ncg_streams import NCGWidths, ncg_command_layout, ncg_record_layout
-from .verilator_harness import (
+from ..common.verilator_harness import (
     build_sources,
     harness_feed_input,
     harness_finish,
@@ -35,6 +33,9 @@ from .verilator_harness import (
     harness_prologue,
     run_free_running,
 )
+from .ncg_core import NCGCore
+from .ncg_host import Command, Record, decode_records, pack_commands
+from .ncg_streams import NCGWidths, ncg_command_layout, ncg_record_layout
 
 __all__ = ["NCG_HARNESS_TOP", "NCGHarness", "NCGRun", "ncg_harness_verilog"]
 

@@ -1,10 +1,10 @@
 # amaranth: UnusedElaboratable=no
 """Run-time parameters of the recurrent core: what the host may change without a rebuild.
 
-A :class:`~spikeforge.hw.recurrent_core.RecurrentCore` is built from one
+A :class:`~spikeforge.hw.recurrent.recurrent_core.RecurrentCore` is built from one
 :class:`~spikeforge.sim.recurrent_net.NetConfig`; its values are the reset contents of the
 core's registers and tables. The host rewrites them with ``SET`` commands
-(:class:`~spikeforge.hw.recurrent_streams.RecurrentSpace`):
+(:class:`~spikeforge.hw.recurrent.recurrent_streams.RecurrentSpace`):
 
 * **run-time** (``SCALAR``, ``LO``, ``HI``, ``STOP``, ``KERNEL_*``, ``DECAY_*``): thresholds
   ``theta0``/``theta_max``, ``v_reset``, ``delta_a``, gain ``g``, STDP kernels and polarity
@@ -52,7 +52,7 @@ _STRUCTURAL = {
 _DECAY_SPACES = {DecayTable.OCTAVE: RecurrentSpace.DECAY_OCTAVE,
                  DecayTable.FRACTION: RecurrentSpace.DECAY_FRACTION,
                  DecayTable.LOG_TARGET: RecurrentSpace.DECAY_LOG_TARGET}
-#: Width of a command's ``value`` (``hw.recurrent_streams``), bits.
+#: Width of a command's ``value`` (``hw.recurrent.recurrent_streams``), bits.
 _VALUE_BITS = 64
 
 

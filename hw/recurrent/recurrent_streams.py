@@ -1,4 +1,5 @@
-"""Stream payload layouts of the recurrent STDP / sleep core (:mod:`spikeforge.hw.recurrent_core`).
+"""Stream payload layouts of the recurrent STDP / sleep core
+(:mod:`spikeforge.hw.recurrent.recurrent_core`).
 
 * **command** (:func:`recurrent_command_layout`): host to core. ``op`` is a
   :class:`RecurrentOp`; ``space`` (a :class:`RecurrentSpace`, ``SET`` only), ``index`` and
@@ -15,7 +16,8 @@
   ``sim.recurrent.SynapseGroup`` (enum order).
 
 Fields are laid out LSB first in the order listed (``data.StructLayout``); the host side packs
-and unpacks them with :func:`spikeforge.hw.streams.pack` / :func:`~spikeforge.hw.streams.unpack`.
+and unpacks them with :func:`spikeforge.hw.common.streams.pack` /
+:func:`~spikeforge.hw.common.streams.unpack`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import enum
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
-from .streams import index_bits
+from ..common.streams import index_bits
 
 __all__ = [
     "RecurrentOp",
@@ -79,11 +81,11 @@ class RecurrentSpace(enum.IntEnum):
     KERNEL_PLUS = 5
     #: Depression kernel entry ``K-[index]``.
     KERNEL_MINUS = 6
-    #: Decay octave table entry ``index`` (``hw.decay_unit.DecayTable.OCTAVE``).
+    #: Decay octave table entry ``index`` (``hw.recurrent.decay_unit.DecayTable.OCTAVE``).
     DECAY_OCTAVE = 7
-    #: Decay fraction table entry ``index`` (``hw.decay_unit.DecayTable.FRACTION``).
+    #: Decay fraction table entry ``index`` (``hw.recurrent.decay_unit.DecayTable.FRACTION``).
     DECAY_FRACTION = 8
-    #: Log2 of the decay target of group ``index`` (``hw.decay_unit.DecayTable.LOG_TARGET``).
+    #: Log2 of the decay target of group ``index`` (``DecayTable.LOG_TARGET``).
     DECAY_LOG_TARGET = 9
     #: Magnitude of synapse ``index`` (CSR order), weight LSBs.
     WEIGHT = 10

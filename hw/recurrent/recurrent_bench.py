@@ -33,6 +33,16 @@ from spikeforge.sim.recurrent_net import (
     wake_step,
 )
 
+from ..common.streams import pack, unpack
+from ..common.verilator_harness import (
+    build_sources,
+    harness_feed_input,
+    harness_finish,
+    harness_open_files,
+    harness_prologue,
+    run_free_running,
+    toolchain_key,
+)
 from .recurrent_core import RecurrentCore, RecurrentCoreConfig
 from .recurrent_params import Write
 from .recurrent_streams import (
@@ -42,16 +52,6 @@ from .recurrent_streams import (
     recurrent_command_layout,
     status_record_layout,
     weight_record_layout,
-)
-from .streams import pack, unpack
-from .verilator_harness import (
-    build_sources,
-    harness_feed_input,
-    harness_finish,
-    harness_open_files,
-    harness_prologue,
-    run_free_running,
-    toolchain_key,
 )
 
 __all__ = [
@@ -116,7 +116,8 @@ def reseed_commands(config: RecurrentCoreConfig, state: NetState) -> list[int]:
 
 
 def set_commands(config: RecurrentCoreConfig, writes: list[Write]) -> list[int]:
-    """Return the ``SET`` command words of ``writes`` (:mod:`spikeforge.hw.recurrent_params`)."""
+    """Return the ``SET`` command words of ``writes``
+    (:mod:`spikeforge.hw.recurrent.recurrent_params`)."""
     cmd_l = _layouts(config)[0]
     return [pack(cmd_l, op=RecurrentOp.SET, space=space, index=index,
                  value=int(value) & ((1 << 64) - 1)) for space, index, value in writes]
@@ -190,7 +191,7 @@ def golden_trace(config: RecurrentCoreConfig, schedule: Schedule, *, net: NetCon
     """Run ``schedule`` through ``sim.recurrent_net`` from ``state`` (default ``config.state``).
 
     ``net`` replaces ``config.net`` (a configuration programmed at run time,
-    :func:`spikeforge.hw.recurrent_params.parameter_writes`); its connectivity is then the
+    :func:`spikeforge.hw.recurrent.recurrent_params.parameter_writes`); its connectivity is then the
     build's synapses regrouped with ``net``'s bounds and targets unless ``conn`` is given.
     Spikes, membranes, sleep length and group sums come from the block drivers
     (``run_wake_block``, ``run_sleep_episode``) that ``spikeforge.sleep_study`` uses; ``y`` and
@@ -407,7 +408,7 @@ def default_build_dir(name: str) -> Path:
 
     Rebuilding there only redoes the work whose sources changed, so a bench pays the clean
     build (about a minute for the core) once per machine and toolchain (the folder name ends
-    in :func:`~spikeforge.hw.verilator_harness.toolchain_key`).
+    in :func:`~spikeforge.hw.common.verilator_harness.toolchain_key`).
     """
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return base / "spikeforge" / "rtl" / f"{name}-{toolchain_key()}"

@@ -1,4 +1,4 @@
-"""Host protocol of the NCG learning core (:class:`spikeforge.hw.ncg_core.NCGCore`).
+"""Host protocol of the NCG learning core (:class:`spikeforge.hw.ncg.ncg_core.NCGCore`).
 
 The core has one command stream in and one record stream out, both ``amaranth.lib.stream``
 with a ``data.StructLayout`` payload built here. One ordered command stream (rather than a
@@ -48,7 +48,7 @@ from amaranth.lib import data
 from spikeforge.sim.lfsr import LFSR24
 from spikeforge.sim.ncg import NCGParams, NCGRates
 
-from .streams import index_bits
+from ..common.streams import index_bits
 
 __all__ = [
     "NCGKind",

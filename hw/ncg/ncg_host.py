@@ -1,7 +1,7 @@
 """Host side of the NCG core protocol: build command streams, decode record streams.
 
-Everything the host sends to :class:`spikeforge.hw.ncg_core.NCGCore` is a list of
-:class:`Command` (packed with :func:`spikeforge.hw.streams.pack`), and everything it receives
+Everything the host sends to :class:`spikeforge.hw.ncg.ncg_core.NCGCore` is a list of
+:class:`Command` (packed with :func:`spikeforge.hw.common.streams.pack`), and everything it receives
 is decoded into :class:`Record`. The Amaranth testbenches and the Verilator harness share these
 helpers, so both sides of a comparison use the same conversion.
 """
@@ -14,6 +14,7 @@ import numpy as np
 
 from spikeforge.sim.ncg import NCGParams, NCGState, events
 
+from ..common.streams import pack
 from .ncg_streams import (
     NCGKind,
     NCGOp,
@@ -24,7 +25,6 @@ from .ncg_streams import (
     ncg_record_layout,
     pack_weight_rows,
 )
-from .streams import pack
 
 __all__ = [
     "Command",
@@ -41,7 +41,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Command:
-    """One command (fields of :func:`spikeforge.hw.ncg_streams.ncg_command_layout`)."""
+    """One command (fields of :func:`spikeforge.hw.ncg.ncg_streams.ncg_command_layout`)."""
 
     op: NCGOp
     space: NCGSpace = NCGSpace.REG

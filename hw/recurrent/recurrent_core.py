@@ -24,17 +24,18 @@ One step (wake or sleep), each phase one item per cycle, pipelined:
 2. **drive sweep** (2 cycles per row + 1 per synapse of a row whose presynaptic neuron
    spiked): ``acc[j] += sign_i m`` (input spikes of this step, neuron spikes of the last).
 3. **neuron pass** (``n_post`` cycles): ``sim.recurrent.neuron_step`` with the drive and, in
-   sleep, the noise of :class:`~spikeforge.hw.noise.NoiseUnit`; neuron ages updated; one
+   sleep, the noise of :class:`~spikeforge.hw.recurrent.noise.NoiseUnit`; neuron ages updated; one
    neuron record per neuron; ``acc`` cleared.
 4. **learning sweep**: rows whose presynaptic neuron spiked this step, or every row when some
    neuron spiked or a decay batch is due. Each synapse goes through
-   :class:`~spikeforge.hw.stdp_unit.STDPUnit` then :class:`~spikeforge.hw.decay_unit.DecayUnit`
+   :class:`~spikeforge.hw.recurrent.stdp_unit.STDPUnit` then
+   :class:`~spikeforge.hw.recurrent.decay_unit.DecayUnit`
    (enabled on every ``decay_period``-th sleep step) and is written back; the running
    ``sum |w|`` of its group is updated by the change.
 5. sleep: after a decay batch, a status record; the episode stops when every group sum is at
    most ``B + (B >> tol_shift)`` (``sim.sleep.sums_at_baseline``) or the budget is used.
 
-Host protocol (:mod:`spikeforge.hw.recurrent_streams`): ``PIXEL`` commands load an image,
+Host protocol (:mod:`spikeforge.hw.recurrent.recurrent_streams`): ``PIXEL`` commands load an image,
 ``WAKE n`` runs ``n`` wake steps, ``SLEEP b`` one episode of budget ``b``, ``DUMP_WEIGHTS``
 streams all magnitudes; ``SET_*_REG`` reseed the LFSRs. A command is accepted only when the
 previous one has finished (``busy`` low).
@@ -56,7 +57,7 @@ from spikeforge.sim.recurrent import Connectivity, SynapseGroup
 from spikeforge.sim.recurrent_net import NetConfig, NetState
 from spikeforge.sim.stdp import StdpPolarity, kernel_luts
 
-from .arith import lut_multiply
+from ..common.arith import lut_multiply
 from .decay_unit import DecayTable, DecayUnit
 from .noise import NoiseUnit, lfsr_advance_value, noise_range
 from .recurrent_streams import (
@@ -233,7 +234,7 @@ class RecurrentCore(wiring.Component):
     Members
     -------
     cmd : In(stream.Signature(recurrent_command_layout(...)))
-        Host commands (:class:`~spikeforge.hw.recurrent_streams.RecurrentOp`).
+        Host commands (:class:`~spikeforge.hw.recurrent.recurrent_streams.RecurrentOp`).
     neurons : Out(stream.Signature(neuron_record_layout(...), always_ready=True))
         One record per neuron per step.
     weights : Out(stream.Signature(weight_record_layout(...), always_ready=True))
@@ -612,7 +613,7 @@ class RecurrentCore(wiring.Component):
         n_lo, n_hi = noise_range(lp)
         u_bits = _sbits(max(abs(p.v_min), abs(p.v_max)) * 2 + gy_bound + max(-n_lo, n_hi))
         u_raw = Signal(signed(u_bits))
-        # g y in logic (hw.arith): the decay unit's multipliers take the UP5K's 8 DSP blocks
+        # g y in logic (hw.common.arith): the decay unit's multipliers take the UP5K's 8 DSP blocks
         m.d.comb += u_raw.eq(n2_v - (n2_v >> p.mem_shift)
                              + (lut_multiply(n2_y, gain) >> p.gain_shift) + n2_noise)
         n3_u, n3_y = Signal(signed(vb)), Signal(signed(yb))
