@@ -5,6 +5,7 @@ Usage::
     .venv/bin/python benchmarks/bench_ncg_results.py table --epochs 5
     .venv/bin/python benchmarks/bench_ncg_results.py table --datasets digits --epochs 10 --rtl
     .venv/bin/python benchmarks/bench_ncg_results.py sweep --epochs 3
+    .venv/bin/python benchmarks/bench_ncg_results.py kfold --datasets digits --epochs 10
 
 ``table`` trains S2-STDP (M = 1), S2-STDP + PCN (M = 2), S2-STDP + NCG (M = 5), SSTDP + NCG
 (M = 5) and R-STDP (M = 5, dropout) with :func:`spikeforge.learn.default_config` on digits and
@@ -16,7 +17,10 @@ lockstep with the golden model (:func:`spikeforge.learn_run.verify_learning_on_r
 comparison every ``--check-every`` training samples) and prints an RTL column: RTL test %
 (full-state checks, mismatches). The input events (and the front end) are loaded once per
 dataset and input and shared by all rows. ``sweep`` prints the integer model's final test
-accuracy against ``K`` on mnist5k pixels, M = 5. Per-epoch numbers, and with ``--rtl`` the RTL
+accuracy against ``K`` on mnist5k pixels, M = 5. ``kfold`` runs the rows (``--rows``) on
+latency-coded pixels in stratified ``--folds``-fold cross-validation (shuffled, seed 0) and
+prints mean ± sd of the final float and integer test accuracies and of their paired gap.
+Per-epoch numbers, and with ``--rtl`` the RTL
 accuracy, verify counts, cycles per training / inference sample and seconds, go to ``--json``.
 """
 
@@ -25,6 +29,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold
 
 from spikeforge.frontend_features import DEFAULT_FRONTENDS, load_input
 from spikeforge.learn import run_learning, sweep_time_bins
@@ -87,6 +95,42 @@ def table(args) -> dict:
     return out
 
 
+def kfold(args) -> dict:
+    """Stratified k-fold cross-validation on latency-coded pixels (not on front-end features:
+    the front ends were trained on the 80/20 training part, which overlaps every fold)."""
+    out: dict = {}
+    rows = [ROWS[i] for i in args.rows]
+    for ds in args.datasets:
+        ev = load_input(dataset=ds, input="pixels", time_bins=args.time_bins, seed=0)
+        bins = np.concatenate([ev.bins_train, ev.bins_test])
+        times = np.concatenate([ev.times_train, ev.times_test])
+        y = np.concatenate([ev.y_train, ev.y_test])
+        folds = list(StratifiedKFold(n_splits=args.folds, shuffle=True,
+                                     random_state=0).split(bins, y))
+        for name, method, m in rows:
+            t0 = time.perf_counter()
+            acc = []
+            for tr, te in folds:
+                fold = replace(ev, bins_train=bins[tr], bins_test=bins[te],
+                               times_train=times[tr], times_test=times[te],
+                               y_train=y[tr], y_test=y[te])
+                r = run_learning(dataset=ds, method=method, neurons_per_class=m,
+                                 time_bins=args.time_bins, epochs=args.epochs, input="pixels",
+                                 events=fold)
+                acc.append((r.float_test[-1], r.int_test[-1]))
+            a = 100 * np.array(acc)
+            gap = a[:, 1] - a[:, 0]
+            out[f"{ds}|pixels|{name}"] = {"float_test": a[:, 0].tolist(),
+                                          "int_test": a[:, 1].tolist(),
+                                          "seconds": round(time.perf_counter() - t0, 1)}
+            print(f"| {ds} | {args.folds} | {args.epochs} | {name} (M = {m}) | "
+                  f"{a[:, 0].mean():.1f} ± {a[:, 0].std(ddof=1):.1f} | "
+                  f"{a[:, 1].mean():.1f} ± {a[:, 1].std(ddof=1):.1f} | "
+                  f"{gap.mean():+.1f} ± {gap.std(ddof=1):.1f} |", flush=True)
+            _write_json(args.json, out)
+    return out
+
+
 def sweep(args) -> dict:
     res = sweep_time_bins(time_bins=tuple(args.k), dataset="mnist5k", neurons_per_class=5,
                           epochs=args.epochs)
@@ -99,13 +143,16 @@ def sweep(args) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("table", "sweep"))
+    p.add_argument("what", choices=("table", "sweep", "kfold"))
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--time-bins", type=int, default=256)
     p.add_argument("--datasets", nargs="+", default=["digits", "mnist5k"])
     p.add_argument("--inputs", nargs="+", default=["pixels", "frontend"],
                    help="pixels and/or frontend")
     p.add_argument("--k", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256])
+    p.add_argument("--folds", type=int, default=5, help="kfold: number of folds")
+    p.add_argument("--rows", type=int, nargs="+", default=list(range(len(ROWS))),
+                   help="kfold: indices into ROWS (0 M=1, 1 PCN, 2 NCG, 3 SSTDP, 4 R-STDP)")
     p.add_argument("--cache", default="build/frontends", help="front-end checkpoint folder")
     p.add_argument("--json", default=None, help="write per-epoch results here")
     p.add_argument("--rtl", action="store_true",
@@ -114,7 +161,7 @@ def main() -> None:
                    help="with --rtl: full-state comparison every N training samples")
     p.add_argument("--build", default="build/ncg_rtl", help="with --rtl: Verilator build folder")
     args = p.parse_args()
-    out = table(args) if args.what == "table" else sweep(args)
+    out = {"table": table, "sweep": sweep, "kfold": kfold}[args.what](args)
     _write_json(args.json, out)
 
 
