@@ -37,7 +37,8 @@ from sklearn.model_selection import StratifiedKFold
 from spikeforge.frontend_features import DEFAULT_FRONTENDS, load_input
 from spikeforge.learn import run_learning, sweep_time_bins
 from spikeforge.learn_run import verify_learning_on_rtl
-from spikeforge.sim.ncg_types import Method
+from spikeforge.sim.fixed import FixedFormat, Rounding
+from spikeforge.sim.ncg_types import Method, WeightNorm
 
 ROWS = (
     ("S2-STDP", Method.S2STDP, 1),
@@ -100,6 +101,10 @@ def kfold(args) -> dict:
     the front ends were trained on the 80/20 training part, which overlaps every fold)."""
     out: dict = {}
     rows = [ROWS[i] for i in args.rows]
+    variant = {"norm": WeightNorm(args.norm), "run_float": not args.no_float}
+    if args.weight_frac is not None:
+        variant["weight_format"] = FixedFormat(args.weight_frac + 1, args.weight_frac,
+                                               signed=False, rounding=Rounding(args.rounding))
     for ds in args.datasets:
         ev = load_input(dataset=ds, input="pixels", time_bins=args.time_bins, seed=0)
         bins = np.concatenate([ev.bins_train, ev.bins_test])
@@ -116,8 +121,8 @@ def kfold(args) -> dict:
                                y_train=y[tr], y_test=y[te])
                 r = run_learning(dataset=ds, method=method, neurons_per_class=m,
                                  time_bins=args.time_bins, epochs=args.epochs, input="pixels",
-                                 events=fold)
-                acc.append((r.float_test[-1], r.int_test[-1]))
+                                 events=fold, **variant)
+                acc.append((r.float_test[-1] if r.float_test else np.nan, r.int_test[-1]))
             a = 100 * np.array(acc)
             gap = a[:, 1] - a[:, 0]
             out[f"{ds}|pixels|{name}"] = {"float_test": a[:, 0].tolist(),
@@ -153,6 +158,11 @@ def main() -> None:
     p.add_argument("--folds", type=int, default=5, help="kfold: number of folds")
     p.add_argument("--rows", type=int, nargs="+", default=list(range(len(ROWS))),
                    help="kfold: indices into ROWS (0 M=1, 1 PCN, 2 NCG, 3 SSTDP, 4 R-STDP)")
+    p.add_argument("--weight-frac", type=int, default=None,
+                   help="kfold: integer weights u(F+1).F instead of the default u11.10")
+    p.add_argument("--rounding", default="stochastic", help="kfold, with --weight-frac")
+    p.add_argument("--norm", default="additive", help="kfold: additive or multiplicative")
+    p.add_argument("--no-float", action="store_true", help="kfold: integer model only")
     p.add_argument("--cache", default="build/frontends", help="front-end checkpoint folder")
     p.add_argument("--json", default=None, help="write per-epoch results here")
     p.add_argument("--rtl", action="store_true",
