@@ -13,15 +13,19 @@ The harnesses themselves live beside their cores (``hw.lif.network_harness``,
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = [
+    "build_lock",
     "build_sources",
     "harness_feed_input",
     "harness_finish",
@@ -30,6 +34,7 @@ __all__ = [
     "run_free_running",
     "toolchain_key",
     "verilator_available",
+    "write_if_changed",
 ]
 
 _TB_MODULE = "spikeforge.hw.common.verilator_harness_tb"
@@ -222,6 +227,24 @@ def _runner():
     from cocotb_tools.runner import get_runner
 
     return get_runner("verilator")
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` unless the file already holds it (so make redoes no work)."""
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+
+
+@contextmanager
+def build_lock(build: Path) -> Iterator[None]:
+    """Hold an exclusive lock on build folder ``build`` (created if needed) while inside.
+
+    One build folder, one simulation at a time: pytest-xdist workers may share a folder.
+    """
+    build.mkdir(parents=True, exist_ok=True)
+    with open(build / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def build_sources(sources: list[Path], *, top: str, build_dir: str | os.PathLike) -> Path:

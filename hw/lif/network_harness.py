@@ -12,18 +12,19 @@ of records to write, then the input payloads in hex.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..common.verilator_harness import (
+    build_lock,
     build_sources,
     harness_feed_input,
     harness_finish,
     harness_open_files,
     harness_prologue,
     run_free_running,
+    write_if_changed,
 )
 from .generate import GeneratedDesign
 
@@ -131,9 +132,7 @@ def build_harness(design: GeneratedDesign, build_dir: str | os.PathLike) -> Path
     build = Path(build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
     hpath = build / f"{HARNESS_TOP}.sv"
-    text = harness_verilog(design)
-    if not hpath.is_file() or hpath.read_text() != text:
-        hpath.write_text(text)
+    write_if_changed(hpath, harness_verilog(design))
     return build_sources([Path(design.verilog).resolve(), hpath], top=HARNESS_TOP,
                          build_dir=build)
 
@@ -160,10 +159,7 @@ def run_harness(design: GeneratedDesign, *, build_dir: str | os.PathLike,
         If the simulation timed out before ``n_samples`` samples completed.
     """
     build = Path(build_dir).resolve()
-    build.mkdir(parents=True, exist_ok=True)
-    # one build folder, one simulation at a time (pytest-xdist workers may share it)
-    with open(build / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with build_lock(build):
         return _run_locked(design, build, events=events, n_samples=n_samples,
                            readback_limits=readback_limits, max_cycles=max_cycles)
 

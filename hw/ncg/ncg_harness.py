@@ -15,7 +15,6 @@ command payloads in hex.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 from dataclasses import dataclass
@@ -26,12 +25,14 @@ from amaranth.back import verilog
 from spikeforge.sim.ncg import NCGParams
 
 from ..common.verilator_harness import (
+    build_lock,
     build_sources,
     harness_feed_input,
     harness_finish,
     harness_open_files,
     harness_prologue,
     run_free_running,
+    write_if_changed,
 )
 from .ncg_core import NCGCore
 from .ncg_host import Command, Record, decode_records, pack_commands
@@ -124,9 +125,7 @@ class NCGHarness:
             text = verilog.convert(NCGCore(params), name=_CORE_TOP)
             build = root / f"ncg-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
             build.mkdir(parents=True, exist_ok=True)
-            core_v = build / f"{_CORE_TOP}.v"
-            if not core_v.is_file() or core_v.read_text() != text:
-                core_v.write_text(text)
+            write_if_changed(build / f"{_CORE_TOP}.v", text)
             memo.parent.mkdir(parents=True, exist_ok=True)
             memo.write_text(build.name)
         self._build = build
@@ -143,9 +142,7 @@ class NCGHarness:
 
     def _write_sources(self) -> list[Path]:
         harness = self._build / f"{NCG_HARNESS_TOP}.sv"
-        text = ncg_harness_verilog(self._widths)
-        if not harness.is_file() or harness.read_text() != text:
-            harness.write_text(text)
+        write_if_changed(harness, ncg_harness_verilog(self._widths))
         return [self._build / f"{_CORE_TOP}.v", harness]
 
     def run(self, commands: list[Command], *, n_records: int, max_cycles: int) -> NCGRun:
@@ -159,8 +156,7 @@ class NCGHarness:
         import time
 
         words = pack_commands(commands, self._widths)
-        with open(self._build / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with build_lock(self._build):
             build_sources(self._write_sources(), top=NCG_HARNESS_TOP, build_dir=self._build)
             stim, out = self._build / "stim.hex", self._build / "out.txt"
             with open(stim, "w") as f:

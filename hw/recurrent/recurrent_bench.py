@@ -13,7 +13,6 @@ stream ready and writes each record with the cycle it appeared at; Python never 
 
 from __future__ import annotations
 
-import fcntl
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,6 +34,7 @@ from spikeforge.sim.recurrent_net import (
 
 from ..common.streams import pack, unpack
 from ..common.verilator_harness import (
+    build_lock,
     build_sources,
     harness_feed_input,
     harness_finish,
@@ -42,6 +42,7 @@ from ..common.verilator_harness import (
     harness_prologue,
     run_free_running,
     toolchain_key,
+    write_if_changed,
 )
 from .recurrent_core import RecurrentCore, RecurrentCoreConfig
 from .recurrent_params import Write
@@ -414,11 +415,6 @@ def default_build_dir(name: str) -> Path:
     return base / "spikeforge" / "rtl" / f"{name}-{toolchain_key()}"
 
 
-def _write_if_changed(path: Path, text: str) -> None:
-    if not path.is_file() or path.read_text() != text:
-        path.write_text(text)
-
-
 def build_recurrent_harness(config: RecurrentCoreConfig, build_dir: str | os.PathLike) -> Path:
     """Write the core's Verilog and the harness into ``build_dir`` and compile them.
 
@@ -437,10 +433,10 @@ def build_recurrent_harness(config: RecurrentCoreConfig, build_dir: str | os.Pat
     # constant members (the always-ready streams' ready) are not ports
     ports = [Value.cast(v) for _, _, v in core.signature.flatten(core)
              if not isinstance(v, Const)]
-    _write_if_changed(core_v, verilog.convert(core, name=_CORE_TOP, ports=ports,
+    write_if_changed(core_v, verilog.convert(core, name=_CORE_TOP, ports=ports,
                                               emit_src=False))
     hpath = build / f"{HARNESS_TOP}.sv"
-    _write_if_changed(hpath, harness_verilog(config))
+    write_if_changed(hpath, harness_verilog(config))
     return build_sources([core_v, hpath], top=HARNESS_TOP, build_dir=build)
 
 
@@ -454,10 +450,7 @@ def run_recurrent_harness(config: RecurrentCoreConfig, words: list[int], *,
         If the run did not finish within ``max_cycles``.
     """
     build = Path(build_dir).resolve()
-    build.mkdir(parents=True, exist_ok=True)
-    # one build folder, one simulation at a time (pytest-xdist workers may share it)
-    with open(build / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with build_lock(build):
         return _run_locked(config, words, build, max_cycles)
 
 
