@@ -2,8 +2,8 @@
 
 :func:`lut_multiply` is an exact product built from shifted partial products and an adder tree,
 with no ``$mul`` cell, so synthesis keeps it in logic. An iCE40 UP5K has eight 16×16
-``SB_MAC16`` blocks; a core whose wide multipliers need all of them (the recurrent core's
-decay unit) maps its narrow run-time gains (a 6-bit ``g``, a 9-bit noise gain) this way.
+``SB_MAC16`` blocks; a core whose multipliers need all of them (the recurrent core's decay
+unit and noise gain) maps its narrow run-time gain (a 6-bit ``g``) this way.
 """
 
 from __future__ import annotations

@@ -11,16 +11,23 @@ one stage per cycle::
        LOG2[f] read; e * 2**Q - L(w_t)
     2  x = (e * 2**Q - L(w_t)) + LOG2[f]; A[x >> Q] and B[x & (2**Q - 1)] read
     3  the two table words arrive and are registered (no memory feeds a multiplier)
-    4  ab = (A * B) >> P
-    5  G = A + B + ab
-    6  prod = m * G (0 where the decay does not apply: i_en = 0 or m = 0); hi - m, lo - m
-    7  dm = ((prod >> (P - 16)) + r) >> 16; the LFSR draws (one draw per enabled item, in
-       item order; r holds the next draw)
-    8  m' = clip(m + dm, lo, hi), compared as dm > hi - m, dm < lo - m
+    4  ab = (A * B) >> P; A + B
+    5  G = (A + B) + ab
+    6  prod = m * G (0 where the decay does not apply: i_en = 0)
+    7  m + dm = ((prod >> (P - 16)) + m * 2**16 + r) >> 16, the concatenation {m, r} being
+       m * 2**16 + r (r < 2**16): no separate ``m + dm`` adder; the LFSR draws (one draw per
+       enabled item, in item order; r holds the next draw)
+    8  m' = clip(m + dm, lo[t], hi[t]) with the bounds of the item's target index t
     9  out (registered)
 
-Items with ``i_en = 0`` pass through unchanged (not clipped) with the same latency and draw
-nothing.
+``m + dm`` equals ``sim.sleep.decay_step``'s: ``floor(m G / 2**(P-16))`` plus ``m 2**16``
+is ``floor((m G + m 2**P) / 2**(P-16))`` exactly, and for ``m = 0`` (no decay in ``sim``)
+the product is 0 and ``(0 + r) >> 16 = 0``. Items with ``i_en = 0`` pass through unchanged
+(``prod = 0``, not clipped) with the same latency and draw nothing.
+
+The item's tag does not ride through the stages: it is written into a 16-word ring at entry
+and read back ``latency`` cycles later (one block RAM on iCE40 instead of ``9 * tag_bits``
+flip-flops); the bounds are per target index (``lo``, ``hi``), read at stage 8.
 
 Host writes (``wr_en``, only while no item is in flight) replace one word of a
 :class:`DecayTable`: an octave factor ``A``, a fraction factor ``B`` or the log target
@@ -37,7 +44,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import enum, wiring
+from amaranth.lib import data, enum, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -58,6 +65,9 @@ __all__ = ["DecayTable", "DecayUnit"]
 
 #: Fractional bits of the rounding draw (16-bit states of ``DECAY_LFSR``).
 _ROUND_BITS = 16
+
+#: Words of the tag ring (at least the latency).
+_TAG_RING = 16
 
 
 class DecayTable(enum.Enum, shape=2):
@@ -103,16 +113,19 @@ class DecayUnit(wiring.Component):
     -------
     i_valid, i_en : In(1)
         An item enters; ``i_en`` applies the decay (and takes one draw).
-    i_m, i_lo, i_hi : In(weight_bits)
-        Magnitude and bounds, weight LSBs.
+    i_m : In(weight_bits)
+        Magnitude, weight LSBs.
     i_target : In(index)
-        Index of the item's target.
+        Index of the item's target (and of its bounds).
     i_tag : In(tag_bits)
         Carried to ``o_tag``.
+    lo, hi : In(ArrayLayout(weight_bits, len(targets)))
+        Magnitude bounds of every target index (held while items are in flight).
     o_valid : Out(1)
         An item leaves, ``latency`` cycles after it entered.
     o_m : Out(weight_bits)
         Magnitude after the decay.
+    o_target : Out(index)
     o_tag : Out(tag_bits)
     busy : Out(1)
         Some item is in flight.
@@ -179,12 +192,13 @@ class DecayUnit(wiring.Component):
             "i_valid": In(1),
             "i_en": In(1),
             "i_m": In(weight_bits),
-            "i_lo": In(weight_bits),
-            "i_hi": In(weight_bits),
             "i_target": In(range(max(2, len(targets)))),
             "i_tag": In(tag_bits),
+            "lo": In(data.ArrayLayout(unsigned(weight_bits), len(targets))),
+            "hi": In(data.ArrayLayout(unsigned(weight_bits), len(targets))),
             "o_valid": Out(1),
             "o_m": Out(weight_bits),
+            "o_target": Out(range(max(2, len(targets)))),
             "o_tag": Out(tag_bits),
             "busy": Out(1),
             "reg": Out(DECAY_LFSR.width, init=seed),
@@ -299,14 +313,20 @@ class DecayUnit(wiring.Component):
                     with m.If(self.wr_addr == k):
                         m.d.sync += lt.eq(self.wr_data)
 
+        # --- tag ring: written at entry, read so that the word arrives with o_valid ---------
+        m.submodules.tags = tags = Memory(shape=unsigned(tb), depth=_TAG_RING, init=[])
+        tag_wr, tag_rd = tags.write_port(), tags.read_port()
+        wp = Signal(range(_TAG_RING))
+        m.d.sync += wp.eq(wp + 1)
+        m.d.comb += [tag_wr.addr.eq(wp), tag_wr.data.eq(self.i_tag), tag_wr.en.eq(1),
+                     tag_rd.addr.eq(wp - (self.latency - 1)), self.o_tag.eq(tag_rd.data)]
+
         # --- 1: register inputs; leading one, LOG2 read ---------------------------------------
         a_valid, a_en = Signal(), Signal()
-        a_m, a_lo, a_hi = Signal(wb), Signal(wb), Signal(wb)
+        a_m = Signal(wb)
         a_tgt = Signal.like(self.i_target)
-        a_tag = Signal(tb)
         m.d.sync += [a_valid.eq(self.i_valid), a_en.eq(self.i_en), a_m.eq(self.i_m),
-                     a_lo.eq(self.i_lo), a_hi.eq(self.i_hi), a_tgt.eq(self.i_target),
-                     a_tag.eq(self.i_tag)]
+                     a_tgt.eq(self.i_target)]
         # leading one (one-hot, so that no priority chain or shifter sits before the LOG2
         # read) and the q bits below it, zero-filled when pos is shorter than q bits
         pos = Mux(a_m == 0, 1, a_m)
@@ -326,13 +346,11 @@ class DecayUnit(wiring.Component):
         r = Signal(DECAY_LFSR.width, init=int(lfsr_step(np.array([self._seed]), DECAY_LFSR,
                                                           steps=DECAY_LFSR.draw_bits)[0]))
 
-        # the item's payload moves down the stages unchanged
-        def carry(src_valid, src_en, src_m, src_lo, src_hi, src_tag):
-            valid, en, mm, lo, hi = Signal(), Signal(), Signal(wb), Signal(wb), Signal(wb)
-            tag = Signal(tb)
-            m.d.sync += [valid.eq(src_valid), en.eq(src_en), mm.eq(src_m), lo.eq(src_lo),
-                         hi.eq(src_hi), tag.eq(src_tag)]
-            return valid, en, mm, lo, hi, tag
+        # the item's payload (valid, enable, magnitude, target index) moves down the stages
+        def carry(src_valid, src_en, src_m, src_tgt):
+            valid, en, mm, tgt = Signal(), Signal(), Signal(wb), Signal.like(self.i_target)
+            m.d.sync += [valid.eq(src_valid), en.eq(src_en), mm.eq(src_m), tgt.eq(src_tgt)]
+            return valid, en, mm, tgt
 
         # x - start * 2**Q = (e * 2**Q - L(w_t) - start * 2**Q) + LOG2[f]: the first term is
         # formed here, beside the LOG2 read, so that stage 2 has one adder after the memory
@@ -346,7 +364,7 @@ class DecayUnit(wiring.Component):
         m.d.sync += b_pre.eq((e << q) - a_lt - (self._octaves.start << q))
 
         # --- 2: log distance, octave and fraction reads ---------------------------------------
-        sb = carry(a_valid, a_en, a_m, a_lo, a_hi, a_tag)
+        sb = carry(a_valid, a_en, a_m, a_tgt)
         x = Signal(unsigned(x_bits))  # x - start * 2**Q >= 0
         m.d.comb += [
             x.eq(b_pre + log2_rd.data),
@@ -360,37 +378,33 @@ class DecayUnit(wiring.Component):
         d_a, d_b = Signal(signed(self._a_bits)), Signal(signed(self._b_bits))
         m.d.sync += [d_a.eq(a_rd.data), d_b.eq(b_rd.data)]
 
-        # --- 4: ab = (A B) >> P ----------------------------------------------------------
+        # --- 4: ab = (A B) >> P, and A + B beside it (one sum register, not two copies) ------
         se = carry(*sd)
-        e_a, e_b = Signal.like(d_a), Signal.like(d_b)
+        e_apb = Signal(signed(max(self._a_bits, self._b_bits) + 1))
         e_ab = Signal(signed(max(2, self._a_bits + self._b_bits - DECAY_FACTOR_FRAC + 1)))
-        m.d.sync += [e_a.eq(d_a), e_b.eq(d_b), e_ab.eq((d_a * d_b) >> DECAY_FACTOR_FRAC)]
+        m.d.sync += [e_apb.eq(d_a + d_b), e_ab.eq((d_a * d_b) >> DECAY_FACTOR_FRAC)]
 
-        # --- 5: G = A + B + ab ---------------------------------------------------------------
+        # --- 5: G = (A + B) + ab -------------------------------------------------------------
         sf = carry(*se)
         f_g = Signal(signed(self._g_bits))
-        f_act = Signal()  # decay applies: enabled and m != 0
-        m.d.sync += [f_g.eq(e_a + e_b + e_ab), f_act.eq(se[1] & (se[2] != 0))]
+        m.d.sync += f_g.eq(e_apb + e_ab)
 
-        # --- 6: prod = m G (0 where the decay does not apply); the bounds relative to m ----
-        g_valid, g_en, g_m, g_lo, g_hi, g_tag = carry(*sf)
+        # --- 6: prod = m G (0 where the decay does not apply) --------------------------------
+        g_valid, g_en, g_m, g_tgt = carry(*sf)
         g_prod = Signal(signed(wb + self._g_bits + 1))
-        g_up, g_down = Signal(signed(wb + 1)), Signal(signed(wb + 1))
-        m.d.sync += [g_prod.eq(Mux(f_act, sf[2], 0) * f_g),
-                     g_up.eq(sf[4] - sf[2]), g_down.eq(sf[3] - sf[2])]
+        m.d.sync += g_prod.eq(Mux(sf[1], sf[2], 0) * f_g)
 
-        # --- 7: stochastic rounding; the draw ----------------------------------------------
-        h_valid, h_en, h_m, h_lo, h_hi, h_tag = carry(g_valid, g_en, g_m, g_lo, g_hi, g_tag)
-        h_up, h_down = Signal.like(g_up), Signal.like(g_down)
-        # prod = 0 gives dm = (0 + r) >> 16 = 0 (r < 2**16)
-        dm = ((g_prod >> (DECAY_FACTOR_FRAC - _ROUND_BITS)) + r) >> _ROUND_BITS
-        h_dm = Signal(dm.shape())
-        m.d.sync += [h_up.eq(g_up), h_down.eq(g_down), h_dm.eq(dm)]
+        # --- 7: m + dm = ((prod >> (P - 16)) + {m, r}) >> 16; the draw -----------------------
+        h_valid, h_en, h_tgt = Signal(), Signal(), Signal.like(self.i_target)
+        x_new = ((g_prod >> (DECAY_FACTOR_FRAC - _ROUND_BITS)) + Cat(r, g_m)) >> _ROUND_BITS
+        h_x = Signal(x_new.shape())
+        m.d.sync += [h_valid.eq(g_valid), h_en.eq(g_en), h_tgt.eq(g_tgt), h_x.eq(x_new)]
 
-        # --- 8: clip (m + dm > hi <=> dm > hi - m) ------------------------------------------
-        out = Mux(h_dm > h_up, h_hi, Mux(h_dm < h_down, h_lo, h_m + h_dm))
-        m.d.sync += [self.o_valid.eq(h_valid), self.o_m.eq(Mux(h_en, out, h_m)),
-                     self.o_tag.eq(h_tag)]
+        # --- 8: clip to the bounds of the target index ---------------------------------------
+        lo, hi = self.lo[h_tgt], self.hi[h_tgt]
+        out = Mux(h_x > hi, hi, Mux(h_x < lo, lo, h_x))
+        m.d.sync += [self.o_valid.eq(h_valid), self.o_m.eq(Mux(h_en, out, h_x)),
+                     self.o_target.eq(h_tgt)]
         with m.If(g_valid & g_en):
             m.d.sync += [self.reg.eq(r), r.eq(lfsr_advance_value(r, DECAY_LFSR,
                                                                  steps=DECAY_LFSR.draw_bits))]

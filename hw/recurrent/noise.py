@@ -16,8 +16,6 @@ from amaranth.lib.wiring import In, Out
 from spikeforge.sim.lfsr import LFSR24, LfsrSpec, lfsr_step
 from spikeforge.sim.sleep import SleepParams
 
-from ..common.arith import lut_multiply
-
 __all__ = ["NoiseUnit", "lfsr_advance_value", "noise_range"]
 
 
@@ -113,8 +111,8 @@ class NoiseUnit(wiring.Component):
             total = total + state[:8] * 2 - 255
         c = Signal(signed((255 * p.n_uniform).bit_length() + 1))    # |c| <= 255 n_uniform
         m.d.comb += c.eq(total)
-        # in logic, not a DSP block (hw.common.arith)
-        scaled = lut_multiply(c, self.gain) + (1 << (p.noise_shift - 1))
+        # one multiplier block (an iCE40 SB_MAC16 takes the 12 x 9 bits of the defaults)
+        scaled = c * self.gain + (1 << (p.noise_shift - 1))
         m.d.comb += [
             self.next_reg.eq(state),
             self.noise.eq(scaled >> p.noise_shift),

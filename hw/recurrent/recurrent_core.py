@@ -13,9 +13,9 @@ Storage (``S`` existing synapses in ascending row-major ``(pre, post)`` order, C
     pre       Memory n_pre words  {spike, age} of inputs, then neurons   2 reads, 1 write
     neurons   Memory n_post words {y, v, a}                              read/write
     acc       Memory n_post words drive d of the current step            read/write, transparent
-    in_regs   Memory n_input      rate-coding LFSR24 registers
-    pixels    Memory n_input      current image (0..255)
-    noise     Memory n_post       noise LFSR24 registers
+    regs      Memory n_input + n_post  {pixel, LFSR24}: the rate-coding registers and the
+                                       current image (0..255) of the inputs, then the noise
+                                       registers of the neurons (one block RAM word each)
 
 One step (wake or sleep), each phase one item per cycle, pipelined:
 
@@ -28,10 +28,10 @@ One step (wake or sleep), each phase one item per cycle, pipelined:
    neuron record per neuron; ``acc`` cleared.
 4. **learning sweep**: rows whose presynaptic neuron spiked this step, or every row when some
    neuron spiked or a decay batch is due. Each synapse goes through
-   :class:`~spikeforge.hw.recurrent.stdp_unit.STDPUnit` then
-   :class:`~spikeforge.hw.recurrent.decay_unit.DecayUnit`
-   (enabled on every ``decay_period``-th sleep step) and is written back; the running
-   ``sum |w|`` of its group is updated by the change.
+   :class:`~spikeforge.hw.recurrent.stdp_unit.STDPUnit` (kernel word read at S2, update at
+   S3) then :class:`~spikeforge.hw.recurrent.decay_unit.DecayUnit`
+   (enabled on every ``decay_period``-th sleep step) and is written back; one cycle later the
+   running ``sum |w|`` of its group is updated by the change (one adder for all groups).
 5. sleep: after a decay batch, a status record; the episode stops when every group sum is at
    most ``B + (B >> tol_shift)`` (``sim.sleep.sums_at_baseline``) or the budget is used.
 
@@ -310,11 +310,9 @@ class RecurrentCore(wiring.Component):
         m.submodules.neur = neur = Memory(shape=unsigned(yb + vb + abits),
                                           depth=max(2, n_post), init=neur_init)
         m.submodules.acc = acc = Memory(shape=signed(db), depth=max(2, n_post), init=[])
-        m.submodules.in_regs = in_regs = Memory(
-            shape=unsigned(24), depth=max(2, n_in), init=[int(v) for v in st.input_regs])
-        m.submodules.pixels = pixels = Memory(shape=unsigned(8), depth=max(2, n_in), init=[])
-        m.submodules.noise_regs = noise_regs = Memory(
-            shape=unsigned(24), depth=max(2, n_post), init=[int(v) for v in st.noise_regs])
+        m.submodules.regs = regs = Memory(
+            shape=unsigned(32), depth=n_in + n_post,
+            init=[int(v) for v in st.input_regs] + [int(v) for v in st.noise_regs])
 
         w_rd, w_wr = weights.read_port(), weights.write_port()
         post_rd = post.read_port()
@@ -324,17 +322,16 @@ class RecurrentCore(wiring.Component):
         neur_rd, neur_wr = neur.read_port(), neur.write_port()
         acc_wr = acc.write_port()
         acc_rd = acc.read_port(transparent_for=(acc_wr,))
-        in_rd, in_wr = in_regs.read_port(), in_regs.write_port()
-        px_rd, px_wr = pixels.read_port(), pixels.write_port()
-        nz_rd, nz_wr = noise_regs.read_port(), noise_regs.write_port()
+        # one write lane set for the LFSR register (bytes 0-2), one for the pixel (byte 3)
+        rg_rd, rg_wr = regs.read_port(), regs.write_port(granularity=8)
+        lanes_reg, lane_px = 0b0111, 0b1000
 
         # --- units --------------------------------------------------------------------------
         specs = cfg.group_specs()
-        m.submodules.stdp = stdp = STDPUnit(sp, weight_bits=wb)
-        tag_bits = kb + 3 + wb
+        m.submodules.stdp = stdp = STDPUnit(sp, weight_bits=wb, latency=1)
         m.submodules.decay = decay = DecayUnit(
             lp, weight_bits=wb, targets=[s.target for s in specs], seed=int(st.decay_reg),
-            tag_bits=tag_bits)
+            tag_bits=kb + wb)
         m.submodules.noise = noise = NoiseUnit(lp)
         m.d.comb += self.decay_reg.eq(decay.reg)
 
@@ -358,6 +355,8 @@ class RecurrentCore(wiring.Component):
         stop_r = [Signal(wid["sum"], name=f"stop_{g.value}", init=level)
                   for g, level in zip(SynapseGroup, cfg.stop_levels, strict=True)]
         m.d.comb += [noise.gain.eq(noise_gain), stdp.reversed.eq(polarity)]
+        m.d.comb += [decay.lo[gi].eq(r) for gi, r in enumerate(lo_r)]
+        m.d.comb += [decay.hi[gi].eq(r) for gi, r in enumerate(hi_r)]
 
         # --- control registers --------------------------------------------------------------
         sleeping = Signal()
@@ -371,6 +370,7 @@ class RecurrentCore(wiring.Component):
         sums = [Signal(wid["sum"], name=f"sum_{g.value}",
                        init=int(st.m[cfg.conn.group == gi].sum()))
                 for gi, g in enumerate(SynapseGroup)]
+        sum_set = Signal()        # SET SUM: group cmd.index takes cmd.value
         at_baseline = Signal()
         m.d.comb += at_baseline.eq(Cat(*(s <= lvl for s, lvl in
                                          zip(sums, stop_r, strict=True))).all())
@@ -394,6 +394,8 @@ class RecurrentCore(wiring.Component):
         s2_valid, s2_k, s2_m = Signal(), Signal.like(k), Signal(wb)
         s2_j = Signal(len(post_rd.data))
         s2_p, s2_pop, s2_age = Signal(), Signal(2), Signal(ab_age)
+        s3_valid, s3_k, s3_m, s3_group = Signal(), Signal(kb), Signal(wb), Signal(3)
+        u_valid, u_group, u_delta = Signal(), Signal(3), Signal(signed(wb + 1))
         n1_valid, n1_j = Signal(), Signal.like(nj)
         n2_valid, n2_j = Signal(), Signal.like(nj)
         n3_valid, n3_j = Signal(), Signal.like(nj)
@@ -417,8 +419,8 @@ class RecurrentCore(wiring.Component):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid), m.Switch(cmd.op):
                     with m.Case(RecurrentOp.PIXEL):
-                        m.d.comb += [px_wr.addr.eq(cmd.index), px_wr.data.eq(cmd.value),
-                                     px_wr.en.eq(1)]
+                        m.d.comb += [rg_wr.addr.eq(cmd.index), rg_wr.data[24:].eq(cmd.value),
+                                     rg_wr.en.eq(lane_px)]
                     with m.Case(RecurrentOp.WAKE, RecurrentOp.SLEEP):
                         m.d.sync += [sleeping.eq(cmd.op == RecurrentOp.SLEEP),
                                      count.eq(0), target.eq(cmd.value), phase_k.eq(0),
@@ -432,11 +434,11 @@ class RecurrentCore(wiring.Component):
                         if s_n:
                             m.next = "DUMP"
                     with m.Case(RecurrentOp.SET_INPUT_REG):
-                        m.d.comb += [in_wr.addr.eq(cmd.index), in_wr.data.eq(cmd.value),
-                                     in_wr.en.eq(1)]
+                        m.d.comb += [rg_wr.addr.eq(cmd.index), rg_wr.data[:24].eq(cmd.value),
+                                     rg_wr.en.eq(lanes_reg)]
                     with m.Case(RecurrentOp.SET_NOISE_REG):
-                        m.d.comb += [nz_wr.addr.eq(cmd.index), nz_wr.data.eq(cmd.value),
-                                     nz_wr.en.eq(1)]
+                        m.d.comb += [rg_wr.addr.eq(n_in + cmd.index),
+                                     rg_wr.data[:24].eq(cmd.value), rg_wr.en.eq(lanes_reg)]
                     with m.Case(RecurrentOp.SET_DECAY_REG):
                         m.d.comb += [decay.set_reg.eq(1), decay.set_value.eq(cmd.value)]
                     with m.Case(RecurrentOp.DUMP_NEURONS):
@@ -445,11 +447,11 @@ class RecurrentCore(wiring.Component):
                     with m.Case(RecurrentOp.SET):
                         self._elaborate_set(m, cmd, scalars=scalars, groups={
                             RecurrentSpace.LO: lo_r, RecurrentSpace.HI: hi_r,
-                            RecurrentSpace.STOP: stop_r, RecurrentSpace.SUM: sums},
-                            stdp=stdp, decay=decay, w_wr=w_wr)
+                            RecurrentSpace.STOP: stop_r},
+                            stdp=stdp, decay=decay, w_wr=w_wr, sum_set=sum_set)
 
             with m.State("INPUT"):
-                m.d.comb += [px_rd.addr.eq(ii), in_rd.addr.eq(ii), pre_a.addr.eq(ii)]
+                m.d.comb += [rg_rd.addr.eq(ii), pre_a.addr.eq(ii)]
                 m.d.sync += [i1_valid.eq(ii < n_in), i1_i.eq(ii)]
                 with m.If(ii < n_in):
                     m.d.sync += ii.eq(ii + 1)
@@ -486,7 +488,8 @@ class RecurrentCore(wiring.Component):
                                 m.d.sync += rphase.eq(3)
                             with m.Else():
                                 m.d.sync += [row_i.eq(row_i + 1), rphase.eq(0)]
-                    with m.Case(3), m.If(~s1_valid & ~s2_valid & ~decay.busy):
+                    with m.Case(3), m.If(~s1_valid & ~s2_valid & ~s3_valid & ~decay.busy
+                                         & ~u_valid):
                         with m.If(learn):
                             m.next = "STEP_END"
                         with m.Else():
@@ -494,7 +497,7 @@ class RecurrentCore(wiring.Component):
                             m.next = "NEURON"
 
             with m.State("NEURON"):
-                m.d.comb += [neur_rd.addr.eq(nj), acc_rd.addr.eq(nj), nz_rd.addr.eq(nj),
+                m.d.comb += [neur_rd.addr.eq(nj), acc_rd.addr.eq(nj), rg_rd.addr.eq(n_in + nj),
                              pre_b.addr.eq(n_in + nj)]
                 m.d.sync += [n1_valid.eq(nj < n_post), n1_j.eq(nj)]
                 with m.If(nj < n_post):
@@ -547,13 +550,14 @@ class RecurrentCore(wiring.Component):
 
         # --- input pipeline (I1): rate coding, input ages -------------------------------------
         age_max = sp.age_max
-        in_next = lfsr_advance_value(in_rd.data, LFSR24, steps=LFSR24.draw_bits)
+        in_next = lfsr_advance_value(rg_rd.data[:24], LFSR24, steps=LFSR24.draw_bits)
         x = Signal()
-        m.d.comb += x.eq(~sleeping & (px_rd.data > in_next[:8]))
+        m.d.comb += x.eq(~sleeping & (rg_rd.data[24:] > in_next[:8]))
         in_age = pre_a.data[:ab_age]
         with m.If(i1_valid):
             m.d.comb += [
-                in_wr.addr.eq(i1_i), in_wr.data.eq(in_next), in_wr.en.eq(~sleeping),
+                rg_wr.addr.eq(i1_i), rg_wr.data[:24].eq(in_next),
+                rg_wr.en.eq(Mux(sleeping, 0, lanes_reg)),
                 pre_wr.addr.eq(i1_i), pre_wr.en.eq(1),
                 pre_wr.data.eq(Cat(
                     Mux(x, 0, Mux(in_age == age_max, age_max, in_age + 1))[:ab_age], x)),
@@ -568,63 +572,74 @@ class RecurrentCore(wiring.Component):
 
         # --- S2 drive: acc[j] += sign_i m -----------------------------------------------------
         signed_m = Mux(s2_pop == 2, -s2_m, s2_m)
-        # --- S2 learn: STDP, then into the decay unit ----------------------------------------
+        # --- S2 learn: kernel word read (STDPUnit, latency 1); S3: STDP, into the decay unit ---
         post_inh = s2_j >= n_exc
-        group = Signal(3)
-        m.d.comb += group.eq(Mux(s2_pop == 0, 0, Mux(s2_pop == 1, 1 + post_inh, 3 + post_inh)))
+        m.d.comb += [stdp.pre_spike.eq(s2_p), stdp.post_spike.eq(pre_b.data[ab_age]),
+                     stdp.pre_age.eq(s2_age), stdp.post_age.eq(pre_b.data[:ab_age])]
+        m.d.sync += [s3_valid.eq(s2_valid & learn), s3_k.eq(s2_k), s3_m.eq(s2_m),
+                     s3_group.eq(Mux(s2_pop == 0, 0,
+                                     Mux(s2_pop == 1, 1 + post_inh, 3 + post_inh)))]
         lo, hi = Signal(wb), Signal(wb)
-        with m.Switch(group):
+        with m.Switch(s3_group):
             for gi in range(len(specs)):
                 with m.Case(gi):
                     m.d.comb += [lo.eq(lo_r[gi]), hi.eq(hi_r[gi])]
         m.d.comb += [
-            stdp.m.eq(s2_m), stdp.pre_spike.eq(s2_p), stdp.post_spike.eq(pre_b.data[ab_age]),
-            stdp.pre_age.eq(s2_age), stdp.post_age.eq(pre_b.data[:ab_age]),
-            stdp.lo.eq(lo), stdp.hi.eq(hi),
-            decay.i_valid.eq(s2_valid & learn), decay.i_en.eq(batch), decay.i_m.eq(stdp.m_next),
-            decay.i_lo.eq(lo), decay.i_hi.eq(hi), decay.i_target.eq(group),
-            decay.i_tag.eq(Cat(s2_k.as_unsigned()[:kb], group, s2_m)),
+            stdp.m.eq(s3_m), stdp.lo.eq(lo), stdp.hi.eq(hi),
+            decay.i_valid.eq(s3_valid), decay.i_en.eq(batch), decay.i_m.eq(stdp.m_next),
+            decay.i_target.eq(s3_group), decay.i_tag.eq(Cat(s3_k, s3_m)),
         ]
-        o_k = decay.o_tag[:kb]
-        o_group = decay.o_tag[kb:kb + 3]
-        o_old = decay.o_tag[kb + 3:]
+        o_k, o_old = decay.o_tag[:kb], decay.o_tag[kb:]
         with m.If(decay.o_valid):
             m.d.comb += [w_wr.addr.eq(o_k), w_wr.data.eq(decay.o_m), w_wr.en.eq(1)]
-            for gi, s in enumerate(sums):
-                with m.If(o_group == gi):
-                    m.d.sync += s.eq(s + decay.o_m - o_old)
+        # group sums, one cycle after the write-back: one adder and one input bus for all five
+        # (the host's SUM writes share the bus)
+        m.d.sync += [u_valid.eq(decay.o_valid), u_group.eq(decay.o_target),
+                     u_delta.eq(decay.o_m - o_old)]
+        sum_sel = Signal(wid["sum"])
+        with m.Switch(u_group):
+            for gi, s_g in enumerate(sums):
+                with m.Case(gi):
+                    m.d.comb += sum_sel.eq(s_g)
+        sum_d = Signal(wid["sum"])
+        m.d.comb += sum_d.eq(Mux(sum_set, cmd.value, sum_sel + u_delta))
+        for gi, s_g in enumerate(sums):
+            with m.If((u_valid & (u_group == gi)) | (sum_set & (cmd.index == gi))):
+                m.d.sync += s_g.eq(sum_d)
 
         # --- neuron pipeline N1..N3 (sim.recurrent.neuron_step) ------------------------------
         y_old = neur_rd.data[:yb].as_signed()
         v_old = neur_rd.data[yb:yb + vb].as_signed()
         a_old = neur_rd.data[yb + vb:]
-        m.d.comb += noise.reg.eq(nz_rd.data)
+        m.d.comb += noise.reg.eq(rg_rd.data[:24])
+        with m.If(n1_valid & sleeping):    # the noise register written back at once
+            m.d.comb += [rg_wr.addr.eq(n_in + n1_j), rg_wr.data[:24].eq(noise.next_reg),
+                         rg_wr.en.eq(lanes_reg)]
         n2_y, n2_v = Signal(signed(yb)), Signal(signed(vb))
         n2_a, n2_age = Signal(abits), Signal(ab_age)
         n2_noise = Signal(signed(noise.noise_bits))
-        n2_reg = Signal(24)
         m.d.sync += [
             n2_valid.eq(n1_valid), n2_j.eq(n1_j),
             n2_y.eq(y_old - (y_old >> p.syn_shift) + acc_rd.data),
             n2_v.eq(v_old), n2_a.eq(a_old), n2_age.eq(pre_b.data[:ab_age]),
-            n2_noise.eq(Mux(sleeping, noise.noise, 0)), n2_reg.eq(noise.next_reg),
+            n2_noise.eq(Mux(sleeping, noise.noise, 0)),
         ]
         gy_bound = (cfg.y_bound * abs(p.gain) >> p.gain_shift) + 1
         n_lo, n_hi = noise_range(lp)
         u_bits = _sbits(max(abs(p.v_min), abs(p.v_max)) * 2 + gy_bound + max(-n_lo, n_hi))
         u_raw = Signal(signed(u_bits))
-        # g y in logic (hw.common.arith): the decay unit's multipliers take the UP5K's 8 DSP blocks
+        # g y in logic (hw.common.arith): the decay unit's two multipliers and the noise gain
+        # take the UP5K's 8 DSP blocks
         m.d.comb += u_raw.eq(n2_v - (n2_v >> p.mem_shift)
                              + (lut_multiply(n2_y, gain) >> p.gain_shift) + n2_noise)
         n3_u, n3_y = Signal(signed(vb)), Signal(signed(yb))
         n3_a, n3_age = Signal(abits), Signal(ab_age)
         n3_theta = Signal(signed(vb))     # theta0 <= theta <= theta_max, both within v
-        n3_reg = Signal(24)
         m.d.sync += [
             n3_valid.eq(n2_valid), n3_j.eq(n2_j),
             n3_u.eq(Mux(u_raw > p.v_max, p.v_max, Mux(u_raw < p.v_min, p.v_min, u_raw))),
             n3_theta.eq(Mux(theta0 + n2_a > theta_max, theta_max, theta0 + n2_a)),
-            n3_y.eq(n2_y), n3_a.eq(n2_a), n3_age.eq(n2_age), n3_reg.eq(n2_reg),
+            n3_y.eq(n2_y), n3_a.eq(n2_a), n3_age.eq(n2_age),
         ]
         spike = Signal()
         v_new, a_new = Signal(signed(vb)), Signal(abits)
@@ -640,7 +655,6 @@ class RecurrentCore(wiring.Component):
                 pre_wr.addr.eq(n_in + n3_j), pre_wr.en.eq(1),
                 pre_wr.data.eq(Cat(
                     Mux(spike, 0, Mux(n3_age == age_max, age_max, n3_age + 1))[:ab_age], spike)),
-                nz_wr.addr.eq(n3_j), nz_wr.data.eq(n3_reg), nz_wr.en.eq(sleeping),
                 acc_wr.addr.eq(n3_j), acc_wr.data.eq(0), acc_wr.en.eq(1),
             ]
             m.d.sync += any_q.eq(any_q | spike)
@@ -666,7 +680,7 @@ class RecurrentCore(wiring.Component):
         return m
 
     @staticmethod
-    def _elaborate_set(m, cmd, *, scalars, groups, stdp, decay, w_wr):
+    def _elaborate_set(m, cmd, *, scalars, groups, stdp, decay, w_wr, sum_set):
         """``SET``: one write into the address space ``cmd.space`` (``RecurrentSpace``)."""
         with m.Switch(cmd.space):
             with m.Case(RecurrentSpace.SCALAR), m.Switch(cmd.index):
@@ -686,5 +700,7 @@ class RecurrentCore(wiring.Component):
                 with m.Case(space):
                     m.d.comb += [decay.wr_en.eq(1), decay.wr_sel.eq(table),
                                  decay.wr_addr.eq(cmd.index), decay.wr_data.eq(cmd.value)]
+            with m.Case(RecurrentSpace.SUM):
+                m.d.comb += sum_set.eq(1)
             with m.Case(RecurrentSpace.WEIGHT):
                 m.d.comb += [w_wr.addr.eq(cmd.index), w_wr.data.eq(cmd.value), w_wr.en.eq(1)]

@@ -2,15 +2,23 @@
 
 The rule is :func:`spikeforge.sim.stdp.stdp_update` (tables :func:`~spikeforge.sim.stdp.
 kernel_luts`, polarity :class:`~spikeforge.sim.stdp.StdpPolarity`); this unit is one synapse of
-it, combinational, so a time-multiplexed core applies it at one synapse per cycle. The kernel
-tables and the polarity are run-time state: the build's values are the reset contents, and the
-host rewrites them through ``wr_*`` and ``reversed``
-(:mod:`spikeforge.hw.recurrent.recurrent_params`).
+it, so a time-multiplexed core applies it at one synapse per cycle. The kernel tables and the
+polarity are run-time state: the build's values are the reset contents, and the host rewrites
+them through ``wr_*`` and ``reversed`` (:mod:`spikeforge.hw.recurrent.recurrent_params`).
+
+One table read per synapse. The ages are those after this step's ``age_step``, so a spike
+means age 0 on its side, and one address serves both tables: ``c_j`` when the presynaptic
+neuron spiked, else ``c_i``. With ``CAUSAL``, ``q_j`` alone needs ``K+[c_i]``, ``p_i`` alone
+``K-[c_j]``, both ``K+[0]`` and ``K-[0]``; with ``AUTHORS_REVERSED``, ``p_i`` alone needs
+``K+[c_j]``, ``q_j`` alone ``K-[c_i]``, both again entry 0. The two tables are therefore one
+memory of words ``{K+[c], K-[c]}``, read combinationally (``latency=0``) or, with
+``latency=1``, synchronously (block RAM: the read costs no logic) one cycle before the
+update.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -29,13 +37,19 @@ class STDPUnit(wiring.Component):
         Kernel constants (tabulated host-side by ``sim.stdp.kernel_luts``) and polarity.
     weight_bits : int
         Width of a magnitude, bits.
+    latency : int
+        0: ``m_next`` is combinational from all inputs. 1: the table read is synchronous;
+        ``pre_spike``, ``post_spike``, ``pre_age``, ``post_age`` and ``reversed`` are taken one
+        cycle before ``m``, ``lo`` and ``hi``, and ``m_next`` is combinational from those and
+        the registered table word.
 
     Members
     -------
     reversed : In(1)
         Polarity: 0 ``CAUSAL``, 1 ``AUTHORS_REVERSED`` (reset value: ``stdp.polarity``).
     wr_en : In(1)
-        Write ``wr_data`` into entry ``wr_addr`` of table ``K-`` (``wr_minus``) or ``K+``.
+        Write ``wr_data`` into entry ``wr_addr`` of table ``K-`` (``wr_minus``) or ``K+`` (one
+        half of a table word).
     wr_minus : In(1)
     wr_addr : In(age_bits)
     wr_data : In(kernel_bits)
@@ -44,7 +58,7 @@ class STDPUnit(wiring.Component):
     pre_spike, post_spike : In(1)
         ``p_i`` and ``q_j`` of this step.
     pre_age, post_age : In(age_bits)
-        ``c_i`` and ``c_j`` after this step's age update.
+        ``c_i`` and ``c_j`` after this step's age update (so 0 on a spiking side).
     lo, hi : In(weight_bits)
         Magnitude bounds of the synapse.
     m_next : Out(weight_bits)
@@ -55,10 +69,11 @@ class STDPUnit(wiring.Component):
     TypeError
         If ``stdp`` is not a ``StdpParams``.
     ValueError
-        If ``weight_bits`` is not in 1..48 or the kernels do not fit it.
+        If ``weight_bits`` is not in 1..48, the kernels do not fit it or ``latency`` is not 0
+        or 1.
     """
 
-    def __init__(self, stdp: StdpParams, *, weight_bits: int):
+    def __init__(self, stdp: StdpParams, *, weight_bits: int, latency: int = 0):
         if not isinstance(stdp, StdpParams):
             raise TypeError(f"stdp must be a StdpParams, not {stdp!r}")
         if not isinstance(weight_bits, int) or not 1 <= weight_bits <= 48:
@@ -69,7 +84,9 @@ class STDPUnit(wiring.Component):
         if self._k_bits > weight_bits + 1:
             raise ValueError(
                 f"weight_bits must hold the kernels ({self._k_bits} bits), not {weight_bits!r}")
-        self._wb = weight_bits
+        if latency not in (0, 1):
+            raise ValueError(f"latency must be 0 or 1, not {latency!r}")
+        self._wb, self._latency = weight_bits, latency
         reversed_ = int(stdp.polarity is StdpPolarity.AUTHORS_REVERSED)
         super().__init__({
             "reversed": In(1, init=reversed_),
@@ -93,6 +110,11 @@ class STDPUnit(wiring.Component):
         return self._stdp
 
     @property
+    def latency(self) -> int:
+        """Cycles from the spikes and ages to ``m_next`` (0 or 1)."""
+        return self._latency
+
+    @property
     def kernel_bits(self) -> int:
         """Width of a kernel table entry, bits (sized by the build's tables)."""
         return self._k_bits
@@ -104,22 +126,23 @@ class STDPUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        depth = len(self._ltp)
-        m.submodules.ltp = ltp = Memory(shape=unsigned(self._k_bits), depth=depth,
-                                        init=self._ltp)
-        m.submodules.ltd = ltd = Memory(shape=unsigned(self._k_bits), depth=depth,
-                                        init=self._ltd)
-        plus, minus = ltp.read_port(domain="comb"), ltd.read_port(domain="comb")
-        for table, sel in ((ltp, 0), (ltd, 1)):
-            port = table.write_port()
-            m.d.comb += [port.addr.eq(self.wr_addr), port.data.eq(self.wr_data),
-                         port.en.eq(self.wr_en & (self.wr_minus == sel))]
-        rev = self.reversed
+        kb = self._k_bits
+        m.submodules.table = table = Memory(
+            shape=unsigned(2 * kb), depth=len(self._ltp),
+            init=[plus | (minus << kb) for plus, minus in zip(self._ltp, self._ltd, strict=True)])
+        wr = table.write_port(granularity=kb)
+        m.d.comb += [wr.addr.eq(self.wr_addr), wr.data.eq(Cat(self.wr_data, self.wr_data)),
+                     wr.en.eq(Cat(self.wr_en & ~self.wr_minus, self.wr_en & self.wr_minus))]
+        rd = table.read_port(domain="comb" if self._latency == 0 else "sync")
+        m.d.comb += rd.addr.eq(Mux(self.pre_spike, self.post_age, self.pre_age))
+        rev, p, q = self.reversed, self.pre_spike, self.post_spike
+        if self._latency:
+            rev, p, q = Signal(), Signal(), Signal()
+            m.d.sync += [rev.eq(self.reversed), p.eq(self.pre_spike), q.eq(self.post_spike)]
+        plus, minus = rd.data[:kb], rd.data[kb:]
         # CAUSAL: dm = q_j K+[c_i] - p_i K-[c_j];  AUTHORS_REVERSED: dm = p_i K+[c_j] - q_j K-[c_i]
-        m.d.comb += [plus.addr.eq(Mux(rev, self.post_age, self.pre_age)),
-                     minus.addr.eq(Mux(rev, self.pre_age, self.post_age))]
-        gain = Mux(Mux(rev, self.pre_spike, self.post_spike), plus.data, 0)
-        loss = Mux(Mux(rev, self.post_spike, self.pre_spike), minus.data, 0)
+        gain = Mux(Mux(rev, p, q), plus, 0)
+        loss = Mux(Mux(rev, q, p), minus, 0)
         total = Signal(signed(self._wb + 3))
         m.d.comb += [
             total.eq(self.m + gain - loss),

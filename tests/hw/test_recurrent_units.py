@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""NoiseUnit, DecayUnit and the LFSR advance network against sim.lfsr / sim.sleep."""
+"""NoiseUnit, DecayUnit, the LFSR advance network and the block-RAM STDPUnit against sim."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from amaranth.sim import Simulator
 from spikeforge.hw.common.testing import run_scenario
 from spikeforge.hw.recurrent.decay_unit import DecayTable, DecayUnit
 from spikeforge.hw.recurrent.noise import NoiseUnit, lfsr_advance_value
+from spikeforge.hw.recurrent.stdp_unit import STDPUnit
 from spikeforge.sim.lfsr import LFSR16, LFSR24, lfsr_step
 from spikeforge.sim.sleep import SleepParams, decay_step, decay_tables, noise_step
+from spikeforge.sim.stdp import StdpParams, StdpPolarity, stdp_update
 
 
 def test_lfsr_advance_value_equals_lfsr_step():
@@ -65,10 +67,16 @@ def test_noise_unit_rejects_bad_parameters():
 
 
 def _run_decay_items(unit, tmp_path, *, writes, m, lo, hi, tgt, en, final_reg):
-    """Apply the host ``writes``, stream the items (bubbles after every 5th), collect outputs."""
-    got: list[tuple[int, int]] = []
+    """Apply the host ``writes``, stream the items (bubbles after every 5th), collect outputs.
+
+    ``lo`` and ``hi`` are the bounds of each target index.
+    """
+    got: list[tuple[int, int, int]] = []
 
     async def producer(ctx):
+        for t, (lo_t, hi_t) in enumerate(zip(lo, hi, strict=True)):
+            ctx.set(unit.lo[t], int(lo_t))
+            ctx.set(unit.hi[t], int(hi_t))
         for sel, addr, data in writes:
             ctx.set(unit.wr_en, 1)
             ctx.set(unit.wr_sel, sel)
@@ -78,7 +86,6 @@ def _run_decay_items(unit, tmp_path, *, writes, m, lo, hi, tgt, en, final_reg):
         ctx.set(unit.wr_en, 0)
         for k in range(len(m)):
             for name, v in (("i_valid", 1), ("i_en", int(en[k])), ("i_m", int(m[k])),
-                            ("i_lo", int(lo[k])), ("i_hi", int(hi[k])),
                             ("i_target", int(tgt[k])), ("i_tag", k)):
                 ctx.set(getattr(unit, name), v)
             await ctx.tick()
@@ -90,10 +97,10 @@ def _run_decay_items(unit, tmp_path, *, writes, m, lo, hi, tgt, en, final_reg):
         assert ctx.get(unit.reg) == final_reg
 
     async def monitor(ctx):
-        async for _clk, _rst, valid, mo, tag in ctx.tick().sample(unit.o_valid, unit.o_m,
-                                                                  unit.o_tag):
+        async for _clk, _rst, valid, mo, tag, t in ctx.tick().sample(
+                unit.o_valid, unit.o_m, unit.o_tag, unit.o_target):
             if valid:
-                got.append((tag, mo))
+                got.append((tag, mo, t))
 
     run_scenario(unit, testbenches=[producer], processes=[monitor],
                  vcd_path=tmp_path / "decay.vcd")
@@ -106,8 +113,7 @@ def _decay_items(seed):
     tgt = rng.integers(0, 3, n)
     m = rng.integers(0, 4000, n)
     m[:6] = [0, 1, 4095, 2, 37, 64]  # zero, below and at 2**Q, the largest
-    lo = np.where(tgt == 1, 2, 0)
-    hi = np.full(n, 4095)
+    lo, hi = np.array([0, 2, 0]), np.full(3, 4095)   # per target index
     en = rng.random(n) < 0.7
     return m, lo, hi, tgt, en
 
@@ -122,14 +128,15 @@ def test_decay_unit_matches_decay_step_and_passes_disabled_items(tmp_path, repro
         writes = unit.program(sleep=p, targets=targets)
     else:
         p, targets, writes = build, [300, 7, 1000], []
-    exp, reg = decay_step(m[en], target=np.array(targets)[tgt[en]], lo=lo[en], hi=hi[en],
-                          register=777, p=p)
+    exp, reg = decay_step(m[en], target=np.array(targets)[tgt[en]], lo=lo[tgt[en]],
+                          hi=hi[tgt[en]], register=777, p=p)
     got = _run_decay_items(unit, tmp_path, writes=writes, m=m, lo=lo, hi=hi, tgt=tgt, en=en,
                            final_reg=reg)
-    assert [t for t, _ in got] == list(range(len(m)))
+    assert [t for t, _, _ in got] == list(range(len(m)))
+    assert [t for _, _, t in got] == [int(t) for t in tgt]
     expected = m.copy()
     expected[en] = exp
-    assert [v for _, v in got] == [int(v) for v in expected]
+    assert [v for _, v, _ in got] == [int(v) for v in expected]
     assert not np.array_equal(exp, m[en])  # the decay moved weights
 
 
@@ -185,3 +192,42 @@ def test_decay_unit_program_rejects_what_does_not_fit_the_build():
     with pytest.raises(ValueError, match=r"targets must be 2 values in 1..300, not \(3, 301\)"):
         unit.program(sleep=SleepParams(lam=0.999), targets=[3, 301])
     assert len(unit.program(sleep=SleepParams(lam=0.999), targets=[1, 300])) > 0
+
+
+@pytest.mark.parametrize("polarity", list(StdpPolarity))
+def test_stdp_unit_with_synchronous_table_read_matches_stdp_update(polarity):
+    """latency=1 (the core's block-RAM table): spikes and ages one cycle before m, lo, hi."""
+    p = StdpParams(lr=2e-3, tau_plus=3.0, tau_minus=5.0, age_bits=3, weight_frac=10,
+                   polarity=polarity)
+    rng = np.random.default_rng(17)
+    n_pre, n_post = 9, 7
+    m = rng.integers(3, 41, size=(n_pre, n_post))
+    pre_s, post_s = rng.random(n_pre) < 0.4, rng.random(n_post) < 0.4
+    pre_age = np.where(pre_s, 0, rng.integers(0, p.age_max + 1, n_pre))
+    post_age = np.where(post_s, 0, rng.integers(0, p.age_max + 1, n_post))
+    full = np.ones((n_pre, n_post), dtype=np.int64)
+    expected = stdp_update(m, pre_spikes=pre_s, post_spikes=post_s, pre_age=pre_age,
+                           post_age=post_age, mask=full, lo=3 * full, hi=40 * full, p=p)
+    unit = STDPUnit(p, weight_bits=6, latency=1)
+    assert unit.latency == 1
+    got: list[int] = []
+
+    async def bench(ctx):
+        for i in range(n_pre):
+            for j in range(n_post):
+                for name, v in (("pre_spike", pre_s[i]), ("post_spike", post_s[j]),
+                                ("pre_age", pre_age[i]), ("post_age", post_age[j])):
+                    ctx.set(getattr(unit, name), int(v))
+                await ctx.tick()
+                for name, v in (("m", m[i, j]), ("lo", 3), ("hi", 40)):
+                    ctx.set(getattr(unit, name), int(v))
+                got.append(ctx.get(unit.m_next))
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert np.array_equal(np.array(got).reshape(n_pre, n_post), expected)
+    assert not np.array_equal(expected, m)
+    with pytest.raises(ValueError, match="latency must be 0 or 1, not 2"):
+        STDPUnit(p, weight_bits=6, latency=2)
