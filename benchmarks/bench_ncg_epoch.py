@@ -3,7 +3,7 @@
 Usage: ``.venv/bin/python benchmarks/bench_ncg_epoch.py [--bins 256] [--neurons 5]``
 
 The epoch is the 4000 training images of the stratified 80/20 split (seed 0), S2-STDP with
-NCG (M neurons per class, CR-2), weights unsigned 11 bits with 10 fractional bits and stochastic
+NCG (M neurons per class, CR-2), weights unsigned 13 bits with 12 fractional bits and stochastic
 rounding. Prints the wall time of the epoch and the test accuracy after it.
 """
 

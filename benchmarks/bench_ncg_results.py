@@ -6,6 +6,7 @@ Usage::
     .venv/bin/python benchmarks/bench_ncg_results.py table --datasets digits --epochs 10 --rtl
     .venv/bin/python benchmarks/bench_ncg_results.py sweep --epochs 3
     .venv/bin/python benchmarks/bench_ncg_results.py kfold --datasets digits --epochs 10
+    .venv/bin/python benchmarks/bench_ncg_results.py seeds --datasets digits --epochs 10 --rows 2
 
 ``table`` trains S2-STDP (M = 1), S2-STDP + PCN (M = 2), S2-STDP + NCG (M = 5), SSTDP + NCG
 (M = 5) and R-STDP (M = 5, dropout) with :func:`spikeforge.learn.default_config` on digits and
@@ -20,6 +21,9 @@ dataset and input and shared by all rows. ``sweep`` prints the integer model's f
 accuracy against ``K`` on mnist5k pixels, M = 5. ``kfold`` runs the rows (``--rows``) on
 latency-coded pixels in stratified ``--folds``-fold cross-validation (shuffled, seed 0) and
 prints mean ± sd of the final float and integer test accuracies and of their paired gap.
+``seeds`` runs the rows on the seed-0 80/20 split for learn seeds ``0 .. --seeds - 1``
+(weight initialisation and LFSR lanes) and prints the same, the gap's standard error and how
+many seeds end with the integer model at most 1.0 point below the float reference.
 Per-epoch numbers, and with ``--rtl`` the RTL
 accuracy, verify counts, cycles per training / inference sample and seconds, go to ``--json``.
 """
@@ -96,15 +100,60 @@ def table(args) -> dict:
     return out
 
 
+def _variant(args) -> dict:
+    """Integer-model options of ``kfold`` and ``seeds`` (``run_learning`` keywords)."""
+    variant = {"norm": WeightNorm(args.norm), "run_float": not args.no_float}
+    if args.weight_frac is not None:
+        variant["weight_format"] = FixedFormat(args.weight_frac + 1, args.weight_frac,
+                                               signed=False, rounding=Rounding(args.rounding))
+    return variant
+
+
+def _gap_line(a: np.ndarray) -> str:
+    """``float mean ± sd | integer mean ± sd | gap mean ± sd`` of (runs, 2) accuracies in %."""
+    gap = a[:, 1] - a[:, 0]
+    return (f"{a[:, 0].mean():.1f} ± {a[:, 0].std(ddof=1):.1f} | "
+            f"{a[:, 1].mean():.1f} ± {a[:, 1].std(ddof=1):.1f} | "
+            f"{gap.mean():+.1f} ± {gap.std(ddof=1):.1f}")
+
+
+def seeds(args) -> dict:
+    """The rows on the seed-0 80/20 split, repeated for learn seeds ``0 .. --seeds - 1`` (weight
+    initialisation and LFSR lanes; the split and the front end stay those of seed 0)."""
+    out: dict = {}
+    rows = [ROWS[i] for i in args.rows]
+    variant = _variant(args)
+    for ds in args.datasets:
+        for kind in args.inputs:
+            inp = "pixels" if kind == "pixels" else DEFAULT_FRONTENDS[ds]
+            ev = load_input(dataset=ds, input=inp, time_bins=args.time_bins, seed=0,
+                            cache_dir=args.cache)
+            for name, method, m in rows:
+                t0 = time.perf_counter()
+                runs = [run_learning(dataset=ds, method=method, neurons_per_class=m,
+                                     time_bins=args.time_bins, epochs=args.epochs, input=inp,
+                                     events=ev, seed=seed, **variant)
+                        for seed in range(args.seeds)]
+                a = 100 * np.array([(r.float_test[-1] if r.float_test else np.nan,
+                                     r.int_test[-1]) for r in runs])
+                gap = a[:, 1] - a[:, 0]
+                out[f"{ds}|{inp}|{name}"] = {
+                    "float_test": [list(r.float_test) for r in runs],
+                    "int_test": [list(r.int_test) for r in runs],
+                    "seconds": round(time.perf_counter() - t0, 1)}
+                print(f"| {ds} | {inp} | {args.seeds} | {args.epochs} | {name} (M = {m}) | "
+                      f"{_gap_line(a)} | {gap.std(ddof=1) / np.sqrt(len(gap)):.1f} | "
+                      f"{int(np.sum(gap >= -1.0))} / {len(gap)} |", flush=True)
+                _write_json(args.json, out)
+    return out
+
+
 def kfold(args) -> dict:
     """Stratified k-fold cross-validation on latency-coded pixels (not on front-end features:
     the front ends were trained on the 80/20 training part, which overlaps every fold)."""
     out: dict = {}
     rows = [ROWS[i] for i in args.rows]
-    variant = {"norm": WeightNorm(args.norm), "run_float": not args.no_float}
-    if args.weight_frac is not None:
-        variant["weight_format"] = FixedFormat(args.weight_frac + 1, args.weight_frac,
-                                               signed=False, rounding=Rounding(args.rounding))
+    variant = _variant(args)
     for ds in args.datasets:
         ev = load_input(dataset=ds, input="pixels", time_bins=args.time_bins, seed=0)
         bins = np.concatenate([ev.bins_train, ev.bins_test])
@@ -124,14 +173,11 @@ def kfold(args) -> dict:
                                  events=fold, **variant)
                 acc.append((r.float_test[-1] if r.float_test else np.nan, r.int_test[-1]))
             a = 100 * np.array(acc)
-            gap = a[:, 1] - a[:, 0]
             out[f"{ds}|pixels|{name}"] = {"float_test": a[:, 0].tolist(),
                                           "int_test": a[:, 1].tolist(),
                                           "seconds": round(time.perf_counter() - t0, 1)}
             print(f"| {ds} | {args.folds} | {args.epochs} | {name} (M = {m}) | "
-                  f"{a[:, 0].mean():.1f} ± {a[:, 0].std(ddof=1):.1f} | "
-                  f"{a[:, 1].mean():.1f} ± {a[:, 1].std(ddof=1):.1f} | "
-                  f"{gap.mean():+.1f} ± {gap.std(ddof=1):.1f} |", flush=True)
+                  f"{_gap_line(a)} |", flush=True)
             _write_json(args.json, out)
     return out
 
@@ -148,7 +194,7 @@ def sweep(args) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("table", "sweep", "kfold"))
+    p.add_argument("what", choices=("table", "sweep", "kfold", "seeds"))
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--time-bins", type=int, default=256)
     p.add_argument("--datasets", nargs="+", default=["digits", "mnist5k"])
@@ -156,10 +202,11 @@ def main() -> None:
                    help="pixels and/or frontend")
     p.add_argument("--k", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256])
     p.add_argument("--folds", type=int, default=5, help="kfold: number of folds")
+    p.add_argument("--seeds", type=int, default=10, help="seeds: learn seeds 0 .. N-1")
     p.add_argument("--rows", type=int, nargs="+", default=list(range(len(ROWS))),
-                   help="kfold: indices into ROWS (0 M=1, 1 PCN, 2 NCG, 3 SSTDP, 4 R-STDP)")
+                   help="kfold, seeds: indices into ROWS (0 M=1, 1 PCN, 2 NCG, 3 SSTDP, 4 R-STDP)")
     p.add_argument("--weight-frac", type=int, default=None,
-                   help="kfold: integer weights u(F+1).F instead of the default u11.10")
+                   help="kfold: integer weights u(F+1).F instead of the default u13.12")
     p.add_argument("--rounding", default="stochastic", help="kfold, with --weight-frac")
     p.add_argument("--norm", default="additive", help="kfold: additive or multiplicative")
     p.add_argument("--no-float", action="store_true", help="kfold: integer model only")
@@ -171,7 +218,7 @@ def main() -> None:
                    help="with --rtl: full-state comparison every N training samples")
     p.add_argument("--build", default="build/ncg_rtl", help="with --rtl: Verilator build folder")
     args = p.parse_args()
-    out = {"table": table, "sweep": sweep, "kfold": kfold}[args.what](args)
+    out = {"table": table, "sweep": sweep, "kfold": kfold, "seeds": seeds}[args.what](args)
     _write_json(args.json, out)
 
 

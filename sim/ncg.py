@@ -101,7 +101,9 @@ class NCGParams:
         ``K``, a power of two in ``2 .. 2**16``.
     weight_format : FixedFormat
         Unsigned weight format; its ``frac`` is ``WF`` and its ``rounding`` (``STOCHASTIC``,
-        ``FLOOR`` or ``HALF_EVEN``) rounds each update to the weight LSB.
+        ``FLOOR`` or ``HALF_EVEN``) rounds each update to the weight LSB. Default ``u13.12``
+        with stochastic rounding: with 10 fractional bits the integer NCG ended 1.0 (mnist5k)
+        to 1.5 points below the float reference on average, with 12 it does not (docs/ncg.md).
     time_frac : int
         ``TF >= log2 K``: fractional bits of target times and errors (units of ``T_max``).
     rate_frac : int
@@ -120,7 +122,7 @@ class NCGParams:
     config: NCGConfig
     time_bins: int = 256
     weight_format: FixedFormat = field(
-        default_factory=lambda: FixedFormat(11, 10, signed=False, rounding=Rounding.STOCHASTIC)
+        default_factory=lambda: FixedFormat(13, 12, signed=False, rounding=Rounding.STOCHASTIC)
     )
     time_frac: int = 12
     rate_frac: int = 16

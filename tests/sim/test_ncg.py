@@ -112,9 +112,9 @@ def test_program_rates_eta_registers():
     cfg = NCGConfig(n_inputs=4, class_map=ClassMap(10, 5, 1), threshold=25.0, thr_lr=10.0)
     p = ncg.NCGParams(cfg)
     r = ncg.program_rates(Rates(0.05, -0.1, -0.05, 0.1, 10.0), p)
-    assert (r.eta_win, r.eta_lose) == (7680, 2560)  # 7.5 and 2.5 in 2**-10 units
+    assert (r.eta_win, r.eta_lose) == (30720, 10240)  # 7.5 and 2.5 in 2**-12 units
     assert (r.a_plus, r.a_minus, r.anti_a_plus, r.anti_a_minus) == (3277, -6554, -3277, 6554)
-    assert (p.threshold, p.gaps) == (25600, (111, 12))
+    assert (p.threshold, p.gaps) == (102400, (111, 12))
 
 
 # --- update rows: rounding, draws, normalisation -----------------------------------------
