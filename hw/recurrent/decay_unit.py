@@ -8,8 +8,8 @@ generator :data:`~spikeforge.sim.sleep.DECAY_LFSR`); this unit is its per-synaps
 one stage per cycle::
 
     1  inputs registered; leading one e of pos = max(m, 1), the Q bits f below it;
-       LOG2[f] read; e * 2**Q - L(w_t)
-    2  x = (e * 2**Q - L(w_t)) + LOG2[f]; A[x >> Q] and B[x & (2**Q - 1)] read
+       LOG2[f] - f read (the ROM holds the difference); e * 2**Q + f - L(w_t)
+    2  x = (e * 2**Q + f - L(w_t)) + (LOG2[f] - f); A[x >> Q] and B[x & (2**Q - 1)] read
     3  the two table words arrive and are registered (no memory feeds a multiplier)
     4  ab = (A * B) >> P; A + B
     5  G = (A + B) + ab
@@ -25,9 +25,16 @@ is ``floor((m G + m 2**P) / 2**(P-16))`` exactly, and for ``m = 0`` (no decay in
 the product is 0 and ``(0 + r) >> 16 = 0``. Items with ``i_en = 0`` pass through unchanged
 (``prod = 0``, not clipped) with the same latency and draw nothing.
 
-The item's tag does not ride through the stages: it is written into a 16-word ring at entry
-and read back ``latency`` cycles later (one block RAM on iCE40 instead of ``9 * tag_bits``
-flip-flops); the bounds are per target index (``lo``, ``hi``), read at stage 8.
+Lending the multipliers: while no item is in flight, ``x_en`` lends the two multipliers to a
+product ``x * g`` of up to ``lent_bits`` (a core's neuron pass, which never overlaps its
+learning sweep): ``x`` is split at ``weight_bits``, the low part times ``g`` on the ``m * G``
+multiplier, the high part times ``g`` on the ``A * B`` one (through the stage-3 operand
+registers), and ``x_p`` is their sum two cycles after ``x`` and ``g``.
+
+The item's tag and magnitude do not ride through the stages: each is written into a 16-word
+ring at entry and read back when needed (``m`` at stage 6, the tag ``latency`` cycles later:
+block RAM on iCE40 instead of a flip-flop per bit and stage); the bounds are per target index
+(``lo``, ``hi``), read at stage 8.
 
 Host writes (``wr_en``, only while no item is in flight) replace one word of a
 :class:`DecayTable`: an octave factor ``A``, a fraction factor ``B`` or the log target
@@ -59,6 +66,7 @@ from spikeforge.sim.sleep import (
     octave_table,
 )
 
+from .mem import NO_RW_CHECK
 from .noise import lfsr_advance_value
 
 __all__ = ["DecayTable", "DecayUnit"]
@@ -66,8 +74,11 @@ __all__ = ["DecayTable", "DecayUnit"]
 #: Fractional bits of the rounding draw (16-bit states of ``DECAY_LFSR``).
 _ROUND_BITS = 16
 
-#: Words of the tag ring (at least the latency).
+#: Words of the tag and magnitude rings (at least the latency).
 _TAG_RING = 16
+
+#: Cycles from ``i_valid`` to the product stage, where the magnitude ring's word arrives.
+_M_STAGE = 6
 
 
 class DecayTable(enum.Enum, shape=2):
@@ -108,6 +119,9 @@ class DecayUnit(wiring.Component):
         Initial state of the ``DECAY_LFSR`` register (non-zero 16-bit).
     tag_bits : int
         Width of ``i_tag``/``o_tag``, carried alongside each item.
+    lent_bits : tuple of (int, int)
+        Widths of the signed ``x`` and ``g`` of the lent product; ``(0, 0)`` (the default): no
+        lending ports.
 
     Members
     -------
@@ -127,6 +141,12 @@ class DecayUnit(wiring.Component):
         Magnitude after the decay.
     o_target : Out(index)
     o_tag : Out(tag_bits)
+    x_en : In(1)
+        The multipliers compute ``x * g`` (only while no item is in flight).
+    x, g : In(signed)
+        The operands of the lent product (widths ``lent_bits``).
+    x_p : Out(signed)
+        ``x * g``, two cycles after ``x`` and ``g`` (``x_en`` held meanwhile).
     busy : Out(1)
         Some item is in flight.
     reg : Out(16)
@@ -155,7 +175,7 @@ class DecayUnit(wiring.Component):
     latency = 9
 
     def __init__(self, sleep: SleepParams, *, weight_bits: int, targets: Sequence[int],
-                 seed: int, tag_bits: int):
+                 seed: int, tag_bits: int, lent_bits: tuple[int, int] = (0, 0)):
         if not isinstance(sleep, SleepParams):
             raise TypeError(f"sleep must be a SleepParams, not {sleep!r}")
         if not isinstance(weight_bits, int) or not 1 <= weight_bits <= 40:
@@ -168,6 +188,12 @@ class DecayUnit(wiring.Component):
             raise ValueError(f"seed must be a non-zero 16-bit value, not {seed!r}")
         if not isinstance(tag_bits, int) or tag_bits < 1:
             raise ValueError(f"tag_bits must be a positive integer, not {tag_bits!r}")
+        x_bits, lg_bits = lent_bits
+        if not (isinstance(x_bits, int) and isinstance(lg_bits, int) and x_bits >= 0
+                and lg_bits >= 0 and (x_bits == 0) == (lg_bits == 0)):
+            raise ValueError(f"lent_bits must be two widths, both positive or both 0, not "
+                             f"{lent_bits!r}")
+        self._lent = (x_bits, lg_bits)
         self._sleep, self._wb, self._targets = sleep, weight_bits, targets
         self._seed, self._tag_bits = seed, tag_bits
         q = sleep.log_frac
@@ -177,9 +203,13 @@ class DecayUnit(wiring.Component):
         self._fraction = fraction_table(sleep)
         self._log_targets = tuple(int(v) for v in log2_fixed(np.array(targets), log_frac=q))
         self._l_max = int(log2_fixed(np.array([self._target_max]), log_frac=q)[0])
+        # LOG2[f] - f: log2(1 + x) >= x on [0, 1], and the difference needs 7 bits at Q = 10
+        # instead of 11 (two 1024 x 4 block RAMs instead of three); f is added at stage 1
         self._log2 = tuple(
-            int(v) - (q << q)
-            for v in log2_fixed(np.arange(1 << q, 2 << q, dtype=np.int64), log_frac=q))
+            int(v) - (q << q) - f for f, v in enumerate(
+                log2_fixed(np.arange(1 << q, 2 << q, dtype=np.int64), log_frac=q)))
+        if min(self._log2) < 0:   # cannot happen for a correctly rounded log2
+            raise ValueError("log2_fixed(1 + f) must be at least f on every entry")
         self._a_bits = _signed_bits(self._octave)
         self._b_bits = _signed_bits(self._fraction)
         # |G| <= |A| + |B| + |A B| / 2**P + 1 (the floor)
@@ -188,7 +218,12 @@ class DecayUnit(wiring.Component):
         self._g_bits = _signed_bits([a_max + b_max + ((a_max * b_max) >> DECAY_FACTOR_FRAC) + 1])
         self._data_bits = max(self._a_bits, self._b_bits, self._l_max.bit_length() + 1)
         depth = max(len(self._octave), 1 << q, len(targets))
+        lent = {}
+        if x_bits:
+            lent = {"x_en": In(1), "x": In(signed(x_bits)), "g": In(signed(lg_bits)),
+                    "x_p": Out(signed(x_bits + lg_bits))}
         super().__init__({
+            **lent,
             "i_valid": In(1),
             "i_en": In(1),
             "i_m": In(weight_bits),
@@ -289,11 +324,14 @@ class DecayUnit(wiring.Component):
     def elaborate(self, platform):
         q, wb, tb = self._sleep.log_frac, self._wb, self._tag_bits
         m = Module()
-        m.submodules.log2 = log2 = Memory(shape=unsigned(q + 1), depth=1 << q, init=self._log2)
+        m.submodules.log2 = log2 = Memory(shape=unsigned(max(1, max(self._log2).bit_length())),
+                                          depth=1 << q, init=self._log2)
+        # the tables are written only while no item is in flight (no collision that matters)
         m.submodules.octave = octave = Memory(
-            shape=signed(self._a_bits), depth=len(self._octave), init=self._octave)
+            shape=signed(self._a_bits), depth=len(self._octave), init=self._octave,
+            attrs=NO_RW_CHECK)
         m.submodules.fraction = fraction = Memory(
-            shape=signed(self._b_bits), depth=1 << q, init=self._fraction)
+            shape=signed(self._b_bits), depth=1 << q, init=self._fraction, attrs=NO_RW_CHECK)
         log2_rd = log2.read_port()
         a_rd, a_wr = octave.read_port(), octave.write_port()
         b_rd, b_wr = fraction.read_port(), fraction.write_port()
@@ -314,16 +352,25 @@ class DecayUnit(wiring.Component):
                         m.d.sync += lt.eq(self.wr_data)
 
         # --- tag ring: written at entry, read so that the word arrives with o_valid ---------
-        m.submodules.tags = tags = Memory(shape=unsigned(tb), depth=_TAG_RING, init=[])
+        # the rings write word wp and read wp - 8 or wp - 4: never the same word
+        m.submodules.tags = tags = Memory(shape=unsigned(tb), depth=_TAG_RING, init=[],
+                                          attrs=NO_RW_CHECK)
         tag_wr, tag_rd = tags.write_port(), tags.read_port()
         wp = Signal(range(_TAG_RING))
         m.d.sync += wp.eq(wp + 1)
         m.d.comb += [tag_wr.addr.eq(wp), tag_wr.data.eq(self.i_tag), tag_wr.en.eq(1),
                      tag_rd.addr.eq(wp - (self.latency - 1)), self.o_tag.eq(tag_rd.data)]
+        # the magnitude likewise, written from the stage-1 register (so that the register is
+        # the input's only load) and read back for stage 6 (the product) and 7
+        m.submodules.m_ring = m_ring = Memory(shape=unsigned(wb), depth=_TAG_RING, init=[],
+                                              attrs=NO_RW_CHECK)
+        m_wr, m_rd = m_ring.write_port(), m_ring.read_port()
+        a_m = Signal(wb)
+        m.d.comb += [m_wr.addr.eq(wp), m_wr.data.eq(a_m), m_wr.en.eq(1),
+                     m_rd.addr.eq(wp - (_M_STAGE - 2))]
 
         # --- 1: register inputs; leading one, LOG2 read ---------------------------------------
         a_valid, a_en = Signal(), Signal()
-        a_m = Signal(wb)
         a_tgt = Signal.like(self.i_target)
         m.d.sync += [a_valid.eq(self.i_valid), a_en.eq(self.i_en), a_m.eq(self.i_m),
                      a_tgt.eq(self.i_target)]
@@ -346,11 +393,11 @@ class DecayUnit(wiring.Component):
         r = Signal(DECAY_LFSR.width, init=int(lfsr_step(np.array([self._seed]), DECAY_LFSR,
                                                           steps=DECAY_LFSR.draw_bits)[0]))
 
-        # the item's payload (valid, enable, magnitude, target index) moves down the stages
-        def carry(src_valid, src_en, src_m, src_tgt):
-            valid, en, mm, tgt = Signal(), Signal(), Signal(wb), Signal.like(self.i_target)
-            m.d.sync += [valid.eq(src_valid), en.eq(src_en), mm.eq(src_m), tgt.eq(src_tgt)]
-            return valid, en, mm, tgt
+        # the item's payload (valid, enable, target index) moves down the stages
+        def carry(src_valid, src_en, src_tgt):
+            valid, en, tgt = Signal(), Signal(), Signal.like(self.i_target)
+            m.d.sync += [valid.eq(src_valid), en.eq(src_en), tgt.eq(src_tgt)]
+            return valid, en, tgt
 
         # x - start * 2**Q = (e * 2**Q - L(w_t) - start * 2**Q) + LOG2[f]: the first term is
         # formed here, beside the LOG2 read, so that stage 2 has one adder after the memory
@@ -361,10 +408,10 @@ class DecayUnit(wiring.Component):
                     m.d.comb += a_lt.eq(lt)
         x_bits = (self._l_max + (-self._octaves.start << q)).bit_length() + 2
         b_pre = Signal(signed(x_bits))
-        m.d.sync += b_pre.eq((e << q) - a_lt - (self._octaves.start << q))
+        m.d.sync += b_pre.eq((e << q) + f - a_lt - (self._octaves.start << q))
 
         # --- 2: log distance, octave and fraction reads ---------------------------------------
-        sb = carry(a_valid, a_en, a_m, a_tgt)
+        sb = carry(a_valid, a_en, a_tgt)
         x = Signal(unsigned(x_bits))  # x - start * 2**Q >= 0
         m.d.comb += [
             x.eq(b_pre + log2_rd.data),
@@ -375,24 +422,37 @@ class DecayUnit(wiring.Component):
         # --- 3: table words arrive and are registered -----------------------------------------
         sc = carry(*sb)
         sd = carry(*sc)
-        d_a, d_b = Signal(signed(self._a_bits)), Signal(signed(self._b_bits))
-        m.d.sync += [d_a.eq(a_rd.data), d_b.eq(b_rd.data)]
+        x_bits, lg_bits = self._lent
+        d_a = Signal(signed(max(self._a_bits, lg_bits)))
+        d_b = Signal(signed(max(self._b_bits, x_bits - wb)))
+        x_en = Signal()           # lent: the operand registers hold g and x >> weight_bits
+        x_lo = Signal(wb)         # and x's low part waits beside them
+        if x_bits:
+            m.d.sync += [x_en.eq(self.x_en), x_lo.eq(self.x[:wb]),
+                         d_a.eq(Mux(self.x_en, self.g, a_rd.data)),
+                         d_b.eq(Mux(self.x_en, self.x >> wb, b_rd.data))]
+        else:
+            m.d.sync += [d_a.eq(a_rd.data), d_b.eq(b_rd.data)]
 
         # --- 4: ab = (A B) >> P, and A + B beside it (one sum register, not two copies) ------
         se = carry(*sd)
         e_apb = Signal(signed(max(self._a_bits, self._b_bits) + 1))
-        e_ab = Signal(signed(max(2, self._a_bits + self._b_bits - DECAY_FACTOR_FRAC + 1)))
-        m.d.sync += [e_apb.eq(d_a + d_b), e_ab.eq((d_a * d_b) >> DECAY_FACTOR_FRAC)]
+        e_ab = Signal(signed(len(d_a) + len(d_b)))      # the full product (also lent)
+        m.d.sync += [e_apb.eq(d_a + d_b), e_ab.eq(d_a * d_b)]
 
         # --- 5: G = (A + B) + ab -------------------------------------------------------------
         sf = carry(*se)
         f_g = Signal(signed(self._g_bits))
-        m.d.sync += f_g.eq(e_apb + e_ab)
+        m.d.sync += f_g.eq(e_apb + (e_ab >> DECAY_FACTOR_FRAC))
 
         # --- 6: prod = m G (0 where the decay does not apply) --------------------------------
-        g_valid, g_en, g_m, g_tgt = carry(*sf)
-        g_prod = Signal(signed(wb + self._g_bits + 1))
-        m.d.sync += g_prod.eq(Mux(sf[1], sf[2], 0) * f_g)
+        g_valid, g_en, g_tgt = carry(*sf)
+        g_m = Signal(wb)
+        g_prod = Signal(signed(wb + max(self._g_bits, len(d_a)) + 1))
+        m.d.sync += [g_m.eq(m_rd.data),
+                     g_prod.eq(Mux(x_en, x_lo, Mux(sf[1], m_rd.data, 0)) * Mux(x_en, d_a, f_g))]
+        if x_bits:
+            m.d.comb += self.x_p.eq((e_ab << wb) + g_prod)
 
         # --- 7: m + dm = ((prod >> (P - 16)) + {m, r}) >> 16; the draw -----------------------
         h_valid, h_en, h_tgt = Signal(), Signal(), Signal.like(self.i_target)

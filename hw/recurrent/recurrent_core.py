@@ -9,8 +9,9 @@ Storage (``S`` existing synapses in ascending row-major ``(pre, post)`` order, C
 
     weights   Memory S words      magnitude m (weight LSBs)              read/write
     post      Memory S words      postsynaptic index j                   read only
-    row_end   Memory n_pre words  one past the last synapse of row i     read only
-    pre       Memory n_pre words  {spike, age} of inputs, then neurons   2 reads, 1 write
+    pre       Memory n_pre words  {row_end, spike, age}: one past the    2 reads, 1 write
+                                  last synapse of row i (read only),     (row_end masked)
+                                  spike and age of inputs, then neurons
     neurons   Memory n_post words {y, v, a}                              read/write
     acc       Memory n_post words drive d of the current step            read/write, transparent
     regs      Memory n_input + n_post  {pixel, LFSR24}: the rate-coding registers and the
@@ -57,8 +58,8 @@ from spikeforge.sim.recurrent import Connectivity, SynapseGroup
 from spikeforge.sim.recurrent_net import NetConfig, NetState
 from spikeforge.sim.stdp import StdpPolarity, kernel_luts
 
-from ..common.arith import lut_multiply
 from .decay_unit import DecayTable, DecayUnit
+from .mem import NO_RW_CHECK
 from .noise import NoiseUnit, lfsr_advance_value, noise_range
 from .recurrent_streams import (
     RecurrentOp,
@@ -289,49 +290,64 @@ class RecurrentCore(wiring.Component):
         m = Module()
 
         # --- memories -----------------------------------------------------------------------
+        # No memory reads a word in the cycle it is written, or uses what it read then
+        # (NO_RW_CHECK: no read-first emulation in synthesis): a learning sweep reads synapse
+        # k while it writes back one that entered the decay unit before (each synapse once per
+        # sweep); the passes write item i - 1 or older while they read item i (pre and acc:
+        # posts differ within a row and rows are 3 cycles apart; regs: input i - 1, neuron
+        # j - 1); the other reads in a writing cycle are unused, and the host's SETs read
+        # nothing.
         pre_s, post_s = cfg.synapses
         m.submodules.weights = weights = Memory(
             shape=unsigned(wb), depth=max(2, s_n),
-            init=[int(v) for v in st.m[pre_s, post_s]])
+            init=[int(v) for v in st.m[pre_s, post_s]], attrs=NO_RW_CHECK)
         m.submodules.post = post = Memory(
             shape=unsigned(max(1, (n_post - 1).bit_length())), depth=max(2, s_n),
             init=[int(v) for v in post_s])
         kb = max(1, s_n.bit_length())
-        m.submodules.row_end = row_end = Memory(
-            shape=unsigned(kb), depth=max(2, n_pre), init=[int(v) for v in cfg.row_end])
-        pre_init = [int(a) for a in st.ages]
+        # {spike, age} of every presynaptic neuron and, above them, the read-only row_end
+        # (one word: the row sweep reads both at one address; the writes mask row_end)
+        pb = ab_age + 1
+        pre_init = [int(a) | (int(e) << pb) for a, e in zip(st.ages, cfg.row_end, strict=True)]
         for j, s in enumerate(st.neurons.s):
             pre_init[n_in + j] |= int(bool(s)) << ab_age
-        m.submodules.pre = pre = Memory(shape=unsigned(ab_age + 1), depth=max(2, n_pre),
-                                        init=pre_init)
+        m.submodules.pre = pre = Memory(shape=unsigned(pb + kb), depth=max(2, n_pre),
+                                        init=pre_init, attrs=NO_RW_CHECK)
+        pre_lanes = (1 << pb) - 1
         ymask, vmask = (1 << yb) - 1, (1 << vb) - 1
         neur_init = [(int(y) & ymask) | ((int(v) & vmask) << yb) | (int(a) << (yb + vb))
                      for y, v, a in zip(st.neurons.y, st.neurons.v, st.neurons.a, strict=True)]
         m.submodules.neur = neur = Memory(shape=unsigned(yb + vb + abits),
-                                          depth=max(2, n_post), init=neur_init)
-        m.submodules.acc = acc = Memory(shape=signed(db), depth=max(2, n_post), init=[])
+                                          depth=max(2, n_post), init=neur_init,
+                                          attrs=NO_RW_CHECK)
+        m.submodules.acc = acc = Memory(shape=signed(db), depth=max(2, n_post), init=[],
+                                        attrs=NO_RW_CHECK)
+        n_groups = len(SynapseGroup)
+        stop_base = n_in + n_post
         m.submodules.regs = regs = Memory(
-            shape=unsigned(32), depth=n_in + n_post,
-            init=[int(v) for v in st.input_regs] + [int(v) for v in st.noise_regs])
+            shape=unsigned(max(32, -(-wid["sum"] // 8) * 8)), depth=stop_base + n_groups,
+            init=[int(v) for v in st.input_regs] + [int(v) for v in st.noise_regs]
+            + list(cfg.stop_levels), attrs=NO_RW_CHECK)
 
         w_rd, w_wr = weights.read_port(), weights.write_port()
         post_rd = post.read_port()
-        re_rd = row_end.read_port()
-        pre_wr = pre.write_port()
+        pre_wr = pre.write_port(granularity=1)
         pre_a, pre_b = pre.read_port(), pre.read_port()
         neur_rd, neur_wr = neur.read_port(), neur.write_port()
         acc_wr = acc.write_port()
-        acc_rd = acc.read_port(transparent_for=(acc_wr,))
+        # not transparent: the drive sweep's read of acc[j] (S1) never meets a write of the same
+        # j in that cycle (posts differ within a row; rows are 3 cycles apart)
+        acc_rd = acc.read_port()
         # one write lane set for the LFSR register (bytes 0-2), one for the pixel (byte 3)
         rg_rd, rg_wr = regs.read_port(), regs.write_port(granularity=8)
-        lanes_reg, lane_px = 0b0111, 0b1000
+        lanes_reg, lane_px, lanes_all = 0b0111, 0b1000, (1 << len(rg_wr.en)) - 1
 
         # --- units --------------------------------------------------------------------------
         specs = cfg.group_specs()
         m.submodules.stdp = stdp = STDPUnit(sp, weight_bits=wb, latency=1)
         m.submodules.decay = decay = DecayUnit(
             lp, weight_bits=wb, targets=[s.target for s in specs], seed=int(st.decay_reg),
-            tag_bits=kb + wb)
+            tag_bits=kb + wb, lent_bits=(yb, cfg.gain_bits))
         m.submodules.noise = noise = NoiseUnit(lp)
         m.d.comb += self.decay_reg.eq(decay.reg)
 
@@ -352,8 +368,6 @@ class RecurrentCore(wiring.Component):
                 for g, spec in zip(SynapseGroup, specs, strict=True)]
         hi_r = [Signal(wb, name=f"hi_{g.value}", init=spec.hi)
                 for g, spec in zip(SynapseGroup, specs, strict=True)]
-        stop_r = [Signal(wid["sum"], name=f"stop_{g.value}", init=level)
-                  for g, level in zip(SynapseGroup, cfg.stop_levels, strict=True)]
         m.d.comb += [noise.gain.eq(noise_gain), stdp.reversed.eq(polarity)]
         m.d.comb += [decay.lo[gi].eq(r) for gi, r in enumerate(lo_r)]
         m.d.comb += [decay.hi[gi].eq(r) for gi, r in enumerate(hi_r)]
@@ -361,7 +375,7 @@ class RecurrentCore(wiring.Component):
         # --- control registers --------------------------------------------------------------
         sleeping = Signal()
         count = Signal(32)        # steps of the current command done
-        target = Signal(32)       # steps asked (wake) or budget (sleep)
+        left = Signal(32)         # steps still to run (asked, or the sleep budget)
         phase_k = Signal(16)
         batch = Signal()
         m.d.comb += batch.eq(sleeping & (phase_k == period - 1))
@@ -371,9 +385,12 @@ class RecurrentCore(wiring.Component):
                        init=int(st.m[cfg.conn.group == gi].sum()))
                 for gi, g in enumerate(SynapseGroup)]
         sum_set = Signal()        # SET SUM: group cmd.index takes cmd.value
+        # early stop: after a decay batch the five sums are compared with the stop levels
+        # (block RAM words after the LFSR registers) one per cycle, on one comparator
+        cg = Signal(range(n_groups + 1))
         at_baseline = Signal()
-        m.d.comb += at_baseline.eq(Cat(*(s <= lvl for s, lvl in
-                                         zip(sums, stop_r, strict=True))).all())
+        sel_group = Signal(3)     # the sum read by the shared adder, or by the stop check
+        sum_sel = Signal(wid["sum"])
 
         # counters of the phases
         ii = Signal(range(n_in + 1))
@@ -391,7 +408,7 @@ class RecurrentCore(wiring.Component):
         i1_valid, i1_i = Signal(), Signal.like(ii)
         s1_valid, s1_k = Signal(), Signal.like(k)
         s1_p, s1_pop, s1_age = Signal(), Signal(2), Signal(ab_age)
-        s2_valid, s2_k, s2_m = Signal(), Signal.like(k), Signal(wb)
+        s2_valid, s2_k = Signal(), Signal.like(k)
         s2_j = Signal(len(post_rd.data))
         s2_p, s2_pop, s2_age = Signal(), Signal(2), Signal(ab_age)
         s3_valid, s3_k, s3_m, s3_group = Signal(), Signal(kb), Signal(wb), Signal(3)
@@ -399,6 +416,7 @@ class RecurrentCore(wiring.Component):
         n1_valid, n1_j = Signal(), Signal.like(nj)
         n2_valid, n2_j = Signal(), Signal.like(nj)
         n3_valid, n3_j = Signal(), Signal.like(nj)
+        n4_valid, n4_j = Signal(), Signal.like(nj)
         d_valid, d_k = Signal(), Signal.like(kd)
         nd_valid, nd_j = Signal(), Signal.like(nj)
 
@@ -423,7 +441,7 @@ class RecurrentCore(wiring.Component):
                                      rg_wr.en.eq(lane_px)]
                     with m.Case(RecurrentOp.WAKE, RecurrentOp.SLEEP):
                         m.d.sync += [sleeping.eq(cmd.op == RecurrentOp.SLEEP),
-                                     count.eq(0), target.eq(cmd.value), phase_k.eq(0),
+                                     count.eq(0), left.eq(cmd.value), phase_k.eq(0),
                                      stopped.eq(0), ii.eq(0)]
                         with m.If(cmd.value == 0):
                             m.next = "FINISH"
@@ -447,8 +465,10 @@ class RecurrentCore(wiring.Component):
                     with m.Case(RecurrentOp.SET):
                         self._elaborate_set(m, cmd, scalars=scalars, groups={
                             RecurrentSpace.LO: lo_r, RecurrentSpace.HI: hi_r,
-                            RecurrentSpace.STOP: stop_r},
-                            stdp=stdp, decay=decay, w_wr=w_wr, sum_set=sum_set)
+                            },
+                            stdp=stdp, decay=decay, w_wr=w_wr, sum_set=sum_set,
+                            rg_wr=rg_wr, stop_base=stop_base, lanes_all=lanes_all,
+                            n_groups=n_groups)
 
             with m.State("INPUT"):
                 m.d.comb += [rg_rd.addr.eq(ii), pre_a.addr.eq(ii)]
@@ -460,13 +480,13 @@ class RecurrentCore(wiring.Component):
                     m.next = "SWEEP"
 
             with m.State("SWEEP"):
-                m.d.comb += [pre_a.addr.eq(row_i), re_rd.addr.eq(row_i)]
+                m.d.comb += pre_a.addr.eq(row_i)
                 with m.Switch(rphase):
                     with m.Case(0):
                         m.d.sync += rphase.eq(1)
                     with m.Case(1):
                         spk = pre_a.data[ab_age]
-                        end = re_rd.data
+                        end = pre_a.data[pb:]
                         visit = Mux(learn, spk | any_q | batch, spk)
                         pop = Mux(row_i < n_in, 0, Mux(row_i < n_in + p.n_exc, 1, 2))
                         m.d.sync += [row_p.eq(spk), row_age.eq(pre_a.data[:ab_age]),
@@ -480,7 +500,7 @@ class RecurrentCore(wiring.Component):
                             with m.Else():
                                 m.d.sync += [row_i.eq(row_i + 1), rphase.eq(0)]
                     with m.Case(2):
-                        m.d.comb += [w_rd.addr.eq(k), post_rd.addr.eq(k)]
+                        m.d.comb += post_rd.addr.eq(k)
                         m.d.sync += [s1_valid.eq(1), s1_k.eq(k), s1_p.eq(row_p),
                                      s1_pop.eq(row_pop), s1_age.eq(row_age), k.eq(k + 1)]
                         with m.If(k == row_last):
@@ -497,32 +517,43 @@ class RecurrentCore(wiring.Component):
                             m.next = "NEURON"
 
             with m.State("NEURON"):
+                m.d.comb += decay.x_en.eq(1)
                 m.d.comb += [neur_rd.addr.eq(nj), acc_rd.addr.eq(nj), rg_rd.addr.eq(n_in + nj),
                              pre_b.addr.eq(n_in + nj)]
                 m.d.sync += [n1_valid.eq(nj < n_post), n1_j.eq(nj)]
                 with m.If(nj < n_post):
                     m.d.sync += nj.eq(nj + 1)
-                with m.Elif(~n1_valid & ~n2_valid & ~n3_valid):
+                with m.Elif(~n1_valid & ~n2_valid & ~n3_valid & ~n4_valid):
                     start_sweep(1)
                     m.next = "SWEEP"
 
             with m.State("STEP_END"):
-                m.d.sync += count.eq(count + 1)
+                m.d.sync += [count.eq(count + 1), left.eq(left - 1)]
                 with m.If(sleeping):
                     m.d.sync += phase_k.eq(Mux(batch, 0, phase_k + 1))
                     m.d.comb += [self.status.valid.eq(batch),
                                  status.event.eq(StatusEvent.BATCH),
                                  status.steps.eq(count + 1)]
-                    with m.If(batch & at_baseline):
-                        m.d.sync += stopped.eq(count + 1 < target)
-                        m.next = "FINISH"
-                    with m.Elif(count + 1 == target):
-                        m.next = "FINISH"
-                    with m.Else():
-                        m.d.sync += ii.eq(0)
-                        m.next = "INPUT"
+                with m.If(sleeping & batch):
+                    m.d.sync += [cg.eq(0), at_baseline.eq(1)]
+                    m.next = "STOP_CHECK"
+                with m.Elif(left == 1):
+                    m.next = "FINISH"
                 with m.Else():
-                    with m.If(count + 1 == target):
+                    m.d.sync += ii.eq(0)
+                    m.next = "INPUT"
+
+            with m.State("STOP_CHECK"):   # level of group cg fetched, group cg - 1 compared
+                m.d.comb += [rg_rd.addr.eq(stop_base + Mux(cg == n_groups, 0, cg)),
+                             sel_group.eq(cg - 1)]
+                m.d.sync += cg.eq(cg + 1)
+                ok = at_baseline & ((cg == 0) | (sum_sel <= rg_rd.data))
+                m.d.sync += at_baseline.eq(ok)
+                with m.If(cg == n_groups):
+                    with m.If(ok):
+                        m.d.sync += stopped.eq(left != 0)
+                        m.next = "FINISH"
+                    with m.Elif(left == 0):
                         m.next = "FINISH"
                     with m.Else():
                         m.d.sync += ii.eq(0)
@@ -558,15 +589,18 @@ class RecurrentCore(wiring.Component):
             m.d.comb += [
                 rg_wr.addr.eq(i1_i), rg_wr.data[:24].eq(in_next),
                 rg_wr.en.eq(Mux(sleeping, 0, lanes_reg)),
-                pre_wr.addr.eq(i1_i), pre_wr.en.eq(1),
+                pre_wr.addr.eq(i1_i), pre_wr.en.eq(pre_lanes),
                 pre_wr.data.eq(Cat(
                     Mux(x, 0, Mux(in_age == age_max, age_max, in_age + 1))[:ab_age], x)),
             ]
 
-        # --- synapse pipeline S1: weight and post index arrive ---------------------------------
+        # --- synapse pipeline S1: post index arrives; weight read (it arrives at S2 as it is
+        # used, so that no register holds it there) ---------------------------------------------
         with m.If(s1_valid):
-            m.d.comb += [pre_b.addr.eq(n_in + post_rd.data), acc_rd.addr.eq(post_rd.data)]
-        m.d.sync += [s2_valid.eq(s1_valid), s2_k.eq(s1_k), s2_m.eq(w_rd.data),
+            m.d.comb += [pre_b.addr.eq(n_in + post_rd.data), acc_rd.addr.eq(post_rd.data),
+                         w_rd.addr.eq(s1_k)]
+        s2_m = w_rd.data
+        m.d.sync += [s2_valid.eq(s1_valid), s2_k.eq(s1_k),
                      s2_j.eq(post_rd.data), s2_p.eq(s1_p), s2_pop.eq(s1_pop),
                      s2_age.eq(s1_age)]
 
@@ -596,8 +630,9 @@ class RecurrentCore(wiring.Component):
         # (the host's SUM writes share the bus)
         m.d.sync += [u_valid.eq(decay.o_valid), u_group.eq(decay.o_target),
                      u_delta.eq(decay.o_m - o_old)]
-        sum_sel = Signal(wid["sum"])
-        with m.Switch(u_group):
+        with m.If(u_valid):
+            m.d.comb += sel_group.eq(u_group)
+        with m.Switch(sel_group):
             for gi, s_g in enumerate(sums):
                 with m.Case(gi):
                     m.d.comb += sum_sel.eq(s_g)
@@ -607,7 +642,7 @@ class RecurrentCore(wiring.Component):
             with m.If((u_valid & (u_group == gi)) | (sum_set & (cmd.index == gi))):
                 m.d.sync += s_g.eq(sum_d)
 
-        # --- neuron pipeline N1..N3 (sim.recurrent.neuron_step) ------------------------------
+        # --- neuron pipeline N1..N4 (sim.recurrent.neuron_step) ------------------------------
         y_old = neur_rd.data[:yb].as_signed()
         v_old = neur_rd.data[yb:yb + vb].as_signed()
         a_old = neur_rd.data[yb + vb:]
@@ -615,47 +650,54 @@ class RecurrentCore(wiring.Component):
         with m.If(n1_valid & sleeping):    # the noise register written back at once
             m.d.comb += [rg_wr.addr.eq(n_in + n1_j), rg_wr.data[:24].eq(noise.next_reg),
                          rg_wr.en.eq(lanes_reg)]
+        # g y on the decay unit's multipliers (lent during the neuron pass): y at N1, g y at N3
+        y_new = Signal(signed(yb))
+        m.d.comb += [y_new.eq(y_old - (y_old >> p.syn_shift) + acc_rd.data),
+                     decay.x.eq(y_new), decay.g.eq(gain)]
         n2_y, n2_v = Signal(signed(yb)), Signal(signed(vb))
         n2_a, n2_age = Signal(abits), Signal(ab_age)
         n2_noise = Signal(signed(noise.noise_bits))
         m.d.sync += [
-            n2_valid.eq(n1_valid), n2_j.eq(n1_j),
-            n2_y.eq(y_old - (y_old >> p.syn_shift) + acc_rd.data),
+            n2_valid.eq(n1_valid), n2_j.eq(n1_j), n2_y.eq(y_new),
             n2_v.eq(v_old), n2_a.eq(a_old), n2_age.eq(pre_b.data[:ab_age]),
             n2_noise.eq(Mux(sleeping, noise.noise, 0)),
         ]
-        gy_bound = (cfg.y_bound * abs(p.gain) >> p.gain_shift) + 1
         n_lo, n_hi = noise_range(lp)
-        u_bits = _sbits(max(abs(p.v_min), abs(p.v_max)) * 2 + gy_bound + max(-n_lo, n_hi))
-        u_raw = Signal(signed(u_bits))
-        # g y in logic (hw.common.arith): the decay unit's two multipliers and the noise gain
-        # take the UP5K's 8 DSP blocks
-        m.d.comb += u_raw.eq(n2_v - (n2_v >> p.mem_shift)
-                             + (lut_multiply(n2_y, gain) >> p.gain_shift) + n2_noise)
-        n3_u, n3_y = Signal(signed(vb)), Signal(signed(yb))
+        w_bound = max(abs(p.v_min), abs(p.v_max)) * 2 + max(-n_lo, n_hi)
+        n3_w, n3_y = Signal(signed(_sbits(w_bound))), Signal(signed(yb))
         n3_a, n3_age = Signal(abits), Signal(ab_age)
-        n3_theta = Signal(signed(vb))     # theta0 <= theta <= theta_max, both within v
         m.d.sync += [
             n3_valid.eq(n2_valid), n3_j.eq(n2_j),
-            n3_u.eq(Mux(u_raw > p.v_max, p.v_max, Mux(u_raw < p.v_min, p.v_min, u_raw))),
-            n3_theta.eq(Mux(theta0 + n2_a > theta_max, theta_max, theta0 + n2_a)),
+            n3_w.eq(n2_v - (n2_v >> p.mem_shift) + n2_noise),
             n3_y.eq(n2_y), n3_a.eq(n2_a), n3_age.eq(n2_age),
+        ]
+        gy_bound = (cfg.y_bound * abs(p.gain) >> p.gain_shift) + 1
+        u_raw = Signal(signed(_sbits(w_bound + gy_bound)))
+        m.d.comb += u_raw.eq(n3_w + (decay.x_p >> p.gain_shift))
+        n4_u, n4_y = Signal(signed(vb)), Signal(signed(yb))
+        n4_a, n4_age = Signal(abits), Signal(ab_age)
+        n4_theta = Signal(signed(vb))     # theta0 <= theta <= theta_max, both within v
+        m.d.sync += [
+            n4_valid.eq(n3_valid), n4_j.eq(n3_j),
+            n4_u.eq(Mux(u_raw > p.v_max, p.v_max, Mux(u_raw < p.v_min, p.v_min, u_raw))),
+            n4_theta.eq(Mux(theta0 + n3_a > theta_max, theta_max, theta0 + n3_a)),
+            n4_y.eq(n3_y), n4_a.eq(n3_a), n4_age.eq(n3_age),
         ]
         spike = Signal()
         v_new, a_new = Signal(signed(vb)), Signal(abits)
         m.d.comb += [
-            spike.eq(n3_u >= n3_theta),
-            v_new.eq(Mux(spike, v_reset, n3_u)),
-            a_new.eq(n3_a - (n3_a >> p.adapt_shift) + Mux(spike, adapt_inc, 0)),
+            spike.eq(n4_u >= n4_theta),
+            v_new.eq(Mux(spike, v_reset, n4_u)),
+            a_new.eq(n4_a - (n4_a >> p.adapt_shift) + Mux(spike, adapt_inc, 0)),
         ]
-        with m.If(n3_valid):
+        with m.If(n4_valid):
             m.d.comb += [
-                neur_wr.addr.eq(n3_j), neur_wr.en.eq(1),
-                neur_wr.data.eq(Cat(n3_y, v_new, a_new)),
-                pre_wr.addr.eq(n_in + n3_j), pre_wr.en.eq(1),
+                neur_wr.addr.eq(n4_j), neur_wr.en.eq(1),
+                neur_wr.data.eq(Cat(n4_y, v_new, a_new)),
+                pre_wr.addr.eq(n_in + n4_j), pre_wr.en.eq(pre_lanes),
                 pre_wr.data.eq(Cat(
-                    Mux(spike, 0, Mux(n3_age == age_max, age_max, n3_age + 1))[:ab_age], spike)),
-                acc_wr.addr.eq(n3_j), acc_wr.data.eq(0), acc_wr.en.eq(1),
+                    Mux(spike, 0, Mux(n4_age == age_max, age_max, n4_age + 1))[:ab_age], spike)),
+                acc_wr.addr.eq(n4_j), acc_wr.data.eq(0), acc_wr.en.eq(1),
             ]
             m.d.sync += any_q.eq(any_q | spike)
         with m.Elif(s2_valid & ~learn):
@@ -669,8 +711,8 @@ class RecurrentCore(wiring.Component):
             ]
         with m.Else():
             m.d.comb += [
-                self.neurons.valid.eq(n3_valid), nrec.index.eq(n3_j), nrec.spike.eq(spike),
-                nrec.sleep.eq(sleeping), nrec.v.eq(v_new), nrec.y.eq(n3_y), nrec.a.eq(a_new),
+                self.neurons.valid.eq(n4_valid), nrec.index.eq(n4_j), nrec.spike.eq(spike),
+                nrec.sleep.eq(sleeping), nrec.v.eq(v_new), nrec.y.eq(n4_y), nrec.a.eq(a_new),
             ]
 
         # --- weight dump ----------------------------------------------------------------------
@@ -680,7 +722,8 @@ class RecurrentCore(wiring.Component):
         return m
 
     @staticmethod
-    def _elaborate_set(m, cmd, *, scalars, groups, stdp, decay, w_wr, sum_set):
+    def _elaborate_set(m, cmd, *, scalars, groups, stdp, decay, w_wr, sum_set, rg_wr,
+                       stop_base, lanes_all, n_groups):
         """``SET``: one write into the address space ``cmd.space`` (``RecurrentSpace``)."""
         with m.Switch(cmd.space):
             with m.Case(RecurrentSpace.SCALAR), m.Switch(cmd.index):
@@ -702,5 +745,8 @@ class RecurrentCore(wiring.Component):
                                  decay.wr_addr.eq(cmd.index), decay.wr_data.eq(cmd.value)]
             with m.Case(RecurrentSpace.SUM):
                 m.d.comb += sum_set.eq(1)
+            with m.Case(RecurrentSpace.STOP), m.If(cmd.index < n_groups):
+                m.d.comb += [rg_wr.addr.eq(stop_base + cmd.index), rg_wr.data.eq(cmd.value),
+                             rg_wr.en.eq(lanes_all)]
             with m.Case(RecurrentSpace.WEIGHT):
                 m.d.comb += [w_wr.addr.eq(cmd.index), w_wr.data.eq(cmd.value), w_wr.en.eq(1)]

@@ -25,6 +25,8 @@ from amaranth.lib.wiring import In, Out
 
 from spikeforge.sim.stdp import StdpParams, StdpPolarity, kernel_luts
 
+from .mem import NO_RW_CHECK
+
 __all__ = ["STDPUnit"]
 
 
@@ -127,8 +129,9 @@ class STDPUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         kb = self._k_bits
+        # written by the host between sweeps only (no collision that matters)
         m.submodules.table = table = Memory(
-            shape=unsigned(2 * kb), depth=len(self._ltp),
+            shape=unsigned(2 * kb), depth=len(self._ltp), attrs=NO_RW_CHECK,
             init=[plus | (minus << kb) for plus, minus in zip(self._ltp, self._ltd, strict=True)])
         wr = table.write_port(granularity=kb)
         m.d.comb += [wr.addr.eq(self.wr_addr), wr.data.eq(Cat(self.wr_data, self.wr_data)),
