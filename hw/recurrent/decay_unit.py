@@ -360,18 +360,19 @@ class DecayUnit(wiring.Component):
         m.d.sync += wp.eq(wp + 1)
         m.d.comb += [tag_wr.addr.eq(wp), tag_wr.data.eq(self.i_tag), tag_wr.en.eq(1),
                      tag_rd.addr.eq(wp - (self.latency - 1)), self.o_tag.eq(tag_rd.data)]
-        # the magnitude likewise, written from the stage-1 register (so that the register is
-        # the input's only load) and read back for stage 6 (the product) and 7
-        m.submodules.m_ring = m_ring = Memory(shape=unsigned(wb), depth=_TAG_RING, init=[],
-                                              attrs=NO_RW_CHECK)
+        # the magnitude, enable and target index likewise, written from the stage-1 registers
+        # (so that each register is its input's only load) and read back for stage 6 (the
+        # product) and 7: only the valid bit moves through stages 2 to 6
+        a_m, a_en, a_tgt = Signal(wb), Signal(), Signal.like(self.i_target)
+        m.submodules.m_ring = m_ring = Memory(shape=unsigned(wb + 1 + len(a_tgt)),
+                                              depth=_TAG_RING, init=[], attrs=NO_RW_CHECK)
         m_wr, m_rd = m_ring.write_port(), m_ring.read_port()
-        a_m = Signal(wb)
-        m.d.comb += [m_wr.addr.eq(wp), m_wr.data.eq(a_m), m_wr.en.eq(1),
+        m.d.comb += [m_wr.addr.eq(wp), m_wr.data.eq(Cat(a_m, a_en, a_tgt)), m_wr.en.eq(1),
                      m_rd.addr.eq(wp - (_M_STAGE - 2))]
+        r_m, r_en, r_tgt = m_rd.data[:wb], m_rd.data[wb], m_rd.data[wb + 1:]
 
         # --- 1: register inputs; leading one, LOG2 read ---------------------------------------
-        a_valid, a_en = Signal(), Signal()
-        a_tgt = Signal.like(self.i_target)
+        a_valid = Signal()
         m.d.sync += [a_valid.eq(self.i_valid), a_en.eq(self.i_en), a_m.eq(self.i_m),
                      a_tgt.eq(self.i_target)]
         # leading one (one-hot, so that no priority chain or shifter sits before the LOG2
@@ -393,11 +394,11 @@ class DecayUnit(wiring.Component):
         r = Signal(DECAY_LFSR.width, init=int(lfsr_step(np.array([self._seed]), DECAY_LFSR,
                                                           steps=DECAY_LFSR.draw_bits)[0]))
 
-        # the item's payload (valid, enable, target index) moves down the stages
-        def carry(src_valid, src_en, src_tgt):
-            valid, en, tgt = Signal(), Signal(), Signal.like(self.i_target)
-            m.d.sync += [valid.eq(src_valid), en.eq(src_en), tgt.eq(src_tgt)]
-            return valid, en, tgt
+        # the item's valid bit moves down the stages (the rest waits in the rings)
+        def carry(src_valid):
+            valid = Signal()
+            m.d.sync += valid.eq(src_valid)
+            return valid
 
         # x - start * 2**Q = (e * 2**Q - L(w_t) - start * 2**Q) + LOG2[f]: the first term is
         # formed here, beside the LOG2 read, so that stage 2 has one adder after the memory
@@ -411,7 +412,7 @@ class DecayUnit(wiring.Component):
         m.d.sync += b_pre.eq((e << q) + f - a_lt - (self._octaves.start << q))
 
         # --- 2: log distance, octave and fraction reads ---------------------------------------
-        sb = carry(a_valid, a_en, a_tgt)
+        sb = carry(a_valid)
         x = Signal(unsigned(x_bits))  # x - start * 2**Q >= 0
         m.d.comb += [
             x.eq(b_pre + log2_rd.data),
@@ -420,8 +421,8 @@ class DecayUnit(wiring.Component):
         ]
 
         # --- 3: table words arrive and are registered -----------------------------------------
-        sc = carry(*sb)
-        sd = carry(*sc)
+        sc = carry(sb)
+        sd = carry(sc)
         x_bits, lg_bits = self._lent
         d_a = Signal(signed(max(self._a_bits, lg_bits)))
         d_b = Signal(signed(max(self._b_bits, x_bits - wb)))
@@ -435,22 +436,23 @@ class DecayUnit(wiring.Component):
             m.d.sync += [d_a.eq(a_rd.data), d_b.eq(b_rd.data)]
 
         # --- 4: ab = (A B) >> P, and A + B beside it (one sum register, not two copies) ------
-        se = carry(*sd)
+        se = carry(sd)
         e_apb = Signal(signed(max(self._a_bits, self._b_bits) + 1))
         e_ab = Signal(signed(len(d_a) + len(d_b)))      # the full product (also lent)
         m.d.sync += [e_apb.eq(d_a + d_b), e_ab.eq(d_a * d_b)]
 
         # --- 5: G = (A + B) + ab -------------------------------------------------------------
-        sf = carry(*se)
+        sf = carry(se)
         f_g = Signal(signed(self._g_bits))
         m.d.sync += f_g.eq(e_apb + (e_ab >> DECAY_FACTOR_FRAC))
 
         # --- 6: prod = m G (0 where the decay does not apply) --------------------------------
-        g_valid, g_en, g_tgt = carry(*sf)
+        g_valid, g_en, g_tgt = Signal(), Signal(), Signal.like(self.i_target)
+        m.d.sync += [g_valid.eq(sf), g_en.eq(r_en), g_tgt.eq(r_tgt)]
         g_m = Signal(wb)
         g_prod = Signal(signed(wb + max(self._g_bits, len(d_a)) + 1))
-        m.d.sync += [g_m.eq(m_rd.data),
-                     g_prod.eq(Mux(x_en, x_lo, Mux(sf[1], m_rd.data, 0)) * Mux(x_en, d_a, f_g))]
+        m.d.sync += [g_m.eq(r_m),
+                     g_prod.eq(Mux(x_en, x_lo, Mux(r_en, r_m, 0)) * Mux(x_en, d_a, f_g))]
         if x_bits:
             m.d.comb += self.x_p.eq((e_ab << wb) + g_prod)
 
@@ -472,6 +474,6 @@ class DecayUnit(wiring.Component):
             m.d.sync += [self.reg.eq(self.set_value),
                          r.eq(lfsr_advance_value(self.set_value, DECAY_LFSR,
                                                  steps=DECAY_LFSR.draw_bits))]
-        m.d.comb += self.busy.eq(a_valid | sb[0] | sc[0] | sd[0] | se[0] | sf[0] | g_valid
+        m.d.comb += self.busy.eq(a_valid | sb | sc | sd | se | sf | g_valid
                                  | h_valid | self.o_valid)
         return m

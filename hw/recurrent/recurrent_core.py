@@ -387,7 +387,8 @@ class RecurrentCore(wiring.Component):
         sum_set = Signal()        # SET SUM: group cmd.index takes cmd.value
         # early stop: after a decay batch the five sums are compared with the stop levels
         # (block RAM words after the LFSR registers) one per cycle, on one comparator
-        cg = Signal(range(n_groups + 1))
+        cg = Signal(range(n_groups + 2))
+        cg_prev = Signal(3)       # cg one cycle late (a register, not a decrement, selects)
         at_baseline = Signal()
         sel_group = Signal(3)     # the sum read by the shared adder, or by the stop check
         sum_sel = Signal(wid["sum"])
@@ -543,14 +544,16 @@ class RecurrentCore(wiring.Component):
                     m.d.sync += ii.eq(0)
                     m.next = "INPUT"
 
-            with m.State("STOP_CHECK"):   # level of group cg fetched, group cg - 1 compared
-                m.d.comb += [rg_rd.addr.eq(stop_base + Mux(cg == n_groups, 0, cg)),
-                             sel_group.eq(cg - 1)]
-                m.d.sync += cg.eq(cg + 1)
-                ok = at_baseline & ((cg == 0) | (sum_sel <= rg_rd.data))
-                m.d.sync += at_baseline.eq(ok)
-                with m.If(cg == n_groups):
-                    with m.If(ok):
+            with m.State("STOP_CHECK"):
+                # level of group cg fetched, group cg - 1 compared (cg = 1..n_groups), and the
+                # decision taken one cycle later from the registered result
+                m.d.comb += [rg_rd.addr.eq(stop_base + Mux(cg < n_groups, cg, 0)),
+                             sel_group.eq(cg_prev)]
+                m.d.sync += [cg.eq(cg + 1), cg_prev.eq(cg)]
+                with m.If((cg != 0) & (cg <= n_groups) & (sum_sel > rg_rd.data)):
+                    m.d.sync += at_baseline.eq(0)
+                with m.If(cg == n_groups + 1):
+                    with m.If(at_baseline):
                         m.d.sync += stopped.eq(left != 0)
                         m.next = "FINISH"
                     with m.Elif(left == 0):
