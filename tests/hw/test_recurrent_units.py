@@ -159,6 +159,30 @@ def test_decay_unit_program_returns_the_sim_tables():
     assert max(abs(d) for _, _, d in writes) < 1 << (unit.data_bits - 1)
 
 
+def test_decay_unit_lends_its_multipliers_for_x_times_g():
+    """x_en: x_p = x * g two cycles after x and g (the core's g y in the neuron pass)."""
+    unit = DecayUnit(SleepParams(), weight_bits=21, targets=[13107], seed=1, tag_bits=1,
+                     lent_bits=(33, 6))
+    rng = np.random.default_rng(5)
+    xs = [-(1 << 32), (1 << 32) - 1, 0, -1, (1 << 21) - 1, -(1 << 21)] + [
+        int(v) for v in rng.integers(-(1 << 32), 1 << 32, 40)]
+    gs = [-32, 31, 17, -32, 31, -1] + [int(v) for v in rng.integers(-32, 32, 40)]
+    got = []
+
+    async def bench(ctx):
+        ctx.set(unit.x_en, 1)
+        for k in range(len(xs) + 2):
+            if k < len(xs):
+                ctx.set(unit.x, xs[k])
+                ctx.set(unit.g, gs[k])
+            await ctx.tick()
+            if k >= 1:      # after edge k + 1: the product of the operands set before edge k
+                got.append(ctx.get(unit.x_p))
+
+    run_scenario(unit, testbenches=[bench])
+    assert got[:len(xs)] == [x * g for x, g in zip(xs, gs, strict=True)]
+
+
 def test_decay_unit_rejects_bad_parameters():
     p = SleepParams()
     with pytest.raises(TypeError, match="sleep must be a SleepParams, not 1"):
@@ -172,6 +196,9 @@ def test_decay_unit_rejects_bad_parameters():
         DecayUnit(p, weight_bits=8, targets=[3], seed=0, tag_bits=1)
     with pytest.raises(ValueError, match="tag_bits must be a positive integer, not 0"):
         DecayUnit(p, weight_bits=8, targets=[3], seed=1, tag_bits=0)
+    with pytest.raises(ValueError, match=r"lent_bits must be two widths, both positive or "
+                                         r"both 0, not \(8, 0\)"):
+        DecayUnit(p, weight_bits=8, targets=[3], seed=1, tag_bits=1, lent_bits=(8, 0))
 
 
 def test_decay_unit_program_rejects_what_does_not_fit_the_build():
