@@ -39,10 +39,15 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from spikeforge.frontend_features import DEFAULT_FRONTENDS, load_input
-from spikeforge.learn import run_learning, sweep_time_bins
+from spikeforge.learn import default_config, run_learning, sweep_time_bins
 from spikeforge.learn_run import verify_learning_on_rtl
 from spikeforge.sim.fixed import FixedFormat, Rounding
 from spikeforge.sim.ncg_types import Method, WeightNorm
+
+#: A+ of each rule's config at rate factor 1, and its threshold at dataset threshold 1
+#: (``spikeforge.learn.default_config``), to rescale a config in ``tune``.
+_RATE_UNIT = {Method.S2STDP: 0.025, Method.SSTDP: 0.05, Method.RSTDP: 0.05}
+_THRESHOLD_SCALE = {Method.S2STDP: 1.0, Method.SSTDP: 0.5 / 0.3, Method.RSTDP: 0.8 / 0.3}
 
 ROWS = (
     ("S2-STDP", Method.S2STDP, 1),
@@ -182,6 +187,50 @@ def kfold(args) -> dict:
     return out
 
 
+def tune(args) -> dict:
+    """Choose a dataset's threshold and STDP-rate factor without the test split: stratified
+    ``--folds``-fold cross-validation inside the **training part** of the seed-0 80/20 split
+    (shuffled, seed 1), for every ``--thresholds`` x ``--rates`` pair; the rule is the pair with
+    the best mean float-reference accuracy (the paper's algorithm), the integer model shown for
+    information. Rates scale A+ and A-; η_θ follows the threshold as in ``default_config``."""
+    out: dict = {}
+    rows = [ROWS[i] for i in args.rows]
+    for ds in args.datasets:
+        for kind in args.inputs:
+            inp = "pixels" if kind == "pixels" else DEFAULT_FRONTENDS[ds]
+            ev = load_input(dataset=ds, input=inp, time_bins=args.time_bins, seed=0,
+                            cache_dir=args.cache)
+            folds = list(StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=1)
+                         .split(ev.bins_train, ev.y_train))
+            for name, method, m in rows:
+                base = default_config(dataset=ds, method=method, neurons_per_class=m, input=inp)
+                r0 = base.a_plus / _RATE_UNIT[method]
+                thr0 = base.threshold / _THRESHOLD_SCALE[method]
+                for thr in args.thresholds:
+                    for rate in args.rates:
+                        cfg = replace(base, threshold=base.threshold * thr / thr0,
+                                      thr_lr=base.thr_lr * thr / thr0,
+                                      a_plus=base.a_plus * rate / r0,
+                                      a_minus=base.a_minus * rate / r0)
+                        acc = []
+                        for tr, va in folds:
+                            fold = replace(ev, bins_train=ev.bins_train[tr],
+                                           bins_test=ev.bins_train[va],
+                                           times_train=ev.times_train[tr],
+                                           times_test=ev.times_train[va],
+                                           y_train=ev.y_train[tr], y_test=ev.y_train[va])
+                            r = run_learning(dataset=ds, config=cfg, time_bins=args.time_bins,
+                                             epochs=args.epochs, input=inp, events=fold)
+                            acc.append((r.float_test[-1], r.int_test[-1]))
+                        a = 100 * np.array(acc)
+                        out[f"{ds}|{inp}|{name}|{thr}|{rate}"] = {
+                            "float_test": a[:, 0].tolist(), "int_test": a[:, 1].tolist()}
+                        print(f"| {ds} | {inp} | {name} (M = {m}) | {thr:g} | {rate:g} | "
+                              f"{_gap_line(a)} |", flush=True)
+                        _write_json(args.json, out)
+    return out
+
+
 def sweep(args) -> dict:
     res = sweep_time_bins(time_bins=tuple(args.k), dataset="mnist5k", neurons_per_class=5,
                           epochs=args.epochs)
@@ -194,7 +243,7 @@ def sweep(args) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("table", "sweep", "kfold", "seeds"))
+    p.add_argument("what", choices=("table", "sweep", "kfold", "seeds", "tune"))
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--time-bins", type=int, default=256)
     p.add_argument("--datasets", nargs="+", default=["digits", "mnist5k"])
@@ -203,6 +252,10 @@ def main() -> None:
     p.add_argument("--k", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256])
     p.add_argument("--folds", type=int, default=5, help="kfold: number of folds")
     p.add_argument("--seeds", type=int, default=10, help="seeds: learn seeds 0 .. N-1")
+    p.add_argument("--thresholds", type=float, nargs="+", default=[6.0, 8.0, 10.0],
+                   help="tune: dataset thresholds (θ of S2-STDP)")
+    p.add_argument("--rates", type=float, nargs="+", default=[0.5, 1.0],
+                   help="tune: STDP-rate factors (A± relative to the paper's config)")
     p.add_argument("--rows", type=int, nargs="+", default=list(range(len(ROWS))),
                    help="kfold, seeds: indices into ROWS (0 M=1, 1 PCN, 2 NCG, 3 SSTDP, 4 R-STDP)")
     p.add_argument("--weight-frac", type=int, default=None,
@@ -218,7 +271,8 @@ def main() -> None:
                    help="with --rtl: full-state comparison every N training samples")
     p.add_argument("--build", default="build/ncg_rtl", help="with --rtl: Verilator build folder")
     args = p.parse_args()
-    out = {"table": table, "sweep": sweep, "kfold": kfold, "seeds": seeds}[args.what](args)
+    out = {"table": table, "sweep": sweep, "kfold": kfold, "seeds": seeds,
+           "tune": tune}[args.what](args)
     _write_json(args.json, out)
 
 

@@ -57,16 +57,18 @@ def split_80_20(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
 #: Threshold and STDP-rate factor for raw latency-coded pixels, per dataset (weights
 #: initialised at 0.3). The thresholds replace the configs' 200 (for 4608 CSNN features); η_θ
 #: is rescaled with the threshold (η_θ = 10 θ / 200), as found in reference/algorithms.md
-#: §1.8b. On digits, A± x0.5 was the best of a threshold x rate grid in a 5-fold
-#: cross-validation inside the training part of the 80/20 split (docs/ncg.md).
+#: §1.8b. On digits, θ and A± x0.5 were the best float-reference accuracy of a threshold x rate
+#: grid in a 5-fold cross-validation inside the training part of the 80/20 split
+#: (``benchmarks/bench_ncg_results.py tune``, docs/ncg.md).
 _THRESHOLDS = {"mnist5k": (25.0, 1.0), "digits": (6.0, 0.5)}
 
 #: Threshold and STDP-rate factor for front-end spikes, per dataset, tuned on the S2-STDP + NCG
 #: readout of the default front ends (spikeforge.frontend_features.DEFAULT_FRONTENDS, about 55
 #: of 128 (mnist5k) and 40 of 64 (digits) features active per image; docs/ncg.md). A threshold
-#: above ~0.3 x the active features never fires (w ~ 0.3); halving A± on mnist5k kept the
-#: integer model within a point of the float one over 8 epochs.
-_FRONTEND_THRESHOLDS = {"mnist5k": (14.0, 0.5), "digits": (8.0, 1.0)}
+#: above ~0.3 x the active features never fires (w ~ 0.3). Halving A± on mnist5k kept the
+#: integer model within a point of the float one over 8 epochs; on digits, θ = 8 with A± x0.5
+#: was the best float-reference accuracy of the same ``tune`` grid as for pixels.
+_FRONTEND_THRESHOLDS = {"mnist5k": (14.0, 0.5), "digits": (8.0, 0.5)}
 
 
 def default_config(
