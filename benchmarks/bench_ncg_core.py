@@ -9,12 +9,18 @@ training sample, cycles per training and inference sample, simulation speed).
 Usage::
 
     .venv/bin/python benchmarks/bench_ncg_core.py [--synth] [--lockstep] [--train N] [--test N]
+        [--configs DATASET:M[:P],...]
+
+``P`` (synapse lanes, default 8) trades update cycles for logic: ``digits:5:4`` is the build
+that fits the iCE40 UP5K (docs/ncg_core.md). A place-and-route that fails reports nextpnr's
+utilisation lines (``ICESTORM_LC 5631/5280``: does not fit).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -30,33 +36,45 @@ CONFIGS = (("digits", 5), ("digits", 1), ("mnist5k", 5), ("mnist5k", 1))
 BUILD = Path(__file__).resolve().parents[1] / "build" / "rtl" / "ncg_core"
 
 
-def params_for(dataset: str, m: int) -> ncg.NCGParams:
-    return ncg.NCGParams(default_config(dataset=dataset, neurons_per_class=m))
+def params_for(dataset: str, m: int, lanes: int = 8) -> ncg.NCGParams:
+    return ncg.NCGParams(default_config(dataset=dataset, neurons_per_class=m), lanes=lanes)
 
 
-def synth_row(dataset: str, m: int, work: Path) -> dict:
-    params = params_for(dataset, m)
-    row: dict = {"config": f"{dataset} M={m}"}
+def _pnr_failure(exc: ToolError) -> str:
+    """``failed: <last line>`` plus the over-full resources of nextpnr's utilisation table."""
+    full = re.findall(r"(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", str(exc))
+    over = [f"{name} {used}/{avail}" for name, used, avail in full if int(used) > int(avail)]
+    return f"failed: {str(exc).splitlines()[-1]}" + (f" ({', '.join(over)})" if over else "")
+
+
+def _label(dataset: str, m: int, lanes: int) -> str:
+    return f"{dataset} M={m}" + ("" if lanes == 8 else f" P={lanes}")
+
+
+def synth_row(dataset: str, m: int, work: Path, lanes: int = 8) -> dict:
+    params = params_for(dataset, m, lanes)
+    row: dict = {"config": _label(dataset, m, lanes)}
     for target in (Target.ICE40, Target.ECP5, Target.XC7):
         try:
             res = synthesize(NCGCore(params), target=target, top="ncg",
-                             workdir=work / f"{dataset}{m}")
+                             workdir=work / f"{dataset}{m}p{lanes}")
             row[target.value] = res.resources.to_dict()
         except ToolError as exc:
             row[target.value] = f"failed: {str(exc).splitlines()[-1]}"
     for target, freq in ((Target.ICE40, 30), (Target.ECP5, 60)):
         try:
             syn = synthesize(FmaxHarness(NCGCore(params)), target=target, top="harness",
-                             workdir=work / f"{dataset}{m}-fmax")
+                             workdir=work / f"{dataset}{m}p{lanes}-fmax")
             pnr = place_and_route(syn.netlist, target=target, freq_mhz=freq, seed=1)
             row[f"fmax_{target.value}_mhz"] = round(pnr.fmax_mhz, 1)
         except ToolError as exc:
-            row[f"fmax_{target.value}_mhz"] = f"failed: {str(exc).splitlines()[-1]}"
+            row[f"fmax_{target.value}_mhz"] = _pnr_failure(exc)
     return row
 
 
-def lockstep_row(dataset: str, m: int, n_train: int, n_test: int | None) -> dict:
-    params = params_for(dataset, m)
+def lockstep_row(dataset: str, m: int, n_train: int, n_test: int | None,
+                 lanes: int = 8) -> dict:
+    params = params_for(dataset, m, lanes)
     x_tr, y_tr, x_te, y_te = split_80_20(dataset)
     k = params.time_bins
     n_test = len(y_te) if n_test is None else n_test
@@ -69,7 +87,7 @@ def lockstep_row(dataset: str, m: int, n_train: int, n_test: int | None) -> dict
                                      y_te[:n_test]),
                        build_root=BUILD)
     return {
-        "config": f"{dataset} M={m}", "train": rep.train_samples, "test": rep.test_samples,
+        "config": _label(dataset, m, lanes), "train": rep.train_samples, "test": rep.test_samples,
         "checked": rep.samples_checked, "mismatches": rep.mismatches,
         "first_mismatch": rep.first_mismatch,
         "rtl_test_acc": round(rep.rtl_test_accuracy, 4),
@@ -90,13 +108,17 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=None, help="test samples (default: all)")
     ap.add_argument("--configs", default=",".join(f"{d}:{m}" for d, m in CONFIGS))
     args = ap.parse_args()
-    configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs.split(",")]
+    configs = []
+    for c in args.configs.split(","):
+        dataset, m, *lanes = c.split(":")
+        configs.append((dataset, int(m), int(lanes[0]) if lanes else 8))
     with tempfile.TemporaryDirectory() as tmp:
-        for dataset, m in configs:
+        for dataset, m, lanes in configs:
             if args.lockstep:
-                print(json.dumps(lockstep_row(dataset, m, args.train, args.test)), flush=True)
+                print(json.dumps(lockstep_row(dataset, m, args.train, args.test, lanes)),
+                      flush=True)
             if args.synth:
-                print(json.dumps(synth_row(dataset, m, Path(tmp))), flush=True)
+                print(json.dumps(synth_row(dataset, m, Path(tmp), lanes)), flush=True)
 
 
 if __name__ == "__main__":
