@@ -14,6 +14,9 @@ Organisation (``P`` = ``params.lanes`` synapse lanes, ``G = ceil(F / P)`` words 
     theta     Memory  N test thresholds; theta_t: N training thresholds; norm: N targets S0
     slots     Memory  n_upd (neuron, bin, target) of the neurons the update may touch
 
+Each memory is read through a registered asynchronous port (``_ReadReg``) and marked
+``no_rw_check``, so that synthesis adds no read-first emulation logic around the block RAMs.
+
 Sample flow after ``END``:
 
 1. Forward, neuron by neuron (``j = 0 .. N-1``): a 3-stage pipeline replays the event list
@@ -27,7 +30,9 @@ Sample flow after ``END``:
    per updated neuron the error, the two update values ``d±`` (two multipliers, once per
    neuron), for additive normalisation a pre-pass over the row (row sum, causal count) and a
    division by ``F``; then a read-modify-write pass over the row, ``P`` synapses per cycle,
-   each lane choosing ``d+`` or ``d-`` by its causality bit and rounding with its LFSR24 lane.
+   each lane choosing ``d+`` or ``d-`` by its causality bit (both saturated to
+   ``ROUND_BITS + W + 1`` bits, which clips to the same weights) and rounding with its LFSR24
+   lane.
 3. Clear the bin memory (``G`` cycles) and send ``RESULT``.
 """
 
@@ -75,6 +80,40 @@ def lfsr_draw_next(state):
             acc = acc ^ t
         bits.append(acc)
     return Cat(*bits)
+
+
+#: ``attrs`` of every memory of the core: read/write collisions need no emulation
+#: (:class:`_ReadReg`).
+_NO_RW_CHECK = {"no_rw_check": 1}
+
+
+class _ReadReg:
+    """A synchronous read of ``mem``: an asynchronous port and a register with enable.
+
+    It behaves exactly as ``mem.read_port()`` (read-first: data read in the cycle an address
+    is written is the old word; ``data`` holds while ``en`` is low), in Amaranth and in
+    Verilator. Yosys, however, folds the register into the block RAM port (``memory_dff``),
+    which is where it honours the memory's ``no_rw_check`` attribute: no read-first emulation
+    (a register per write address and data bit, a comparator and a multiplexer per read data
+    bit: on the digits M = 5 core, 478 flip-flops and 343 UP5K logic cells over its seven
+    memories).
+
+    That is safe because no state uses data read in a cycle that writes the same memory:
+    host writes are in ``IDLE``, which uses no read data, and every state that uses read data
+    (``READ``, ``FWD_LOAD``, ``FWD_RUN``, ``REG_WR``, ``SLOT``, ``PRE``, ``NORM``) issued the
+    read in a cycle without a write to that memory, except ``UPD``, which reads word ``k + 1``
+    of the row while it writes word ``k``.
+
+    Members: ``addr``; ``en`` (1 where not driven, as ``read_port``); ``data``.
+    """
+
+    def __init__(self, m, mem, name):
+        port = mem.read_port(domain="comb")
+        self.addr = port.addr
+        self.en = Signal(init=1, name=f"{name}_en")
+        self.data = Signal(mem.shape, name=f"{name}_data", reset_less=True)
+        with m.If(self.en):
+            m.d.sync += self.data.eq(port.data)
 
 
 class NCGCore(wiring.Component):
@@ -166,26 +205,29 @@ class NCGCore(wiring.Component):
         # --- memories -------------------------------------------------------------------
         silent_word = sum(k_bins << (lane * bb) for lane in range(p))
         m.submodules.weights = wmem = Memory(shape=unsigned(p * wb), depth=max(2, n_n * g_n),
-                                             init=[])
+                                             init=[], attrs=_NO_RW_CHECK)
         m.submodules.in_bins = bmem = Memory(shape=unsigned(p * bb), depth=max(2, g_n),
-                                             init=[silent_word] * max(2, g_n))
+                                             init=[silent_word] * max(2, g_n),
+                                             attrs=_NO_RW_CHECK)
         m.submodules.events = emem = Memory(shape=unsigned(wd.feature + bb),
-                                            depth=max(2, f_n), init=[])
-        m.submodules.theta = tmem = Memory(shape=signed(tb), depth=max(2, n_n), init=[])
-        m.submodules.theta_t = ttmem = Memory(shape=signed(tb), depth=max(2, n_n), init=[])
+                                            depth=max(2, f_n), init=[], attrs=_NO_RW_CHECK)
+        m.submodules.theta = tmem = Memory(shape=signed(tb), depth=max(2, n_n), init=[],
+                                           attrs=_NO_RW_CHECK)
+        m.submodules.theta_t = ttmem = Memory(shape=signed(tb), depth=max(2, n_n), init=[],
+                                              attrs=_NO_RW_CHECK)
         norm_bits = pb + 1
         m.submodules.norm = nmem = Memory(shape=unsigned(norm_bits), depth=max(2, n_n),
-                                          init=[])
+                                          init=[], attrs=_NO_RW_CHECK)
         slot_bits = wd.neuron + bb + 1
         m.submodules.slots = umem = Memory(shape=unsigned(slot_bits), depth=max(2, n_upd),
-                                           init=[])
-        w_rd, w_wr = wmem.read_port(), wmem.write_port()
-        b_rd, b_wr = bmem.read_port(), bmem.write_port(granularity=bb)
-        e_rd, e_wr = emem.read_port(), emem.write_port()
-        t_rd, t_wr = tmem.read_port(), tmem.write_port()
-        tt_rd, tt_wr = ttmem.read_port(), ttmem.write_port()
-        n_rd, n_wr = nmem.read_port(), nmem.write_port()
-        u_rd, u_wr = umem.read_port(), umem.write_port()
+                                           init=[], attrs=_NO_RW_CHECK)
+        w_rd, w_wr = _ReadReg(m, wmem, "w_rd"), wmem.write_port()
+        b_rd, b_wr = _ReadReg(m, bmem, "b_rd"), bmem.write_port(granularity=bb)
+        e_rd, e_wr = _ReadReg(m, emem, "e_rd"), emem.write_port()
+        t_rd, t_wr = _ReadReg(m, tmem, "t_rd"), tmem.write_port()
+        tt_rd, tt_wr = _ReadReg(m, ttmem, "tt_rd"), ttmem.write_port()
+        n_rd, n_wr = _ReadReg(m, nmem, "n_rd"), nmem.write_port()
+        u_rd, u_wr = _ReadReg(m, umem, "u_rd"), umem.write_port()
 
         # |d±| < 2**(WF+12) from the products (|e| < 2**(TF+1), |A| < 8); the additive
         # normalisation offset adds less than that plus 2**(W+8)
@@ -251,8 +293,13 @@ class NCGCore(wiring.Component):
 
         # learning
         t_base = Signal(signed(tf + 3))
+        # target times t_base - g_t and t_base + g_nt (full width), registered in SLOT_RD
+        t_early = Signal((t_base - g_t).shape())
+        t_late = Signal((t_base + g_nt).shape())
         slot = Signal(range(n_upd + 1))
         reg_k = Signal(range(m_t + 1))
+        reg_idx = Signal(wd.neuron)
+        reg_step = Signal(signed(tb + 2))
         row = Signal(wd.neuron)
         row_bin = Signal(bb)
         row_base = Signal(range(max(2, n_n * g_n + 1)))
@@ -270,6 +317,30 @@ class NCGCore(wiring.Component):
         row_sum = Signal(pb + 1)
         n_causal = Signal(range(f_n + 1))
         clr_k = Signal(range(g_n + 1))
+
+        def lane_ok(k, lane):
+            # whether lane ``lane`` of word ``k`` (``k < G``) holds a feature, ``kP + lane < F``:
+            # only lanes of the last word can be padding
+            if (g_n - 1) * p + lane < f_n:
+                return Const(1, 1)
+            return k != g_n - 1
+
+        # The row update uses d+- saturated to dn_bits = RB + W + 1 signed bits,
+        # [-2**(RB+W), 2**(RB+W) - 1]: a value above gives dw >= 2**W - 1 under every
+        # rounding (the saturated one too), so w + dw >= 2**W - 1 >= w_max for any stored
+        # w >= 0; a value below gives dw <= -2**W (the saturated one too), so w + dw < 0 <=
+        # w_min. Both clip to the same weight, and the per-lane datapath is W + 2 bits wide.
+        dn_bits = ROUND_BITS + wb + 1
+
+        def sat_d(x):
+            lo, hi = -(1 << (dn_bits - 1)), (1 << (dn_bits - 1)) - 1
+            return Mux(x < lo, lo, Mux(x > hi, hi, x))
+
+        # registered every cycle: d+- are final when UPD starts, whose first cycle uses
+        # no d (the first word's X stage is its second cycle)
+        dp_sat = Signal(signed(dn_bits), name="d_plus_sat")
+        dm_sat = Signal(signed(dn_bits), name="d_minus_sat")
+        m.d.sync += [dp_sat.eq(sat_d(dp)), dm_sat.eq(sat_d(dm))]
 
         def better(t_a, v_a, t_b, v_b):
             return (t_a < t_b) | ((t_a == t_b) & (v_a > v_b))
@@ -462,16 +533,19 @@ class NCGCore(wiring.Component):
                         m.next = "FWD_START"
 
             # --- competition regulation -------------------------------------------------------
+            # REG_RD registers the address and the step (+eta_win for the winner, -eta_lose
+            # otherwise), so REG_WR is one add, the CR-2 floor and the saturation
             with m.State("REG_RD"):
-                m.d.comb += tt_rd.addr.eq(cr_first + reg_k)
-                m.next = "REG_WR"
-            with m.State("REG_WR"):
                 idx = cr_first + reg_k
                 m.d.comb += tt_rd.addr.eq(idx)
+                m.d.sync += [reg_idx.eq(idx),
+                             reg_step.eq(Mux(idx == cr_j, eta_win, -eta_lose))]
+                m.next = "REG_WR"
+            with m.State("REG_WR"):
+                idx = reg_idx
                 wide = signed(tb + 3)
                 new = Signal(wide)
-                m.d.comb += new.eq(tt_rd.data - eta_lose
-                                   + Mux(idx == cr_j, eta_lose + eta_win, 0))
+                m.d.comb += new.eq(tt_rd.data + reg_step)
                 clamped = Signal(wide)
                 if reg_mode is Regulation.CR2:
                     m.d.comb += clamped.eq(Mux(new < thr_min, thr_min, new))
@@ -510,6 +584,7 @@ class NCGCore(wiring.Component):
                     m.next = "SLOT_RD"
             with m.State("SLOT_RD"):
                 m.d.comb += u_rd.addr.eq(slot)
+                m.d.sync += [t_early.eq(t_base - g_t), t_late.eq(t_base + g_nt)]
                 m.next = "SLOT"
             with m.State("SLOT"):
                 s_j = u_rd.data[:wd.neuron]
@@ -518,14 +593,14 @@ class NCGCore(wiring.Component):
                 tau_j = Signal(signed(tf + 3))
                 m.d.comb += tau_j.eq(tau(s_b))
                 tgt_time = Signal(signed(tf + 3))
-                early, late = t_base - g_t, t_base + g_nt
+                early, late = t_early, t_late
                 if method is Method.SSTDP:
                     m.d.comb += tgt_time.eq(Mux(s_tgt, Mux(tau_j < early, tau_j, early),
                                                 Mux(tau_j > late, tau_j, late)))
                 else:
                     m.d.comb += tgt_time.eq(Mux(s_tgt, early, late))
                 e_j = tau_j - tgt_time
-                with m.If(e_j != 0):
+                with m.If(tau_j != tgt_time):
                     m.d.sync += [row.eq(s_j), row_bin.eq(s_b), err.eq(e_j)]
                     m.next = "ROW_MUL"
                 with m.Else():
@@ -570,7 +645,7 @@ class NCGCore(wiring.Component):
                     lane_sum = 0
                     lane_cnt = 0
                     for lane in range(p):
-                        ok = (x_k * p + lane) < f_n
+                        ok = lane_ok(x_k, lane)
                         wl = w_rd.data.word_select(lane, wb)
                         bl = b_rd.data.word_select(lane, bb)
                         lane_sum = lane_sum + Mux(ok, wl, 0)
@@ -596,17 +671,16 @@ class NCGCore(wiring.Component):
             # read-modify-write of the row, P synapses per cycle, in two stages: X (words
             # arrive: causality bit, d+- choice, rounding) and Y (add, clip, write back)
             with m.State("UPD"):
-                m.d.comb += [w_rd.addr.eq(row_base + word_k), b_rd.addr.eq(word_k)]
+                # bins are read in X, the weight word a cycle later so that it arrives in Y
+                m.d.comb += [w_rd.addr.eq(row_base + x_k), b_rd.addr.eq(word_k)]
                 with m.If(word_k < g_n):
                     m.d.sync += word_k.eq(word_k + 1)
                 m.d.sync += [x_valid.eq(word_k < g_n), x_k.eq(word_k),
                              y_valid.eq(x_valid), y_k.eq(x_k)]
                 new_word = []
                 for lane in range(p):
-                    ok = (x_k * p + lane) < f_n
-                    wl = w_rd.data.word_select(lane, wb)
                     bl = b_rd.data.word_select(lane, bb)
-                    d = Mux(bl <= row_bin, dp, dm)
+                    d = Mux(bl <= row_bin, dp_sat, dm_sat)
                     if rounding is Rounding.STOCHASTIC:
                         nxt = lfsr_draw_next(lanes[lane])
                         with m.If(x_valid):
@@ -620,13 +694,15 @@ class NCGCore(wiring.Component):
                         half = 1 << (ROUND_BITS - 1)
                         up = (rem > half) | ((rem == half) & q[0])
                         dw = q + up
-                    y_dw = Signal(signed(d_bits + 1), name=f"upd_dw{lane}")
-                    y_w, y_ok = Signal(wb, name=f"upd_w{lane}"), Signal(name=f"upd_ok{lane}")
-                    m.d.sync += [y_dw.eq(dw), y_w.eq(wl), y_ok.eq(ok)]
-                    s = Signal(signed(d_bits + 2), name=f"upd_sum{lane}")
+                    # |dw| <= 2**W and 0 <= w < 2**W: the sum fits W + 2 signed bits
+                    y_dw = Signal(signed(wb + 2), name=f"upd_dw{lane}")
+                    m.d.sync += y_dw.eq(dw)
+                    y_w = w_rd.data.word_select(lane, wb)
+                    s = Signal(signed(wb + 2), name=f"upd_sum{lane}")
                     m.d.comb += s.eq(y_w + y_dw)
                     clipped = Mux(s < w_lo, w_lo, Mux(s > w_hi, w_hi, s))
-                    new_word.append(Mux(y_ok, clipped[:wb], y_w))
+                    ok = lane_ok(y_k, lane)
+                    new_word.append(Mux(ok, clipped[:wb], y_w))
                 m.d.comb += [w_wr.addr.eq(row_base + y_k), w_wr.data.eq(Cat(*new_word)),
                              w_wr.en.eq(y_valid)]
                 with m.If(~x_valid & ~y_valid & (word_k == g_n)):

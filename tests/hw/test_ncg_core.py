@@ -8,6 +8,8 @@ inference samples.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -141,6 +143,21 @@ def test_training_bit_exact(kwargs):
     # the samples must exercise learning: some rows updated, weights moved
     assert sum(len(tr.updated) for _, tr in expected) > 0
     assert not np.array_equal(expected[0][0].weights, expected[-1][0].weights)
+
+
+@pytest.mark.parametrize("w_norm", [True, False], ids=["additive", "no-norm"])
+@pytest.mark.parametrize("rounding", [Rounding.STOCHASTIC, Rounding.FLOOR, Rounding.HALF_EVEN])
+def test_training_bit_exact_saturated_updates(rounding, w_norm):
+    """Rates and gaps so large that ``|d+-|`` passes ``2**(ROUND_BITS + W)``, where the core
+    saturates the update values (P = 8 with F = 12: padding lanes too)."""
+    params = small_params(rounding=rounding, w_norm=w_norm, lanes=8)
+    cfg = dataclasses.replace(params.config, a_plus=7.0, a_minus=-7.0, t_gap=0.6)
+    params = dataclasses.replace(params, config=cfg)
+    expected = check_training(params, n_train=6, n_test=2)
+    shift = params.time_frac + params.rate_frac - params.weight_format.frac - ncg.ROUND_BITS
+    a_max = round(7.0 * (1 << params.rate_frac))
+    e_max = max(int(np.abs(tr.errors).max()) for _, tr in expected)
+    assert (e_max * a_max) >> shift >= 1 << (ncg.ROUND_BITS + params.weight_format.width)
 
 
 def test_regulation_changes_thresholds():
