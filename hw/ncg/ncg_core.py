@@ -49,6 +49,7 @@ from spikeforge.sim.ncg import ROUND_BITS, NCGParams
 from spikeforge.sim.ncg_random import jump_columns
 from spikeforge.sim.ncg_types import Method, Regulation, WeightNorm
 
+from ..common.mem import NO_RW_CHECK
 from ..common.streams import index_bits
 from .ncg_divider import FloorDivider
 from .ncg_streams import (
@@ -80,11 +81,6 @@ def lfsr_draw_next(state):
             acc = acc ^ t
         bits.append(acc)
     return Cat(*bits)
-
-
-#: ``attrs`` of every memory of the core: read/write collisions need no emulation
-#: (:class:`_ReadReg`).
-_NO_RW_CHECK = {"no_rw_check": 1}
 
 
 class _ReadReg:
@@ -205,22 +201,22 @@ class NCGCore(wiring.Component):
         # --- memories -------------------------------------------------------------------
         silent_word = sum(k_bins << (lane * bb) for lane in range(p))
         m.submodules.weights = wmem = Memory(shape=unsigned(p * wb), depth=max(2, n_n * g_n),
-                                             init=[], attrs=_NO_RW_CHECK)
+                                             init=[], attrs=NO_RW_CHECK)
         m.submodules.in_bins = bmem = Memory(shape=unsigned(p * bb), depth=max(2, g_n),
                                              init=[silent_word] * max(2, g_n),
-                                             attrs=_NO_RW_CHECK)
+                                             attrs=NO_RW_CHECK)
         m.submodules.events = emem = Memory(shape=unsigned(wd.feature + bb),
-                                            depth=max(2, f_n), init=[], attrs=_NO_RW_CHECK)
+                                            depth=max(2, f_n), init=[], attrs=NO_RW_CHECK)
         m.submodules.theta = tmem = Memory(shape=signed(tb), depth=max(2, n_n), init=[],
-                                           attrs=_NO_RW_CHECK)
+                                           attrs=NO_RW_CHECK)
         m.submodules.theta_t = ttmem = Memory(shape=signed(tb), depth=max(2, n_n), init=[],
-                                              attrs=_NO_RW_CHECK)
+                                              attrs=NO_RW_CHECK)
         norm_bits = pb + 1
         m.submodules.norm = nmem = Memory(shape=unsigned(norm_bits), depth=max(2, n_n),
-                                          init=[], attrs=_NO_RW_CHECK)
+                                          init=[], attrs=NO_RW_CHECK)
         slot_bits = wd.neuron + bb + 1
         m.submodules.slots = umem = Memory(shape=unsigned(slot_bits), depth=max(2, n_upd),
-                                           init=[], attrs=_NO_RW_CHECK)
+                                           init=[], attrs=NO_RW_CHECK)
         w_rd, w_wr = _ReadReg(m, wmem, "w_rd"), wmem.write_port()
         b_rd, b_wr = _ReadReg(m, bmem, "b_rd"), bmem.write_port(granularity=bb)
         e_rd, e_wr = _ReadReg(m, emem, "e_rd"), emem.write_port()

@@ -66,7 +66,7 @@ from spikeforge.sim.sleep import (
     octave_table,
 )
 
-from .mem import NO_RW_CHECK
+from ..common.mem import NO_RW_CHECK
 from .noise import lfsr_advance_value
 
 __all__ = ["DecayTable", "DecayUnit"]

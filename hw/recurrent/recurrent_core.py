@@ -60,8 +60,8 @@ from spikeforge.sim.recurrent import Connectivity, SynapseGroup
 from spikeforge.sim.recurrent_net import NetConfig, NetState
 from spikeforge.sim.stdp import StdpPolarity, kernel_luts
 
+from ..common.mem import NO_RW_CHECK
 from .decay_unit import DecayTable, DecayUnit
-from .mem import NO_RW_CHECK
 from .noise import NoiseUnit, lfsr_advance_value, noise_range
 from .recurrent_streams import (
     RecurrentOp,

@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from spikeforge.sim.stdp import StdpParams, StdpPolarity, kernel_luts
 
-from .mem import NO_RW_CHECK
+from ..common.mem import NO_RW_CHECK
 
 __all__ = ["STDPUnit"]
 
