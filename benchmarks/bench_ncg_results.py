@@ -76,7 +76,7 @@ def table(args) -> dict:
                 continue
             ev = load_input(dataset=ds, input=inp, time_bins=args.time_bins, seed=0,
                             cache_dir=args.cache, progress=print)
-            for name, method, m in ROWS:
+            for name, method, m in (ROWS[i] for i in args.rows):
                 t0 = time.perf_counter()
                 r = run_learning(dataset=ds, method=method, neurons_per_class=m,
                                  time_bins=args.time_bins, epochs=args.epochs, input=inp,
@@ -257,7 +257,7 @@ def main() -> None:
     p.add_argument("--rates", type=float, nargs="+", default=[0.5, 1.0],
                    help="tune: STDP-rate factors (A± relative to the paper's config)")
     p.add_argument("--rows", type=int, nargs="+", default=list(range(len(ROWS))),
-                   help="kfold, seeds: indices into ROWS (0 M=1, 1 PCN, 2 NCG, 3 SSTDP, 4 R-STDP)")
+                   help="indices into ROWS (0 M=1, 1 PCN, 2 NCG, 3 SSTDP, 4 R-STDP)")
     p.add_argument("--weight-frac", type=int, default=None,
                    help="kfold: integer weights u(F+1).F instead of the default u13.12")
     p.add_argument("--rounding", default="stochastic", help="kfold, with --weight-frac")
