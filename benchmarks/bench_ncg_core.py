@@ -11,9 +11,9 @@ Usage::
     .venv/bin/python benchmarks/bench_ncg_core.py [--synth] [--lockstep] [--train N] [--test N]
         [--configs DATASET:M[:P],...]
 
-``P`` (synapse lanes, default 8) trades update cycles for logic: ``digits:5:4`` is the build
-that fits the iCE40 UP5K (docs/ncg_core.md). A place-and-route that fails reports nextpnr's
-utilisation lines (``ICESTORM_LC 5631/5280``: does not fit).
+``P`` (synapse lanes, default 8) trades update cycles for logic (``digits:5:4``: half the
+lanes; docs/ncg_core.md). A place-and-route that fails reports nextpnr's over-full resources
+(``ICESTORM_LC 5631/5280``: does not fit).
 """
 
 from __future__ import annotations
