@@ -1,3 +1,3 @@
 """Shared hardware infrastructure: stream layouts, simulation helpers, synthesis and
-place-and-route, the Fmax harness, the Verilator harness and small arithmetic blocks.
+place-and-route, the Fmax harness, the Verilator harness and memory attributes.
 """
