@@ -18,10 +18,10 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/spikeforge demo --dataset $(DATASET) --run $(RUN)
+	$(BIN)/spikesmith demo --dataset $(DATASET) --run $(RUN)
 
 test: $(STAMP)
-	SPIKEFORGE_REQUIRE_RTL=1 $(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 tests
+	SPIKESMITH_REQUIRE_RTL=1 $(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

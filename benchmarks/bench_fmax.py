@@ -16,13 +16,13 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from spikeforge.compiler.cores import LIFCoreConfig, NetworkConfig
-from spikeforge.hw.common.synth import Target
-from spikeforge.hw.lif.estimate import measure_fmax
-from spikeforge.hw.lif.lif_core import LIFCore
-from spikeforge.hw.lif.network import Network
-from spikeforge.sim.fixed import FixedFormat
-from spikeforge.sim.lif import LIFParams
+from spikesmith.compiler.cores import LIFCoreConfig, NetworkConfig
+from spikesmith.hw.common.synth import Target
+from spikesmith.hw.lif.estimate import measure_fmax
+from spikesmith.hw.lif.lif_core import LIFCore
+from spikesmith.hw.lif.network import Network
+from spikesmith.sim.fixed import FixedFormat
+from spikesmith.sim.lif import LIFParams
 
 GOAL_MHZ = {Target.ICE40: 40.0, Target.ECP5: 125.0}
 

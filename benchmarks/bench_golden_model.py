@@ -20,11 +20,11 @@ import time
 
 import torch
 
-from spikeforge.datasets import load_dataset
-from spikeforge.model.network import SpikingMLP
-from spikeforge.sim import ops
-from spikeforge.sim.encoders import EncoderParams, Encoding
-from spikeforge.sim.network import NetworkParams, run_network
+from spikesmith.datasets import load_dataset
+from spikesmith.model.network import SpikingMLP
+from spikesmith.sim import ops
+from spikesmith.sim.encoders import EncoderParams, Encoding
+from spikesmith.sim.network import NetworkParams, run_network
 
 
 def _time(fn, repeats: int = 5) -> float:
@@ -54,7 +54,7 @@ def main() -> None:
         return original(a, w, bound=1 << 62)
 
     ops.exact_matmul = int64_only
-    import spikeforge.sim.network as network_module
+    import spikesmith.sim.network as network_module
 
     network_module.exact_matmul = int64_only
     try:

@@ -1,4 +1,4 @@
-"""Cost and speed of the NCG learning core (:class:`spikeforge.hw.ncg.ncg_core.NCGCore`).
+"""Cost and speed of the NCG learning core (:class:`spikesmith.hw.ncg.ncg_core.NCGCore`).
 
 Prints, per configuration: Yosys resources for iCE40 / ECP5 / XC7
 (:func:`hw.common.synth.synthesize`
@@ -25,12 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from spikeforge.hw.common.harness import FmaxHarness
-from spikeforge.hw.common.synth import Target, ToolError, place_and_route, synthesize
-from spikeforge.hw.ncg.ncg_core import NCGCore
-from spikeforge.learn import default_config, split_80_20
-from spikeforge.learn_rtl import run_lockstep
-from spikeforge.sim import ncg
+from spikesmith.hw.common.harness import FmaxHarness
+from spikesmith.hw.common.synth import Target, ToolError, place_and_route, synthesize
+from spikesmith.hw.ncg.ncg_core import NCGCore
+from spikesmith.learn import default_config, split_80_20
+from spikesmith.learn_rtl import run_lockstep
+from spikesmith.sim import ncg
 
 CONFIGS = (("digits", 5), ("digits", 1), ("mnist5k", 5), ("mnist5k", 1))
 BUILD = Path(__file__).resolve().parents[1] / "build" / "rtl" / "ncg_core"

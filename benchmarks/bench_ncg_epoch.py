@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from spikeforge.learn import default_config, split_80_20
-from spikeforge.sim import ncg
+from spikesmith.learn import default_config, split_80_20
+from spikesmith.sim import ncg
 
 
 def main() -> None:

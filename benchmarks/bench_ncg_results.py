@@ -9,12 +9,12 @@ Usage::
     .venv/bin/python benchmarks/bench_ncg_results.py seeds --datasets digits --epochs 10 --rows 2
 
 ``table`` trains S2-STDP (M = 1), S2-STDP + PCN (M = 2), S2-STDP + NCG (M = 5), SSTDP + NCG
-(M = 5) and R-STDP (M = 5, dropout) with :func:`spikeforge.learn.default_config` on digits and
+(M = 5) and R-STDP (M = 5, dropout) with :func:`spikesmith.learn.default_config` on digits and
 mnist5k, latency-coded pixels and the frozen spiking front end
-(:data:`spikeforge.frontend_features.DEFAULT_FRONTENDS`), and prints a Markdown table of the
+(:data:`spikesmith.frontend_features.DEFAULT_FRONTENDS`), and prints a Markdown table of the
 final test accuracies (float reference / integer) with the best epoch in brackets. With
 ``--rtl`` every row also replays its integer training on the learning core in Verilator in
-lockstep with the golden model (:func:`spikeforge.learn_run.verify_learning_on_rtl`, full-state
+lockstep with the golden model (:func:`spikesmith.learn_run.verify_learning_on_rtl`, full-state
 comparison every ``--check-every`` training samples) and prints an RTL column: RTL test %
 (full-state checks, mismatches). The input events (and the front end) are loaded once per
 dataset and input and shared by all rows. ``sweep`` prints the integer model's final test
@@ -38,14 +38,14 @@ from dataclasses import replace
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from spikeforge.frontend_features import DEFAULT_FRONTENDS, load_input
-from spikeforge.learn import default_config, run_learning, sweep_time_bins
-from spikeforge.learn_run import verify_learning_on_rtl
-from spikeforge.sim.fixed import FixedFormat, Rounding
-from spikeforge.sim.ncg_types import Method, WeightNorm
+from spikesmith.frontend_features import DEFAULT_FRONTENDS, load_input
+from spikesmith.learn import default_config, run_learning, sweep_time_bins
+from spikesmith.learn_run import verify_learning_on_rtl
+from spikesmith.sim.fixed import FixedFormat, Rounding
+from spikesmith.sim.ncg_types import Method, WeightNorm
 
 #: A+ of each rule's config at rate factor 1, and its threshold at dataset threshold 1
-#: (``spikeforge.learn.default_config``), to rescale a config in ``tune``.
+#: (``spikesmith.learn.default_config``), to rescale a config in ``tune``.
 _RATE_UNIT = {Method.S2STDP: 0.025, Method.SSTDP: 0.05, Method.RSTDP: 0.05}
 _THRESHOLD_SCALE = {Method.S2STDP: 1.0, Method.SSTDP: 0.5 / 0.3, Method.RSTDP: 0.8 / 0.3}
 

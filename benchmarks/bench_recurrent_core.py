@@ -29,10 +29,10 @@ from pathlib import Path
 
 from amaranth.back import rtlil
 
-from spikeforge.datasets import load_dataset
-from spikeforge.hw.common.harness import FmaxHarness
-from spikeforge.hw.common.synth import Target, ToolError, place_and_route, synthesize
-from spikeforge.hw.recurrent.recurrent_bench import (
+from spikesmith.datasets import load_dataset
+from spikesmith.hw.common.harness import FmaxHarness
+from spikesmith.hw.common.synth import Target, ToolError, place_and_route, synthesize
+from spikesmith.hw.recurrent.recurrent_bench import (
     SleepEpisode,
     WakeBlock,
     commands,
@@ -41,11 +41,11 @@ from spikeforge.hw.recurrent.recurrent_bench import (
     golden_trace,
     run_recurrent_harness,
 )
-from spikeforge.hw.recurrent.recurrent_core import RecurrentCore, RecurrentCoreConfig
-from spikeforge.sim.recurrent import NeuronParams
-from spikeforge.sim.recurrent_net import NetConfig, init_network
-from spikeforge.sim.sleep import SleepParams
-from spikeforge.sleep_study import resize_area
+from spikesmith.hw.recurrent.recurrent_core import RecurrentCore, RecurrentCoreConfig
+from spikesmith.sim.recurrent import NeuronParams
+from spikesmith.sim.recurrent_net import NetConfig, init_network
+from spikesmith.sim.sleep import SleepParams
+from spikesmith.sleep_study import resize_area
 
 
 def make_config(n_exc: int, n_inh: int, *, log_frac: int = 10) -> RecurrentCoreConfig:

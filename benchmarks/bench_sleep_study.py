@@ -1,4 +1,4 @@
-"""Time the sleep-ratio study (spikeforge.sleep_study.run_sleep_study) and print its table.
+"""Time the sleep-ratio study (spikesmith.sleep_study.run_sleep_study) and print its table.
 
 Usage::
 
@@ -20,10 +20,10 @@ import platform
 import time
 from dataclasses import replace
 
-from spikeforge.sim.recurrent import NeuronParams, SynapseGroup
-from spikeforge.sim.recurrent_net import NetConfig
-from spikeforge.sim.stdp import StdpParams, StdpPolarity
-from spikeforge.sleep_study import run_sleep_study
+from spikesmith.sim.recurrent import NeuronParams, SynapseGroup
+from spikesmith.sim.recurrent_net import NetConfig
+from spikesmith.sim.stdp import StdpParams, StdpPolarity
+from spikesmith.sleep_study import run_sleep_study
 
 
 def _cpu() -> str:

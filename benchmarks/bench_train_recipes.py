@@ -17,9 +17,9 @@ import time
 
 import torch
 
-from spikeforge.datasets import load_dataset
-from spikeforge.model.recipes import recipe_for, train_recipe
-from spikeforge.model.train import evaluate, hardware_accuracy
+from spikesmith.datasets import load_dataset
+from spikesmith.model.recipes import recipe_for, train_recipe
+from spikesmith.model.train import evaluate, hardware_accuracy
 
 
 def measure(name: str) -> dict[str, object]:

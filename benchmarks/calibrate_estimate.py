@@ -24,12 +24,12 @@ from pathlib import Path
 import click
 import numpy as np
 
-from spikeforge.compiler.cores import LIFCoreConfig
-from spikeforge.hw.common.synth import Target, synthesize
-from spikeforge.hw.lif import estimate
-from spikeforge.hw.lif.lif_core import LIFCore
-from spikeforge.sim.fixed import FixedFormat
-from spikeforge.sim.lif import LIFParams, NeuronModel, ResetMode
+from spikesmith.compiler.cores import LIFCoreConfig
+from spikesmith.hw.common.synth import Target, synthesize
+from spikesmith.hw.lif import estimate
+from spikesmith.hw.lif.lif_core import LIFCore
+from spikesmith.sim.fixed import FixedFormat
+from spikesmith.sim.lif import LIFParams, NeuronModel, ResetMode
 
 TARGETS = (Target.ICE40, Target.ECP5, Target.XC7)
 

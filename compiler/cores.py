@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikeforge.sim.encoders import EncoderParams
-from spikeforge.sim.lif import LIFParams
+from spikesmith.sim.encoders import EncoderParams
+from spikesmith.sim.lif import LIFParams
 
 #: Encoder of a NetworkConfig built without one (rate coding, default seed).
 DEFAULT_ENCODER = EncoderParams()

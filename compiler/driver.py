@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from spikeforge.sim.network import NetworkParams
+from spikesmith.sim.network import NetworkParams
 
 from .cores import NetworkConfig
 from .frontend.torch import from_torch
@@ -39,7 +39,7 @@ class CompiledNetwork:
 
 def compile_model(net: nn.Module, *, lanes: int = 1,
                   trace: Callable[[str, Graph], None] | None = None) -> CompiledNetwork:
-    """Compile a trained ``spikeforge.model.SpikingMLP``: frontend, pipeline, lowering.
+    """Compile a trained ``spikesmith.model.SpikingMLP``: frontend, pipeline, lowering.
 
     Parameters
     ----------

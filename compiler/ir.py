@@ -31,9 +31,9 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from spikeforge.sim.encoders import EncoderParams, input_max
-from spikeforge.sim.fixed import FixedFormat, bits_for_range
-from spikeforge.sim.lif import LIFParams, NeuronModel, ResetMode
+from spikesmith.sim.encoders import EncoderParams, input_max
+from spikesmith.sim.fixed import FixedFormat, bits_for_range
+from spikesmith.sim.lif import LIFParams, NeuronModel, ResetMode
 
 __all__ = [
     "SPIKE_FORMAT",

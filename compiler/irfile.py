@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from spikeforge.sim.files import atomic_write_text
+from spikesmith.sim.files import atomic_write_text
 
 from .errors import CompilerError
 from .ir import Graph
@@ -52,7 +52,7 @@ def load_ir(path: str | os.PathLike[str]) -> Graph:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise IRFileError(f"{path}: not UTF-8 text (byte {exc.start}); expected a spikeforge "
+        raise IRFileError(f"{path}: not UTF-8 text (byte {exc.start}); expected a spikesmith "
                           f"IR file") from exc
     try:
         g = parse(text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spikeforge.sim.network import DenseLayer, NetworkParams
+from spikesmith.sim.network import DenseLayer, NetworkParams
 
 from .cores import LIFCoreConfig, NetworkConfig
 from .ir import Decision, DenseArg, Graph, InputArg, LIFArg, Node, Op, OutputArg

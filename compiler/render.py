@@ -3,7 +3,7 @@
 ``render(parse(text)) == text`` for every text ``parse`` accepts, and ``parse(render(g))`` is
 structurally equal to ``g`` (``ir.structurally_equal``). The form, one node per line::
 
-    spikeforge-ir 1
+    spikesmith-ir 1
     input = INPUT() u8.0:floor:saturate features=6 encoding=direct seed=44257 timesteps=4
     layers.0 = DENSE(input) s12.0:floor:wrap bits=8 shape=2x6 weights=int input_scale=- \
 core=layers_0 lanes=2
@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from spikeforge.sim.encoders import EncoderParams, Encoding
-from spikeforge.sim.fixed import FixedFormat
-from spikeforge.sim.lif import NeuronModel, ResetMode
+from spikesmith.sim.encoders import EncoderParams, Encoding
+from spikesmith.sim.fixed import FixedFormat
+from spikesmith.sim.lif import NeuronModel, ResetMode
 
 from .errors import CompilerError
 from .ir import Decision, DenseArg, Graph, InputArg, LIFArg, Node, Op, OutputArg
@@ -41,7 +41,7 @@ from .ir import Decision, DenseArg, Graph, InputArg, LIFArg, Node, Op, OutputArg
 __all__ = ["HEADER", "IRSyntaxError", "parse", "render"]
 
 #: First line of every IR text; the number is the format version.
-HEADER = "spikeforge-ir 1"
+HEADER = "spikesmith-ir 1"
 
 _INT = re.compile(r"-?(0|[1-9][0-9]*)")
 _CALL = re.compile(r"([A-Z]+)\(([^()]*)\)")

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikeforge.sim.encoders import EncoderParams
-from spikeforge.sim.fixed import FixedFormat, bits_for_range
-from spikeforge.sim.lif import LIFParams
-from spikeforge.sim.ops import accumulator_bound
-from spikeforge.sim.quant import check_weight_bits
+from spikesmith.sim.encoders import EncoderParams
+from spikesmith.sim.fixed import FixedFormat, bits_for_range
+from spikesmith.sim.lif import LIFParams
+from spikesmith.sim.ops import accumulator_bound
+from spikesmith.sim.quant import check_weight_bits
 
 from .errors import CompilerError
 from .ir import (

@@ -1,4 +1,4 @@
-"""Checkpoints of a :class:`~spikeforge.model.network.SpikingMLP` as safetensors.
+"""Checkpoints of a :class:`~spikesmith.model.network.SpikingMLP` as safetensors.
 
 The file holds the float tensors of ``net.state_dict()`` (weights ``layers.<i>.weight`` and
 thresholds ``layers.<i>.threshold``) and, in the safetensors ``__metadata__``, three JSON
@@ -21,9 +21,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from spikeforge.sim.encoders import EncoderParams, Encoding
-from spikeforge.sim.files import atomic_write_bytes
-from spikeforge.sim.lif import NeuronModel, ResetMode
+from spikesmith.sim.encoders import EncoderParams, Encoding
+from spikesmith.sim.files import atomic_write_bytes
+from spikesmith.sim.lif import NeuronModel, ResetMode
 
 from .layers import MIN_THRESHOLD
 from .network import SpikingMLP
@@ -33,7 +33,7 @@ __all__ = ["FORMAT", "CheckpointError", "load_checkpoint", "read_checkpoint_extr
            "save_checkpoint"]
 
 #: Value of the ``format`` metadata entry written by this version.
-FORMAT = "spikeforge.SpikingMLP/1"
+FORMAT = "spikesmith.SpikingMLP/1"
 
 _CONFIG_KEYS = ("sizes", "weight_bits", "membrane_bits", "timesteps", "encoder", "model",
                 "leak_shift", "reset", "learnable_threshold", "surrogate", "init_gain",

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from spikeforge.sim.fixed import FixedFormat
-from spikeforge.sim.lif import LIFParams, NeuronModel, ResetMode
-from spikeforge.sim.quant import check_weight_bits, quantize_threshold, quantize_weights
+from spikesmith.sim.fixed import FixedFormat
+from spikesmith.sim.lif import LIFParams, NeuronModel, ResetMode
+from spikesmith.sim.quant import check_weight_bits, quantize_threshold, quantize_weights
 
 from .quant import fake_quantize_threshold, fake_quantize_weights
 from .surrogate import Surrogate, fast_sigmoid

@@ -5,7 +5,7 @@ Two ways to run the same module:
 * **Float** (:meth:`SpikingMLP.forward`, :meth:`SpikingMLP.simulate`): layer-0 input is the
   golden model's encoding (``sim.encoders.encode`` of the ``uint8`` images, times
   :meth:`SpikingMLP.input_scale`), fake-quantised weights, float neurons
-  (:class:`~spikeforge.model.layers.LIFNeuron`), surrogate gradients, BPTT over ``T`` steps,
+  (:class:`~spikesmith.model.layers.LIFNeuron`), surrogate gradients, BPTT over ``T`` steps,
   vectorised over the batch. The output is the last layer's spike counts ``(batch, n_out)``.
 * **Hardware-exact** (:meth:`SpikingMLP.evaluate_hardware`): integer weights and thresholds
   folded with ``sim.quant``, synaptic input by ``sim.ops.exact_matmul`` and neurons by
@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from spikeforge.sim.encoders import EncoderParams, Encoding, encode, input_max
-from spikeforge.sim.lif import LIFState, NeuronModel, ResetMode, lif_step
-from spikeforge.sim.network import DenseLayer, Trace, predict
-from spikeforge.sim.ops import accumulator_bound, exact_matmul
-from spikeforge.sim.quant import check_weight_bits
+from spikesmith.sim.encoders import EncoderParams, Encoding, encode, input_max
+from spikesmith.sim.lif import LIFState, NeuronModel, ResetMode, lif_step
+from spikesmith.sim.network import DenseLayer, Trace, predict
+from spikesmith.sim.ops import accumulator_bound, exact_matmul
+from spikesmith.sim.quant import check_weight_bits
 
 from .layers import DEFAULT_SURROGATE, LIFNeuron, QuantDense
 from .surrogate import Surrogate
@@ -84,7 +84,7 @@ class SpikingMLP(nn.Module):
     surrogate : Surrogate
         Spike function of every layer.
     init_gain : float
-        Initial weight scale (see :class:`~spikeforge.model.layers.QuantDense`).
+        Initial weight scale (see :class:`~spikesmith.model.layers.QuantDense`).
     dropout : float
         Probability of an ``nn.Dropout`` after every hidden neuron layer (training only;
         0 inserts none).

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from spikeforge.sim.quant import check_weight_bits
+from spikesmith.sim.quant import check_weight_bits
 
 __all__ = ["fake_quantize_threshold", "fake_quantize_weights", "threshold_code", "weight_codes"]
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import torch
 
-from spikeforge.datasets import DATASETS, Dataset
-from spikeforge.sim.encoders import EncoderParams, Encoding
-from spikeforge.sim.lif import NeuronModel, ResetMode
+from spikesmith.datasets import DATASETS, Dataset
+from spikesmith.sim.encoders import EncoderParams, Encoding
+from spikesmith.sim.lif import NeuronModel, ResetMode
 
 from .network import SpikingMLP
 from .train import TrainResult, train
@@ -41,9 +41,9 @@ class TrainRecipe:
         Hidden layer widths (inputs and outputs come from the dataset).
     weight_bits, membrane_bits, timesteps, encoding, model, leak_shift, reset, threshold,
     learnable_threshold, dropout :
-        Network settings (see :class:`~spikeforge.model.network.SpikingMLP`).
+        Network settings (see :class:`~spikesmith.model.network.SpikingMLP`).
     epochs, batch_size, lr, temperature, shift :
-        Training settings (see :func:`~spikeforge.model.train.train`).
+        Training settings (see :func:`~spikesmith.model.train.train`).
     seed : int
         Seed of the weight initialisation and of training.
     """
@@ -104,7 +104,7 @@ def recipe_for(dataset: str) -> TrainRecipe:
     Raises
     ------
     ValueError
-        If ``dataset`` is not one of ``spikeforge.datasets.DATASETS``.
+        If ``dataset`` is not one of ``spikesmith.datasets.DATASETS``.
     """
     if dataset not in _RECIPES:
         raise ValueError(f"dataset must be one of {list(DATASETS)}, not {dataset!r}")

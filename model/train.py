@@ -1,4 +1,4 @@
-"""Quantisation-aware BPTT training of a :class:`~spikeforge.model.network.SpikingMLP`.
+"""Quantisation-aware BPTT training of a :class:`~spikesmith.model.network.SpikingMLP`.
 
 The loss is the cross-entropy of the output spike counts scaled by a temperature,
 ``CE(temperature * counts / T, label)``, plus an optional penalty on hidden firing. Adam with
@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from spikeforge.datasets import Dataset
-from spikeforge.sim.encoders import encode
+from spikesmith.datasets import Dataset
+from spikesmith.sim.encoders import encode
 
 from .network import SpikingMLP
 

@@ -26,6 +26,9 @@ __all__ = [
     "LFSR16",
     "LFSR24",
     "LfsrSpec",
+    "apply_jump",
+    "jump_columns",
+    "lfsr_advance",
     "lfsr_draws",
     "lfsr_step",
     "lfsr_table",
@@ -78,6 +81,59 @@ def lfsr_step(states: np.ndarray, spec: LfsrSpec, *, steps: int = 1) -> np.ndarr
         lsb = s & 1
         s = (s >> 1) ^ (lsb * taps)
     return s
+
+
+def apply_jump(columns: np.ndarray, states: np.ndarray) -> np.ndarray:
+    """Apply the linear map given by ``columns`` (``(width,)``) to every state (vectorised).
+
+    An LFSR step is linear over GF(2): the state after ``n`` steps is ``J_n · s``, where the
+    matrix ``J_n`` is stored as its ``width`` columns (the images of the basis states
+    ``1 << b``; :func:`jump_columns`).
+    """
+    s = np.asarray(states, dtype=np.int64)
+    bits = (s[..., None] >> np.arange(columns.shape[0], dtype=np.int64)) & 1
+    return np.bitwise_xor.reduce(bits * columns, axis=-1)
+
+
+def jump_columns(spec: LfsrSpec, steps: int) -> np.ndarray:
+    """Return the columns of the map "advance ``steps`` steps" (``int64 (width,)``).
+
+    Computed by repeated squaring, so ``steps`` may be as large as the period. Gateware
+    builds its one-cycle XOR network from these columns (``hw.common.lfsr``).
+    """
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, not {steps!r}")
+    basis = np.int64(1) << np.arange(spec.width, dtype=np.int64)
+    result = basis.copy()
+    power = lfsr_step(basis, spec, steps=1)
+    n = steps
+    while n:
+        if n & 1:
+            result = apply_jump(power, result)
+        power = apply_jump(power, power)
+        n >>= 1
+    return result
+
+
+@cache
+def _jump_tables(spec: LfsrSpec, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    lo_bits = spec.width // 2
+    lo = lfsr_step(np.arange(1 << lo_bits, dtype=np.int64), spec, steps=steps)
+    hi_in = np.arange(1 << (spec.width - lo_bits), dtype=np.int64) << lo_bits
+    hi = lfsr_step(hi_in, spec, steps=steps)
+    return lo, hi
+
+
+def lfsr_advance(states: np.ndarray, spec: LfsrSpec, *, steps: int) -> np.ndarray:
+    """Advance registers ``steps`` steps in one table look-up; equal to :func:`lfsr_step`.
+
+    The ``steps``-step map of a state is the XOR of the maps of its low and high halves
+    (linearity over GF(2)); both are tabulated once per ``(spec, steps)``.
+    """
+    lo, hi = _jump_tables(spec, steps)
+    lo_bits = spec.width // 2
+    s = np.asarray(states, dtype=np.int64)
+    return lo[s & ((1 << lo_bits) - 1)] ^ hi[s >> lo_bits]
 
 
 def lfsr_draws(states: np.ndarray, spec: LfsrSpec) -> tuple[np.ndarray, np.ndarray]:

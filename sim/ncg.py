@@ -2,7 +2,7 @@
 
 Ref: Goupy, Tirilly, Bilasco, NeurIPS 2024 (Neuronal Competition Groups) and the official code
 ``ggoupy/SpikeNN`` (``reference/algorithms.md`` §1). The float model in
-:mod:`spikeforge.sim.ncg_reference` is the algorithm; this module is what the hardware core
+:mod:`spikesmith.sim.ncg_reference` is the algorithm; this module is what the hardware core
 implements bit for bit. Every value is an ``int64`` NumPy integer.
 
 Integer contract (decided here, tested in ``tests/sim/test_ncg.py``)
@@ -23,7 +23,7 @@ Forward (per bin, what the core does per time step)
     the float code, the check after the *last* bin that has events is made (the float code
     skips the last input spike); this is the one deliberate forward difference.
 Decision / WTA / CR winner
-    :func:`spikeforge.sim.ncg_types.spike_order` on (bin, V).
+    :func:`spikesmith.sim.ncg_types.spike_order` on (bin, V).
 Errors
     See :func:`s2stdp_errors`: the mean firing time is a floor division, the gaps are host
     registers, the error is exact in ``τ`` units.
@@ -31,7 +31,7 @@ Weight update
     See :func:`update_rows`: two per-neuron values (causal / non-causal) chosen per synapse by
     one causality bit, rounded to the weight LSB by ``weight_format.rounding`` (stochastic
     rounding from ``P`` LFSR24 lane registers, 8 random bits per synapse), clipped, then
-    normalised (:class:`~spikeforge.sim.ncg_types.WeightNorm`).
+    normalised (:class:`~spikesmith.sim.ncg_types.WeightNorm`).
 Thresholds
     Two registers per neuron (test ``θ`` and training ``θ̃``); the competition regulation adds
     the host registers ``η_win`` / subtracts ``η_lose`` (:func:`regulate`).
@@ -323,7 +323,7 @@ def events(bins: np.ndarray, *, time_bins: int) -> tuple[np.ndarray, np.ndarray]
 def quantize_state(state: ref.ReferenceState, params: NCGParams, *, seed: int) -> NCGState:
     """Quantise a float state: weights ``rint(w 2**WF)`` clipped to ``[w_min, w_max]``,
     thresholds ``rint(θ 2**WF)``, ``S0`` = quantised row sums; LFSR registers from
-    :func:`spikeforge.sim.ncg_random.lane_seeds` with ``seed`` and ``P + 1`` lanes."""
+    :func:`spikesmith.sim.ncg_random.lane_seeds` with ``seed`` and ``P + 1`` lanes."""
     wf = params.weight_format.frac
     lo, hi = params.w_range
     w = np.clip(np.rint(state.weights.astype(np.float64) * (1 << wf)).astype(np.int64), lo, hi)
@@ -388,7 +388,7 @@ def forward(
 
 def training_thresholds(state: NCGState, label: int, *, params: NCGParams) -> np.ndarray:
     """Threshold mux of the core in training mode (as
-    :func:`spikeforge.sim.ncg_reference.training_thresholds`): CR-2 selects ``θ̃`` for the
+    :func:`spikesmith.sim.ncg_reference.training_thresholds`): CR-2 selects ``θ̃`` for the
     target neurons of class ``label``, CR-1 selects ``θ̃`` for all, otherwise ``θ``."""
     reg = params.config.regulation
     if reg is Regulation.CR1:
@@ -412,7 +412,7 @@ def regulate(
     thr_min: int,
 ) -> np.ndarray:
     """Integer competition regulation (the rule of
-    :func:`spikeforge.sim.ncg_reference.regulate`): the winner among the target neurons of
+    :func:`spikesmith.sim.ncg_reference.regulate`): the winner among the target neurons of
     class ``label`` gets ``+eta_win``, the other target neurons ``-eta_lose``; CR-2 then clamps
     to ``>= thr_min``; the result saturates to ``params.threshold_format``. No change if
     ``M_t < 2`` or both registers are 0."""
@@ -432,7 +432,7 @@ def s2stdp_errors(
     bins: np.ndarray, potentials: np.ndarray, label: int, *, params: NCGParams
 ) -> np.ndarray:
     """Integer S2-STDP / SSTDP errors (the equations of
-    :func:`spikeforge.sim.ncg_reference.s2stdp_errors`, in ``2**-TF`` units of ``T_max``).
+    :func:`spikesmith.sim.ncg_reference.s2stdp_errors`, in ``2**-TF`` units of ``T_max``).
 
     With ``τ_j = bin_j << (TF - log2 K)`` (``2**TF`` if no spike), the updated neurons ``U``
     (group winners, or all), ``F_U`` those of them that fired and the host gap registers
@@ -579,7 +579,7 @@ def train_step(
 
     1. output dropout mask (if ``config.dropout > 0``; register ``P``);
     2. threshold mux (:func:`training_thresholds`) and :func:`forward`;
-    3. prediction (class of :func:`~spikeforge.sim.ncg_types.first_winner`);
+    3. prediction (class of :func:`~spikesmith.sim.ncg_types.first_winner`);
     4. competition regulation (:func:`regulate`, CR-1 / CR-2);
     5. errors: :func:`s2stdp_errors`, or for R-STDP ``±2**TF`` on the global winner
        (``+`` if it is a target neuron of class ``label``; so ``|e| = 1.0``);
@@ -629,7 +629,7 @@ def train_step(
 
 def start_epoch(state: NCGState, *, params: NCGParams) -> NCGState:
     """Host work before an epoch: load the epoch's rate registers (annealing and R-STDP
-    modulation from :func:`~spikeforge.sim.ncg_types.schedule_rates`); CR-2 resets ``θ̃ ← θ``."""
+    modulation from :func:`~spikesmith.sim.ncg_types.schedule_rates`); CR-2 resets ``θ̃ ← θ``."""
     rates = schedule_rates(params.config, epoch=state.epoch, last_accuracy=state.last_accuracy)
     thr_train = state.thresholds_train
     if params.config.regulation is Regulation.CR2:

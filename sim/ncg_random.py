@@ -1,11 +1,11 @@
 """LFSR lane draws for the NCG learning core: jump-ahead so many draws are one array operation.
 
-The registers and the draw are those of :mod:`spikeforge.sim.lfsr` (Galois form; one draw of
+The registers and the draw are those of :mod:`spikesmith.sim.lfsr` (Galois form; one draw of
 ``spec.draw_bits`` bits advances a register ``draw_bits`` steps and returns the low bits of the
 new state). This module does not define new randomness; it computes the same draws faster by
 using that an LFSR step is linear over GF(2): the state after ``n`` steps is ``J_n · s``,
 where the matrix ``J_n`` is stored as its ``width`` columns (the images of the basis states
-``1 << b``). Tests check every function here against :func:`spikeforge.sim.lfsr.lfsr_draws`.
+``1 << b``). Tests check every function here against :func:`spikesmith.sim.lfsr.lfsr_draws`.
 """
 
 from __future__ import annotations
@@ -14,37 +14,9 @@ from functools import cache
 
 import numpy as np
 
-from .lfsr import LfsrSpec, lfsr_step
+from .lfsr import LfsrSpec, apply_jump, jump_columns
 
-__all__ = ["apply_jump", "draw_block", "jump_columns", "lane_seeds"]
-
-
-def apply_jump(columns: np.ndarray, states: np.ndarray) -> np.ndarray:
-    """Apply the linear map given by ``columns`` (``(width,)``) to every state (vectorised)."""
-    s = np.asarray(states, dtype=np.int64)
-    bits = (s[..., None] >> np.arange(columns.shape[0], dtype=np.int64)) & 1
-    return np.bitwise_xor.reduce(bits * columns, axis=-1)
-
-
-def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Columns of ``A · B``."""
-    return apply_jump(a, b)
-
-
-def jump_columns(spec: LfsrSpec, steps: int) -> np.ndarray:
-    """Return the columns of the map "advance ``steps`` steps" (``int64 (width,)``)."""
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, not {steps!r}")
-    basis = np.int64(1) << np.arange(spec.width, dtype=np.int64)
-    result = basis.copy()
-    power = lfsr_step(basis, spec, steps=1)
-    n = steps
-    while n:
-        if n & 1:
-            result = _compose(power, result)
-        power = _compose(power, power)
-        n >>= 1
-    return result
+__all__ = ["draw_block", "lane_seeds"]
 
 
 @cache
@@ -59,7 +31,7 @@ def _draw_table(spec: LfsrSpec, n: int) -> np.ndarray:
     cur = one
     for k in range(n):
         cols[k] = cur
-        cur = _compose(one, cur)
+        cur = apply_jump(one, cur)
     n_bytes = (spec.width + 7) // 8
     values = np.arange(256, dtype=np.int64)[None, :] << (8 * np.arange(n_bytes))[:, None]
     values = values & np.int64((1 << spec.width) - 1)
@@ -73,7 +45,7 @@ def _draw_table(spec: LfsrSpec, n: int) -> np.ndarray:
 def draw_block(states: np.ndarray, spec: LfsrSpec, *, draws: int) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``draws`` times from each register.
 
-    Equal to calling :func:`spikeforge.sim.lfsr.lfsr_draws` ``draws`` times in a row.
+    Equal to calling :func:`spikesmith.sim.lfsr.lfsr_draws` ``draws`` times in a row.
 
     Parameters
     ----------

@@ -6,7 +6,7 @@ Classification", NeurIPS 2024; official code ``github.com/ggoupy/SpikeNN`` (auth
 details this model reproduces are listed in ``reference/algorithms.md`` §1.8b.
 
 Float32 weights, potentials and times as in the official code; ``T_max = 1``. This is the model
-the integer golden model (:mod:`spikeforge.sim.ncg`) is measured against. Training is sequential
+the integer golden model (:mod:`spikesmith.sim.ncg`) is measured against. Training is sequential
 over samples; each step is a pure function of the state.
 """
 
@@ -109,7 +109,7 @@ class ReferenceTrace:
     times, potentials : np.ndarray
         Forward-pass spike times and potentials ``(N,)`` (before any masking).
     prediction : int
-        Predicted class (class of :func:`~spikeforge.sim.ncg_types.first_winner`).
+        Predicted class (class of :func:`~spikesmith.sim.ncg_types.first_winner`).
     updated : np.ndarray
         Indices of the neurons whose weights changed (non-zero error), ascending.
     errors : np.ndarray
@@ -241,7 +241,7 @@ def regulate(
     """Competition regulation (CR-1 / CR-2) after the forward pass of a sample of class ``y``.
 
     Among the ``M_t`` target neurons of class ``y`` the winner is the first in
-    :func:`~spikeforge.sim.ncg_types.spike_order` (by potential if none fired). Then::
+    :func:`~spikesmith.sim.ncg_types.spike_order` (by potential if none fired). Then::
 
         θ̃_winner += η_θ (M_t - 1) / M_t        θ̃_loser -= η_θ / M_t
 

@@ -50,11 +50,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from functools import cache
 
 import numpy as np
 
-from .lfsr import LFSR24, LfsrSpec, lfsr_step
+from .lfsr import LFSR24, lfsr_advance
 
 __all__ = [
     "Connectivity",
@@ -66,7 +65,6 @@ __all__ = [
     "charge",
     "current_step",
     "fire",
-    "lfsr_advance",
     "make_connectivity",
     "neuron_step",
     "rate_encode",
@@ -403,28 +401,6 @@ def neuron_step(
     u = charge(state.v, y, noise, p)
     s = fire(u, state.a, p)
     return NeuronState(y, reset(u, s, p), adapt(state.a, s, p), s)
-
-
-@cache
-def _jump_tables(spec: LfsrSpec, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    lo_bits = spec.width // 2
-    lo = lfsr_step(np.arange(1 << lo_bits, dtype=np.int64), spec, steps=steps)
-    hi_in = np.arange(1 << (spec.width - lo_bits), dtype=np.int64) << lo_bits
-    hi = lfsr_step(hi_in, spec, steps=steps)
-    return lo, hi
-
-
-def lfsr_advance(states: np.ndarray, spec: LfsrSpec, *, steps: int) -> np.ndarray:
-    """Advance registers ``steps`` steps in one table look-up; equal to ``sim.lfsr.lfsr_step``.
-
-    A Galois LFSR step is linear over GF(2), so the ``steps``-step map of a state is the XOR of
-    the maps of its low and high halves; both are tabulated once per ``(spec, steps)``. This is
-    the same fixed XOR network that gateware evaluates in one cycle.
-    """
-    lo, hi = _jump_tables(spec, steps)
-    lo_bits = spec.width // 2
-    s = np.asarray(states, dtype=np.int64)
-    return lo[s & ((1 << lo_bits) - 1)] ^ hi[s >> lo_bits]
 
 
 def rate_encode(

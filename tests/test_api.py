@@ -5,11 +5,11 @@ import pkgutil
 
 import pytest
 
-import spikeforge
+import spikesmith
 
 # Modules that import simulator-only packages at import time are listed by their tests.
-PACKAGES = ["spikeforge", "spikeforge.sim", "spikeforge.model", "spikeforge.compiler",
-            "spikeforge.hw"]
+PACKAGES = ["spikesmith", "spikesmith.sim", "spikesmith.model", "spikesmith.compiler",
+            "spikesmith.hw"]
 
 
 def _modules():
@@ -18,8 +18,8 @@ def _modules():
         pkg = importlib.import_module(pkg_name)
         for info in pkgutil.walk_packages(pkg.__path__, prefix=f"{pkg_name}."):
             if not info.ispkg and not any(info.name.startswith(f"{p}.") and p != pkg_name
-                                          for p in PACKAGES if p != "spikeforge"
-                                          and pkg_name == "spikeforge"):
+                                          for p in PACKAGES if p != "spikesmith"
+                                          and pkg_name == "spikesmith"):
                 names.append(info.name)
     return sorted(set(names))
 
@@ -34,7 +34,7 @@ def test_module_all_names_exist(name):
 
 
 def test_package_version_is_set():
-    assert spikeforge.__version__
+    assert spikesmith.__version__
 
 
 def test_test_module_names_are_unique():

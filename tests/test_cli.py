@@ -8,10 +8,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from spikeforge.cli import main
-from spikeforge.model.checkpoint import save_checkpoint
-from spikeforge.model.network import SpikingMLP
-from spikeforge.sim.encoders import EncoderParams
+from spikesmith.cli import main
+from spikesmith.model.checkpoint import save_checkpoint
+from spikesmith.model.network import SpikingMLP
+from spikesmith.sim.encoders import EncoderParams
 
 
 def _invoke(*args):
@@ -43,7 +43,7 @@ def test_out_of_range_widths_are_rejected(tmp_path, option, value, message):
 def test_stage_without_its_inputs_names_the_missing_stage(tmp_path):
     res = _invoke("export", "--run", tmp_path)
     assert res.exit_code == 2
-    assert re.search(r"checkpoint\.safetensors is missing: run `spikeforge train --run .*` "
+    assert re.search(r"checkpoint\.safetensors is missing: run `spikesmith train --run .*` "
                      r"first", res.output)
 
 

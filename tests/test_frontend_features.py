@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from spikeforge import frontend_features as ff
-from spikeforge.cli import main
-from spikeforge.learn import default_config, split_80_20
+from spikesmith import frontend_features as ff
+from spikesmith.cli import main
+from spikesmith.learn import default_config, split_80_20
 
 TINY = "snn-h16-t4-e1"
 
@@ -44,7 +44,7 @@ def test_spikes_to_bins_rate_and_first_spike():
 
 def test_frontend_is_deterministic_in_range_and_trained_on_training_images_only(
         tmp_path, monkeypatch):
-    from spikeforge import model
+    from spikesmith import model
 
     seen = []
     real = model.train_recipe
@@ -108,7 +108,7 @@ def test_learn_cli_rejects_unknown_input(tmp_path):
 
 def test_float_reference_single_input_spike_never_fires():
     # Front-end samples can carry a single event; the float code's last spike never fires.
-    from spikeforge.sim import ncg_reference as ref
+    from spikesmith.sim import ncg_reference as ref
 
     w = np.full((2, 3), 0.9, np.float32)
     times = np.array([1.0, 0.25, 1.0], np.float32)

@@ -1,12 +1,12 @@
-"""Readout (spikeforge.readout) and the study's image resize (spikeforge.sleep_study)."""
+"""Readout (spikesmith.readout) and the study's image resize (spikesmith.sleep_study)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from spikeforge.readout import clustering_index, pca_lr_accuracy
-from spikeforge.sleep_study import resize_area
+from spikesmith.readout import clustering_index, pca_lr_accuracy
+from spikesmith.sleep_study import resize_area
 
 
 def test_clustering_index_is_between_over_within_scatter():
@@ -60,9 +60,9 @@ def test_resize_area_28_to_15_pads_one_pixel_each_side():
 def test_tiny_study_writes_summary_and_plots(tmp_path):
     from dataclasses import replace
 
-    from spikeforge.sim.recurrent import NeuronParams
-    from spikeforge.sim.recurrent_net import NetConfig
-    from spikeforge.sleep_study import run_sleep_study
+    from spikesmith.sim.recurrent import NeuronParams
+    from spikesmith.sim.recurrent_net import NetConfig
+    from spikesmith.sleep_study import run_sleep_study
 
     cfg = replace(NetConfig(), steps_per_image=10, neuron=NeuronParams())
     res = run_sleep_study(

@@ -1,6 +1,6 @@
-"""Frontend: a trained ``spikeforge.model`` network to a float-stage IR graph.
+"""Frontend: a trained ``spikesmith.model`` network to a float-stage IR graph.
 
-:func:`from_torch` reads a :class:`~spikeforge.model.network.SpikingMLP` (or any module with
+:func:`from_torch` reads a :class:`~spikesmith.model.network.SpikingMLP` (or any module with
 the same attributes: ``layers``, ``encoder``, ``timesteps``, ``membrane_bits`` and
 ``input_scale(dense_index)``). It walks ``layers`` in order and emits::
 
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-from spikeforge.model.layers import LIFNeuron, QuantDense
-from spikeforge.sim.encoders import EncoderParams
-from spikeforge.sim.fixed import FixedFormat
+from spikesmith.model.layers import LIFNeuron, QuantDense
+from spikesmith.sim.encoders import EncoderParams
+from spikesmith.sim.fixed import FixedFormat
 
 from ..errors import CompilerError
 from ..ir import DenseArg, Graph, LIFArg, build_spine
@@ -99,7 +99,7 @@ def _check_net(net: object) -> None:
     missing = [a for a in ("layers", "encoder", "timesteps", "membrane_bits", "input_scale")
                if not hasattr(net, a)]
     if missing:
-        raise TypeError(f"net must provide {', '.join(missing)} like spikeforge.model."
+        raise TypeError(f"net must provide {', '.join(missing)} like spikesmith.model."
                         f"SpikingMLP; {type(net).__name__} does not")
     if not isinstance(net.layers, nn.ModuleList | nn.Sequential):
         raise TypeError(f"net.layers must be an nn.ModuleList, not {type(net.layers).__name__}")
@@ -154,7 +154,7 @@ def from_torch(net: nn.Module, *, input_name: str = "input",
     Parameters
     ----------
     net : nn.Module
-        A ``spikeforge.model.SpikingMLP`` or a module with the same attributes.
+        A ``spikesmith.model.SpikingMLP`` or a module with the same attributes.
     input_name, output_name : str
         Names of the INPUT and OUTPUT nodes (dense and neuron nodes are named after their
         position in ``net.layers``, e.g. ``layers.0``).

@@ -17,8 +17,8 @@ from __future__ import annotations
 import dataclasses
 from functools import singledispatch
 
-from spikeforge.sim.fixed import FixedFormat, Overflow, bits_for_range
-from spikeforge.sim.ops import accumulator_bound
+from spikesmith.sim.fixed import FixedFormat, Overflow, bits_for_range
+from spikesmith.sim.ops import accumulator_bound
 
 from ..ir import DenseArg, Graph, LIFArg, Node, rewrite
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from spikeforge.sim.quant import quantize_threshold, quantize_weights
+from spikesmith.sim.quant import quantize_threshold, quantize_weights
 
 from ..errors import QuantizationError
 from ..ir import DenseArg, Graph, LIFArg, Node, Op, rewrite

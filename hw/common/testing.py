@@ -3,7 +3,7 @@
 Stream helpers (``stream_put``, ``stream_get``, ``stream_collect``) follow the ``valid``/
 ``ready`` handshake of ``amaranth.lib.stream``; :func:`run_scenario` starts producer, consumer
 and monitor coroutines on one simulator. :func:`input_events` turns encoded layer input into
-the event sequence of :mod:`spikeforge.hw.common.streams`, and :func:`events_to_spikes` turns a
+the event sequence of :mod:`spikesmith.hw.common.streams`, and :func:`events_to_spikes` turns a
 spike-event sequence back into a ``(T, batch, n)`` array, so both sides of a comparison use the
 same conversion.
 """

@@ -6,7 +6,7 @@ Python does not touch the simulation per clock cycle. A harness (SystemVerilog a
 file (one hex payload per line, ``$fscanf``), and writes the core's outputs to an output file
 (``$fwrite``). :func:`build_sources` compiles it with Verilator (cached runtime objects,
 :func:`toolchain_key`), :func:`run_free_running` runs it; the cocotb test
-(:mod:`spikeforge.hw.common.verilator_harness_tb`) only waits for the harness's ``done``.
+(:mod:`spikesmith.hw.common.verilator_harness_tb`) only waits for the harness's ``done``.
 The harnesses themselves live beside their cores (``hw.lif.network_harness``,
 ``hw.ncg.ncg_harness``, ``hw.recurrent.recurrent_bench``).
 """
@@ -37,7 +37,7 @@ __all__ = [
     "write_if_changed",
 ]
 
-_TB_MODULE = "spikeforge.hw.common.verilator_harness_tb"
+_TB_MODULE = "spikesmith.hw.common.verilator_harness_tb"
 
 
 def verilator_available() -> str | None:
@@ -188,7 +188,7 @@ def toolchain_key() -> str:
 
 def _runtime_cache() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "spikeforge" / f"verilator-runtime-{toolchain_key()}"
+    return base / "spikesmith" / f"verilator-runtime-{toolchain_key()}"
 
 
 def _seed_runtime(build: Path) -> None:

@@ -1,4 +1,4 @@
-"""cocotb test of the free-running harness (:mod:`spikeforge.hw.common.verilator_harness`).
+"""cocotb test of the free-running harness (:mod:`spikesmith.hw.common.verilator_harness`).
 
 The harness generates its own clock and moves data through files, so this coroutine only
 waits for ``done``; the comparison with the golden model happens in the launching process.

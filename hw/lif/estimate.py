@@ -1,11 +1,11 @@
 """Analytic resource, cycle and throughput model of the LIF core, and its check against Yosys.
 
-Everything here is arithmetic on a :class:`~spikeforge.compiler.cores.LIFCoreConfig` (no tools,
+Everything here is arithmetic on a :class:`~spikesmith.compiler.cores.LIFCoreConfig` (no tools,
 microseconds per call). :func:`estimate_design` then runs the real tools (:mod:`.synth`) and
 reports each analytic figure beside the measured one with its relative error.
 
 Memories
-    The core has three memories (see :mod:`spikeforge.hw.lif.lif_core`): the weight ROM
+    The core has three memories (see :mod:`spikesmith.hw.lif.lif_core`): the weight ROM
     (``n_in * G`` words of ``P * weight_bits``), the state RAM (``G`` words of
     ``P * state_bits``, one write and one synchronous read port that returns the old word on a
     same-address write, priced as a transparent one) and the output
@@ -56,8 +56,8 @@ from pathlib import Path
 
 import numpy as np
 
-from spikeforge.compiler.cores import LIFCoreConfig, NetworkConfig
-from spikeforge.sim.lif import ResetMode
+from spikesmith.compiler.cores import LIFCoreConfig, NetworkConfig
+from spikesmith.sim.lif import ResetMode
 
 from ..common.streams import index_bits
 from ..common.synth import ResourceCounts, Target

@@ -16,14 +16,14 @@ from pathlib import Path
 from amaranth.back import rtlil, verilog
 from amaranth.hdl import Const, Value
 
-from spikeforge.compiler.cores import NetworkConfig
+from spikesmith.compiler.cores import NetworkConfig
 
 from .network import Network
 
 __all__ = ["MANIFEST_NAME", "TOP_NAME", "GeneratedDesign", "generate", "load_design"]
 
 #: Verilog module name of the network top level.
-TOP_NAME = "spikeforge_network"
+TOP_NAME = "spikesmith_network"
 #: File name of the manifest inside a design folder.
 MANIFEST_NAME = "design.json"
 

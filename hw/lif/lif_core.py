@@ -1,6 +1,6 @@
 """Event-driven, time-multiplexed LIF layer core.
 
-The neuron equations are those of ``sim.lif`` (:func:`spikeforge.sim.lif.charge`, ``fire``,
+The neuron equations are those of ``sim.lif`` (:func:`spikesmith.sim.lif.charge`, ``fire``,
 ``reset``); this core implements them as pipeline stages and is proven equal to them by
 ``tests/hw`` and ``tests/rtl``.
 
@@ -53,8 +53,8 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from spikeforge.compiler.cores import LIFCoreConfig
-from spikeforge.sim.lif import NeuronModel, ResetMode
+from spikesmith.compiler.cores import LIFCoreConfig
+from spikesmith.sim.lif import NeuronModel, ResetMode
 
 from ..common.streams import (
     current_event_layout,
@@ -121,7 +121,7 @@ class LIFCore(wiring.Component):
     Members
     -------
     i : In(stream.Signature(event))
-        Input events and end-of-timestep markers (:mod:`spikeforge.hw.common.streams`): a spike
+        Input events and end-of-timestep markers (:mod:`spikesmith.hw.common.streams`): a spike
         event layout for ``input_bits == 1``, a current event layout for ``input_bits == 8``.
     o : Out(stream.Signature(spike_event_layout(n_out)))
         Output spikes of each timestep in ascending neuron order, then the end-of-timestep marker.

@@ -1,4 +1,4 @@
-"""Network top level: a chain of :class:`~spikeforge.hw.lif.lif_core.LIFCore` generated from a
+"""Network top level: a chain of :class:`~spikesmith.hw.lif.lif_core.LIFCore` generated from a
 ``NetworkConfig``.
 
 Core ``l``'s output spike stream feeds core ``l+1``'s input (same layout) through a register
@@ -10,7 +10,7 @@ consumes layer ``l-1``'s spikes of the same timestep).
 
 Host protocol: send layer-0 events on ``i`` (one per non-zero input, then an end-of-timestep
 marker per timestep; ``last`` on the sample's final marker, see
-:mod:`spikeforge.hw.common.streams`);
+:mod:`spikesmith.hw.common.streams`);
 read the output layer's spikes and markers on ``o``. A sample is done when ``o`` carries the
 marker with ``last = 1``; ``samples_done`` counts such markers. Membrane readback of every layer
 comes out on the always-ready ``readback_<l>`` streams.
@@ -24,7 +24,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from spikeforge.compiler.cores import NetworkConfig
+from spikesmith.compiler.cores import NetworkConfig
 
 from ..common.streams import current_event_layout, membrane_readback_layout, spike_event_layout
 from .lif_core import LIFCore

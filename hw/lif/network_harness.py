@@ -1,7 +1,7 @@
 """Free-running Verilator harness around a generated LIF network, for bulk verification.
 
 The harness (SystemVerilog written by :func:`harness_verilog` from a design's manifest, with
-the shared pieces of :mod:`spikeforge.hw.common.verilator_harness`) reads the host's event
+the shared pieces of :mod:`spikesmith.hw.common.verilator_harness`) reads the host's event
 stream into the network's ``i`` stream, keeps ``o`` always ready, and writes every output
 event (``o <hex>``), the first readback records of each layer (``r<l> <hex>``) and the cycle at
 which each sample completed (``d <cycle>``) to an output file.

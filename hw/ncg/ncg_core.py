@@ -1,10 +1,10 @@
 """NCG learning core: single-spike IF readout with S2-STDP and Neuronal Competition Groups.
 
 Inference and on-chip learning in one block, bit-exact with the integer golden model
-:mod:`spikeforge.sim.ncg` (the contract: :func:`~spikeforge.sim.ncg.forward`,
-:func:`~spikeforge.sim.ncg.regulate`, :func:`~spikeforge.sim.ncg.s2stdp_errors`,
-:func:`~spikeforge.sim.ncg.update_rows`, :func:`~spikeforge.sim.ncg.train_step`); the equations
-live there and are not repeated here. Host protocol: :mod:`spikeforge.hw.ncg.ncg_streams`.
+:mod:`spikesmith.sim.ncg` (the contract: :func:`~spikesmith.sim.ncg.forward`,
+:func:`~spikesmith.sim.ncg.regulate`, :func:`~spikesmith.sim.ncg.s2stdp_errors`,
+:func:`~spikesmith.sim.ncg.update_rows`, :func:`~spikesmith.sim.ncg.train_step`); the equations
+live there and are not repeated here. Host protocol: :mod:`spikesmith.hw.ncg.ncg_streams`.
 
 Organisation (``P`` = ``params.lanes`` synapse lanes, ``G = ceil(F / P)`` words per row)::
 
@@ -24,7 +24,7 @@ Sample flow after ``END``:
    threshold (test, or the CR-1/CR-2 training mux) is compared first (strict ``>``), and the
    neuron stops at its first spike. The global, per-group and regulation winners, the
    minimum test threshold, and the mean-time accumulator are updated after each neuron, in
-   index order, so ties resolve as :func:`~spikeforge.sim.ncg_types.spike_order`.
+   index order, so ties resolve as :func:`~spikesmith.sim.ncg_types.spike_order`.
 2. Training only: competition regulation (read-modify-write of the ``M_t`` training
    thresholds of the label's group); the mean firing time with :class:`FloorDivider`;
    per updated neuron the error, the two update values ``d±`` (two multipliers, once per
@@ -43,12 +43,12 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from spikeforge.sim.fixed import Rounding
-from spikeforge.sim.lfsr import LFSR24
-from spikeforge.sim.ncg import ROUND_BITS, NCGParams
-from spikeforge.sim.ncg_random import jump_columns
-from spikeforge.sim.ncg_types import Method, Regulation, WeightNorm
+from spikesmith.sim.fixed import Rounding
+from spikesmith.sim.lfsr import LFSR24
+from spikesmith.sim.ncg import ROUND_BITS, NCGParams
+from spikesmith.sim.ncg_types import Method, Regulation, WeightNorm
 
+from ..common.lfsr import lfsr_advance_value
 from ..common.mem import NO_RW_CHECK
 from ..common.streams import index_bits
 from .ncg_divider import FloorDivider
@@ -62,25 +62,7 @@ from .ncg_streams import (
     ncg_record_layout,
 )
 
-__all__ = ["NCGCore", "lfsr_draw_next"]
-
-
-def lfsr_draw_next(state):
-    """Return the register value after one draw of :data:`spikeforge.sim.lfsr.LFSR24`
-    (``draw_bits`` Galois steps) as a flat XOR network; the draw is its low 8 bits.
-
-    The network is the linear map of :func:`spikeforge.sim.ncg_random.jump_columns`: output
-    bit ``b`` is the XOR of the input bits ``i`` whose column has bit ``b`` set.
-    """
-    cols = [int(c) for c in jump_columns(LFSR24, LFSR24.draw_bits)]
-    bits = []
-    for b in range(LFSR24.width):
-        terms = [state[i] for i, c in enumerate(cols) if (c >> b) & 1]
-        acc = terms[0] if terms else Const(0, 1)
-        for t in terms[1:]:
-            acc = acc ^ t
-        bits.append(acc)
-    return Cat(*bits)
+__all__ = ["NCGCore"]
 
 
 class _ReadReg:
@@ -118,14 +100,14 @@ class NCGCore(wiring.Component):
     Parameters
     ----------
     params : NCGParams
-        Integer parameters of :mod:`spikeforge.sim.ncg` (shapes, formats, ``K``, ``P``,
+        Integer parameters of :mod:`spikesmith.sim.ncg` (shapes, formats, ``K``, ``P``,
         method, regulation, rounding, dropout). Weights, thresholds, ``S0``, rates, gaps and
         LFSR seeds are loaded by the host through ``WRITE`` commands.
 
     Members
     -------
     i : In(stream.Signature(ncg_command_layout(...)))
-        Commands (:mod:`spikeforge.hw.ncg.ncg_streams`).
+        Commands (:mod:`spikesmith.hw.ncg.ncg_streams`).
     o : Out(stream.Signature(ncg_record_layout(...)))
         Records: results, burst-read data, traces.
     busy : Out(1)
@@ -436,7 +418,7 @@ class NCGCore(wiring.Component):
                              s2_valid.eq(0), nt.eq(k_bins), nv.eq(0)]
                 active = Signal()
                 if dropout:
-                    nxt = lfsr_draw_next(lanes[p])
+                    nxt = lfsr_advance_value(lanes[p], LFSR24, steps=LFSR24.draw_bits)
                     with m.If(train):
                         m.d.sync += lanes[p].eq(nxt)
                     m.d.comb += active.eq(~train | (nxt[:8] >= prm.dropout))
@@ -678,7 +660,7 @@ class NCGCore(wiring.Component):
                     bl = b_rd.data.word_select(lane, bb)
                     d = Mux(bl <= row_bin, dp_sat, dm_sat)
                     if rounding is Rounding.STOCHASTIC:
-                        nxt = lfsr_draw_next(lanes[lane])
+                        nxt = lfsr_advance_value(lanes[lane], LFSR24, steps=LFSR24.draw_bits)
                         with m.If(x_valid):
                             m.d.sync += lanes[lane].eq(nxt)
                         dw = (d + nxt[:ROUND_BITS]) >> ROUND_BITS

@@ -1,13 +1,13 @@
-"""Free-running Verilator harness around :class:`spikeforge.hw.ncg.ncg_core.NCGCore`.
+"""Free-running Verilator harness around :class:`spikesmith.hw.ncg.ncg_core.NCGCore`.
 
 Python does not touch the simulation per clock cycle: the harness (SystemVerilog from
 :func:`ncg_harness_verilog`) reads packed commands from a text file (``$fscanf``, one hex
 payload per line) into the core's ``i`` stream, keeps ``o`` always ready and writes every
 record (one hex payload per line, ``$fwrite``), then the cycle count (``c <cycles>``). It stops
 after the expected number of records. The build and the cocotb launch are those of
-:mod:`spikeforge.hw.common.verilator_harness`
-(:func:`~spikeforge.hw.common.verilator_harness.build_sources`,
-:func:`~spikeforge.hw.common.verilator_harness.run_free_running`).
+:mod:`spikesmith.hw.common.verilator_harness`
+(:func:`~spikesmith.hw.common.verilator_harness.build_sources`,
+:func:`~spikesmith.hw.common.verilator_harness.run_free_running`).
 
 Stimulus file: line 1 the number of records to wait for, line 2 a cycle limit, then the
 command payloads in hex.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from spikeforge.sim.ncg import NCGParams
+from spikesmith.sim.ncg import NCGParams
 
 from ..common.verilator_harness import (
     build_lock,

@@ -1,7 +1,7 @@
 """Host side of the NCG core protocol: build command streams, decode record streams.
 
-Everything the host sends to :class:`spikeforge.hw.ncg.ncg_core.NCGCore` is a list of
-:class:`Command` (packed with :func:`spikeforge.hw.common.streams.pack`), and everything it receives
+Everything the host sends to :class:`spikesmith.hw.ncg.ncg_core.NCGCore` is a list of
+:class:`Command` (packed with :func:`spikesmith.hw.common.streams.pack`), and everything it receives
 is decoded into :class:`Record`. The Amaranth testbenches and the Verilator harness share these
 helpers, so both sides of a comparison use the same conversion.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikeforge.sim.ncg import NCGParams, NCGState, events
+from spikesmith.sim.ncg import NCGParams, NCGState, events
 
 from ..common.streams import pack
 from .ncg_streams import (
@@ -41,7 +41,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Command:
-    """One command (fields of :func:`spikeforge.hw.ncg.ncg_streams.ncg_command_layout`)."""
+    """One command (fields of :func:`spikesmith.hw.ncg.ncg_streams.ncg_command_layout`)."""
 
     op: NCGOp
     space: NCGSpace = NCGSpace.REG
@@ -87,7 +87,7 @@ def load_state_commands(state: NCGState, params: NCGParams) -> list[Command]:
 
 
 def sample_commands(bins: np.ndarray, label: int, *, params: NCGParams) -> list[Command]:
-    """Return the events of one sample (:func:`spikeforge.sim.ncg.events` order) and ``END``."""
+    """Return the events of one sample (:func:`spikesmith.sim.ncg.events` order) and ``END``."""
     feats, ebins = events(np.asarray(bins, dtype=np.int64), time_bins=params.time_bins)
     cmds = [Command(NCGOp.EVENT, NCGSpace.REG, int(f), int(b)) for f, b in zip(
         feats, ebins, strict=True)]

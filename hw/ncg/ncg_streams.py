@@ -1,4 +1,4 @@
-"""Host protocol of the NCG learning core (:class:`spikeforge.hw.ncg.ncg_core.NCGCore`).
+"""Host protocol of the NCG learning core (:class:`spikesmith.hw.ncg.ncg_core.NCGCore`).
 
 The core has one command stream in and one record stream out, both ``amaranth.lib.stream``
 with a ``data.StructLayout`` payload built here. One ordered command stream (rather than a
@@ -9,7 +9,7 @@ Commands (:func:`ncg_command_layout`, fields ``op``, ``space``, ``index``, ``val
 
 ``EVENT``
     One input spike of the current sample: ``index`` = feature, ``value`` = time bin
-    ``0 .. K-1``. Events come in the order of :func:`spikeforge.sim.ncg.events` (ascending
+    ``0 .. K-1``. Events come in the order of :func:`spikesmith.sim.ncg.events` (ascending
     bin, ascending feature within a bin), each feature at most once per sample.
 ``END``
     End of the sample: ``value`` = label. The core runs the forward pass and, in training mode
@@ -45,8 +45,8 @@ import numpy as np
 from amaranth.hdl import unsigned
 from amaranth.lib import data
 
-from spikeforge.sim.lfsr import LFSR24
-from spikeforge.sim.ncg import NCGParams, NCGRates
+from spikesmith.sim.lfsr import LFSR24
+from spikesmith.sim.ncg import NCGParams, NCGRates
 
 from ..common.streams import index_bits
 
@@ -94,7 +94,7 @@ class NCGReg(enum.IntEnum):
 
     #: Bit 0: training mode; bit 1: emit ``TRACE`` records.
     MODE = 0
-    #: STDP rates (signed, ``2**-AF`` units), :class:`spikeforge.sim.ncg.NCGRates`.
+    #: STDP rates (signed, ``2**-AF`` units), :class:`spikesmith.sim.ncg.NCGRates`.
     A_PLUS = 1
     A_MINUS = 2
     ANTI_A_PLUS = 3

@@ -1,10 +1,10 @@
 """Homeostatic weight decay of one synapse per cycle: log2 look-up, octave and fraction factor
 tables, two multipliers, stochastic rounding from an LFSR; tables writable by the host.
 
-The rule is :func:`spikeforge.sim.sleep.decay_step` (``L`` from
-:func:`~spikeforge.sim.sleep.log2_fixed`, ``A`` and ``B`` from
-:func:`~spikeforge.sim.sleep.decay_tables`, ``G`` as :func:`~spikeforge.sim.sleep.decay_factor`,
-generator :data:`~spikeforge.sim.sleep.DECAY_LFSR`); this unit is its per-synapse pipeline,
+The rule is :func:`spikesmith.sim.sleep.decay_step` (``L`` from
+:func:`~spikesmith.sim.sleep.log2_fixed`, ``A`` and ``B`` from
+:func:`~spikesmith.sim.sleep.decay_tables`, ``G`` as :func:`~spikesmith.sim.sleep.decay_factor`,
+generator :data:`~spikesmith.sim.sleep.DECAY_LFSR`); this unit is its per-synapse pipeline,
 one stage per cycle::
 
     1  inputs registered; leading one e of pos = max(m, 1), the Q bits f below it;
@@ -55,8 +55,8 @@ from amaranth.lib import data, enum, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from spikeforge.sim.lfsr import lfsr_step
-from spikeforge.sim.sleep import (
+from spikesmith.sim.lfsr import lfsr_step
+from spikesmith.sim.sleep import (
     DECAY_FACTOR_FRAC,
     DECAY_LFSR,
     SleepParams,
@@ -66,8 +66,8 @@ from spikeforge.sim.sleep import (
     octave_table,
 )
 
+from ..common.lfsr import lfsr_advance_value
 from ..common.mem import NO_RW_CHECK
-from .noise import lfsr_advance_value
 
 __all__ = ["DecayTable", "DecayUnit"]
 

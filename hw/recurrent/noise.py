@@ -1,41 +1,22 @@
 """Sleep membrane noise: ``n_uniform`` LFSR draws summed and scaled, in one cycle.
 
-The noise equation is :func:`spikeforge.sim.sleep.noise_step`; the generator is
-``sim.lfsr.LFSR24`` (taps and width come from there). :func:`lfsr_advance_value` builds the
-fixed XOR network of a multi-step Galois LFSR advance, which the rate encoder of
-:class:`~spikeforge.hw.recurrent.recurrent_core.RecurrentCore` and the decay unit also use.
+The noise equation is :func:`spikesmith.sim.sleep.noise_step`; the generator is
+``sim.lfsr.LFSR24`` (taps and width come from there), advanced by the one XOR network of
+:func:`spikesmith.hw.common.lfsr.lfsr_advance_value`.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from amaranth.hdl import Cat, Const, Module, Value, signed
+from amaranth.hdl import Const, Module, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from spikeforge.sim.lfsr import LFSR24, LfsrSpec, lfsr_step
-from spikeforge.sim.sleep import SleepParams
+from spikesmith.sim.lfsr import LFSR24
+from spikesmith.sim.sleep import SleepParams
 
-__all__ = ["NoiseUnit", "lfsr_advance_value", "noise_range"]
+from ..common.lfsr import lfsr_advance_value
 
-
-def lfsr_advance_value(value: Value, spec: LfsrSpec, *, steps: int) -> Value:
-    """Return the state of the Galois LFSR ``spec`` after ``steps`` steps from ``value``.
-
-    Combinational: the advance is linear over GF(2), so each output bit is the XOR of the
-    input bits whose unit vectors ``sim.lfsr.lfsr_step`` maps onto it (a flat XOR network).
-    """
-    if not isinstance(spec, LfsrSpec):
-        raise TypeError(f"spec must be a LfsrSpec, not {spec!r}")
-    if not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, not {steps!r}")
-    images = lfsr_step(1 << np.arange(spec.width, dtype=np.int64), spec, steps=steps)
-    value = Value.cast(value)
-    bits = []
-    for b in range(spec.width):
-        sources = [value[i] for i in range(spec.width) if (int(images[i]) >> b) & 1]
-        bits.append(Cat(*sources).xor() if sources else Const(0, 1))
-    return Cat(*bits)
+__all__ = ["NoiseUnit", "noise_range"]
 
 
 def noise_range(p: SleepParams) -> tuple[int, int]:

@@ -21,8 +21,8 @@ import numpy as np
 from amaranth.back import verilog
 from amaranth.hdl import Const, Value
 
-from spikeforge.sim.recurrent import regroup
-from spikeforge.sim.recurrent_net import (
+from spikesmith.sim.recurrent import regroup
+from spikesmith.sim.recurrent_net import (
     NetConfig,
     NetState,
     run_sleep_episode,
@@ -118,7 +118,7 @@ def reseed_commands(config: RecurrentCoreConfig, state: NetState) -> list[int]:
 
 def set_commands(config: RecurrentCoreConfig, writes: list[Write]) -> list[int]:
     """Return the ``SET`` command words of ``writes``
-    (:mod:`spikeforge.hw.recurrent.recurrent_params`)."""
+    (:mod:`spikesmith.hw.recurrent.recurrent_params`)."""
     cmd_l = _layouts(config)[0]
     return [pack(cmd_l, op=RecurrentOp.SET, space=space, index=index,
                  value=int(value) & ((1 << 64) - 1)) for space, index, value in writes]
@@ -192,10 +192,10 @@ def golden_trace(config: RecurrentCoreConfig, schedule: Schedule, *, net: NetCon
     """Run ``schedule`` through ``sim.recurrent_net`` from ``state`` (default ``config.state``).
 
     ``net`` replaces ``config.net`` (a configuration programmed at run time,
-    :func:`spikeforge.hw.recurrent.recurrent_params.parameter_writes`); its connectivity is then the
+    :func:`spikesmith.hw.recurrent.recurrent_params.parameter_writes`); its connectivity is then the
     build's synapses regrouped with ``net``'s bounds and targets unless ``conn`` is given.
     Spikes, membranes, sleep length and group sums come from the block drivers
-    (``run_wake_block``, ``run_sleep_episode``) that ``spikeforge.sleep_study`` uses; ``y`` and
+    (``run_wake_block``, ``run_sleep_episode``) that ``spikesmith.sleep_study`` uses; ``y`` and
     ``a`` (and the membranes of sleep steps) from the equal step functions. ``conn`` replaces
     ``config.conn`` in the model (a perturbation check passes a modified one).
     """
@@ -409,10 +409,10 @@ def default_build_dir(name: str) -> Path:
 
     Rebuilding there only redoes the work whose sources changed, so a bench pays the clean
     build (about a minute for the core) once per machine and toolchain (the folder name ends
-    in :func:`~spikeforge.hw.common.verilator_harness.toolchain_key`).
+    in :func:`~spikesmith.hw.common.verilator_harness.toolchain_key`).
     """
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "spikeforge" / "rtl" / f"{name}-{toolchain_key()}"
+    return base / "spikesmith" / "rtl" / f"{name}-{toolchain_key()}"
 
 
 def build_recurrent_harness(config: RecurrentCoreConfig, build_dir: str | os.PathLike) -> Path:

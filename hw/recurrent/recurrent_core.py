@@ -26,19 +26,19 @@ One step (wake or sleep), each phase one item per cycle, pipelined:
 2. **drive sweep** (2 cycles per row + 1 per synapse of a row whose presynaptic neuron
    spiked): ``acc[j] += sign_i m`` (input spikes of this step, neuron spikes of the last).
 3. **neuron pass** (``n_post`` cycles): ``sim.recurrent.neuron_step`` with the drive and, in
-   sleep, the noise of :class:`~spikeforge.hw.recurrent.noise.NoiseUnit`; neuron ages updated; one
+   sleep, the noise of :class:`~spikesmith.hw.recurrent.noise.NoiseUnit`; neuron ages updated; one
    neuron record per neuron; ``acc`` cleared.
 4. **learning sweep**: rows whose presynaptic neuron spiked this step, or every row when some
    neuron spiked or a decay batch is due. Each synapse goes through
-   :class:`~spikeforge.hw.recurrent.stdp_unit.STDPUnit` (kernel word read at S2, update at
-   S3) then :class:`~spikeforge.hw.recurrent.decay_unit.DecayUnit`
+   :class:`~spikesmith.hw.recurrent.stdp_unit.STDPUnit` (kernel word read at S2, update at
+   S3) then :class:`~spikesmith.hw.recurrent.decay_unit.DecayUnit`
    (enabled on every ``decay_period``-th sleep step) and is written back; one cycle later the
    running ``sum |w|`` of its group is updated by the change (one adder for all groups).
 5. sleep: after a decay batch, a status record; the episode stops when every group sum is at
    most ``B + (B >> tol_shift)`` (``sim.sleep.sums_at_baseline``; one group per cycle against
    its level in ``regs``) or the budget is used.
 
-Host protocol (:mod:`spikeforge.hw.recurrent.recurrent_streams`): ``PIXEL`` commands load an image,
+Host protocol (:mod:`spikesmith.hw.recurrent.recurrent_streams`): ``PIXEL`` commands load an image,
 ``WAKE n`` runs ``n`` wake steps, ``SLEEP b`` one episode of budget ``b``, ``DUMP_WEIGHTS``
 streams all magnitudes; ``SET_*_REG`` reseed the LFSRs. A command is accepted only when the
 previous one has finished (``busy`` low).
@@ -55,14 +55,15 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from spikeforge.sim.lfsr import LFSR24
-from spikeforge.sim.recurrent import Connectivity, SynapseGroup
-from spikeforge.sim.recurrent_net import NetConfig, NetState
-from spikeforge.sim.stdp import StdpPolarity, kernel_luts
+from spikesmith.sim.lfsr import LFSR24
+from spikesmith.sim.recurrent import Connectivity, SynapseGroup
+from spikesmith.sim.recurrent_net import NetConfig, NetState
+from spikesmith.sim.stdp import StdpPolarity, kernel_luts
 
+from ..common.lfsr import lfsr_advance_value
 from ..common.mem import NO_RW_CHECK
 from .decay_unit import DecayTable, DecayUnit
-from .noise import NoiseUnit, lfsr_advance_value, noise_range
+from .noise import NoiseUnit, noise_range
 from .recurrent_streams import (
     RecurrentOp,
     RecurrentParam,
@@ -237,7 +238,7 @@ class RecurrentCore(wiring.Component):
     Members
     -------
     cmd : In(stream.Signature(recurrent_command_layout(...)))
-        Host commands (:class:`~spikeforge.hw.recurrent.recurrent_streams.RecurrentOp`).
+        Host commands (:class:`~spikesmith.hw.recurrent.recurrent_streams.RecurrentOp`).
     neurons : Out(stream.Signature(neuron_record_layout(...), always_ready=True))
         One record per neuron per step.
     weights : Out(stream.Signature(weight_record_layout(...), always_ready=True))

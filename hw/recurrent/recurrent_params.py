@@ -1,10 +1,10 @@
 # amaranth: UnusedElaboratable=no
 """Run-time parameters of the recurrent core: what the host may change without a rebuild.
 
-A :class:`~spikeforge.hw.recurrent.recurrent_core.RecurrentCore` is built from one
-:class:`~spikeforge.sim.recurrent_net.NetConfig`; its values are the reset contents of the
+A :class:`~spikesmith.hw.recurrent.recurrent_core.RecurrentCore` is built from one
+:class:`~spikesmith.sim.recurrent_net.NetConfig`; its values are the reset contents of the
 core's registers and tables. The host rewrites them with ``SET`` commands
-(:class:`~spikeforge.hw.recurrent.recurrent_streams.RecurrentSpace`):
+(:class:`~spikesmith.hw.recurrent.recurrent_streams.RecurrentSpace`):
 
 * **run-time** (``SCALAR``, ``LO``, ``HI``, ``STOP``, ``KERNEL_*``, ``DECAY_*``): thresholds
   ``theta0``/``theta_max``, ``v_reset``, ``delta_a``, gain ``g``, STDP kernels and polarity
@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from spikeforge.sim.recurrent import Connectivity, SynapseGroup, regroup
-from spikeforge.sim.recurrent_net import NetConfig, synapse_sums
-from spikeforge.sim.stdp import StdpPolarity, kernel_luts
+from spikesmith.sim.recurrent import Connectivity, SynapseGroup, regroup
+from spikesmith.sim.recurrent_net import NetConfig, synapse_sums
+from spikesmith.sim.stdp import StdpPolarity, kernel_luts
 
 from .decay_unit import DecayTable, DecayUnit
 from .recurrent_core import RecurrentCoreConfig
@@ -135,7 +135,7 @@ def parameter_writes(config: RecurrentCoreConfig, *, net: NetConfig,
         The configuration to run (module docstring: what may differ from the build).
     conn : Connectivity or None
         Its connectivity; default: the build's synapses with ``net``'s group bounds, targets
-        and initial values (:func:`spikeforge.sim.recurrent.regroup`).
+        and initial values (:func:`spikesmith.sim.recurrent.regroup`).
 
     Raises
     ------

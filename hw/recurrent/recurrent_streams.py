@@ -1,5 +1,5 @@
 """Stream payload layouts of the recurrent STDP / sleep core
-(:mod:`spikeforge.hw.recurrent.recurrent_core`).
+(:mod:`spikesmith.hw.recurrent.recurrent_core`).
 
 * **command** (:func:`recurrent_command_layout`): host to core. ``op`` is a
   :class:`RecurrentOp`; ``space`` (a :class:`RecurrentSpace`, ``SET`` only), ``index`` and
@@ -16,8 +16,8 @@
   ``sim.recurrent.SynapseGroup`` (enum order).
 
 Fields are laid out LSB first in the order listed (``data.StructLayout``); the host side packs
-and unpacks them with :func:`spikeforge.hw.common.streams.pack` /
-:func:`~spikeforge.hw.common.streams.unpack`.
+and unpacks them with :func:`spikesmith.hw.common.streams.pack` /
+:func:`~spikesmith.hw.common.streams.unpack`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Pair-based STDP update of one synapse from spike-age counters and kernel look-up tables.
 
-The rule is :func:`spikeforge.sim.stdp.stdp_update` (tables :func:`~spikeforge.sim.stdp.
-kernel_luts`, polarity :class:`~spikeforge.sim.stdp.StdpPolarity`); this unit is one synapse of
+The rule is :func:`spikesmith.sim.stdp.stdp_update` (tables :func:`~spikesmith.sim.stdp.
+kernel_luts`, polarity :class:`~spikesmith.sim.stdp.StdpPolarity`); this unit is one synapse of
 it, so a time-multiplexed core applies it at one synapse per cycle. The kernel tables and the
 polarity are run-time state: the build's values are the reset contents, and the host rewrites
-them through ``wr_*`` and ``reversed`` (:mod:`spikeforge.hw.recurrent.recurrent_params`).
+them through ``wr_*`` and ``reversed`` (:mod:`spikesmith.hw.recurrent.recurrent_params`).
 
 One table read per synapse. The ages are those after this step's ``age_step``, so a spike
 means age 0 on its side, and one address serves both tables: ``c_j`` when the presynaptic
@@ -23,7 +23,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from spikeforge.sim.stdp import StdpParams, StdpPolarity, kernel_luts
+from spikesmith.sim.stdp import StdpParams, StdpPolarity, kernel_luts
 
 from ..common.mem import NO_RW_CHECK
 

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from spikeforge.compiler.ir import DenseArg, LIFArg, build_spine
-from spikeforge.model.network import SpikingMLP
-from spikeforge.sim.encoders import EncoderParams, Encoding
-from spikeforge.sim.fixed import FixedFormat
-from spikeforge.sim.lif import NeuronModel, ResetMode
+from spikesmith.compiler.ir import DenseArg, LIFArg, build_spine
+from spikesmith.model.network import SpikingMLP
+from spikesmith.sim.encoders import EncoderParams, Encoding
+from spikesmith.sim.fixed import FixedFormat
+from spikesmith.sim.lif import NeuronModel, ResetMode
 
 
 def _tiny_net(encoding: Encoding = Encoding.DIRECT) -> SpikingMLP:

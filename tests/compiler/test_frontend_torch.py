@@ -5,17 +5,17 @@ import pytest
 import torch
 from torch import nn
 
-from spikeforge.compiler.frontend.torch import (
+from spikesmith.compiler.frontend.torch import (
     ModelStructureError,
     UnsupportedLayerError,
     from_torch,
 )
-from spikeforge.compiler.ir import Op
-from spikeforge.compiler.verify import verify
-from spikeforge.model.layers import LIFNeuron, QuantDense
-from spikeforge.model.network import SpikingMLP
-from spikeforge.sim.encoders import Encoding
-from spikeforge.sim.lif import NeuronModel, ResetMode
+from spikesmith.compiler.ir import Op
+from spikesmith.compiler.verify import verify
+from spikesmith.model.layers import LIFNeuron, QuantDense
+from spikesmith.model.network import SpikingMLP
+from spikesmith.sim.encoders import Encoding
+from spikesmith.sim.lif import NeuronModel, ResetMode
 
 
 def test_graph_mirrors_the_model(tiny_net):
@@ -115,7 +115,7 @@ def test_non_models_are_rejected():
     with pytest.raises(TypeError, match=r"net must be a torch.nn.Module, not int"):
         from_torch(3)
     with pytest.raises(TypeError, match=r"net must provide layers, encoder, timesteps, "
-                                        r"membrane_bits, input_scale like spikeforge.model."
+                                        r"membrane_bits, input_scale like spikesmith.model."
                                         r"SpikingMLP; Linear does not"):
         from_torch(nn.Linear(2, 2))
 

@@ -1,6 +1,6 @@
 """Golden files: the compiler's text output for the tiny fixed network, compared exactly.
 
-Regenerate on purpose with ``SPIKEFORGE_REGEN_GOLDEN=1 pytest tests/compiler/test_golden.py``
+Regenerate on purpose with ``SPIKESMITH_REGEN_GOLDEN=1 pytest tests/compiler/test_golden.py``
 (the tests then report themselves skipped, naming each file written); review with ``git diff``.
 """
 
@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from spikeforge.compiler.frontend.torch import from_torch
-from spikeforge.compiler.pipeline import lower
-from spikeforge.compiler.render import parse, render
-from spikeforge.sim.encoders import Encoding
+from spikesmith.compiler.frontend.torch import from_torch
+from spikesmith.compiler.pipeline import lower
+from spikesmith.compiler.render import parse, render
+from spikesmith.sim.encoders import Encoding
 
 GOLDEN = Path(__file__).parent / "golden"
-REGEN = os.environ.get("SPIKEFORGE_REGEN_GOLDEN") == "1"
+REGEN = os.environ.get("SPIKESMITH_REGEN_GOLDEN") == "1"
 
 
 def _compare(name: str, text: str) -> None:
@@ -24,7 +24,7 @@ def _compare(name: str, text: str) -> None:
         path.write_text(text)
         pytest.skip(f"regenerated {path}")
     if not path.exists():
-        pytest.fail(f"{path} is missing; create it with SPIKEFORGE_REGEN_GOLDEN=1")
+        pytest.fail(f"{path} is missing; create it with SPIKESMITH_REGEN_GOLDEN=1")
     expected = path.read_text()
     assert text == expected
     assert render(parse(expected)) == expected

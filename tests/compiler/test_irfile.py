@@ -2,12 +2,12 @@
 
 import pytest
 
-from spikeforge.compiler.frontend.torch import from_torch
-from spikeforge.compiler.ir import Graph, structurally_equal
-from spikeforge.compiler.irfile import IRFileError, load_ir, save_ir
-from spikeforge.compiler.pipeline import lower
-from spikeforge.compiler.render import render
-from spikeforge.compiler.verify import IRError
+from spikesmith.compiler.frontend.torch import from_torch
+from spikesmith.compiler.ir import Graph, structurally_equal
+from spikesmith.compiler.irfile import IRFileError, load_ir, save_ir
+from spikesmith.compiler.pipeline import lower
+from spikesmith.compiler.render import render
+from spikesmith.compiler.verify import IRError
 
 
 def test_save_then_load_gives_the_same_graph(tmp_path, tiny_net):
@@ -34,9 +34,9 @@ def saved(tmp_path, int_graph):
 
 
 def test_wrong_header_is_reported(saved):
-    saved.write_text(saved.read_text().replace("spikeforge-ir 1", "{\"json\": true}"))
+    saved.write_text(saved.read_text().replace("spikesmith-ir 1", "{\"json\": true}"))
     with pytest.raises(IRFileError, match=r"net.ir: line 1: expected the header "
-                                          r"'spikeforge-ir 1', found '\{\"json\": true\}'$"):
+                                          r"'spikesmith-ir 1', found '\{\"json\": true\}'$"):
         load_ir(saved)
 
 
@@ -58,7 +58,7 @@ def test_truncated_file_is_reported(saved):
 def test_non_utf8_file_is_reported(saved):
     saved.write_bytes(b"\xff\xfe" + saved.read_bytes())
     with pytest.raises(IRFileError, match=r"net.ir: not UTF-8 text \(byte 0\); expected a "
-                                          r"spikeforge IR file"):
+                                          r"spikesmith IR file"):
         load_ir(saved)
 
 

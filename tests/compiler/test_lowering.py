@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from spikeforge.compiler.driver import compile_model
-from spikeforge.compiler.frontend.torch import from_torch
-from spikeforge.compiler.irfile import load_ir, save_ir
-from spikeforge.compiler.lowering import to_network_config, to_network_params
-from spikeforge.compiler.pipeline import lower
-from spikeforge.compiler.verify import IRError
-from spikeforge.model.network import SpikingMLP
-from spikeforge.sim.encoders import EncoderParams, Encoding
-from spikeforge.sim.lif import NeuronModel, ResetMode
-from spikeforge.sim.network import run_network
+from spikesmith.compiler.driver import compile_model
+from spikesmith.compiler.frontend.torch import from_torch
+from spikesmith.compiler.irfile import load_ir, save_ir
+from spikesmith.compiler.lowering import to_network_config, to_network_params
+from spikesmith.compiler.pipeline import lower
+from spikesmith.compiler.verify import IRError
+from spikesmith.model.network import SpikingMLP
+from spikesmith.sim.encoders import EncoderParams, Encoding
+from spikesmith.sim.lif import NeuronModel, ResetMode
+from spikesmith.sim.network import run_network
 
 
 def _assert_same_trace(a, b):

@@ -5,23 +5,23 @@ import itertools
 import numpy as np
 import pytest
 
-from spikeforge.compiler.errors import CompilerError, QuantizationError
-from spikeforge.compiler.frontend.torch import (
+from spikesmith.compiler.errors import CompilerError, QuantizationError
+from spikesmith.compiler.frontend.torch import (
     ModelStructureError,
     UnsupportedLayerError,
     from_torch,
 )
-from spikeforge.compiler.ir import Graph, Op, structurally_equal
-from spikeforge.compiler.irfile import IRFileError
-from spikeforge.compiler.passes import infer_widths, partition, quantize
-from spikeforge.compiler.passes.infer_widths import accumulator_format
-from spikeforge.compiler.passes.partition import core_name
-from spikeforge.compiler.pipeline import lower, passes
-from spikeforge.compiler.render import IRSyntaxError, render
-from spikeforge.compiler.verify import IRError, verify
-from spikeforge.sim.encoders import Encoding
-from spikeforge.sim.fixed import Overflow
-from spikeforge.sim.quant import quantize_threshold, quantize_weights
+from spikesmith.compiler.ir import Graph, Op, structurally_equal
+from spikesmith.compiler.irfile import IRFileError
+from spikesmith.compiler.passes import infer_widths, partition, quantize
+from spikesmith.compiler.passes.infer_widths import accumulator_format
+from spikesmith.compiler.passes.partition import core_name
+from spikesmith.compiler.pipeline import lower, passes
+from spikesmith.compiler.render import IRSyntaxError, render
+from spikesmith.compiler.verify import IRError, verify
+from spikesmith.sim.encoders import Encoding
+from spikesmith.sim.fixed import Overflow
+from spikesmith.sim.quant import quantize_threshold, quantize_weights
 
 
 def test_quantize_folds_through_sim_quant(tiny_net):

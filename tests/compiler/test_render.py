@@ -7,15 +7,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spikeforge.compiler.frontend.torch import from_torch
-from spikeforge.compiler.ir import DenseArg, LIFArg, build_spine, structurally_equal
-from spikeforge.compiler.passes import infer_widths, partition
-from spikeforge.compiler.pipeline import lower
-from spikeforge.compiler.render import IRSyntaxError, parse, render
-from spikeforge.compiler.verify import NAME_PATTERN, verify
-from spikeforge.sim.encoders import EncoderParams, Encoding
-from spikeforge.sim.fixed import FixedFormat
-from spikeforge.sim.lif import NeuronModel, ResetMode
+from spikesmith.compiler.frontend.torch import from_torch
+from spikesmith.compiler.ir import DenseArg, LIFArg, build_spine, structurally_equal
+from spikesmith.compiler.passes import infer_widths, partition
+from spikesmith.compiler.pipeline import lower
+from spikesmith.compiler.render import IRSyntaxError, parse, render
+from spikesmith.compiler.verify import NAME_PATTERN, verify
+from spikesmith.sim.encoders import EncoderParams, Encoding
+from spikesmith.sim.fixed import FixedFormat
+from spikesmith.sim.lif import NeuronModel, ResetMode
 
 
 def test_lowered_graph_round_trips(tiny_net):
@@ -101,7 +101,7 @@ def _text(int_graph):
 
 def test_rendered_text_has_the_documented_shape(int_graph):
     assert _text(int_graph).splitlines() == [
-        "spikeforge-ir 1",
+        "spikesmith-ir 1",
         "input = INPUT() u1.0:floor:saturate features=3 encoding=rate seed=44257 timesteps=3",
         ("layers.0 = DENSE(input) s5.0:floor:wrap bits=4 shape=2x3 weights=int input_scale=- "
         "core=layers_0 lanes=1"),
@@ -115,8 +115,8 @@ def test_rendered_text_has_the_documented_shape(int_graph):
 
 
 @pytest.mark.parametrize(("old", "new", "match"), [
-    ("spikeforge-ir 1", "spikeforge-ir 2",
-     r"^line 1: expected the header 'spikeforge-ir 1', found 'spikeforge-ir 2'$"),
+    ("spikesmith-ir 1", "spikesmith-ir 2",
+     r"^line 1: expected the header 'spikesmith-ir 1', found 'spikesmith-ir 2'$"),
     ("DENSE(input)", "CONV(input)",
      (r"^line 3: expected '<OP>\(<operand>,...\)' with OP one of INPUT, DENSE, LIF, OUTPUT, "
      r"found 'CONV\(input\)'$")),

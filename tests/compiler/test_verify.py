@@ -5,12 +5,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from spikeforge.compiler.frontend.torch import from_torch
-from spikeforge.compiler.ir import DenseArg, Graph, Node, Op, rewrite
-from spikeforge.compiler.passes import infer_widths, partition
-from spikeforge.compiler.pipeline import lower
-from spikeforge.compiler.verify import IRError, verify
-from spikeforge.sim.fixed import FixedFormat, Overflow
+from spikesmith.compiler.frontend.torch import from_torch
+from spikesmith.compiler.ir import DenseArg, Graph, Node, Op, rewrite
+from spikesmith.compiler.passes import infer_widths, partition
+from spikesmith.compiler.pipeline import lower
+from spikesmith.compiler.verify import IRError, verify
+from spikesmith.sim.fixed import FixedFormat, Overflow
 
 
 def _edit(g, target, **changes):

@@ -1,4 +1,4 @@
-"""End to end: the demo's trained network, verified in Verilator, and `spikeforge verify` on an
+"""End to end: the demo's trained network, verified in Verilator, and `spikesmith verify` on an
 edited run folder.
 
 This is the bench of issue item 6(b) on the demo's own network: at least 500 samples with
@@ -14,7 +14,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from spikeforge.cli import main
+from spikesmith.cli import main
 
 pytestmark = [pytest.mark.rtl, pytest.mark.slow]
 

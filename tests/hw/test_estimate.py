@@ -11,10 +11,10 @@ import pytest
 from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
-from spikeforge.compiler.cores import LIFCoreConfig, NetworkConfig
-from spikeforge.hw.common.synth import Target, tool_available
-from spikeforge.hw.lif import estimate
-from spikeforge.hw.lif.estimate import (
+from spikesmith.compiler.cores import LIFCoreConfig, NetworkConfig
+from spikesmith.hw.common.synth import Target, tool_available
+from spikesmith.hw.lif import estimate
+from spikesmith.hw.lif.estimate import (
     MemoryShape,
     compare,
     core_memories,
@@ -25,8 +25,8 @@ from spikeforge.hw.lif.estimate import (
     synaptic_ops_per_cycle,
     timestep_cycles,
 )
-from spikeforge.hw.lif.lif_core import LIFCore
-from spikeforge.sim.lif import LIFParams
+from spikesmith.hw.lif.lif_core import LIFCore
+from spikesmith.sim.lif import LIFParams
 
 
 def _config(n_in: int, n_out: int, *, lanes: int, weight_bits: int = 4, seed: int = 0):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spikeforge.compiler.cores import LIFCoreConfig
-from spikeforge.hw.common.testing import (
+from spikesmith.compiler.cores import LIFCoreConfig
+from spikesmith.hw.common.testing import (
     events_to_spikes,
     input_events,
     run_scenario,
@@ -15,9 +15,9 @@ from spikeforge.hw.common.testing import (
     stream_get,
     stream_put,
 )
-from spikeforge.hw.lif.lif_core import LIFCore, pack_weight_words
-from spikeforge.sim.fixed import FixedFormat
-from spikeforge.sim.lif import LIFParams, LIFState, NeuronModel, ResetMode, lif_step
+from spikesmith.hw.lif.lif_core import LIFCore, pack_weight_words
+from spikesmith.sim.fixed import FixedFormat
+from spikesmith.sim.lif import LIFParams, LIFState, NeuronModel, ResetMode, lif_step
 
 
 def make_config(*, n_in, n_out, lanes, input_bits=1, weight_bits=4, membrane_bits=10,

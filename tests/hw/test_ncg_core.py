@@ -13,10 +13,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from spikeforge.hw.common.testing import run_scenario
-from spikeforge.hw.ncg.ncg_core import NCGCore
-from spikeforge.hw.ncg.ncg_divider import FloorDivider
-from spikeforge.hw.ncg.ncg_host import (
+from spikesmith.hw.common.testing import run_scenario
+from spikesmith.hw.ncg.ncg_core import NCGCore
+from spikesmith.hw.ncg.ncg_divider import FloorDivider
+from spikesmith.hw.ncg.ncg_host import (
     decode_records,
     load_state_commands,
     mode_command,
@@ -24,16 +24,16 @@ from spikeforge.hw.ncg.ncg_host import (
     read_command,
     sample_commands,
 )
-from spikeforge.hw.ncg.ncg_streams import (
+from spikesmith.hw.ncg.ncg_streams import (
     NCGKind,
     NCGSpace,
     NCGWidths,
     pack_weight_rows,
     unpack_weight_rows,
 )
-from spikeforge.sim import ncg
-from spikeforge.sim.fixed import FixedFormat, Rounding
-from spikeforge.sim.ncg_types import ClassMap, Method, NCGConfig, Regulation, WeightNorm
+from spikesmith.sim import ncg
+from spikesmith.sim.fixed import FixedFormat, Rounding
+from spikesmith.sim.ncg_types import ClassMap, Method, NCGConfig, Regulation, WeightNorm
 
 
 def small_params(*, method=Method.S2STDP, regulation=Regulation.CR2, m=3, n_nt=1,

@@ -9,8 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from spikeforge.compiler.cores import NetworkConfig
-from spikeforge.hw.common.streams import (
+from spikesmith.compiler.cores import NetworkConfig
+from spikesmith.hw.common.streams import (
     current_event_layout,
     index_bits,
     membrane_readback_layout,
@@ -18,7 +18,7 @@ from spikeforge.hw.common.streams import (
     spike_event_layout,
     unpack,
 )
-from spikeforge.hw.common.testing import (
+from spikesmith.hw.common.testing import (
     events_to_spikes,
     input_events,
     run_scenario,
@@ -26,13 +26,13 @@ from spikeforge.hw.common.testing import (
     stream_get,
     stream_put,
 )
-from spikeforge.hw.lif.generate import MANIFEST_NAME, TOP_NAME, generate, load_design
-from spikeforge.hw.lif.network import Network
-from spikeforge.sim.encoders import EncoderParams, Encoding
-from spikeforge.sim.fixed import FixedFormat
-from spikeforge.sim.lif import LIFParams, NeuronModel, ResetMode
-from spikeforge.sim.network import DenseLayer, NetworkParams, run_network
-from spikeforge.verify import network_config_for, verify_network
+from spikesmith.hw.lif.generate import MANIFEST_NAME, TOP_NAME, generate, load_design
+from spikesmith.hw.lif.network import Network
+from spikesmith.sim.encoders import EncoderParams, Encoding
+from spikesmith.sim.fixed import FixedFormat
+from spikesmith.sim.lif import LIFParams, NeuronModel, ResetMode
+from spikesmith.sim.network import DenseLayer, NetworkParams, run_network
+from spikesmith.verify import network_config_for, verify_network
 
 
 def _params(encoding=Encoding.RATE, timesteps=3) -> NetworkParams:

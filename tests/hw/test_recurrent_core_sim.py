@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spikeforge.hw.common.testing import run_scenario, stream_put
-from spikeforge.hw.recurrent.recurrent_bench import (
+from spikesmith.hw.common.testing import run_scenario, stream_put
+from spikesmith.hw.recurrent.recurrent_bench import (
     CoreRecords,
     SleepEpisode,
     WakeBlock,
@@ -23,13 +23,13 @@ from spikeforge.hw.recurrent.recurrent_bench import (
     reseed_commands,
     set_commands,
 )
-from spikeforge.hw.recurrent.recurrent_core import RecurrentCore, RecurrentCoreConfig
-from spikeforge.hw.recurrent.recurrent_params import parameter_writes, weight_writes
-from spikeforge.hw.recurrent.recurrent_streams import recurrent_command_layout
-from spikeforge.sim.recurrent import GroupSpec, NeuronParams, SynapseGroup, regroup
-from spikeforge.sim.recurrent_net import NetConfig, init_network
-from spikeforge.sim.sleep import SleepParams
-from spikeforge.sim.stdp import StdpParams, StdpPolarity
+from spikesmith.hw.recurrent.recurrent_core import RecurrentCore, RecurrentCoreConfig
+from spikesmith.hw.recurrent.recurrent_params import parameter_writes, weight_writes
+from spikesmith.hw.recurrent.recurrent_streams import recurrent_command_layout
+from spikesmith.sim.recurrent import GroupSpec, NeuronParams, SynapseGroup, regroup
+from spikesmith.sim.recurrent_net import NetConfig, init_network
+from spikesmith.sim.sleep import SleepParams
+from spikesmith.sim.stdp import StdpParams, StdpPolarity
 
 
 def run_core(config: RecurrentCoreConfig, words: list[int], vcd_path=None) -> CoreRecords:

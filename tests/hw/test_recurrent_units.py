@@ -8,13 +8,14 @@ import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from spikeforge.hw.common.testing import run_scenario
-from spikeforge.hw.recurrent.decay_unit import DecayTable, DecayUnit
-from spikeforge.hw.recurrent.noise import NoiseUnit, lfsr_advance_value
-from spikeforge.hw.recurrent.stdp_unit import STDPUnit
-from spikeforge.sim.lfsr import LFSR16, LFSR24, lfsr_step
-from spikeforge.sim.sleep import SleepParams, decay_step, decay_tables, noise_step
-from spikeforge.sim.stdp import StdpParams, StdpPolarity, stdp_update
+from spikesmith.hw.common.lfsr import lfsr_advance_value
+from spikesmith.hw.common.testing import run_scenario
+from spikesmith.hw.recurrent.decay_unit import DecayTable, DecayUnit
+from spikesmith.hw.recurrent.noise import NoiseUnit
+from spikesmith.hw.recurrent.stdp_unit import STDPUnit
+from spikesmith.sim.lfsr import LFSR16, LFSR24, lfsr_step
+from spikesmith.sim.sleep import SleepParams, decay_step, decay_tables, noise_step
+from spikesmith.sim.stdp import StdpParams, StdpPolarity, stdp_update
 
 
 def test_lfsr_advance_value_equals_lfsr_step():

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from spikeforge.hw.recurrent.stdp_unit import STDPUnit
-from spikeforge.sim.stdp import StdpParams, StdpPolarity, kernel_luts, stdp_update
+from spikesmith.hw.recurrent.stdp_unit import STDPUnit
+from spikesmith.sim.stdp import StdpParams, StdpPolarity, kernel_luts, stdp_update
 
 
 def _unit_outputs(unit: STDPUnit, rows: list[dict[str, int]]) -> list[int]:

@@ -8,9 +8,9 @@ from amaranth.hdl import Fragment, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from spikeforge.hw.common import harness, synth
-from spikeforge.hw.common.harness import FmaxHarness
-from spikeforge.hw.common.synth import (
+from spikesmith.hw.common import harness, synth
+from spikesmith.hw.common.harness import FmaxHarness
+from spikesmith.hw.common.synth import (
     ResourceCounts,
     Target,
     count_resources,

@@ -2,11 +2,11 @@
 
 import pytest
 
-from spikeforge.model.layers import LIFNeuron, QuantDense
-from spikeforge.sim.fixed import FixedFormat
-from spikeforge.sim.lif import LIFParams
-from spikeforge.sim.network import DenseLayer, NetworkParams
-from spikeforge.sim.quant import quantize_threshold, quantize_weights
+from spikesmith.model.layers import LIFNeuron, QuantDense
+from spikesmith.sim.fixed import FixedFormat
+from spikesmith.sim.lif import LIFParams
+from spikesmith.sim.network import DenseLayer, NetworkParams
+from spikesmith.sim.quant import quantize_threshold, quantize_weights
 
 
 def fold_network(net) -> NetworkParams:

@@ -8,16 +8,16 @@ import pytest
 import torch
 from safetensors.torch import save as st_save
 
-from spikeforge.model.checkpoint import (
+from spikesmith.model.checkpoint import (
     FORMAT,
     CheckpointError,
     load_checkpoint,
     read_checkpoint_extra,
     save_checkpoint,
 )
-from spikeforge.model.network import SpikingMLP
-from spikeforge.sim.encoders import EncoderParams, Encoding
-from spikeforge.sim.lif import NeuronModel, ResetMode
+from spikesmith.model.network import SpikingMLP
+from spikesmith.sim.encoders import EncoderParams, Encoding
+from spikesmith.sim.lif import NeuronModel, ResetMode
 
 
 def make_net():
@@ -113,7 +113,7 @@ def test_wrong_format_tag(tmp_path):
     tensors, config = parts()
     p = write(tmp_path / "a.safetensors", tensors, config, fmt="other/9")
     with pytest.raises(CheckpointError, match="has format 'other/9' in its metadata, expected "
-                                              "'spikeforge.SpikingMLP/1'"):
+                                              "'spikesmith.SpikingMLP/1'"):
         load_checkpoint(p)
     p.write_bytes(st_save(tensors))
     with pytest.raises(CheckpointError, match="has format None in its metadata"):

@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from spikeforge.model.layers import LIFNeuron, QuantDense
-from spikeforge.model.network import SpikingMLP
-from spikeforge.sim.encoders import EncoderParams, Encoding
-from spikeforge.sim.lif import NeuronModel, ResetMode
-from spikeforge.sim.network import run_network
+from spikesmith.model.layers import LIFNeuron, QuantDense
+from spikesmith.model.network import SpikingMLP
+from spikesmith.sim.encoders import EncoderParams, Encoding
+from spikesmith.sim.lif import NeuronModel, ResetMode
+from spikesmith.sim.network import run_network
 
 
 def assert_traces_equal(got, ref):

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from spikeforge.model.quant import (
+from spikesmith.model.quant import (
     fake_quantize_threshold,
     fake_quantize_weights,
     threshold_code,
     weight_codes,
 )
-from spikeforge.sim.quant import quantize_threshold, quantize_weights
+from spikesmith.sim.quant import quantize_threshold, quantize_weights
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8, 12, 16])

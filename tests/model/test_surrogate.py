@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from spikeforge.model.surrogate import Surrogate, SurrogateKind, atan, fast_sigmoid, sigmoid
+from spikesmith.model.surrogate import Surrogate, SurrogateKind, atan, fast_sigmoid, sigmoid
 
 FACTORIES = [fast_sigmoid(slope=5.0), fast_sigmoid(slope=25.0), atan(alpha=2.0),
              atan(alpha=0.5), sigmoid(alpha=4.0)]

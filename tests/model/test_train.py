@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from spikeforge.datasets import load_dataset
-from spikeforge.model.network import SpikingMLP
-from spikeforge.model.recipes import TrainRecipe, recipe_for, train_recipe
-from spikeforge.model.train import evaluate, hardware_accuracy, train
-from spikeforge.sim.network import run_network
+from spikesmith.datasets import load_dataset
+from spikesmith.model.network import SpikingMLP
+from spikesmith.model.recipes import TrainRecipe, recipe_for, train_recipe
+from spikesmith.model.train import evaluate, hardware_accuracy, train
+from spikesmith.sim.network import run_network
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,12 @@ import itertools
 import numpy as np
 import pytest
 
-from spikeforge.sim.encoders import EncoderParams, Encoding, encode
-from spikeforge.sim.fixed import FixedFormat
-from spikeforge.sim.lfsr import LFSR16, LfsrSpec, lfsr_draws, lfsr_table
-from spikeforge.sim.lif import LIFParams, LIFState, lif_step
-from spikeforge.sim.network import DenseLayer, NetworkParams, predict, run_network
-from spikeforge.sim.ops import accumulator_bound, exact_matmul
+from spikesmith.sim.encoders import EncoderParams, Encoding, encode
+from spikesmith.sim.fixed import FixedFormat
+from spikesmith.sim.lfsr import LFSR16, LfsrSpec, lfsr_draws, lfsr_table
+from spikesmith.sim.lif import LIFParams, LIFState, lif_step
+from spikesmith.sim.network import DenseLayer, NetworkParams, predict, run_network
+from spikesmith.sim.ops import accumulator_bound, exact_matmul
 
 
 def test_lfsr_table_equals_stepping_one_register():

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spikeforge.sim.fixed import (
+from spikesmith.sim.fixed import (
     FixedFormat,
     Overflow,
     Rounding,

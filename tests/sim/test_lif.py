@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from spikeforge.sim.fixed import FixedFormat
-from spikeforge.sim.lif import (
+from spikesmith.sim.fixed import FixedFormat
+from spikesmith.sim.lif import (
     LIFParams,
     LIFState,
     NeuronModel,

@@ -5,13 +5,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from spikeforge.sim import ncg
-from spikeforge.sim import ncg_reference as ref
-from spikeforge.sim.encoders import EncoderParams, Encoding, encode
-from spikeforge.sim.fixed import FixedFormat, Rounding
-from spikeforge.sim.lfsr import LFSR24, lfsr_draws
-from spikeforge.sim.ncg_random import draw_block, jump_columns, lane_seeds
-from spikeforge.sim.ncg_types import (
+from spikesmith.sim import ncg
+from spikesmith.sim import ncg_reference as ref
+from spikesmith.sim.encoders import EncoderParams, Encoding, encode
+from spikesmith.sim.fixed import FixedFormat, Rounding
+from spikesmith.sim.lfsr import LFSR24, jump_columns, lfsr_draws
+from spikesmith.sim.ncg_random import draw_block, lane_seeds
+from spikesmith.sim.ncg_types import (
     ClassMap,
     Method,
     NCGConfig,

@@ -1,10 +1,10 @@
-"""The learning flow (spikeforge.learn) on the small digits set."""
+"""The learning flow (spikesmith.learn) on the small digits set."""
 
 import numpy as np
 import pytest
 
-from spikeforge.learn import default_config, run_learning, split_80_20, sweep_time_bins
-from spikeforge.sim.ncg_types import Method, Regulation
+from spikesmith.learn import default_config, run_learning, split_80_20, sweep_time_bins
+from spikesmith.sim.ncg_types import Method, Regulation
 
 
 def test_split_is_stratified_80_20():

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from spikeforge.sim import ncg_reference as ref
-from spikeforge.sim.ncg_types import (
+from spikesmith.sim import ncg_reference as ref
+from spikesmith.sim.ncg_types import (
     ClassMap,
     Method,
     NCGConfig,

@@ -5,8 +5,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from spikeforge.sim.lfsr import LFSR16, LFSR24, lfsr_draws, lfsr_step
-from spikeforge.sim.recurrent import (
+from spikesmith.sim.lfsr import LFSR16, LFSR24, lfsr_advance, lfsr_draws, lfsr_step
+from spikesmith.sim.recurrent import (
     GroupSpec,
     NeuronParams,
     NeuronState,
@@ -15,7 +15,6 @@ from spikeforge.sim.recurrent import (
     charge,
     current_step,
     fire,
-    lfsr_advance,
     make_connectivity,
     neuron_step,
     rate_encode,

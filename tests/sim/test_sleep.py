@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from spikeforge.sim.lfsr import LFSR24, lfsr_draws, lfsr_table
-from spikeforge.sim.sleep import (
+from spikesmith.sim.lfsr import LFSR24, lfsr_draws, lfsr_table
+from spikesmith.sim.sleep import (
     DECAY_LFSR,
     DecayTables,
     SleepParams,

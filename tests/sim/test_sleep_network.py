@@ -5,8 +5,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from spikeforge.sim.recurrent import NeuronParams, SynapseGroup
-from spikeforge.sim.recurrent_net import (
+from spikesmith.sim.recurrent import NeuronParams, SynapseGroup
+from spikesmith.sim.recurrent_net import (
     NetConfig,
     evaluate_counts,
     init_network,
@@ -17,8 +17,8 @@ from spikeforge.sim.recurrent_net import (
     synapse_sums,
     wake_step,
 )
-from spikeforge.sim.sleep import SleepParams
-from spikeforge.sim.stdp import StdpPolarity
+from spikesmith.sim.sleep import SleepParams
+from spikesmith.sim.stdp import StdpPolarity
 
 
 def _cfg(seed=0, **kw):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from spikeforge.sim.stdp import StdpParams, StdpPolarity, age_step, kernel_luts, stdp_update
+from spikesmith.sim.stdp import StdpParams, StdpPolarity, age_step, kernel_luts, stdp_update
 
 # The authors' symmetric amplitudes (a_plus = a_minus = 1) keep the hand tables equal.
 P3 = StdpParams(age_bits=3, a_minus=1.0)

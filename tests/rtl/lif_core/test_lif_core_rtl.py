@@ -16,15 +16,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spikeforge.compiler.cores import LIFCoreConfig, NetworkConfig
-from spikeforge.hw.common.streams import current_event_layout, pack, spike_event_layout
-from spikeforge.hw.common.testing import input_events
-from spikeforge.hw.lif.generate import generate
-from spikeforge.hw.lif.network_harness import run_harness
-from spikeforge.sim.fixed import FixedFormat
-from spikeforge.sim.lif import LIFParams, LIFState, NeuronModel, ResetMode, lif_step
-from spikeforge.sim.network import Trace
-from spikeforge.verify import compare
+from spikesmith.compiler.cores import LIFCoreConfig, NetworkConfig
+from spikesmith.hw.common.streams import current_event_layout, pack, spike_event_layout
+from spikesmith.hw.common.testing import input_events
+from spikesmith.hw.lif.generate import generate
+from spikesmith.hw.lif.network_harness import run_harness
+from spikesmith.sim.fixed import FixedFormat
+from spikesmith.sim.lif import LIFParams, LIFState, NeuronModel, ResetMode, lif_step
+from spikesmith.sim.network import Trace
+from spikesmith.verify import compare
 
 pytestmark = pytest.mark.rtl
 

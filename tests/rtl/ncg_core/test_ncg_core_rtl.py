@@ -18,12 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spikeforge.learn import default_config, run_learning, split_80_20
-from spikeforge.learn_rtl import run_lockstep
-from spikeforge.learn_run import verify_learning_on_rtl
-from spikeforge.sim import ncg
-from spikeforge.sim.fixed import FixedFormat, Rounding
-from spikeforge.sim.ncg_types import ClassMap, Method, NCGConfig, Regulation
+from spikesmith.learn import default_config, run_learning, split_80_20
+from spikesmith.learn_rtl import run_lockstep
+from spikesmith.learn_run import verify_learning_on_rtl
+from spikesmith.sim import ncg
+from spikesmith.sim.fixed import FixedFormat, Rounding
+from spikesmith.sim.ncg_types import ClassMap, Method, NCGConfig, Regulation
 
 pytestmark = pytest.mark.rtl
 
@@ -147,7 +147,7 @@ def test_random_values_lockstep(small, threshold, t_gap, a_plus, a_minus, thr_lr
 
 
 def test_learning_run_replayed_on_the_rtl_equals_the_integer_training():
-    # what `spikeforge learn --rtl` does after training: two epochs with the host step between
+    # what `spikesmith learn --rtl` does after training: two epochs with the host step between
     result = run_learning(dataset="digits", neurons_per_class=5, epochs=2, seed=0)
     out = verify_learning_on_rtl(result, build_root=BUILD, check_every=97)
     v = out["verify"]

@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikeforge.datasets import load_dataset
-from spikeforge.hw.lif.generate import generate
-from spikeforge.sim.encoders import EncoderParams, Encoding
-from spikeforge.sim.fixed import FixedFormat
-from spikeforge.sim.lif import LIFParams, NeuronModel, ResetMode
-from spikeforge.sim.network import DenseLayer, NetworkParams, run_network
-from spikeforge.verify import network_config_for, verify_network
+from spikesmith.datasets import load_dataset
+from spikesmith.hw.lif.generate import generate
+from spikesmith.sim.encoders import EncoderParams, Encoding
+from spikesmith.sim.fixed import FixedFormat
+from spikesmith.sim.lif import LIFParams, NeuronModel, ResetMode
+from spikesmith.sim.network import DenseLayer, NetworkParams, run_network
+from spikesmith.verify import network_config_for, verify_network
 
 pytestmark = pytest.mark.rtl
 

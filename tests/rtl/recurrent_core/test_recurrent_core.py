@@ -1,12 +1,12 @@
 """cocotb + Verilator bench of the recurrent STDP / sleep core against ``sim.recurrent_net``.
 
-Real mnist5k training images resized to 15×15 (``spikeforge.sleep_study.resize_area``, as the
+Real mnist5k training images resized to 15×15 (``spikesmith.sleep_study.resize_area``, as the
 study does) drive a 225-input network of 20 excitatory and 5 inhibitory neurons (the study has
 200 + 50; fewer neurons keep the bench within CI time) with the default neuron, STDP and sleep
 constants, through two wake/sleep cycles. Spikes, membranes, ``y`` and ``a`` of every neuron
 are compared at every step, every weight after every wake block and sleep episode, and every
 status record (group sums after each decay batch, episode lengths). The harness is the
-free-running one of :mod:`spikeforge.hw.recurrent.recurrent_bench`: commands go in as one file and
+free-running one of :mod:`spikesmith.hw.recurrent.recurrent_bench`: commands go in as one file and
 records come back as one file. A hypothesis test varies images, schedule and LFSR seeds on the
 same build, and a perturbed reference must be reported. A third test programs other
 neuron, STDP, bound, noise and decay parameters and new weights through ``SET`` on the same
@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spikeforge.datasets import load_dataset
-from spikeforge.hw.recurrent.recurrent_bench import (
+from spikesmith.datasets import load_dataset
+from spikesmith.hw.recurrent.recurrent_bench import (
     SleepEpisode,
     WakeBlock,
     commands,
@@ -34,12 +34,12 @@ from spikeforge.hw.recurrent.recurrent_bench import (
     run_recurrent_harness,
     set_commands,
 )
-from spikeforge.hw.recurrent.recurrent_core import RecurrentCoreConfig
-from spikeforge.hw.recurrent.recurrent_params import parameter_writes, weight_writes
-from spikeforge.sim.recurrent import NeuronParams, regroup
-from spikeforge.sim.recurrent_net import NetConfig, init_network, sleep_budget
-from spikeforge.sim.stdp import StdpPolarity
-from spikeforge.sleep_study import resize_area
+from spikesmith.hw.recurrent.recurrent_core import RecurrentCoreConfig
+from spikesmith.hw.recurrent.recurrent_params import parameter_writes, weight_writes
+from spikesmith.sim.recurrent import NeuronParams, regroup
+from spikesmith.sim.recurrent_net import NetConfig, init_network, sleep_budget
+from spikesmith.sim.stdp import StdpPolarity
+from spikesmith.sleep_study import resize_area
 
 pytestmark = pytest.mark.rtl
 

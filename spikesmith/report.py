@@ -95,7 +95,7 @@ def write_report(run: RunFolder, *, raster: list[np.ndarray] | None = None,
                  raster_names: list[str] | None = None) -> str:
     """Write ``report.md`` (and its plots) from ``summary.json``; return the file name."""
     s = run.summary()
-    lines = [f"# spikeforge run: {s.get('dataset', '?')}", ""]
+    lines = [f"# spikesmith run: {s.get('dataset', '?')}", ""]
     images = []
     acc = s.get("accuracy", {})
     if acc:

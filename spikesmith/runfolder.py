@@ -74,7 +74,7 @@ class RunFolder:
         p = self.file(name)
         if not p.exists():
             raise RunFolderError(
-                f"{p} is missing: run `spikeforge {stage} --run {self._path}` first"
+                f"{p} is missing: run `spikesmith {stage} --run {self._path}` first"
             )
         return p
 

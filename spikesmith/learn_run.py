@@ -1,9 +1,9 @@
-"""``spikeforge learn``: the NCG readout trained on an embedded dataset, written to a run folder.
+"""``spikesmith learn``: the NCG readout trained on an embedded dataset, written to a run folder.
 
-Trains the float reference and the integer golden model (:func:`spikeforge.learn.run_learning`)
+Trains the float reference and the integer golden model (:func:`spikesmith.learn.run_learning`)
 and, with ``rtl=True``, replays the integer training epoch by epoch on the learning core in
 Verilator in lockstep with the golden model (:func:`verify_learning_on_rtl`, built on
-:func:`spikeforge.learn_rtl.run_lockstep`): every weight and threshold compared after every
+:func:`spikesmith.learn_rtl.run_lockstep`): every weight and threshold compared after every
 checked sample, predictions compared on the whole test split. Writes ``summary.json``,
 ``learn.json`` and plots (accuracy curves, per-neuron win counts, every neuron's weights as an
 image), atomically.
@@ -89,10 +89,10 @@ def verify_learning_on_rtl(result: LearnResult, *, build_root: Path | str,
 
     Starts from ``ncg.init_state(result.params, seed=result.seed)`` and runs as many epochs as
     ``result`` trained (``len(result.int_test)``). Every epoch runs
-    :func:`spikeforge.learn_rtl.run_lockstep` on the training split (bins, potentials and
+    :func:`spikesmith.learn_rtl.run_lockstep` on the training split (bins, potentials and
     predictions compared for every sample; weights, training thresholds and LFSR registers
     after every ``check_every``-th sample and the last); the host step between epochs
-    (:func:`spikeforge.sim.ncg.start_epoch` / :func:`~spikeforge.sim.ncg.end_epoch`) uses the
+    (:func:`spikesmith.sim.ncg.start_epoch` / :func:`~spikesmith.sim.ncg.end_epoch`) uses the
     RTL's online training accuracy. The last epoch also predicts the test split. The replay
     stops after the first epoch with a mismatch. At the end the golden model's final weights
     must equal ``result.int_state.weights`` (the integer training of :func:`run_learning`);
@@ -101,7 +101,7 @@ def verify_learning_on_rtl(result: LearnResult, *, build_root: Path | str,
     Parameters
     ----------
     result : LearnResult
-        Output of :func:`spikeforge.learn.run_learning` with the integer model trained
+        Output of :func:`spikesmith.learn.run_learning` with the integer model trained
         (``run_int=True``); its events, parameters and seed are reused (no front end is loaded
         or trained here).
     build_root : path-like
@@ -178,7 +178,7 @@ def learn_to_run_folder(run_dir: Path | str, *, dataset: str, method: Method,
                         input: str = PIXELS) -> dict[str, Any]:
     """Train, optionally verify in lockstep on the RTL core, and write the run folder.
 
-    ``input`` is ``"pixels"`` or a front-end name (:mod:`spikeforge.frontend_features`); the
+    ``input`` is ``"pixels"`` or a front-end name (:mod:`spikesmith.frontend_features`); the
     front end is trained on the training split and cached in the run folder
     (``frontend-<dataset>-<name>-seed<seed>.safetensors``). Returns the summary. Raises
     ``ValueError`` on bad options (before anything is written) and ``RuntimeError`` if the

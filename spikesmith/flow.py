@@ -1,6 +1,6 @@
 """The train -> export -> verify -> estimate -> report flow over a run folder.
 
-Each stage is a function of a :class:`~spikeforge.runfolder.RunFolder` and keyword options.
+Each stage is a function of a :class:`~spikesmith.runfolder.RunFolder` and keyword options.
 It reads what earlier stages wrote, writes its own artefacts atomically, merges its key figures
 into ``summary.json`` and records its inputs, so a stage whose inputs have not changed is
 skipped on a re-run (``force=True`` re-runs it). Seeds are explicit, so re-running a stage with
@@ -395,26 +395,26 @@ def run_demo(run_dir: Any, opts: DemoOptions, *, lanes: int = 8, verify_samples:
     run = _prepare(run_dir)
     say = print if progress else (lambda *_: None)
     t0 = time.perf_counter()
-    say(f"[spikeforge] run folder: {run.path.resolve()}")
-    say("[spikeforge] 1/5 train")
+    say(f"[spikesmith] run folder: {run.path.resolve()}")
+    say("[spikesmith] 1/5 train")
     stage_train(run, opts, force=force, progress=progress)
-    say("[spikeforge] 2/5 export (IR + Verilog)")
+    say("[spikesmith] 2/5 export (IR + Verilog)")
     stage_export(run, lanes=lanes, force=force)
-    say("[spikeforge] 3/5 verify (Verilator vs golden model)")
+    say("[spikesmith] 3/5 verify (Verilator vs golden model)")
     ver = stage_verify(run, samples=verify_samples, membrane_samples=membrane_samples,
                        force=force)
-    say("[spikeforge] 4/5 estimate (Yosys, nextpnr)")
+    say("[spikesmith] 4/5 estimate (Yosys, nextpnr)")
     stage_estimate(run, pnr=pnr, force=force)
-    say("[spikeforge] 5/5 report")
+    say("[spikesmith] 5/5 report")
     report = stage_report(run)
     summary = run.summary()
     acc = summary.get("accuracy", {})
-    say(f"[spikeforge] accuracy float {acc.get('float', 0):.4f}  quantized "
+    say(f"[spikesmith] accuracy float {acc.get('float', 0):.4f}  quantized "
         f"{acc.get('quantized', 0):.4f}  hardware {acc.get('hardware', 0):.4f}")
-    say(f"[spikeforge] verified {ver['samples']} samples ({ver['membrane_samples']} with every "
+    say(f"[spikesmith] verified {ver['samples']} samples ({ver['membrane_samples']} with every "
         f"membrane): {ver['mismatches']} mismatches")
-    say(f"[spikeforge] report: {report}  ({time.perf_counter() - t0:.1f} s)")
-    say(f"[spikeforge] run folder: {run.path.resolve()}")
+    say(f"[spikesmith] report: {report}  ({time.perf_counter() - t0:.1f} s)")
+    say(f"[spikesmith] run folder: {run.path.resolve()}")
     if ver["mismatches"]:
         raise FlowError(f"RTL and golden model differ: {ver['first']}")
     return summary

@@ -1,7 +1,7 @@
 """Train the NCG learning core in Verilator in lockstep with the integer golden model.
 
-:func:`run_lockstep` loads one :class:`~spikeforge.sim.ncg.NCGState` into the core
-(:class:`spikeforge.hw.ncg.ncg_core.NCGCore`) and into :mod:`spikeforge.sim.ncg`, trains both on
+:func:`run_lockstep` loads one :class:`~spikesmith.sim.ncg.NCGState` into the core
+(:class:`spikesmith.hw.ncg.ncg_core.NCGCore`) and into :mod:`spikesmith.sim.ncg`, trains both on
 the same samples and, after every checked training sample, compares by ``==`` the forward
 pass of every neuron (spike bin and potential), the prediction, every weight, every training
 threshold and every LFSR register; then both predict the test samples with the test
@@ -116,9 +116,9 @@ def run_lockstep(
     params : ncg.NCGParams
         Core parameters (one Verilator build per distinct core, cached under ``build_root``).
     state : ncg.NCGState
-        Initial state, loaded into both (typically after :func:`spikeforge.sim.ncg.start_epoch`).
+        Initial state, loaded into both (typically after :func:`spikesmith.sim.ncg.start_epoch`).
     train_samples : (np.ndarray, np.ndarray)
-        Input bins ``(n, F)`` (``K`` = silent; e.g. :func:`spikeforge.sim.ncg.latency_bins`)
+        Input bins ``(n, F)`` (``K`` = silent; e.g. :func:`spikesmith.sim.ncg.latency_bins`)
         and labels ``(n,)``, trained in order.
     test_samples : (np.ndarray, np.ndarray) or None
         Samples predicted with the test thresholds after training.

@@ -2,8 +2,8 @@
 
 :func:`verify_network` compiles the Verilog files of a design folder as they are (so an edit
 there shows up as mismatches), runs them in Verilator under cocotb through the free-running
-harness of :mod:`spikeforge.hw.common.verilator_harness`, and compares with
-:func:`spikeforge.sim.network.run_network` by ``==``: the output layer's spikes at every timestep
+harness of :mod:`spikesmith.hw.common.verilator_harness`, and compares with
+:func:`spikesmith.sim.network.run_network` by ``==``: the output layer's spikes at every timestep
 of every sample, and every layer's membranes and spikes at every timestep of the first
 ``membrane_samples`` samples.
 """
@@ -17,19 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-from spikeforge.compiler.cores import LIFCoreConfig, NetworkConfig
-from spikeforge.hw.common.streams import (
+from spikesmith.compiler.cores import LIFCoreConfig, NetworkConfig
+from spikesmith.hw.common.streams import (
     current_event_layout,
     membrane_readback_layout,
     pack,
     spike_event_layout,
     unpack,
 )
-from spikeforge.hw.common.testing import events_to_spikes, input_events
-from spikeforge.hw.lif.generate import GeneratedDesign, load_design
-from spikeforge.hw.lif.network_harness import run_harness
-from spikeforge.sim.encoders import Encoding
-from spikeforge.sim.network import NetworkParams, Trace, predict, run_network
+from spikesmith.hw.common.testing import events_to_spikes, input_events
+from spikesmith.hw.lif.generate import GeneratedDesign, load_design
+from spikesmith.hw.lif.network_harness import run_harness
+from spikesmith.sim.encoders import Encoding
+from spikesmith.sim.network import NetworkParams, Trace, predict, run_network
 
 __all__ = ["Comparison", "VerifyReport", "compare", "network_config_for", "verify_network"]
 

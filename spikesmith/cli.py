@@ -1,4 +1,4 @@
-"""The ``spikeforge`` command line: demo | train | export | verify | estimate | report.
+"""The ``spikesmith`` command line: demo | train | export | verify | estimate | report.
 
 Every command works on a run folder (``--run``). Errors in the user's input are reported as one
 paragraph naming what is wrong and what is accepted, with a non-zero exit status, before
@@ -49,7 +49,7 @@ def _user_errors():
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="spikeforge")
+@click.version_option(package_name="spikesmith")
 def main() -> None:
     """Spiking networks from PyTorch training to bit-exact verified FPGA gateware."""
 

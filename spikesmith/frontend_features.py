@@ -1,8 +1,8 @@
 """Input events of the NCG readout: latency-coded pixels or a frozen spiking front end's spikes.
 
-A front end is a quantised :class:`spikeforge.model.SpikingMLP` trained with the dataset's
-recipe (:func:`spikeforge.model.recipe_for`, hidden widths and timesteps replaced) on the
-training part of :func:`spikeforge.learn.split_80_20` only, then frozen. Its hardware-exact
+A front end is a quantised :class:`spikesmith.model.SpikingMLP` trained with the dataset's
+recipe (:func:`spikesmith.model.recipe_for`, hidden widths and timesteps replaced) on the
+training part of :func:`spikesmith.learn.split_80_20` only, then frozen. Its hardware-exact
 integer mode (``evaluate_hardware``) is run on the training and test images and the spikes of
 its last hidden layer become the readout's input events.
 
@@ -175,8 +175,8 @@ def train_frontend(spec: FrontEndSpec, *, dataset: str, seed: int = 0,
                    progress: Callable[[str], None] | None = None):
     """Train (or load from ``cache_dir``) the frozen front end; return the ``SpikingMLP``.
 
-    Training uses the training part of :func:`spikeforge.learn.split_80_20` only; the
-    per-epoch accuracy that :func:`spikeforge.model.train` reports is measured on its first
+    Training uses the training part of :func:`spikesmith.learn.split_80_20` only; the
+    per-epoch accuracy that :func:`spikesmith.model.train` reports is measured on its first
     500 training images, so no test image is ever seen. Deterministic for ``seed``.
     """
     from .datasets import load_dataset
@@ -256,8 +256,8 @@ def load_input(*, dataset: str, input: str = PIXELS, time_bins: int, seed: int =
                progress: Callable[[str], None] | None = None) -> InputEvents:
     """Return the readout's input events for ``dataset`` and input kind ``input``.
 
-    Pixels: :func:`spikeforge.sim.ncg.latency_bins` and
-    :func:`spikeforge.sim.ncg_reference.latency_times`. A front end: trained on the training
+    Pixels: :func:`spikesmith.sim.ncg.latency_bins` and
+    :func:`spikesmith.sim.ncg_reference.latency_times`. A front end: trained on the training
     split (:func:`train_frontend`), frozen, its last hidden layer's integer spikes converted by
     :func:`spikes_to_bins`; the float reference gets :func:`bins_to_times` of the same bins.
 

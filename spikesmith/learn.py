@@ -1,12 +1,12 @@
 """On-chip learning flow: train the NCG readout on latency-coded pixels or front-end spikes.
 
-``run_learning`` trains the float reference (:mod:`spikeforge.sim.ncg_reference`) and the integer
-golden model of the learning core (:mod:`spikeforge.sim.ncg`) side by side on the same data and
+``run_learning`` trains the float reference (:mod:`spikesmith.sim.ncg_reference`) and the integer
+golden model of the learning core (:mod:`spikesmith.sim.ncg`) side by side on the same data and
 reports per-epoch accuracies. The input is latency-coded pixels or the spikes of a frozen spiking
-front end (:mod:`spikeforge.frontend_features`, ``input="snn-h256x64"``). ``sweep_time_bins``
+front end (:mod:`spikesmith.frontend_features`, ``input="snn-h256x64"``). ``sweep_time_bins``
 measures the integer model's accuracy against the number of time bins ``K``.
 
-Data protocol: the whole dataset (train and test parts of :func:`spikeforge.datasets.load_dataset`
+Data protocol: the whole dataset (train and test parts of :func:`spikesmith.datasets.load_dataset`
 joined) is split 80/20, stratified, with ``random_state = 0`` (:func:`split_80_20`); mnist5k gives
 4000 training and 1000 test images, digits 1437 and 360. Training uses all training images in a
 fixed order every epoch (the official code never shuffles) for a fixed number of epochs, with no
@@ -43,7 +43,7 @@ def split_80_20(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     Raises
     ------
     ValueError
-        If ``name`` is not one of :data:`spikeforge.datasets.DATASETS`.
+        If ``name`` is not one of :data:`spikesmith.datasets.DATASETS`.
     """
     from sklearn.model_selection import train_test_split
 
@@ -63,7 +63,7 @@ def split_80_20(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
 _THRESHOLDS = {"mnist5k": (25.0, 1.0), "digits": (6.0, 0.5)}
 
 #: Threshold and STDP-rate factor for front-end spikes, per dataset, tuned on the S2-STDP + NCG
-#: readout of the default front ends (spikeforge.frontend_features.DEFAULT_FRONTENDS, about 55
+#: readout of the default front ends (spikesmith.frontend_features.DEFAULT_FRONTENDS, about 55
 #: of 128 (mnist5k) and 40 of 64 (digits) features active per image; docs/ncg.md). A threshold
 #: above ~0.3 x the active features never fires (w ~ 0.3). Halving A± on mnist5k kept the
 #: integer model within a point of the float one over 8 epochs; on digits, θ = 8 with A± x0.5
@@ -82,7 +82,7 @@ def default_config(
     """Hyper-parameters used by :func:`run_learning` (MNIST ``s2stdp+ncg`` config rescaled to
     raw pixels; SSTDP and R-STDP follow their configs' shape with the same threshold scaling).
 
-    ``input`` is ``"pixels"`` or a front-end name (:func:`spikeforge.frontend_features.
+    ``input`` is ``"pixels"`` or a front-end name (:func:`spikesmith.frontend_features.
     parse_input`): the number of inputs is its last hidden width and the threshold is the
     front-end threshold and STDP-rate factor of the dataset (other settings as for pixels).
 
@@ -229,12 +229,12 @@ def run_learning(
     progress : callable or None
         Called with a one-line message after every epoch.
     input : str
-        ``"pixels"`` or a front-end name (:func:`spikeforge.frontend_features.parse_input`).
+        ``"pixels"`` or a front-end name (:func:`spikesmith.frontend_features.parse_input`).
     cache_dir : path-like or None
         Where the trained front end is cached (None: trained anew every call).
     events : InputEvents or None
         Precomputed input events (``input`` and ``cache_dir`` are then only used for the
-        default configuration); default :func:`spikeforge.frontend_features.load_input`.
+        default configuration); default :func:`spikesmith.frontend_features.load_input`.
 
     Raises
     ------

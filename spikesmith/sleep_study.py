@@ -2,11 +2,11 @@
 read it out with PCA + logistic regression, and write ``summary.json`` and two plots.
 
 Ref: Massey et al., arXiv 2601.08447 (``reference/algorithms.md`` §3). The network, STDP and
-sleep are ``spikeforge.sim.recurrent_net``; the readout is ``spikeforge.readout``.
+sleep are ``spikesmith.sim.recurrent_net``; the readout is ``spikesmith.readout``.
 
 Protocol of one run ``(ratio, seed)``:
 
-1. Images: mnist5k (``spikeforge.datasets``), resized 28×28 → 15×15 by :func:`resize_area`.
+1. Images: mnist5k (``spikesmith.datasets``), resized 28×28 → 15×15 by :func:`resize_area`.
    The first ``n_train`` training images, in the split's order, are presented once.
 2. Training: blocks of ``block_images`` images (``steps_per_image`` wake steps each, no reset
    between images); after each block, if ``ratio > 0``, one sleep episode whose budget is

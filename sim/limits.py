@@ -1,0 +1,66 @@
+"""The accepted range of every user-facing integer parameter, defined once.
+
+The CLI, the training layer, the compiler and the cores all validate against these records,
+so a value accepted at one layer is accepted at every other, and every rejection reads the
+same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["LANES", "MEMBRANE_BITS", "TIMESTEPS", "WEIGHT_BITS", "IntRange"]
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """An inclusive integer range, optionally restricted to powers of two.
+
+    Parameters
+    ----------
+    name : str
+        What the value is, as error messages name it (``"weight bits"``).
+    lo, hi : int
+        Smallest and largest accepted value.
+    power_of_two : bool
+        Accept only powers of two.
+    """
+
+    name: str
+    lo: int
+    hi: int
+    power_of_two: bool = False
+
+    def __contains__(self, value: object) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return False
+        if self.power_of_two and value & (value - 1):
+            return False
+        return self.lo <= value <= self.hi
+
+    def describe(self) -> str:
+        """Return what is accepted, e.g. ``"a power of two in 1..64"``."""
+        kind = "a power of two" if self.power_of_two else "an integer"
+        return f"{kind} in {self.lo}..{self.hi}"
+
+    def check(self, value: object) -> int:
+        """Return ``value`` if it is in range.
+
+        Raises
+        ------
+        ValueError
+            Naming the parameter, the accepted range and the value given.
+        """
+        if value not in self:
+            raise ValueError(f"{self.name} must be {self.describe()}, not {value!r}")
+        return value  # type: ignore[return-value]
+
+
+#: Signed width of a stored synaptic weight.
+WEIGHT_BITS = IntRange("weight bits", 2, 16)
+#: Signed width of a membrane potential.
+MEMBRANE_BITS = IntRange("membrane bits", 2, 32)
+#: Synapse lanes of a layer core (weights read and accumulated per cycle).
+LANES = IntRange("lanes", 1, 64, power_of_two=True)
+#: Timesteps per sample.
+TIMESTEPS = IntRange("timesteps", 1, 4096)
