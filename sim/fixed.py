@@ -10,6 +10,9 @@ Conventions (decided once, tested in ``tests/sim/test_fixed.py``):
 * A right shift of a negative value rounds toward minus infinity (arithmetic shift, the
   behaviour of NumPy's ``>>`` on signed integers and of a Verilog ``>>>`` on a signed wire):
   ``shift_right(-3, 1) == -2``.
+* Every rounding of a division by ``2**k`` (floor, half even, half up, stochastic) is a member
+  of :class:`Rounding` computed by :func:`round_shift`; the gateware's half-up constant is
+  :func:`half_up_offset`.
 * ``Overflow.SATURATE`` clamps to ``[min_value, max_value]``; ``Overflow.WRAP`` keeps the low
   ``width`` bits and reinterprets them in the format's signedness (two's complement).
 """
@@ -28,6 +31,7 @@ __all__ = [
     "Rounding",
     "apply_overflow",
     "bits_for_range",
+    "half_up_offset",
     "round_shift",
     "saturate",
     "shift_right",
@@ -39,13 +43,16 @@ MAX_WIDTH = 62
 
 
 class Rounding(enum.Enum):
-    """How a value with dropped fractional bits is rounded."""
+    """How a value with ``k`` dropped fractional bits is rounded (see :func:`round_shift`)."""
 
     #: Toward minus infinity (an arithmetic right shift). Free in hardware.
     FLOOR = "floor"
     #: To nearest, ties to even (NumPy's ``rint``). Used for quantising trained constants.
     HALF_EVEN = "half_even"
-    #: Up with probability equal to the dropped fraction, from an LFSR defined in ``sim.lfsr``.
+    #: To nearest, ties up (toward plus infinity): ``(x + 2**(k-1)) >> k``. One adder.
+    HALF_UP = "half_up"
+    #: Up with probability equal to the dropped fraction: ``(x + r) >> k`` with ``r`` a uniform
+    #: draw in ``0 .. 2**k - 1`` (from an LFSR of ``sim.lfsr``; the caller supplies the draws).
     STOCHASTIC = "stochastic"
 
 
@@ -189,21 +196,69 @@ def shift_right(x: np.ndarray | int, k: int) -> np.ndarray:
     return np.asarray(x, dtype=np.int64) >> np.int64(k)
 
 
-def round_shift(x: np.ndarray | int, k: int, rounding: Rounding) -> np.ndarray:
-    """Divide by ``2**k`` with a deterministic rounding mode (``FLOOR`` or ``HALF_EVEN``).
+def half_up_offset(k: int) -> int:
+    """Return half an output LSB of a shift by ``k >= 0`` bits: ``2**(k-1)``, 0 for ``k = 0``.
 
-    ``STOCHASTIC`` needs random bits and lives in ``sim.lfsr.stochastic_round_shift``.
+    ``(x + half_up_offset(k)) >> k`` is ``Rounding.HALF_UP``; the gateware adds this constant.
     """
+    if k < 0:
+        raise ValueError(f"shift amount must be >= 0, not {k!r}")
+    return (1 << k) >> 1
+
+
+def round_shift(x: np.ndarray | int, k: int, rounding: Rounding, *,
+                draws: np.ndarray | int | None = None) -> np.ndarray:
+    """Divide by ``2**k`` (``k >= 0``) with the rounding of ``rounding``; the one definition.
+
+    * ``FLOOR``: ``x >> k`` (:func:`shift_right`);
+    * ``HALF_EVEN``: to nearest, ties to the even result;
+    * ``HALF_UP``: ``(x + 2**(k-1)) >> k`` (:func:`half_up_offset`);
+    * ``STOCHASTIC``: ``(x + draws) >> k``, ``draws`` uniform in ``0 .. 2**k - 1`` (not
+      checked), broadcast against ``x``. The sum keeps the dtype of ``x`` (``int64``, or
+      ``object`` for Python integers wider than 64 bits).
+
+    Parameters
+    ----------
+    x : np.ndarray or int
+        Integers to divide.
+    k : int
+        Number of dropped bits.
+    rounding : Rounding
+        Rounding mode.
+    draws : np.ndarray or int, optional
+        The random draws; required by ``STOCHASTIC`` and refused by every other mode.
+
+    Returns
+    -------
+    np.ndarray
+        ``int64`` quotients (``object`` if ``x`` is an ``object`` array under ``STOCHASTIC``).
+
+    Raises
+    ------
+    ValueError
+        If ``k < 0``, or ``draws`` is given with a deterministic mode or missing with
+        ``STOCHASTIC``.
+    """
+    if k < 0:
+        raise ValueError(f"shift amount must be >= 0, not {k!r}")
+    if (rounding is Rounding.STOCHASTIC) != (draws is not None):
+        raise ValueError(f"draws must be given exactly when rounding is STOCHASTIC, not "
+                         f"{rounding!r} with draws={'given' if draws is not None else None}")
+    if rounding is Rounding.STOCHASTIC:
+        x = np.asarray(x)
+        return (x + np.asarray(draws, dtype=x.dtype)) >> k
     x = np.asarray(x, dtype=np.int64)
     if rounding is Rounding.FLOOR or k == 0:
         return shift_right(x, k)
+    if rounding is Rounding.HALF_UP:
+        return shift_right(x + np.int64(half_up_offset(k)), k)
     if rounding is Rounding.HALF_EVEN:
         q = x >> np.int64(k)
         rem = x - (q << np.int64(k))
-        half = np.int64(1) << np.int64(k - 1)
+        half = np.int64(half_up_offset(k))
         up = (rem > half) | ((rem == half) & ((q & 1) == 1))
         return q + up.astype(np.int64)
-    raise ValueError(f"round_shift supports FLOOR and HALF_EVEN, not {rounding!r}")
+    raise TypeError(f"rounding must be a Rounding, not {rounding!r}")
 
 
 def bits_for_range(lo: int, hi: int, *, signed: bool = True) -> int:

@@ -62,6 +62,7 @@ from .ncg_types import (
 )
 
 __all__ = [
+    "NCG_ROUNDINGS",
     "ROUND_BITS",
     "NCGParams",
     "NCGRates",
@@ -87,6 +88,8 @@ __all__ = [
 #: Random bits per synapse update (one LFSR24 draw): the extra fractional bits of the
 #: per-neuron update values below the weight LSB.
 ROUND_BITS = LFSR24.draw_bits
+#: The ``sim.fixed.Rounding`` modes a weight update may use (those the core implements).
+NCG_ROUNDINGS = (Rounding.STOCHASTIC, Rounding.FLOOR, Rounding.HALF_EVEN)
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,10 @@ class NCGParams:
         if not isinstance(self.weight_format, FixedFormat) or self.weight_format.signed:
             raise ValueError(f"weight_format must be an unsigned FixedFormat, not "
                              f"{self.weight_format!r}")
+        if self.weight_format.rounding not in NCG_ROUNDINGS:
+            raise ValueError(f"weight_format rounding must be one of "
+                             f"{[r.value for r in NCG_ROUNDINGS]}, not "
+                             f"{self.weight_format.rounding.value!r}")
         if not self.time_frac >= self.log2_bins or self.time_frac > 24:
             raise ValueError(f"time_frac must be in log2(time_bins)..24, not {self.time_frac!r}")
         if self.time_frac + self.rate_frac < self.weight_format.frac + ROUND_BITS:
@@ -537,18 +544,16 @@ def update_rows(
         dp, dm = dp - m, dm - m
     d = np.where(causal, dp[:, None], dm[:, None])
     rounding = params.weight_format.rounding
-    new_lfsr = lfsr
+    new_lfsr, r = lfsr, None
     if rounding is Rounding.STOCHASTIC:
         p = params.lanes
         g = -(-f // p)
         u = rows.size
         draws, lanes_new = draw_block(lfsr[:p], LFSR24, draws=u * g)
         r = draws.reshape(p, u, g).transpose(1, 2, 0).reshape(u, g * p)[:, :f]
-        dw = (d + r) >> rb
         new_lfsr = lfsr.copy()
         new_lfsr[:p] = lanes_new
-    else:
-        dw = round_shift(d, rb, rounding)
+    dw = round_shift(d, rb, rounding, draws=r)
     lo, hi = params.w_range
     w = np.clip(w + dw, lo, hi)
     if norm is WeightNorm.MULTIPLICATIVE:

@@ -9,7 +9,7 @@ it makes ``n_uniform`` 8-bit draws ``u_k`` (each: advance 8 steps, take the low 
 ``sim.lfsr.lfsr_draws``) and adds to its membrane::
 
     c = sum_k (2 u_k - 255)                     (odd-symmetric, zero mean)
-    n = (c * noise_gain + 2**(noise_shift - 1)) >> noise_shift
+    n = (c * noise_gain + 2**(noise_shift - 1)) >> noise_shift      (sim.fixed Rounding.HALF_UP)
 
 With 4 draws ``Var(c) = 4 * 4 * (256**2 - 1) / 12``; gain 157, shift 7 gives a standard
 deviation of 362.6 membrane LSBs = 1.416 mV, the paper's ``var_noise = 2`` mV². The registers
@@ -31,7 +31,7 @@ octave part and a fraction part, each from a small host-built table (:func:`deca
     B[xl] = round(2**P (2**(-c xl / 2**Q) - 1)),  0 <= xl < 2**Q   (fraction table)
     G    = A[xh] + B[xl] + ((A[xh] * B[xl]) >> P)       (floor; (1+a)(1+b) - 1 = a + b + ab)
     t    = (m * G) >> (P - 16)                          (floor)
-    dm   = (t + r) >> 16,  r = next draw of the decay LFSR (1..65535)
+    dm   = (t + r) >> 16,  r = next draw of the decay LFSR (1..65535)  (Rounding.STOCHASTIC)
     m   <- clip(m + dm, lo, hi);   m = 0 stays 0
 
 ``Q = log_frac`` (10), ``P = 30`` (:data:`DECAY_FACTOR_FRAC`); ``round`` is Python's (half to
@@ -76,6 +76,7 @@ from functools import cache, cached_property
 
 import numpy as np
 
+from .fixed import Rounding, round_shift
 from .lfsr import LFSR24, LfsrSpec, lfsr_advance, lfsr_table
 
 __all__ = [
@@ -167,7 +168,7 @@ def noise_step(registers: np.ndarray, p: SleepParams) -> tuple[np.ndarray, np.nd
     for _ in range(p.n_uniform):
         regs = lfsr_advance(regs, LFSR24, steps=LFSR24.draw_bits)
         c += 2 * (regs & 0xFF) - 255
-    return (c * p.noise_gain + (1 << (p.noise_shift - 1))) >> p.noise_shift, regs
+    return round_shift(c * p.noise_gain, p.noise_shift, Rounding.HALF_UP), regs
 
 
 @cache
@@ -374,7 +375,7 @@ def decay_step(
     if g.dtype == object:
         pos = pos.astype(object)
     t = (pos * g) >> (_P - _R)
-    dm = np.where(m > 0, (t + r) >> _R, 0).astype(np.int64)
+    dm = np.where(m > 0, round_shift(t, _R, Rounding.STOCHASTIC, draws=r), 0).astype(np.int64)
     return np.clip(m + dm, lo, hi), int(r[-1])
 
 

@@ -7,10 +7,12 @@ The noise equation is :func:`spikesmith.sim.sleep.noise_step`; the generator is
 
 from __future__ import annotations
 
+import numpy as np
 from amaranth.hdl import Const, Module, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from spikesmith.sim.fixed import Rounding, bits_for_range, half_up_offset, round_shift
 from spikesmith.sim.lfsr import LFSR24
 from spikesmith.sim.sleep import SleepParams
 
@@ -22,8 +24,8 @@ __all__ = ["NoiseUnit", "noise_range"]
 def noise_range(p: SleepParams) -> tuple[int, int]:
     """Return the smallest and largest noise sample of ``p``, membrane LSBs."""
     span = 255 * p.n_uniform * abs(p.noise_gain)
-    half = 1 << (p.noise_shift - 1)
-    return (-span + half) >> p.noise_shift, (span + half) >> p.noise_shift
+    lo, hi = round_shift(np.array([-span, span]), p.noise_shift, Rounding.HALF_UP).tolist()
+    return lo, hi
 
 
 class NoiseUnit(wiring.Component):
@@ -43,8 +45,8 @@ class NoiseUnit(wiring.Component):
     next_reg : Out(24)
         The register after ``n_uniform`` draws.
     noise : Out(signed)
-        The sample ``(sum_k (2 u_k - 255) * noise_gain + 2**(noise_shift-1)) >> noise_shift``,
-        membrane LSBs (:meth:`scale` of ``total``).
+        The sample ``(sum_k (2 u_k - 255) * noise_gain + 2**(noise_shift-1)) >> noise_shift``
+        (``sim.fixed.Rounding.HALF_UP``), membrane LSBs (:meth:`scale` of ``total``).
     total : Out(signed)
         ``sum_k (2 u_k - 255)`` (a core may register it and :meth:`scale` it a cycle later).
 
@@ -59,14 +61,15 @@ class NoiseUnit(wiring.Component):
             raise TypeError(f"sleep must be a SleepParams, not {sleep!r}")
         self._sleep = sleep
         lo, hi = noise_range(sleep)
-        self._bits = max(abs(lo), abs(hi)).bit_length() + 1
-        self._gain_bits = max(1, abs(sleep.noise_gain)).bit_length() + 1
+        m = max(abs(lo), abs(hi))
+        self._bits = bits_for_range(-m, m) if m else 1  # an always-zero sample: one bit
+        self._gain_bits = bits_for_range(-abs(sleep.noise_gain), abs(sleep.noise_gain))
         super().__init__({
             "gain": In(signed(self._gain_bits), init=sleep.noise_gain),
             "reg": In(LFSR24.width),
             "next_reg": Out(LFSR24.width),
             "noise": Out(signed(self._bits)),
-            "total": Out(signed((255 * sleep.n_uniform).bit_length() + 1)),
+            "total": Out(signed(bits_for_range(-255 * sleep.n_uniform, 255 * sleep.n_uniform))),
         })
 
     @property
@@ -98,9 +101,10 @@ class NoiseUnit(wiring.Component):
             ``(total * gain + 2**(noise_shift-1)) >> noise_shift``, membrane LSBs (0 for
             ``total = 0``).
         """
-        # one multiplier block (an iCE40 SB_MAC16 takes the 12 x 9 bits of the defaults)
+        # one multiplier block (an iCE40 SB_MAC16 takes the 12 x 9 bits of the defaults);
+        # Rounding.HALF_UP of sim.fixed, as sim.sleep.noise_step
         shift = self._sleep.noise_shift
-        return (total * gain + (1 << (shift - 1))) >> shift
+        return (total * gain + half_up_offset(shift)) >> shift
 
     def elaborate(self, platform):
         p = self._sleep

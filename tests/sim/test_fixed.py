@@ -9,6 +9,7 @@ from spikesmith.sim.fixed import (
     Rounding,
     apply_overflow,
     bits_for_range,
+    half_up_offset,
     round_shift,
     saturate,
     shift_right,
@@ -25,6 +26,50 @@ def test_round_shift_half_even_table():
     x = np.array([2, 6, 10, -2, -6, 3, 5, -3])
     # divide by 4: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2, -0.5 -> 0, -1.5 -> -2, 0.75 -> 1, 1.25 -> 1
     assert round_shift(x, 2, Rounding.HALF_EVEN).tolist() == [0, 2, 2, 0, -2, 1, 1, -1]
+
+
+#: x / 4 for every mode: 0.5, 1.5, 2.5, -0.5, -1.5, 0.75, 1.25, -0.75, -1.25, 3.0
+_QUARTERS = np.array([2, 6, 10, -2, -6, 3, 5, -3, -5, 12])
+
+
+@pytest.mark.parametrize(("rounding", "expected"), [
+    (Rounding.FLOOR, [0, 1, 2, -1, -2, 0, 1, -1, -2, 3]),
+    (Rounding.HALF_EVEN, [0, 2, 2, 0, -2, 1, 1, -1, -1, 3]),
+    (Rounding.HALF_UP, [1, 2, 3, 0, -1, 1, 1, -1, -1, 3]),
+])
+def test_round_shift_deterministic_tables(rounding, expected):
+    assert round_shift(_QUARTERS, 2, rounding).tolist() == expected
+
+
+def test_round_shift_stochastic_table():
+    # a draw r in 0..3 rounds x/4 up iff r >= 4 - (x mod 4)
+    x = np.array([5, 5, 5, 5, -5, -5, 8, 8])
+    r = np.array([0, 2, 3, 1, 2, 3, 0, 3])
+    assert round_shift(x, 2, Rounding.STOCHASTIC, draws=r).tolist() == [1, 1, 2, 1, -1, -1, 2, 2]
+
+
+def test_round_shift_stochastic_keeps_python_integers():
+    x = np.array([1 << 70, -(1 << 70) + 3], dtype=object)
+    got = round_shift(x, 2, Rounding.STOCHASTIC, draws=np.array([1, 1]))
+    assert got.tolist() == [1 << 68, -(1 << 68) + 1]
+
+
+def test_half_up_offset_table():
+    assert [half_up_offset(k) for k in range(5)] == [0, 1, 2, 4, 8]
+
+
+@pytest.mark.parametrize(("rounding", "draws"), [
+    (Rounding.STOCHASTIC, None), (Rounding.FLOOR, 1), (Rounding.HALF_UP, np.zeros(2)),
+])
+def test_round_shift_draws_exactly_for_stochastic(rounding, draws):
+    with pytest.raises(ValueError, match="draws must be given exactly when rounding is"):
+        round_shift(np.array([1, 2]), 1, rounding, draws=draws)
+
+
+@given(st.integers(-(1 << 40), 1 << 40), st.integers(0, 20))
+def test_half_up_is_nearest_with_ties_up(x, k):
+    got = int(round_shift(x, k, Rounding.HALF_UP))
+    assert 2 * x - (1 << k) < got * (1 << (k + 1)) <= 2 * x + (1 << k)
 
 
 def test_saturate_and_wrap_signed_8_bit():

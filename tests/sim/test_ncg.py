@@ -271,5 +271,9 @@ def test_params_errors_name_the_value():
         ncg.NCGParams(cfg, weight_format=FixedFormat(9, 8))
     with pytest.raises(ValueError, match=r"must hold \[w_min, w_max\] = \[0, 256\]"):
         ncg.NCGParams(cfg, weight_format=FixedFormat(8, 8, signed=False))
+    with pytest.raises(ValueError, match="weight_format rounding must be one of "
+                                         r"\['stochastic', 'floor', 'half_even'\], not 'half_up'"):
+        ncg.NCGParams(cfg, weight_format=FixedFormat(9, 8, signed=False,
+                                                     rounding=Rounding.HALF_UP))
     with pytest.raises(ValueError, match="image intensities must lie in 0..255"):
         ncg.latency_bins(np.array([256]), time_bins=8)
