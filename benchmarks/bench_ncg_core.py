@@ -25,10 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from spikesmith.datasets import split_80_20
 from spikesmith.hw.common.harness import FmaxHarness
 from spikesmith.hw.common.synth import Target, ToolError, place_and_route, synthesize
 from spikesmith.hw.ncg.ncg_core import NCGCore
-from spikesmith.learn import default_config, split_80_20
+from spikesmith.learn import default_config
 from spikesmith.learn_rtl import run_lockstep
 from spikesmith.sim import ncg
 

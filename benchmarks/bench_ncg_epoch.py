@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 
-from spikesmith.learn import default_config, split_80_20
+from spikesmith.datasets import split_80_20
+from spikesmith.learn import default_config
 from spikesmith.sim import ncg
 
 

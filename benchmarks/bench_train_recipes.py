@@ -18,8 +18,8 @@ import time
 import torch
 
 from spikesmith.datasets import load_dataset
-from spikesmith.model.recipes import recipe_for, train_recipe
 from spikesmith.model.train import evaluate, hardware_accuracy
+from spikesmith.recipes import recipe_for, train_recipe
 
 
 def measure(name: str) -> dict[str, object]:

@@ -18,8 +18,8 @@ import numpy as np
 from spikesmith.sim.encoders import EncoderParams
 from spikesmith.sim.fixed import FixedFormat, bits_for_range
 from spikesmith.sim.lif import LIFParams
+from spikesmith.sim.limits import LANES, TIMESTEPS, WEIGHT_BITS, IntRange
 from spikesmith.sim.ops import accumulator_bound
-from spikesmith.sim.quant import check_weight_bits
 
 from .errors import CompilerError
 from .ir import (
@@ -58,6 +58,15 @@ def _is_int(x: object) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+def _out_of_range(limit: IntRange, value: object) -> list[str]:
+    """Return ``[]`` if ``value`` is in the ``sim.limits`` record, else its one problem."""
+    try:
+        limit.check(value)
+    except ValueError as exc:
+        return [str(exc)]
+    return []
+
+
 def _is_pos_float(x: object) -> bool:
     return isinstance(x, float) and math.isfinite(x) and x > 0
 
@@ -67,8 +76,7 @@ def _check_input(n: Node, stage: Stage) -> list[str]:
     out = []
     if not _is_int(a.features) or a.features < 1:
         out.append(f"features must be a positive integer, not {a.features!r}")
-    if not _is_int(a.timesteps) or a.timesteps < 1:
-        out.append(f"timesteps must be a positive integer, not {a.timesteps!r}")
+    out += _out_of_range(TIMESTEPS, a.timesteps)
     if not isinstance(a.encoder, EncoderParams):
         out.append(f"encoder must be an EncoderParams, not {a.encoder!r}")
     elif n.fmt != input_format(a.encoder):
@@ -81,11 +89,8 @@ def _check_dense(n: Node, stage: Stage) -> list[str]:
     a: DenseArg = n.arg
     w = a.weights
     out = []
-    try:
-        check_weight_bits(a.bits)
-    except ValueError as exc:
-        out.append(str(exc))
-        return out
+    if a.bits not in WEIGHT_BITS:
+        return _out_of_range(WEIGHT_BITS, a.bits)
     if w.ndim != 2 or w.shape[0] < 1 or w.shape[1] < 1:
         return [f"weights must be a non-empty 2-D array, not shape {w.shape}"]
     if n.src and w.shape[1] != size(n.src[0]):
@@ -126,9 +131,8 @@ def _check_dense(n: Node, stage: Stage) -> list[str]:
                    f"lanes={a.lanes!r}")
     if a.core is not None and not (isinstance(a.core, str) and a.core.isidentifier()):
         out.append(f"core must be an identifier, not {a.core!r}")
-    if a.lanes is not None and (not _is_int(a.lanes) or a.lanes < 1
-                                or a.lanes & (a.lanes - 1)):
-        out.append(f"lanes must be a power of two >= 1, not {a.lanes!r}")
+    if a.lanes is not None:
+        out += _out_of_range(LANES, a.lanes)
     return out
 
 

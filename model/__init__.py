@@ -1,13 +1,13 @@
 """PyTorch training layer: quantisation-aware spiking networks with a hardware-exact mode.
 
 The public names are re-exported here; see ``network`` (``SpikingMLP``), ``layers``,
-``surrogate``, ``quant``, ``train``, ``recipes`` and ``checkpoint``.
+``surrogate``, ``quant``, ``train`` and ``checkpoint``. Per-dataset recipes live in the app
+layer (``spikesmith.recipes``): this layer names no dataset.
 """
 
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint_extra, save_checkpoint
 from .layers import LIFNeuron, QuantDense
 from .network import FloatRun, SpikingMLP
-from .recipes import TrainRecipe, recipe_for, train_recipe
 from .surrogate import Surrogate, SurrogateKind, atan, fast_sigmoid, sigmoid
 from .train import TrainResult, evaluate, hardware_accuracy, train
 
@@ -19,7 +19,6 @@ __all__ = [
     "SpikingMLP",
     "Surrogate",
     "SurrogateKind",
-    "TrainRecipe",
     "TrainResult",
     "atan",
     "evaluate",
@@ -27,9 +26,7 @@ __all__ = [
     "hardware_accuracy",
     "load_checkpoint",
     "read_checkpoint_extra",
-    "recipe_for",
     "save_checkpoint",
     "sigmoid",
     "train",
-    "train_recipe",
 ]

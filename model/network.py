@@ -8,10 +8,9 @@ Two ways to run the same module:
   (:class:`~spikesmith.model.layers.LIFNeuron`), surrogate gradients, BPTT over ``T`` steps,
   vectorised over the batch. The output is the last layer's spike counts ``(batch, n_out)``.
 * **Hardware-exact** (:meth:`SpikingMLP.evaluate_hardware`): integer weights and thresholds
-  folded with ``sim.quant``, synaptic input by ``sim.ops.exact_matmul`` and neurons by
-  ``sim.lif.lif_step``. It returns the same ``sim.network.Trace`` as ``sim.network.run_network``
-  on the network the compiler folds from this module (the contract's folding equations), bit for
-  bit.
+  folded with ``sim.quant``, run by ``sim.network.run_network``: the same ``Trace`` as the
+  golden model of the network the compiler folds from this module (the contract's folding
+  equations), bit for bit.
 """
 
 from __future__ import annotations
@@ -23,19 +22,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from spikesmith.sim.encoders import EncoderParams, Encoding, encode, input_max
-from spikesmith.sim.lif import LIFState, NeuronModel, ResetMode, lif_step
-from spikesmith.sim.network import DenseLayer, Trace, predict
-from spikesmith.sim.ops import accumulator_bound, exact_matmul
-from spikesmith.sim.quant import check_weight_bits
+from spikesmith.sim.encoders import DEFAULT_ENCODER, EncoderParams, Encoding, encode
+from spikesmith.sim.lif import NeuronModel, ResetMode
+from spikesmith.sim.limits import MEMBRANE_BITS, TIMESTEPS, WEIGHT_BITS
+from spikesmith.sim.network import DenseLayer, NetworkParams, Trace, predict, run_network
 
 from .layers import DEFAULT_SURROGATE, LIFNeuron, QuantDense
 from .surrogate import Surrogate
 
-__all__ = ["DEFAULT_ENCODER", "FloatRun", "SpikingMLP"]
-
-#: Encoder used when none is given: rate coding with the default LFSR seed.
-DEFAULT_ENCODER = EncoderParams()
+__all__ = ["FloatRun", "SpikingMLP"]
 
 #: Modules the float and hardware-exact modes pass inputs through unchanged at inference.
 _PASSTHROUGH = (nn.Dropout, nn.Identity)
@@ -68,11 +63,11 @@ class SpikingMLP(nn.Module):
     sizes : Sequence[int]
         Inputs, hidden layer widths and outputs; at least two positive integers.
     weight_bits : int
-        Signed weight width for every layer (``sim.quant.check_weight_bits``).
+        Signed weight width for every layer, in ``sim.limits.WEIGHT_BITS``.
     membrane_bits : int
-        Signed saturating membrane width, ``2..32``.
+        Signed saturating membrane width, in ``sim.limits.MEMBRANE_BITS``.
     timesteps : int
-        Simulation length ``T >= 1``.
+        Simulation length ``T``, in ``sim.limits.TIMESTEPS``.
     encoder : EncoderParams
         Layer-0 encoding, shared with the golden model.
     model, leak_shift, reset :
@@ -114,13 +109,9 @@ class SpikingMLP(nn.Module):
             raise ValueError(
                 f"sizes must be a sequence of at least two positive integers, not {sizes!r}"
             )
-        check_weight_bits(weight_bits)
-        if isinstance(membrane_bits, bool) or not isinstance(membrane_bits, int) or not (
-            2 <= membrane_bits <= 32
-        ):
-            raise ValueError(f"membrane_bits must be an integer in 2..32, not {membrane_bits!r}")
-        if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
-            raise ValueError(f"timesteps must be an integer >= 1, not {timesteps!r}")
+        WEIGHT_BITS.check(weight_bits)
+        MEMBRANE_BITS.check(membrane_bits)
+        TIMESTEPS.check(timesteps)
         if not isinstance(encoder, EncoderParams):
             raise TypeError(f"encoder must be an EncoderParams, not {encoder!r}")
         if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not (
@@ -304,40 +295,17 @@ class SpikingMLP(nn.Module):
     def evaluate_hardware(self, images: np.ndarray, *, record_membranes: bool = True) -> Trace:
         """Run the folded integer network on ``uint8`` images ``(batch, sizes[0])``.
 
-        The arithmetic is ``sim.ops.exact_matmul`` and ``sim.lif.lif_step`` on the layers of
-        :meth:`integer_layers`; the result equals ``sim.network.run_network`` on the same
-        layers, encoder and timesteps.
+        This is ``sim.network.run_network`` on the layers of :meth:`integer_layers` with this
+        module's encoder and timesteps.
 
         Raises
         ------
         ValueError
             On images of the wrong shape or range, or see :meth:`integer_layers`.
         """
-        images = np.asarray(images)
-        if images.ndim != 2 or images.shape[1] != self.sizes[0]:
-            raise ValueError(f"images must have shape (batch, {self.sizes[0]}), "
-                             f"not {images.shape}")
-        layers = self.integer_layers()
-        x_all = encode(images, self.encoder, timesteps=self.timesteps)
-        T, batch = self.timesteps, images.shape[0]
-        bounds = [accumulator_bound(layer.weights, input_max=input_max(self.encoder) if i == 0
-                                    else 1) for i, layer in enumerate(layers)]
-        states = [LIFState.zeros(batch=batch, n=layer.n_out) for layer in layers]
-        spikes = [np.zeros((T, batch, layer.n_out), np.uint8) for layer in layers]
-        membranes = ([np.zeros((T, batch, layer.n_out), np.int64) for layer in layers]
-                     if record_membranes else None)
-        for t in range(T):
-            x = x_all[t]
-            for i, layer in enumerate(layers):
-                current = exact_matmul(x, layer.weights, bound=bounds[i])
-                x, states[i] = lif_step(current, states[i], layer.lif)
-                spikes[i][t] = x
-                if membranes is not None:
-                    membranes[i][t] = states[i].v
-        counts = spikes[-1].sum(axis=0, dtype=np.int64)
-        return Trace(inputs=x_all, spikes=tuple(spikes),
-                     membranes=tuple(membranes) if membranes is not None else None,
-                     counts=counts, predictions=predict(counts, states[-1].v))
+        params = NetworkParams(layers=self.integer_layers(), encoder=self.encoder,
+                               timesteps=self.timesteps)
+        return run_network(params, images, record_membranes=record_membranes)
 
     # -- configuration ------------------------------------------------------------------------
 

@@ -11,18 +11,60 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from spikesmith.datasets import Dataset
 from spikesmith.sim.encoders import encode
 
 from .network import SpikingMLP
 
-__all__ = ["TrainResult", "evaluate", "hardware_accuracy", "train"]
+__all__ = ["LabelledImages", "TrainResult", "evaluate", "hardware_accuracy", "train"]
+
+
+class LabelledImages(Protocol):
+    """What :func:`train` reads: a train/test split of ``uint8`` images and their labels.
+
+    Any object with these attributes will do (the app layer's ``spikesmith.datasets.Dataset``
+    has them); this layer loads no data itself.
+
+    Attributes
+    ----------
+    name : str
+        Name used in error messages.
+    x_train, x_test : np.ndarray
+        ``uint8`` images ``(n, height * width)``, intensities 0..255.
+    y_train, y_test : np.ndarray
+        Integer labels.
+    shape : tuple[int, int]
+        Image height and width (for the ``shift`` augmentation).
+    n_features : int
+        Pixels per image, ``height * width``.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def x_train(self) -> np.ndarray: ...
+
+    @property
+    def y_train(self) -> np.ndarray: ...
+
+    @property
+    def x_test(self) -> np.ndarray: ...
+
+    @property
+    def y_test(self) -> np.ndarray: ...
+
+    @property
+    def shape(self) -> tuple[int, int]: ...
+
+    @property
+    def n_features(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +96,7 @@ def _check(name: str, value: object, *, kind: type, low: float) -> None:
         raise ValueError(f"{name} must be {noun} >= {low}, not {value!r}")
 
 
-def train(net: SpikingMLP, dataset: Dataset, *, epochs: int, batch_size: int, lr: float,
+def train(net: SpikingMLP, dataset: LabelledImages, *, epochs: int, batch_size: int, lr: float,
           seed: int, temperature: float = 1.0, rate_penalty: float = 0.0,
           shift: int = 0, threads: int | None = 1, progress: bool = True) -> TrainResult:
     """Train ``net`` in place on ``dataset.x_train`` and return the history.
@@ -63,7 +105,7 @@ def train(net: SpikingMLP, dataset: Dataset, *, epochs: int, batch_size: int, lr
     ----------
     net : SpikingMLP
         Network to train (its weights are the starting point).
-    dataset : Dataset
+    dataset : LabelledImages
         ``uint8`` images with ``net.sizes[0]`` features and labels below ``net.sizes[-1]``.
     epochs, batch_size : int
         Passes over the training set and samples per step (both >= 1).
@@ -115,7 +157,7 @@ def train(net: SpikingMLP, dataset: Dataset, *, epochs: int, batch_size: int, lr
         torch.set_num_threads(previous)
 
 
-def _train(net: SpikingMLP, dataset: Dataset, *, epochs: int, batch_size: int, lr: float,
+def _train(net: SpikingMLP, dataset: LabelledImages, *, epochs: int, batch_size: int, lr: float,
            seed: int, temperature: float, rate_penalty: float, shift: int,
            progress: bool) -> TrainResult:
     torch.manual_seed(seed)

@@ -22,7 +22,7 @@ import numpy as np
 
 from .lfsr import LFSR16, lfsr_table
 
-__all__ = ["EncoderParams", "Encoding", "encode", "input_max"]
+__all__ = ["DEFAULT_ENCODER", "EncoderParams", "Encoding", "encode", "input_max"]
 
 
 class Encoding(enum.Enum):
@@ -53,6 +53,11 @@ class EncoderParams:
             raise TypeError(f"encoding must be an Encoding, not {self.encoding!r}")
         if not 0 < self.seed < (1 << 16):
             raise ValueError(f"seed must be a non-zero 16-bit value, not {self.seed!r}")
+
+
+#: The encoder used wherever none is given (training, compiler, cores): rate coding with the
+#: default LFSR seed.
+DEFAULT_ENCODER = EncoderParams()
 
 
 def input_max(p: EncoderParams) -> int:

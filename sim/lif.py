@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .fixed import FixedFormat, Overflow, saturate, shift_right
+from .limits import MEMBRANE_BITS
 
 __all__ = [
     "DEFAULT_MEMBRANE",
@@ -78,7 +79,7 @@ class LIFParams:
     reset : ResetMode
         Reset to zero or by subtraction.
     membrane : FixedFormat
-        Signed, saturating membrane format.
+        Signed, saturating membrane format, width in ``sim.limits.MEMBRANE_BITS``.
 
     Raises
     ------
@@ -100,8 +101,7 @@ class LIFParams:
         m = self.membrane
         if not m.signed or m.overflow is not Overflow.SATURATE:
             raise ValueError(f"membrane format must be signed and saturating, not {m}")
-        if not 2 <= m.width <= 32:
-            raise ValueError(f"membrane width must be in 2..32 bits, not {m.width!r}")
+        MEMBRANE_BITS.check(m.width)
         if not isinstance(self.threshold, int) or not 1 <= self.threshold <= m.max_value:
             raise ValueError(
                 f"threshold must be an integer in 1..{m.max_value} (the {m.width}-bit membrane"

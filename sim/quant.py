@@ -15,25 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fixed import MAX_WIDTH
+from .limits import MEMBRANE_BITS, WEIGHT_BITS
 
-__all__ = ["MAX_WEIGHT_BITS", "MIN_WEIGHT_BITS", "check_weight_bits", "quantize_threshold",
-           "quantize_weights", "weight_scale"]
-
-MIN_WEIGHT_BITS = 2
-MAX_WEIGHT_BITS = 16
+__all__ = ["check_weight_bits", "quantize_threshold", "quantize_weights", "weight_scale"]
 
 
 def check_weight_bits(bits: int) -> int:
-    """Return ``bits`` if it is an accepted weight width, else raise ``ValueError``."""
-    if isinstance(bits, bool) or not isinstance(bits, int) or not (
-        MIN_WEIGHT_BITS <= bits <= MAX_WEIGHT_BITS
-    ):
-        raise ValueError(
-            f"weight bits must be an integer in {MIN_WEIGHT_BITS}..{MAX_WEIGHT_BITS}, "
-            f"not {bits!r}"
-        )
-    return bits
+    """Return ``bits`` if it is in ``sim.limits.WEIGHT_BITS``, else raise ``ValueError``."""
+    return WEIGHT_BITS.check(bits)
 
 
 def weight_scale(w: np.ndarray, *, bits: int) -> float:
@@ -58,10 +47,10 @@ def quantize_threshold(theta: float, *, scale: float, input_scale: float = 1.0,
     Raises
     ------
     ValueError
-        If ``theta`` is not positive or does not fit the membrane format.
+        If ``membrane_bits`` is outside ``sim.limits.MEMBRANE_BITS``, or ``theta`` is not
+        positive or does not fit the membrane format.
     """
-    if not 2 <= membrane_bits <= min(32, MAX_WIDTH):
-        raise ValueError(f"membrane bits must be in 2..32, not {membrane_bits!r}")
+    MEMBRANE_BITS.check(membrane_bits)
     if not theta > 0:
         raise ValueError(f"threshold must be positive, not {theta!r}")
     t = max(1, int(np.rint(theta / (scale * input_scale))))

@@ -13,8 +13,11 @@ from pathlib import Path
 import click
 
 from .datasets import DATASETS
+from .sim.limits import LANES, MEMBRANE_BITS, TIMESTEPS, WEIGHT_BITS
 
 __all__ = ["main"]
+
+_LANES_HELP = f"Synapse lanes per core, {LANES.describe()}."
 
 _run_option = click.option(
     "--run", "run_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -59,10 +62,13 @@ def _train_options(f):
         click.option("--dataset", type=str, default="digits", show_default=True,
                      help=f"Dataset shipped with a pip package: {', '.join(DATASETS)}."),
         click.option("--weight-bits", type=int, default=None,
-                     help="Signed weight width (2..16); default from the dataset recipe."),
+                     help=f"Signed weight width ({WEIGHT_BITS.lo}..{WEIGHT_BITS.hi}); default "
+                          "from the dataset recipe."),
         click.option("--membrane-bits", type=int, default=None,
-                     help="Signed membrane width (4..32); default from the dataset recipe."),
-        click.option("--timesteps", type=int, default=None, help="Timesteps per sample."),
+                     help=f"Signed membrane width ({MEMBRANE_BITS.lo}..{MEMBRANE_BITS.hi}); "
+                          "default from the dataset recipe."),
+        click.option("--timesteps", type=int, default=None,
+                     help=f"Timesteps per sample ({TIMESTEPS.lo}..{TIMESTEPS.hi})."),
         click.option("--epochs", type=int, default=None, help="Training epochs."),
         click.option("--hidden", type=int, default=None, help="Hidden layer width."),
         click.option("--seed", type=int, default=0, show_default=True, help="Training seed."),
@@ -81,7 +87,7 @@ def _options(**kw):
 @main.command()
 @_run_option
 @_train_options
-@click.option("--lanes", type=int, default=8, show_default=True, help="Synapse lanes per core.")
+@click.option("--lanes", type=int, default=8, show_default=True, help=_LANES_HELP)
 @click.option("--verify-samples", type=int, default=None,
               help="Samples checked in Verilator (default: test split, at least 500).")
 @click.option("--membrane-samples", type=int, default=100, show_default=True,
@@ -115,7 +121,7 @@ def train(run_dir, force, **kw):
 
 @main.command()
 @_run_option
-@click.option("--lanes", type=int, default=8, show_default=True, help="Synapse lanes per core.")
+@click.option("--lanes", type=int, default=8, show_default=True, help=_LANES_HELP)
 @click.option("--force", is_flag=True)
 def export(run_dir, lanes, force):
     """Lower the checkpoint to the integer IR and generate Verilog."""

@@ -8,6 +8,7 @@
     stratified 4000/1000 split with seed 0.
 
 Images are returned as ``uint8`` arrays ``(n, features)`` and labels as ``int64``.
+:func:`split_80_20` is the second split of the NCG readout (both parts joined, 80/20, seed 0).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DATASETS", "Dataset", "load_dataset"]
+__all__ = ["DATASETS", "Dataset", "load_dataset", "split_80_20"]
 
 #: Names accepted by :func:`load_dataset`.
 DATASETS = ("digits", "mnist5k")
@@ -104,3 +105,23 @@ def load_dataset(name: str, *, seed: int = 0) -> Dataset:
         shape=shape,
         n_classes=10,
     )
+
+
+def split_80_20(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(x_train, y_train, x_test, y_test)``: the stratified 80/20 split, seed 0.
+
+    The train and test parts of :func:`load_dataset` are joined, then split again; the NCG
+    readout and its spiking front ends use this split.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not one of :data:`DATASETS`.
+    """
+    from sklearn.model_selection import train_test_split
+
+    ds = load_dataset(name)
+    x = np.concatenate([ds.x_train, ds.x_test])
+    y = np.concatenate([ds.y_train, ds.y_test])
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, stratify=y, random_state=0)
+    return x_tr, y_tr, x_te, y_te

@@ -20,10 +20,13 @@ import numpy as np
 
 from .datasets import DATASETS, Dataset, load_dataset
 from .runfolder import RunFolder
+from .sim.files import atomic_write_text
+from .sim.limits import LANES, MEMBRANE_BITS, TIMESTEPS, WEIGHT_BITS, IntRange
 
 __all__ = [
     "DemoOptions",
     "FlowError",
+    "check_limit",
     "check_options",
     "run_demo",
     "stage_estimate",
@@ -46,7 +49,7 @@ class FlowError(ValueError):
 class DemoOptions:
     """Everything the train stage needs; recorded in ``config.json``.
 
-    ``None`` fields take the dataset's recipe default (``model.recipes``).
+    ``None`` fields take the dataset's recipe default (``spikesmith.recipes``).
     """
 
     dataset: str = "digits"
@@ -58,6 +61,20 @@ class DemoOptions:
     seed: int = 0
 
 
+def check_limit(limit: IntRange, value: object) -> int:
+    """Return ``value`` if it lies in ``limit`` (a ``sim.limits`` record).
+
+    Raises
+    ------
+    FlowError
+        With the record's message, naming the parameter, the accepted range and the value.
+    """
+    try:
+        return limit.check(value)
+    except ValueError as exc:
+        raise FlowError(str(exc)) from None
+
+
 def check_options(opts: DemoOptions) -> None:
     """Validate options before anything is written.
 
@@ -66,22 +83,15 @@ def check_options(opts: DemoOptions) -> None:
     FlowError
         Naming the option at fault and what is accepted.
     """
-    from .sim.quant import MAX_WEIGHT_BITS, MIN_WEIGHT_BITS
-
     if opts.dataset not in DATASETS:
         raise FlowError(
             f"unknown dataset {opts.dataset!r}: accepted datasets are {', '.join(DATASETS)} "
             "(both ship inside pip packages, no download needed)"
         )
-    if opts.weight_bits is not None and not MIN_WEIGHT_BITS <= opts.weight_bits <= MAX_WEIGHT_BITS:
-        raise FlowError(
-            f"weight bits must be in {MIN_WEIGHT_BITS}..{MAX_WEIGHT_BITS}, "
-            f"not {opts.weight_bits}"
-        )
-    if opts.membrane_bits is not None and not 4 <= opts.membrane_bits <= 32:
-        raise FlowError(f"membrane bits must be in 4..32, not {opts.membrane_bits}")
-    if opts.timesteps is not None and not 1 <= opts.timesteps <= 256:
-        raise FlowError(f"timesteps must be in 1..256, not {opts.timesteps}")
+    for limit, value in ((WEIGHT_BITS, opts.weight_bits), (MEMBRANE_BITS, opts.membrane_bits),
+                         (TIMESTEPS, opts.timesteps)):
+        if value is not None:
+            check_limit(limit, value)
     if opts.epochs is not None and opts.epochs < 1:
         raise FlowError(f"epochs must be >= 1, not {opts.epochs}")
     if opts.hidden is not None and not 1 <= opts.hidden <= 4096:
@@ -110,8 +120,6 @@ def _up_to_date(run: RunFolder, stage: str, inputs: dict[str, Any]) -> bool:
 
 
 def _mark_done(run: RunFolder, stage: str, inputs: dict[str, Any]) -> None:
-    from .runfolder import atomic_write_text
-
     atomic_write_text(run.file(f".{stage}.done"), _digest(inputs) + "\n")
 
 
@@ -145,8 +153,8 @@ def stage_train(run_dir: Any, opts: DemoOptions, *, force: bool = False,
     if not force and _up_to_date(run, "train", inputs):
         return run.read_json("train.json")
     from .model.checkpoint import save_checkpoint
-    from .model.recipes import recipe_for, train_recipe
     from .model.train import evaluate, hardware_accuracy
+    from .recipes import recipe_for, train_recipe
 
     overrides = {k: v for k, v in {
         "weight_bits": opts.weight_bits, "membrane_bits": opts.membrane_bits,
@@ -201,12 +209,11 @@ def stage_export(run_dir: Any, *, lanes: int = 8, force: bool = False) -> dict[s
     Raises
     ------
     FlowError
-        If ``lanes`` is not a power of two.
+        If ``lanes`` is outside ``sim.limits.LANES``.
     model.checkpoint.CheckpointError, compiler.errors.CompilerError
         On a corrupted checkpoint or an unsupported network, before anything is written.
     """
-    if lanes < 1 or lanes & (lanes - 1) or lanes > 64:
-        raise FlowError(f"lanes must be a power of two in 1..64, not {lanes}")
+    check_limit(LANES, lanes)
     run = _prepare(run_dir)
     ckpt = run.require(CHECKPOINT, stage="train")
     inputs = {"lanes": lanes, "checkpoint": _file_digest(run, CHECKPOINT)}
@@ -390,8 +397,7 @@ def run_demo(run_dir: Any, opts: DemoOptions, *, lanes: int = 8, verify_samples:
              progress: bool = True) -> dict[str, Any]:
     """Run every stage on one run folder and return the summary."""
     check_options(opts)
-    if lanes < 1 or lanes & (lanes - 1) or lanes > 64:
-        raise FlowError(f"lanes must be a power of two in 1..64, not {lanes}")
+    check_limit(LANES, lanes)
     run = _prepare(run_dir)
     say = print if progress else (lambda *_: None)
     t0 = time.perf_counter()

@@ -1,8 +1,8 @@
 """Input events of the NCG readout: latency-coded pixels or a frozen spiking front end's spikes.
 
 A front end is a quantised :class:`spikesmith.model.SpikingMLP` trained with the dataset's
-recipe (:func:`spikesmith.model.recipe_for`, hidden widths and timesteps replaced) on the
-training part of :func:`spikesmith.learn.split_80_20` only, then frozen. Its hardware-exact
+recipe (:func:`spikesmith.recipes.recipe_for`, hidden widths and timesteps replaced) on the
+training part of :func:`spikesmith.datasets.split_80_20` only, then frozen. Its hardware-exact
 integer mode (``evaluate_hardware``) is run on the training and test images and the spikes of
 its last hidden layer become the readout's input events.
 
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .datasets import load_dataset, split_80_20
 from .sim import ncg, ncg_reference
 
 __all__ = [
@@ -159,7 +160,7 @@ def bins_to_times(bins: np.ndarray, *, time_bins: int) -> np.ndarray:
 
 
 def _recipe(spec: FrontEndSpec, dataset: str, seed: int):
-    from .model import recipe_for
+    from .recipes import recipe_for
 
     rec = recipe_for(dataset)
     kw: dict[str, object] = {"hidden": spec.hidden, "seed": seed}
@@ -175,19 +176,12 @@ def train_frontend(spec: FrontEndSpec, *, dataset: str, seed: int = 0,
                    progress: Callable[[str], None] | None = None):
     """Train (or load from ``cache_dir``) the frozen front end; return the ``SpikingMLP``.
 
-    Training uses the training part of :func:`spikesmith.learn.split_80_20` only; the
-    per-epoch accuracy that :func:`spikesmith.model.train` reports is measured on its first
+    Training uses the training part of :func:`spikesmith.datasets.split_80_20` only; the
+    per-epoch accuracy that :func:`spikesmith.model.train.train` reports is measured on its first
     500 training images, so no test image is ever seen. Deterministic for ``seed``.
     """
-    from .datasets import load_dataset
-    from .learn import split_80_20
-    from .model import (
-        CheckpointError,
-        load_checkpoint,
-        read_checkpoint_extra,
-        save_checkpoint,
-        train_recipe,
-    )
+    from .model import CheckpointError, load_checkpoint, read_checkpoint_extra, save_checkpoint
+    from .recipes import train_recipe
 
     say = progress or (lambda _msg: None)
     rec = _recipe(spec, dataset, seed)
@@ -266,8 +260,6 @@ def load_input(*, dataset: str, input: str = PIXELS, time_bins: int, seed: int =
     ValueError
         On an unknown dataset or input name.
     """
-    from .learn import split_80_20
-
     spec = parse_input(input)
     x_tr, y_tr, x_te, y_te = split_80_20(dataset)
     if spec is None:

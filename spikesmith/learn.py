@@ -7,8 +7,9 @@ front end (:mod:`spikesmith.frontend_features`, ``input="snn-h256x64"``). ``swee
 measures the integer model's accuracy against the number of time bins ``K``.
 
 Data protocol: the whole dataset (train and test parts of :func:`spikesmith.datasets.load_dataset`
-joined) is split 80/20, stratified, with ``random_state = 0`` (:func:`split_80_20`); mnist5k gives
-4000 training and 1000 test images, digits 1437 and 360. Training uses all training images in a
+joined) is split 80/20, stratified, with ``random_state = 0``
+(:func:`spikesmith.datasets.split_80_20`); mnist5k gives 4000 training and 1000 test images,
+digits 1437 and 360. Training uses all training images in a
 fixed order every epoch (the official code never shuffles) for a fixed number of epochs, with no
 validation split and no early stopping; the test accuracy of every epoch is reported.
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import DATASETS, load_dataset
+from .datasets import DATASETS
 from .frontend_features import PIXELS, InputEvents, load_input, parse_input
 from .sim import ncg, ncg_reference
 from .sim.fixed import FixedFormat
@@ -32,26 +33,8 @@ __all__ = [
     "LearnResult",
     "default_config",
     "run_learning",
-    "split_80_20",
     "sweep_time_bins",
 ]
-
-
-def split_80_20(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Return ``(x_train, y_train, x_test, y_test)``: the stratified 80/20 split, seed 0.
-
-    Raises
-    ------
-    ValueError
-        If ``name`` is not one of :data:`spikesmith.datasets.DATASETS`.
-    """
-    from sklearn.model_selection import train_test_split
-
-    ds = load_dataset(name)
-    x = np.concatenate([ds.x_train, ds.x_test])
-    y = np.concatenate([ds.y_train, ds.y_test])
-    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, stratify=y, random_state=0)
-    return x_tr, y_tr, x_te, y_te
 
 
 #: Threshold and STDP-rate factor for raw latency-coded pixels, per dataset (weights

@@ -22,8 +22,9 @@ import numpy as np
 
 from .frontend_features import PIXELS, parse_input
 from .learn import LearnResult, run_learning
-from .runfolder import RunFolder, atomic_write_bytes
+from .runfolder import RunFolder
 from .sim import ncg
+from .sim.files import atomic_write_bytes
 from .sim.ncg_types import Method, first_winner
 
 __all__ = ["METHODS", "learn_to_run_folder", "verify_learning_on_rtl"]

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .runfolder import RunFolder, atomic_write_bytes, atomic_write_text
+from .runfolder import RunFolder
+from .sim.files import atomic_write_bytes, atomic_write_text
 
 __all__ = ["TARGETS", "plot_accuracy", "plot_raster", "plot_resources", "write_report"]
 

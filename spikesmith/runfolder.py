@@ -22,9 +22,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .sim.files import atomic_write_bytes, atomic_write_text
+from .sim.files import atomic_write_text
 
-__all__ = ["RunFolder", "RunFolderError", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["RunFolder", "RunFolderError"]
 
 
 class RunFolderError(ValueError):

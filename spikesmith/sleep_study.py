@@ -22,15 +22,16 @@ rounding) and the readout's input trains; it does not change the image order.
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from .readout import clustering_index, pca_lr_accuracy
+from .sim.files import atomic_write_bytes, atomic_write_text
 from .sim.recurrent import SynapseGroup
 from .sim.recurrent_net import (
     NetConfig,
@@ -248,15 +249,10 @@ def _job(args: dict) -> RunResult | tuple[int, float, float]:
         return fn(**args)
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _save_png(fig, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _summarise(runs: list[RunResult], ratios, seeds, meta: dict) -> dict:
@@ -311,7 +307,7 @@ def _plots(runs: list[RunResult], ratios, summary: dict, out_dir: Path, lsb: flo
     ax.set_ylabel("test accuracy (PCA 95 % + LR)")
     ax.legend()
     fig.tight_layout()
-    _atomic_write(out_dir / "accuracy.png", lambda p: fig.savefig(p, format="png", dpi=120))
+    _save_png(fig, out_dir / "accuracy.png")
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -326,7 +322,7 @@ def _plots(runs: list[RunResult], ratios, summary: dict, out_dir: Path, lsb: flo
     ax.set_ylabel("Σ|w| (all groups)")
     ax.legend(title="sleep ratio")
     fig.tight_layout()
-    _atomic_write(out_dir / "weight_sum.png", lambda p: fig.savefig(p, format="png", dpi=120))
+    _save_png(fig, out_dir / "weight_sum.png")
     plt.close(fig)
 
 
@@ -459,6 +455,6 @@ def run_sleep_study(
         for r in sorted(runs, key=lambda r: (r.ratio, r.seed))
     ]
     text = json.dumps(summary, indent=2, sort_keys=True) + "\n"
-    _atomic_write(out / "summary.json", lambda p: Path(p).write_text(text))
+    atomic_write_text(out / "summary.json", text)
     _plots(runs, ratios, summary, out, summary["weight_lsb"])
     return StudyResult(tuple(runs), summary, out)

@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from spikesmith import frontend_features as ff
 from spikesmith.cli import main
-from spikesmith.learn import default_config, split_80_20
+from spikesmith.datasets import split_80_20
+from spikesmith.learn import default_config
 
 TINY = "snn-h16-t4-e1"
 
@@ -44,16 +45,16 @@ def test_spikes_to_bins_rate_and_first_spike():
 
 def test_frontend_is_deterministic_in_range_and_trained_on_training_images_only(
         tmp_path, monkeypatch):
-    from spikesmith import model
+    from spikesmith import recipes
 
     seen = []
-    real = model.train_recipe
+    real = recipes.train_recipe
 
     def spy(recipe, dataset, **kw):
         seen.append((dataset.x_train, dataset.x_test))
         return real(recipe, dataset, **kw)
 
-    monkeypatch.setattr(model, "train_recipe", spy)
+    monkeypatch.setattr(recipes, "train_recipe", spy)
     a = ff.load_input(dataset="digits", input=TINY, time_bins=32, seed=0)
     b = ff.load_input(dataset="digits", input=TINY, time_bins=32, seed=0,
                       cache_dir=tmp_path)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from spikesmith.sim.limits import LANES
+
 from ..ir import DenseArg, Graph, Node, Op, rewrite
 
 __all__ = ["core_name", "partition"]
@@ -29,15 +31,14 @@ def partition(g: Graph, *, lanes: int) -> Graph:
     g : Graph
         An integer-stage graph.
     lanes : int
-        Synapse lanes per core, a power of two ``>= 1``.
+        Synapse lanes per core, in ``sim.limits.LANES``.
 
     Raises
     ------
     ValueError
-        If ``lanes`` is not a power of two ``>= 1``.
+        If ``lanes`` is outside ``sim.limits.LANES``.
     """
-    if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1 or lanes & (lanes - 1):
-        raise ValueError(f"lanes must be a power of two >= 1, not {lanes!r}")
+    LANES.check(lanes)
     used: set[str] = set()
 
     def assign(_old: Node, new: Node) -> Node:

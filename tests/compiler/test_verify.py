@@ -36,7 +36,7 @@ def test_valid_graphs_pass_at_every_stage(int_graph, tiny_net):
      (r"node 'input' \(INPUT\): format must be u1.0:floor:saturate for rate encoding, "
      r"not u8.0:floor:saturate")),
     (lambda g: _edit_arg(g, "input", timesteps=0),
-     r"node 'input' \(INPUT\): timesteps must be a positive integer, not 0"),
+     r"node 'input' \(INPUT\): timesteps must be an integer in 1..4096, not 0"),
     (lambda g: _edit_arg(g, "layers.0", weights=np.ones((2, 4), np.int64)),
      (r"node 'layers.0' \(DENSE\): weights have 4 inputs but operand 'input' produces 3 "
      r"values")),
@@ -48,7 +48,7 @@ def test_valid_graphs_pass_at_every_stage(int_graph, tiny_net):
      (r"node 'layers.0' \(DENSE\): accumulator format s4.0:floor:wrap cannot hold the proven "
      r"bound \|I\| <= 9; it needs 5 bits")),
     (lambda g: _edit_arg(g, "layers.0", lanes=3, core="c"),
-     r"node 'layers.0' \(DENSE\): lanes must be a power of two >= 1, not 3"),
+     r"node 'layers.0' \(DENSE\): lanes must be a power of two in 1..64, not 3"),
     (lambda g: _edit_arg(g, "layers.0", core="layers.0", lanes=2),
      r"node 'layers.0' \(DENSE\): core must be an identifier, not 'layers.0'"),
     (lambda g: _edit_arg(g, "layers.0", core="c"),

@@ -8,8 +8,8 @@ import torch
 
 from spikesmith.datasets import load_dataset
 from spikesmith.model.network import SpikingMLP
-from spikesmith.model.recipes import TrainRecipe, recipe_for, train_recipe
 from spikesmith.model.train import evaluate, hardware_accuracy, train
+from spikesmith.recipes import TrainRecipe, recipe_for, train_recipe
 from spikesmith.sim.network import run_network
 
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from spikesmith.learn import default_config, run_learning, split_80_20, sweep_time_bins
+from spikesmith.datasets import split_80_20
+from spikesmith.learn import default_config, run_learning, sweep_time_bins
 from spikesmith.sim.ncg_types import Method, Regulation
 
 

@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spikesmith.learn import default_config, run_learning, split_80_20
+from spikesmith.datasets import split_80_20
+from spikesmith.learn import default_config, run_learning
 from spikesmith.learn_rtl import run_lockstep
 from spikesmith.learn_run import verify_learning_on_rtl
 from spikesmith.sim import ncg

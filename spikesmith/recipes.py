@@ -1,4 +1,5 @@
-"""Default network and training hyperparameters per dataset.
+"""Default network and training hyperparameters per dataset (the app layer: recipes name
+datasets; ``model.train`` takes any arrays).
 
 Measured with ``.venv/bin/python benchmarks/bench_train_recipes.py digits mnist5k`` on the
 shared 2-core development machine (load ~9, torch 2.13 CPU, one intra-op thread), test split:
@@ -21,12 +22,11 @@ from dataclasses import dataclass
 
 import torch
 
-from spikesmith.datasets import DATASETS, Dataset
-from spikesmith.sim.encoders import EncoderParams, Encoding
-from spikesmith.sim.lif import NeuronModel, ResetMode
-
-from .network import SpikingMLP
-from .train import TrainResult, train
+from .datasets import DATASETS, Dataset
+from .model.network import SpikingMLP
+from .model.train import TrainResult, train
+from .sim.encoders import EncoderParams, Encoding
+from .sim.lif import NeuronModel, ResetMode
 
 __all__ = ["TrainRecipe", "recipe_for", "train_recipe"]
 
