@@ -30,8 +30,8 @@ from spikesmith.hw.common.harness import FmaxHarness
 from spikesmith.hw.common.synth import Target, ToolError, place_and_route, synthesize
 from spikesmith.hw.ncg.ncg_core import NCGCore
 from spikesmith.learn import default_config
-from spikesmith.learn_rtl import run_lockstep
 from spikesmith.sim import ncg
+from spikesmith.verification.ncg import run_lockstep
 
 CONFIGS = (("digits", 5), ("digits", 1), ("mnist5k", 5), ("mnist5k", 1))
 BUILD = Path(__file__).resolve().parents[1] / "build" / "rtl" / "ncg_core"

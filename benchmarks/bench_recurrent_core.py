@@ -32,20 +32,15 @@ from amaranth.back import rtlil
 from spikesmith.datasets import load_dataset
 from spikesmith.hw.common.harness import FmaxHarness
 from spikesmith.hw.common.synth import Target, ToolError, place_and_route, synthesize
-from spikesmith.hw.recurrent.recurrent_bench import (
-    SleepEpisode,
-    WakeBlock,
-    commands,
-    compare,
-    default_build_dir,
-    golden_trace,
-    run_recurrent_harness,
-)
+from spikesmith.hw.common.verilator_harness import default_build_dir
+from spikesmith.hw.recurrent.harness import run_recurrent_harness
+from spikesmith.hw.recurrent.host import SleepEpisode, WakeBlock, commands
 from spikesmith.hw.recurrent.recurrent_core import RecurrentCore, RecurrentCoreConfig
 from spikesmith.sim.recurrent import NeuronParams
 from spikesmith.sim.recurrent_net import NetConfig, init_network
 from spikesmith.sim.sleep import SleepParams
 from spikesmith.sleep_study import resize_area
+from spikesmith.verification.recurrent import compare, golden_trace
 
 
 def make_config(n_exc: int, n_inh: int, *, log_frac: int = 10) -> RecurrentCoreConfig:
@@ -69,7 +64,7 @@ def measure_cycles(config: RecurrentCoreConfig, name: str, *, images: int,
     rec = run_recurrent_harness(config, words, build_dir=default_build_dir(f"recurrent_{name}"),
                                 max_cycles=200_000_000)
     t_sim = time.perf_counter() - t0
-    mismatches, first = compare(config, trace, rec)
+    cmp = compare(config, trace, rec)
     n_in = config.net.neuron.n_input
     spi = config.net.steps_per_image
     wake_marks = rec.status_cycles[:images]
@@ -81,7 +76,7 @@ def measure_cycles(config: RecurrentCoreConfig, name: str, *, images: int,
     sleep_step = (sleep_cycles - config.n_syn - 2) / max(1, trace.spikes.shape[0] - images * spi)
     return {
         "config": name, "n_syn": config.n_syn, "images": images, "sleep_steps": sleep_steps,
-        "mismatches": mismatches, "first_mismatch": first,
+        "mismatches": cmp.mismatches, "first_mismatch": cmp.first_mismatch,
         "cycles_total": rec.cycles, "cycles_per_wake_step": wake_step,
         "cycles_per_sleep_step": sleep_step,
         "wake_spikes": int(trace.spikes[:images * spi].sum()),

@@ -1,7 +1,7 @@
 """Speed of bit-exact RTL verification: mnist5k samples through a 784-128-10 network in Verilator.
 
 Generates the network's Verilog (``hw.lif.generate``), builds the free-running harness and runs
-``spikesmith.verify.verify_network``: output spikes of every timestep of every sample and
+``spikesmith.verification.lif.verify_network``: output spikes of every timestep of every sample and
 membranes of every layer for the leading samples, compared with ``sim.network`` by ``==``.
 The network is random (seeded) with 4-bit weights and thresholds calibrated on the golden
 model for a realistic hidden firing rate.
@@ -25,7 +25,7 @@ from spikesmith.sim.encoders import EncoderParams, Encoding
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import LIFParams, NeuronModel, ResetMode
 from spikesmith.sim.network import DenseLayer, NetworkParams, run_network
-from spikesmith.verify import network_config_for, verify_network
+from spikesmith.verification.lif import network_config_for, verify_network
 
 __all__ = ["main", "random_network"]
 

@@ -48,6 +48,12 @@ def _user_errors():
         types.append(CompilerError)
     except ImportError:
         pass
+    try:
+        from .hw.lif.manifest import ManifestError
+
+        types.append(ManifestError)
+    except ImportError:
+        pass
     return tuple(types)
 
 

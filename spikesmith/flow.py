@@ -304,7 +304,7 @@ def stage_verify(run_dir: Any, *, samples: int | None = None, membrane_samples: 
     if not force and _up_to_date(run, "verify", inputs):
         return run.read_json("verify.json")
     from .compiler.lowering import to_network_params
-    from .verify import verify_network
+    from .verification.lif import verify_network
 
     params = to_network_params(graph)
     rep = verify_network(design=design_dir, params=params, images=x,

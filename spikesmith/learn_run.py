@@ -3,7 +3,7 @@
 Trains the float reference and the integer golden model (:func:`spikesmith.learn.run_learning`)
 and, with ``rtl=True``, replays the integer training epoch by epoch on the learning core in
 Verilator in lockstep with the golden model (:func:`verify_learning_on_rtl`, built on
-:func:`spikesmith.learn_rtl.run_lockstep`): every weight and threshold compared after every
+:func:`spikesmith.verification.ncg.run_lockstep`): every weight and threshold compared after every
 checked sample, predictions compared on the whole test split. Writes ``summary.json``,
 ``learn.json`` and plots (accuracy curves, per-neuron win counts, every neuron's weights as an
 image), atomically.
@@ -90,7 +90,7 @@ def verify_learning_on_rtl(result: LearnResult, *, build_root: Path | str,
 
     Starts from ``ncg.init_state(result.params, seed=result.seed)`` and runs as many epochs as
     ``result`` trained (``len(result.int_test)``). Every epoch runs
-    :func:`spikesmith.learn_rtl.run_lockstep` on the training split (bins, potentials and
+    :func:`spikesmith.verification.ncg.run_lockstep` on the training split (bins, potentials and
     predictions compared for every sample; weights, training thresholds and LFSR registers
     after every ``check_every``-th sample and the last); the host step between epochs
     (:func:`spikesmith.sim.ncg.start_epoch` / :func:`~spikesmith.sim.ncg.end_epoch`) uses the
@@ -129,7 +129,7 @@ def verify_learning_on_rtl(result: LearnResult, *, build_root: Path | str,
     RuntimeError
         If Verilator is unusable or a simulation did not complete.
     """
-    from .learn_rtl import run_lockstep
+    from .verification.ncg import run_lockstep
 
     if result.int_state is None:
         raise ValueError("result must have the integer model trained (run_int=True), "

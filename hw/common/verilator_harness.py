@@ -7,8 +7,10 @@ file (one hex payload per line, ``$fscanf``), and writes the core's outputs to a
 (``$fwrite``). :func:`build_sources` compiles it with Verilator (cached runtime objects,
 :func:`toolchain_key`), :func:`run_free_running` runs it; the cocotb test
 (:mod:`spikesmith.hw.common.verilator_harness_tb`) only waits for the harness's ``done``.
-The harnesses themselves live beside their cores (``hw.lif.network_harness``,
-``hw.ncg.ncg_harness``, ``hw.recurrent.recurrent_bench``).
+The harnesses themselves live beside their cores (``hw.lif.harness``, ``hw.ncg.harness``,
+``hw.recurrent.harness``), each next to its host model (``hw/<core>/host.py``); the
+comparisons with the golden model are in ``spikesmith.verification``.
+:func:`default_build_dir` names a persistent build folder in the user cache.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ from pathlib import Path
 __all__ = [
     "build_lock",
     "build_sources",
+    "default_build_dir",
     "harness_feed_input",
     "harness_finish",
     "harness_open_files",
     "harness_prologue",
     "run_free_running",
+    "run_stimulus",
     "toolchain_key",
     "verilator_available",
     "write_if_changed",
@@ -186,9 +190,22 @@ def toolchain_key() -> str:
                                 _BUILD_ARGS)).encode()).hexdigest()[:16]
 
 
+def _user_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "spikesmith"
+
+
 def _runtime_cache() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "spikesmith" / f"verilator-runtime-{toolchain_key()}"
+    return _user_cache() / f"verilator-runtime-{toolchain_key()}"
+
+
+def default_build_dir(name: str) -> Path:
+    """Return a persistent Verilator build folder ``name`` under the user cache.
+
+    Rebuilding there only redoes the work whose sources changed, so a bench pays the clean
+    build (about a minute for the recurrent core) once per machine and toolchain (the folder
+    name ends in :func:`toolchain_key`).
+    """
+    return _user_cache() / "rtl" / f"{name}-{toolchain_key()}"
 
 
 def _seed_runtime(build: Path) -> None:
@@ -300,3 +317,27 @@ def run_free_running(build_dir: str | os.PathLike, *, top: str, plusargs: list[s
         log_file=build / "sim.log",
     )
 
+
+def run_stimulus(build_dir: str | os.PathLike, *, top: str, header: list[int],
+                 words: list[int]) -> list[str]:
+    """Run built harness ``top`` on one stimulus file; return the output file's lines.
+
+    The stimulus file (``stim.hex`` in the build folder) holds ``header`` (what the harness's
+    :func:`harness_open_files` reads: sample count, cycle limit, extra registers), then
+    ``words``, one hex number a line; the output file (``out.txt``) is whatever the harness
+    wrote, empty if it wrote nothing. Hold :func:`build_lock` around the call.
+
+    Raises
+    ------
+    AssertionError
+        Under pytest, if the harness reports ``timed_out`` (see :func:`run_free_running`).
+    """
+    build = Path(build_dir).resolve()
+    stim, out = build / "stim.hex", build / "out.txt"
+    with open(stim, "w") as f:
+        f.writelines(f"{h:x}\n" for h in header)
+        f.write("\n".join(f"{w:x}" for w in words))
+        f.write("\n")
+    out.unlink(missing_ok=True)
+    run_free_running(build, top=top, plusargs=[f"+sf_stim={stim}", f"+sf_out={out}"])
+    return out.read_text().splitlines() if out.is_file() else []

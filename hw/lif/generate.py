@@ -1,4 +1,4 @@
-"""Write a network's gateware: Verilog, RTLIL and a JSON manifest of its ports.
+"""Write a network's gateware: Verilog, RTLIL and its manifest (:mod:`.manifest`).
 
 The weights are the initial contents of the cores' weight memories, so they appear as memory
 initialisation in the Verilog; editing them there changes what a Verilator run computes.
@@ -7,17 +7,17 @@ Every file is written to a temporary name and renamed into place, the manifest l
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import rtlil, verilog
 from amaranth.hdl import Const, Value
 
-from spikesmith.compiler.cores import NetworkConfig
+from spikesmith.compiler.cores import LIFCoreConfig, NetworkConfig
+from spikesmith.sim.files import atomic_write_text
 
+from .manifest import CoreRecord, DesignManifest, PortDirection, PortRecord
 from .network import Network
 
 __all__ = ["MANIFEST_NAME", "TOP_NAME", "GeneratedDesign", "generate", "load_design"]
@@ -37,56 +37,52 @@ class GeneratedDesign:
     out_dir : Path
         The folder.
     verilog : Path
-        Verilog of the whole network (module :data:`TOP_NAME`).
+        Verilog of the whole network (module ``manifest.top``).
     rtlil : Path
         The same design as RTLIL.
-    manifest : dict
-        Ports (``name``, ``dir``, ``width``) and per-core parameters (see :func:`generate`).
+    manifest : DesignManifest
+        Ports and per-core parameters of the top level.
     """
 
     out_dir: Path
     verilog: Path
     rtlil: Path
-    manifest: dict
+    manifest: DesignManifest
 
     @property
     def top(self) -> str:
         """Verilog module name of the top level."""
-        return self.manifest["top"]
+        return self.manifest.top
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _ports(component) -> tuple[list, list[dict]]:
+def _ports(component) -> tuple[list, tuple[PortRecord, ...]]:
     """Return the port signals (constant members such as an always-ready ``ready`` left out)
-    and their manifest entries."""
-    signals, entries = [], []
+    and their manifest records."""
+    signals, records = [], []
     for path, member, value in component.signature.flatten(component):
         if isinstance(value, Const):
             continue
         name = "__".join(str(p) for p in path)
         value = Value.cast(value)
         signals.append(value)
-        entries.append({"name": name, "dir": member.flow.value.lower(), "width": len(value)})
-    return signals, entries
+        records.append(PortRecord(name=name, direction=PortDirection(member.flow.value.lower()),
+                                  width=len(value)))
+    return signals, tuple(records)
+
+
+def _core_record(c: LIFCoreConfig) -> CoreRecord:
+    return CoreRecord(name=c.name, n_in=c.n_in, n_out=c.n_out, lanes=c.lanes,
+                      groups=-(-c.n_out // c.lanes), input_bits=c.input_bits,
+                      weight_bits=c.weight_bits, acc_bits=c.acc_bits,
+                      membrane_bits=c.lif.membrane.width, threshold=c.lif.threshold,
+                      model=c.lif.model, leak_shift=c.lif.leak_shift, reset=c.lif.reset)
 
 
 def generate(config: NetworkConfig, out_dir: str | os.PathLike) -> GeneratedDesign:
     """Elaborate ``config`` and write ``<top>.v``, ``<top>.il`` and ``design.json``.
 
-    The manifest holds ``top``, ``timesteps``, ``ports`` (flattened Amaranth port names as in
-    the Verilog, e.g. ``i__payload``, with direction and width) and ``cores`` (``name``,
-    ``n_in``, ``n_out``, ``lanes``, ``groups``, ``input_bits``, ``weight_bits``, ``acc_bits``,
-    ``membrane_bits``, ``threshold``, ``model``, ``leak_shift``, ``reset``).
+    The manifest (:class:`~spikesmith.hw.lif.manifest.DesignManifest`) holds the top's name,
+    the timesteps, its ports and one record per core.
 
     Raises
     ------
@@ -103,33 +99,12 @@ def generate(config: NetworkConfig, out_dir: str | os.PathLike) -> GeneratedDesi
     top = Network(config)
     signals, _ = _ports(top)
     il_text = rtlil.convert(top, name=TOP_NAME, ports=signals, emit_src=False)
-    manifest = {
-        "top": TOP_NAME,
-        "timesteps": config.timesteps,
-        "ports": ports,
-        "cores": [
-            {
-                "name": c.name,
-                "n_in": c.n_in,
-                "n_out": c.n_out,
-                "lanes": c.lanes,
-                "groups": -(-c.n_out // c.lanes),
-                "input_bits": c.input_bits,
-                "weight_bits": c.weight_bits,
-                "acc_bits": c.acc_bits,
-                "membrane_bits": c.lif.membrane.width,
-                "threshold": c.lif.threshold,
-                "model": c.lif.model.value,
-                "leak_shift": c.lif.leak_shift,
-                "reset": c.lif.reset.value,
-            }
-            for c in config.cores
-        ],
-    }
+    manifest = DesignManifest(top=TOP_NAME, timesteps=config.timesteps, ports=ports,
+                              cores=tuple(_core_record(c) for c in config.cores))
     v_path, il_path = out / f"{TOP_NAME}.v", out / f"{TOP_NAME}.il"
-    _atomic_write(v_path, v_text)
-    _atomic_write(il_path, il_text)
-    _atomic_write(out / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+    atomic_write_text(v_path, v_text)
+    atomic_write_text(il_path, il_text)
+    manifest.save(out / MANIFEST_NAME)
     return GeneratedDesign(out_dir=out, verilog=v_path, rtlil=il_path, manifest=manifest)
 
 
@@ -140,14 +115,16 @@ def load_design(out_dir: str | os.PathLike) -> GeneratedDesign:
     ------
     FileNotFoundError
         If the manifest or the Verilog is missing.
+    spikesmith.hw.lif.manifest.ManifestError
+        If the manifest is malformed (a ``ValueError`` naming the file and the field).
     """
     out = Path(out_dir)
     mpath = out / MANIFEST_NAME
     if not mpath.is_file():
         raise FileNotFoundError(f"design folder {out} must contain {MANIFEST_NAME}")
-    manifest = json.loads(mpath.read_text())
-    v_path = out / f"{manifest['top']}.v"
+    manifest = DesignManifest.load(mpath)
+    v_path = out / f"{manifest.top}.v"
     if not v_path.is_file():
         raise FileNotFoundError(f"design folder {out} must contain {v_path.name}")
-    return GeneratedDesign(out_dir=out, verilog=v_path, rtlil=out / f"{manifest['top']}.il",
+    return GeneratedDesign(out_dir=out, verilog=v_path, rtlil=out / f"{manifest.top}.il",
                            manifest=manifest)

@@ -7,14 +7,8 @@ import numpy as np
 import pytest
 
 from spikesmith.compiler.cores import LIFCoreConfig
-from spikesmith.hw.common.testing import (
-    events_to_spikes,
-    input_events,
-    run_scenario,
-    stream_collect,
-    stream_get,
-    stream_put,
-)
+from spikesmith.hw.common.testing import run_scenario, stream_collect, stream_get, stream_put
+from spikesmith.hw.lif.host import events_to_spikes, input_events
 from spikesmith.hw.lif.lif_core import LIFCore, pack_weight_words
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import LIFParams, LIFState, NeuronModel, ResetMode, lif_step

@@ -14,9 +14,7 @@ import numpy as np
 import pytest
 
 from spikesmith.hw.common.testing import run_scenario
-from spikesmith.hw.ncg.ncg_core import NCGCore
-from spikesmith.hw.ncg.ncg_divider import FloorDivider
-from spikesmith.hw.ncg.ncg_host import (
+from spikesmith.hw.ncg.host import (
     decode_records,
     load_state_commands,
     mode_command,
@@ -24,6 +22,8 @@ from spikesmith.hw.ncg.ncg_host import (
     read_command,
     sample_commands,
 )
+from spikesmith.hw.ncg.ncg_core import NCGCore
+from spikesmith.hw.ncg.ncg_divider import FloorDivider
 from spikesmith.hw.ncg.ncg_streams import (
     NCGKind,
     NCGSpace,

@@ -18,21 +18,16 @@ from spikesmith.hw.common.streams import (
     spike_event_layout,
     unpack,
 )
-from spikesmith.hw.common.testing import (
-    events_to_spikes,
-    input_events,
-    run_scenario,
-    stream_collect,
-    stream_get,
-    stream_put,
-)
+from spikesmith.hw.common.testing import run_scenario, stream_collect, stream_get, stream_put
 from spikesmith.hw.lif.generate import MANIFEST_NAME, TOP_NAME, generate, load_design
+from spikesmith.hw.lif.host import events_to_spikes, input_events
+from spikesmith.hw.lif.manifest import PortDirection
 from spikesmith.hw.lif.network import Network
 from spikesmith.sim.encoders import EncoderParams, Encoding
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import LIFParams, NeuronModel, ResetMode
 from spikesmith.sim.network import DenseLayer, NetworkParams, run_network
-from spikesmith.verify import network_config_for, verify_network
+from spikesmith.verification.lif import network_config_for, verify_network
 
 
 def _params(encoding=Encoding.RATE, timesteps=3) -> NetworkParams:
@@ -105,14 +100,16 @@ def test_generate_writes_verilog_with_weight_init_and_manifest(tmp_path):
     assert f"module {TOP_NAME}(" in text
     assert "weights[0] = " in text
     assert design.rtlil.read_text().startswith("attribute") or "module" in design.rtlil.read_text()
-    manifest = json.loads((tmp_path / "d" / MANIFEST_NAME).read_text())
-    assert manifest == design.manifest
+    text = (tmp_path / "d" / MANIFEST_NAME).read_text()
+    assert text == design.manifest.to_json()
+    manifest = json.loads(text)
     names = {p["name"]: p for p in manifest["ports"]}
     assert names["i__payload"] == {"name": "i__payload", "dir": "in", "width": 6}
-    assert names["o__ready"]["dir"] == "in"
+    assert design.manifest.port("o__ready").direction is PortDirection.IN
     assert "readback_0__ready" not in names  # always ready: no port
+    assert [c.groups for c in design.manifest.cores] == [4, 2]
     assert [c["groups"] for c in manifest["cores"]] == [4, 2]
-    assert load_design(tmp_path / "d").manifest == manifest
+    assert load_design(tmp_path / "d").manifest == design.manifest
     assert not list((tmp_path / "d").glob("*.tmp"))
 
 

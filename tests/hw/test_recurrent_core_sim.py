@@ -13,13 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spikesmith.hw.common.testing import run_scenario, stream_put
-from spikesmith.hw.recurrent.recurrent_bench import (
+from spikesmith.hw.recurrent.host import (
     CoreRecords,
     SleepEpisode,
     WakeBlock,
     commands,
-    compare,
-    golden_trace,
     reseed_commands,
     set_commands,
 )
@@ -30,6 +28,7 @@ from spikesmith.sim.recurrent import GroupSpec, NeuronParams, SynapseGroup, regr
 from spikesmith.sim.recurrent_net import NetConfig, init_network
 from spikesmith.sim.sleep import SleepParams
 from spikesmith.sim.stdp import StdpParams, StdpPolarity
+from spikesmith.verification.recurrent import compare, golden_trace
 
 
 def run_core(config: RecurrentCoreConfig, words: list[int], vcd_path=None) -> CoreRecords:
@@ -103,8 +102,8 @@ def test_core_matches_golden_model_on_random_configurations(cfg, data):
                         decay_reg=int(rng.integers(1, 1 << 16)))
         words = reseed_commands(config, start) + words
     trace = golden_trace(config, schedule, state=start)
-    count, first = compare(config, trace, run_core(config, words))
-    assert (count, first) == (0, None)
+    cmp = compare(config, trace, run_core(config, words))
+    assert (cmp.mismatches, cmp.first_mismatch) == (0, None)
 
 
 def _run_time_variant(cfg: NetConfig, draw) -> NetConfig:
@@ -151,7 +150,8 @@ def test_core_runs_parameters_and_weights_programmed_at_run_time(cfg, data):
     words = (set_commands(config, parameter_writes(config, net=new) + weight_writes(config, m))
              + commands(config, schedule, dump_neurons=True))
     trace = golden_trace(config, schedule, net=new, state=replace(state, m=m))
-    assert compare(config, trace, run_core(config, words), dump_neurons=True) == (0, None)
+    cmp = compare(config, trace, run_core(config, words), dump_neurons=True)
+    assert (cmp.mismatches, cmp.first_mismatch) == (0, None)
 
 
 def test_parameter_writes_reject_what_needs_a_rebuild():
@@ -190,21 +190,22 @@ def test_core_reports_a_perturbed_reference(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (2, 6))
     schedule = (WakeBlock(images), SleepEpisode(4))
     records = run_core(config, commands(config, schedule), vcd_path=tmp_path / "core.vcd")
-    assert compare(config, golden_trace(config, schedule), records) == (0, None)
+    cmp = compare(config, golden_trace(config, schedule), records)
+    assert (cmp.mismatches, cmp.first_mismatch) == (0, None)
     # the decay target of X->E doubled in the reference: the sleep episode's weights differ
     bumped = replace(conn, target=np.where(conn.group == 0, conn.target * 2, conn.target))
-    count, first = compare(config, golden_trace(config, schedule, conn=bumped), records)
-    assert count > 0
-    assert first.startswith("weights after schedule item 1, synapse ")
+    cmp = compare(config, golden_trace(config, schedule, conn=bumped), records)
+    assert cmp.mismatches > 0
+    assert cmp.first_mismatch.startswith("weights after schedule item 1, synapse ")
     # one weight of the reference changed: the first affected step is named
     m = state.m.copy()
     i, j = np.argwhere(conn.mask)[0]
     m[i, j] += 1 << 14
-    count, first = compare(config, golden_trace(config, schedule, state=replace(state, m=m)),
-                           records)
-    assert count > 0
-    assert first.startswith("step ")
-    assert "expected" in first and "actual" in first
+    cmp = compare(config, golden_trace(config, schedule, state=replace(state, m=m)), records)
+    assert cmp.mismatches > 0
+    assert cmp.first_mismatch.startswith("step ")
+    assert "expected" in cmp.first_mismatch and "actual" in cmp.first_mismatch
+    assert cmp.first.position("neuron") is not None
 
 
 def test_config_and_core_reject_bad_arguments():

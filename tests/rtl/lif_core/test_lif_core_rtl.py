@@ -17,14 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spikesmith.compiler.cores import LIFCoreConfig, NetworkConfig
-from spikesmith.hw.common.streams import current_event_layout, pack, spike_event_layout
-from spikesmith.hw.common.testing import input_events
 from spikesmith.hw.lif.generate import generate
-from spikesmith.hw.lif.network_harness import run_harness
+from spikesmith.hw.lif.harness import run_harness
+from spikesmith.hw.lif.host import pack_input_events
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import LIFParams, LIFState, NeuronModel, ResetMode, lif_step
 from spikesmith.sim.network import Trace
-from spikesmith.verify import compare
+from spikesmith.verification.lif import compare
 
 pytestmark = pytest.mark.rtl
 
@@ -88,15 +87,9 @@ def _golden(cfg: LIFCoreConfig, x: np.ndarray) -> Trace:
 
 
 def _run(design, cfg: LIFCoreConfig, x: np.ndarray, name: str):
-    if cfg.input_bits == 1:
-        lay = spike_event_layout(cfg.n_in)
-        events = [pack(lay, index=i, eot=e, last=la) for i, _v, e, la in input_events(x)]
-    else:
-        lay = current_event_layout(cfg.n_in, cfg.input_bits)
-        events = [pack(lay, index=i, value=v, eot=e, last=la)
-                  for i, v, e, la in input_events(x)]
+    events = pack_input_events(design.manifest.cores[0], x)
     t_n, batch, _ = x.shape
-    groups = -(-cfg.n_out // cfg.lanes)
+    groups = design.manifest.cores[0].groups
     run = run_harness(design, build_dir=BUILD / name / "sim", events=events, n_samples=batch,
                       readback_limits=[batch * t_n * groups],
                       max_cycles=100 + 4 * len(events) * groups + batch * t_n * 8 * (

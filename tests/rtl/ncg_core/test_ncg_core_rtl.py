@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 
 from spikesmith.datasets import split_80_20
 from spikesmith.learn import default_config, run_learning
-from spikesmith.learn_rtl import run_lockstep
 from spikesmith.learn_run import verify_learning_on_rtl
 from spikesmith.sim import ncg
 from spikesmith.sim.fixed import FixedFormat, Rounding
 from spikesmith.sim.ncg_types import ClassMap, Method, NCGConfig, Regulation
+from spikesmith.verification.ncg import run_lockstep
 
 pytestmark = pytest.mark.rtl
 

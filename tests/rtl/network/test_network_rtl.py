@@ -23,7 +23,7 @@ from spikesmith.sim.encoders import EncoderParams, Encoding
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import LIFParams, NeuronModel, ResetMode
 from spikesmith.sim.network import DenseLayer, NetworkParams, run_network
-from spikesmith.verify import network_config_for, verify_network
+from spikesmith.verification.lif import network_config_for, verify_network
 
 pytestmark = pytest.mark.rtl
 
@@ -81,6 +81,7 @@ def test_network_bench_reports_off_by_one_leak(bench):
     assert report.mismatches > 0
     assert re.match(r"sample \d+, timestep \d+, layer 0 \(fc0\), neuron \d+: membrane expected"
                     r" -?\d+, actual -?\d+", report.first_mismatch)
+    assert (report.first.quantity, report.first.position("layer")) == ("membrane", "0 (fc0)")
 
 
 def test_network_bench_reports_one_changed_weight(bench):

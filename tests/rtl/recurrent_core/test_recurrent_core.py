@@ -6,11 +6,12 @@ study does) drive a 225-input network of 20 excitatory and 5 inhibitory neurons 
 constants, through two wake/sleep cycles. Spikes, membranes, ``y`` and ``a`` of every neuron
 are compared at every step, every weight after every wake block and sleep episode, and every
 status record (group sums after each decay batch, episode lengths). The harness is the
-free-running one of :mod:`spikesmith.hw.recurrent.recurrent_bench`: commands go in as one file and
-records come back as one file. A hypothesis test varies images, schedule and LFSR seeds on the
-same build, and a perturbed reference must be reported. A third test programs other
-neuron, STDP, bound, noise and decay parameters and new weights through ``SET`` on the same
-build and reads the neurons back.
+free-running one of :mod:`spikesmith.hw.recurrent.harness` (command words from
+:mod:`spikesmith.hw.recurrent.host`): commands go in as one file and records come back as one
+file; :mod:`spikesmith.verification.recurrent` compares. A hypothesis test varies images,
+schedule and LFSR seeds on the same build, and a perturbed reference must be reported. A third
+test programs other neuron, STDP, bound, noise and decay parameters and new weights through
+``SET`` on the same build and reads the neurons back.
 """
 
 from __future__ import annotations
@@ -23,15 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spikesmith.datasets import load_dataset
-from spikesmith.hw.recurrent.recurrent_bench import (
+from spikesmith.hw.common.verilator_harness import default_build_dir
+from spikesmith.hw.recurrent.harness import run_recurrent_harness
+from spikesmith.hw.recurrent.host import (
     SleepEpisode,
     WakeBlock,
     commands,
-    compare,
-    default_build_dir,
-    golden_trace,
     reseed_commands,
-    run_recurrent_harness,
     set_commands,
 )
 from spikesmith.hw.recurrent.recurrent_core import RecurrentCoreConfig
@@ -40,6 +39,7 @@ from spikesmith.sim.recurrent import NeuronParams, regroup
 from spikesmith.sim.recurrent_net import NetConfig, init_network, sleep_budget
 from spikesmith.sim.stdp import StdpPolarity
 from spikesmith.sleep_study import resize_area
+from spikesmith.verification.recurrent import compare, golden_trace
 
 pytestmark = pytest.mark.rtl
 
@@ -69,7 +69,8 @@ def test_recurrent_core_bit_exact_on_mnist_through_two_wake_sleep_cycles():
     records = run_recurrent_harness(config, commands(config, schedule),
                                     build_dir=default_build_dir("recurrent_core_mnist"),
                                     max_cycles=MAX_CYCLES)
-    assert compare(config, trace, records) == (0, None)
+    cmp = compare(config, trace, records)
+    assert (cmp.mismatches, cmp.first_mismatch) == (0, None)
     sleeping = np.isin(trace.step_item, [1, 3])
     assert trace.spikes[~sleeping].any() and trace.spikes[sleeping].any()
     assert not np.array_equal(trace.weights[1], trace.weights[0])  # sleep changed weights
@@ -77,16 +78,17 @@ def test_recurrent_core_bit_exact_on_mnist_through_two_wake_sleep_cycles():
     # the checker is checked: a perturbed reference is reported with its first mismatch
     conn = config.conn
     doubled = replace(conn, target=np.where(conn.group == 0, conn.target * 2, conn.target))
-    count, first = compare(config, golden_trace(config, schedule, conn=doubled), records)
-    assert count > 0
-    assert first.startswith("weights after schedule item 1, synapse ")
+    cmp = compare(config, golden_trace(config, schedule, conn=doubled), records)
+    assert cmp.mismatches > 0
+    assert cmp.first_mismatch.startswith("weights after schedule item 1, synapse ")
+    assert cmp.first.position("weights after schedule item") == 1
     m = config.state.m.copy()
     i, j = np.argwhere(conn.mask)[0]
     m[i, j] -= 1
-    count, first = compare(config, golden_trace(config, schedule,
-                                                state=replace(config.state, m=m)), records)
-    assert count > 0
-    assert first.startswith("weights after schedule item 0, synapse 0 (pre ")
+    cmp = compare(config, golden_trace(config, schedule, state=replace(config.state, m=m)),
+                  records)
+    assert cmp.mismatches > 0
+    assert cmp.first_mismatch.startswith("weights after schedule item 0, synapse 0 (pre ")
 
 
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -110,7 +112,8 @@ def test_recurrent_core_bit_exact_on_random_schedules(first, n_images, sleeps, s
     records = run_recurrent_harness(config, words,
                                     build_dir=default_build_dir("recurrent_core_mnist"),
                                     max_cycles=MAX_CYCLES)
-    assert compare(config, golden_trace(config, schedule, state=start), records) == (0, None)
+    cmp = compare(config, golden_trace(config, schedule, state=start), records)
+    assert (cmp.mismatches, cmp.first_mismatch) == (0, None)
 
 
 def test_recurrent_core_runs_parameters_and_weights_set_by_the_host():
@@ -138,9 +141,10 @@ def test_recurrent_core_runs_parameters_and_weights_set_by_the_host():
                                     max_cycles=MAX_CYCLES)
     start = replace(config.state, m=m)
     trace = golden_trace(config, schedule, net=new, state=start)
-    assert compare(config, trace, records, dump_neurons=True) == (0, None)
+    cmp = compare(config, trace, records, dump_neurons=True)
+    assert (cmp.mismatches, cmp.first_mismatch) == (0, None)
     assert trace.spikes.any()
     # the programmed parameters changed the run: the build's own would differ
-    count, first = compare(config, golden_trace(config, schedule, state=start), records,
-                           dump_neurons=True)
-    assert count > 0 and first.startswith("step ")
+    cmp = compare(config, golden_trace(config, schedule, state=start), records,
+                  dump_neurons=True)
+    assert cmp.mismatches > 0 and cmp.first_mismatch.startswith("step ")

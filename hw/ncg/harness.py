@@ -1,7 +1,7 @@
 """Free-running Verilator harness around :class:`spikesmith.hw.ncg.ncg_core.NCGCore`.
 
 Python does not touch the simulation per clock cycle: the harness (SystemVerilog from
-:func:`ncg_harness_verilog`) reads packed commands from a text file (``$fscanf``, one hex
+:func:`harness_verilog`) reads packed commands from a text file (``$fscanf``, one hex
 payload per line) into the core's ``i`` stream, keeps ``o`` always ready and writes every
 record (one hex payload per line, ``$fwrite``), then the cycle count (``c <cycles>``). It stops
 after the expected number of records. The build and the cocotb launch are those of
@@ -10,13 +10,15 @@ after the expected number of records. The build and the cocotb launch are those 
 :func:`~spikesmith.hw.common.verilator_harness.run_free_running`).
 
 Stimulus file: line 1 the number of records to wait for, line 2 a cycle limit, then the
-command payloads in hex.
+command payloads in hex. Commands and records are those of the host model
+(:mod:`spikesmith.hw.ncg.host`); the comparison is :mod:`spikesmith.verification.ncg`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,28 +33,29 @@ from ..common.verilator_harness import (
     harness_finish,
     harness_open_files,
     harness_prologue,
-    run_free_running,
+    run_stimulus,
     write_if_changed,
 )
+from .host import Command, Record, decode_records, pack_commands
 from .ncg_core import NCGCore
-from .ncg_host import Command, Record, decode_records, pack_commands
 from .ncg_streams import NCGWidths, ncg_command_layout, ncg_record_layout
 
-__all__ = ["NCG_HARNESS_TOP", "NCGHarness", "NCGRun", "ncg_harness_verilog"]
+__all__ = ["HARNESS_TOP", "NCGHarness", "NCGRun", "harness_verilog"]
 
 #: Module name of the harness (the Verilator top level).
-NCG_HARNESS_TOP = "sf_ncg_harness"
+HARNESS_TOP = "sf_ncg_harness"
 _CORE_TOP = "ncg_core"
-#: Gateware sources whose text keys the parameter-to-build memo.
-_SOURCES = ("ncg_core.py", "ncg_divider.py", "ncg_streams.py", "ncg_harness.py")
+#: Folders whose Python sources (the NCG gateware and the shared blocks it uses) key the
+#: parameter-to-build memo.
+_SOURCE_DIRS = (Path(__file__).parent, Path(__file__).parent.parent / "common")
 
 
-def ncg_harness_verilog(widths: NCGWidths) -> str:
+def harness_verilog(widths: NCGWidths) -> str:
     """Return the SystemVerilog text of the harness for a core with ``widths``."""
     iw = ncg_command_layout(widths).size
     ow = ncg_record_layout(widths).size
     return "\n".join([
-        *harness_prologue(top=NCG_HARNESS_TOP, in_width=iw),
+        *harness_prologue(top=HARNESS_TOP, in_width=iw),
         "  wire in_ready;",
         "  wire o_valid;",
         "  wire busy;",
@@ -117,7 +120,7 @@ class NCGHarness:
         root = Path(build_root).resolve()
         # converting a large core takes seconds: remember which build a parameter set (and
         # this version of the gateware sources) maps to, keyed without converting
-        srcs = "".join((Path(__file__).parent / f).read_text() for f in _SOURCES)
+        srcs = "".join(f.read_text() for d in _SOURCE_DIRS for f in sorted(d.glob("*.py")))
         pkey = hashlib.sha256((repr(params) + srcs).encode()).hexdigest()[:24]
         memo = root / "params" / pkey
         build = root / memo.read_text().strip() if memo.is_file() else None
@@ -141,8 +144,8 @@ class NCGHarness:
         return self._build
 
     def _write_sources(self) -> list[Path]:
-        harness = self._build / f"{NCG_HARNESS_TOP}.sv"
-        write_if_changed(harness, ncg_harness_verilog(self._widths))
+        harness = self._build / f"{HARNESS_TOP}.sv"
+        write_if_changed(harness, harness_verilog(self._widths))
         return [self._build / f"{_CORE_TOP}.v", harness]
 
     def run(self, commands: list[Command], *, n_records: int, max_cycles: int) -> NCGRun:
@@ -153,22 +156,13 @@ class NCGHarness:
         RuntimeError
             If Verilator is unusable, or the harness stopped before ``n_records`` records.
         """
-        import time
-
         words = pack_commands(commands, self._widths)
         with build_lock(self._build):
-            build_sources(self._write_sources(), top=NCG_HARNESS_TOP, build_dir=self._build)
-            stim, out = self._build / "stim.hex", self._build / "out.txt"
-            with open(stim, "w") as f:
-                f.write(f"{n_records:x}\n{max_cycles:x}\n")
-                f.write("\n".join(f"{w:x}" for w in words))
-                f.write("\n")
-            out.unlink(missing_ok=True)
+            build_sources(self._write_sources(), top=HARNESS_TOP, build_dir=self._build)
             t0 = time.perf_counter()
-            run_free_running(self._build, top=NCG_HARNESS_TOP,
-                             plusargs=[f"+sf_stim={stim}", f"+sf_out={out}"])
+            lines = run_stimulus(self._build, top=HARNESS_TOP, header=[n_records, max_cycles],
+                                 words=words)
             wall = time.perf_counter() - t0
-            lines = out.read_text().splitlines() if out.is_file() else []
         cycles = -1
         if lines and lines[-1].startswith("c "):
             cycles = int(lines.pop()[2:])

@@ -2,8 +2,9 @@
 
 Everything the host sends to :class:`spikesmith.hw.ncg.ncg_core.NCGCore` is a list of
 :class:`Command` (packed with :func:`spikesmith.hw.common.streams.pack`), and everything it receives
-is decoded into :class:`Record`. The Amaranth testbenches and the Verilator harness share these
-helpers, so both sides of a comparison use the same conversion.
+is decoded into :class:`Record`. The Amaranth testbenches, the Verilator harness
+(:mod:`spikesmith.hw.ncg.harness`) and the comparison (:mod:`spikesmith.verification.ncg`)
+share these helpers, so both sides of a comparison use the same conversion.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
-"""Verify generated Verilog against the integer golden model, bit for bit.
+"""Verify a generated LIF network against the integer golden model, bit for bit.
 
 :func:`verify_network` compiles the Verilog files of a design folder as they are (so an edit
 there shows up as mismatches), runs them in Verilator under cocotb through the free-running
-harness of :mod:`spikesmith.hw.common.verilator_harness`, and compares with
-:func:`spikesmith.sim.network.run_network` by ``==``: the output layer's spikes at every timestep
-of every sample, and every layer's membranes and spikes at every timestep of the first
-``membrane_samples`` samples.
+harness of :mod:`spikesmith.hw.lif.harness` (words from the host model
+:mod:`spikesmith.hw.lif.host`), and compares with :func:`spikesmith.sim.network.run_network` by
+``==`` (:func:`compare`): the output layer's spikes at every timestep of every sample, and every
+layer's membranes and spikes at every timestep of the first ``membrane_samples`` samples. The
+first mismatch is a :class:`~spikesmith.verification.report.Mismatch`.
 """
 
 from __future__ import annotations
@@ -18,25 +19,28 @@ from pathlib import Path
 import numpy as np
 
 from spikesmith.compiler.cores import LIFCoreConfig, NetworkConfig
-from spikesmith.hw.common.streams import (
-    current_event_layout,
-    membrane_readback_layout,
-    pack,
-    spike_event_layout,
-    unpack,
-)
-from spikesmith.hw.common.testing import events_to_spikes, input_events
 from spikesmith.hw.lif.generate import GeneratedDesign, load_design
-from spikesmith.hw.lif.network_harness import run_harness
+from spikesmith.hw.lif.harness import run_harness
+from spikesmith.hw.lif.host import (
+    decode_output_events,
+    decode_readback,
+    events_to_spikes,
+    pack_input_events,
+)
 from spikesmith.sim.encoders import Encoding
 from spikesmith.sim.network import NetworkParams, Trace, predict, run_network
 
-__all__ = ["Comparison", "VerifyReport", "compare", "network_config_for", "verify_network"]
+from .report import Comparison, Mismatch, Tally
+
+__all__ = ["LIFComparison", "VerifyReport", "compare", "network_config_for", "verify_network"]
 
 
 @dataclass(frozen=True, eq=False)
-class VerifyReport:
-    """Outcome of one verification run.
+class VerifyReport(Comparison):
+    """Outcome of one verification run (``mismatches``, ``first``: :class:`Comparison`).
+
+    Mismatches count differing spikes and membranes; the first names the sample, timestep,
+    layer, neuron, expected and actual value.
 
     Attributes
     ----------
@@ -44,10 +48,6 @@ class VerifyReport:
         Samples whose output spikes were compared at every timestep.
     membrane_samples : int
         Leading samples whose membranes and spikes of every layer were compared too.
-    mismatches : int
-        Number of differing values (spikes and membranes); 0 means bit-exact.
-    first_mismatch : str | None
-        The first differing sample, timestep, layer, neuron, expected and actual value.
     rtl_predictions : np.ndarray | None
         Class decisions from the RTL's own output spikes and output-layer membranes.
     cycles_per_sample : float
@@ -62,18 +62,11 @@ class VerifyReport:
 
     samples: int
     membrane_samples: int
-    mismatches: int
-    first_mismatch: str | None
     rtl_predictions: np.ndarray | None
     cycles_per_sample: float
     total_cycles: int
     wall_time_s: float
     sim_time_s: float
-
-    @property
-    def ok(self) -> bool:
-        """Whether the RTL matched the golden model everywhere."""
-        return self.mismatches == 0
 
 
 def network_config_for(params: NetworkParams, *, lanes: int | tuple[int, ...] = 8,
@@ -94,54 +87,26 @@ def network_config_for(params: NetworkParams, *, lanes: int | tuple[int, ...] = 
     return NetworkConfig(cores=tuple(cores), timesteps=params.timesteps, encoder=params.encoder)
 
 
-def _events(design: GeneratedDesign, x: np.ndarray) -> list[int]:
-    c0 = design.manifest["cores"][0]
-    if c0["input_bits"] == 1:
-        lay = spike_event_layout(c0["n_in"])
-        return [pack(lay, index=i, eot=e, last=la) for i, _v, e, la in input_events(x)]
-    lay = current_event_layout(c0["n_in"], c0["input_bits"])
-    return [pack(lay, index=i, value=v, eot=e, last=la) for i, v, e, la in input_events(x)]
-
-
-def _decode_readback(core: dict, recs: list[int], *, samples: int, timesteps: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(membranes, spikes)`` of shape ``(T, samples, n_out)`` from readback records."""
-    g_n, p = core["groups"], core["lanes"]
-    rlay = membrane_readback_layout(core["n_out"], membrane_bits=core["membrane_bits"], lanes=p)
-    mem = np.zeros((samples, timesteps, g_n * p), np.int64)
-    spk = np.zeros((samples, timesteps, g_n * p), np.uint8)
-    for r, word in enumerate(recs):
-        f = unpack(rlay, word)
-        b, rest = divmod(r, timesteps * g_n)
-        t, g = divmod(rest, g_n)
-        mem[b, t, g * p:(g + 1) * p] = f["membranes"]
-        spk[b, t, g * p:(g + 1) * p] = [(f["spikes"] >> j) & 1 for j in range(p)]
-    n = core["n_out"]
-    return mem[..., :n].transpose(1, 0, 2), spk[..., :n].transpose(1, 0, 2)
-
-
 @dataclass(frozen=True, eq=False)
-class Comparison:
-    """Result of :func:`compare`.
+class LIFComparison(Comparison):
+    """Result of :func:`compare` (``mismatches``, ``first``: :class:`Comparison`).
 
     Attributes
     ----------
-    mismatches : int
-        Number of differing values.
-    first_mismatch : str | None
-        Description of the first difference (sample, timestep, layer, neuron order).
     rtl_predictions : np.ndarray | None
         Class decisions computed from the RTL's own output spikes and output membranes
         (``sim.network.predict``), or ``None`` when the output stream was malformed.
     """
 
-    mismatches: int
-    first_mismatch: str | None
     rtl_predictions: np.ndarray | None
 
 
+def _layer(k: int, name: str) -> tuple[str, str]:
+    return ("layer", f"{k} ({name})")
+
+
 def compare(design: GeneratedDesign, trace: Trace, *, outputs: list[int],
-            readback: list[list[int]], membrane_samples: int) -> Comparison:
+            readback: list[list[int]], membrane_samples: int) -> LIFComparison:
     """Compare RTL outputs with ``trace``.
 
     The output layer's spikes (output stream) and its membranes and spikes (readback) are
@@ -149,54 +114,54 @@ def compare(design: GeneratedDesign, trace: Trace, *, outputs: list[int],
     the first ``membrane_samples`` samples. Mismatches are ordered by sample, then timestep,
     then layer, then neuron.
     """
-    cores = design.manifest["cores"]
+    cores = design.manifest.cores
     t_n, batch = trace.spikes[-1].shape[:2]
-    found: list[tuple[tuple[int, int, int, int], str]] = []
-    count = 0
+    tally = Tally()
     last = cores[-1]
-    lay = spike_event_layout(last["n_out"])
-    evs = [(f["index"], f["eot"], f["last"]) for f in (unpack(lay, w) for w in outputs)]
     n_layers = len(cores)
     try:
-        got = events_to_spikes(evs, n=last["n_out"], timesteps=t_n, batch=batch)
+        got = events_to_spikes(decode_output_events(last.n_out, outputs), n=last.n_out,
+                               timesteps=t_n, batch=batch)
     except ValueError as exc:
-        return Comparison(1, f"output layer {n_layers - 1} event stream malformed: {exc}", None)
+        tally.add(Mismatch(where=(_layer(n_layers - 1, last.name),),
+                           quantity="output event stream",
+                           expected=f"{batch} samples of {t_n} timesteps", actual=str(exc)))
+        return LIFComparison.of(tally, rtl_predictions=None)
     diff = np.argwhere(got != trace.spikes[-1])
-    count += len(diff)
     for t, b, n in diff[:1]:
-        found.append(((b, t, n_layers - 1, n),
-                      (f"sample {b}, timestep {t}, layer {n_layers - 1} ({last['name']}), neuron"
-                      f" {n}: output spike expected {int(trace.spikes[-1][t, b, n])}, actual"
-                      f" {int(got[t, b, n])}")))
+        tally.add(Mismatch(where=(("sample", int(b)), ("timestep", int(t)),
+                                  _layer(n_layers - 1, last.name), ("neuron", int(n))),
+                           quantity="output spike", expected=int(trace.spikes[-1][t, b, n]),
+                           actual=int(got[t, b, n])),
+                  count=len(diff), key=(b, t, n_layers - 1, n))
     rtl_final_v = None
     for k, c in enumerate(cores):
         ms = batch if k == n_layers - 1 else membrane_samples
         recs = readback[k]
-        if len(recs) != ms * t_n * c["groups"]:
-            count += 1
-            found.append(((0, 0, k, -1), (f"layer {k} ({c['name']}): {len(recs)} readback records,"
-                                         f" expected {ms * t_n * c['groups']}")))
+        if len(recs) != ms * t_n * c.groups:
+            tally.add(Mismatch(where=(_layer(k, c.name),), quantity="readback records",
+                               expected=ms * t_n * c.groups, actual=len(recs)),
+                      key=(0, 0, k, -1))
             continue
         if not ms:
             continue
-        mem, spk = _decode_readback(c, recs, samples=ms, timesteps=t_n)
+        mem, spk = decode_readback(c, recs, samples=ms, timesteps=t_n)
         if k == n_layers - 1:
             rtl_final_v = mem[-1]
         exp_v = trace.membranes[k][:, :ms]
         exp_s = trace.spikes[k][:, :ms]
         for what, got_a, exp_a in (("membrane", mem, exp_v), ("spike", spk, exp_s)):
             diff = np.argwhere(got_a != exp_a)
-            count += len(diff)
             if len(diff):
                 order = np.lexsort((diff[:, 2], diff[:, 0], diff[:, 1]))
                 t, b, n = diff[order[0]]
-                found.append(((b, t, k, n),
-                              (f"sample {b}, timestep {t}, layer {k} ({c['name']}), neuron {n}:"
-                              f" {what} expected {int(exp_a[t, b, n])}, actual"
-                              f" {int(got_a[t, b, n])}")))
-    first = min(found)[1] if found else None
+                tally.add(Mismatch(where=(("sample", int(b)), ("timestep", int(t)),
+                                          _layer(k, c.name), ("neuron", int(n))),
+                                   quantity=what, expected=int(exp_a[t, b, n]),
+                                   actual=int(got_a[t, b, n])),
+                          count=len(diff), key=(b, t, k, n))
     preds = None if rtl_final_v is None else predict(got.sum(axis=0, dtype=np.int64), rtl_final_v)
-    return Comparison(count, first, preds)
+    return LIFComparison.of(tally, rtl_predictions=preds)
 
 
 def verify_network(*, design: GeneratedDesign | str | os.PathLike, params: NetworkParams,
@@ -228,23 +193,23 @@ def verify_network(*, design: GeneratedDesign | str | os.PathLike, params: Netwo
     t0 = time.perf_counter()
     if not isinstance(design, GeneratedDesign):
         design = load_design(Path(design))
-    cores = design.manifest["cores"]
-    if [(c["n_in"], c["n_out"]) for c in cores] != [(ly.n_in, ly.n_out) for ly in params.layers]:
+    cores = design.manifest.cores
+    if [(c.n_in, c.n_out) for c in cores] != [(ly.n_in, ly.n_out) for ly in params.layers]:
         raise ValueError(
             "params layer shapes must match the design's cores "
-            f"{[(c['n_in'], c['n_out']) for c in cores]}, not "
+            f"{[(c.n_in, c.n_out) for c in cores]}, not "
             f"{[(ly.n_in, ly.n_out) for ly in params.layers]}")
     images = np.asarray(images)
     batch = images.shape[0] if images.ndim == 2 else 0
     if not 0 <= membrane_samples <= batch:
         raise ValueError(f"membrane_samples must be in 0..{batch}, not {membrane_samples!r}")
     trace = run_network(params, images, record_membranes=True)
-    events = _events(design, trace.inputs)
+    events = pack_input_events(cores[0], trace.inputs)
     t_n = params.timesteps
-    limits = [membrane_samples * t_n * c["groups"] for c in cores[:-1]]
-    limits.append(batch * t_n * cores[-1]["groups"])
-    per_ts = sum(3 * c["groups"] + c["n_out"] + 16 for c in cores)
-    max_cycles = 1000 + len(events) * (max(c["groups"] for c in cores) + 2) + (
+    limits = [membrane_samples * t_n * c.groups for c in cores[:-1]]
+    limits.append(batch * t_n * cores[-1].groups)
+    per_ts = sum(3 * c.groups + c.n_out + 16 for c in cores)
+    max_cycles = 1000 + len(events) * (max(c.groups for c in cores) + 2) + (
         batch * t_n * per_ts * 4)
     t1 = time.perf_counter()
     run = run_harness(design, build_dir=build_dir, events=events, n_samples=batch,
@@ -255,7 +220,7 @@ def verify_network(*, design: GeneratedDesign | str | os.PathLike, params: Netwo
     done = run.sample_done_cycles
     cps = done[-1] / len(done) if done else 0.0
     return VerifyReport(samples=batch, membrane_samples=membrane_samples,
-                        mismatches=cmp.mismatches, first_mismatch=cmp.first_mismatch,
+                        mismatches=cmp.mismatches, first=cmp.first,
                         rtl_predictions=cmp.rtl_predictions, cycles_per_sample=cps,
                         total_cycles=run.cycles,
                         wall_time_s=time.perf_counter() - t0, sim_time_s=sim_s)

@@ -1,13 +1,15 @@
 """Free-running Verilator harness around a generated LIF network, for bulk verification.
 
-The harness (SystemVerilog written by :func:`harness_verilog` from a design's manifest, with
+The harness (SystemVerilog written by :func:`harness_verilog` from a design's
+:class:`~spikesmith.hw.lif.manifest.DesignManifest`, with
 the shared pieces of :mod:`spikesmith.hw.common.verilator_harness`) reads the host's event
 stream into the network's ``i`` stream, keeps ``o`` always ready, and writes every output
 event (``o <hex>``), the first readback records of each layer (``r<l> <hex>``) and the cycle at
 which each sample completed (``d <cycle>``) to an output file.
 
 Stimulus file: line 1 the sample count, line 2 a cycle limit, then per readback port the number
-of records to write, then the input payloads in hex.
+of records to write, then the input payloads in hex. The words are those of the host model
+(:mod:`spikesmith.hw.lif.host`); the comparison is :mod:`spikesmith.verification.lif`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..common.verilator_harness import (
     harness_finish,
     harness_open_files,
     harness_prologue,
-    run_free_running,
+    run_stimulus,
     write_if_changed,
 )
 from .generate import GeneratedDesign
@@ -34,19 +36,13 @@ __all__ = ["HARNESS_TOP", "HarnessRun", "build_harness", "harness_verilog", "run
 HARNESS_TOP = "sf_harness"
 
 
-def _port(design: GeneratedDesign, name: str) -> dict:
-    for p in design.manifest["ports"]:
-        if p["name"] == name:
-            return p
-    raise ValueError(f"design {design.top!r} must have a port {name!r}")
-
-
 def harness_verilog(design: GeneratedDesign) -> str:
     """Return the SystemVerilog text of the harness for ``design``."""
-    n_rb = len(design.manifest["cores"])
-    iw = _port(design, "i__payload")["width"]
-    ow = _port(design, "o__payload")["width"]
-    rbw = [_port(design, f"readback_{k}__payload")["width"] for k in range(n_rb)]
+    manifest = design.manifest
+    n_rb = len(manifest.cores)
+    iw = manifest.port("i__payload").width
+    ow = manifest.port("o__payload").width
+    rbw = [manifest.port(f"readback_{k}__payload").width for k in range(n_rb)]
     # the output payload is a spike event: index, then eot, then last (hw.common.streams)
     eot_bit, last_bit = ow - 2, ow - 1
     lines = [
@@ -167,29 +163,22 @@ def run_harness(design: GeneratedDesign, *, build_dir: str | os.PathLike,
 def _run_locked(design: GeneratedDesign, build: Path, *, events: list[int], n_samples: int,
                 readback_limits: list[int], max_cycles: int) -> HarnessRun:
     build_harness(design, build)
-    stim, out = build / "stim.hex", build / "out.txt"
-    with open(stim, "w") as f:
-        f.write(f"{n_samples:x}\n{max_cycles:x}\n")
-        f.writelines(f"{lim:x}\n" for lim in readback_limits)
-        f.write("\n".join(f"{e:x}" for e in events))
-        f.write("\n")
-    out.unlink(missing_ok=True)
-    run_free_running(build, top=HARNESS_TOP, plusargs=[f"+sf_stim={stim}", f"+sf_out={out}"])
+    lines = run_stimulus(build, top=HARNESS_TOP, header=[n_samples, max_cycles, *readback_limits],
+                         words=events)
     outputs: list[int] = []
     readback: list[list[int]] = [[] for _ in readback_limits]
     done: list[int] = []
     cycles = -1
-    if out.is_file():
-        for line in out.read_text().splitlines():
-            tag, _, val = line.partition(" ")
-            if tag == "o":
-                outputs.append(int(val, 16))
-            elif tag == "d":
-                done.append(int(val))
-            elif tag == "c":
-                cycles = int(val)
-            else:
-                readback[int(tag[1:])].append(int(val, 16))
+    for line in lines:
+        tag, _, val = line.partition(" ")
+        if tag == "o":
+            outputs.append(int(val, 16))
+        elif tag == "d":
+            done.append(int(val))
+        elif tag == "c":
+            cycles = int(val)
+        else:
+            readback[int(tag[1:])].append(int(val, 16))
     if len(done) != n_samples:
         raise RuntimeError(
             f"the harness stopped after {cycles} cycles with {len(done)} of {n_samples} samples"

@@ -7,7 +7,9 @@ pass of every neuron (spike bin and potential), the prediction, every weight, ev
 threshold and every LFSR register; then both predict the test samples with the test
 thresholds. The RTL runs free in Verilator (stimulus and readback move through files in bulk);
 the comparison walks the golden model sample by sample over the recorded readback, so the
-first reported mismatch is the first sample where the two diverged.
+first reported mismatch (a :class:`~spikesmith.verification.report.Mismatch`) is the first
+sample where the two diverged. Commands and records are those of the host model
+(:mod:`spikesmith.hw.ncg.host`), the harness is :mod:`spikesmith.hw.ncg.harness`.
 """
 
 from __future__ import annotations
@@ -20,24 +22,29 @@ from pathlib import Path
 
 import numpy as np
 
-from .hw.ncg.ncg_harness import NCGHarness
-from .hw.ncg.ncg_host import (
+from spikesmith.hw.ncg.harness import NCGHarness, NCGRun
+from spikesmith.hw.ncg.host import (
     load_state_commands,
     mode_command,
     read_command,
     sample_commands,
     weight_rows_from_hex,
 )
-from .hw.ncg.ncg_streams import NCGKind, NCGSpace
-from .sim import ncg
-from .sim.ncg_types import first_winner
+from spikesmith.hw.ncg.ncg_streams import NCGKind, NCGSpace, NCGWidths
+from spikesmith.sim import ncg
+from spikesmith.sim.ncg_types import first_winner
+
+from .report import Comparison, Mismatch, Tally
 
 __all__ = ["LockstepReport", "run_lockstep"]
 
 
 @dataclass(frozen=True, eq=False)
-class LockstepReport:
-    """Outcome of :func:`run_lockstep`.
+class LockstepReport(Comparison):
+    """Outcome of :func:`run_lockstep` (``mismatches``, ``first``: :class:`Comparison`).
+
+    Mismatches count differing bins, potentials, predictions, weights, thresholds and LFSR
+    registers; the first names the sample, neuron (and synapse), expected and actual value.
 
     Attributes
     ----------
@@ -46,11 +53,6 @@ class LockstepReport:
         compared.
     train_samples, test_samples : int
         Samples trained on and predicted.
-    mismatches : int
-        Number of differing values (bins, potentials, predictions, weights, thresholds, LFSR
-        registers); 0 means bit-exact.
-    first_mismatch : str or None
-        The first difference: sample, what, neuron, synapse, expected and actual.
     rtl_train_accuracy, rtl_test_accuracy : float
         Online training accuracy and test accuracy of the RTL.
     golden_test_accuracy : float
@@ -69,8 +71,6 @@ class LockstepReport:
     samples_checked: int
     train_samples: int
     test_samples: int
-    mismatches: int
-    first_mismatch: str | None
     rtl_train_accuracy: float
     rtl_test_accuracy: float
     golden_test_accuracy: float
@@ -80,11 +80,6 @@ class LockstepReport:
     sim_wall_s: float
     wall_s: float
     final_state: ncg.NCGState
-
-    @property
-    def ok(self) -> bool:
-        """Whether the RTL matched the golden model everywhere."""
-        return self.mismatches == 0
 
 
 def _check_samples(name: str, samples, n_inputs: int, time_bins: int):
@@ -97,6 +92,81 @@ def _check_samples(name: str, samples, n_inputs: int, time_bins: int):
     if bins.size and (bins.min() < 0 or bins.max() > time_bins):
         raise ValueError(f"{name} bins must lie in 0..{time_bins} ({time_bins} = silent)")
     return bins, labels
+
+
+def _commands(params: ncg.NCGParams, state: ncg.NCGState, widths: NCGWidths, *,
+              train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
+              checked: list[bool]) -> tuple[list, int]:
+    """Return the commands of a lockstep run and the number of records they produce."""
+    n, p = params.config.class_map.n_neurons, params.lanes
+    words = n * widths.groups
+    cmds = [*load_state_commands(state, params), mode_command(train=True, trace=True)]
+    n_rec = 0
+    for i in range(train[0].shape[0]):
+        cmds += sample_commands(train[0][i], int(train[1][i]), params=params)
+        n_rec += n + 1
+        if checked[i]:
+            cmds += [read_command(NCGSpace.WEIGHT, words), read_command(NCGSpace.THETA_TRAIN, n),
+                     read_command(NCGSpace.LFSR, p + 1)]
+            n_rec += words + n + p + 1
+    cmds.append(mode_command(train=False, trace=True))
+    for i in range(test[0].shape[0]):
+        cmds += sample_commands(test[0][i], int(test[1][i]), params=params)
+        n_rec += n + 1
+    return cmds, n_rec
+
+
+class _Replay:
+    """Walks the harness's records in order beside the golden model, tallying differences."""
+
+    def __init__(self, run: NCGRun, params: ncg.NCGParams) -> None:
+        self.run, self.widths = run, run.widths
+        self.n, self.lanes = params.config.class_map.n_neurons, params.lanes
+        self.pos = 0
+        self.tally = Tally()
+
+    def _take(self, count: int) -> tuple[int, int]:
+        start, self.pos = self.pos, self.pos + count
+        return start, self.pos
+
+    def _vector(self, where: tuple, unit: str, quantity: str, got: np.ndarray,
+                exp: np.ndarray) -> None:
+        bad = np.flatnonzero(got != exp)
+        if bad.size:
+            j = int(bad[0])
+            self.tally.add(Mismatch(where=(where, (unit, j)), quantity=quantity,
+                                    expected=int(exp[j]), actual=int(got[j])), count=bad.size)
+
+    def forward(self, where: tuple, bins: np.ndarray, pots: np.ndarray, pred: int
+                ) -> tuple[int, int]:
+        """Check one sample's trace and result; return the RTL's prediction and cycles."""
+        *trace, res = self.run.records(*self._take(self.n + 1))
+        b = self.widths.bin
+        got_b = np.array([r.value & ((1 << b) - 1) for r in trace], dtype=np.int64)
+        got_v = np.array([r.value >> b for r in trace], dtype=np.int64)
+        self._vector(where, "neuron", "spike bin", got_b, bins)
+        self._vector(where, "neuron", "potential", got_v, pots)
+        if res.kind is not NCGKind.RESULT or res.index != pred:
+            self.tally.add(Mismatch(where=(where,), quantity="prediction", expected=pred,
+                                    actual=res.index))
+        return res.index, res.value
+
+    def state(self, where: tuple, s: ncg.NCGState) -> None:
+        """Check the weights, training thresholds and LFSR registers read back after a
+        training sample."""
+        start, stop = self._take(self.n * self.widths.groups)
+        w = weight_rows_from_hex(self.run.lines[start:stop], self.widths)
+        bad = np.argwhere(w != s.weights)
+        if bad.size:
+            j, syn = (int(v) for v in bad[0])
+            self.tally.add(Mismatch(where=(where, ("neuron", j), ("synapse", syn)),
+                                    quantity="weight", expected=int(s.weights[j, syn]),
+                                    actual=int(w[j, syn])), count=len(bad))
+        thr = np.array([r.value for r in self.run.records(*self._take(self.n))], dtype=np.int64)
+        self._vector(where, "neuron", "training threshold", thr, s.thresholds_train)
+        lf = np.array([r.value for r in self.run.records(*self._take(self.lanes + 1))],
+                      dtype=np.int64)
+        self._vector(where, "LFSR register", "", lf, s.lfsr)
 
 
 def run_lockstep(
@@ -150,102 +220,40 @@ def run_lockstep(
         x_te, y_te = _check_samples("test_samples", test_samples, cfg.n_inputs, k)
     harness = NCGHarness(params, build_root=Path(build_root))
     wd = harness.widths
-    n, p = cfg.class_map.n_neurons, params.lanes
-    words = n * wd.groups
-    n_tr = x_tr.shape[0]
+    n = cfg.class_map.n_neurons
+    n_tr, n_te = x_tr.shape[0], x_te.shape[0]
     checked = [i % check_every == check_every - 1 or i == n_tr - 1 for i in range(n_tr)]
-
-    cmds = [*load_state_commands(state, params), mode_command(train=True, trace=True)]
-    n_rec = 0
-    for i in range(n_tr):
-        cmds += sample_commands(x_tr[i], int(y_tr[i]), params=params)
-        n_rec += n + 1
-        if checked[i]:
-            cmds += [read_command(NCGSpace.WEIGHT, words), read_command(NCGSpace.THETA_TRAIN, n),
-                     read_command(NCGSpace.LFSR, p + 1)]
-            n_rec += words + n + p + 1
-    cmds.append(mode_command(train=False, trace=True))
-    for i in range(x_te.shape[0]):
-        cmds += sample_commands(x_te[i], int(y_te[i]), params=params)
-        n_rec += n + 1
+    cmds, n_rec = _commands(params, state, wd, train=(x_tr, y_tr), test=(x_te, y_te),
+                            checked=checked)
     per_sample = n * (cfg.n_inputs + 8) + wd.groups * (3 * n + 8) + 64 * n + 4096
-    max_cycles = 10_000 + 2 * len(cmds) + (n_tr + x_te.shape[0]) * per_sample + 2 * n_rec
+    max_cycles = 10_000 + 2 * len(cmds) + (n_tr + n_te) * per_sample + 2 * n_rec
     t1 = time.perf_counter()
     run = harness.run(cmds, n_records=n_rec, max_cycles=max_cycles)
     sim_s = time.perf_counter() - t1
 
-    golden = state if reference is None else reference(state)
-    pos = 0
-    mismatches = 0
-    first: str | None = None
-
-    def note(count: int, text: str) -> None:
-        nonlocal mismatches, first
-        mismatches += count
-        if count and first is None:
-            first = text
-
-    def check_forward(tag: str, bins: np.ndarray, pots: np.ndarray, pred: int,
-                      cycles: list[int]) -> int:
-        nonlocal pos
-        *trace, res = run.records(pos, pos + n + 1)
-        pos += n + 1
-        got_b = np.array([r.value & ((1 << wd.bin) - 1) for r in trace], dtype=np.int64)
-        got_v = np.array([r.value >> wd.bin for r in trace], dtype=np.int64)
-        for what, got, exp in (("spike bin", got_b, bins), ("potential", got_v, pots)):
-            bad = np.flatnonzero(got != exp)
-            if bad.size:
-                j = int(bad[0])
-                note(bad.size, f"{tag}, neuron {j}: {what} expected {int(exp[j])}, actual"
-                               f" {int(got[j])}")
-        if res.kind is not NCGKind.RESULT or res.index != pred:
-            note(1, f"{tag}: prediction expected {pred}, actual {res.index}")
-        cycles.append(res.value)
-        return res.index
-
+    replay = _Replay(run, params)
     train_cycles: list[int] = []
     correct_rtl = 0
-    s = golden
+    s = state if reference is None else reference(state)
     for i in range(n_tr):
-        tag = f"training sample {i}"
+        where = ("training sample", i)
         s, tr = ncg.train_step(s, x_tr[i], int(y_tr[i]), params=params)
-        got = check_forward(tag, tr.bins, tr.potentials, tr.prediction, train_cycles)
+        got, cycles = replay.forward(where, tr.bins, tr.potentials, tr.prediction)
+        train_cycles.append(cycles)
         correct_rtl += got == int(y_tr[i])
-        if not checked[i]:
-            continue
-        w = weight_rows_from_hex(run.lines[pos:pos + words], wd)
-        pos += words
-        bad = np.argwhere(w != s.weights)
-        if bad.size:
-            j, syn = (int(v) for v in bad[0])
-            note(len(bad), f"{tag}, neuron {j}, synapse {syn}: weight expected"
-                           f" {int(s.weights[j, syn])}, actual {int(w[j, syn])}")
-        thr = np.array([r.value for r in run.records(pos, pos + n)], dtype=np.int64)
-        pos += n
-        bad = np.flatnonzero(thr != s.thresholds_train)
-        if bad.size:
-            j = int(bad[0])
-            note(bad.size, f"{tag}, neuron {j}: training threshold expected"
-                           f" {int(s.thresholds_train[j])}, actual {int(thr[j])}")
-        lf = np.array([r.value for r in run.records(pos, pos + p + 1)], dtype=np.int64)
-        pos += p + 1
-        bad = np.flatnonzero(lf != s.lfsr)
-        if bad.size:
-            q = int(bad[0])
-            note(bad.size, f"{tag}, LFSR register {q}: expected {int(s.lfsr[q])}, actual"
-                           f" {int(lf[q])}")
+        if checked[i]:
+            replay.state(where, s)
     infer_cycles: list[int] = []
     correct_gold = correct_test = 0
-    for i in range(x_te.shape[0]):
+    for i in range(n_te):
         t, v = ncg.forward(s.weights, s.thresholds, x_te[i], time_bins=k)
         pred = int(cfg.class_map.classes[first_winner(t, v)])
-        got = check_forward(f"test sample {i}", t, v, pred, infer_cycles)
+        got, cycles = replay.forward(("test sample", i), t, v, pred)
+        infer_cycles.append(cycles)
         correct_gold += pred == int(y_te[i])
         correct_test += got == int(y_te[i])
-    n_te = x_te.shape[0]
-    return LockstepReport(
-        samples_checked=sum(checked), train_samples=n_tr, test_samples=n_te,
-        mismatches=mismatches, first_mismatch=first,
+    return LockstepReport.of(
+        replay.tally, samples_checked=sum(checked), train_samples=n_tr, test_samples=n_te,
         rtl_train_accuracy=correct_rtl / max(1, n_tr),
         rtl_test_accuracy=correct_test / max(1, n_te),
         golden_test_accuracy=correct_gold / max(1, n_te),
