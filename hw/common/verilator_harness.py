@@ -94,14 +94,14 @@ def harness_prologue(*, top: str, in_width: int) -> list[str]:
 def harness_open_files(*, extra_reads: list[str] | tuple[str, ...] = ()) -> list[str]:
     """Return the harness's initial block.
 
-    It opens ``+sf_stim=`` and ``+sf_out=``, reads the stimulus header (``n_samples``,
+    It opens ``+ss_stim=`` and ``+ss_out=``, reads the stimulus header (``n_samples``,
     ``max_cycles``, then one hex line into each register named in ``extra_reads``) and releases
     reset after three clocks.
     """
     return [
         "  initial begin",
-        '    if (!$value$plusargs("sf_stim=%s", stim_path)) $fatal(1, "missing +sf_stim=");',
-        '    if (!$value$plusargs("sf_out=%s", out_path)) $fatal(1, "missing +sf_out=");',
+        '    if (!$value$plusargs("ss_stim=%s", stim_path)) $fatal(1, "missing +ss_stim=");',
+        '    if (!$value$plusargs("ss_out=%s", out_path)) $fatal(1, "missing +ss_out=");',
         '    fd_in = $fopen(stim_path, "r");',
         '    if (fd_in == 0) $fatal(1, "cannot open stimulus file");',
         '    fd_out = $fopen(out_path, "w");',
@@ -339,5 +339,5 @@ def run_stimulus(build_dir: str | os.PathLike, *, top: str, header: list[int],
         f.write("\n".join(f"{w:x}" for w in words))
         f.write("\n")
     out.unlink(missing_ok=True)
-    run_free_running(build, top=top, plusargs=[f"+sf_stim={stim}", f"+sf_out={out}"])
+    run_free_running(build, top=top, plusargs=[f"+ss_stim={stim}", f"+ss_out={out}"])
     return out.read_text().splitlines() if out.is_file() else []

@@ -33,7 +33,7 @@ from .generate import GeneratedDesign
 __all__ = ["HARNESS_TOP", "HarnessRun", "build_harness", "harness_verilog", "run_harness"]
 
 #: Module name of the harness (the Verilator top level).
-HARNESS_TOP = "sf_harness"
+HARNESS_TOP = "ss_harness"
 
 
 def harness_verilog(design: GeneratedDesign) -> str:

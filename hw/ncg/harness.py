@@ -43,7 +43,7 @@ from .ncg_streams import NCGWidths, ncg_command_layout, ncg_record_layout
 __all__ = ["HARNESS_TOP", "NCGHarness", "NCGRun", "harness_verilog"]
 
 #: Module name of the harness (the Verilator top level).
-HARNESS_TOP = "sf_ncg_harness"
+HARNESS_TOP = "ss_ncg_harness"
 _CORE_TOP = "ncg_core"
 #: Folders whose Python sources (the NCG gateware and the shared blocks it uses) key the
 #: parameter-to-build memo.

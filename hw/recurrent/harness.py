@@ -34,7 +34,7 @@ from .recurrent_core import RecurrentCore, RecurrentCoreConfig
 __all__ = ["HARNESS_TOP", "build_recurrent_harness", "harness_verilog", "run_recurrent_harness"]
 
 #: Module name of the recurrent core's Verilator harness.
-HARNESS_TOP = "sf_recurrent_harness"
+HARNESS_TOP = "ss_recurrent_harness"
 _CORE_TOP = "recurrent_core"
 
 
