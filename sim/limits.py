@@ -63,4 +63,4 @@ MEMBRANE_BITS = IntRange("membrane bits", 2, 32)
 #: Synapse lanes of a layer core (weights read and accumulated per cycle).
 LANES = IntRange("lanes", 1, 64, power_of_two=True)
 #: Timesteps per sample.
-TIMESTEPS = IntRange("timesteps", 1, 4096)
+TIMESTEPS = IntRange("timesteps", 1, 256)

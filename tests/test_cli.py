@@ -31,8 +31,8 @@ def test_unknown_dataset_is_rejected_before_anything_is_written(tmp_path):
     ("--weight-bits", 17, "weight bits must be an integer in 2..16, not 17"),
     ("--membrane-bits", 40, "membrane bits must be an integer in 2..32, not 40"),
     ("--membrane-bits", 1, "membrane bits must be an integer in 2..32, not 1"),
-    ("--timesteps", 0, "timesteps must be an integer in 1..4096, not 0"),
-    ("--timesteps", 4097, "timesteps must be an integer in 1..4096, not 4097"),
+    ("--timesteps", 0, "timesteps must be an integer in 1..256, not 0"),
+    ("--timesteps", 257, "timesteps must be an integer in 1..256, not 257"),
 ])
 def test_out_of_range_widths_are_rejected(tmp_path, option, value, message):
     run = tmp_path / "run"

@@ -36,7 +36,7 @@ def test_valid_graphs_pass_at_every_stage(int_graph, tiny_net):
      (r"node 'input' \(INPUT\): format must be u1.0:floor:saturate for rate encoding, "
      r"not u8.0:floor:saturate")),
     (lambda g: _edit_arg(g, "input", timesteps=0),
-     r"node 'input' \(INPUT\): timesteps must be an integer in 1..4096, not 0"),
+     r"node 'input' \(INPUT\): timesteps must be an integer in 1..256, not 0"),
     (lambda g: _edit_arg(g, "layers.0", weights=np.ones((2, 4), np.int64)),
      (r"node 'layers.0' \(DENSE\): weights have 4 inputs but operand 'input' produces 3 "
      r"values")),

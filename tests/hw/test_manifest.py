@@ -87,7 +87,7 @@ _DELETE = object()
     (_set(["ports", 1, "name"], "i__payload"), r"ports\[1\]\.name: must be unique"),
     (_set(["top"], "../../etc/passwd"), r"top: must be an identifier"),
     (_set(["top"], "a" * 1000), r"top: must be an identifier of at most 128"),
-    (_set(["timesteps"], 1.5), r"timesteps: must be an integer in 1\.\.4096, not 1\.5"),
+    (_set(["timesteps"], 1.5), r"timesteps: must be an integer in 1\.\.256, not 1\.5"),
     (_set(["timesteps"], _DELETE), r"timesteps: is missing"),
 ])
 def test_malformed_manifest_names_the_field(design, tmp_path, edit, message):

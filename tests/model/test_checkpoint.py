@@ -193,7 +193,7 @@ def test_unknown_and_missing_config_keys(tmp_path):
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("weight_bits", 1, "bad network config: weight bits must be an integer in 2..16, not 1"),
     ("weight_bits", 40, "bad network config: weight bits must be an integer in 2..16, not 40"),
-    ("timesteps", 0, "bad network config: timesteps must be an integer in 1..4096, not 0"),
+    ("timesteps", 0, "bad network config: timesteps must be an integer in 1..256, not 0"),
     ("sizes", [6], "bad network config: sizes must be a sequence of at least two"),
     ("model", "hh", r"config 'model' must be one of \['if', 'lif'\], not 'hh'"),
     ("reset", 3, r"config 'reset' must be one of \['zero', 'subtract'\], not 3"),

@@ -138,7 +138,7 @@ def test_contract_attributes():
     ({"weight_bits": 1}, "weight bits must be an integer in 2..16, not 1"),
     ({"weight_bits": 17}, "weight bits must be an integer in 2..16, not 17"),
     ({"membrane_bits": 40}, "membrane bits must be an integer in 2..32, not 40"),
-    ({"timesteps": 0}, "timesteps must be an integer in 1..4096, not 0"),
+    ({"timesteps": 0}, "timesteps must be an integer in 1..256, not 0"),
     ({"dropout": 1.0}, r"dropout must be a probability in \[0, 1\), not 1.0"),
     ({"leak_shift": 0}, "leak_shift must be an integer in 1..31, not 0"),
     ({"threshold": 0.0}, "threshold must be a finite number >= 0.01, not 0.0"),
