@@ -2,13 +2,16 @@
 
 Each DENSE gets ``core`` (an identifier made from its name, unique in the graph) and the
 number of synapse ``lanes`` of that core; the LIF it feeds runs on the same core. The
-hardware core is ``hw.lif.lif_core`` configured by ``compiler.lowering.to_network_config``.
+hardware core is ``hw.lif.lif_core``, configured by the ``hw.lif.config.LIFCoreConfig`` that
+``compiler.lowering.to_network_config`` emits.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+
+from spikesmith.sim.limits import LANES
 
 from ..ir import DenseArg, Graph, Node, Op, rewrite
 
@@ -29,15 +32,14 @@ def partition(g: Graph, *, lanes: int) -> Graph:
     g : Graph
         An integer-stage graph.
     lanes : int
-        Synapse lanes per core, a power of two ``>= 1``.
+        Synapse lanes per core (``sim.limits.LANES``: a power of two in 1..64).
 
     Raises
     ------
     ValueError
-        If ``lanes`` is not a power of two ``>= 1``.
+        If ``lanes`` is out of ``sim.limits.LANES``.
     """
-    if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1 or lanes & (lanes - 1):
-        raise ValueError(f"lanes must be a power of two >= 1, not {lanes!r}")
+    LANES.check(lanes)
     used: set[str] = set()
 
     def assign(_old: Node, new: Node) -> Node:

@@ -16,8 +16,7 @@ from pathlib import Path
 from amaranth.back import rtlil, verilog
 from amaranth.hdl import Const, Value
 
-from spikesmith.compiler.cores import NetworkConfig
-
+from .config import NetworkConfig
 from .network import Network
 
 __all__ = ["MANIFEST_NAME", "TOP_NAME", "GeneratedDesign", "generate", "load_design"]
@@ -113,7 +112,7 @@ def generate(config: NetworkConfig, out_dir: str | os.PathLike) -> GeneratedDesi
                 "n_in": c.n_in,
                 "n_out": c.n_out,
                 "lanes": c.lanes,
-                "groups": -(-c.n_out // c.lanes),
+                "groups": c.groups,
                 "input_bits": c.input_bits,
                 "weight_bits": c.weight_bits,
                 "acc_bits": c.acc_bits,
