@@ -110,8 +110,8 @@ class MemoryMapping:
     """Where :func:`map_memory` puts one memory and what it costs.
 
     ``kind`` is ``"block"``, ``"distributed"`` or ``"logic"``; ``bram`` is in the target's
-    :class:`~.synth.ResourceCounts` unit, ``lut`` and ``ff`` are the LUTs and flip-flops that
-    the memory itself occupies.
+    :class:`~spikesmith.hw.common.synth.ResourceCounts` unit, ``lut`` and ``ff`` are the LUTs
+    and flip-flops that the memory itself occupies.
     """
 
     memory: MemoryShape
@@ -184,7 +184,7 @@ def map_memory(memory: MemoryShape, *, target: Target) -> MemoryMapping:
     Raises
     ------
     TypeError
-        If ``target`` is not a :class:`~.synth.Target`.
+        If ``target`` is not a :class:`~spikesmith.hw.common.synth.Target`.
     """
     if not isinstance(target, Target):
         raise TypeError(f"target must be a Target, not {target!r}")
@@ -302,7 +302,7 @@ class ResourceEstimate:
     target : Target
         Family.
     resources : ResourceCounts
-        Totals in the target's units (see :mod:`.synth`).
+        Totals in the target's units (see :mod:`spikesmith.hw.common.synth`).
     memories : tuple[MemoryMapping, ...]
         Where each memory went.
     """
