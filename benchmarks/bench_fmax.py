@@ -2,7 +2,7 @@
 
 Usage: ``python benchmarks/bench_fmax.py [--workdir DIR] [--seed N] [--quick]``. Each design
 runs inside ``hw.common.harness.FmaxHarness`` so that every path is register to register
-(``hw.lif.estimate.measure_fmax``); a design that does not fit a part is reported with the reason
+(``hw.common.fpga.measure_fmax``); a design that does not fit a part is reported with the reason
 instead of an Fmax. ``--quick`` leaves out the two largest designs (784x128 core, digits
 network). Goals: ECP5-25 >= 125 MHz, iCE40 UP5K >= 40 MHz.
 """
@@ -16,13 +16,14 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from spikesmith.compiler.cores import LIFCoreConfig, NetworkConfig
+from spikesmith.hw.common.fpga import measure_fmax
 from spikesmith.hw.common.synth import Target
-from spikesmith.hw.lif.estimate import measure_fmax
+from spikesmith.hw.lif.config import LIFCoreConfig, NetworkConfig
 from spikesmith.hw.lif.lif_core import LIFCore
 from spikesmith.hw.lif.network import Network
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import LIFParams
+from spikesmith.sim.network import DenseLayer
 
 GOAL_MHZ = {Target.ICE40: 40.0, Target.ECP5: 125.0}
 
@@ -58,13 +59,12 @@ def core_config(n_in, n_out, wb, ab, mb, lanes, *, name="core", seed=0) -> LIFCo
     """Return a spike-input core with random weights."""
     rng = np.random.default_rng(seed)
     w = rng.integers(-(1 << (wb - 1)), 1 << (wb - 1), size=(n_out, n_in))
+    lif = LIFParams(threshold=100, membrane=FixedFormat(mb))
     return LIFCoreConfig(
         name=name,
-        weights=w,
-        weight_bits=wb,
+        layer=DenseLayer(weights=w, weight_bits=wb, lif=lif),
         acc_bits=ab,
         input_bits=1,
-        lif=LIFParams(threshold=100, membrane=FixedFormat(mb)),
         lanes=lanes,
     )
 

@@ -24,12 +24,13 @@ from pathlib import Path
 import click
 import numpy as np
 
-from spikesmith.compiler.cores import LIFCoreConfig
 from spikesmith.hw.common.synth import Target, synthesize
 from spikesmith.hw.lif import estimate
+from spikesmith.hw.lif.config import LIFCoreConfig
 from spikesmith.hw.lif.lif_core import LIFCore
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import LIFParams, NeuronModel, ResetMode
+from spikesmith.sim.network import DenseLayer
 
 TARGETS = (Target.ICE40, Target.ECP5, Target.XC7)
 
@@ -59,7 +60,8 @@ def make_core(n_in, n_out, wb, ab, mb, ib, lanes, plain_if) -> LIFCoreConfig:
         reset=ResetMode.ZERO if plain_if else ResetMode.SUBTRACT,
         membrane=FixedFormat(mb),
     )
-    return LIFCoreConfig("core", w, wb, ab, ib, lif, lanes)
+    return LIFCoreConfig(name="core", layer=DenseLayer(weights=w, weight_bits=wb, lif=lif),
+                         acc_bits=ab, input_bits=ib, lanes=lanes)
 
 
 def _label(c) -> str:

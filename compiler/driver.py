@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from spikesmith.hw.lif.config import NetworkConfig
 from spikesmith.sim.network import NetworkParams
 
-from .cores import NetworkConfig
 from .frontend.torch import from_torch
 from .ir import Graph
 from .lowering import to_network_config, to_network_params

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from spikesmith.hw.lif.config import LIFCoreConfig, NetworkConfig
 from spikesmith.sim.network import DenseLayer, NetworkParams
 
-from .cores import LIFCoreConfig, NetworkConfig
 from .ir import Decision, DenseArg, Graph, InputArg, LIFArg, Node, Op, OutputArg
 from .passes import partition
 from .verify import verify
@@ -50,17 +50,19 @@ def to_network_params(g: Graph) -> NetworkParams:
     verify(g, lowered=True)
     inp, pairs, _out = spine(g)
     a: InputArg = inp.arg
-    layers = []
-    for dense, lif in pairs:
-        d: DenseArg = dense.arg
-        n: LIFArg = lif.arg
-        layers.append(DenseLayer(weights=np.array(d.weights), weight_bits=d.bits,
-                                 lif=n.params()))
-    return NetworkParams(layers=tuple(layers), encoder=a.encoder, timesteps=a.timesteps)
+    layers = tuple(_dense_layer(dense, lif) for dense, lif in pairs)
+    return NetworkParams(layers=layers, encoder=a.encoder, timesteps=a.timesteps)
+
+
+def _dense_layer(dense: Node, lif: Node) -> DenseLayer:
+    """Return the ``sim`` record of one DENSE + LIF pair of a verified graph."""
+    d: DenseArg = dense.arg
+    n: LIFArg = lif.arg
+    return DenseLayer(weights=np.array(d.weights), weight_bits=d.bits, lif=n.params())
 
 
 def to_network_config(g: Graph, *, lanes: int | None = None) -> NetworkConfig:
-    """Return the ``compiler.cores.NetworkConfig`` of a lowered graph.
+    """Return the ``hw.lif.config.NetworkConfig`` of a lowered graph.
 
     Parameters
     ----------
@@ -85,8 +87,7 @@ def to_network_config(g: Graph, *, lanes: int | None = None) -> NetworkConfig:
         d: DenseArg = dense.arg
         # 8-bit direct current into the first core, spikes everywhere else: the operand's width.
         cores.append(LIFCoreConfig(
-            name=d.core, weights=np.array(d.weights), weight_bits=d.bits,
-            acc_bits=dense.fmt.width, input_bits=dense.src[0].fmt.width, lif=lif.arg.params(),
-            lanes=d.lanes,
+            name=d.core, layer=_dense_layer(dense, lif), acc_bits=dense.fmt.width,
+            input_bits=dense.src[0].fmt.width, lanes=d.lanes,
         ))
     return NetworkConfig(cores=tuple(cores), timesteps=a.timesteps, encoder=a.encoder)

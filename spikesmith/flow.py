@@ -347,31 +347,18 @@ def stage_verify(run_dir: Any, *, samples: int | None = None, membrane_samples: 
 
 
 def stage_estimate(run_dir: Any, *, pnr: bool = True, force: bool = False) -> dict[str, Any]:
-    """Run Yosys (and nextpnr) on the generated network; analytic estimates beside each figure."""
+    """Run Yosys (and nextpnr) on the generated network; analytic estimates beside each figure
+    (``spikesmith.estimate``)."""
+    from .compiler.lowering import to_network_config
+    from .estimate import ESTIMATE_FILE, estimate_design, write_estimate
+
     run = _prepare(run_dir)
     graph = _load_graph(run)
     inputs = {"pnr": pnr, "design": _file_digest(run, IR_FILE)}
     if not force and _up_to_date(run, "estimate", inputs):
-        return run.read_json("estimate.json")
-    from .compiler.lowering import to_network_config
-    from .hw.lif.estimate import estimate_design
-
-    config = to_network_config(graph)
-    rep = estimate_design(config, workdir=run.file(".build") / "synth", pnr=pnr)
-    result = rep.to_dict()
-    run.write_json("estimate.json", result)
-    summary: dict[str, Any] = {
-        key: result[key]
-        for key in ("resources", "analytic", "error", "fits", "fmax_mhz", "fmax_core_mhz",
-                    "fmax_analytic_mhz", "fmax_error", "fmax_notes")
-        if key in result
-    }
-    # the cycle model's figure for dense input; the measured one comes from verify
-    summary["synops_per_cycle"] = {"analytic_dense_input": result.get("synops_per_cycle")}
-    cps = run.summary().get("cycles_per_sample")
-    if cps:
-        summary["latency_us"] = {t: cps / f for t, f in result.get("fmax_mhz", {}).items() if f}
-    run.update_summary(summary)
+        return run.read_json(ESTIMATE_FILE)
+    rep = estimate_design(to_network_config(graph), workdir=run.file(".build") / "synth", pnr=pnr)
+    result = write_estimate(run, rep)
     _mark_done(run, "estimate", inputs)
     return result
 

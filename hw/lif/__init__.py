@@ -1,3 +1,3 @@
-"""The LIF inference path: the LIF core, the network of cores, Verilog generation and the analytic
-estimates.
+"""The LIF inference path: the LIF core and its configuration, the network of cores, Verilog
+generation and the analytic estimates.
 """

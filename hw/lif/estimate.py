@@ -1,8 +1,9 @@
-"""Analytic resource, cycle and throughput model of the LIF core, and its check against Yosys.
+"""Analytic resource, cycle and throughput model of the LIF core.
 
-Everything here is arithmetic on a :class:`~spikesmith.compiler.cores.LIFCoreConfig` (no tools,
-microseconds per call). :func:`estimate_design` then runs the real tools (:mod:`.synth`) and
-reports each analytic figure beside the measured one with its relative error.
+Everything here is arithmetic on a :class:`~spikesmith.hw.lif.config.LIFCoreConfig` (no tools,
+microseconds per call); the analytic Fmax is in :mod:`.estimate_timing`. The estimate stage of
+the flow (``spikesmith.estimate``) runs the real tools and reports each analytic figure beside
+the measured one with its relative error.
 
 Memories
     The core has three memories (see :mod:`spikesmith.hw.lif.lif_core`): the weight ROM
@@ -33,12 +34,6 @@ Logic
     LUT counts move by tens of percent across small netlist changes, so expect LUT errors of
     that order and exact BRAM counts.
 
-Fmax
-    :func:`estimate_fmax` is a first-order timing model: the slowest of a few register-to-register
-    paths of the core (and, for a network, of the skid-buffered links between cores), each
-    ``t_clk_to_q + t_setup + levels * (t_lut + t_net) + width * t_carry`` with per-target
-    primitive delays read from nextpnr reports (see :data:`_TIMING`).
-
 Cycles
     :func:`timestep_cycles` is the exact schedule of ``LIFCore`` with the input always valid
     and the output always ready: ``G = ceil(n_out / P)`` cycles per input event, a 4-cycle
@@ -49,41 +44,29 @@ Cycles
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from spikesmith.compiler.cores import LIFCoreConfig, NetworkConfig
 from spikesmith.sim.lif import ResetMode
 
 from ..common.streams import index_bits
 from ..common.synth import ResourceCounts, Target
+from .config import LIFCoreConfig, NetworkConfig
 
 __all__ = [
-    "CAPACITY",
-    "Comparison",
-    "EstimateReport",
-    "FmaxResult",
     "MemoryMapping",
     "MemoryShape",
     "ResourceEstimate",
-    "check_fit",
-    "compare",
     "core_memories",
     "estimate_core",
     "estimate_cycles",
-    "estimate_design",
-    "estimate_fmax",
     "estimate_network",
     "map_memory",
-    "measure_fmax",
     "network_synops_per_cycle",
     "synaptic_ops_per_cycle",
     "timestep_cycles",
-    "utilisation",
 ]
 
 
@@ -127,8 +110,8 @@ class MemoryMapping:
     """Where :func:`map_memory` puts one memory and what it costs.
 
     ``kind`` is ``"block"``, ``"distributed"`` or ``"logic"``; ``bram`` is in the target's
-    :class:`~.synth.ResourceCounts` unit, ``lut`` and ``ff`` are the LUTs and flip-flops that
-    the memory itself occupies.
+    :class:`~spikesmith.hw.common.synth.ResourceCounts` unit, ``lut`` and ``ff`` are the LUTs
+    and flip-flops that the memory itself occupies.
     """
 
     memory: MemoryShape
@@ -201,7 +184,7 @@ def map_memory(memory: MemoryShape, *, target: Target) -> MemoryMapping:
     Raises
     ------
     TypeError
-        If ``target`` is not a :class:`~.synth.Target`.
+        If ``target`` is not a :class:`~spikesmith.hw.common.synth.Target`.
     """
     if not isinstance(target, Target):
         raise TypeError(f"target must be a Target, not {target!r}")
@@ -236,20 +219,14 @@ def map_memory(memory: MemoryShape, *, target: Target) -> MemoryMapping:
 
 def core_memories(config: LIFCoreConfig) -> tuple[MemoryShape, ...]:
     """Return the memories that ``LIFCore(config)`` instantiates."""
-    p = config.lanes
-    groups = -(-config.n_out // p)
+    p, groups = config.lanes, config.groups
     return (
         MemoryShape("weights", max(2, config.n_in * groups), p * config.weight_bits, rom=True),
         # not transparent, but a read returns the old word on a same-address write, which Yosys
         # prices on a block like a transparent port (a bypass of the port's width)
-        MemoryShape("state", max(2, groups), p * _state_bits(config), transparent=True),
+        MemoryShape("state", max(2, groups), p * config.state_bits, transparent=True),
         MemoryShape("spike_fifo", groups, p + index_bits(groups) + 1, sync_read=False),
     )
-
-
-def _state_bits(config: LIFCoreConfig) -> int:
-    """Bits per lane of the core's state memory (``LIFCore.state_bits``)."""
-    return max(config.lif.membrane.width, config.acc_bits) + 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,12 +250,11 @@ def _logic_features(config: LIFCoreConfig) -> _Features:
     as wide as the membrane (fire compare, reset subtract and multiplexer, leak subtract) and
     the counters and comparators of group indices and addresses.
     """
-    p = config.lanes
-    groups = -(-config.n_out // p)
+    p, groups = config.lanes, config.groups
     gbits = index_bits(groups)
     wb, ib = config.weight_bits, config.input_bits
     mb = config.lif.membrane.width
-    sb = _state_bits(config)
+    sb = config.state_bits
     addr_bits = max(1, (max(2, config.n_in * groups) - 1).bit_length())
     prod_bits = wb + (ib + 1 if ib > 1 else 0)
     value_bits = ib if ib > 1 else 0
@@ -326,7 +302,7 @@ class ResourceEstimate:
     target : Target
         Family.
     resources : ResourceCounts
-        Totals in the target's units (see :mod:`.synth`).
+        Totals in the target's units (see :mod:`spikesmith.hw.common.synth`).
     memories : tuple[MemoryMapping, ...]
         Where each memory went.
     """
@@ -369,6 +345,27 @@ def estimate_core(config: LIFCoreConfig, *, target: Target) -> ResourceEstimate:
     )
 
 
+def estimate_network(config: NetworkConfig, *, target: Target) -> ResourceCounts:
+    """Return the analytic resources of ``hw.lif.network.Network(config)`` on ``target``.
+
+    The sum of the cores, the top's 32-bit ``samples_done`` counter and, on each link between
+    cores, the two-entry skid buffer of ``hw.lif.network`` (two entries of a spike event and two
+    valid flags in flip-flops; one LUT per entry bit for the main entry's input multiplexer).
+    """
+    if not isinstance(config, NetworkConfig):
+        raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+    est = [estimate_core(c, target=target).resources for c in config.cores]
+    total = {f: sum(getattr(e, f) for e in est) for f in ("lut", "ff", "bram", "dsp", "spram")}
+    total["lut"] += 32 if target is Target.XC7 else 40
+    total["ff"] += 32
+    for core in config.cores[:-1]:
+        event_bits = index_bits(core.n_out) + 2  # index, eot, last
+        total["ff"] += 2 * event_bits + 2
+        total["lut"] += event_bits
+    return ResourceCounts(**total)
+
+
+
 # ---------------------------------------------------------------------------------------------
 # Cycles
 
@@ -408,8 +405,7 @@ def timestep_cycles(
     """
     if not isinstance(events, int | np.integer) or events < 0:
         raise ValueError(f"events must be a non-negative integer, not {events!r}")
-    p = config.lanes
-    groups = -(-config.n_out // p)
+    p, groups = config.lanes, config.groups
     drained = int(events) * groups + 4 if events else 1
     done = drained + groups + 5
     if spikes is not None:
@@ -507,237 +503,6 @@ def synaptic_ops_per_cycle(config: LIFCoreConfig, *, events: int) -> float:
     return events * config.n_out / timestep_cycles(config, events=events)
 
 
-# ---------------------------------------------------------------------------------------------
-# Fmax
-
-
-@dataclass(frozen=True)
-class _Timing:
-    """Primitive delays of one target, ns (nextpnr's timing model; see :data:`_TIMING`)."""
-
-    clk_to_q: float
-    setup: float
-    lut: float
-    net: float
-    carry: float
-    bram_clk_to_q: float | None
-    lut_inputs: int = 4
-
-
-#: Per-target primitive delays (ns), all read from nextpnr 0.x (yowasp) ``--report`` JSON files,
-#: never fitted to the Fmax figures the model is compared with:
-#:
-#: * iCE40 UP5K (``--up5k``): ``clk_to_q`` 1.39 (DFF ``O``), ``setup`` 0.1 (``CEN``), ``lut``
-#:   0.874 (``SB_LUT4`` ``I3 -> O``, the most common logic step) from the critical path of the
-#:   digits demo core (``fmax_core/ice40/harness.up5k-sg48.s1.report.json``); ``net`` 1.761 (one
-#:   DFF -> LUT route) and ``carry`` 0.278 per bit (``CIN -> COUT``) from a separate run of a
-#:   24-bit accumulator (``q <= q + r``, ``synth_ice40``, ``--freq 40``). No block-RAM delay:
-#:   in the same kind of run a 256x16 ``SB_RAM40_4K`` read into a 16-bit accumulator was never
-#:   the critical path (103 MHz, set by the adder), so a read counts as a register output.
-#: * ECP5 LFE5U-25F (``--25k``): ``clk_to_q`` 0.525 (``TRELLIS_FF`` ``Q``), ``setup`` 0.0 (``DI``),
-#:   ``net`` 0.976 (FF -> ``CCU2C`` route) and ``carry`` 0.0355 per bit (0.071 per 2-bit
-#:   ``CCU2C``, ``FCI -> FCO``) from the same 24-bit accumulator run (``synth_ecp5``, ``--freq
-#:   125``); ``lut`` 0.236 (``LUT4`` ``B -> F``) and ``bram_clk_to_q`` 5.609 (``DP16KD``
-#:   ``CLKA -> DOA``) from the digits demo core report
-#:   (``fmax_core/ecp5/harness.25k-cabga256.s1.report.json``).
-_TIMING: dict[Target, _Timing] = {
-    Target.ICE40: _Timing(clk_to_q=1.39, setup=0.1, lut=0.874, net=1.761, carry=0.278,
-                          bram_clk_to_q=None),
-    Target.ECP5: _Timing(clk_to_q=0.525, setup=0.0, lut=0.236, net=0.976, carry=0.0355,
-                         bram_clk_to_q=5.609),
-}
-
-
-def _levels(inputs: int, k: int) -> int:
-    """LUT levels of a tree that combines ``inputs`` signals with ``k``-input LUTs."""
-    levels, reach = 1, k
-    while reach < inputs:
-        levels, reach = levels + 1, reach * k
-    return levels
-
-
-def _core_paths(config: LIFCoreConfig, k: int) -> dict[str, tuple[int, int]]:
-    """Register-to-register paths of ``LIFCore(config)``: name -> (LUT levels, carry bits).
-
-    * ``accumulate``: the S3 sum register -> the forwarding mux (3:1, two selects: 5 inputs,
-      two LUT4 levels) -> the adder of ``state_bits`` (one LUT level into the carry chain) ->
-      the S3 sum register.
-    * ``input_handshake``: ``s0_valid & (s0_g == G-1)`` (``gbits + 1`` inputs) -> ``i.ready``
-      (5 terms) -> the accept of an end-of-timestep marker (``valid & ready & eot``) -> the
-      ``draining`` enable (2 terms).
-    * ``fire``: ``n2_u >= threshold`` and ``n2_u - threshold``: one LUT level into a
-      membrane-wide carry chain.
-    * ``saturate``: the N1 overflow test on the ``state_bits - membrane_bits + 1`` top bits, then
-      the 3:1 result multiplexer (one more level).
-    """
-    p = config.lanes
-    groups = -(-config.n_out // p)
-    gbits = index_bits(groups)
-    sb, mb = _state_bits(config), config.lif.membrane.width
-    handshake = sum(_levels(n, k) for n in (gbits + 1, 5, 3, 2))
-    return {
-        "accumulate": (2 + 1, sb),
-        "input_handshake": (handshake, 0),
-        "fire": (1, mb),
-        "saturate": (_levels(sb - mb + 1, k) + 1, 0),
-    }
-
-
-def _memory_mappings(config: LIFCoreConfig, target: Target) -> tuple[MemoryMapping, ...]:
-    """Return :func:`map_memory` of every memory of ``LIFCore(config)`` on ``target``."""
-    return tuple(map_memory(m, target=target) for m in core_memories(config))
-
-
-def _link_levels(config: LIFCoreConfig, k: int) -> int:
-    """LUT levels from a core's spike FIFO level to the next skid buffer's enable.
-
-    ``fifo.r_rdy`` (``level != 0`` over the FIFO level's bits) -> ``send_marker`` (one more
-    level: the late ``r_rdy`` meets the precombined phase flags) -> ``o.valid`` -> the skid
-    entry's load enable (``hw.lif.network``).
-    """
-    groups = -(-config.n_out // config.lanes)
-    return _levels(max(1, groups.bit_length()), k) + 3
-
-
-def estimate_fmax(config: LIFCoreConfig | NetworkConfig, *, target: Target) -> float:
-    """Return the analytic Fmax of ``LIFCore(config)`` or ``Network(config)`` on ``target``, MHz.
-
-    The clock period is the slowest path of :func:`_core_paths` (every core of a network) and of
-    the links between cores (a network). Where the target has a block-RAM delay in
-    :data:`_TIMING` and :func:`map_memory` puts a memory in block RAM, its read launches
-    ``bram_clk_to_q`` instead of ``clk_to_q``: the weights go over one route into the S2
-    registers, the state through the accumulate path. A logic path costs
-    ``clk_to_q + setup + levels * (lut + net) + carry_bits * carry``. Placement and routing
-    congestion are not modelled: routes are one typical hop each, so the estimate is an
-    optimistic first order.
-
-    Parameters
-    ----------
-    config : LIFCoreConfig or NetworkConfig
-        A core or a network.
-    target : Target
-        ``Target.ICE40`` (UP5K) or ``Target.ECP5`` (LFE5U-25F).
-
-    Returns
-    -------
-    float
-        Fmax in MHz.
-
-    Raises
-    ------
-    TypeError
-        If ``config`` or ``target`` has the wrong type.
-    ValueError
-        If ``target`` has no timing model (``Target.XC7``).
-    """
-    if not isinstance(target, Target):
-        raise TypeError(f"target must be a Target, not {target!r}")
-    if isinstance(config, NetworkConfig):
-        cores, links = tuple(config.cores), tuple(config.cores[:-1])
-    elif isinstance(config, LIFCoreConfig):
-        cores, links = (config,), ()
-    else:
-        raise TypeError(f"config must be a LIFCoreConfig or NetworkConfig, not {config!r}")
-    if target not in _TIMING:
-        raise ValueError(f"no timing model for {target.value}")
-    tm = _TIMING[target]
-    k = tm.lut_inputs
-    # (launch delay, LUT levels, carry bits) per path
-    paths = [(tm.clk_to_q, n, w) for c in cores for n, w in _core_paths(c, k).values()]
-    paths += [(tm.clk_to_q, _link_levels(c, k), 0) for c in links]
-    if tm.bram_clk_to_q is not None:
-        for c in cores:
-            blocks = {m.memory.name for m in _memory_mappings(c, target) if m.kind == "block"}
-            if "weights" in blocks:  # weight word over one route into the S2 product registers
-                paths.append((tm.bram_clk_to_q + tm.net, 0, 0))
-            if "state" in blocks:  # state word through the forwarding mux and the adder
-                paths.append((tm.bram_clk_to_q, *_core_paths(c, k)["accumulate"]))
-    period = max(t0 + tm.setup + n * (tm.lut + tm.net) + w * tm.carry for t0, n, w in paths)
-    return 1000.0 / period
-
-
-# ---------------------------------------------------------------------------------------------
-# Comparison and the whole report
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """An analytic figure beside a measured one; ``rel_error = (analytic - measured) / measured``
-    (``0.0`` when both are 0, ``inf`` when only the measurement is 0)."""
-
-    analytic: float
-    measured: float
-    rel_error: float
-
-    def to_dict(self) -> dict[str, float]:
-        """Return ``{"analytic", "measured", "rel_error"}``."""
-        return {"analytic": self.analytic, "measured": self.measured, "rel_error": self.rel_error}
-
-
-def compare(analytic: float, measured: float) -> Comparison:
-    """Return ``analytic`` beside ``measured`` with the relative error."""
-    if measured == 0:
-        err = 0.0 if analytic == 0 else math.inf
-    else:
-        err = (analytic - measured) / measured
-    return Comparison(float(analytic), float(measured), float(err))
-
-
-_FIELDS = ("lut", "ff", "bram", "dsp")
-
-
-#: Parts whose capacity decides ``fits``: (name, lut, ff, bram, dsp) in the units of
-#: :class:`~.synth.ResourceCounts`. iCE40 UP5K (5,280 logic cells: one LUT4 and one DFF each,
-#: 30 SB_RAM40_4K, 8 SB_MAC16), ECP5 LFE5U-25F (24,288 LUT4/FF, 56 DP16KD, 28 MULT18X18D),
-#: Artix-7 XC7A35T (20,800 LUT6, 41,600 FF, 100 RAMB18, 90 DSP48E1; synthesis only).
-CAPACITY: dict[Target, tuple[str, ResourceCounts]] = {
-    Target.ICE40: ("iCE40 UP5K", ResourceCounts(lut=5280, ff=5280, bram=30, dsp=8)),
-    Target.ECP5: ("ECP5 LFE5U-25F", ResourceCounts(lut=24288, ff=24288, bram=56, dsp=28)),
-    Target.XC7: ("Artix-7 XC7A35T", ResourceCounts(lut=20800, ff=41600, bram=100, dsp=90)),
-}
-
-
-def utilisation(resources: ResourceCounts, *, target: Target) -> dict[str, float]:
-    """Return the used fraction of each resource of ``target``'s part (:data:`CAPACITY`)."""
-    cap = CAPACITY[target][1]
-    return {f: getattr(resources, f) / getattr(cap, f) for f in _FIELDS}
-
-
-def check_fit(resources: ResourceCounts, *, target: Target) -> str | None:
-    """Return why ``resources`` cannot fit ``target``'s part, or ``None`` when they may.
-
-    On iCE40 a logic cell holds one LUT4 and one flip-flop, so ``lut`` and ``ff`` are each
-    compared with the cell count (a necessary condition; placement may still fail).
-    """
-    name, cap = CAPACITY[target]
-    over = [
-        f"{f} {getattr(resources, f)} > {getattr(cap, f)}"
-        for f in _FIELDS
-        if getattr(resources, f) > getattr(cap, f)
-    ]
-    return f"does not fit the {name}: {', '.join(over)}" if over else None
-
-
-def estimate_network(config: NetworkConfig, *, target: Target) -> ResourceCounts:
-    """Return the analytic resources of ``hw.lif.network.Network(config)`` on ``target``.
-
-    The sum of the cores, the top's 32-bit ``samples_done`` counter and, on each link between
-    cores, the two-entry skid buffer of ``hw.lif.network`` (two entries of a spike event and two
-    valid flags in flip-flops; one LUT per entry bit for the main entry's input multiplexer).
-    """
-    if not isinstance(config, NetworkConfig):
-        raise TypeError(f"config must be a NetworkConfig, not {config!r}")
-    est = [estimate_core(c, target=target).resources for c in config.cores]
-    total = {f: sum(getattr(e, f) for e in est) for f in ("lut", "ff", "bram", "dsp", "spram")}
-    total["lut"] += 32 if target is Target.XC7 else 40
-    total["ff"] += 32
-    for core in config.cores[:-1]:
-        event_bits = index_bits(core.n_out) + 2  # index, eot, last
-        total["ff"] += 2 * event_bits + 2
-        total["lut"] += event_bits
-    return ResourceCounts(**total)
-
-
 def network_synops_per_cycle(config: NetworkConfig) -> float:
     """Return synaptic operations per cycle of ``config`` over one dense, spike-free timestep.
 
@@ -747,303 +512,3 @@ def network_synops_per_cycle(config: NetworkConfig) -> float:
     """
     ops = sum(c.n_in * c.n_out for c in config.cores)
     return ops / sum(timestep_cycles(c, events=c.n_in) for c in config.cores)
-
-
-@dataclass(frozen=True)
-class FmaxResult:
-    """Fmax of one design on one part, or why there is none.
-
-    Parameters
-    ----------
-    fmax_mhz : float or None
-        nextpnr Fmax inside :class:`~.harness.FmaxHarness`, MHz; ``None`` when not measured.
-    fits : bool
-        Whether the design (with the harness) fits the part.
-    reason : str or None
-        Why ``fmax_mhz`` is ``None`` (does not fit, tool failure).
-    critical_path : tuple[str, ...]
-        Signals along the critical path.
-    utilisation : Mapping[str, tuple[int, int]]
-        nextpnr bel use ``(used, available)``, or Yosys counts against :data:`CAPACITY` when
-        placement was skipped.
-    """
-
-    fmax_mhz: float | None
-    fits: bool
-    reason: str | None = None
-    critical_path: tuple[str, ...] = ()
-    utilisation: Mapping[str, tuple[int, int]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        """Return a JSON-ready dict."""
-        return {
-            "fmax_mhz": self.fmax_mhz,
-            "fits": self.fits,
-            "reason": self.reason,
-            "critical_path": list(self.critical_path),
-            "utilisation": {k: list(v) for k, v in self.utilisation.items()},
-        }
-
-
-@dataclass(frozen=True)
-class EstimateReport:
-    """Analytic and measured resources and Fmax of a generated network.
-
-    Parameters
-    ----------
-    resources : Mapping[Target, ResourceCounts]
-        Yosys counts of ``hw.lif.network.Network(config)`` per target.
-    analytic : Mapping[Target, ResourceCounts]
-        :func:`estimate_network` per target.
-    fmax_network : Mapping[Target, FmaxResult]
-        The whole network in the harness (ICE40: UP5K, ECP5: 25F).
-    fmax_core : Mapping[Target, FmaxResult]
-        The first LIF core in the harness.
-    cycles_per_step : int
-        Cycles of one dense, spike-free timestep summed over the cores.
-    synops_per_cycle : float
-        :func:`network_synops_per_cycle`.
-    design : str
-        What was synthesised.
-    seconds : float
-        Wall-clock time of :func:`estimate_design`, s.
-    fmax_analytic : Mapping[Target, float]
-        :func:`estimate_fmax` of the network per placed target.
-    fmax_core_analytic : Mapping[Target, float]
-        :func:`estimate_fmax` of the first core per placed target.
-    """
-
-    resources: Mapping[Target, ResourceCounts]
-    analytic: Mapping[Target, ResourceCounts]
-    fmax_network: Mapping[Target, FmaxResult]
-    fmax_core: Mapping[Target, FmaxResult]
-    cycles_per_step: int
-    synops_per_cycle: float
-    design: str
-    seconds: float = 0.0
-    fmax_analytic: Mapping[Target, float] = field(default_factory=dict)
-    fmax_core_analytic: Mapping[Target, float] = field(default_factory=dict)
-
-    @property
-    def fmax_mhz(self) -> dict[Target, float]:
-        """Network Fmax per target where it was measured."""
-        return {t: r.fmax_mhz for t, r in self.fmax_network.items() if r.fmax_mhz is not None}
-
-    def fits(self, target: Target) -> bool:
-        """Whether the network fits ``target``'s part (placement where it ran, else counts)."""
-        if target in self.fmax_network:
-            return self.fmax_network[target].fits
-        return check_fit(self.resources[target], target=target) is None
-
-    def comparisons(self, target: Target) -> dict[str, Comparison]:
-        """Return the analytic-vs-Yosys comparison of every resource on ``target``."""
-        a, m = self.analytic[target], self.resources[target]
-        return {f: compare(getattr(a, f), getattr(m, f)) for f in _FIELDS}
-
-    def to_dict(self) -> dict:
-        """Return a JSON-ready dict.
-
-        Keys: ``resources.<target>.{lut,ff,bram,dsp}`` (Yosys, whole network),
-        ``analytic.<target>...``, ``error.<target>...`` (relative), ``fits.<target>``,
-        ``utilisation.<target>.{lut,ff,bram,dsp}`` (fraction of :data:`CAPACITY`),
-        ``fmax_mhz.<target>`` (network, only where measured), ``fmax_notes.<target>`` (why
-        not), ``fmax_core_mhz.<target>``, ``fmax_analytic_mhz.<target>`` and
-        ``fmax_core_analytic_mhz.<target>`` (:func:`estimate_fmax`), ``fmax_error.<target>`` and
-        ``fmax_core_error.<target>`` (relative error of the analytic Fmax against the measured
-        one, where measured), ``fmax_detail.{network,core}.<target>``,
-        ``critical_path.<target>``, ``cycles_per_step``, ``synops_per_cycle``, ``design``,
-        ``seconds``.
-        """
-        return {
-            "design": self.design,
-            "resources": {
-                t.value: {f: getattr(r, f) for f in _FIELDS} for t, r in self.resources.items()
-            },
-            "analytic": {
-                t.value: {f: getattr(r, f) for f in _FIELDS} for t, r in self.analytic.items()
-            },
-            "error": {
-                t.value: {f: c.rel_error for f, c in self.comparisons(t).items()}
-                for t in self.resources
-                if t in self.analytic
-            },
-            "fits": {t.value: self.fits(t) for t in self.resources},
-            "utilisation": {
-                t.value: utilisation(r, target=t) for t, r in self.resources.items()
-            },
-            "fmax_mhz": {t.value: f for t, f in self.fmax_mhz.items()},
-            "fmax_notes": {
-                t.value: r.reason for t, r in self.fmax_network.items() if r.fmax_mhz is None
-            },
-            "fmax_core_mhz": {
-                t.value: r.fmax_mhz for t, r in self.fmax_core.items() if r.fmax_mhz is not None
-            },
-            "fmax_analytic_mhz": {t.value: f for t, f in self.fmax_analytic.items()},
-            "fmax_core_analytic_mhz": {t.value: f for t, f in self.fmax_core_analytic.items()},
-            "fmax_error": {
-                t.value: compare(f, self.fmax_network[t].fmax_mhz).rel_error
-                for t, f in self.fmax_analytic.items()
-                if t in self.fmax_network and self.fmax_network[t].fmax_mhz is not None
-            },
-            "fmax_core_error": {
-                t.value: compare(f, self.fmax_core[t].fmax_mhz).rel_error
-                for t, f in self.fmax_core_analytic.items()
-                if t in self.fmax_core and self.fmax_core[t].fmax_mhz is not None
-            },
-            "fmax_detail": {
-                "network": {t.value: r.to_dict() for t, r in self.fmax_network.items()},
-                "core": {t.value: r.to_dict() for t, r in self.fmax_core.items()},
-            },
-            "critical_path": {
-                t.value: list(r.critical_path) for t, r in self.fmax_network.items()
-            },
-            "cycles_per_step": self.cycles_per_step,
-            "synops_per_cycle": self.synops_per_cycle,
-            "seconds": round(self.seconds, 1),
-        }
-
-
-def measure_fmax(design, *, target: Target, workdir: os.PathLike | str, freq: float,
-                 seed: int = 1, timeout_s: float | None = 600.0) -> FmaxResult:
-    """Synthesise ``design`` in :class:`~.harness.FmaxHarness` and place and route it.
-
-    Placement is skipped when the Yosys counts exceed :data:`CAPACITY`; a failed placement
-    is reported too. Neither raises: the result says why there is no Fmax.
-
-    Parameters
-    ----------
-    design : wiring.Component
-        Design to wrap.
-    target : Target
-        ``ICE40`` (UP5K) or ``ECP5`` (25F).
-    workdir : path-like
-        Folder for the tool outputs.
-    freq : float
-        Requested frequency, MHz.
-    seed : int
-        nextpnr seed.
-    timeout_s : float or None
-        Limit per tool run, s.
-    """
-    from ..common.harness import FmaxHarness
-    from ..common.synth import ToolError, place_and_route, synthesize
-
-    try:
-        syn = synthesize(FmaxHarness(design), target=target, top="harness", workdir=workdir,
-                         timeout_s=timeout_s)
-    except ToolError as exc:
-        return FmaxResult(None, True, f"synthesis failed: {str(exc).splitlines()[0]}")
-    cap = CAPACITY[target][1]
-    counts = {f: (getattr(syn.resources, f), getattr(cap, f)) for f in _FIELDS}
-    reason = check_fit(syn.resources, target=target)
-    if reason is not None:
-        return FmaxResult(None, False, reason, utilisation=counts)
-    try:
-        res = place_and_route(syn.netlist, target=target, freq_mhz=freq, seed=seed,
-                              timeout_s=timeout_s)
-    except ToolError as exc:
-        lines = [ln for ln in str(exc).splitlines() if "ERROR" in ln or "Unable" in ln]
-        why = lines[0].strip() if lines else str(exc).splitlines()[0]
-        placed = "Unable to place" in str(exc) or "no BELs remaining" in str(exc)
-        return FmaxResult(None, not placed, f"place and route failed: {why}",
-                          utilisation=counts)
-    return FmaxResult(res.fmax_mhz, True, None, res.critical_signals(), res.utilisation)
-
-
-def estimate_design(
-    config: NetworkConfig,
-    *,
-    workdir: os.PathLike | str,
-    targets: Sequence[Target] = (Target.ICE40, Target.ECP5, Target.XC7),
-    pnr: bool = True,
-    freq_mhz: Mapping[Target, float] | None = None,
-    seed: int = 1,
-    jobs: int | None = None,
-    timeout_s: float | None = 600.0,
-) -> EstimateReport:
-    """Synthesise the generated network for ``targets`` and measure Fmax where it fits.
-
-    The synthesised design is ``hw.lif.network.Network(config)``, the top that ``hw.lif.generate``
-    writes; the analytic numbers (:func:`estimate_network`) stand beside its Yosys counts.
-    With ``pnr``, nextpnr measures, on the iCE40 UP5K and the ECP5-25F among ``targets``, the
-    Fmax of the first LIF core and of the whole network, each inside
-    :class:`~.harness.FmaxHarness`. A design that does not fit a part is reported
-    (``fits = False``, utilisation, the reason in ``fmax_notes``), never raised. Tool runs go
-    in parallel threads (``jobs``, default the CPU count).
-
-    Parameters
-    ----------
-    config : NetworkConfig
-        The network.
-    workdir : path-like
-        Folder for all tool outputs.
-    targets : sequence of Target
-        Families to synthesise for.
-    pnr : bool
-        Also place and route for Fmax (ICE40 and ECP5 among ``targets``).
-    freq_mhz : mapping, optional
-        Requested frequency per target (default 40 MHz iCE40, 125 MHz ECP5: the project's
-        Fmax goals).
-    seed : int
-        nextpnr seed.
-    jobs : int, optional
-        Tool runs at a time.
-    timeout_s : float or None
-        Limit per tool run, s.
-
-    Raises
-    ------
-    TypeError
-        If ``config`` is not a ``NetworkConfig`` or a target is not a ``Target``.
-    ToolError
-        If Yosys fails on the network itself.
-    """
-    import time
-    from concurrent.futures import ThreadPoolExecutor
-
-    from ..common.synth import synthesize
-    from .lif_core import LIFCore
-    from .network import Network
-
-    if not isinstance(config, NetworkConfig):
-        raise TypeError(f"config must be a NetworkConfig, not {config!r}")
-    for t in targets:
-        if not isinstance(t, Target):
-            raise TypeError(f"targets must hold Target values, not {t!r}")
-    start = time.perf_counter()
-    freq = {Target.ICE40: 40.0, Target.ECP5: 125.0, **(freq_mhz or {})}
-    work = Path(workdir)
-    placeable = [t for t in targets if pnr and t in (Target.ICE40, Target.ECP5)]
-    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        # the slowest runs first: network harnesses, then plain networks, then the core
-        net_fmax = {
-            t: pool.submit(measure_fmax, Network(config), target=t, workdir=work / "fmax_net",
-                           freq=freq[t], seed=seed, timeout_s=timeout_s)
-            for t in placeable
-        }
-        syn = {
-            t: pool.submit(synthesize, Network(config), target=t, top="network",
-                           workdir=work / "network", timeout_s=timeout_s)
-            for t in targets
-        }
-        core_fmax = {
-            t: pool.submit(measure_fmax, LIFCore(config.cores[0]), target=t,
-                           workdir=work / "fmax_core", freq=freq[t], seed=seed,
-                           timeout_s=timeout_s)
-            for t in placeable
-        }
-        resources = {t: f.result().resources for t, f in syn.items()}
-        fmax_network = {t: f.result() for t, f in net_fmax.items()}
-        fmax_core = {t: f.result() for t, f in core_fmax.items()}
-    return EstimateReport(
-        resources=resources,
-        analytic={t: estimate_network(config, target=t) for t in targets},
-        fmax_network=fmax_network,
-        fmax_core=fmax_core,
-        cycles_per_step=sum(timestep_cycles(c, events=c.n_in) for c in config.cores),
-        synops_per_cycle=network_synops_per_cycle(config),
-        design="network",
-        seconds=time.perf_counter() - start,
-        fmax_analytic={t: estimate_fmax(config, target=t) for t in placeable},
-        fmax_core_analytic={t: estimate_fmax(config.cores[0], target=t) for t in placeable},
-    )

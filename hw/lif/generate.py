@@ -14,9 +14,9 @@ from pathlib import Path
 from amaranth.back import rtlil, verilog
 from amaranth.hdl import Const, Value
 
-from spikesmith.compiler.cores import LIFCoreConfig, NetworkConfig
 from spikesmith.sim.files import atomic_write_text
 
+from .config import LIFCoreConfig, NetworkConfig
 from .manifest import CoreRecord, DesignManifest, PortDirection, PortRecord
 from .network import Network
 
@@ -72,7 +72,7 @@ def _ports(component) -> tuple[list, tuple[PortRecord, ...]]:
 
 def _core_record(c: LIFCoreConfig) -> CoreRecord:
     return CoreRecord(name=c.name, n_in=c.n_in, n_out=c.n_out, lanes=c.lanes,
-                      groups=-(-c.n_out // c.lanes), input_bits=c.input_bits,
+                      groups=c.groups, input_bits=c.input_bits,
                       weight_bits=c.weight_bits, acc_bits=c.acc_bits,
                       membrane_bits=c.lif.membrane.width, threshold=c.lif.threshold,
                       model=c.lif.model, leak_shift=c.lif.leak_shift, reset=c.lif.reset)

@@ -53,7 +53,6 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from spikesmith.compiler.cores import LIFCoreConfig
 from spikesmith.sim.lif import NeuronModel, ResetMode
 
 from ..common.streams import (
@@ -62,6 +61,7 @@ from ..common.streams import (
     membrane_readback_layout,
     spike_event_layout,
 )
+from .config import LIFCoreConfig
 
 __all__ = ["LIFCore", "pack_weight_words"]
 
@@ -72,8 +72,7 @@ def pack_weight_words(config: LIFCoreConfig) -> list[int]:
     Word ``index * G + g`` holds ``W[g*P + j, index]`` in bits ``j*weight_bits`` upward (two's
     complement); neurons past ``n_out`` (padding of the last group) have weight 0.
     """
-    p, wb = config.lanes, config.weight_bits
-    groups = -(-config.n_out // p)
+    p, wb, groups = config.lanes, config.weight_bits, config.groups
     mask = (1 << wb) - 1
     w = config.weights
     words = []
@@ -173,18 +172,14 @@ class LIFCore(wiring.Component):
 
     @property
     def groups(self) -> int:
-        """Neuron groups ``G = ceil(n_out / P)``: cycles per input event."""
-        return -(-self._config.n_out // self._config.lanes)
+        """Neuron groups ``G = ceil(n_out / P)``: cycles per input event
+        (``LIFCoreConfig.groups``)."""
+        return self._config.groups
 
     @property
     def state_bits(self) -> int:
-        """Bits of one lane of the state memory: ``max(membrane_bits, acc_bits) + 1``.
-
-        Enough for ``leak(v[t-1]) + I[t]`` exactly: ``|I[t]| < 2**(acc_bits-1)`` is proven by
-        the compiler, and partial sums may wrap (two's complement) without changing the end
-        result.
-        """
-        return max(self._config.lif.membrane.width, self._config.acc_bits) + 1
+        """Bits of one lane of the state memory (``LIFCoreConfig.state_bits``)."""
+        return self._config.state_bits
 
     def elaborate(self, platform):
         cfg = self._config

@@ -24,9 +24,8 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from spikesmith.compiler.cores import NetworkConfig
-
 from ..common.streams import current_event_layout, membrane_readback_layout, spike_event_layout
+from .config import NetworkConfig
 from .lif_core import LIFCore
 
 __all__ = ["Network"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spikesmith.compiler.cores import LIFCoreConfig, NetworkConfig
+from spikesmith.hw.lif.config import LIFCoreConfig, NetworkConfig
 from spikesmith.hw.lif.generate import GeneratedDesign, load_design
 from spikesmith.hw.lif.harness import run_harness
 from spikesmith.hw.lif.host import (
@@ -81,9 +81,8 @@ def network_config_for(params: NetworkParams, *, lanes: int | tuple[int, ...] = 
     cores = []
     for k, (layer, bound) in enumerate(zip(params.layers, params.bounds(), strict=True)):
         cores.append(LIFCoreConfig(
-            name=f"{name}{k}", weights=np.asarray(layer.weights), weight_bits=layer.weight_bits,
-            acc_bits=max(2, bound.bit_length() + 1), input_bits=in_bits if k == 0 else 1,
-            lif=layer.lif, lanes=lanes_t[k]))
+            name=f"{name}{k}", layer=layer, acc_bits=max(2, bound.bit_length() + 1),
+            input_bits=in_bits if k == 0 else 1, lanes=lanes_t[k]))
     return NetworkConfig(cores=tuple(cores), timesteps=params.timesteps, encoder=params.encoder)
 
 

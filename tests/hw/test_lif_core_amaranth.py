@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spikesmith.compiler.cores import LIFCoreConfig
 from spikesmith.hw.common.testing import run_scenario, stream_collect, stream_get, stream_put
+from spikesmith.hw.lif.config import LIFCoreConfig
 from spikesmith.hw.lif.host import events_to_spikes, input_events
 from spikesmith.hw.lif.lif_core import LIFCore, pack_weight_words
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import LIFParams, LIFState, NeuronModel, ResetMode, lif_step
+from spikesmith.sim.network import DenseLayer
 
 
 def make_config(*, n_in, n_out, lanes, input_bits=1, weight_bits=4, membrane_bits=10,
@@ -22,14 +23,13 @@ def make_config(*, n_in, n_out, lanes, input_bits=1, weight_bits=4, membrane_bit
     w = rng.integers(-top - 1, top + 1, size=(n_out, n_in))
     in_max = 255 if input_bits == 8 else 1
     bound = in_max * int(np.abs(w).sum(axis=1).max())
+    lif = LIFParams(threshold=threshold, model=model, leak_shift=leak_shift, reset=reset,
+                    membrane=FixedFormat(membrane_bits))
     return LIFCoreConfig(
         name="core",
-        weights=w,
-        weight_bits=weight_bits,
+        layer=DenseLayer(weights=w, weight_bits=weight_bits, lif=lif),
         acc_bits=bound.bit_length() + 1,
         input_bits=input_bits,
-        lif=LIFParams(threshold=threshold, model=model, leak_shift=leak_shift, reset=reset,
-                      membrane=FixedFormat(membrane_bits)),
         lanes=lanes,
     )
 
@@ -79,7 +79,7 @@ def run_core(cfg: LIFCoreConfig, x: np.ndarray, tmp_path, *, throttle=False):
     run_scenario(dut, testbenches=[producer, consumer], processes=[monitor],
                  vcd_path=tmp_path / "lif_core.vcd" if tmp_path is not None else None)
     spikes = events_to_spikes(out_events, n=cfg.n_out, timesteps=t_n, batch=batch)
-    groups = -(-cfg.n_out // cfg.lanes)
+    groups = cfg.groups
     assert len(records) == t_n * batch * groups
     mem = np.zeros((t_n, batch, groups * cfg.lanes), np.int64)
     rb_spk = np.zeros((t_n, batch, groups * cfg.lanes), np.uint8)

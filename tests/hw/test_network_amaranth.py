@@ -9,7 +9,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from spikesmith.compiler.cores import NetworkConfig
 from spikesmith.hw.common.streams import (
     current_event_layout,
     index_bits,
@@ -19,6 +18,7 @@ from spikesmith.hw.common.streams import (
     unpack,
 )
 from spikesmith.hw.common.testing import run_scenario, stream_collect, stream_get, stream_put
+from spikesmith.hw.lif.config import NetworkConfig
 from spikesmith.hw.lif.generate import MANIFEST_NAME, TOP_NAME, generate, load_design
 from spikesmith.hw.lif.host import events_to_spikes, input_events
 from spikesmith.hw.lif.manifest import PortDirection

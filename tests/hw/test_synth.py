@@ -1,5 +1,5 @@
-"""Tests of hw.common.synth (Yosys / nextpnr runners) and hw.common.harness (low-pin Fmax
-wrapper)."""
+"""Tests of hw.common.synth (Yosys runner, resource counting) and hw.common.harness (low-pin
+Fmax wrapper)."""
 
 import json
 
@@ -9,15 +9,13 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from spikesmith.hw.common import harness, synth
+from spikesmith.hw.common.fpga import place_and_route
 from spikesmith.hw.common.harness import FmaxHarness
 from spikesmith.hw.common.synth import (
     ResourceCounts,
     Target,
     count_resources,
-    parse_fmax,
-    parse_nextpnr_report,
     parse_stat_json,
-    place_and_route,
     synthesize,
     tool_available,
 )
@@ -42,13 +40,6 @@ STAT_JSON = """{
       }
    }
 }"""
-
-NEXTPNR_LOG = """\
-Info: Max frequency for clock 'clk$SB_IO_IN_$glb_clk': 39.12 MHz (FAIL at 100.00 MHz)
-Info: Critical path report for clock 'clk$SB_IO_IN_$glb_clk' (posedge -> posedge):
-Warning: Max frequency for clock 'clk$SB_IO_IN_$glb_clk': 37.08 MHz (FAIL at 100.00 MHz)
-"""
-
 
 class Counter(wiring.Component):
     """A tiny loadable counter: enough logic to map, small enough to synthesise in a second."""
@@ -120,54 +111,6 @@ def test_count_resources_ice40_separates_spram():
 def test_count_resources_rejects_string_target():
     with pytest.raises(TypeError, match="target must be a Target, not 'ice40'"):
         count_resources({}, target="ice40")
-
-
-def test_parse_fmax_takes_last_line():
-    assert parse_fmax(NEXTPNR_LOG) == pytest.approx(37.08)
-
-
-def test_parse_fmax_without_clock_raises():
-    with pytest.raises(ValueError, match="Max frequency for clock"):
-        parse_fmax("Info: Program finished normally.\n")
-
-
-def test_parse_nextpnr_report_picks_register_to_register_path():
-    seg = {"cell": "a", "port": "O", "loc": [1, 1]}
-    report = {
-        "utilization": {
-            "ICESTORM_LC": {"used": 10, "available": 5280},
-            "ICESTORM_RAM": {"used": 0, "available": 30},
-        },
-        "critical_paths": [
-            {
-                "from": "<async>",
-                "to": "posedge clk",
-                "path": [{"type": "routing", "delay": 50.0, "net": "pin", "from": seg, "to": seg}],
-            },
-            {
-                "from": "posedge clk",
-                "to": "posedge clk",
-                "path": [
-                    {"type": "clk-to-q", "delay": 1.0, "from": {**seg, "cell": "q"}, "to": seg},
-                    {"type": "routing", "delay": 2.0, "net": "acc[3]", "from": seg, "to": seg},
-                    {"type": "logic", "delay": 1.5, "from": seg, "to": seg},
-                    {
-                        "type": "routing",
-                        "delay": 2.5,
-                        "net": "acc_SB_LUT4_O[1]",
-                        "from": seg,
-                        "to": seg,
-                    },
-                    {"type": "setup", "delay": 0.5, "from": seg, "to": {**seg, "cell": "d"}},
-                ],
-            },
-        ],
-    }
-    util, path, start, end = parse_nextpnr_report(report)
-    assert util == {"ICESTORM_LC": (10, 5280)}
-    assert [s.net for s in path] == ["acc[3]", "acc_SB_LUT4_O[1]"]
-    assert [s.delay_ns for s in path] == [3.0, 4.5]
-    assert (start, end) == ("q", "d")
 
 
 def test_harness_rejects_non_component():

@@ -16,13 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spikesmith.compiler.cores import LIFCoreConfig, NetworkConfig
+from spikesmith.hw.lif.config import LIFCoreConfig, NetworkConfig
 from spikesmith.hw.lif.generate import generate
 from spikesmith.hw.lif.harness import run_harness
 from spikesmith.hw.lif.host import pack_input_events
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import LIFParams, LIFState, NeuronModel, ResetMode, lif_step
-from spikesmith.sim.network import Trace
+from spikesmith.sim.network import DenseLayer, Trace
 from spikesmith.verification.lif import compare
 
 pytestmark = pytest.mark.rtl
@@ -36,11 +36,11 @@ def _variant(name, *, n_in, n_out, lanes, input_bits, weight_bits, membrane_bits
     top = (1 << (weight_bits - 1)) - 1
     w = rng.integers(-top - 1, top + 1, size=(n_out, n_in))
     bound = (255 if input_bits == 8 else 1) * int(np.abs(w).sum(axis=1).max())
+    lif = LIFParams(threshold=threshold, model=model, leak_shift=leak_shift, reset=reset,
+                    membrane=FixedFormat(membrane_bits))
     return LIFCoreConfig(
-        name=name, weights=w, weight_bits=weight_bits, acc_bits=bound.bit_length() + 1,
-        input_bits=input_bits, lanes=lanes,
-        lif=LIFParams(threshold=threshold, model=model, leak_shift=leak_shift, reset=reset,
-                      membrane=FixedFormat(membrane_bits)),
+        name=name, layer=DenseLayer(weights=w, weight_bits=weight_bits, lif=lif),
+        acc_bits=bound.bit_length() + 1, input_bits=input_bits, lanes=lanes,
     )
 
 
@@ -89,7 +89,7 @@ def _golden(cfg: LIFCoreConfig, x: np.ndarray) -> Trace:
 def _run(design, cfg: LIFCoreConfig, x: np.ndarray, name: str):
     events = pack_input_events(design.manifest.cores[0], x)
     t_n, batch, _ = x.shape
-    groups = design.manifest.cores[0].groups
+    groups = cfg.groups
     run = run_harness(design, build_dir=BUILD / name / "sim", events=events, n_samples=batch,
                       readback_limits=[batch * t_n * groups],
                       max_cycles=100 + 4 * len(events) * groups + batch * t_n * 8 * (
@@ -131,7 +131,7 @@ def test_lif_core_rtl_sustains_lanes_synaptic_ops_per_cycle(designs):
     cmp = compare(designs[name], _golden(cfg, x), outputs=run.outputs, readback=run.readback,
                   membrane_samples=batch)
     assert (cmp.mismatches, cmp.first_mismatch) == (0, None)
-    groups = -(-cfg.n_out // cfg.lanes)
+    groups = cfg.groups
     sops = t_n * batch * cfg.n_in * cfg.n_out
     cycles = run.sample_done_cycles[-1]
     # accumulate: G cycles per event, no bubbles; per timestep: drain, G-cycle neuron pass,

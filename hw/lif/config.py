@@ -1,7 +1,11 @@
-"""Core configurations: what the compiler's partitioning emits and ``hw/`` elaborates.
+"""Configuration of the LIF layer core and of a chain of them: what ``hw.lif`` elaborates.
 
-A configuration carries only integers and enums (never a float), so the gateware is a pure
-function of it.
+The compiler's lowering (``compiler.lowering.to_network_config``) emits these records; the
+core (:mod:`.lif_core`), the network top (:mod:`.network`), the generator (:mod:`.generate`)
+and the analytic model (:mod:`.estimate`) read them. A core is the ``sim`` record of its layer
+(:class:`~spikesmith.sim.network.DenseLayer`: weights, weight width, neuron parameters) plus
+what only the hardware needs (accumulator and input widths, synapse lanes). A configuration
+carries only integers and enums (never a float), so the gateware is a pure function of it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import numpy as np
 
 from spikesmith.sim.encoders import EncoderParams
 from spikesmith.sim.lif import LIFParams
+from spikesmith.sim.limits import LANES
+from spikesmith.sim.network import DenseLayer
 
 #: Encoder of a NetworkConfig built without one (rate coding, default seed).
 DEFAULT_ENCODER = EncoderParams()
@@ -19,7 +25,7 @@ DEFAULT_ENCODER = EncoderParams()
 __all__ = ["DEFAULT_ENCODER", "LIFCoreConfig", "NetworkConfig"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class LIFCoreConfig:
     """One time-multiplexed LIF layer core.
 
@@ -27,47 +33,84 @@ class LIFCoreConfig:
     ----------
     name : str
         Layer name from the source model (used for instance and file names).
-    weights : np.ndarray
-        Integer weights ``(n_out, n_in)``, initial contents of the weight memory.
-    weight_bits : int
-        Signed width of a stored weight.
+    layer : DenseLayer
+        The layer the core runs: integer weights ``(n_out, n_in)`` (initial contents of the
+        weight memory), their signed width and the neuron parameters (threshold, leak, reset,
+        membrane format).
     acc_bits : int
         Signed width of the synaptic-input accumulator; the compiler proves
         ``|I| <= 2**(acc_bits-1) - 1`` for every input (``sim.ops.accumulator_bound``).
     input_bits : int
         Width of one input event's value: 1 for spike events (no multiplier), 8 for direct
         current (a multiplier per lane).
-    lif : LIFParams
-        Neuron parameters (threshold, leak, reset, membrane format).
     lanes : int
-        Synapse lanes ``P``: weights read and accumulated per cycle for one input event.
+        Synapse lanes ``P``: weights read and accumulated per cycle for one input event
+        (``sim.limits.LANES``).
+
+    Raises
+    ------
+    TypeError
+        If ``layer`` is not a ``DenseLayer``.
+    ValueError
+        If ``name`` is not an identifier, ``lanes`` is out of ``sim.limits.LANES`` or
+        ``input_bits`` is neither 1 nor 8.
     """
 
     name: str
-    weights: np.ndarray
-    weight_bits: int
+    layer: DenseLayer
     acc_bits: int
     input_bits: int
-    lif: LIFParams
     lanes: int
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
             raise ValueError(f"core name must be an identifier, not {self.name!r}")
-        if self.lanes < 1 or self.lanes & (self.lanes - 1):
-            raise ValueError(f"lanes must be a power of two >= 1, not {self.lanes!r}")
+        if not isinstance(self.layer, DenseLayer):
+            raise TypeError(f"layer must be a DenseLayer, not {self.layer!r}")
+        LANES.check(self.lanes)
         if self.input_bits not in (1, 8):
             raise ValueError(f"input_bits must be 1 (spikes) or 8 (direct), not {self.input_bits}")
 
     @property
+    def weights(self) -> np.ndarray:
+        """Integer weights ``(n_out, n_in)`` of the layer."""
+        return self.layer.weights
+
+    @property
+    def weight_bits(self) -> int:
+        """Signed width of a stored weight."""
+        return self.layer.weight_bits
+
+    @property
+    def lif(self) -> LIFParams:
+        """Neuron parameters of the layer."""
+        return self.layer.lif
+
+    @property
     def n_in(self) -> int:
         """Inputs (pre-synaptic neurons or pixels)."""
-        return int(self.weights.shape[1])
+        return self.layer.n_in
 
     @property
     def n_out(self) -> int:
         """Neurons of the layer."""
-        return int(self.weights.shape[0])
+        return self.layer.n_out
+
+    @property
+    def groups(self) -> int:
+        """Neuron groups ``G = ceil(n_out / lanes)``: the cycles the core spends per input event
+        (each group of ``lanes`` neurons shares one weight word and one state word)."""
+        return -(-self.n_out // self.lanes)
+
+    @property
+    def state_bits(self) -> int:
+        """Bits of one lane of the core's state memory: ``max(membrane_bits, acc_bits) + 1``.
+
+        Enough for ``leak(v[t-1]) + I[t]`` exactly: ``|I[t]| < 2**(acc_bits-1)`` is proven by
+        the compiler, and partial sums may wrap (two's complement) without changing the end
+        result.
+        """
+        return max(self.lif.membrane.width, self.acc_bits) + 1
 
 
 @dataclass(frozen=True, eq=False)

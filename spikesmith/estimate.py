@@ -1,0 +1,310 @@
+"""The estimate stage: real Yosys and nextpnr runs on a network, beside the analytic model.
+
+:func:`estimate_design` synthesises the generated top (``hw.lif.network.Network``) for each
+target, measures its Fmax and that of its first core on the iCE40 UP5K and the ECP5-25F
+(``hw.common.fpga.measure_fmax``), and puts the analytic figures of ``hw.lif.estimate`` and
+``hw.lif.estimate_timing`` beside them in an :class:`EstimateReport`. :func:`write_estimate`
+records a report in a run folder (``estimate.json`` and the summary's key figures); the flow's
+``stage_estimate`` calls both.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spikesmith.hw.common.fpga import (
+    FIT_RESOURCES,
+    FmaxResult,
+    check_fit,
+    measure_fmax,
+    utilisation,
+)
+from spikesmith.hw.common.synth import ResourceCounts, Target, synthesize
+from spikesmith.hw.lif.config import NetworkConfig
+from spikesmith.hw.lif.estimate import estimate_network, network_synops_per_cycle, timestep_cycles
+from spikesmith.hw.lif.estimate_timing import estimate_fmax
+from spikesmith.hw.lif.lif_core import LIFCore
+from spikesmith.hw.lif.network import Network
+from spikesmith.runfolder import RunFolder
+
+__all__ = [
+    "ESTIMATE_FILE",
+    "Comparison",
+    "EstimateReport",
+    "compare",
+    "estimate_design",
+    "write_estimate",
+]
+
+#: The run folder's file that holds :meth:`EstimateReport.to_dict`.
+ESTIMATE_FILE = "estimate.json"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """An analytic figure beside a measured one; ``rel_error = (analytic - measured) / measured``
+    (``0.0`` when both are 0, ``inf`` when only the measurement is 0)."""
+
+    analytic: float
+    measured: float
+    rel_error: float
+
+    def to_dict(self) -> dict[str, float]:
+        """Return ``{"analytic", "measured", "rel_error"}``."""
+        return {"analytic": self.analytic, "measured": self.measured, "rel_error": self.rel_error}
+
+
+def compare(analytic: float, measured: float) -> Comparison:
+    """Return ``analytic`` beside ``measured`` with the relative error."""
+    if measured == 0:
+        err = 0.0 if analytic == 0 else math.inf
+    else:
+        err = (analytic - measured) / measured
+    return Comparison(float(analytic), float(measured), float(err))
+
+
+
+@dataclass(frozen=True)
+class EstimateReport:
+    """Analytic and measured resources and Fmax of a generated network.
+
+    Parameters
+    ----------
+    resources : Mapping[Target, ResourceCounts]
+        Yosys counts of ``hw.lif.network.Network(config)`` per target.
+    analytic : Mapping[Target, ResourceCounts]
+        ``hw.lif.estimate.estimate_network`` per target.
+    fmax_network : Mapping[Target, FmaxResult]
+        The whole network in ``hw.common.harness.FmaxHarness`` (ICE40: UP5K, ECP5: 25F).
+    fmax_core : Mapping[Target, FmaxResult]
+        The first LIF core in the harness.
+    cycles_per_step : int
+        Cycles of one dense, spike-free timestep summed over the cores.
+    synops_per_cycle : float
+        ``hw.lif.estimate.network_synops_per_cycle``.
+    design : str
+        What was synthesised.
+    seconds : float
+        Wall-clock time of :func:`estimate_design`, s.
+    fmax_analytic : Mapping[Target, float]
+        ``hw.lif.estimate_timing.estimate_fmax`` of the network per placed target.
+    fmax_core_analytic : Mapping[Target, float]
+        ``hw.lif.estimate_timing.estimate_fmax`` of the first core per placed target.
+    """
+
+    resources: Mapping[Target, ResourceCounts]
+    analytic: Mapping[Target, ResourceCounts]
+    fmax_network: Mapping[Target, FmaxResult]
+    fmax_core: Mapping[Target, FmaxResult]
+    cycles_per_step: int
+    synops_per_cycle: float
+    design: str
+    seconds: float = 0.0
+    fmax_analytic: Mapping[Target, float] = field(default_factory=dict)
+    fmax_core_analytic: Mapping[Target, float] = field(default_factory=dict)
+
+    @property
+    def fmax_mhz(self) -> dict[Target, float]:
+        """Network Fmax per target where it was measured."""
+        return {t: r.fmax_mhz for t, r in self.fmax_network.items() if r.fmax_mhz is not None}
+
+    def fits(self, target: Target) -> bool:
+        """Whether the network fits ``target``'s part (placement where it ran, else counts)."""
+        if target in self.fmax_network:
+            return self.fmax_network[target].fits
+        return check_fit(self.resources[target], target=target) is None
+
+    def comparisons(self, target: Target) -> dict[str, Comparison]:
+        """Return the analytic-vs-Yosys comparison of every resource on ``target``."""
+        a, m = self.analytic[target], self.resources[target]
+        return {f: compare(getattr(a, f), getattr(m, f)) for f in FIT_RESOURCES}
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict.
+
+        Keys: ``resources.<target>.{lut,ff,bram,dsp}`` (Yosys, whole network),
+        ``analytic.<target>...``, ``error.<target>...`` (relative), ``fits.<target>``,
+        ``utilisation.<target>.{lut,ff,bram,dsp}`` (fraction of ``hw.common.fpga.CAPACITY``),
+        ``fmax_mhz.<target>`` (network, only where measured), ``fmax_notes.<target>`` (why
+        not), ``fmax_core_mhz.<target>``, ``fmax_analytic_mhz.<target>`` and
+        ``fmax_core_analytic_mhz.<target>`` (``hw.lif.estimate_timing.estimate_fmax``),
+        ``fmax_error.<target>`` and ``fmax_core_error.<target>`` (relative error of the
+        analytic Fmax against the measured one, where measured),
+        ``fmax_detail.{network,core}.<target>``,
+        ``critical_path.<target>``, ``cycles_per_step``, ``synops_per_cycle``, ``design``,
+        ``seconds``.
+        """
+        return {
+            "design": self.design,
+            "resources": {t.value: _counts(r) for t, r in self.resources.items()},
+            "analytic": {t.value: _counts(r) for t, r in self.analytic.items()},
+            "error": {
+                t.value: {f: c.rel_error for f, c in self.comparisons(t).items()}
+                for t in self.resources
+                if t in self.analytic
+            },
+            "fits": {t.value: self.fits(t) for t in self.resources},
+            "utilisation": {
+                t.value: utilisation(r, target=t) for t, r in self.resources.items()
+            },
+            "fmax_mhz": {t.value: f for t, f in self.fmax_mhz.items()},
+            "fmax_notes": {
+                t.value: r.reason for t, r in self.fmax_network.items() if r.fmax_mhz is None
+            },
+            "fmax_core_mhz": {
+                t.value: r.fmax_mhz for t, r in self.fmax_core.items() if r.fmax_mhz is not None
+            },
+            "fmax_analytic_mhz": {t.value: f for t, f in self.fmax_analytic.items()},
+            "fmax_core_analytic_mhz": {t.value: f for t, f in self.fmax_core_analytic.items()},
+            "fmax_error": {
+                t.value: compare(f, self.fmax_network[t].fmax_mhz).rel_error
+                for t, f in self.fmax_analytic.items()
+                if t in self.fmax_network and self.fmax_network[t].fmax_mhz is not None
+            },
+            "fmax_core_error": {
+                t.value: compare(f, self.fmax_core[t].fmax_mhz).rel_error
+                for t, f in self.fmax_core_analytic.items()
+                if t in self.fmax_core and self.fmax_core[t].fmax_mhz is not None
+            },
+            "fmax_detail": {
+                "network": {t.value: r.to_dict() for t, r in self.fmax_network.items()},
+                "core": {t.value: r.to_dict() for t, r in self.fmax_core.items()},
+            },
+            "critical_path": {
+                t.value: list(r.critical_path) for t, r in self.fmax_network.items()
+            },
+            "cycles_per_step": self.cycles_per_step,
+            "synops_per_cycle": self.synops_per_cycle,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def _counts(resources: ResourceCounts) -> dict[str, int]:
+    """Return the :data:`~spikesmith.hw.common.fpga.FIT_RESOURCES` counts of ``resources``."""
+    return {f: getattr(resources, f) for f in FIT_RESOURCES}
+
+
+def estimate_design(
+    config: NetworkConfig,
+    *,
+    workdir: os.PathLike | str,
+    targets: Sequence[Target] = (Target.ICE40, Target.ECP5, Target.XC7),
+    pnr: bool = True,
+    freq_mhz: Mapping[Target, float] | None = None,
+    seed: int = 1,
+    jobs: int | None = None,
+    timeout_s: float | None = 600.0,
+) -> EstimateReport:
+    """Synthesise the generated network for ``targets`` and measure Fmax where it fits.
+
+    The synthesised design is ``hw.lif.network.Network(config)``, the top that
+    ``hw.lif.generate`` writes; the analytic numbers (``hw.lif.estimate.estimate_network``)
+    stand beside its Yosys counts.
+    With ``pnr``, nextpnr measures, on the iCE40 UP5K and the ECP5-25F among ``targets``, the
+    Fmax of the first LIF core and of the whole network, each inside
+    ``hw.common.harness.FmaxHarness``. A design that does not fit a part is reported
+    (``fits = False``, utilisation, the reason in ``fmax_notes``), never raised. Tool runs go
+    in parallel threads (``jobs``, default the CPU count).
+
+    Parameters
+    ----------
+    config : NetworkConfig
+        The network.
+    workdir : path-like
+        Folder for all tool outputs.
+    targets : sequence of Target
+        Families to synthesise for.
+    pnr : bool
+        Also place and route for Fmax (ICE40 and ECP5 among ``targets``).
+    freq_mhz : mapping, optional
+        Requested frequency per target (default 40 MHz iCE40, 125 MHz ECP5: the project's
+        Fmax goals).
+    seed : int
+        nextpnr seed.
+    jobs : int, optional
+        Tool runs at a time.
+    timeout_s : float or None
+        Limit per tool run, s.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a ``NetworkConfig`` or a target is not a ``Target``.
+    ToolError
+        If Yosys fails on the network itself.
+    """
+    if not isinstance(config, NetworkConfig):
+        raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+    for t in targets:
+        if not isinstance(t, Target):
+            raise TypeError(f"targets must hold Target values, not {t!r}")
+    start = time.perf_counter()
+    freq = {Target.ICE40: 40.0, Target.ECP5: 125.0, **(freq_mhz or {})}
+    work = Path(workdir)
+    placeable = [t for t in targets if pnr and t in (Target.ICE40, Target.ECP5)]
+    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+        # the slowest runs first: network harnesses, then plain networks, then the core
+        net_fmax = {
+            t: pool.submit(measure_fmax, Network(config), target=t, workdir=work / "fmax_net",
+                           freq=freq[t], seed=seed, timeout_s=timeout_s)
+            for t in placeable
+        }
+        syn = {
+            t: pool.submit(synthesize, Network(config), target=t, top="network",
+                           workdir=work / "network", timeout_s=timeout_s)
+            for t in targets
+        }
+        core_fmax = {
+            t: pool.submit(measure_fmax, LIFCore(config.cores[0]), target=t,
+                           workdir=work / "fmax_core", freq=freq[t], seed=seed,
+                           timeout_s=timeout_s)
+            for t in placeable
+        }
+        resources = {t: f.result().resources for t, f in syn.items()}
+        fmax_network = {t: f.result() for t, f in net_fmax.items()}
+        fmax_core = {t: f.result() for t, f in core_fmax.items()}
+    return EstimateReport(
+        resources=resources,
+        analytic={t: estimate_network(config, target=t) for t in targets},
+        fmax_network=fmax_network,
+        fmax_core=fmax_core,
+        cycles_per_step=sum(timestep_cycles(c, events=c.n_in) for c in config.cores),
+        synops_per_cycle=network_synops_per_cycle(config),
+        design="network",
+        seconds=time.perf_counter() - start,
+        fmax_analytic={t: estimate_fmax(config, target=t) for t in placeable},
+        fmax_core_analytic={t: estimate_fmax(config.cores[0], target=t) for t in placeable},
+    )
+
+
+def write_estimate(run: RunFolder, report: EstimateReport) -> dict[str, Any]:
+    """Write ``report`` to ``run``'s :data:`ESTIMATE_FILE` and merge its key figures into the
+    summary; return the written dict.
+
+    The summary gets ``resources``, ``analytic``, ``error``, ``fits``, ``fmax_mhz``,
+    ``fmax_core_mhz``, ``fmax_analytic_mhz``, ``fmax_error``, ``fmax_notes``,
+    ``synops_per_cycle.analytic_dense_input`` (the cycle model's figure for dense input; the
+    measured one comes from the verify stage) and, where the verify stage recorded
+    ``cycles_per_sample``, ``latency_us`` per target with a measured Fmax.
+    """
+    result = report.to_dict()
+    run.write_json(ESTIMATE_FILE, result)
+    summary: dict[str, Any] = {
+        key: result[key]
+        for key in ("resources", "analytic", "error", "fits", "fmax_mhz", "fmax_core_mhz",
+                    "fmax_analytic_mhz", "fmax_error", "fmax_notes")
+        if key in result
+    }
+    summary["synops_per_cycle"] = {"analytic_dense_input": result.get("synops_per_cycle")}
+    cps = run.summary().get("cycles_per_sample")
+    if cps:
+        summary["latency_us"] = {t: cps / f for t, f in result.get("fmax_mhz", {}).items() if f}
+    run.update_summary(summary)
+    return result

