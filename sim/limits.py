@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LANES", "MEMBRANE_BITS", "TIMESTEPS", "WEIGHT_BITS", "IntRange"]
+__all__ = ["ACC_BITS", "LANES", "MEMBRANE_BITS", "TIMESTEPS", "WEIGHT_BITS", "IntRange"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ class IntRange:
 WEIGHT_BITS = IntRange("weight bits", 2, 16)
 #: Signed width of a membrane potential.
 MEMBRANE_BITS = IntRange("membrane bits", 2, 32)
+#: Signed width of a synaptic-input accumulator (layer cores).
+ACC_BITS = IntRange("accumulator bits", 2, 48)
 #: Synapse lanes of a layer core (weights read and accumulated per cycle).
 LANES = IntRange("lanes", 1, 64, power_of_two=True)
 #: Timesteps per sample.

@@ -21,6 +21,7 @@ import numpy as np
 
 from .encoders import EncoderParams, encode, input_max
 from .lif import LIFParams, LIFState, lif_step
+from .limits import WEIGHT_BITS
 from .ops import accumulator_bound, exact_matmul
 
 __all__ = ["DenseLayer", "NetworkParams", "Trace", "predict", "run_network"]
@@ -45,6 +46,7 @@ class DenseLayer:
     lif: LIFParams
 
     def __post_init__(self) -> None:
+        WEIGHT_BITS.check(self.weight_bits)
         w = np.asarray(self.weights)
         if w.ndim != 2 or not np.issubdtype(w.dtype, np.integer):
             raise ValueError(f"weights must be a 2-D integer array, not {w.dtype} {w.shape}")

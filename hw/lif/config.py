@@ -14,15 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikesmith.sim.encoders import EncoderParams
+from spikesmith.sim.encoders import DEFAULT_ENCODER, EncoderParams
 from spikesmith.sim.lif import LIFParams
-from spikesmith.sim.limits import LANES
+from spikesmith.sim.limits import ACC_BITS, LANES, TIMESTEPS
 from spikesmith.sim.network import DenseLayer
 
-#: Encoder of a NetworkConfig built without one (rate coding, default seed).
-DEFAULT_ENCODER = EncoderParams()
-
-__all__ = ["DEFAULT_ENCODER", "LIFCoreConfig", "NetworkConfig"]
+__all__ = ["LIFCoreConfig", "NetworkConfig"]
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -68,6 +65,7 @@ class LIFCoreConfig:
         if not isinstance(self.layer, DenseLayer):
             raise TypeError(f"layer must be a DenseLayer, not {self.layer!r}")
         LANES.check(self.lanes)
+        ACC_BITS.check(self.acc_bits)
         if self.input_bits not in (1, 8):
             raise ValueError(f"input_bits must be 1 (spikes) or 8 (direct), not {self.input_bits}")
 
@@ -129,7 +127,8 @@ class NetworkConfig:
     Raises
     ------
     ValueError
-        If there are no cores, their sizes do not chain or ``timesteps < 1``.
+        If there are no cores, their sizes do not chain or ``timesteps`` is outside
+        ``sim.limits.TIMESTEPS``.
     """
 
     cores: tuple[LIFCoreConfig, ...]
@@ -143,7 +142,4 @@ class NetworkConfig:
             if a.n_out != b.n_in:
                 raise ValueError(f"core sizes do not chain: {a.name} has {a.n_out} outputs, "
                                  f"{b.name} takes {b.n_in} inputs")
-        if isinstance(self.timesteps, bool) or not isinstance(self.timesteps, int) or (
-            self.timesteps < 1
-        ):
-            raise ValueError(f"timesteps must be a positive integer, not {self.timesteps!r}")
+        TIMESTEPS.check(self.timesteps)

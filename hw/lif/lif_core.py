@@ -138,17 +138,11 @@ class LIFCore(wiring.Component):
     ------
     TypeError
         If ``config`` is not a ``LIFCoreConfig``.
-    ValueError
-        On widths the datapath cannot hold.
     """
 
     def __init__(self, config: LIFCoreConfig):
         if not isinstance(config, LIFCoreConfig):
             raise TypeError(f"config must be a LIFCoreConfig, not {config!r}")
-        if not 2 <= config.weight_bits <= 32:
-            raise ValueError(f"weight_bits must be in 2..32, not {config.weight_bits!r}")
-        if not 2 <= config.acc_bits <= 48:
-            raise ValueError(f"acc_bits must be in 2..48, not {config.acc_bits!r}")
         self._config = config
         mb = config.lif.membrane.width
         if config.input_bits == 1:

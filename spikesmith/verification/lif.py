@@ -28,6 +28,7 @@ from spikesmith.hw.lif.host import (
     pack_input_events,
 )
 from spikesmith.sim.encoders import Encoding
+from spikesmith.sim.fixed import bits_for_range
 from spikesmith.sim.network import NetworkParams, Trace, predict, run_network
 
 from .report import Comparison, Mismatch, Tally
@@ -81,7 +82,7 @@ def network_config_for(params: NetworkParams, *, lanes: int | tuple[int, ...] = 
     cores = []
     for k, (layer, bound) in enumerate(zip(params.layers, params.bounds(), strict=True)):
         cores.append(LIFCoreConfig(
-            name=f"{name}{k}", layer=layer, acc_bits=max(2, bound.bit_length() + 1),
+            name=f"{name}{k}", layer=layer, acc_bits=bits_for_range(-bound, bound),
             input_bits=in_bits if k == 0 else 1, lanes=lanes_t[k]))
     return NetworkConfig(cores=tuple(cores), timesteps=params.timesteps, encoder=params.encoder)
 

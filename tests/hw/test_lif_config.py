@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spikesmith.hw.lif.config import DEFAULT_ENCODER, LIFCoreConfig, NetworkConfig
+from spikesmith.hw.lif.config import LIFCoreConfig, NetworkConfig
+from spikesmith.sim.encoders import DEFAULT_ENCODER
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import LIFParams
 from spikesmith.sim.network import DenseLayer
@@ -63,5 +64,5 @@ def test_network_config_chains_cores_and_defaults_the_encoder():
     assert net.encoder is DEFAULT_ENCODER
     with pytest.raises(ValueError, match="core sizes do not chain: c has 4 outputs, d takes 5"):
         NetworkConfig(cores=(_core(3, 4, lanes=2), _core(5, 2, lanes=2, name="d")), timesteps=2)
-    with pytest.raises(ValueError, match="timesteps must be a positive integer, not 0"):
+    with pytest.raises(ValueError, match=r"timesteps must be an integer in 1\.\.256, not 0"):
         NetworkConfig(cores=(_core(3, 4, lanes=2),), timesteps=0)
