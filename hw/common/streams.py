@@ -23,6 +23,8 @@ from __future__ import annotations
 from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data
 
+from spikesmith.sim.limits import LANES
+
 __all__ = [
     "current_event_layout",
     "index_bits",
@@ -76,8 +78,7 @@ def membrane_readback_layout(n: int, *, membrane_bits: int, lanes: int) -> data.
     ``membrane_bits`` in membrane LSBs, lane ``j`` is neuron ``index + j``), ``spikes``
     (``lanes`` bits, bit ``j`` for lane ``j``).
     """
-    if not isinstance(lanes, int) or lanes < 1:
-        raise ValueError(f"lanes must be a positive integer, not {lanes!r}")
+    LANES.check(lanes)
     return data.StructLayout({
         "index": unsigned(index_bits(n)),
         "membranes": data.ArrayLayout(signed(membrane_bits), lanes),
