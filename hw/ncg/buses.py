@@ -33,6 +33,7 @@ from ..common.streams import index_bits
 from .ncg_streams import NCGWidths
 
 __all__ = [
+    "NCGUnit",
     "check_params",
     "control",
     "divider",
@@ -65,6 +66,31 @@ def check_params(params: NCGParams) -> NCGWidths:
         raise ValueError("params.norm must be NONE or ADDITIVE in hardware, not "
                          "MULTIPLICATIVE")
     return NCGWidths(params)
+
+
+class NCGUnit(wiring.Component):
+    """Base of the NCG core's units: checks ``params`` (:func:`check_params`), keeps it with
+    its widths, then builds the signature from it (:meth:`members`).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`check_params`.
+    """
+
+    def __init__(self, params: NCGParams) -> None:
+        self._w = check_params(params)
+        self._params = params
+        super().__init__(self.members(params))
+
+    @property
+    def params(self) -> NCGParams:
+        """The parameters the unit was built for."""
+        return self._params
+
+    def members(self, params: NCGParams) -> dict:
+        """Return the signature members of the unit for ``params`` (defined by each unit)."""
+        raise NotImplementedError(f"{type(self).__name__} must define members()")
 
 
 def updated_neurons(params: NCGParams) -> int:

@@ -20,7 +20,6 @@ After the row update of a slot (``row_done``) the unit moves to the next slot.
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from spikesmith.sim.ncg import NCGParams
@@ -34,13 +33,14 @@ from .winners import spike_time
 __all__ = ["NCGErrors"]
 
 
-class NCGErrors(wiring.Component):
+class NCGErrors(buses.NCGUnit):
     """Target times and per-slot errors; picks the rows the update rewrites.
 
     Parameters
     ----------
     params : NCGParams
         Core parameters (method, time format, slots).
+        Checked by :class:`~spikesmith.hw.ncg.buses.NCGUnit` (``TypeError``, ``ValueError``).
 
     Members
     -------
@@ -61,17 +61,10 @@ class NCGErrors(wiring.Component):
         Row, bin and error of the neuron to update (valid from ``ROW_MUL``).
     divide, error, last_slot : Out(1)
         Status strobes (:data:`~spikesmith.hw.ncg.sequencer.STATUS`).
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`~spikesmith.hw.ncg.buses.check_params`.
     """
 
-    def __init__(self, params: NCGParams) -> None:
-        wd = buses.check_params(params)
-        self._params, self._w = params, wd
-        super().__init__({
+    def members(self, params: NCGParams) -> dict:
+        return {
             "state": In(NCGState),
             "ctl": In(buses.control(params)),
             "winners": In(buses.winners(params)),
@@ -80,7 +73,7 @@ class NCGErrors(wiring.Component):
             "row_done": In(1),
             "row": Out(buses.row(params)),
             "divide": Out(1), "error": Out(1), "last_slot": Out(1),
-        })
+        }
 
     def elaborate(self, platform):
         prm, s = self._params, NCGState

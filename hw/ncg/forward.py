@@ -23,7 +23,6 @@ mux of :func:`spikesmith.sim.ncg.training_thresholds` and the dropout of
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from spikesmith.sim.lfsr import LFSR24
@@ -37,13 +36,14 @@ from .sequencer import NCGState
 __all__ = ["NCGForward"]
 
 
-class NCGForward(wiring.Component):
+class NCGForward(buses.NCGUnit):
     """Integrate-and-fire pass over the sample's events for one neuron after the other.
 
     Parameters
     ----------
     params : NCGParams
-        Core parameters.
+        Core parameters (class map, regulation mode, dropout, lanes).
+        Checked by :class:`~spikesmith.hw.ncg.buses.NCGUnit` (``TypeError``, ``ValueError``).
 
     Members
     -------
@@ -67,18 +67,11 @@ class NCGForward(wiring.Component):
         Minimum test threshold of the neurons loaded so far (all of them after the pass).
     run, spike, end, finish : Out(1)
         Status strobes (:data:`~spikesmith.hw.ncg.sequencer.STATUS`).
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`~spikesmith.hw.ncg.buses.check_params`.
     """
 
-    def __init__(self, params: NCGParams) -> None:
-        wd = buses.check_params(params)
-        self._params, self._w = params, wd
+    def members(self, params: NCGParams) -> dict:
         geo = memory_geometry(params)
-        super().__init__({
+        return {
             "state": In(NCGState),
             "ctl": In(buses.control(params)),
             "start": In(1), "step": In(1),
@@ -88,9 +81,9 @@ class NCGForward(wiring.Component):
             "weights_rd": Out(geo[NCGMemory.WEIGHTS].read_request()),
             "dropout_draw": In(LFSR24.draw_bits), "dropout_step": Out(1),
             "neuron": Out(buses.neuron(params)),
-            "theta_min": Out(signed(wd.threshold)),
+            "theta_min": Out(signed(self._w.threshold)),
             "run": Out(1), "spike": Out(1), "end": Out(1), "finish": Out(1),
-        })
+        }
 
     def elaborate(self, platform):
         prm, wd, s = self._params, self._w, NCGState

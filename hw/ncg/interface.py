@@ -12,7 +12,7 @@ command to ``RESULT``.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from spikesmith.sim.ncg import NCGParams
@@ -37,13 +37,14 @@ _WRITTEN = {NCGSpace.WEIGHT: NCGMemory.WEIGHTS, NCGSpace.THETA: NCGMemory.THETA,
             NCGSpace.THETA_TRAIN: NCGMemory.THETA_TRAIN, NCGSpace.NORM: NCGMemory.NORM}
 
 
-class NCGInterface(wiring.Component):
+class NCGInterface(buses.NCGUnit):
     """Command decoder, host registers, sample buffer writes, burst readback and records.
 
     Parameters
     ----------
     params : NCGParams
-        Core parameters.
+        Core parameters (widths of the commands, records and memories).
+        Checked by :class:`~spikesmith.hw.ncg.buses.NCGUnit` (``TypeError``, ``ValueError``).
 
     Members
     -------
@@ -73,24 +74,17 @@ class NCGInterface(wiring.Component):
         Status strobes for the sequencer (:data:`~spikesmith.hw.ncg.sequencer.STATUS`);
         ``cmd_end`` also restarts the forward pass and the winners, ``neuron_done`` commits a
         neuron.
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`~spikesmith.hw.ncg.buses.check_params`.
     """
 
-    def __init__(self, params: NCGParams) -> None:
-        wd = buses.check_params(params)
-        self._params, self._w = params, wd
+    def members(self, params: NCGParams) -> dict:
         geo = memory_geometry(params)
         writes = {f"{mem.value}_wr": Out(geo[mem].write_request())
                   for mem in (*_WRITTEN.values(), NCGMemory.EVENTS, NCGMemory.IN_BINS)}
         reads = {f"{mem.value}_rd": Out(geo[mem].read_request()) for mem in _WRITTEN.values()}
-        super().__init__({
+        return {
             "state": In(NCGState),
-            "i": In(stream.Signature(ncg_command_layout(wd))),
-            "o": Out(stream.Signature(ncg_record_layout(wd))),
+            "i": In(stream.Signature(ncg_command_layout(self._w))),
+            "o": Out(stream.Signature(ncg_record_layout(self._w))),
             "ctl": Out(buses.control(params)),
             "neuron": In(buses.neuron(params)),
             "winners": In(buses.winners(params)),
@@ -99,7 +93,7 @@ class NCGInterface(wiring.Component):
             "lanes": Out(buses.lane_port(params)),
             **{name: Out(1) for name in ("cmd_end", "cmd_read", "read_done", "neuron_done",
                                          "clear_done", "result_done")},
-        })
+        }
 
     def elaborate(self, platform):
         wd, s = self._w, NCGState

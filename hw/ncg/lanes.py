@@ -11,7 +11,7 @@ loads and reads the registers (space ``LFSR``).
 from __future__ import annotations
 
 from amaranth.hdl import Array, Module, Signal, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from spikesmith.sim.lfsr import LFSR24
@@ -23,13 +23,14 @@ from . import buses
 __all__ = ["NCGLanes"]
 
 
-class NCGLanes(wiring.Component):
+class NCGLanes(buses.NCGUnit):
     """``P + 1`` LFSR24 registers with one-cycle draws and host access.
 
     Parameters
     ----------
     params : NCGParams
         Core parameters (``P = params.lanes``).
+        Checked by :class:`~spikesmith.hw.ncg.buses.NCGUnit` (``TypeError``, ``ValueError``).
 
     Members
     -------
@@ -43,24 +44,17 @@ class NCGLanes(wiring.Component):
     host : In(buses.lane_port(params))
         Host write (``wr_en``: register ``wr_index`` ``<- wr_data``; indices past ``P`` are
         ignored) and read (``rd_data`` = register ``rd_index``).
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`~spikesmith.hw.ncg.buses.check_params`.
     """
 
-    def __init__(self, params: NCGParams) -> None:
-        buses.check_params(params)
-        self._lanes = params.lanes
-        super().__init__({
+    def members(self, params: NCGParams) -> dict:
+        return {
             "step": In(1), "step_dropout": In(1),
             "draws": Out(data.ArrayLayout(unsigned(LFSR24.draw_bits), params.lanes + 1)),
             "host": In(buses.lane_port(params)),
-        })
+        }
 
     def elaborate(self, platform):
-        p = self._lanes
+        p = self._params.lanes
         m = Module()
         lanes = [Signal(LFSR24.width, name=f"lfsr{q}", init=1) for q in range(p + 1)]
         for q, lane in enumerate(lanes):

@@ -57,7 +57,7 @@ from .winners import NCGWinners
 __all__ = ["NCGCore"]
 
 
-class NCGCore(wiring.Component):
+class NCGCore(buses.NCGUnit):
     """On-chip S2-STDP / SSTDP / R-STDP learning core with NCG competition regulation.
 
     Parameters
@@ -78,27 +78,17 @@ class NCGCore(wiring.Component):
 
     Raises
     ------
-    TypeError
-        If ``params`` is not an ``NCGParams``.
-    ValueError
-        If ``params.lanes`` is not a power of two, or the normalisation is
-        ``WeightNorm.MULTIPLICATIVE`` (a per-synapse multiply and divide, not implemented)
-        (:func:`~spikesmith.hw.ncg.buses.check_params`).
+    TypeError, ValueError
+        As :class:`~spikesmith.hw.ncg.buses.NCGUnit`: ``params`` not an ``NCGParams``, lanes
+        not a power of two, ``WeightNorm.MULTIPLICATIVE`` (not implemented).
     """
 
-    def __init__(self, params: NCGParams) -> None:
-        self._w = buses.check_params(params)
-        self._params = params
-        super().__init__({
+    def members(self, params: NCGParams) -> dict:
+        return {
             "i": In(stream.Signature(ncg_command_layout(self._w))),
             "o": Out(stream.Signature(ncg_record_layout(self._w))),
             "busy": Out(1),
-        })
-
-    @property
-    def params(self) -> NCGParams:
-        """The integer parameters the core was built for."""
-        return self._params
+        }
 
     @property
     def widths(self) -> NCGWidths:

@@ -17,7 +17,6 @@ The core runs it only for CR-1 / CR-2 with ``M_t >= 2`` and a non-zero step regi
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from spikesmith.sim.ncg import NCGParams
@@ -30,13 +29,14 @@ from .sequencer import NCGState
 __all__ = ["NCGRegulation"]
 
 
-class NCGRegulation(wiring.Component):
+class NCGRegulation(buses.NCGUnit):
     """Read-modify-write of the training thresholds of the label's target neurons.
 
     Parameters
     ----------
     params : NCGParams
         Core parameters (regulation mode, class map, threshold format).
+        Checked by :class:`~spikesmith.hw.ncg.buses.NCGUnit` (``TypeError``, ``ValueError``).
 
     Members
     -------
@@ -58,27 +58,20 @@ class NCGRegulation(wiring.Component):
         A step register is non-zero.
     last : Out(1)
         The neuron of ``REG_WR`` is the last target neuron.
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`~spikesmith.hw.ncg.buses.check_params`.
     """
 
-    def __init__(self, params: NCGParams) -> None:
-        wd = buses.check_params(params)
-        self._params, self._w = params, wd
+    def members(self, params: NCGParams) -> dict:
         geo = memory_geometry(params)[NCGMemory.THETA_TRAIN]
-        super().__init__({
+        return {
             "state": In(NCGState),
             "ctl": In(buses.control(params)),
             "start": In(1),
             "winners": In(buses.winners(params)),
-            "theta_min": In(signed(wd.threshold)),
+            "theta_min": In(signed(self._w.threshold)),
             "theta_train_rd": Out(geo.read_request()),
             "theta_train_wr": Out(geo.write_request()),
             "enabled": Out(1), "last": Out(1),
-        })
+        }
 
     def elaborate(self, platform):
         prm, tb = self._params, self._w.threshold

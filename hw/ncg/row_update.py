@@ -25,7 +25,7 @@ the same weight, and the per-lane datapath is ``W + 2`` bits wide.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from spikesmith.sim.fixed import Rounding
@@ -38,13 +38,14 @@ from .sequencer import NCGState
 __all__ = ["NCGRowUpdate"]
 
 
-class NCGRowUpdate(wiring.Component):
+class NCGRowUpdate(buses.NCGUnit):
     """Update values, additive normalisation and read-modify-write of one weight row.
 
     Parameters
     ----------
     params : NCGParams
         Core parameters (formats, lanes, rounding, normalisation).
+        Checked by :class:`~spikesmith.hw.ncg.buses.NCGUnit` (``TypeError``, ``ValueError``).
 
     Members
     -------
@@ -66,18 +67,11 @@ class NCGRowUpdate(wiring.Component):
         Step the rounding lanes (a word in stage X, stochastic rounding only).
     pre_done, row_done : Out(1)
         Status strobes (:data:`~spikesmith.hw.ncg.sequencer.STATUS`).
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`~spikesmith.hw.ncg.buses.check_params`.
     """
 
-    def __init__(self, params: NCGParams) -> None:
-        wd = buses.check_params(params)
-        self._params, self._w = params, wd
+    def members(self, params: NCGParams) -> dict:
         geo = memory_geometry(params)
-        super().__init__({
+        return {
             "state": In(NCGState),
             "ctl": In(buses.control(params)),
             "row": In(buses.row(params)),
@@ -89,7 +83,7 @@ class NCGRowUpdate(wiring.Component):
             "draws": In(data.ArrayLayout(unsigned(ROUND_BITS), params.lanes)),
             "lane_step": Out(1),
             "pre_done": Out(1), "row_done": Out(1),
-        })
+        }
 
     def elaborate(self, platform):
         prm, wd, s = self._params, self._w, NCGState

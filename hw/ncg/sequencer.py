@@ -20,13 +20,13 @@ Inference goes from the last ``FWD_DONE`` to ``CLEAR``; ``READ`` is the burst re
 from __future__ import annotations
 
 from amaranth.hdl import Module
-from amaranth.lib import enum, wiring
+from amaranth.lib import enum
 from amaranth.lib.wiring import In, Out
 
 from spikesmith.sim.ncg import NCGParams
 from spikesmith.sim.ncg_types import Method, Regulation, WeightNorm
 
-from .buses import check_params
+from . import buses
 
 __all__ = ["NCGSequencer", "NCGState"]
 
@@ -87,7 +87,7 @@ STATUS = {
 }
 
 
-class NCGSequencer(wiring.Component):
+class NCGSequencer(buses.NCGUnit):
     """The state register of the NCG core and its transitions.
 
     Parameters
@@ -96,6 +96,7 @@ class NCGSequencer(wiring.Component):
         Core parameters; the method (R-STDP skips the mean firing time), the regulation
         (``REG_*`` only for CR-1 / CR-2 with at least two target neurons) and the
         normalisation (``PRE`` .. ``NORM_DIV`` only for additive) shape the transitions.
+        Checked by :class:`~spikesmith.hw.ncg.buses.NCGUnit` (``TypeError``, ``ValueError``).
 
     Members
     -------
@@ -103,17 +104,10 @@ class NCGSequencer(wiring.Component):
         The state register (``IDLE`` after reset).
     cmd_end, cmd_read, ... : In(1)
         The status strobes of :data:`STATUS`, each only read in the states it names.
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`~spikesmith.hw.ncg.buses.check_params`.
     """
 
-    def __init__(self, params: NCGParams) -> None:
-        check_params(params)
-        self._params = params
-        super().__init__({"state": Out(NCGState), **{name: In(1) for name in STATUS}})
+    def members(self, params: NCGParams) -> dict:
+        return {"state": Out(NCGState), **{name: In(1) for name in STATUS}}
 
     def elaborate(self, platform):
         cfg = self._params.config

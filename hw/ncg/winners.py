@@ -19,7 +19,6 @@ arrival kept on ties is :func:`spikesmith.sim.ncg_types.spike_order`. Per commit
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from spikesmith.sim.ncg import NCGParams
@@ -42,13 +41,14 @@ def _better(t_a, v_a, t_b, v_b):
     return (t_a < t_b) | ((t_a == t_b) & (v_a > v_b))
 
 
-class NCGWinners(wiring.Component):
+class NCGWinners(buses.NCGUnit):
     """Running winners, slot writes and the firing-time sum over one forward pass.
 
     Parameters
     ----------
     params : NCGParams
         Core parameters (class map, method, intra-class WTA).
+        Checked by :class:`~spikesmith.hw.ncg.buses.NCGUnit` (``TypeError``, ``ValueError``).
 
     Members
     -------
@@ -65,23 +65,16 @@ class NCGWinners(wiring.Component):
         Slot writes (in the commit cycle); never for R-STDP.
     winners : Out(buses.winners(params))
         The winners so far (valid from the cycle after the commit).
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`~spikesmith.hw.ncg.buses.check_params`.
     """
 
-    def __init__(self, params: NCGParams) -> None:
-        buses.check_params(params)
-        self._params = params
-        super().__init__({
+    def members(self, params: NCGParams) -> dict:
+        return {
             "ctl": In(buses.control(params)),
             "start": In(1), "commit": In(1),
             "neuron": In(buses.neuron(params)),
             "slots_wr": Out(memory_geometry(params)[NCGMemory.SLOTS].write_request()),
             "winners": Out(buses.winners(params)),
-        })
+        }
 
     def elaborate(self, platform):
         prm = self._params
