@@ -7,7 +7,7 @@ Inference and on-chip learning in one block, bit-exact with the integer golden m
 live there and are not repeated here. Host protocol: :mod:`spikesmith.hw.ncg.ncg_streams`.
 
 The core is a composition of units, one ``wiring.Component`` per file, each with its own
-bench in ``tests/hw/test_ncg_units.py``:
+bench (``tests/hw/test_ncg_units.py``, ``tests/hw/test_ncg_learning_units.py``):
 
 =========================  ==========================================================
 unit                       does
