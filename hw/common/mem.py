@@ -5,7 +5,7 @@ written, or never use what they read then. Yosys then maps it onto block RAM as 
 of adding read-first emulation (a register per address and data bit of the write port, a
 comparator and a multiplexer per read bit): on the iCE40 that emulation took about 600
 flip-flops and as many logic cells across the recurrent core's memories, 478 flip-flops and
-343 logic cells across the NCG core's (which reads through ``hw.ncg.ncg_core._ReadReg`` so
+343 logic cells across the NCG core's (which reads through ``hw.ncg.memories.RegisteredRead`` so
 that Yosys folds the read register into the port, where it honours the attribute). Simulation
 (Amaranth, Verilator) is unchanged: the attribute only tells synthesis that collisions do not
 matter. Each memory that carries it says why at its definition.
