@@ -108,8 +108,6 @@ class RowSweep(wiring.Component):
         row_last = Signal(cfg.tag_bits)
         m.d.comb += self.done.eq(rphase == 3)
         m.d.sync += self.valid.eq(0)
-        with m.If(self.start):
-            m.d.sync += [row_i.eq(0), k.eq(0), rphase.eq(0), self.learn.eq(self.start_learn)]
         with m.If(self.run), m.Switch(rphase):
             with m.Case(0):
                 m.d.sync += rphase.eq(1)
@@ -137,4 +135,6 @@ class RowSweep(wiring.Component):
                         m.d.sync += rphase.eq(3)
                     with m.Else():
                         m.d.sync += [row_i.eq(row_i + 1), rphase.eq(0)]
+        with m.If(self.start):      # never with run (the core's phases exclude each other)
+            m.d.sync += [row_i.eq(0), k.eq(0), rphase.eq(0), self.learn.eq(self.start_learn)]
         return m
