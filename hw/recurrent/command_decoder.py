@@ -17,7 +17,7 @@ neurons after them, then the early-stop level of each group (all bytes).
 from __future__ import annotations
 
 from amaranth.hdl import Module, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from spikesmith.sim.recurrent import SynapseGroup
@@ -25,7 +25,7 @@ from spikesmith.sim.stdp import StdpPolarity
 
 from ..common.streams import index_bits
 from .decay_unit import DecayTable
-from .recurrent_config import RecurrentCoreConfig, signed_bits
+from .recurrent_config import CorePart, RecurrentCoreConfig, memory_addr_bits, signed_bits
 from .recurrent_streams import RecurrentOp, RecurrentParam, RecurrentSpace, recurrent_command_layout
 
 __all__ = ["CommandDecoder"]
@@ -39,12 +39,7 @@ _DECAY_SPACES = {RecurrentSpace.DECAY_OCTAVE: DecayTable.OCTAVE,
 _LANES_REG, _LANE_PIXEL = 0b0111, 0b1000
 
 
-def _addr_bits(depth: int) -> int:
-    """Width of the address of a memory of ``max(2, depth)`` words, bits."""
-    return (max(2, depth) - 1).bit_length()
-
-
-class CommandDecoder(wiring.Component):
+class CommandDecoder(CorePart):
     """Run-time registers and one-word host writes (module docstring).
 
     Parameters
@@ -95,17 +90,14 @@ class CommandDecoder(wiring.Component):
         If ``config`` is not a ``RecurrentCoreConfig``.
     """
 
-    def __init__(self, config: RecurrentCoreConfig):
-        if not isinstance(config, RecurrentCoreConfig):
-            raise TypeError(f"config must be a RecurrentCoreConfig, not {config!r}")
-        self._config = config
+    def _members(self, config: RecurrentCoreConfig) -> dict:
         p, sp, lp = config.net.neuron, config.net.stdp, config.net.sleep
         w, wb = config.widths, config.weight_bits
         vb = signed(w["v"])
         bounds = data.ArrayLayout(unsigned(wb), len(SynapseGroup))
         index = index_bits(config.command_items)
         rb = config.reg_word_bits
-        super().__init__({
+        return {
             "command": In(recurrent_command_layout(config.command_items)),
             "strobe": In(1),
             "theta0": Out(vb, init=p.theta0), "theta_max": Out(vb, init=p.theta_max),
@@ -117,9 +109,9 @@ class CommandDecoder(wiring.Component):
             "lo": Out(bounds, init=[s.lo for s in config.group_specs()]),
             "hi": Out(bounds, init=[s.hi for s in config.group_specs()]),
             "regs_en": Out(rb // 8),
-            "regs_addr": Out(_addr_bits(config.stop_base + len(SynapseGroup))),
+            "regs_addr": Out(memory_addr_bits(config.stop_base + len(SynapseGroup))),
             "regs_data": Out(rb),
-            "weight_en": Out(1), "weight_addr": Out(_addr_bits(config.n_syn)),
+            "weight_en": Out(1), "weight_addr": Out(memory_addr_bits(config.n_syn)),
             "weight_data": Out(wb),
             "kernel_en": Out(1), "kernel_minus": Out(1), "kernel_addr": Out(index),
             "kernel_data": Out(64),
@@ -127,12 +119,7 @@ class CommandDecoder(wiring.Component):
             "decay_data": Out(64),
             "decay_set": Out(1), "decay_value": Out(16),
             "sum_set": Out(1),
-        })
-
-    @property
-    def config(self) -> RecurrentCoreConfig:
-        """The configuration the decoder was built from."""
-        return self._config
+        }
 
     def elaborate(self, platform):
         n_in = self._config.net.neuron.n_input

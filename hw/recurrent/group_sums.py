@@ -10,18 +10,18 @@ group per cycle through ``probe`` while no update is in flight
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from spikesmith.sim.recurrent import SynapseGroup
 
 from ..common.streams import index_bits
-from .recurrent_config import RecurrentCoreConfig
+from .recurrent_config import CorePart, RecurrentCoreConfig
 
 __all__ = ["GroupSums"]
 
 
-class GroupSums(wiring.Component):
+class GroupSums(CorePart):
     """Per-group ``sum |w|`` registers with one shared update adder (module docstring).
 
     Parameters
@@ -54,24 +54,16 @@ class GroupSums(wiring.Component):
         If ``config`` is not a ``RecurrentCoreConfig``.
     """
 
-    def __init__(self, config: RecurrentCoreConfig):
-        if not isinstance(config, RecurrentCoreConfig):
-            raise TypeError(f"config must be a RecurrentCoreConfig, not {config!r}")
-        self._config = config
+    def _members(self, config: RecurrentCoreConfig) -> dict:
         sb, wb = config.widths["sum"], config.weight_bits
         layout = data.ArrayLayout(unsigned(sb), len(SynapseGroup))
-        super().__init__({
+        return {
             "i_valid": In(1), "i_group": In(range(len(SynapseGroup))),
             "i_new": In(wb), "i_old": In(wb),
             "set": In(1), "set_index": In(index_bits(config.command_items)), "set_value": In(sb),
             "probe": In(3), "probe_sum": Out(sb),
             "sums": Out(layout), "busy": Out(1),
-        })
-
-    @property
-    def config(self) -> RecurrentCoreConfig:
-        """The configuration the sums were built from."""
-        return self._config
+        }
 
     @property
     def initial(self) -> tuple[int, ...]:

@@ -19,19 +19,18 @@ later, at N3.
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from spikesmith.sim.lfsr import LFSR24
 
 from .noise import NoiseUnit, noise_range
-from .recurrent_config import RecurrentCoreConfig, signed_bits
+from .recurrent_config import CorePart, RecurrentCoreConfig, signed_bits
 from .spike_age import spike_age_word
 
 __all__ = ["NeuronPipeline"]
 
 
-class NeuronPipeline(wiring.Component):
+class NeuronPipeline(CorePart):
     """Current, charge (with sleep noise), fire, reset, adapt: one neuron per cycle.
 
     Parameters
@@ -87,15 +86,12 @@ class NeuronPipeline(wiring.Component):
         If ``config`` is not a ``RecurrentCoreConfig``.
     """
 
-    def __init__(self, config: RecurrentCoreConfig):
-        if not isinstance(config, RecurrentCoreConfig):
-            raise TypeError(f"config must be a RecurrentCoreConfig, not {config!r}")
-        self._config = config
+    def _members(self, config: RecurrentCoreConfig) -> dict:
         p, w, ab = config.net.neuron, config.widths, config.net.stdp.age_bits
         self._noise = NoiseUnit(config.net.sleep)
         index = range(p.n_post + 1)
         vb = signed(w["v"])
-        super().__init__({
+        return {
             "valid": In(1), "j": In(index),
             "y": In(signed(w["y"])), "v": In(vb), "a": In(w["a"]),
             "drive": In(signed(w["d"])), "age": In(ab), "noise_reg": In(LFSR24.width),
@@ -109,12 +105,7 @@ class NeuronPipeline(wiring.Component):
             "o_age_word": Out(ab + 1),
             "busy": Out(1),
             "clear_any": In(1), "any_spike": Out(1),
-        })
-
-    @property
-    def config(self) -> RecurrentCoreConfig:
-        """The configuration the pipeline was built from."""
-        return self._config
+        }
 
     def elaborate(self, platform):
         cfg = self._config

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from amaranth.lib import wiring
 
 from spikesmith.sim.fixed import bits_for_range
 from spikesmith.sim.recurrent import Connectivity, SynapseGroup
@@ -20,7 +21,7 @@ from spikesmith.sim.stdp import kernel_luts
 
 from .recurrent_streams import RecurrentParam
 
-__all__ = ["RecurrentCoreConfig", "signed_bits"]
+__all__ = ["CorePart", "RecurrentCoreConfig", "memory_addr_bits", "signed_bits"]
 
 
 #: Upper bound on the decay octave table's entries (log2 distances of up to 64 octaves).
@@ -209,3 +210,40 @@ class RecurrentCoreConfig:
         st = self.state
         return ([int(v) for v in st.input_regs] + [int(v) for v in st.noise_regs]
                 + list(self.stop_levels))
+
+
+def memory_addr_bits(depth: int) -> int:
+    """Return the address width of a memory of ``max(2, depth)`` words (the core's), bits."""
+    return (max(2, depth) - 1).bit_length()
+
+
+class CorePart(wiring.Component):
+    """A part of the recurrent core, built from the core's configuration.
+
+    Subclasses list their members in :meth:`_members` (called once, after the check).
+
+    Parameters
+    ----------
+    config : RecurrentCoreConfig
+        What the core is built from.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a ``RecurrentCoreConfig``.
+    """
+
+    def __init__(self, config: RecurrentCoreConfig):
+        if not isinstance(config, RecurrentCoreConfig):
+            raise TypeError(f"config must be a RecurrentCoreConfig, not {config!r}")
+        self._config = config
+        super().__init__(self._members(config))
+
+    def _members(self, config: RecurrentCoreConfig) -> dict:
+        """Return the signature members (``In``/``Out``) of the part for ``config``."""
+        raise NotImplementedError
+
+    @property
+    def config(self) -> RecurrentCoreConfig:
+        """The configuration the part was built from."""
+        return self._config

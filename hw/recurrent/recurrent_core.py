@@ -60,7 +60,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from amaranth.hdl import Cat, Module, Mux, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -71,7 +71,7 @@ from .command_decoder import CommandDecoder
 from .group_sums import GroupSums
 from .neuron_pipeline import NeuronPipeline
 from .rate_encoder import RateEncoder
-from .recurrent_config import RecurrentCoreConfig
+from .recurrent_config import CorePart, RecurrentCoreConfig
 from .recurrent_streams import (
     neuron_record_layout,
     recurrent_command_layout,
@@ -88,7 +88,7 @@ __all__ = ["RecurrentCore", "RecurrentCoreConfig"]
 _LANES_REG = 0b0111
 
 
-class RecurrentCore(wiring.Component):
+class RecurrentCore(CorePart):
     """Time-multiplexed recurrent E/I population with STDP and sleep (module docstring).
 
     Parameters
@@ -117,12 +117,9 @@ class RecurrentCore(wiring.Component):
         If ``config`` is not a ``RecurrentCoreConfig``.
     """
 
-    def __init__(self, config: RecurrentCoreConfig):
-        if not isinstance(config, RecurrentCoreConfig):
-            raise TypeError(f"config must be a RecurrentCoreConfig, not {config!r}")
-        self._config = config
+    def _members(self, config: RecurrentCoreConfig) -> dict:
         p, w = config.net.neuron, config.widths
-        super().__init__({
+        return {
             "cmd": In(stream.Signature(recurrent_command_layout(config.command_items))),
             "neurons": Out(stream.Signature(
                 neuron_record_layout(p.n_post, v_bits=w["v"], y_bits=w["y"], a_bits=w["a"]),
@@ -135,12 +132,7 @@ class RecurrentCore(wiring.Component):
                 always_ready=True)),
             "busy": Out(1),
             "decay_reg": Out(16),
-        })
-
-    @property
-    def config(self) -> RecurrentCoreConfig:
-        """The configuration the core was built from."""
-        return self._config
+        }
 
     def elaborate(self, platform):
         cfg = self._config

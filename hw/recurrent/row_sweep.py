@@ -21,15 +21,14 @@ and ``sim.sleep.decay_step`` over the rows they touch).
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .recurrent_config import RecurrentCoreConfig
+from .recurrent_config import CorePart, RecurrentCoreConfig
 
 __all__ = ["RowSweep"]
 
 
-class RowSweep(wiring.Component):
+class RowSweep(CorePart):
     """Row-by-row synapse issue for the drive and learning sweeps (module docstring).
 
     Parameters
@@ -76,25 +75,17 @@ class RowSweep(wiring.Component):
         If ``config`` is not a ``RecurrentCoreConfig``.
     """
 
-    def __init__(self, config: RecurrentCoreConfig):
-        if not isinstance(config, RecurrentCoreConfig):
-            raise TypeError(f"config must be a RecurrentCoreConfig, not {config!r}")
-        self._config = config
+    def _members(self, config: RecurrentCoreConfig) -> dict:
         p, ab, kb = config.net.neuron, config.net.stdp.age_bits, config.tag_bits
         syn = range(config.n_syn + 1)
-        super().__init__({
+        return {
             "start": In(1), "start_learn": In(1), "run": In(1),
             "word": In(ab + 1 + kb), "any_spike": In(1), "batch": In(1),
             "row": Out(range(max(2, p.n_pre))), "post_addr": Out(syn),
             "learn": Out(1), "done": Out(1),
             "valid": Out(1), "k": Out(syn), "pre_spike": Out(1), "pop": Out(2),
             "pre_age": Out(ab),
-        })
-
-    @property
-    def config(self) -> RecurrentCoreConfig:
-        """The configuration the sweep was built from."""
-        return self._config
+        }
 
     def elaborate(self, platform):
         cfg = self._config

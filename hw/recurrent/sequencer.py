@@ -24,22 +24,17 @@ only in ``IDLE`` (``ready``).
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from spikesmith.sim.recurrent import SynapseGroup
 
-from .recurrent_config import RecurrentCoreConfig
+from .recurrent_config import CorePart, RecurrentCoreConfig, memory_addr_bits
 from .recurrent_streams import RecurrentOp, StatusEvent, recurrent_command_layout
 
 __all__ = ["Sequencer"]
 
 
-def _addr_bits(depth: int) -> int:
-    return (max(2, depth) - 1).bit_length()
-
-
-class Sequencer(wiring.Component):
+class Sequencer(CorePart):
     """The core's state machine (module docstring).
 
     Parameters
@@ -108,13 +103,10 @@ class Sequencer(wiring.Component):
         If ``config`` is not a ``RecurrentCoreConfig``.
     """
 
-    def __init__(self, config: RecurrentCoreConfig):
-        if not isinstance(config, RecurrentCoreConfig):
-            raise TypeError(f"config must be a RecurrentCoreConfig, not {config!r}")
-        self._config = config
+    def _members(self, config: RecurrentCoreConfig) -> dict:
         p, s_n = config.net.neuron, config.n_syn
         inputs, neurons, syn = range(p.n_input + 1), range(p.n_post + 1), range(s_n + 1)
-        super().__init__({
+        return {
             "command": In(recurrent_command_layout(config.command_items)),
             "valid": In(1), "ready": Out(1),
             "period": In(16), "level": In(config.reg_word_bits),
@@ -125,10 +117,12 @@ class Sequencer(wiring.Component):
             "sleeping": Out(1), "batch": Out(1),
             "sweep_start": Out(1), "sweep_learn": Out(1), "sweep_run": Out(1),
             "clear_any": Out(1), "x_en": Out(1), "probe": Out(3),
-            "regs_addr": Out(_addr_bits(config.stop_base + len(SynapseGroup))),
-            "pre_addr": Out(_addr_bits(p.n_pre)), "post_word_addr": Out(_addr_bits(p.n_pre)),
-            "neuron_addr": Out(_addr_bits(p.n_post)), "acc_addr": Out(_addr_bits(p.n_post)),
-            "weight_addr": Out(_addr_bits(s_n)),
+            "regs_addr": Out(memory_addr_bits(config.stop_base + len(SynapseGroup))),
+            "pre_addr": Out(memory_addr_bits(p.n_pre)),
+            "post_word_addr": Out(memory_addr_bits(p.n_pre)),
+            "neuron_addr": Out(memory_addr_bits(p.n_post)),
+            "acc_addr": Out(memory_addr_bits(p.n_post)),
+            "weight_addr": Out(memory_addr_bits(s_n)),
             "i_valid": Out(1), "i_index": Out(inputs),
             "n_valid": Out(1), "n_index": Out(neurons),
             "nd_valid": Out(1), "nd_index": Out(neurons),
@@ -136,12 +130,7 @@ class Sequencer(wiring.Component):
             "status_valid": Out(1), "status_event": Out(2), "status_steps": Out(32),
             "status_stopped": Out(1),
             "busy": Out(1),
-        })
-
-    @property
-    def config(self) -> RecurrentCoreConfig:
-        """The configuration the sequencer was built from."""
-        return self._config
+        }
 
     def elaborate(self, platform):
         cfg = self._config

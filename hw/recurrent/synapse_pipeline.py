@@ -22,19 +22,19 @@ unit's multipliers lent to the neuron pass.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from spikesmith.sim.recurrent import SynapseGroup
 
 from .decay_unit import DecayUnit
-from .recurrent_config import RecurrentCoreConfig
+from .recurrent_config import CorePart, RecurrentCoreConfig
 from .stdp_unit import STDPUnit
 
 __all__ = ["SynapsePipeline"]
 
 
-class SynapsePipeline(wiring.Component):
+class SynapsePipeline(CorePart):
     """Drive accumulation and learning update of one synapse per cycle (module docstring).
 
     Parameters
@@ -90,10 +90,7 @@ class SynapsePipeline(wiring.Component):
         If ``config`` is not a ``RecurrentCoreConfig``.
     """
 
-    def __init__(self, config: RecurrentCoreConfig):
-        if not isinstance(config, RecurrentCoreConfig):
-            raise TypeError(f"config must be a RecurrentCoreConfig, not {config!r}")
-        self._config = config
+    def _members(self, config: RecurrentCoreConfig) -> dict:
         sp, wb, kb = config.net.stdp, config.weight_bits, config.tag_bits
         self._stdp = STDPUnit(sp, weight_bits=wb, latency=1)
         self._decay = DecayUnit(
@@ -102,7 +99,7 @@ class SynapsePipeline(wiring.Component):
             lent_bits=(config.widths["y"], config.gain_bits))
         bounds = data.ArrayLayout(unsigned(wb), len(SynapseGroup))
         d = signed(config.widths["d"])
-        super().__init__({
+        return {
             "valid": In(1), "k": In(range(config.n_syn + 1)), "pre_spike": In(1),
             "pop": In(2), "pre_age": In(sp.age_bits), "post": In(config.post_bits),
             "m": In(wb), "post_spike": In(1), "post_age": In(sp.age_bits), "acc": In(d),
@@ -111,12 +108,7 @@ class SynapsePipeline(wiring.Component):
             "o_valid": Out(1), "o_k": Out(kb), "o_m": Out(wb), "o_old": Out(wb),
             "o_group": Out(range(len(SynapseGroup))),
             "busy": Out(1),
-        })
-
-    @property
-    def config(self) -> RecurrentCoreConfig:
-        """The configuration the pipeline was built from."""
-        return self._config
+        }
 
     @property
     def stdp(self) -> STDPUnit:
