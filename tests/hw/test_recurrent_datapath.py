@@ -222,8 +222,9 @@ def test_group_sums_follow_updates_host_writes_and_probes(seed):
     assert list(sums.initial) == list(group_sums(m, group, n_groups=5))
     n = 60
     ks = rng.integers(0, pre.size, n)
-    news = rng.integers(0, (1 << cfg.weight_bits) - 1, n)
-    set_at, set_group, set_offset = 30, int(rng.integers(0, 5)), int(rng.integers(0, 1 << 20))
+    news = rng.integers(cfg.conn.lo[pre, post][ks], cfg.conn.hi[pre, post][ks] + 1)
+    set_at, set_group, set_offset = 30, int(rng.integers(0, 5)), int(rng.integers(-999, 1000))
+    top = 1 << cfg.widths["sum"]     # the sums wrap (unsigned)
     probes = []
 
     async def bench(ctx):
@@ -240,7 +241,7 @@ def test_group_sums_follow_updates_host_writes_and_probes(seed):
                 now = int(group_sums(m, group, n_groups=5)[set_group])
                 ctx.set(sums.set, 1)
                 ctx.set(sums.set_index, set_group)
-                ctx.set(sums.set_value, now + set_offset)
+                ctx.set(sums.set_value, (now + set_offset) % top)
                 await ctx.tick()
                 ctx.set(sums.set, 0)
                 offset[set_group] = set_offset
@@ -253,7 +254,7 @@ def test_group_sums_follow_updates_host_writes_and_probes(seed):
 
     offset = [0] * 5
     run_scenario(sums, testbenches=[bench])
-    assert probes == [int(v) + o for v, o in zip(group_sums(m, group, n_groups=5), offset,
+    assert probes == [(int(v) + o) % top for v, o in zip(group_sums(m, group, n_groups=5), offset,
                                                   strict=True)]
 
 
