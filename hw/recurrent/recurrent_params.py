@@ -33,7 +33,7 @@ from spikesmith.sim.recurrent_net import NetConfig, synapse_sums
 from spikesmith.sim.stdp import StdpPolarity, kernel_luts
 
 from .decay_unit import DecayTable, DecayUnit
-from .recurrent_core import RecurrentCoreConfig
+from .recurrent_config import RecurrentCoreConfig
 from .recurrent_streams import RecurrentParam, RecurrentSpace
 
 __all__ = ["Write", "parameter_writes", "stop_levels", "weight_writes"]
