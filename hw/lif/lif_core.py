@@ -301,6 +301,8 @@ class LIFCore(wiring.Component):
         return self._config.state_bits
 
     def elaborate(self, platform):
+        """Build the core: memories, registers, then one method per pipeline stage, in the
+        order of the module docstring (statement order is that of the generated Verilog)."""
         m = Module()
         w_rd, s_rd, s_wr, fifo = self._memories(m)
         r = _registers(self._config)
