@@ -47,6 +47,8 @@ end-of-timestep marker (with the ``last`` bit of the marker that closed the time
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import C, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
@@ -107,6 +109,129 @@ def _at_most_two(bits: list) -> object:
     a, b = bits[:len(bits) // 2], bits[len(bits) // 2:]
     return ((_at_most_two(a) & _none(b)) | (_none(a) & _at_most_two(b))
             | (_at_most_one(a) & _at_most_one(b)))
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class _Registers:
+    """The control state and pipeline registers of one elaborated :class:`LIFCore`.
+
+    Built by :func:`_registers`; each stage method of the core reads and drives its own.
+    """
+
+    # control
+    last_ts: Signal              # the marker closing this timestep had last = 1
+    accumulating: Signal
+    draining: Signal
+    passing: Signal              # neuron pass issue
+    flushing: Signal             # waiting for pass pipeline + serialiser, then marker
+    zeroing: Signal              # clear: writing v = 0 to every group
+    zero_g: Signal
+    # accumulate pipeline (S0..S3, and the sum written one cycle before)
+    s0_valid: Signal
+    s0_addr: Signal
+    s0_g: Signal
+    s0_value: Signal
+    s1_valid: Signal
+    s1_g: Signal
+    s1_value: Signal
+    s2_valid: Signal
+    s2_g: Signal
+    s2_prod: list[Signal]
+    s2_fw3: Signal               # operand from s3_sum (same group)
+    s2_fw4: Signal               # operand from s4_sum (same group)
+    s3_valid: Signal
+    s3_g: Signal
+    s3_sum: list[Signal]
+    s4_sum: list[Signal]
+    # neuron pass (N0..N4)
+    n0_valid: Signal
+    n0_g: Signal
+    n1_valid: Signal
+    n1_g: Signal
+    n2_valid: Signal
+    n2_g: Signal
+    n2_lanes: Signal
+    n3_valid: Signal
+    n3_g: Signal
+    n3_fire: Signal
+    n4_valid: Signal
+    n4_g: Signal
+    n4_spikes: Signal
+    n4_any: Signal
+    n4_single: Signal            # at most one spike in n4_spikes
+    n2_u: list[Signal]
+    n3_u: list[Signal]
+    n3_sub: list[Signal]
+    n4_v: list[Signal]
+    # serialiser
+    ser_mask: Signal
+    ser_base: Signal
+    ser_empty: Signal            # ser_mask == 0
+    ser_single: Signal           # ser_mask has exactly one bit set
+
+
+def _registers(cfg: LIFCoreConfig) -> _Registers:
+    """Create the registers of a core built from ``cfg`` (names and order are those of the
+    generated Verilog)."""
+    p, g_n = cfg.lanes, cfg.groups
+    wb, sb = cfg.weight_bits, cfg.state_bits
+    mb = cfg.lif.membrane.width
+    gbits = index_bits(g_n)
+
+    # --- control state --------------------------------------------------------------
+    last_ts = Signal()
+    accumulating = Signal(init=1)
+    draining = Signal()
+    passing = Signal()
+    flushing = Signal()
+    zeroing = Signal()
+    zero_g = Signal(gbits)
+
+    # accumulate pipeline registers
+    s0_valid = Signal()
+    s0_addr = Signal(range(max(2, cfg.n_in * g_n)))
+    s0_g = Signal(gbits)
+    s0_value = Signal(max(1, cfg.input_bits))
+    s1_valid, s1_g = Signal(), Signal(gbits)
+    s1_value = Signal(max(1, cfg.input_bits))
+    s2_valid, s2_g = Signal(), Signal(gbits)
+    prod_bits = wb + (cfg.input_bits + 1 if cfg.input_bits > 1 else 0)
+    s2_prod = [Signal(signed(prod_bits), name=f"s2_prod{j}") for j in range(p)]
+    s2_fw3, s2_fw4 = Signal(), Signal()
+    s3_valid, s3_g = Signal(), Signal(gbits)
+    s3_sum = [Signal(signed(sb), name=f"s3_sum{j}") for j in range(p)]
+    s4_sum = [Signal(signed(sb), name=f"s4_sum{j}") for j in range(p)]
+
+    # neuron pass registers
+    n0_valid, n0_g = Signal(), Signal(gbits)
+    n1_valid, n1_g = Signal(), Signal(gbits)
+    n2_valid, n2_g, n2_lanes = Signal(), Signal(gbits), Signal(p)
+    n3_valid, n3_g, n3_fire = Signal(), Signal(gbits), Signal(p)
+    n4_valid, n4_g, n4_spikes, n4_any = Signal(), Signal(gbits), Signal(p), Signal()
+    n4_single = Signal()
+    n2_u = [Signal(signed(mb), name=f"n2_u{j}") for j in range(p)]
+    n3_u = [Signal(signed(mb), name=f"n3_u{j}") for j in range(p)]
+    n3_sub = [Signal(signed(mb), name=f"n3_sub{j}") for j in range(p)]
+    n4_v = [Signal(signed(mb), name=f"n4_v{j}") for j in range(p)]
+
+    # serialiser
+    ser_mask = Signal(p)
+    ser_base = Signal(gbits)
+    ser_empty = Signal(init=1)
+    ser_single = Signal()
+
+    return _Registers(
+        last_ts=last_ts, accumulating=accumulating, draining=draining, passing=passing,
+        flushing=flushing, zeroing=zeroing, zero_g=zero_g,
+        s0_valid=s0_valid, s0_addr=s0_addr, s0_g=s0_g, s0_value=s0_value,
+        s1_valid=s1_valid, s1_g=s1_g, s1_value=s1_value, s2_valid=s2_valid, s2_g=s2_g,
+        s2_prod=s2_prod, s2_fw3=s2_fw3, s2_fw4=s2_fw4, s3_valid=s3_valid, s3_g=s3_g,
+        s3_sum=s3_sum, s4_sum=s4_sum,
+        n0_valid=n0_valid, n0_g=n0_g, n1_valid=n1_valid, n1_g=n1_g, n2_valid=n2_valid,
+        n2_g=n2_g, n2_lanes=n2_lanes, n3_valid=n3_valid, n3_g=n3_g, n3_fire=n3_fire,
+        n4_valid=n4_valid, n4_g=n4_g, n4_spikes=n4_spikes, n4_any=n4_any,
+        n4_single=n4_single, n2_u=n2_u, n3_u=n3_u, n3_sub=n3_sub, n4_v=n4_v,
+        ser_mask=ser_mask, ser_base=ser_base, ser_empty=ser_empty, ser_single=ser_single)
 
 
 class LIFCore(wiring.Component):
@@ -176,16 +301,33 @@ class LIFCore(wiring.Component):
         return self._config.state_bits
 
     def elaborate(self, platform):
+        """Build the core: memories, registers, then one method per pipeline stage, in the
+        order of the module docstring (statement order is that of the generated Verilog)."""
+        m = Module()
+        w_rd, s_rd, s_wr, fifo = self._memories(m)
+        r = _registers(self._config)
+        in_flight = r.s0_valid | r.s1_valid | r.s2_valid | r.s3_valid
+        m.d.comb += self.busy.eq(~r.accumulating | in_flight | r.zeroing)
+        self._intake(m, r, w_rd)
+        self._products(m, r, w_rd)
+        self._accumulate(m, r, s_rd)
+        self._state_ports(m, r, s_rd, s_wr)
+        self._clear_state(m, r, in_flight)
+        self._pass_issue(m, r, in_flight)
+        self._charge(m, r, s_rd)
+        self._fire(m, r)
+        self._reset(m, r)
+        self._record(m, r, fifo)
+        self._serialiser(m, r, fifo)
+        return m
+
+    def _memories(self, m: Module) -> tuple:
+        """Add the weight and state memories and the spike FIFO; return the weight read port,
+        the state read and write ports and the FIFO."""
         cfg = self._config
         p, g_n = cfg.lanes, self.groups
         wb, sb = cfg.weight_bits, self.state_bits
-        lif = cfg.lif
-        mb = lif.membrane.width
         gbits = index_bits(g_n)
-        ones_p = (1 << p) - 1
-        m = Module()
-
-        # --- memories -------------------------------------------------------------------
         m.submodules.weights = weights = Memory(
             shape=unsigned(p * wb), depth=max(2, cfg.n_in * g_n), init=pack_weight_words(cfg))
         m.submodules.state = state = Memory(shape=unsigned(p * sb), depth=max(2, g_n), init=[])
@@ -193,134 +335,113 @@ class LIFCore(wiring.Component):
         s_wr = state.write_port()
         s_rd = state.read_port()
         m.submodules.spike_fifo = fifo = SyncFIFO(width=p + gbits + 1, depth=g_n)
+        return w_rd, s_rd, s_wr, fifo
 
-        # --- control state --------------------------------------------------------------
-        last_ts = Signal()           # the marker closing this timestep had last = 1
-        accumulating = Signal(init=1)
-        draining = Signal()
-        passing = Signal()           # neuron pass issue
-        flushing = Signal()          # waiting for pass pipeline + serialiser, then marker
-        zeroing = Signal()           # clear: writing v = 0 to every group
-        zero_g = Signal(gbits)
-
-        # accumulate pipeline registers
-        s0_valid = Signal()
-        s0_addr = Signal(range(max(2, cfg.n_in * g_n)))
-        s0_g = Signal(gbits)
-        s0_value = Signal(max(1, cfg.input_bits))
-        s1_valid, s1_g = Signal(), Signal(gbits)
-        s1_value = Signal(max(1, cfg.input_bits))
-        s2_valid, s2_g = Signal(), Signal(gbits)
-        prod_bits = wb + (cfg.input_bits + 1 if cfg.input_bits > 1 else 0)
-        s2_prod = [Signal(signed(prod_bits), name=f"s2_prod{j}") for j in range(p)]
-        s2_fw3, s2_fw4 = Signal(), Signal()  # operand from s3_sum / s4_sum (same group)
-        s3_valid, s3_g = Signal(), Signal(gbits)
-        s3_sum = [Signal(signed(sb), name=f"s3_sum{j}") for j in range(p)]
-        s4_sum = [Signal(signed(sb), name=f"s4_sum{j}") for j in range(p)]
-
-        # neuron pass registers
-        n0_valid, n0_g = Signal(), Signal(gbits)
-        n1_valid, n1_g = Signal(), Signal(gbits)
-        n2_valid, n2_g, n2_lanes = Signal(), Signal(gbits), Signal(p)
-        n3_valid, n3_g, n3_fire = Signal(), Signal(gbits), Signal(p)
-        n4_valid, n4_g, n4_spikes, n4_any = Signal(), Signal(gbits), Signal(p), Signal()
-        n4_single = Signal()         # at most one spike in n4_spikes
-        n2_u = [Signal(signed(mb), name=f"n2_u{j}") for j in range(p)]
-        n3_u = [Signal(signed(mb), name=f"n3_u{j}") for j in range(p)]
-        n3_sub = [Signal(signed(mb), name=f"n3_sub{j}") for j in range(p)]
-        n4_v = [Signal(signed(mb), name=f"n4_v{j}") for j in range(p)]
-
-        # serialiser
-        ser_mask = Signal(p)
-        ser_base = Signal(gbits)
-        ser_empty = Signal(init=1)   # ser_mask == 0
-        ser_single = Signal()        # ser_mask has exactly one bit set
-
-        in_flight = s0_valid | s1_valid | s2_valid | s3_valid
-        m.d.comb += self.busy.eq(~accumulating | in_flight | zeroing)
-
-        # --- accumulate: S0 (issue) --------------------------------------------------------
-        issuing_last = s0_valid & (s0_g == g_n - 1)
-        m.d.comb += self.i.ready.eq(accumulating & ~zeroing & ~self.clear
-                                    & (~s0_valid | issuing_last))
-        m.d.comb += w_rd.addr.eq(s0_addr)
-        with m.If(s0_valid):
-            m.d.sync += [s0_addr.eq(s0_addr + 1), s0_g.eq(s0_g + 1)]
+    def _intake(self, m: Module, r: _Registers, w_rd) -> None:
+        """S0: take an input event (its weight read address ``index * G``, then one group per
+        cycle) or an end-of-timestep marker (start the drain)."""
+        cfg, g_n = self._config, self.groups
+        issuing_last = r.s0_valid & (r.s0_g == g_n - 1)
+        m.d.comb += self.i.ready.eq(r.accumulating & ~r.zeroing & ~self.clear
+                                    & (~r.s0_valid | issuing_last))
+        m.d.comb += w_rd.addr.eq(r.s0_addr)
+        with m.If(r.s0_valid):
+            m.d.sync += [r.s0_addr.eq(r.s0_addr + 1), r.s0_g.eq(r.s0_g + 1)]
             with m.If(issuing_last):
-                m.d.sync += s0_valid.eq(0)
+                m.d.sync += r.s0_valid.eq(0)
         with m.If(self.i.valid & self.i.ready):
             with m.If(self.i.payload.eot):
-                m.d.sync += [last_ts.eq(self.i.payload.last), accumulating.eq(0),
-                             draining.eq(1)]
+                m.d.sync += [r.last_ts.eq(self.i.payload.last), r.accumulating.eq(0),
+                             r.draining.eq(1)]
             with m.Else():
                 m.d.sync += [
-                    s0_valid.eq(1),
-                    s0_addr.eq(self.i.payload.index * g_n),
-                    s0_g.eq(0),
+                    r.s0_valid.eq(1),
+                    r.s0_addr.eq(self.i.payload.index * g_n),
+                    r.s0_g.eq(0),
                 ]
                 if cfg.input_bits > 1:
-                    m.d.sync += s0_value.eq(self.i.payload.value)
+                    m.d.sync += r.s0_value.eq(self.i.payload.value)
 
-        # --- accumulate: S1 (weights arrive, products) ------------------------------------
-        m.d.sync += [s1_valid.eq(s0_valid), s1_g.eq(s0_g), s1_value.eq(s0_value)]
+    def _products(self, m: Module, r: _Registers, w_rd) -> None:
+        """S1: the weight word arrives; lane products ``w * value`` (direct current) or ``w``
+        (spikes), the synaptic input of ``sim.lif.charge``; the forwarding selects for S2."""
+        cfg, p, wb = self._config, self._config.lanes, self._config.weight_bits
+        m.d.sync += [r.s1_valid.eq(r.s0_valid), r.s1_g.eq(r.s0_g), r.s1_value.eq(r.s0_value)]
         for j in range(p):
             w_lane = w_rd.data[j * wb:(j + 1) * wb].as_signed()
             if cfg.input_bits > 1:
-                m.d.sync += s2_prod[j].eq(w_lane * s1_value)
+                m.d.sync += r.s2_prod[j].eq(w_lane * r.s1_value)
             else:
-                m.d.sync += s2_prod[j].eq(w_lane)
+                m.d.sync += r.s2_prod[j].eq(w_lane)
         m.d.sync += [
-            s2_valid.eq(s1_valid), s2_g.eq(s1_g),
+            r.s2_valid.eq(r.s1_valid), r.s2_g.eq(r.s1_g),
             # the item now at S2 (S3) is at S3 (written) when this one reaches S2
-            s2_fw3.eq(s2_valid & (s2_g == s1_g)),
-            s2_fw4.eq(s3_valid & (s3_g == s1_g)),
+            r.s2_fw3.eq(r.s2_valid & (r.s2_g == r.s1_g)),
+            r.s2_fw4.eq(r.s3_valid & (r.s3_g == r.s1_g)),
         ]
 
-        # --- accumulate: S2 (state word arrives, forwarded sum) and S3 (write) ---------------
-        m.d.sync += [s3_valid.eq(s2_valid), s3_g.eq(s2_g)]
+    def _accumulate(self, m: Module, r: _Registers, s_rd) -> None:
+        """S2: the state word arrives; ``sum = (forwarded or read state) + product`` is
+        registered for the S3 write (the unsaturated sum of ``sim.lif.charge``)."""
+        p, sb = self._config.lanes, self.state_bits
+        m.d.sync += [r.s3_valid.eq(r.s2_valid), r.s3_g.eq(r.s2_g)]
         for j in range(p):
             lane = s_rd.data[j * sb:(j + 1) * sb].as_signed()
-            operand = Mux(s2_fw3, s3_sum[j], Mux(s2_fw4, s4_sum[j], lane))
-            m.d.sync += [s3_sum[j].eq(operand + s2_prod[j]), s4_sum[j].eq(s3_sum[j])]
+            operand = Mux(r.s2_fw3, r.s3_sum[j], Mux(r.s2_fw4, r.s4_sum[j], lane))
+            m.d.sync += [r.s3_sum[j].eq(operand + r.s2_prod[j]), r.s4_sum[j].eq(r.s3_sum[j])]
 
-        # --- state ports: S1/S3 accumulate, N0/N4 neuron pass, clear ------------------------
+    def _state_ports(self, m: Module, r: _Registers, s_rd, s_wr) -> None:
+        """The state memory's ports: the clear's zeros; S1 read and S3 write while
+        accumulating; N0 read and N4 write of ``leak(v)`` (the leak of ``sim.lif.charge``,
+        0 after a sample's last timestep) in the neuron pass."""
+        p, sb, lif = self._config.lanes, self.state_bits, self._config.lif
         all_en = (1 << len(s_wr.en)) - 1
-        with m.If(zeroing):
-            m.d.comb += [s_wr.addr.eq(zero_g), s_wr.data.eq(0), s_wr.en.eq(all_en)]
-        with m.Elif(accumulating | draining):
-            m.d.comb += s_rd.addr.eq(s1_g)
-            m.d.comb += [s_wr.addr.eq(s3_g), s_wr.en.eq(Mux(s3_valid, all_en, 0))]
+        with m.If(r.zeroing):
+            m.d.comb += [s_wr.addr.eq(r.zero_g), s_wr.data.eq(0), s_wr.en.eq(all_en)]
+        with m.Elif(r.accumulating | r.draining):
+            m.d.comb += s_rd.addr.eq(r.s1_g)
+            m.d.comb += [s_wr.addr.eq(r.s3_g), s_wr.en.eq(Mux(r.s3_valid, all_en, 0))]
             for j in range(p):
-                m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(s3_sum[j])
+                m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(r.s3_sum[j])
         with m.Else():
-            m.d.comb += s_rd.addr.eq(n0_g)
-            m.d.comb += [s_wr.addr.eq(n4_g), s_wr.en.eq(Mux(n4_valid, all_en, 0))]
+            m.d.comb += s_rd.addr.eq(r.n0_g)
+            m.d.comb += [s_wr.addr.eq(r.n4_g), s_wr.en.eq(Mux(r.n4_valid, all_en, 0))]
             for j in range(p):
-                v = n4_v[j]
+                v = r.n4_v[j]
                 leaked = v - (v >> lif.leak_shift) if lif.model is NeuronModel.LIF else v
                 # the next timestep starts from leak(v); a sample's last one leaves v = 0
-                m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(Mux(last_ts, 0, leaked))
+                m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(Mux(r.last_ts, 0, leaked))
 
-        # --- clear: zero the state while idle --------------------------------------------------
-        with m.If(zeroing):
-            m.d.sync += zero_g.eq(zero_g + 1)
-            with m.If(zero_g == g_n - 1):
-                m.d.sync += zeroing.eq(0)
-        with m.Elif(self.clear & accumulating & ~in_flight):
-            m.d.sync += [zeroing.eq(1), zero_g.eq(0)]
+    def _clear_state(self, m: Module, r: _Registers, in_flight) -> None:
+        """``clear`` while idle: write ``v = 0`` to every group, one per cycle."""
+        g_n = self.groups
+        with m.If(r.zeroing):
+            m.d.sync += r.zero_g.eq(r.zero_g + 1)
+            with m.If(r.zero_g == g_n - 1):
+                m.d.sync += r.zeroing.eq(0)
+        with m.Elif(self.clear & r.accumulating & ~in_flight):
+            m.d.sync += [r.zeroing.eq(1), r.zero_g.eq(0)]
 
-        # --- drain, then neuron pass issue (N0) -----------------------------------------------
-        with m.If(draining & ~in_flight):
-            m.d.sync += [draining.eq(0), passing.eq(1), n0_valid.eq(1), n0_g.eq(0)]
-        with m.If(passing):
-            with m.If(n0_g == g_n - 1):
-                m.d.sync += [passing.eq(0), n0_valid.eq(0), flushing.eq(1)]
+    def _pass_issue(self, m: Module, r: _Registers, in_flight) -> None:
+        """Drain the accumulate pipeline, then N0: issue the neuron pass, one group per
+        cycle, and start the flush when the last group is issued."""
+        g_n = self.groups
+        with m.If(r.draining & ~in_flight):
+            m.d.sync += [r.draining.eq(0), r.passing.eq(1), r.n0_valid.eq(1), r.n0_g.eq(0)]
+        with m.If(r.passing):
+            with m.If(r.n0_g == g_n - 1):
+                m.d.sync += [r.passing.eq(0), r.n0_valid.eq(0), r.flushing.eq(1)]
             with m.Else():
-                m.d.sync += n0_g.eq(n0_g + 1)
+                m.d.sync += r.n0_g.eq(r.n0_g + 1)
 
-        # --- N1: leak(v[t-1]) + I[t] arrives; saturate (end of sim.lif.charge) ---------------
-        m.d.sync += [n1_valid.eq(n0_valid), n1_g.eq(n0_g)]
-        m.d.sync += [n2_valid.eq(n1_valid), n2_g.eq(n1_g)]
+    def _charge(self, m: Module, r: _Registers, s_rd) -> None:
+        """N1: ``leak(v[t-1]) + I[t]`` arrives and is saturated to the membrane format (the
+        end of ``sim.lif.charge``); the mask of the group's real neurons."""
+        cfg, p, g_n = self._config, self._config.lanes, self.groups
+        sb, lif = self.state_bits, self._config.lif
+        mb = lif.membrane.width
+        m.d.sync += [r.n1_valid.eq(r.n0_valid), r.n1_g.eq(r.n0_g)]
+        m.d.sync += [r.n2_valid.eq(r.n1_valid), r.n2_g.eq(r.n1_g)]
         lo, hi = lif.membrane.min_value, lif.membrane.max_value
         for j in range(p):
             u = s_rd.data[j * sb:(j + 1) * sb].as_signed()
@@ -329,79 +450,92 @@ class LIFCore(wiring.Component):
                 # differ from the state's sign bit (LUTs only, no compare carry chains)
                 top = u[mb - 1:]
                 over = (top != 0) & (top != (1 << len(top)) - 1)
-                m.d.sync += n2_u[j].eq(Mux(over, Mux(u[-1], lo, hi), u[:mb]))
+                m.d.sync += r.n2_u[j].eq(Mux(over, Mux(u[-1], lo, hi), u[:mb]))
             else:
-                m.d.sync += n2_u[j].eq(Mux(u > hi, hi, Mux(u < lo, lo, u)))
+                m.d.sync += r.n2_u[j].eq(Mux(u > hi, hi, Mux(u < lo, lo, u)))
         tail = cfg.n_out - (g_n - 1) * p  # real neurons in the last group
-        m.d.sync += n2_lanes.eq(Mux(n1_g == g_n - 1, (1 << tail) - 1, ones_p))
+        ones_p = (1 << p) - 1
+        m.d.sync += r.n2_lanes.eq(Mux(r.n1_g == g_n - 1, (1 << tail) - 1, ones_p))
 
-        # --- N2: fire compare and reset subtract, side by side ------------------------------
-        m.d.sync += [n3_valid.eq(n2_valid), n3_g.eq(n2_g)]
+    def _fire(self, m: Module, r: _Registers) -> None:
+        """N2: the fire compare ``u >= threshold`` (``sim.lif.fire``) and the reset subtract
+        ``u - threshold``, side by side."""
+        p, lif = self._config.lanes, self._config.lif
+        m.d.sync += [r.n3_valid.eq(r.n2_valid), r.n3_g.eq(r.n2_g)]
         for j in range(p):
             m.d.sync += [
-                n3_fire[j].eq((n2_u[j] >= lif.threshold) & n2_lanes[j]),
-                n3_u[j].eq(n2_u[j]),
+                r.n3_fire[j].eq((r.n2_u[j] >= lif.threshold) & r.n2_lanes[j]),
+                r.n3_u[j].eq(r.n2_u[j]),
             ]
             if lif.reset is ResetMode.SUBTRACT:
-                m.d.sync += n3_sub[j].eq(n2_u[j] - lif.threshold)
+                m.d.sync += r.n3_sub[j].eq(r.n2_u[j] - lif.threshold)
 
-        # --- N3: reset (sim.lif.fire, sim.lif.reset) ------------------------------------------
-        m.d.sync += [n4_valid.eq(n3_valid), n4_g.eq(n3_g), n4_spikes.eq(n3_fire),
-                     n4_any.eq(n3_fire != 0),
-                     n4_single.eq(_at_most_one(list(n3_fire)))]
+    def _reset(self, m: Module, r: _Registers) -> None:
+        """N3: the reset mux (``sim.lif.reset``); the spike mask, "any spike" and "at most one
+        spike" registered for the spike queue."""
+        p, lif = self._config.lanes, self._config.lif
+        m.d.sync += [r.n4_valid.eq(r.n3_valid), r.n4_g.eq(r.n3_g), r.n4_spikes.eq(r.n3_fire),
+                     r.n4_any.eq(r.n3_fire != 0),
+                     r.n4_single.eq(_at_most_one(list(r.n3_fire)))]
         for j in range(p):
-            after = 0 if lif.reset is ResetMode.ZERO else n3_sub[j]
-            m.d.sync += n4_v[j].eq(Mux(n3_fire[j], after, n3_u[j]))
+            after = 0 if lif.reset is ResetMode.ZERO else r.n3_sub[j]
+            m.d.sync += r.n4_v[j].eq(Mux(r.n3_fire[j], after, r.n3_u[j]))
 
-        # --- N4: write back leak(v), readback record, spike queue ------------------------------
+    def _record(self, m: Module, r: _Registers, fifo) -> None:
+        """N4: the readback record of the group, and its spike mask queued for the serialiser
+        when non-zero (the state write-back is in :meth:`_state_ports`)."""
+        p = self._config.lanes
         for j in range(p):
-            m.d.comb += self.readback.payload.membranes[j].eq(n4_v[j])
+            m.d.comb += self.readback.payload.membranes[j].eq(r.n4_v[j])
         m.d.comb += [
-            self.readback.valid.eq(n4_valid),
-            self.readback.payload.index.eq(n4_g * p),
-            self.readback.payload.spikes.eq(n4_spikes),
-            fifo.w_data.eq(Cat(n4_spikes, n4_g, n4_single)),
-            fifo.w_en.eq(n4_valid & n4_any),
+            self.readback.valid.eq(r.n4_valid),
+            self.readback.payload.index.eq(r.n4_g * p),
+            self.readback.payload.spikes.eq(r.n4_spikes),
+            fifo.w_data.eq(Cat(r.n4_spikes, r.n4_g, r.n4_single)),
+            fifo.w_en.eq(r.n4_valid & r.n4_any),
         ]
 
-        # --- serialiser: one spike per cycle, then the end-of-timestep marker --------------
+    def _serialiser(self, m: Module, r: _Registers, fifo) -> None:
+        """The output serialiser: one spike per cycle in ascending neuron order, then the
+        end-of-timestep marker once the pass pipeline and the queue are empty."""
+        p, gbits = self._config.lanes, index_bits(self.groups)
         # ``ser_empty`` and ``ser_single`` are registered, so the next mask is due (FIFO read)
         # on ``ser_empty | (ser_single & o.ready)``: ``o.ready`` passes through one LUT
         # before the FIFO, and the priority encoder stays off that path.
         low = Signal(range(max(2, p)))
         low_bit = Signal(p)
         for j in reversed(range(p)):
-            with m.If(ser_mask[j]):
+            with m.If(r.ser_mask[j]):
                 m.d.comb += [low.eq(j), low_bit.eq(1 << j)]
-        pass_empty = ~passing & ~n0_valid & ~n1_valid & ~n2_valid & ~n3_valid & ~n4_valid
-        send_marker = flushing & pass_empty & ~fifo.r_rdy & ser_empty
-        with m.If(~ser_empty):
+        pass_empty = (~r.passing & ~r.n0_valid & ~r.n1_valid & ~r.n2_valid & ~r.n3_valid
+                      & ~r.n4_valid)
+        send_marker = r.flushing & pass_empty & ~fifo.r_rdy & r.ser_empty
+        with m.If(~r.ser_empty):
             m.d.comb += [
                 self.o.valid.eq(1),
-                self.o.payload.index.eq(ser_base * p + low),
+                self.o.payload.index.eq(r.ser_base * p + low),
             ]
         with m.Elif(send_marker):
             m.d.comb += [
                 self.o.valid.eq(1),
                 self.o.payload.eot.eq(1),
-                self.o.payload.last.eq(last_ts),
+                self.o.payload.last.eq(r.last_ts),
             ]
-        with m.If(ser_empty | (ser_single & self.o.ready)):
+        with m.If(r.ser_empty | (r.ser_single & self.o.ready)):
             m.d.comb += fifo.r_en.eq(1)
             with m.If(fifo.r_rdy):
                 m.d.sync += [
-                    ser_mask.eq(fifo.r_data[:p]),
-                    ser_base.eq(fifo.r_data[p:p + gbits]),
-                    ser_empty.eq(0),
-                    ser_single.eq(fifo.r_data[-1]),
+                    r.ser_mask.eq(fifo.r_data[:p]),
+                    r.ser_base.eq(fifo.r_data[p:p + gbits]),
+                    r.ser_empty.eq(0),
+                    r.ser_single.eq(fifo.r_data[-1]),
                 ]
             with m.Else():
-                m.d.sync += [ser_mask.eq(0), ser_empty.eq(1), ser_single.eq(0)]
+                m.d.sync += [r.ser_mask.eq(0), r.ser_empty.eq(1), r.ser_single.eq(0)]
         with m.Elif(self.o.ready):
             # two or more spikes left: send the lowest
-            m.d.sync += [ser_mask.eq(ser_mask & ~low_bit),
-                         ser_single.eq(_at_most_two(list(ser_mask)))]
+            m.d.sync += [r.ser_mask.eq(r.ser_mask & ~low_bit),
+                         r.ser_single.eq(_at_most_two(list(r.ser_mask)))]
 
         with m.If(send_marker & self.o.ready):
-            m.d.sync += [flushing.eq(0), accumulating.eq(1)]
-        return m
+            m.d.sync += [r.flushing.eq(0), r.accumulating.eq(1)]

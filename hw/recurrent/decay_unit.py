@@ -102,6 +102,14 @@ def _decay_c(sleep: SleepParams) -> float:
     return 1.0 - sleep.lam**sleep.decay_period
 
 
+def _carry(m: Module, src_valid) -> Signal:
+    """Return ``src_valid`` registered: an item's valid bit moving down one stage (the rest
+    of the item waits in the rings)."""
+    valid = Signal()
+    m.d.sync += valid.eq(src_valid)
+    return valid
+
+
 class DecayUnit(wiring.Component):
     """Pipelined decay ``m <- w_t (m / w_t)**(lambda**k)`` with stochastic rounding.
 
@@ -322,8 +330,31 @@ class DecayUnit(wiring.Component):
                 + [(DecayTable.LOG_TARGET, i, int(v)) for i, v in enumerate(log_t)])
 
     def elaborate(self, platform):
-        q, wb, tb = self._sleep.log_frac, self._wb, self._tag_bits
+        """Build the unit: tables and rings, then one method per stage of the module
+        docstring (statement order is that of the generated RTLIL)."""
         m = Module()
+        log2_rd, a_rd, b_rd, log_t = self._tables(m)
+        a_m, a_en, a_tgt, ring = self._rings(m)
+        a_valid = self._enter(m, a_m, a_en, a_tgt)
+        e, f = self._leading_one(m, a_m, log2_rd)
+        r = self._next_draw()
+        b_pre = self._log_distance_head(m, a_tgt, log_t, e, f)
+        sb = self._table_reads(m, a_valid, b_pre, log2_rd, a_rd, b_rd)
+        sc, sd, d_a, d_b, x_en, x_lo = self._operands(m, sb, a_rd, b_rd)
+        se, sf, e_ab, f_g = self._factor(m, sd, d_a, d_b)
+        g_valid, g_en, g_tgt, g_m, g_prod = self._product(
+            m, sf, ring, x_en=x_en, x_lo=x_lo, d_a=d_a, f_g=f_g, e_ab=e_ab)
+        h_valid, h_en, h_tgt, h_x = self._round(m, g_valid, g_en, g_tgt, g_m, g_prod, r)
+        self._clip(m, h_valid, h_en, h_tgt, h_x)
+        self._draw(m, g_valid, g_en, r)
+        m.d.comb += self.busy.eq(a_valid | sb | sc | sd | se | sf | g_valid
+                                 | h_valid | self.o_valid)
+        return m
+
+    def _tables(self, m: Module) -> tuple:
+        """Add the ``LOG2`` ROM and the ``A`` and ``B`` tables, the ``L(w_t)`` registers and
+        their host writes; return the three read ports and the ``L(w_t)`` registers."""
+        q = self._sleep.log_frac
         m.submodules.log2 = log2 = Memory(shape=unsigned(max(1, max(self._log2).bit_length())),
                                           depth=1 << q, init=self._log2)
         # the tables are written only while no item is in flight (no collision that matters)
@@ -350,7 +381,13 @@ class DecayUnit(wiring.Component):
                 for k, lt in enumerate(log_t):
                     with m.If(self.wr_addr == k):
                         m.d.sync += lt.eq(self.wr_data)
+        return log2_rd, a_rd, b_rd, log_t
 
+    def _rings(self, m: Module) -> tuple:
+        """Add the tag ring (read so that the word arrives with ``o_valid``) and the ring of
+        magnitude, enable and target index (read back for stages 6 and 7); return the
+        stage-1 registers that feed the latter and its read fields ``(m, en, target)``."""
+        wb, tb = self._wb, self._tag_bits
         # --- tag ring: written at entry, read so that the word arrives with o_valid ---------
         # the rings write word wp and read wp - 8 or wp - 4: never the same word
         m.submodules.tags = tags = Memory(shape=unsigned(tb), depth=_TAG_RING, init=[],
@@ -369,12 +406,19 @@ class DecayUnit(wiring.Component):
         m_wr, m_rd = m_ring.write_port(), m_ring.read_port()
         m.d.comb += [m_wr.addr.eq(wp), m_wr.data.eq(Cat(a_m, a_en, a_tgt)), m_wr.en.eq(1),
                      m_rd.addr.eq(wp - (_M_STAGE - 2))]
-        r_m, r_en, r_tgt = m_rd.data[:wb], m_rd.data[wb], m_rd.data[wb + 1:]
+        return a_m, a_en, a_tgt, (m_rd.data[:wb], m_rd.data[wb], m_rd.data[wb + 1:])
 
-        # --- 1: register inputs; leading one, LOG2 read ---------------------------------------
+    def _enter(self, m: Module, a_m, a_en, a_tgt) -> Signal:
+        """Stage 1: register the inputs; return the stage's valid bit."""
         a_valid = Signal()
         m.d.sync += [a_valid.eq(self.i_valid), a_en.eq(self.i_en), a_m.eq(self.i_m),
                      a_tgt.eq(self.i_target)]
+        return a_valid
+
+    def _leading_one(self, m: Module, a_m, log2_rd) -> tuple[Signal, Signal]:
+        """Stage 1: the leading one ``e`` of ``pos = max(m, 1)`` and the ``Q`` bits ``f``
+        below it (:func:`~spikesmith.sim.sleep.log2_fixed`); the ``LOG2[f] - f`` read."""
+        q, wb = self._sleep.log_frac, self._wb
         # leading one (one-hot, so that no priority chain or shifter sits before the LOG2
         # read) and the q bits below it, zero-filled when pos is shorter than q bits
         pos = Mux(a_m == 0, 1, a_m)
@@ -389,17 +433,21 @@ class DecayUnit(wiring.Component):
         m.d.comb += f.eq(Cat(*(Cat(*(fields[bit][k] & lead[bit] for bit in range(wb))).any()
                                for k in range(q))))
         m.d.comb += log2_rd.addr.eq(f)
+        return e, f
+
+    def _next_draw(self) -> Signal:
+        """The register of the next draw: ``reg`` advanced ``DECAY_LFSR.draw_bits`` steps."""
         # The draws are taken in item order at the last stage; ``r`` holds the next draw
         # (``reg`` advanced 16 steps) so that no XOR network sits before the rounding adder.
+        # (assigned to ``r`` before it is returned: the local name is the signal's name)
         r = Signal(DECAY_LFSR.width, init=int(lfsr_step(np.array([self._seed]), DECAY_LFSR,
                                                           steps=DECAY_LFSR.draw_bits)[0]))
+        return r
 
-        # the item's valid bit moves down the stages (the rest waits in the rings)
-        def carry(src_valid):
-            valid = Signal()
-            m.d.sync += valid.eq(src_valid)
-            return valid
-
+    def _log_distance_head(self, m: Module, a_tgt, log_t, e, f) -> Signal:
+        """Stage 1: ``e * 2**Q + f - L(w_t) - start * 2**Q`` registered (the log distance
+        but for the ``LOG2`` word)."""
+        q = self._sleep.log_frac
         # x - start * 2**Q = (e * 2**Q - L(w_t) - start * 2**Q) + LOG2[f]: the first term is
         # formed here, beside the LOG2 read, so that stage 2 has one adder after the memory
         a_lt = Signal(range(self._l_max + 1))
@@ -410,19 +458,30 @@ class DecayUnit(wiring.Component):
         x_bits = (self._l_max + (-self._octaves.start << q)).bit_length() + 2
         b_pre = Signal(signed(x_bits))
         m.d.sync += b_pre.eq((e << q) + f - a_lt - (self._octaves.start << q))
+        return b_pre
 
+    def _table_reads(self, m: Module, a_valid, b_pre, log2_rd, a_rd, b_rd) -> Signal:
+        """Stage 2: the log distance ``x``; the ``A[x >> Q]`` and ``B[x & (2**Q - 1)]``
+        reads. Return the stage's valid bit."""
+        q = self._sleep.log_frac
         # --- 2: log distance, octave and fraction reads ---------------------------------------
-        sb = carry(a_valid)
-        x = Signal(unsigned(x_bits))  # x - start * 2**Q >= 0
+        sb = _carry(m, a_valid)
+        x = Signal(unsigned(len(b_pre)))  # x - start * 2**Q >= 0
         m.d.comb += [
             x.eq(b_pre + log2_rd.data),
             a_rd.addr.eq(x[q:]),
             b_rd.addr.eq(x[:q]),
         ]
+        return sb
 
+    def _operands(self, m: Module, sb, a_rd, b_rd) -> tuple:
+        """Stage 3: the table words (or, lent, ``g`` and ``x >> weight_bits``) registered as
+        the multiplier operands. Return the valid bits of stages 3 and 4, the operands and
+        the lent product's enable and low part of ``x``."""
+        wb = self._wb
         # --- 3: table words arrive and are registered -----------------------------------------
-        sc = carry(sb)
-        sd = carry(sc)
+        sc = _carry(m, sb)
+        sd = _carry(m, sc)
         x_bits, lg_bits = self._lent
         d_a = Signal(signed(max(self._a_bits, lg_bits)))
         d_b = Signal(signed(max(self._b_bits, x_bits - wb)))
@@ -434,18 +493,30 @@ class DecayUnit(wiring.Component):
                          d_b.eq(Mux(self.x_en, self.x >> wb, b_rd.data))]
         else:
             m.d.sync += [d_a.eq(a_rd.data), d_b.eq(b_rd.data)]
+        return sc, sd, d_a, d_b, x_en, x_lo
 
+    def _factor(self, m: Module, sd, d_a, d_b) -> tuple:
+        """Stages 4 and 5: ``ab = (A B) >> P`` and ``A + B``, then
+        ``G = (A + B) + ab`` (:func:`~spikesmith.sim.sleep.decay_factor`). Return the valid
+        bits of stages 5 and 6, the full product ``A B`` (also lent) and ``G``."""
         # --- 4: ab = (A B) >> P, and A + B beside it (one sum register, not two copies) ------
-        se = carry(sd)
+        se = _carry(m, sd)
         e_apb = Signal(signed(max(self._a_bits, self._b_bits) + 1))
         e_ab = Signal(signed(len(d_a) + len(d_b)))      # the full product (also lent)
         m.d.sync += [e_apb.eq(d_a + d_b), e_ab.eq(d_a * d_b)]
 
         # --- 5: G = (A + B) + ab -------------------------------------------------------------
-        sf = carry(se)
+        sf = _carry(m, se)
         f_g = Signal(signed(self._g_bits))
         m.d.sync += f_g.eq(e_apb + (e_ab >> DECAY_FACTOR_FRAC))
+        return se, sf, e_ab, f_g
 
+    def _product(self, m: Module, sf, ring, *, x_en, x_lo, d_a, f_g, e_ab) -> tuple:
+        """Stage 6: ``prod = m G`` (0 where the decay does not apply), with ``m``, the
+        enable and the target index from the ring; or, lent, the low part of ``x * g`` and
+        ``x_p``. Return the stage's valid, enable, target, ``m`` and ``prod`` registers."""
+        wb = self._wb
+        r_m, r_en, r_tgt = ring
         # --- 6: prod = m G (0 where the decay does not apply) --------------------------------
         g_valid, g_en, g_tgt = Signal(), Signal(), Signal.like(self.i_target)
         m.d.sync += [g_valid.eq(sf), g_en.eq(r_en), g_tgt.eq(r_tgt)]
@@ -453,20 +524,32 @@ class DecayUnit(wiring.Component):
         g_prod = Signal(signed(wb + max(self._g_bits, len(d_a)) + 1))
         m.d.sync += [g_m.eq(r_m),
                      g_prod.eq(Mux(x_en, x_lo, Mux(r_en, r_m, 0)) * Mux(x_en, d_a, f_g))]
-        if x_bits:
+        if self._lent[0]:
             m.d.comb += self.x_p.eq((e_ab << wb) + g_prod)
+        return g_valid, g_en, g_tgt, g_m, g_prod
 
+    def _round(self, m: Module, g_valid, g_en, g_tgt, g_m, g_prod, r) -> tuple:
+        """Stage 7: ``m + dm = ((prod >> (P - 16)) + {m, r}) >> 16``, the stochastic rounding
+        of :func:`~spikesmith.sim.sleep.decay_step`. Return the stage's registers."""
         # --- 7: m + dm = ((prod >> (P - 16)) + {m, r}) >> 16; the draw -----------------------
         h_valid, h_en, h_tgt = Signal(), Signal(), Signal.like(self.i_target)
         x_new = ((g_prod >> (DECAY_FACTOR_FRAC - _ROUND_BITS)) + Cat(r, g_m)) >> _ROUND_BITS
         h_x = Signal(x_new.shape())
         m.d.sync += [h_valid.eq(g_valid), h_en.eq(g_en), h_tgt.eq(g_tgt), h_x.eq(x_new)]
+        return h_valid, h_en, h_tgt, h_x
 
+    def _clip(self, m: Module, h_valid, h_en, h_tgt, h_x) -> None:
+        """Stages 8 and 9: ``m' = clip(m + dm, lo[t], hi[t])`` (enabled items only) into the
+        output registers."""
         # --- 8: clip to the bounds of the target index ---------------------------------------
         lo, hi = self.lo[h_tgt], self.hi[h_tgt]
         out = Mux(h_x > hi, hi, Mux(h_x < lo, lo, h_x))
         m.d.sync += [self.o_valid.eq(h_valid), self.o_m.eq(Mux(h_en, out, h_x)),
                      self.o_target.eq(h_tgt)]
+
+    def _draw(self, m: Module, g_valid, g_en, r) -> None:
+        """Stage 7's draws: each enabled item there takes ``r`` into ``reg`` (one
+        ``DECAY_LFSR`` draw per item, in item order); ``set_reg`` reloads the register."""
         with m.If(g_valid & g_en):
             m.d.sync += [self.reg.eq(r), r.eq(lfsr_advance_value(r, DECAY_LFSR,
                                                                  steps=DECAY_LFSR.draw_bits))]
@@ -474,6 +557,3 @@ class DecayUnit(wiring.Component):
             m.d.sync += [self.reg.eq(self.set_value),
                          r.eq(lfsr_advance_value(self.set_value, DECAY_LFSR,
                                                  steps=DECAY_LFSR.draw_bits))]
-        m.d.comb += self.busy.eq(a_valid | sb | sc | sd | se | sf | g_valid
-                                 | h_valid | self.o_valid)
-        return m
