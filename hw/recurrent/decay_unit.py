@@ -55,6 +55,7 @@ from amaranth.lib import data, enum, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from spikesmith.sim.fixed import bits_for_range
 from spikesmith.sim.lfsr import lfsr_step
 from spikesmith.sim.sleep import (
     DECAY_FACTOR_FRAC,
@@ -93,8 +94,9 @@ class DecayTable(enum.Enum, shape=2):
 
 
 def _signed_bits(values) -> int:
-    """Width of a signed word that holds every value of ``values``."""
-    return max(max(int(v).bit_length() for v in values), 1) + 1
+    """Width of a signed word that holds every value of ``values`` and its negation."""
+    top = max(abs(int(v)) for v in values)
+    return bits_for_range(-top, top)
 
 
 def _decay_c(sleep: SleepParams) -> float:
