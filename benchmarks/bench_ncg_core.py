@@ -30,7 +30,7 @@ from spikesmith.hw.common.fpga import measure_fmax
 from spikesmith.hw.common.synth import Target, ToolError, synthesize
 from spikesmith.hw.ncg.ncg_core import NCGCore
 from spikesmith.learn import default_config
-from spikesmith.sim import ncg
+from spikesmith.sim import ncg, ncg_learning
 from spikesmith.verification.ncg import run_lockstep
 
 CONFIGS = (("digits", 5), ("digits", 1), ("mnist5k", 5), ("mnist5k", 1))
@@ -77,7 +77,7 @@ def lockstep_row(dataset: str, m: int, n_train: int, n_test: int | None,
     x_tr, y_tr, x_te, y_te = split_80_20(dataset)
     k = params.time_bins
     n_test = len(y_te) if n_test is None else n_test
-    state = ncg.start_epoch(ncg.init_state(params, seed=0), params=params)
+    state = ncg_learning.start_epoch(ncg.init_state(params, seed=0), params=params)
     t0 = time.perf_counter()
     rep = run_lockstep(params=params, state=state,
                        train_samples=(ncg.latency_bins(x_tr[:n_train], time_bins=k),

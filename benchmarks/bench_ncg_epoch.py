@@ -16,7 +16,7 @@ import numpy as np
 
 from spikesmith.datasets import split_80_20
 from spikesmith.learn import default_config
-from spikesmith.sim import ncg
+from spikesmith.sim import ncg, ncg_learning
 
 
 def main() -> None:
@@ -29,9 +29,9 @@ def main() -> None:
                            time_bins=args.bins)
     b_tr = ncg.latency_bins(x_tr, time_bins=args.bins)
     state = ncg.init_state(params, seed=0)
-    ncg.train_step(state, b_tr[0], int(y_tr[0]), params=params)  # warm the LFSR tables
+    ncg_learning.train_step(state, b_tr[0], int(y_tr[0]), params=params)  # warm the LFSR tables
     t0 = time.perf_counter()
-    state, acc = ncg.train_epoch(state, b_tr, y_tr, params=params)
+    state, acc = ncg_learning.train_epoch(state, b_tr, y_tr, params=params)
     secs = time.perf_counter() - t0
     test = float(np.mean(ncg.infer(state, ncg.latency_bins(x_te, time_bins=args.bins),
                                    params=params) == y_te))

@@ -14,7 +14,7 @@ single-spike IF neurons trained with supervised STDP. This module holds what bot
 
 The learning equations themselves are written once, in
 :func:`spikesmith.sim.ncg_reference.s2stdp_errors` (float) and
-:func:`spikesmith.sim.ncg.s2stdp_errors` (the integer contract).
+:func:`spikesmith.sim.ncg_learning.s2stdp_errors` (the integer contract).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class WeightNorm(enum.Enum):
     #: No normalisation.
     NONE = "none"
     #: Sum-preserving uniform offset folded into the two per-neuron update values (no
-    #: per-synapse multiply); see :func:`spikesmith.sim.ncg.update_rows`.
+    #: per-synapse multiply); see :func:`spikesmith.sim.ncg_learning.update_rows`.
     ADDITIVE = "additive"
     #: Multiplicative rescaling ``w * S0 // S`` as in the float code (one multiply and one
     #: divide per synapse); kept to measure what :attr:`ADDITIVE` costs in accuracy.

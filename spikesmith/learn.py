@@ -25,7 +25,7 @@ import numpy as np
 
 from .datasets import DATASETS
 from .frontend_features import PIXELS, InputEvents, load_input, parse_input
-from .sim import ncg, ncg_reference
+from .sim import ncg, ncg_learning, ncg_reference
 from .sim.fixed import FixedFormat
 from .sim.ncg_types import ClassMap, Method, NCGConfig, Regulation, WeightNorm
 
@@ -264,7 +264,7 @@ def run_learning(
         istate = ncg.init_state(params, seed=seed)
         for ep in range(epochs):
             t0 = time.perf_counter()
-            istate, acc = ncg.train_epoch(istate, b_tr, y_tr, params=params)
+            istate, acc = ncg_learning.train_epoch(istate, b_tr, y_tr, params=params)
             secs.append(time.perf_counter() - t0)
             i_train.append(acc)
             i_test.append(float(np.mean(ncg.infer(istate, b_te, params=params) == y_te)))

@@ -23,7 +23,7 @@ import numpy as np
 from .frontend_features import PIXELS, parse_input
 from .learn import LearnResult, run_learning
 from .runfolder import RunFolder
-from .sim import ncg
+from .sim import ncg, ncg_learning
 from .sim.files import atomic_write_bytes
 from .sim.ncg_types import Method, first_winner
 
@@ -93,11 +93,12 @@ def verify_learning_on_rtl(result: LearnResult, *, build_root: Path | str,
     :func:`spikesmith.verification.ncg.run_lockstep` on the training split (bins, potentials and
     predictions compared for every sample; weights, training thresholds and LFSR registers
     after every ``check_every``-th sample and the last); the host step between epochs
-    (:func:`spikesmith.sim.ncg.start_epoch` / :func:`~spikesmith.sim.ncg.end_epoch`) uses the
-    RTL's online training accuracy. The last epoch also predicts the test split. The replay
-    stops after the first epoch with a mismatch. At the end the golden model's final weights
-    must equal ``result.int_state.weights`` (the integer training of :func:`run_learning`);
-    otherwise one mismatch is added.
+    (:func:`spikesmith.sim.ncg_learning.start_epoch` /
+    :func:`~spikesmith.sim.ncg_learning.end_epoch`) uses the RTL's online training accuracy. The
+    last epoch also predicts the test split. The replay stops after the first epoch with a
+    mismatch. At the end the golden model's final weights must equal
+    ``result.int_state.weights`` (the integer training of :func:`run_learning`); otherwise one
+    mismatch is added.
 
     Parameters
     ----------
@@ -147,7 +148,7 @@ def verify_learning_on_rtl(result: LearnResult, *, build_root: Path | str,
     rtl_test = float("nan")
     cycles: dict[str, float] = {}
     for ep in range(epochs):
-        state = ncg.start_epoch(state, params=params)
+        state = ncg_learning.start_epoch(state, params=params)
         last = ep == epochs - 1
         rep = run_lockstep(params=params, state=state, train_samples=(b_tr, y_tr),
                            test_samples=(b_te, y_te) if last else None,
@@ -157,7 +158,7 @@ def verify_learning_on_rtl(result: LearnResult, *, build_root: Path | str,
         first = first or rep.first_mismatch
         say(f"rtl epoch {ep}: {rep.samples_checked} samples checked, {rep.mismatches} "
             f"mismatches, train accuracy {rep.rtl_train_accuracy:.4f}")
-        state = ncg.end_epoch(rep.final_state, rep.rtl_train_accuracy, params=params)
+        state = ncg_learning.end_epoch(rep.final_state, rep.rtl_train_accuracy, params=params)
         if last:
             rtl_test = rep.rtl_test_accuracy
             cycles = {"train_sample": rep.cycles_per_train_sample,

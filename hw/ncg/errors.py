@@ -1,5 +1,5 @@
-"""Errors of the NCG learning core (:func:`spikesmith.sim.ncg.s2stdp_errors`; R-STDP's
-``±T_max`` on the global winner as in :func:`spikesmith.sim.ncg.train_step`).
+"""Errors of the NCG learning core (:func:`spikesmith.sim.ncg_learning.s2stdp_errors`; R-STDP's
+``±T_max`` on the global winner as in :func:`spikesmith.sim.ncg_learning.train_step`).
 
 ``ERR_START``
     R-STDP: the row is the global winner, the error ``+2**TF`` if it is a target neuron of the

@@ -1,8 +1,8 @@
 """Forward pass of the NCG learning core: integration and first-spike decision, per neuron.
 
 Neuron by neuron (``j = 0 .. N-1``), :func:`spikesmith.sim.ncg.forward` with the threshold
-mux of :func:`spikesmith.sim.ncg.training_thresholds` and the dropout of
-:func:`spikesmith.sim.ncg.train_step`:
+mux of :func:`spikesmith.sim.ncg_learning.training_thresholds` and the dropout of
+:func:`spikesmith.sim.ncg_learning.train_step`:
 
 ``FWD_START``
     Read the test and training thresholds of ``j``.

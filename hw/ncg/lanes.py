@@ -2,8 +2,8 @@
 
 Register ``q < P`` draws the stochastic-rounding bits of synapse lane ``q`` of the row update,
 register ``P`` the output-dropout bits of the forward pass (the draws of
-:func:`spikesmith.sim.ncg.update_rows` and ``sim.ncg._dropout_mask``). A draw advances a
-register by ``LFSR24.draw_bits`` steps in one cycle (:func:`~spikesmith.hw.common.lfsr.
+:func:`spikesmith.sim.ncg_learning.update_rows` and ``sim.ncg_learning._dropout_mask``). A draw
+advances a register by ``LFSR24.draw_bits`` steps in one cycle (:func:`~spikesmith.hw.common.lfsr.
 lfsr_advance_value`) and uses the low ``draw_bits`` bits of the advanced state. The host
 loads and reads the registers (space ``LFSR``).
 """

@@ -1,10 +1,12 @@
 """NCG learning core: single-spike IF readout with S2-STDP and Neuronal Competition Groups.
 
-Inference and on-chip learning in one block, bit-exact with the integer golden model
-:mod:`spikesmith.sim.ncg` (the contract: :func:`~spikesmith.sim.ncg.forward`,
-:func:`~spikesmith.sim.ncg.regulate`, :func:`~spikesmith.sim.ncg.s2stdp_errors`,
-:func:`~spikesmith.sim.ncg.update_rows`, :func:`~spikesmith.sim.ncg.train_step`); the equations
-live there and are not repeated here. Host protocol: :mod:`spikesmith.hw.ncg.ncg_streams`.
+Inference and on-chip learning in one block, bit-exact with the integer golden model: the
+forward pass of :mod:`spikesmith.sim.ncg` (:func:`~spikesmith.sim.ncg.forward`) and the learning
+of :mod:`spikesmith.sim.ncg_learning` (:func:`~spikesmith.sim.ncg_learning.regulate`,
+:func:`~spikesmith.sim.ncg_learning.s2stdp_errors`,
+:func:`~spikesmith.sim.ncg_learning.update_rows`, :func:`~spikesmith.sim.ncg_learning.train_step`);
+the equations live there and are not repeated here. Host protocol:
+:mod:`spikesmith.hw.ncg.ncg_streams`.
 
 The core is a composition of units, one ``wiring.Component`` per file, each with its own
 bench (``tests/hw/test_ncg_units.py``, ``tests/hw/test_ncg_learning_units.py``):

@@ -1,8 +1,8 @@
 """Sequential signed floor divider used by the NCG core (one quotient bit per cycle).
 
-The NCG contract (:func:`spikesmith.sim.ncg.s2stdp_errors` for the mean firing time and
-:func:`spikesmith.sim.ncg.update_rows` for the additive normalisation) divides with Python's
-floor division ``//`` by a positive divisor. This block computes exactly that with a
+The NCG contract (:func:`spikesmith.sim.ncg_learning.s2stdp_errors` for the mean firing time
+and :func:`spikesmith.sim.ncg_learning.update_rows` for the additive normalisation) divides with
+Python's floor division ``//`` by a positive divisor. This block computes exactly that with a
 restoring divider on the magnitude, then corrects toward minus infinity for negative
 dividends: ``q = -(|n| // d) - (|n| % d != 0)``.
 """

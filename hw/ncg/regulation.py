@@ -1,4 +1,4 @@
-"""Competition regulation of the NCG learning core (:func:`spikesmith.sim.ncg.regulate`).
+"""Competition regulation of the NCG learning core (:func:`spikesmith.sim.ncg_learning.regulate`).
 
 After the forward pass of a training sample, for the ``M_t`` target neurons of the label's
 group in index order, a read-modify-write of the training thresholds ``θ̃``:

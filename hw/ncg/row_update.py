@@ -1,4 +1,4 @@
-"""Weight row update of the NCG learning core (:func:`spikesmith.sim.ncg.update_rows`).
+"""Weight row update of the NCG learning core (:func:`spikesmith.sim.ncg_learning.update_rows`).
 
 Per updated row ``j`` (error ``e``, spike bin ``t_j``):
 

@@ -11,9 +11,9 @@ arrival kept on ties is :func:`spikesmith.sim.ncg_types.spike_order`. Per commit
   neuron is (without WTA): (neuron, bin, target of the label) of each neuron the update may
   touch;
 * the regulation winner among the target neurons of the label's group, and the first of
-  them (:func:`spikesmith.sim.ncg.regulate`);
+  them (:func:`spikesmith.sim.ncg_learning.regulate`);
 * the sum of the firing times ``τ`` and the count of the written slots that fired (the mean
-  firing time of :func:`spikesmith.sim.ncg.s2stdp_errors`).
+  firing time of :func:`spikesmith.sim.ncg_learning.s2stdp_errors`).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from spikesmith.hw.ncg.host import (
     weight_rows_from_hex,
 )
 from spikesmith.hw.ncg.ncg_streams import NCGKind, NCGSpace, NCGWidths
-from spikesmith.sim import ncg
+from spikesmith.sim import ncg, ncg_learning
 from spikesmith.sim.ncg_types import first_winner
 
 from .report import Comparison, Mismatch, Tally
@@ -186,7 +186,8 @@ def run_lockstep(
     params : ncg.NCGParams
         Core parameters (one Verilator build per distinct core, cached under ``build_root``).
     state : ncg.NCGState
-        Initial state, loaded into both (typically after :func:`spikesmith.sim.ncg.start_epoch`).
+        Initial state, loaded into both (typically after
+        :func:`spikesmith.sim.ncg_learning.start_epoch`).
     train_samples : (np.ndarray, np.ndarray)
         Input bins ``(n, F)`` (``K`` = silent; e.g. :func:`spikesmith.sim.ncg.latency_bins`)
         and labels ``(n,)``, trained in order.
@@ -237,7 +238,7 @@ def run_lockstep(
     s = state if reference is None else reference(state)
     for i in range(n_tr):
         where = ("training sample", i)
-        s, tr = ncg.train_step(s, x_tr[i], int(y_tr[i]), params=params)
+        s, tr = ncg_learning.train_step(s, x_tr[i], int(y_tr[i]), params=params)
         got, cycles = replay.forward(where, tr.bins, tr.potentials, tr.prediction)
         train_cycles.append(cycles)
         correct_rtl += got == int(y_tr[i])

@@ -31,7 +31,7 @@ from spikesmith.hw.ncg.ncg_streams import (
     pack_weight_rows,
     unpack_weight_rows,
 )
-from spikesmith.sim import ncg
+from spikesmith.sim import ncg, ncg_learning
 from spikesmith.sim.fixed import FixedFormat, Rounding
 from spikesmith.sim.ncg_types import ClassMap, Method, NCGConfig, Regulation, WeightNorm
 
@@ -85,7 +85,7 @@ def check_training(params, *, n_train=5, n_test=3, seed=0):
     x = rng.integers(0, k + 3, size=(n_train + n_test, f))
     x[x >= k] = k
     y = rng.integers(0, cfg.class_map.n_classes, size=n_train + n_test)
-    state = ncg.start_epoch(ncg.init_state(params, seed=seed + 1), params=params)
+    state = ncg_learning.start_epoch(ncg.init_state(params, seed=seed + 1), params=params)
     cmds = [*load_state_commands(state, params), mode_command(train=True, trace=True)]
     words = n * wd.groups
     expected = []
@@ -93,7 +93,7 @@ def check_training(params, *, n_train=5, n_test=3, seed=0):
         cmds += sample_commands(x[i], int(y[i]), params=params)
         cmds += [read_command(NCGSpace.WEIGHT, words), read_command(NCGSpace.THETA_TRAIN, n),
                  read_command(NCGSpace.LFSR, params.lanes + 1)]
-        state, tr = ncg.train_step(state, x[i], int(y[i]), params=params)
+        state, tr = ncg_learning.train_step(state, x[i], int(y[i]), params=params)
         expected.append((state, tr))
     cmds.append(mode_command(train=False))
     for i in range(n_train, n_train + n_test):

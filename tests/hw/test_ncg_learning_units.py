@@ -21,7 +21,7 @@ from spikesmith.hw.ncg.ncg_streams import NCGWidths, pack_weight_rows, unpack_we
 from spikesmith.hw.ncg.regulation import NCGRegulation
 from spikesmith.hw.ncg.row_update import NCGRowUpdate
 from spikesmith.hw.ncg.sequencer import NCGState
-from spikesmith.sim import ncg
+from spikesmith.sim import ncg, ncg_learning
 from spikesmith.sim.fixed import Rounding
 from spikesmith.sim.lfsr import LFSR24
 from spikesmith.sim.ncg_random import draw_block
@@ -32,9 +32,9 @@ S = NCGState
 
 def trained_state(params, seed):
     """A start-of-epoch state with raised training thresholds (``θ̃ >= min θ``, as the CR-2
-    floor keeps them; :func:`sim.ncg.regulate` clamps every neuron, the core the regulated
+    floor keeps them; :func:`sim.ncg_learning.regulate` clamps every neuron, the core the regulated
     ones)."""
-    state = ncg.start_epoch(ncg.init_state(params, seed=seed), params=params)
+    state = ncg_learning.start_epoch(ncg.init_state(params, seed=seed), params=params)
     rng = np.random.default_rng(seed)
     shift = rng.integers(0, 30, state.thresholds_train.size)
     return dataclasses.replace(state, thresholds_train=state.thresholds_train + shift)
@@ -109,7 +109,8 @@ def test_forward_matches_sim_forward(seed, train, label, mode):
         serve_memory(mems[name], read=getattr(dut, f"{name}_rd")) for name in mems])
     dropout = params.config.dropout > 0 and train
     active = draws >= params.dropout if dropout else None
-    thr = ncg.training_thresholds(state, label, params=params) if train else state.thresholds
+    thr = (ncg_learning.training_thresholds(state, label, params=params) if train
+           else state.thresholds)
     t, v = ncg.forward(state.weights, thr, bins, time_bins=k, active=active)
     finish = [0] * (n - 1) + [1]
     assert got == [*zip(t.tolist(), v.tolist(), finish, strict=True), state.thresholds.min()]
@@ -155,8 +156,8 @@ def test_regulation_matches_sim_regulate(seed, label, regulation, eta):
 
     run_scenario(dut, testbenches=[bench], processes=[
         serve_memory(words, read=dut.theta_train_rd, write=dut.theta_train_wr)])
-    expected = ncg.regulate(state.thresholds_train, t, v, label, params=params, rates=rates,
-                            thr_min=thr_min)
+    expected = ncg_learning.regulate(state.thresholds_train, t, v, label, params=params,
+                                     rates=rates, thr_min=thr_min)
     assert lasts == [int(any(eta))] + [0] * (tn.size - 1) + [1]
     if any(eta):                   # the core skips the pass when both steps are 0
         assert [words[j] for j in range(cm.n_neurons)] == expected.tolist()
@@ -223,7 +224,7 @@ def test_errors_match_sim_errors(seed, label, mode):
         reward = cm.classes[win] == label and cm.is_target[win]
         assert rows == [(win, params.t_max if reward else -params.t_max)]
     else:
-        err = ncg.s2stdp_errors(t, v, label, params=params)
+        err = ncg_learning.s2stdp_errors(t, v, label, params=params)
         assert rows == [(j, err[j]) for j in upd if err[j]]
         assert updated_neurons(params) == upd.size
 
@@ -294,9 +295,9 @@ def test_row_update_matches_update_rows(seed, error, mode):
         serve_memory(weights, read=dut.weights_rd, write=dut.weights_wr),
         serve_memory(in_bins, read=dut.in_bins_rd), serve_memory(norm, read=dut.norm_rd),
         serve_divider(dut.div)])
-    exp_w, exp_lfsr = ncg.update_rows(state.weights, state.norm_target, np.array([row]), bins,
-                                      out_bins, errors, state.lfsr, params=params,
-                                      rates=state.rates)
+    exp_w, exp_lfsr = ncg_learning.update_rows(state.weights, state.norm_target,
+                                               np.array([row]), bins, out_bins, errors,
+                                               state.lfsr, params=params, rates=state.rates)
     got_w = unpack_weight_rows([weights[a] for a in range(n * wd.groups)], wd)
     assert got_w.tolist() == exp_w.tolist()
     stochastic = params.weight_format.rounding is Rounding.STOCHASTIC

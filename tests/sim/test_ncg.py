@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from spikesmith.sim import ncg
+from spikesmith.sim import ncg, ncg_learning
 from spikesmith.sim import ncg_reference as ref
 from spikesmith.sim.encoders import EncoderParams, Encoding, encode
 from spikesmith.sim.fixed import FixedFormat, Rounding
@@ -87,7 +87,7 @@ def test_train_step_equals_float_reference_on_exact_case(method):
     fst, ist = exact_states(p)
     times = np.where(BINS < 16, BINS / 16, 1.0).astype(np.float32)
     f2, ftr = ref.train_step(fst, times, 0, config=p.config)
-    i2, itr = ncg.train_step(ist, BINS, 0, params=p)
+    i2, itr = ncg_learning.train_step(ist, BINS, 0, params=p)
     assert (ftr.times * 16).astype(np.int64).tolist() == itr.bins.tolist()
     assert (ftr.potentials * 256).astype(np.int64).tolist() == itr.potentials.tolist()
     assert (ftr.errors * 4096).astype(np.int64).tolist() == itr.errors.tolist()
@@ -99,11 +99,11 @@ def test_train_step_equals_float_reference_on_exact_case(method):
 
 def test_integer_errors_table():
     p = small_params()
-    err = ncg.s2stdp_errors(np.array([3, 1, 2, 16]), np.zeros(4, np.int64), 0, params=p)
+    err = ncg_learning.s2stdp_errors(np.array([3, 1, 2, 16]), np.zeros(4, np.int64), 0, params=p)
     # winners 1 (bin 1) and 2 (bin 2): t_base = floor((256 + 512) / 2) = 384;
     # g_t = g_nt = 0.125 * 4096 = 512; neuron 1: 256 - (384 - 512); neuron 2: 512 - 896
     assert err.tolist() == [0, 384, -384, 0]
-    err = ncg.s2stdp_errors(np.array([1, 2, 16, 16]), np.array([0, 0, 5, 9]), 1, params=p)
+    err = ncg_learning.s2stdp_errors(np.array([1, 2, 16, 16]), np.array([0, 0, 5, 9]), 1, params=p)
     # t_base = floor((256 + 512 * 0 + ...)): winners 0 (bin 1) and 3 (no spike, larger V)
     assert err.tolist() == [256 - (256 + 512), 0, 0, 4096 - (256 - 512)]
 
@@ -129,8 +129,8 @@ def test_update_rows_draw_order_matches_explicit_lane_loop():
     err = np.array([300, -1000])
     rates = ncg.program_rates(Rates(0.05, -0.1, -0.05, 0.1, 0.0), p)
     lfsr = lane_seeds(LFSR24, seed=9, lanes=5)
-    got, lfsr2 = ncg.update_rows(w, w.sum(axis=1), np.array([0, 1]), in_bins, out_bins, err, lfsr,
-                                 params=p, rates=rates)
+    got, lfsr2 = ncg_learning.update_rows(w, w.sum(axis=1), np.array([0, 1]), in_bins, out_bins,
+                                          err, lfsr, params=p, rates=rates)
     # explicit: row u, lane l serves synapses l, l+4, l+8 (3 draws per row, padding included)
     states = lfsr[:4].copy()
     expect = w.copy()
@@ -160,13 +160,13 @@ def test_stochastic_rounding_is_unbiased():
                          eta_win=0, eta_lose=0)
     w = np.full((2, f), 128)
     # |e| = 2**12 (1.0): d = 77 * 2**12 >> 12 = 77 ext units = 77/256 LSB
-    new, _ = ncg.update_rows(w, w.sum(axis=1), np.array([0]), np.zeros(f, np.int64),
+    new, _ = ncg_learning.update_rows(w, w.sum(axis=1), np.array([0]), np.zeros(f, np.int64),
                              np.array([16, 16]), np.array([4096, 0]),
                              lane_seeds(LFSR24, seed=3, lanes=9), params=p, rates=rates)
     dw = new[0] - 128
     assert set(np.unique(dw).tolist()) == {0, 1}
     assert dw.mean() == pytest.approx(77 / 256, abs=0.02)
-    floor = ncg.update_rows(w, w.sum(axis=1), np.array([0]), np.zeros(f, np.int64),
+    floor = ncg_learning.update_rows(w, w.sum(axis=1), np.array([0]), np.zeros(f, np.int64),
                             np.array([16, 16]), np.array([4096, 0]), np.ones(9, np.int64),
                             params=replace(p, weight_format=FLOOR8), rates=rates)[0]
     assert (floor[0] == 128).all()  # floor rounding loses every sub-LSB update
@@ -183,11 +183,11 @@ def test_additive_normalisation_holds_the_row_sum():
             lane_seeds(LFSR24, seed=1, lanes=9))
     for norm in (WeightNorm.ADDITIVE, WeightNorm.MULTIPLICATIVE):
         p = ncg.NCGParams(cfg, time_bins=16, weight_format=FLOOR8, norm=norm)
-        new, _ = ncg.update_rows(*args, params=p, rates=rates)
+        new, _ = ncg_learning.update_rows(*args, params=p, rates=rates)
         assert abs(int(new[0].sum()) - 77 * f) < f  # floor rounding: < 1 LSB per synapse
         assert new[0].tolist() != w[0].tolist()
     p = ncg.NCGParams(replace(cfg, w_norm=False), time_bins=16, weight_format=FLOOR8)
-    new, _ = ncg.update_rows(*args, params=p, rates=rates)
+    new, _ = ncg_learning.update_rows(*args, params=p, rates=rates)
     assert int(new[0].sum()) - 77 * f < -f
 
 
@@ -226,9 +226,9 @@ def test_train_epoch_is_deterministic_for_a_seed():
     cfg = NCGConfig(n_inputs=16, class_map=ClassMap(3, 3, 1), threshold=2.0, thr_lr=0.5)
     p = ncg.NCGParams(cfg, time_bins=32)
     bins = ncg.latency_bins(x, time_bins=32)
-    a, acc_a = ncg.train_epoch(ncg.init_state(p, seed=4), bins, y, params=p)
-    b, acc_b = ncg.train_epoch(ncg.init_state(p, seed=4), bins, y, params=p)
-    c, _ = ncg.train_epoch(ncg.init_state(p, seed=5), bins, y, params=p)
+    a, acc_a = ncg_learning.train_epoch(ncg.init_state(p, seed=4), bins, y, params=p)
+    b, acc_b = ncg_learning.train_epoch(ncg.init_state(p, seed=4), bins, y, params=p)
+    c, _ = ncg_learning.train_epoch(ncg.init_state(p, seed=5), bins, y, params=p)
     assert a.weights.tolist() == b.weights.tolist()
     assert a.thresholds_train.tolist() == b.thresholds_train.tolist()
     assert acc_a == acc_b
@@ -242,7 +242,7 @@ def test_dropout_draws_one_value_per_neuron_from_the_last_register():
                     regulation=Regulation.DROPOUT, dropout=0.5, method=Method.RSTDP)
     p = ncg.NCGParams(cfg, time_bins=32)
     st = ncg.init_state(p, seed=0)
-    st2, tr = ncg.train_step(st, ncg.latency_bins(x[0], time_bins=32), int(y[0]), params=p)
+    st2, tr = ncg_learning.train_step(st, ncg.latency_bins(x[0], time_bins=32), int(y[0]), params=p)
     draws, _ = draw_block(st.lfsr[-1:], LFSR24, draws=6)
     assert tr.active.tolist() == (draws[0] >= 128).tolist()
     assert (tr.bins[~tr.active] == 32).all()
@@ -255,9 +255,9 @@ def test_rstdp_epoch_rates_follow_last_accuracy():
     cfg = NCGConfig(n_inputs=16, class_map=ClassMap(3, 1, 0), threshold=2.0,
                     method=Method.RSTDP, regulation=Regulation.NONE, a_plus=0.05)
     p = ncg.NCGParams(cfg, time_bins=32)
-    st, acc = ncg.train_epoch(ncg.init_state(p, seed=0), ncg.latency_bins(x, time_bins=32), y,
-                              params=p)
-    st = ncg.start_epoch(st, params=p)
+    st, acc = ncg_learning.train_epoch(ncg.init_state(p, seed=0),
+                                       ncg.latency_bins(x, time_bins=32), y, params=p)
+    st = ncg_learning.start_epoch(st, params=p)
     assert st.rates.a_plus == round(0.05 * 0.98 * (1 - acc) * 65536)
 
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from spikesmith.datasets import split_80_20
 from spikesmith.learn import default_config, run_learning
 from spikesmith.learn_run import verify_learning_on_rtl
-from spikesmith.sim import ncg
+from spikesmith.sim import ncg, ncg_learning
 from spikesmith.sim.fixed import FixedFormat, Rounding
 from spikesmith.sim.ncg_types import ClassMap, Method, NCGConfig, Regulation
 from spikesmith.verification.ncg import run_lockstep
@@ -50,7 +50,7 @@ def test_dataset_lockstep(dataset, m, n_test):
     params = _dataset_params(dataset, m)
     b_tr, y_tr, b_te, y_te = _data(dataset, params.time_bins)
     n_test = b_te.shape[0] if n_test is None else n_test
-    state = ncg.start_epoch(ncg.init_state(params, seed=0), params=params)
+    state = ncg_learning.start_epoch(ncg.init_state(params, seed=0), params=params)
     rep = run_lockstep(params=params, state=state, train_samples=(b_tr[:N_TRAIN], y_tr[:N_TRAIN]),
                        test_samples=(b_te[:n_test], y_te[:n_test]), build_root=BUILD)
     assert rep.first_mismatch is None
@@ -87,7 +87,7 @@ def _perturb_eta(s: ncg.NCGState) -> ncg.NCGState:
 def test_perturbed_reference_is_reported(perturb, expect):
     params = _dataset_params("digits", 5)
     b_tr, y_tr, _, _ = _data("digits", params.time_bins)
-    state = ncg.start_epoch(ncg.init_state(params, seed=0), params=params)
+    state = ncg_learning.start_epoch(ncg.init_state(params, seed=0), params=params)
     rep = run_lockstep(params=params, state=state, train_samples=(b_tr[:20], y_tr[:20]),
                        build_root=BUILD, reference=perturb)
     assert rep.mismatches > 0
@@ -137,7 +137,7 @@ def test_random_values_lockstep(small, threshold, t_gap, a_plus, a_minus, thr_lr
     bins = rng.integers(0, k, size=(n, cfg.n_inputs))
     bins[rng.random(bins.shape) > density] = k
     labels = rng.integers(0, cfg.class_map.n_classes, size=n)
-    state = ncg.start_epoch(ncg.init_state(params, seed=seed), params=params)
+    state = ncg_learning.start_epoch(ncg.init_state(params, seed=seed), params=params)
     # training thresholds off the test thresholds, as mid-epoch
     thr_t = state.thresholds_train + rng.integers(0, 64, size=state.thresholds_train.shape)
     state = replace(state, thresholds_train=thr_t)
