@@ -76,8 +76,27 @@ def save_checkpoint(path: str | os.PathLike, net: SpikingMLP, *,
     data = st_save(tensors, metadata={"format": FORMAT,
                                       "config": json.dumps(net.config(), sort_keys=True),
                                       "extra": extra_json})
-    atomic_write_bytes(path, data)
+    atomic_write_bytes(path, _canonical(data))
     return path
+
+
+def _canonical(data: bytes) -> bytes:
+    """Return safetensors bytes ``data`` with one spelling of the header, so equal checkpoints
+    are equal files.
+
+    safetensors writes ``__metadata__`` from a hash map, so its key order changes from one save
+    to the next. The header is rewritten with the metadata keys sorted and the tensors in the
+    order of their data (compact JSON, padded with spaces to 8 bytes); the tensor offsets count
+    from the end of the header, so the data bytes stay as they are.
+    """
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    tensors = sorted(header.items(), key=lambda item: item[1]["data_offsets"])
+    text = json.dumps({"__metadata__": dict(sorted(meta.items())), **dict(tensors)},
+                      separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data[8 + n:]
 
 
 def _read(path: Path) -> tuple[bytes, dict[str, str]]:

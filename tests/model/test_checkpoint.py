@@ -58,6 +58,23 @@ def test_round_trip_keeps_hardware_exact_outputs(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["net.safetensors"]
 
 
+def test_equal_networks_save_to_equal_bytes(tmp_path):
+    """safetensors orders its metadata from a hash map; the saved file must not vary with it."""
+    net = make_net()
+    files = {save_checkpoint(tmp_path / f"{i}.safetensors", net,
+                             extra={"b": 1, "a": [2, 3], "é": "ü"}).read_bytes()
+             for i in range(20)}
+    assert len(files) == 1
+    (data,) = files
+    (n,) = struct.unpack("<Q", data[:8])
+    assert n % 8 == 0
+    header = json.loads(data[8:8 + n])
+    assert list(header) == ["__metadata__", *sorted(
+        (k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"])]
+    assert list(header["__metadata__"]) == ["config", "extra", "format"]
+    assert read_checkpoint_extra(tmp_path / "0.safetensors") == {"a": [2, 3], "b": 1, "é": "ü"}
+
+
 def test_save_rejects_extra_that_is_not_json(tmp_path):
     with pytest.raises(TypeError, match="extra must be JSON-serialisable"):
         save_checkpoint(tmp_path / "x.safetensors", make_net(), extra={"a": object()})
