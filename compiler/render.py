@@ -43,7 +43,8 @@ __all__ = ["HEADER", "IRSyntaxError", "parse", "render"]
 #: First line of every IR text; the number is the format version.
 HEADER = "spikesmith-ir 1"
 
-_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+#: A decimal integer in its one spelling: ASCII digits, no sign on zero, no leading zeros.
+_INT = re.compile(r"0|-?[1-9][0-9]*")
 _CALL = re.compile(r"([A-Z]+)\(([^()]*)\)")
 _NODE_FORM = ("'<name> = <OP>(<operands>) <format or -> key=value ...' with OP one of "
               + ", ".join(o.name for o in Op))

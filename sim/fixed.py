@@ -20,6 +20,7 @@ Conventions (decided once, tested in ``tests/sim/test_fixed.py``):
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +65,9 @@ class Overflow(enum.Enum):
     #: Clamp to the nearest representable value.
     SATURATE = "saturate"
 
+
+#: A non-negative decimal integer in its one spelling (no sign, separator or leading zero).
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
 
 @dataclass(frozen=True)
 class FixedFormat:
@@ -128,6 +132,9 @@ class FixedFormat:
     def parse(cls, text: str) -> FixedFormat:
         """Parse the form written by ``str()``, e.g. ``"s16.0:floor:saturate"``.
 
+        Only that spelling is accepted (``parse(t)`` then ``str()`` gives ``t`` back): ASCII
+        decimal digits without sign, separators or leading zeros.
+
         Raises
         ------
         ValueError
@@ -137,8 +144,8 @@ class FixedFormat:
             head, rounding, overflow = text.split(":")
             sign, rest = head[0], head[1:]
             width, frac = rest.split(".")
-            if sign not in "su":
-                raise ValueError(sign)
+            if sign not in "su" or not all(_DECIMAL.fullmatch(n) for n in (width, frac)):
+                raise ValueError(head)
             return cls(
                 int(width),
                 int(frac),

@@ -1,6 +1,8 @@
 """Text form: exact round trip (fixed and random graphs) and malformed-text errors."""
 
 import itertools
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from spikesmith.compiler.ir import DenseArg, LIFArg, build_spine, structurally_e
 from spikesmith.compiler.passes import infer_widths, partition
 from spikesmith.compiler.pipeline import lower
 from spikesmith.compiler.render import IRSyntaxError, parse, render
-from spikesmith.compiler.verify import NAME_PATTERN, verify
+from spikesmith.compiler.verify import NAME_PATTERN, IRError, verify
 from spikesmith.sim.encoders import EncoderParams, Encoding
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import NeuronModel, ResetMode
@@ -182,3 +184,33 @@ def test_non_canonical_float_weight_is_rejected(tiny_net):
     with pytest.raises(IRSyntaxError, match=r"a float in shortest round-trip form .* found "
                                             r"'-0.50'$"):
         parse(bad)
+
+
+GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.ir"))
+_FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+_ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+def _respellings(digits: str) -> list[str]:
+    """Other ways to write the number ``digits`` (and a few other values), as a user might."""
+    out = ["0" + digits, "+" + digits, "-" + digits, digits + ".0", digits + "e0",
+           digits.translate(_FULLWIDTH), digits.translate(_ARABIC_INDIC), " " + digits]
+    if len(digits) > 1:
+        out.append(digits[0] + "_" + digits[1:])
+    if digits == "0":
+        out += ["-0", "+0", "00"]
+    return out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_every_accepted_text_renders_back_to_itself(data):
+    """One spelling per value: a text the parser accepts is exactly what render writes."""
+    text = data.draw(st.sampled_from(GOLDEN)).read_text()
+    start, end = data.draw(st.sampled_from([m.span() for m in re.finditer(r"[0-9]+", text)]))
+    mutated = text[:start] + data.draw(st.sampled_from(_respellings(text[start:end]))) + text[end:]
+    try:
+        g = parse(mutated)
+    except (IRSyntaxError, IRError):
+        return
+    assert render(g) == mutated
