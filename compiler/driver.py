@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from torch import nn
 
 from spikesmith.hw.lif.config import NetworkConfig
 from spikesmith.sim.network import NetworkParams
+from spikesmith.sim.quant import WeightQuantStats
 
 from .frontend.torch import from_torch
 from .ir import Graph
 from .lowering import to_network_config, to_network_params
+from .passes.quantize import quantization_stats
 from .pipeline import lower
 
 __all__ = ["CompiledNetwork", "compile_model"]
@@ -30,11 +32,15 @@ class CompiledNetwork:
         The integer network ``sim.network.run_network`` runs.
     config : NetworkConfig
         The core configurations ``hw/`` elaborates.
+    quant_stats : Mapping[str, WeightQuantStats]
+        Per DENSE node name (``layers.0``, ...), what weight quantisation zeroed and clipped
+        (``compiler.passes.quantize.quantization_stats`` of the float graph).
     """
 
     graph: Graph
     params: NetworkParams
     config: NetworkConfig
+    quant_stats: Mapping[str, WeightQuantStats] = field(default_factory=dict)
 
 
 def compile_model(net: nn.Module, *, lanes: int = 1,
@@ -57,5 +63,7 @@ def compile_model(net: nn.Module, *, lanes: int = 1,
     ValueError
         If ``lanes`` is not a power of two.
     """
-    g = lower(from_torch(net), lanes=lanes, trace=trace)
-    return CompiledNetwork(graph=g, params=to_network_params(g), config=to_network_config(g))
+    g0 = from_torch(net)
+    g = lower(g0, lanes=lanes, trace=trace)
+    return CompiledNetwork(graph=g, params=to_network_params(g), config=to_network_config(g),
+                           quant_stats=quantization_stats(g0))

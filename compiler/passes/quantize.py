@@ -7,7 +7,8 @@ Per DENSE + LIF pair, through ``sim.quant`` only:
   membrane_bits=membrane.width)`` where ``input_scale`` is the DENSE's float input unit.
 
 The pass is a per-op table of transforms. Integer-stage nodes are left as they are, so the
-pass is idempotent.
+pass is idempotent. ``quantization_stats`` reports, per float DENSE, what the pass will zero
+and clip (``sim.quant.weight_quant_stats``, the same arithmetic).
 """
 
 from __future__ import annotations
@@ -15,12 +16,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from spikesmith.sim.quant import quantize_threshold, quantize_weights
+from spikesmith.sim.quant import (
+    WeightQuantStats,
+    quantize_threshold,
+    quantize_weights,
+    weight_quant_stats,
+)
 
 from ..errors import QuantizationError
 from ..ir import DenseArg, Graph, LIFArg, Node, Op, rewrite
 
-__all__ = ["quantize"]
+__all__ = ["quantization_stats", "quantize"]
 
 
 def _dense(old: Node, new: Node) -> Node:
@@ -65,3 +71,22 @@ def quantize(g: Graph) -> Graph:
         except ValueError as exc:
             raise QuantizationError(f"node {new.name!r}: {exc}") from exc
     return rewrite(g, step)
+
+
+def quantization_stats(g: Graph) -> dict[str, WeightQuantStats]:
+    """Return, per float-stage DENSE node name in graph order, what ``quantize`` does to its
+    weights (integer-stage DENSE nodes are already quantised and are not listed).
+
+    Raises
+    ------
+    compiler.errors.QuantizationError
+        If a DENSE's weights are not finite; the message is prefixed with the node's name.
+    """
+    out: dict[str, WeightQuantStats] = {}
+    for n in g.nodes:
+        if n.op is Op.DENSE and not n.arg.is_integer:
+            try:
+                out[n.name] = weight_quant_stats(n.arg.weights, bits=n.arg.bits)
+            except ValueError as exc:
+                raise QuantizationError(f"node {n.name!r}: {exc}") from exc
+    return out
