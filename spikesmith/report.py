@@ -92,6 +92,23 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _quantization_lines(q: dict[str, Any]) -> list[str]:
+    """Markdown table of the export stage's per-layer weight quantisation record."""
+    level = q.get("zeroed_warn_share")
+    lines = ["## Weight quantisation (per layer)", "",
+             "| layer | weights | nonzero weights quantised to 0 | share | clipped | scale |",
+             "|---|---|---|---|---|---|"]
+    for name, st in q.get("layers", {}).items():
+        share = st["zeroed_share"]
+        flag = " **above warning level**" if level is not None and share > level else ""
+        lines.append(f"| {name} | {st['weights']} | {st['zeroed']} | {100 * share:.2f} %{flag} "
+                     f"| {st['clipped']} | {st['scale']:.4g} |")
+    if level is not None:
+        lines += ["", (f"Warning level: more than {100 * level:.0f} % of a layer's weights "
+                      "quantised to 0 (`spikesmith.flow.ZEROED_WARN_SHARE`).")]
+    return [*lines, ""]
+
+
 def write_report(run: RunFolder, *, raster: list[np.ndarray] | None = None,
                  raster_names: list[str] | None = None) -> str:
     """Write ``report.md`` (and its plots) from ``summary.json``; return the file name."""
@@ -109,6 +126,8 @@ def write_report(run: RunFolder, *, raster: list[np.ndarray] | None = None,
         lines += ["## Bit-exact verification (RTL in Verilator vs golden model)", ""]
         lines += [f"- {k}: {_fmt(v)}" for k, v in sorted(ver.items())]
         lines.append("")
+    if s.get("quantization"):
+        lines += _quantization_lines(s["quantization"])
     res = s.get("resources", {})
     if res:
         lines += ["## Resources (Yosys, whole network) and Fmax (nextpnr)", "",
@@ -139,7 +158,7 @@ def write_report(run: RunFolder, *, raster: list[np.ndarray] | None = None,
     other = {k: v for k, v in s.items()
              if k not in ("accuracy", "verify", "resources", "fmax_mhz", "fmax_core_mhz",
                           "analytic", "error", "fmax_notes", "fmax_analytic_mhz",
-                          "fmax_error", "dataset")}
+                          "fmax_error", "dataset", "quantization")}
     if other:
         lines += ["## Figures", ""]
         flat: list[tuple[str, Any]] = []
