@@ -216,21 +216,31 @@ def _load_graph(run: RunFolder):
 ZEROED_WARN_SHARE = 0.5
 
 
-def quantization_warnings(stats: dict[str, Any]) -> list[str]:
+def quantization_warnings(layers: dict[str, dict[str, Any]]) -> list[str]:
     """Return one warning line per layer whose zeroed share exceeds ``ZEROED_WARN_SHARE`` or
-    that has clipped weights; ``stats`` maps layer names to ``sim.quant.WeightQuantStats``."""
+    that has clipped weights.
+
+    ``layers`` maps layer names to ``sim.quant.WeightQuantStats.to_dict()`` records, as
+    ``export.json`` key ``quantization.layers`` holds them.
+    """
     out = []
-    for name, st in stats.items():
-        if st.zeroed_share > ZEROED_WARN_SHARE:
+    for name, st in layers.items():
+        if st["zeroed_share"] > ZEROED_WARN_SHARE:
             out.append(
-                f"[spikesmith] warning: layer {name}: {st.zeroed} of {st.weights} weights "
-                f"({100 * st.zeroed_share:.2f} %) are nonzero but quantise to 0 (scale "
-                f"{st.scale:.4g} per code), above the {100 * ZEROED_WARN_SHARE:.0f} % warning "
+                f"[spikesmith] warning: layer {name}: {st['zeroed']} of {st['weights']} weights "
+                f"({100 * st['zeroed_share']:.2f} %) are nonzero but quantise to 0 (scale "
+                f"{st['scale']:.4g} per code), above the {100 * ZEROED_WARN_SHARE:.0f} % warning "
                 "level; an outlier weight may have set the scale")
-        if st.clipped:
-            out.append(f"[spikesmith] warning: layer {name}: {st.clipped} of {st.weights} "
-                       f"weights were clipped to the largest code (scale {st.scale:.4g})")
+        if st["clipped"]:
+            out.append(f"[spikesmith] warning: layer {name}: {st['clipped']} of {st['weights']} "
+                       f"weights were clipped to the largest code (scale {st['scale']:.4g})")
     return out
+
+
+def _warn_quantization(result: dict[str, Any]) -> dict[str, Any]:
+    for line in quantization_warnings(result.get("quantization", {}).get("layers", {})):
+        print(line, file=sys.stderr)
+    return result
 
 
 def stage_export(run_dir: Any, *, lanes: int = 8, force: bool = False) -> dict[str, Any]:
@@ -238,7 +248,8 @@ def stage_export(run_dir: Any, *, lanes: int = 8, force: bool = False) -> dict[s
 
     ``export.json`` and ``summary.json`` key ``quantization`` record, per layer, the weights
     that quantised to 0 and were clipped (``sim.quant.WeightQuantStats``); a layer above
-    ``ZEROED_WARN_SHARE`` gets a warning line on stderr (``quantization_warnings``).
+    ``ZEROED_WARN_SHARE`` gets a warning line on stderr (``quantization_warnings``), also when
+    the stage is skipped as up to date.
 
     Raises
     ------
@@ -252,7 +263,7 @@ def stage_export(run_dir: Any, *, lanes: int = 8, force: bool = False) -> dict[s
     ckpt = run.require(CHECKPOINT, stage="train")
     inputs = {"lanes": lanes, "checkpoint": _file_digest(run, CHECKPOINT)}
     if not force and _up_to_date(run, "export", inputs):
-        return run.read_json("export.json")
+        return _warn_quantization(run.read_json("export.json"))
     from .compiler.driver import compile_model
     from .compiler.irfile import save_ir
     from .hw.lif.generate import generate
@@ -279,10 +290,8 @@ def stage_export(run_dir: Any, *, lanes: int = 8, force: bool = False) -> dict[s
     run.update_summary({"lanes": lanes,
                         "acc_bits": [c.acc_bits for c in compiled.config.cores],
                         "quantization": result["quantization"]})
-    for line in quantization_warnings(dict(compiled.quant_stats)):
-        print(line, file=sys.stderr)
     _mark_done(run, "export", inputs)
-    return result
+    return _warn_quantization(result)
 
 
 def _verify_images(ds: Dataset, samples: int | None) -> tuple[np.ndarray, np.ndarray, int]:

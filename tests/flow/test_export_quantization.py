@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from spikesmith.cli import main
 from spikesmith.compiler.driver import compile_model
 from spikesmith.compiler.errors import CompilerError
-from spikesmith.flow import ZEROED_WARN_SHARE, stage_export
+from spikesmith.flow import ZEROED_WARN_SHARE, quantization_warnings, stage_export
 from spikesmith.model.checkpoint import CheckpointError, save_checkpoint
 from spikesmith.model.network import SpikingMLP
 from spikesmith.report import write_report
@@ -50,6 +50,8 @@ def test_outlier_weight_is_reported_and_warned(tmp_path, capsys):
         f"quantise to 0 (scale {layer['scale']:.4g} per code), above the 50 % warning level; "
         "an outlier weight may have set the scale")
     ]
+    stage_export(run, lanes=4)  # up to date: skipped, and the warning is printed again
+    assert capsys.readouterr().err.splitlines() == err
     write_report(run)
     report = run.file("report.md").read_text()
     assert "| layers.0 | 8192 | 8191 | 99.99 % **above warning level** | 0 |" in report
@@ -88,3 +90,14 @@ def test_non_finite_weight_is_refused_by_the_compiler(bad):
         net.layers[0].weight[1, 2] = bad
     with pytest.raises(CompilerError, match="weights must be finite"):
         compile_model(net)
+
+
+def test_clipped_weights_are_warned():
+    layers = {"layers.0": {"weights": 12, "zeroed": 0, "zeroed_share": 0.0, "clipped": 2,
+                           "scale": 0.5}}
+    assert quantization_warnings(layers) == [
+        ("[spikesmith] warning: layer layers.0: 2 of 12 weights were clipped to the largest code "
+        "(scale 0.5)")
+    ]
+    layers["layers.0"].update(clipped=0, zeroed=6, zeroed_share=0.5)
+    assert quantization_warnings(layers) == []  # exactly at the level: no warning
