@@ -34,7 +34,7 @@ import numpy as np
 from spikesmith.sim.encoders import EncoderParams, Encoding
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import NeuronModel, ResetMode
-from spikesmith.sim.limits import LAYER_WEIGHTS, LAYER_WIDTH
+from spikesmith.sim.limits import LAYER_WEIGHTS, LAYER_WIDTH, TIMESTEPS, IntRange
 
 from .errors import CompilerError
 from .ir import Decision, DenseArg, Graph, InputArg, LIFArg, Node, Op, OutputArg
@@ -102,6 +102,15 @@ def _p_int(tok: str) -> int:
         raise _BadTokenError(f"a decimal integer without leading zeros or '+' in "
                              f"{_INT64[0]}..{_INT64[1]} (64-bit signed)")
     return int(tok)
+
+
+def _p_limited(limit: IntRange) -> Callable[[str], int]:
+    """A decimal integer in a ``sim.limits`` range (a size, bounded before it is used)."""
+    def parse_limited(tok: str) -> int:
+        if len(tok) > _INT_CHARS or not _INT.fullmatch(tok) or int(tok) not in limit:
+            raise _BadTokenError(f"{limit.describe()} (sim.limits {limit.name})")
+        return int(tok)
+    return parse_limited
 
 
 def _p_float(tok: str) -> float:
@@ -220,10 +229,10 @@ def _build_dense(v: dict[str, Any], w: np.ndarray | None) -> DenseArg:
 _SPECS: dict[Op, _ArgSpec] = {
     Op.INPUT: _ArgSpec(
         (
-            _Field("features", lambda a: str(a.features), _p_int),
+            _Field("features", lambda a: str(a.features), _p_limited(LAYER_WIDTH)),
             _Field("encoding", lambda a: a.encoder.encoding.value, _p_enum(Encoding)),
             _Field("seed", lambda a: str(a.encoder.seed), _p_int),
-            _Field("timesteps", lambda a: str(a.timesteps), _p_int),
+            _Field("timesteps", lambda a: str(a.timesteps), _p_limited(TIMESTEPS)),
         ),
         lambda v, _w: InputArg(features=v["features"], timesteps=v["timesteps"],
                                encoder=EncoderParams(v["encoding"], v["seed"])),

@@ -165,7 +165,7 @@ def _check_sizes(path: Path, config: dict[str, Any]) -> None:
     for n in sizes:
         if n not in LAYER_WIDTH:
             raise CheckpointError(f"checkpoint {str(path)!r}: config 'sizes' must be "
-                                  f"{expected}; {reprlib.repr(n)} is not")
+                                  f"{expected}, found {reprlib.repr(n)}")
     for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         if n_in * n_out not in LAYER_WEIGHTS:
             raise CheckpointError(f"checkpoint {str(path)!r}: config 'sizes' must be "

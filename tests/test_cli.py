@@ -187,8 +187,9 @@ def test_huge_ir_shape_is_refused_before_allocating(run):
 
 
 @pytest.mark.parametrize(("token", "fragments"), [
-    ("1e9", ["expected timesteps as a decimal integer", "found '1e9'"]),
-    ("1000000000", ["timesteps must be an integer in 1..256, not 1000000000"]),
+    ("1e9", ["expected timesteps as an integer in 1..256 (sim.limits timesteps), found '1e9'"]),
+    ("1000000000", ["expected timesteps as an integer in 1..256 (sim.limits timesteps)",
+                    "found '1000000000'"]),
 ])
 def test_ir_timesteps_out_of_range(run, token, fragments):
     _edit_ir(run, "timesteps=4", f"timesteps={token}")
@@ -249,7 +250,7 @@ def _write_checkpoint(run, **config_changes):
 @pytest.mark.parametrize(("change", "fragments"), [
     ({"sizes": [64, 1e9, 10]},
      ["config 'sizes' must be a list of 2..64 layer widths, each an integer in 1..65536",
-      "1000000000.0 is not"]),
+      "found 1000000000.0"]),
     ({"sizes": [64, 65536, 4096, 10]},
      ["layer 1 has 65536 inputs x 4096 neurons = 268435456 weights"]),
     ({"timesteps": 1e9}, ["config 'timesteps' must be an integer in 1..256, not 1000000000.0"]),

@@ -140,7 +140,9 @@ def test_rendered_text_has_the_documented_shape(int_graph):
      r"found '999999999x3'$")),
     ("shape=2x3", "shape=65536x65536", r"^line 3: expected shape as .* found '65536x65536'$"),
     ("timesteps=3", "timesteps=1e9",
-     r"^line 2: expected timesteps as a decimal integer .* found '1e9'$"),
+     (r"^line 2: expected timesteps as an integer in 1..256 \(sim.limits timesteps\), "
+      r"found '1e9'$")),
+    ("features=3", "features=99999", r"^line 2: expected features as an integer in 1..65536 "),
     ("spikesmith-ir 1", "\x01" * 16000,
      (r"^line 1: expected the header 'spikesmith-ir 1', found '(\\x01){60}'\.\.\. "
       r"\(16000 characters\)$")),

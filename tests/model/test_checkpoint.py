@@ -215,8 +215,8 @@ def test_unknown_and_missing_config_keys(tmp_path):
     ("sizes", [6], (r"config 'sizes' must be a list of 2..64 layer widths, each an integer in "
                     r"1..65536, with at most 16777216 weights per layer \(sim.limits\), "
                     r"not \[6\]")),
-    ("sizes", [6, 1e9, 3], "config 'sizes' must be .*; 1000000000.0 is not$"),
-    ("sizes", [6, 0, 3], "config 'sizes' must be .*; 0 is not$"),
+    ("sizes", [6, 1e9, 3], "config 'sizes' must be .*, found 1000000000.0$"),
+    ("sizes", [6, 0, 3], "config 'sizes' must be .*, found 0$"),
     ("sizes", [6, 65536, 4096], "layer 1 has 65536 inputs x 4096 neurons = 268435456 weights"),
     ("model", "hh", r"config 'model' must be one of \['if', 'lif'\], not 'hh'"),
     ("reset", 3, r"config 'reset' must be one of \['zero', 'subtract'\], not 3"),
