@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from spikesmith.sim.files import atomic_write_text
+from spikesmith.sim.input_files import read_input_bytes
 
 from .errors import CompilerError
 from .ir import Graph
@@ -44,11 +45,16 @@ def load_ir(path: str | os.PathLike[str]) -> Graph:
     FileNotFoundError
         If there is no such file.
     IRFileError
-        If the file is not UTF-8, is malformed (wrong header, bad numbers, truncated: the
+        If the path is not a regular file or is larger than
+        ``sim.limits.INPUT_FILE_BYTES`` (checked before reading), if the file is not UTF-8,
+        is malformed (wrong header, bad numbers, truncated: the
         message gives the line, what was found and what is accepted) or breaks an IR rule.
     """
     path = Path(path)
-    data = path.read_bytes()
+    try:
+        data = read_input_bytes(path)
+    except ValueError as exc:
+        raise IRFileError(f"{path}: {exc} (a spikesmith IR file)") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -34,6 +34,7 @@ import numpy as np
 from spikesmith.sim.encoders import EncoderParams, Encoding
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import NeuronModel, ResetMode
+from spikesmith.sim.limits import LAYER_WEIGHTS, LAYER_WIDTH, TIMESTEPS, IntRange
 
 from .errors import CompilerError
 from .ir import Decision, DenseArg, Graph, InputArg, LIFArg, Node, Op, OutputArg
@@ -46,6 +47,13 @@ HEADER = "spikesmith-ir 1"
 #: A decimal integer in its one spelling: ASCII digits, no sign on zero, no leading zeros.
 _INT = re.compile(r"0|-?[1-9][0-9]*")
 _CALL = re.compile(r"([A-Z]+)\(([^()]*)\)")
+#: Longest integer token: int64 has at most 19 digits, plus a sign. Checked before ``int()``.
+_INT_CHARS = 20
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+#: Longest float token (``repr`` of a float has at most 24 characters).
+_FLOAT_CHARS = 32
+#: Characters of a faulty token or line quoted in an error message.
+_QUOTE_CHARS = 60
 _NODE_FORM = ("'<name> = <OP>(<operands>) <format or -> key=value ...' with OP one of "
               + ", ".join(o.name for o in Op))
 
@@ -67,7 +75,15 @@ class IRSyntaxError(CompilerError):
         self.line = line
         self.found = found
         self.expected = expected
-        super().__init__(f"line {line}: expected {expected}, found {found!r}")
+        super().__init__(f"line {line}: expected {expected}, found {_excerpt(found)}")
+
+
+def _excerpt(found: str) -> str:
+    """Quote at most ``_QUOTE_CHARS`` characters of ``found`` (``repr``), with an ellipsis and
+    the full length when cut, so a message never repeats a whole line of garbage."""
+    if len(found) <= _QUOTE_CHARS:
+        return repr(found)
+    return f"{found[:_QUOTE_CHARS]!r}... ({len(found)} characters)"
 
 
 class _BadTokenError(Exception):
@@ -81,12 +97,26 @@ class _BadTokenError(Exception):
 # --- token codecs -------------------------------------------------------------------------
 
 def _p_int(tok: str) -> int:
-    if not _INT.fullmatch(tok):
-        raise _BadTokenError("a decimal integer without leading zeros or '+'")
+    if len(tok) > _INT_CHARS or not _INT.fullmatch(tok) or not (
+            _INT64[0] <= int(tok) <= _INT64[1]):
+        raise _BadTokenError(f"a decimal integer without leading zeros or '+' in "
+                             f"{_INT64[0]}..{_INT64[1]} (64-bit signed)")
     return int(tok)
 
 
+def _p_limited(limit: IntRange) -> Callable[[str], int]:
+    """A decimal integer in a ``sim.limits`` range (a size, bounded before it is used)."""
+    def parse_limited(tok: str) -> int:
+        if len(tok) > _INT_CHARS or not _INT.fullmatch(tok) or int(tok) not in limit:
+            raise _BadTokenError(f"{limit.describe()} (sim.limits {limit.name})")
+        return int(tok)
+    return parse_limited
+
+
 def _p_float(tok: str) -> float:
+    if len(tok) > _FLOAT_CHARS:
+        raise _BadTokenError(f"a float of at most {_FLOAT_CHARS} characters in shortest "
+                             "round-trip form (Python repr)")
     try:
         x = float(tok)
     except ValueError:
@@ -98,8 +128,8 @@ def _p_float(tok: str) -> float:
 
 
 def _p_number(tok: str) -> int | float:
-    if _INT.fullmatch(tok):
-        return int(tok)
+    if len(tok) <= _INT_CHARS and _INT.fullmatch(tok):
+        return _p_int(tok)
     try:
         return _p_float(tok)
     except _BadTokenError as exc:
@@ -141,10 +171,15 @@ def _p_ident(tok: str) -> str:
 
 
 def _p_shape(tok: str) -> tuple[int, int]:
-    m = re.fullmatch(r"([1-9][0-9]*)x([1-9][0-9]*)", tok)
+    expected = (f"'<rows>x<columns>' with rows and columns {LAYER_WIDTH.describe()} and at most "
+                f"{LAYER_WEIGHTS.hi} weights (sim.limits), e.g. 16x64")
+    m = re.fullmatch(r"([1-9][0-9]{0,5})x([1-9][0-9]{0,5})", tok)
     if not m:
-        raise _BadTokenError("'<rows>x<columns>' with positive decimal sizes, e.g. 16x64")
-    return int(m.group(1)), int(m.group(2))
+        raise _BadTokenError(expected)
+    shape = int(m.group(1)), int(m.group(2))
+    if not all(n in LAYER_WIDTH for n in shape) or shape[0] * shape[1] not in LAYER_WEIGHTS:
+        raise _BadTokenError(expected)
+    return shape
 
 
 _DTYPES = {"int": np.dtype(np.int64), "float": np.dtype(np.float64)}
@@ -194,10 +229,10 @@ def _build_dense(v: dict[str, Any], w: np.ndarray | None) -> DenseArg:
 _SPECS: dict[Op, _ArgSpec] = {
     Op.INPUT: _ArgSpec(
         (
-            _Field("features", lambda a: str(a.features), _p_int),
+            _Field("features", lambda a: str(a.features), _p_limited(LAYER_WIDTH)),
             _Field("encoding", lambda a: a.encoder.encoding.value, _p_enum(Encoding)),
             _Field("seed", lambda a: str(a.encoder.seed), _p_int),
-            _Field("timesteps", lambda a: str(a.timesteps), _p_int),
+            _Field("timesteps", lambda a: str(a.timesteps), _p_limited(TIMESTEPS)),
         ),
         lambda v, _w: InputArg(features=v["features"], timesteps=v["timesteps"],
                                encoder=EncoderParams(v["encoding"], v["seed"])),

@@ -18,7 +18,7 @@ import numpy as np
 from spikesmith.sim.encoders import EncoderParams
 from spikesmith.sim.fixed import FixedFormat, bits_for_range
 from spikesmith.sim.lif import LIFParams
-from spikesmith.sim.limits import LANES, TIMESTEPS, WEIGHT_BITS, IntRange
+from spikesmith.sim.limits import LANES, LAYER_WIDTH, TIMESTEPS, WEIGHT_BITS, IntRange
 from spikesmith.sim.ops import accumulator_bound
 
 from .errors import CompilerError
@@ -74,8 +74,7 @@ def _is_pos_float(x: object) -> bool:
 def _check_input(n: Node, stage: Stage) -> list[str]:
     a: InputArg = n.arg
     out = []
-    if not _is_int(a.features) or a.features < 1:
-        out.append(f"features must be a positive integer, not {a.features!r}")
+    out += [f"features: {p}" for p in _out_of_range(LAYER_WIDTH, a.features)]
     out += _out_of_range(TIMESTEPS, a.timesteps)
     if not isinstance(a.encoder, EncoderParams):
         out.append(f"encoder must be an EncoderParams, not {a.encoder!r}")

@@ -10,8 +10,10 @@ folder, then ``os.replace``); reading never unpickles and reports every defect a
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import reprlib
 import struct
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from safetensors.torch import save as st_save
 from spikesmith.sim.encoders import EncoderParams, Encoding
 from spikesmith.sim.files import atomic_write_bytes
 from spikesmith.sim.lif import NeuronModel, ResetMode
+from spikesmith.sim.limits import LAYER_WEIGHTS, LAYER_WIDTH, TIMESTEPS
 
 from .layers import MIN_THRESHOLD
 from .network import SpikingMLP
@@ -39,6 +42,8 @@ _CONFIG_KEYS = ("sizes", "weight_bits", "membrane_bits", "timesteps", "encoder",
                 "leak_shift", "reset", "learnable_threshold", "surrogate", "init_gain",
                 "dropout")
 _MAX_HEADER = 100_000_000
+#: Most layer widths (inputs included) a checkpoint config may list.
+_MAX_SIZES = 64
 
 
 class CheckpointError(ValueError):
@@ -149,6 +154,28 @@ def _enum(path: Path, name: str, cls: type, value: Any) -> Any:
     return cls(value)
 
 
+def _check_sizes(path: Path, config: dict[str, Any]) -> None:
+    """Bound the sizes and timesteps of ``config`` before any tensor is allocated."""
+    sizes, timesteps = config["sizes"], config["timesteps"]
+    expected = (f"a list of 2..{_MAX_SIZES} layer widths, each {LAYER_WIDTH.describe()}, with "
+                f"at most {LAYER_WEIGHTS.hi} weights per layer (sim.limits)")
+    if not isinstance(sizes, list) or not 2 <= len(sizes) <= _MAX_SIZES:
+        raise CheckpointError(f"checkpoint {str(path)!r}: config 'sizes' must be {expected}, "
+                              f"not {reprlib.repr(sizes)}")
+    for n in sizes:
+        if n not in LAYER_WIDTH:
+            raise CheckpointError(f"checkpoint {str(path)!r}: config 'sizes' must be "
+                                  f"{expected}, found {reprlib.repr(n)}")
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        if n_in * n_out not in LAYER_WEIGHTS:
+            raise CheckpointError(f"checkpoint {str(path)!r}: config 'sizes' must be "
+                                  f"{expected}; layer {i} has {n_in} inputs x {n_out} neurons "
+                                  f"= {n_in * n_out} weights")
+    if timesteps not in TIMESTEPS:
+        raise CheckpointError(f"checkpoint {str(path)!r}: config 'timesteps' must be "
+                              f"{TIMESTEPS.describe()}, not {reprlib.repr(timesteps)}")
+
+
 def _network_from_config(path: Path, config: Any) -> SpikingMLP:
     if not isinstance(config, dict):
         raise CheckpointError(f"checkpoint {str(path)!r}: config must be a JSON object, "
@@ -158,6 +185,7 @@ def _network_from_config(path: Path, config: Any) -> SpikingMLP:
     if unknown or missing:
         raise CheckpointError(f"checkpoint {str(path)!r}: config has unknown keys {unknown} "
                               f"and lacks keys {missing}; expected exactly {list(_CONFIG_KEYS)}")
+    _check_sizes(path, config)
     enc = config["encoder"]
     if not isinstance(enc, dict) or set(enc) != {"encoding", "seed"}:
         raise CheckpointError(f"checkpoint {str(path)!r}: config 'encoder' must be an object "

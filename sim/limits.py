@@ -9,7 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ACC_BITS", "LANES", "MEMBRANE_BITS", "TIMESTEPS", "WEIGHT_BITS", "IntRange"]
+__all__ = [
+    "ACC_BITS",
+    "INPUT_FILE_BYTES",
+    "LANES",
+    "LAYER_WEIGHTS",
+    "LAYER_WIDTH",
+    "MEMBRANE_BITS",
+    "NEURONS_PER_CLASS",
+    "POPULATION",
+    "PROCESSES",
+    "TIMESTEPS",
+    "WEIGHT_BITS",
+    "IntRange",
+]
 
 
 @dataclass(frozen=True)
@@ -66,3 +79,20 @@ ACC_BITS = IntRange("accumulator bits", 2, 48)
 LANES = IntRange("lanes", 1, 64, power_of_two=True)
 #: Timesteps per sample.
 TIMESTEPS = IntRange("timesteps", 1, 256)
+
+# --- sizes read from files and options: bounded before anything is allocated ---------------
+
+#: Neurons of one layer, features of an input, rows or columns of a weight matrix.
+LAYER_WIDTH = IntRange("layer width", 1, 65536)
+#: Weights of one layer (rows x columns); 2^24 int64 weights are 128 MiB.
+LAYER_WEIGHTS = IntRange("weights per layer", 1, 1 << 24)
+#: Size in bytes of an input file the flow reads (IR text, JSON records); checked with
+#: ``stat`` and read with at most ``hi + 1`` bytes, so a device or a huge file is refused.
+INPUT_FILE_BYTES = IntRange("file size in bytes", 0, 64 << 20)
+#: Worker processes of a parallel study.
+PROCESSES = IntRange("processes", 1, 256)
+#: Neurons per class of a learning (NCG) readout: 10 classes of 256 are 2560 neurons.
+NEURONS_PER_CLASS = IntRange("neurons per class", 1, 256)
+#: Neurons of one population of the recurrent (sleep-study) network; its recurrent weights
+#: grow with the square, 4096^2 = 2^24 as ``LAYER_WEIGHTS``.
+POPULATION = IntRange("population size", 1, 4096)

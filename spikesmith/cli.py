@@ -7,13 +7,23 @@ anything is written.
 
 from __future__ import annotations
 
+import reprlib
 import sys
 from pathlib import Path
 
 import click
 
 from .datasets import DATASETS
-from .sim.limits import LANES, MEMBRANE_BITS, TIMESTEPS, WEIGHT_BITS
+from .sim.limits import (
+    LANES,
+    MEMBRANE_BITS,
+    NEURONS_PER_CLASS,
+    POPULATION,
+    PROCESSES,
+    TIMESTEPS,
+    WEIGHT_BITS,
+    IntRange,
+)
 
 __all__ = ["main"]
 
@@ -23,6 +33,30 @@ _run_option = click.option(
     "--run", "run_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
     help="Run folder holding every artefact of the flow.",
 )
+
+
+#: Largest sleep ratio of ``sleep-study`` (sleep steps per wake step).
+MAX_SLEEP_RATIO = 100.0
+
+
+class _Limited(click.ParamType):
+    """An integer option checked against a ``sim.limits`` record while the command line is
+    parsed (before any work); a rejection is click's usage error, exit status 2."""
+
+    name = "integer"
+
+    def __init__(self, limit: IntRange) -> None:
+        self.limit = limit
+
+    def convert(self, value, param, ctx):
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = value
+        try:
+            return self.limit.check(number)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def _fail(exc: Exception) -> None:
@@ -193,8 +227,10 @@ def report(run_dir):
               help=f"Dataset shipped with a pip package: {', '.join(DATASETS)}.")
 @click.option("--method", type=str, default="s2stdp", show_default=True,
               help="Learning rule: s2stdp, sstdp or rstdp.")
-@click.option("--neurons-per-class", type=int, default=5, show_default=True,
-              help="M: neurons per class (1 = S2-STDP, 2 = PCN, 5 = NCG).")
+@click.option("--neurons-per-class", type=_Limited(NEURONS_PER_CLASS), default=5,
+              show_default=True,
+              help="M: neurons per class (1 = S2-STDP, 2 = PCN, 5 = NCG), "
+                   f"{NEURONS_PER_CLASS.describe()}.")
 @click.option("--time-bins", type=int, default=256, show_default=True,
               help="K: spike-time bins (a power of two).")
 @click.option("--epochs", type=int, default=10, show_default=True)
@@ -221,8 +257,6 @@ def learn(run_dir, dataset, method, neurons_per_class, time_bins, epochs, seed, 
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}: accepted methods are "
                              f"{', '.join(METHODS)}")
-        if neurons_per_class < 1:
-            raise ValueError(f"neurons per class must be >= 1, not {neurons_per_class}")
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, not {epochs}")
         s = learn_to_run_folder(run_dir, dataset=dataset, method=METHODS[method],
@@ -243,18 +277,25 @@ def learn(run_dir, dataset, method, neurons_per_class, time_bins, epochs, seed, 
     click.echo(f"run folder: {run_dir}")
 
 
-def _floats(text: str) -> tuple[float, ...]:
+def _ratios(text: str) -> tuple[float, ...]:
+    expected = (f"--ratios must be comma-separated numbers in 0..{MAX_SLEEP_RATIO:g}, e.g. "
+                "0,0.1,0.5")
     try:
-        return tuple(float(v) for v in text.split(",") if v.strip())
+        values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated numbers, not {text!r}") from None
+        raise click.BadParameter(f"{expected}, not {reprlib.repr(text)}") from None
+    bad = [v for v in values if not 0 <= v <= MAX_SLEEP_RATIO]
+    if not values or bad:
+        raise click.BadParameter(f"{expected}, not {reprlib.repr(text)}")
+    return values
 
 
 def _ints(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, not {text!r}") from None
+        raise click.BadParameter(f"--seeds must be comma-separated integers, not "
+                                 f"{reprlib.repr(text)}") from None
 
 
 @main.command("sleep-study")
@@ -265,15 +306,18 @@ def _ints(text: str) -> tuple[int, ...]:
               help="Seeds (connectivity, input spike trains and noise).")
 @click.option("--train-images", type=int, default=3000, show_default=True)
 @click.option("--test-images", type=int, default=None, help="Default: all 1000.")
-@click.option("--exc", "n_exc", type=int, default=200, show_default=True)
-@click.option("--inh", "n_inh", type=int, default=50, show_default=True)
-@click.option("--processes", type=int, default=2, show_default=True)
+@click.option("--exc", "n_exc", type=_Limited(POPULATION), default=200, show_default=True,
+              help=f"Excitatory neurons, {POPULATION.describe()}.")
+@click.option("--inh", "n_inh", type=_Limited(POPULATION), default=50, show_default=True,
+              help=f"Inhibitory neurons, {POPULATION.describe()}.")
+@click.option("--processes", type=_Limited(PROCESSES), default=2, show_default=True,
+              help=f"Worker processes, {PROCESSES.describe()}.")
 def sleep_study(run_dir, ratios, seeds, train_images, test_images, n_exc, n_inh, processes):
     """Recurrent STDP with sleep phases on mnist5k (15x15), across sleep ratios and seeds."""
     from .sleep_study import run_sleep_study
 
     try:
-        ratio_t, seed_t = _floats(ratios), _ints(seeds)
+        ratio_t, seed_t = _ratios(ratios), _ints(seeds)
         if not 1 <= train_images <= 4000:
             raise ValueError(f"train images must be in 1..4000, not {train_images}")
         result = run_sleep_study(ratios=ratio_t, seeds=seed_t, n_train=train_images,

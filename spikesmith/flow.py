@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import reprlib
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -127,8 +128,23 @@ def _mark_done(run: RunFolder, stage: str, inputs: dict[str, Any]) -> None:
 
 
 def _dataset(run: RunFolder) -> Dataset:
+    """Load the dataset named by the run folder's ``config.json``.
+
+    Raises
+    ------
+    FlowError
+        If ``config.json`` is not a JSON object naming a known dataset.
+    """
     cfg = run.read_json(RunFolder.CONFIG)
-    return load_dataset(cfg["dataset"], seed=0)
+    name = cfg.get("dataset") if isinstance(cfg, dict) else None
+    if name not in DATASETS:
+        found = (f"dataset {reprlib.repr(name)}" if isinstance(cfg, dict) and "dataset" in cfg
+                 else "no 'dataset' key" if isinstance(cfg, dict)
+                 else f"a JSON {type(cfg).__name__}")
+        raise FlowError(f"{run.file(RunFolder.CONFIG)} must be a JSON object whose 'dataset' is "
+                        f"one of {', '.join(DATASETS)}, found {found}; rerun `spikesmith train "
+                        f"--run {run.path}` to rewrite it")
+    return load_dataset(name, seed=0)
 
 
 def _prepare(run_dir: Any) -> RunFolder:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .sim.files import atomic_write_text
+from .sim.input_files import read_input_bytes
 
 __all__ = ["RunFolder", "RunFolderError"]
 
@@ -85,14 +86,26 @@ class RunFolder:
         return p
 
     def read_json(self, name: str) -> Any:
-        """Read a JSON artefact, with a clear error if it is malformed."""
+        """Read a JSON artefact, with a clear error if it is malformed.
+
+        Raises
+        ------
+        RunFolderError
+            If it is missing, not a regular file, larger than ``sim.limits.INPUT_FILE_BYTES``
+            (checked before reading), not UTF-8 or not valid JSON.
+        """
         p = self.file(name)
         try:
-            return json.loads(p.read_text())
+            return json.loads(read_input_bytes(p).decode("utf-8"))
         except FileNotFoundError:
             raise RunFolderError(f"{p} is missing") from None
+        except UnicodeDecodeError as exc:
+            raise RunFolderError(f"{p} is not UTF-8 text (byte {exc.start}); expected "
+                                 "JSON") from None
         except json.JSONDecodeError as exc:
             raise RunFolderError(f"{p} is not valid JSON: {exc}") from None
+        except ValueError as exc:
+            raise RunFolderError(f"{p} {exc} holding JSON") from None
 
     def summary(self) -> dict[str, Any]:
         """Return the summary (empty if none yet)."""

@@ -1,5 +1,7 @@
 """IR files: atomic writes, and damaged files rejected with the file, line and reason."""
 
+import os
+
 import pytest
 
 from spikesmith.compiler.frontend.torch import from_torch
@@ -8,6 +10,7 @@ from spikesmith.compiler.irfile import IRFileError, load_ir, save_ir
 from spikesmith.compiler.pipeline import lower
 from spikesmith.compiler.render import render
 from spikesmith.compiler.verify import IRError
+from spikesmith.sim.limits import INPUT_FILE_BYTES
 
 
 def test_save_then_load_gives_the_same_graph(tmp_path, tiny_net):
@@ -43,7 +46,8 @@ def test_wrong_header_is_reported(saved):
 def test_bad_number_is_reported(saved):
     saved.write_text(saved.read_text().replace("  3 -2 1", "  3 -2 one"))
     with pytest.raises(IRFileError, match=r"net.ir: line 4: expected column 3: a decimal "
-                                          r"integer without leading zeros or '\+', found 'one'"):
+                                          r"integer without leading zeros or '\+' in .*, "
+                                          r"found 'one'"):
         load_ir(saved)
 
 
@@ -68,3 +72,35 @@ def test_rule_violation_in_a_file_is_reported(saved):
                                           r"\n  - node 'layers.1' \(LIF\): threshold must be an "
                                           r"integer in 1..127"):
         load_ir(saved)
+
+
+def test_directory_is_refused(tmp_path):
+    (tmp_path / "net.ir").mkdir()
+    with pytest.raises(IRFileError, match=r"net.ir: is a directory, expected a regular file "
+                                          r"\(a spikesmith IR file\)$"):
+        load_ir(tmp_path / "net.ir")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_link_to_a_device_is_refused_without_reading(tmp_path):
+    (tmp_path / "net.ir").symlink_to("/dev/zero")
+    with pytest.raises(IRFileError, match=r"net.ir: is a device, pipe or socket, expected a "
+                                          r"regular file"):
+        load_ir(tmp_path / "net.ir")
+
+
+def test_file_over_the_size_limit_is_refused(saved):
+    with saved.open("ab") as f:
+        f.truncate(INPUT_FILE_BYTES.hi + 1)
+    with pytest.raises(IRFileError, match=r"net.ir: is larger than 67108864 bytes \(64 MiB\), "
+                                          r"the accepted file size in bytes \(an integer in "
+                                          r"0..67108864\)"):
+        load_ir(saved)
+
+
+def test_garbage_is_quoted_as_a_short_excerpt(saved):
+    saved.write_bytes(bytes(range(11, 127)) * 140 + b"\n")
+    with pytest.raises(IRFileError) as info:
+        load_ir(saved)
+    assert len(str(info.value)) < 250 + len(str(saved))
+    assert str(info.value).endswith("... (16240 characters)")

@@ -126,8 +126,26 @@ def test_rendered_text_has_the_documented_shape(int_graph):
      (r"^line 3: expected an operand naming a node defined on an earlier line \(defined so "
      r"far: input\), found 'inptu'$")),
     ("  0 5 -4", "  0 5x -4",
-     (r"^line 5: expected column 2: a decimal integer without leading zeros or '\+', "
-     r"found '5x'$")),
+     (r"^line 5: expected column 2: a decimal integer without leading zeros or '\+' in "
+     r"-9223372036854775808..9223372036854775807 \(64-bit signed\), found '5x'$")),
+    ("  0 5 -4", "  0 9223372036854775808 -4",
+     r"^line 5: expected column 2: .* \(64-bit signed\), found '9223372036854775808'$"),
+    ("  0 5 -4", "  0 -9223372036854775809 -4",
+     r"^line 5: expected column 2: .* \(64-bit signed\), found '-9223372036854775809'$"),
+    ("  0 5 -4", "  0 " + "7" * 5001 + " -4",
+     r"^line 5: expected column 2: .* found '7{60}'\.\.\. \(5001 characters\)$"),
+    ("shape=2x3", "shape=999999999x3",
+     (r"^line 3: expected shape as '<rows>x<columns>' with rows and columns an integer in "
+     r"1..65536 and at most 16777216 weights \(sim.limits\), e.g. 16x64, "
+     r"found '999999999x3'$")),
+    ("shape=2x3", "shape=65536x65536", r"^line 3: expected shape as .* found '65536x65536'$"),
+    ("timesteps=3", "timesteps=1e9",
+     (r"^line 2: expected timesteps as an integer in 1..256 \(sim.limits timesteps\), "
+      r"found '1e9'$")),
+    ("features=3", "features=99999", r"^line 2: expected features as an integer in 1..65536 "),
+    ("spikesmith-ir 1", "\x01" * 16000,
+     (r"^line 1: expected the header 'spikesmith-ir 1', found '(\\x01){60}'\.\.\. "
+      r"\(16000 characters\)$")),
     ("  0 5 -4", "  0 5",
      r"^line 5: expected weight row 2 of 2: two spaces then 3 integers"),
     ("threshold=4", "threshold=4.50",

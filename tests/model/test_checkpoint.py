@@ -210,8 +210,14 @@ def test_unknown_and_missing_config_keys(tmp_path):
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("weight_bits", 1, "bad network config: weight bits must be an integer in 2..16, not 1"),
     ("weight_bits", 40, "bad network config: weight bits must be an integer in 2..16, not 40"),
-    ("timesteps", 0, "bad network config: timesteps must be an integer in 1..256, not 0"),
-    ("sizes", [6], "bad network config: sizes must be a sequence of at least two"),
+    ("timesteps", 0, "config 'timesteps' must be an integer in 1..256, not 0"),
+    ("timesteps", 1e9, "config 'timesteps' must be an integer in 1..256, not 1000000000.0"),
+    ("sizes", [6], (r"config 'sizes' must be a list of 2..64 layer widths, each an integer in "
+                    r"1..65536, with at most 16777216 weights per layer \(sim.limits\), "
+                    r"not \[6\]")),
+    ("sizes", [6, 1e9, 3], "config 'sizes' must be .*, found 1000000000.0$"),
+    ("sizes", [6, 0, 3], "config 'sizes' must be .*, found 0$"),
+    ("sizes", [6, 65536, 4096], "layer 1 has 65536 inputs x 4096 neurons = 268435456 weights"),
     ("model", "hh", r"config 'model' must be one of \['if', 'lif'\], not 'hh'"),
     ("reset", 3, r"config 'reset' must be one of \['zero', 'subtract'\], not 3"),
     ("encoder", {"encoding": "rate"},
