@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from spikesmith.sim.files import atomic_write_text
-from spikesmith.sim.input_files import read_input_bytes
+from spikesmith.sim.files import atomic_write_text, read_input_bytes
 
 from .errors import CompilerError
 from .ir import Graph

@@ -22,8 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .sim.files import atomic_write_text
-from .sim.input_files import read_input_bytes
+from .sim.files import atomic_write_text, read_input_bytes
 
 __all__ = ["RunFolder", "RunFolderError"]
 
