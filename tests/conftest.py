@@ -28,3 +28,23 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "rtl" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def exported(tmp_path):
+    """A tiny untrained network exported into a run folder (no training needed)."""
+    import torch
+    from click.testing import CliRunner
+
+    from spikesmith.cli import main
+    from spikesmith.model.checkpoint import save_checkpoint
+    from spikesmith.model.network import SpikingMLP
+    from spikesmith.sim.encoders import EncoderParams
+
+    torch.manual_seed(0)
+    net = SpikingMLP([64, 12, 10], weight_bits=4, timesteps=4, encoder=EncoderParams())
+    (tmp_path / "config.json").write_text('{"dataset": "digits"}')
+    save_checkpoint(tmp_path / "checkpoint.safetensors", net)
+    res = CliRunner().invoke(main, ["export", "--run", str(tmp_path), "--lanes", "4"])
+    assert res.exit_code == 0, res.output
+    return tmp_path

@@ -5,13 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from spikesmith.cli import main
-from spikesmith.model.checkpoint import save_checkpoint
-from spikesmith.model.network import SpikingMLP
-from spikesmith.sim.encoders import EncoderParams
 
 
 def _invoke(*args):
@@ -62,18 +58,6 @@ def test_bad_lanes_are_rejected(tmp_path):
     res = _invoke("export", "--run", tmp_path, "--lanes", 3)
     assert res.exit_code == 2
     assert "lanes must be a power of two in 1..64, not 3" in res.output
-
-
-@pytest.fixture
-def exported(tmp_path):
-    """A tiny untrained network exported into a run folder (no training needed)."""
-    torch.manual_seed(0)
-    net = SpikingMLP([64, 12, 10], weight_bits=4, timesteps=4, encoder=EncoderParams())
-    (tmp_path / "config.json").write_text('{"dataset": "digits"}')
-    save_checkpoint(tmp_path / "checkpoint.safetensors", net)
-    res = _invoke("export", "--run", tmp_path, "--lanes", 4)
-    assert res.exit_code == 0, res.output
-    return tmp_path
 
 
 def test_corrupted_ir_is_reported_and_nothing_is_verified(exported):
