@@ -179,18 +179,26 @@ def export(run_dir, lanes, force):
               help="Samples checked (default: test split, at least 500).")
 @click.option("--membrane-samples", type=int, default=100, show_default=True)
 @click.option("--force", is_flag=True)
-def verify(run_dir, samples, membrane_samples, force):
+@click.option("--trace", is_flag=True,
+              help="Write an FST waveform of the first mismatching sample into the run folder.")
+@click.option("--trace-sample", type=int, default=None,
+              help="Write the waveform of this sample instead (implies --trace).")
+def verify(run_dir, samples, membrane_samples, force, trace, trace_sample):
     """Run the run folder's Verilog in Verilator and compare with the golden model."""
     from .flow import stage_verify
 
     try:
         report = stage_verify(run_dir, samples=samples, membrane_samples=membrane_samples,
-                              force=force)
+                              force=force, trace=trace, trace_sample=trace_sample)
     except _user_errors() as exc:
         _fail(exc)
+    wave = report.get("waveform")
+    if wave:
+        click.echo(f"waveform: {Path(run_dir) / wave}")
     if report["mismatches"]:
-        click.echo(f"MISMATCH: {report['mismatches']} mismatches; first: {report['first']}",
-                   err=True)
+        seen = f"; waveform: {Path(run_dir) / wave}" if wave else ""
+        click.echo(f"MISMATCH: {report['mismatches']} mismatches; first: {report['first']}"
+                   f"{seen}", err=True)
         sys.exit(1)
 
 

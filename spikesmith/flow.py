@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import reprlib
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -43,6 +44,8 @@ __all__ = [
 CHECKPOINT = "checkpoint.safetensors"
 IR_FILE = "network.ir"
 HW_DIR = "hw"
+#: Folder of the run that holds the waveforms written by ``verify --trace``.
+_TRACE_DIR = "verify_trace"
 
 
 class FlowError(ValueError):
@@ -351,12 +354,16 @@ def _synaptic_ops(params: Any, images: np.ndarray) -> int:
 
 
 def stage_verify(run_dir: Any, *, samples: int | None = None, membrane_samples: int = 100,
-                 force: bool = False) -> dict[str, Any]:
+                 force: bool = False, trace: bool = False,
+                 trace_sample: int | None = None) -> dict[str, Any]:
     """Compile the run folder's Verilog in Verilator and compare it with ``sim/`` bit for bit.
 
     The reference is the golden model of the run folder's ``network.ir``; the device under
     test is the Verilog in ``hw/`` as it is on disk, so an edited weight there is reported.
     ``accuracy.hardware`` is measured from the RTL's own output spikes on the test split.
+    With ``trace`` (or a ``trace_sample``) the stage always runs and writes the FST waveform
+    of sample ``trace_sample`` (default: the first mismatching one, none if all match) to
+    ``verify_trace/sample<N>.fst``; the result's ``waveform`` names it (relative to the run).
     """
     run = _prepare(run_dir)
     graph = _load_graph(run)
@@ -365,17 +372,28 @@ def stage_verify(run_dir: Any, *, samples: int | None = None, membrane_samples: 
     x, y, n_test = _verify_images(ds, samples)
     if not 0 <= membrane_samples <= len(x):
         raise FlowError(f"membrane samples must be in 0..{len(x)}, not {membrane_samples}")
+    if trace_sample is not None and not 0 <= trace_sample < len(x):
+        raise FlowError(f"trace sample must be in 0..{len(x) - 1}, not {trace_sample}")
+    trace = trace or trace_sample is not None
     inputs = {"samples": len(x), "membrane_samples": membrane_samples,
               "design": _file_digest(run, HW_DIR, IR_FILE)}
-    if not force and _up_to_date(run, "verify", inputs):
+    if not force and not trace and _up_to_date(run, "verify", inputs):
         return run.read_json("verify.json")
     from .compiler.lowering import to_network_params
     from .verification.lif import verify_network
 
     params = to_network_params(graph)
+    wave_dir = run.file(_TRACE_DIR)
+    shutil.rmtree(wave_dir, ignore_errors=True)
     rep = verify_network(design=design_dir, params=params, images=x,
                          membrane_samples=membrane_samples,
-                         build_dir=run.file(".build") / "verilator")
+                         build_dir=run.file(".build") / "verilator",
+                         waveform=wave_dir / "trace.fst" if trace else None,
+                         trace_sample=trace_sample)
+    waveform = None
+    if rep.waveform is not None:
+        waveform = f"{_TRACE_DIR}/sample{rep.waveform_sample}.fst"
+        rep.waveform.rename(run.file(waveform))
     rtl_pred = np.asarray(rep.rtl_predictions)
     analytic_cps = _analytic_cycles_per_sample(graph, params, x[:100])
     synops_measured = _synaptic_ops(params, x) / rep.total_cycles if rep.total_cycles else 0.0
@@ -392,6 +410,7 @@ def stage_verify(run_dir: Any, *, samples: int | None = None, membrane_samples: 
         "accuracy_hardware": acc_hw,
         "cycles_per_sample_analytic": analytic_cps,
         "synops_per_cycle": synops_measured,
+        "waveform": waveform,
     }
     run.write_json("verify.json", result)
     run.update_summary({

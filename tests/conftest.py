@@ -28,3 +28,32 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "rtl" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def exported_once(tmp_path_factory):
+    """A tiny untrained 64-12-10 network exported once per module into a run folder."""
+    import torch
+    from click.testing import CliRunner
+
+    from spikesmith.cli import main
+    from spikesmith.model.checkpoint import save_checkpoint
+    from spikesmith.model.network import SpikingMLP
+    from spikesmith.sim.encoders import EncoderParams
+
+    run = tmp_path_factory.mktemp("exported")
+    torch.manual_seed(0)
+    net = SpikingMLP([64, 12, 10], weight_bits=4, timesteps=4, encoder=EncoderParams())
+    (run / "config.json").write_text('{"dataset": "digits"}')
+    save_checkpoint(run / "checkpoint.safetensors", net)
+    res = CliRunner().invoke(main, ["export", "--run", str(run), "--lanes", "4"])
+    assert res.exit_code == 0, res.output
+    return run
+
+
+@pytest.fixture
+def exported(exported_once, tmp_path):
+    """A fresh copy of the exported run folder (tests may change it)."""
+    import shutil
+
+    return shutil.copytree(exported_once, tmp_path / "run")

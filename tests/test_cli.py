@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 
 import pytest
 import torch
@@ -13,7 +12,7 @@ from click.testing import CliRunner
 from safetensors.torch import save as st_save
 
 from spikesmith.cli import main
-from spikesmith.model.checkpoint import FORMAT, save_checkpoint
+from spikesmith.model.checkpoint import FORMAT
 from spikesmith.model.network import SpikingMLP
 from spikesmith.sim.encoders import EncoderParams
 
@@ -66,25 +65,6 @@ def test_bad_lanes_are_rejected(tmp_path):
     res = _invoke("export", "--run", tmp_path, "--lanes", 3)
     assert res.exit_code == 2
     assert "lanes must be a power of two in 1..64, not 3" in res.output
-
-
-@pytest.fixture(scope="module")
-def exported_once(tmp_path_factory):
-    """A tiny untrained 64-12-10 network exported once into a run folder (no training)."""
-    run = tmp_path_factory.mktemp("exported")
-    torch.manual_seed(0)
-    net = SpikingMLP([64, 12, 10], weight_bits=4, timesteps=4, encoder=EncoderParams())
-    (run / "config.json").write_text('{"dataset": "digits"}')
-    save_checkpoint(run / "checkpoint.safetensors", net)
-    res = _invoke("export", "--run", run, "--lanes", 4)
-    assert res.exit_code == 0, res.output
-    return run
-
-
-@pytest.fixture
-def exported(exported_once, tmp_path):
-    """A fresh copy of the exported run folder."""
-    return shutil.copytree(exported_once, tmp_path / "run")
 
 
 def test_corrupted_ir_is_reported_and_nothing_is_verified(exported):

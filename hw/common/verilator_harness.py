@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +39,7 @@ __all__ = [
     "run_stimulus",
     "toolchain_key",
     "verilator_available",
+    "waveforms_available",
     "write_if_changed",
 ]
 
@@ -59,6 +61,23 @@ def verilator_available() -> str | None:
     for tool in ("make", "g++", "perl"):
         if shutil.which(tool) is None:
             return f"verilator needs {tool!r}, which is not on PATH"
+    return None
+
+
+def waveforms_available() -> str | None:
+    """Return why a tracing build (FST waveforms) cannot be made here, or ``None``.
+
+    Verilator's FST writer compiles against the lz4 and zlib headers of the system.
+    """
+    why = verilator_available()
+    if why is not None:
+        return why
+    for header, package in (("lz4.h", "liblz4-dev"), ("zlib.h", "zlib1g-dev")):
+        probe = subprocess.run(["g++", "-E", "-x", "c++", "-"], input=f"#include <{header}>\n",
+                               capture_output=True, text=True, check=False)
+        if probe.returncode != 0:
+            return (f"FST waveforms need the C header {header} (Debian/Ubuntu: apt install "
+                    f"{package})")
     return None
 
 
@@ -264,39 +283,53 @@ def build_lock(build: Path) -> Iterator[None]:
         yield
 
 
-def build_sources(sources: list[Path], *, top: str, build_dir: str | os.PathLike) -> Path:
+#: Extra Verilator arguments of a build that can record waveforms (FST, structs kept whole).
+_TRACE_ARGS = ("--trace-fst", "--trace-structs")
+
+
+def build_sources(sources: list[Path], *, top: str, build_dir: str | os.PathLike,
+                  trace: bool = False) -> Path:
     """Compile Verilog ``sources`` with Verilator for top module ``top``; return the dir.
 
     The design-independent Verilator runtime objects come from a per-user cache, and make
     only redoes work when a source changed. Any free-running harness top that follows this
     module's conventions (``done``, ``timed_out``, ``cycles``, ``seen``, ``n_samples``) can
-    then be run with :func:`run_free_running`.
+    then be run with :func:`run_free_running`. With ``trace`` the model can write an FST
+    waveform of every signal (``run_free_running(..., waveform=...)``); it is slower, so give
+    it its own build folder (the shared runtime objects are not used for it).
 
     Raises
     ------
     RuntimeError
-        If Verilator is unusable here.
+        If Verilator is unusable here (or, with ``trace``, cannot write waveforms).
     """
-    why = verilator_available()
+    why = waveforms_available() if trace else verilator_available()
     if why is not None:
         raise RuntimeError(why)
     build = Path(build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
-    _seed_runtime(build)
+    if not trace:
+        _seed_runtime(build)
     runner = _runner()
     runner.build(
         sources=[Path(s).resolve() for s in sources],
         hdl_toplevel=top,
         build_dir=build,
-        build_args=list(_BUILD_ARGS),
+        build_args=[*_BUILD_ARGS, *(_TRACE_ARGS if trace else ())],
+        waves=trace,
         log_file=build / "build.log",
     )
-    _store_runtime(build)
+    if not trace:
+        _store_runtime(build)
     return build
 
 
-def run_free_running(build_dir: str | os.PathLike, *, top: str, plusargs: list[str]) -> None:
+def run_free_running(build_dir: str | os.PathLike, *, top: str, plusargs: list[str],
+                     waveform: Path | None = None) -> None:
     """Run a harness built by :func:`build_sources` until its ``done`` rises.
+
+    With ``waveform`` (a build made with ``trace=True``) every signal of the run is written to
+    that FST file.
 
     Raises
     ------
@@ -313,19 +346,22 @@ def run_free_running(build_dir: str | os.PathLike, *, top: str, plusargs: list[s
         build_dir=build,
         test_dir=build,
         plusargs=list(plusargs),
+        waves=waveform is not None,
+        test_args=[] if waveform is None else ["--trace-file", str(Path(waveform).resolve())],
         extra_env={"COCOTB_REWRITE_ASSERTION_FILES": _TB_MODULE, "PYTHONPATH": pypath},
         log_file=build / "sim.log",
     )
 
 
 def run_stimulus(build_dir: str | os.PathLike, *, top: str, header: list[int],
-                 words: list[int]) -> list[str]:
+                 words: list[int], waveform: Path | None = None) -> list[str]:
     """Run built harness ``top`` on one stimulus file; return the output file's lines.
 
     The stimulus file (``stim.hex`` in the build folder) holds ``header`` (what the harness's
     :func:`harness_open_files` reads: sample count, cycle limit, extra registers), then
     ``words``, one hex number a line; the output file (``out.txt``) is whatever the harness
-    wrote, empty if it wrote nothing. Hold :func:`build_lock` around the call.
+    wrote, empty if it wrote nothing; ``waveform`` as in :func:`run_free_running`. Hold
+    :func:`build_lock` around the call.
 
     Raises
     ------
@@ -339,5 +375,6 @@ def run_stimulus(build_dir: str | os.PathLike, *, top: str, header: list[int],
         f.write("\n".join(f"{w:x}" for w in words))
         f.write("\n")
     out.unlink(missing_ok=True)
-    run_free_running(build, top=top, plusargs=[f"+ss_stim={stim}", f"+ss_out={out}"])
+    run_free_running(build, top=top, plusargs=[f"+ss_stim={stim}", f"+ss_out={out}"],
+                     waveform=waveform)
     return out.read_text().splitlines() if out.is_file() else []

@@ -115,10 +115,12 @@ class HarnessRun:
     cycles: int
 
 
-def build_harness(design: GeneratedDesign, build_dir: str | os.PathLike) -> Path:
+def build_harness(design: GeneratedDesign, build_dir: str | os.PathLike, *,
+                  trace: bool = False) -> Path:
     """Compile ``design``'s Verilog, as it is in its folder, with the harness; return the dir.
 
-    Verilator and make only redo work when a source changed.
+    Verilator and make only redo work when a source changed. ``trace`` makes a build that can
+    write waveforms (``build_sources``); keep it in its own folder.
 
     Raises
     ------
@@ -130,12 +132,12 @@ def build_harness(design: GeneratedDesign, build_dir: str | os.PathLike) -> Path
     hpath = build / f"{HARNESS_TOP}.sv"
     write_if_changed(hpath, harness_verilog(design))
     return build_sources([Path(design.verilog).resolve(), hpath], top=HARNESS_TOP,
-                         build_dir=build)
+                         build_dir=build, trace=trace)
 
 
 def run_harness(design: GeneratedDesign, *, build_dir: str | os.PathLike,
                 events: list[int], n_samples: int, readback_limits: list[int],
-                max_cycles: int) -> HarnessRun:
+                max_cycles: int, waveform: Path | None = None) -> HarnessRun:
     """Build (if needed) and run the harness on packed input ``events``.
 
     Parameters
@@ -148,6 +150,9 @@ def run_harness(design: GeneratedDesign, *, build_dir: str | os.PathLike,
         Per layer, how many readback records to write (the first ones).
     max_cycles : int
         Cycles after which the harness gives up (reported as a timeout).
+    waveform : Path, optional
+        Write an FST waveform of every signal of the run there (the build in ``build_dir`` is
+        then a tracing one; use a folder of its own).
 
     Raises
     ------
@@ -157,14 +162,16 @@ def run_harness(design: GeneratedDesign, *, build_dir: str | os.PathLike,
     build = Path(build_dir).resolve()
     with build_lock(build):
         return _run_locked(design, build, events=events, n_samples=n_samples,
-                           readback_limits=readback_limits, max_cycles=max_cycles)
+                           readback_limits=readback_limits, max_cycles=max_cycles,
+                           waveform=waveform)
 
 
 def _run_locked(design: GeneratedDesign, build: Path, *, events: list[int], n_samples: int,
-                readback_limits: list[int], max_cycles: int) -> HarnessRun:
-    build_harness(design, build)
+                readback_limits: list[int], max_cycles: int,
+                waveform: Path | None) -> HarnessRun:
+    build_harness(design, build, trace=waveform is not None)
     lines = run_stimulus(build, top=HARNESS_TOP, header=[n_samples, max_cycles, *readback_limits],
-                         words=events)
+                         words=events, waveform=waveform)
     outputs: list[int] = []
     readback: list[list[int]] = [[] for _ in readback_limits]
     done: list[int] = []

@@ -20,7 +20,7 @@ import numpy as np
 
 from spikesmith.hw.lif.config import LIFCoreConfig, NetworkConfig
 from spikesmith.hw.lif.generate import GeneratedDesign, load_design
-from spikesmith.hw.lif.harness import run_harness
+from spikesmith.hw.lif.harness import HarnessRun, run_harness
 from spikesmith.hw.lif.host import (
     decode_output_events,
     decode_readback,
@@ -59,6 +59,10 @@ class VerifyReport(Comparison):
         Wall time of the call (golden model, build, simulation, comparison), seconds.
     sim_time_s : float
         Wall time of the Verilator build and run, seconds.
+    waveform : Path | None
+        FST waveform of one sample's run (see :func:`verify_network`), or ``None``.
+    waveform_sample : int | None
+        The sample in ``waveform``.
     """
 
     samples: int
@@ -68,6 +72,8 @@ class VerifyReport(Comparison):
     total_cycles: int
     wall_time_s: float
     sim_time_s: float
+    waveform: Path | None = None
+    waveform_sample: int | None = None
 
 
 def network_config_for(params: NetworkParams, *, lanes: int | tuple[int, ...] = 8,
@@ -164,9 +170,40 @@ def compare(design: GeneratedDesign, trace: Trace, *, outputs: list[int],
     return LIFComparison.of(tally, rtl_predictions=preds)
 
 
+def _run(design: GeneratedDesign, inputs: np.ndarray, *, membrane_samples: int,
+         build_dir: str | os.PathLike, waveform: Path | None = None) -> HarnessRun:
+    """Run the harness on encoded ``inputs`` ``(T, batch, features)``."""
+    cores = design.manifest.cores
+    t_n, batch = inputs.shape[:2]
+    events = pack_input_events(cores[0], inputs)
+    limits = [membrane_samples * t_n * c.groups for c in cores[:-1]]
+    limits.append(batch * t_n * cores[-1].groups)
+    per_ts = sum(3 * c.groups + c.n_out + 16 for c in cores)
+    max_cycles = 1000 + len(events) * (max(c.groups for c in cores) + 2) + (
+        batch * t_n * per_ts * 4)
+    return run_harness(design, build_dir=build_dir, events=events, n_samples=batch,
+                       readback_limits=limits, max_cycles=max_cycles, waveform=waveform)
+
+
+def _trace_sample(design: GeneratedDesign, trace: Trace, cmp: LIFComparison, *,
+                  build_dir: str | os.PathLike, waveform: Path,
+                  sample: int | None) -> int | None:
+    """Write the waveform of ``sample`` (default: the first mismatch's); return the sample."""
+    if sample is None and cmp.first is not None:
+        sample = cmp.first.position("sample")
+    if not isinstance(sample, int):
+        return None
+    build = Path(build_dir)
+    waveform.parent.mkdir(parents=True, exist_ok=True)
+    _run(design, trace.inputs[:, sample:sample + 1], membrane_samples=1,
+         build_dir=build.with_name(build.name + "-trace"), waveform=waveform)
+    return sample
+
+
 def verify_network(*, design: GeneratedDesign | str | os.PathLike, params: NetworkParams,
                    images: np.ndarray, membrane_samples: int,
-                   build_dir: str | os.PathLike) -> VerifyReport:
+                   build_dir: str | os.PathLike, waveform: str | os.PathLike | None = None,
+                   trace_sample: int | None = None) -> VerifyReport:
     """Run the design folder's Verilog on ``images`` and compare with ``sim.network``.
 
     Parameters
@@ -182,11 +219,18 @@ def verify_network(*, design: GeneratedDesign | str | os.PathLike, params: Netwo
         How many leading samples also get membranes and spikes of every layer compared.
     build_dir : path
         Verilator build folder (reused when the sources did not change).
+    waveform : path, optional
+        After the comparison, run one sample alone (the same encoded input) in a tracing build
+        (``<build_dir>-trace``) and write its FST waveform there: sample ``trace_sample``, or
+        by default the sample of the first mismatch (nothing is written when all match).
+    trace_sample : int, optional
+        The sample to trace (index into ``images``).
 
     Raises
     ------
     ValueError
-        If the design and ``params`` disagree on shapes or ``membrane_samples`` is out of range.
+        If the design and ``params`` disagree on shapes, or ``membrane_samples`` or
+        ``trace_sample`` is out of range.
     RuntimeError
         If Verilator is unusable or the simulation did not complete.
     """
@@ -203,24 +247,22 @@ def verify_network(*, design: GeneratedDesign | str | os.PathLike, params: Netwo
     batch = images.shape[0] if images.ndim == 2 else 0
     if not 0 <= membrane_samples <= batch:
         raise ValueError(f"membrane_samples must be in 0..{batch}, not {membrane_samples!r}")
+    if trace_sample is not None and not 0 <= trace_sample < batch:
+        raise ValueError(f"trace_sample must be in 0..{batch - 1}, not {trace_sample!r}")
     trace = run_network(params, images, record_membranes=True)
-    events = pack_input_events(cores[0], trace.inputs)
-    t_n = params.timesteps
-    limits = [membrane_samples * t_n * c.groups for c in cores[:-1]]
-    limits.append(batch * t_n * cores[-1].groups)
-    per_ts = sum(3 * c.groups + c.n_out + 16 for c in cores)
-    max_cycles = 1000 + len(events) * (max(c.groups for c in cores) + 2) + (
-        batch * t_n * per_ts * 4)
     t1 = time.perf_counter()
-    run = run_harness(design, build_dir=build_dir, events=events, n_samples=batch,
-                      readback_limits=limits, max_cycles=max_cycles)
+    run = _run(design, trace.inputs, membrane_samples=membrane_samples, build_dir=build_dir)
     sim_s = time.perf_counter() - t1
     cmp = compare(design, trace, outputs=run.outputs, readback=run.readback,
                   membrane_samples=membrane_samples)
+    traced = None if waveform is None else _trace_sample(
+        design, trace, cmp, build_dir=build_dir, waveform=Path(waveform), sample=trace_sample)
     done = run.sample_done_cycles
     cps = done[-1] / len(done) if done else 0.0
     return VerifyReport(samples=batch, membrane_samples=membrane_samples,
                         mismatches=cmp.mismatches, first=cmp.first,
                         rtl_predictions=cmp.rtl_predictions, cycles_per_sample=cps,
                         total_cycles=run.cycles,
-                        wall_time_s=time.perf_counter() - t0, sim_time_s=sim_s)
+                        wall_time_s=time.perf_counter() - t0, sim_time_s=sim_s,
+                        waveform=None if traced is None else Path(waveform),
+                        waveform_sample=traced)
