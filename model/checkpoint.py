@@ -123,7 +123,7 @@ def _read(path: Path) -> tuple[bytes, dict[str, str]]:
                               "follow")
     try:
         header = json.loads(data[8:8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except ValueError as e:  # bad UTF-8, bad JSON, or an integer past Python's digit limit
         raise CheckpointError(f"checkpoint {str(path)!r} is corrupted: its safetensors "
                               f"header is not valid JSON ({e})") from None
     meta = header.get("__metadata__") if isinstance(header, dict) else None
@@ -141,7 +141,7 @@ def _read(path: Path) -> tuple[bytes, dict[str, str]]:
 def _json(path: Path, meta: dict[str, str], key: str) -> Any:
     try:
         return json.loads(meta[key])
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # bad JSON, or an integer past Python's digit limit
         raise CheckpointError(f"checkpoint {str(path)!r}: metadata {key!r} is not valid JSON "
                               f"({e})") from None
 

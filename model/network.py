@@ -34,6 +34,9 @@ __all__ = ["FloatRun", "SpikingMLP"]
 
 #: Modules the float and hardware-exact modes pass inputs through unchanged at inference.
 _PASSTHROUGH = (nn.Dropout, nn.Identity)
+#: Largest accepted ``init_gain``: far above any useful initial scale (1 is the default), and
+#: small enough that ``init_gain * sqrt(3 / n_in)`` stays a finite float32.
+MAX_INIT_GAIN = 100.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,7 +82,8 @@ class SpikingMLP(nn.Module):
     surrogate : Surrogate
         Spike function of every layer.
     init_gain : float
-        Initial weight scale (see :class:`~spikesmith.model.layers.QuantDense`).
+        Initial weight scale in ``(0, MAX_INIT_GAIN]`` (see
+        :class:`~spikesmith.model.layers.QuantDense`).
     dropout : float
         Probability of an ``nn.Dropout`` after every hidden neuron layer (training only;
         0 inserts none).
@@ -118,6 +122,11 @@ class SpikingMLP(nn.Module):
             0.0 <= dropout < 1.0
         ):
             raise ValueError(f"dropout must be a probability in [0, 1), not {dropout!r}")
+        if isinstance(init_gain, bool) or not isinstance(init_gain, int | float) or not (
+            0.0 < init_gain <= MAX_INIT_GAIN
+        ):
+            raise ValueError(f"init_gain must be a number in (0, {MAX_INIT_GAIN}], "
+                             f"not {init_gain!r}")
         self.sizes = tuple(sizes)
         self.dropout = float(dropout)
         self.weight_bits = weight_bits

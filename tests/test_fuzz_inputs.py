@@ -26,7 +26,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -160,12 +159,8 @@ def test_golden_texts_load():
             verify(parse(data.decode()))
 
 
-# Issue 12, item 4: numbers past int64 (OverflowError), 5001-digit integers (ValueError) and
-# giant shapes such as 999999999x64 (MemoryError, ValueError) crash the parser before the
-# bounds of issue 12 land; remove this mark then. Any other failure (a round trip that does not
-# hold, another exception type) still fails the test.
-@pytest.mark.xfail(strict=False, raises=(OverflowError, ValueError, MemoryError),
-                   reason="issue 12: huge integers and giant shapes are not bounded yet")
+# Found by this test before the bounds of issue 12 landed: numbers past int64, 5001-digit
+# integers and giant shapes such as 999999999x64 crashed the parser.
 @_SETTINGS
 @given(data=ir_bytes())
 def test_ir_parser_and_loader_raise_only_documented_errors(data):
@@ -263,11 +258,9 @@ def test_valid_checkpoint_loads():
         assert load_checkpoint(path).config()["sizes"] == [6, 5, 3]
 
 
-# Issue 12, item 4: a 5001-digit integer in the header (ValueError from json) and a config
-# init_gain of 1e300 (RuntimeError from torch's weight initialisation) crash the loader before
-# the bounds of issue 12 land; remove this mark then.
-@pytest.mark.xfail(strict=False, raises=(ValueError, RuntimeError),
-                   reason="issue 12: 5001-digit integers and huge init_gain are not bounded yet")
+# Found by this test before the bounds of issue 12 landed: a 5001-digit integer in the header
+# (ValueError from json) and a config init_gain of 1e300 (RuntimeError from torch's weight
+# initialisation) crashed the loader.
 @_SETTINGS
 @given(data=checkpoint_bytes())
 def test_checkpoint_loader_raises_only_checkpoint_error(data):

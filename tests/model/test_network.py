@@ -142,6 +142,8 @@ def test_contract_attributes():
     ({"dropout": 1.0}, r"dropout must be a probability in \[0, 1\), not 1.0"),
     ({"leak_shift": 0}, "leak_shift must be an integer in 1..31, not 0"),
     ({"threshold": 0.0}, "threshold must be a finite number >= 0.01, not 0.0"),
+    ({"init_gain": 1e300}, r"init_gain must be a number in \(0, 100.0\], not 1e\+300"),
+    ({"init_gain": float("nan")}, r"init_gain must be a number in \(0, 100.0\], not nan"),
 ])
 def test_bad_network_arguments_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
