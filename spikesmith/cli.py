@@ -136,11 +136,12 @@ def _options(**kw):
 @click.option("--force", is_flag=True, help="Re-run stages even if up to date.")
 def demo(run_dir, lanes, verify_samples, membrane_samples, no_pnr, force, **kw):
     """Run the whole flow: train, export, verify, estimate, report."""
-    from .flow import run_demo
+    from .flow import VerifyOptions, run_demo
 
     try:
-        run_demo(run_dir, _options(**kw), lanes=lanes, verify_samples=verify_samples,
-                 membrane_samples=membrane_samples, pnr=not no_pnr, force=force)
+        run_demo(run_dir, _options(**kw), lanes=lanes,
+                 verify=VerifyOptions(samples=verify_samples, membrane_samples=membrane_samples),
+                 pnr=not no_pnr, force=force)
     except _user_errors() as exc:
         _fail(exc)
 
@@ -185,11 +186,13 @@ def export(run_dir, lanes, force):
               help="Write the waveform of this sample instead (implies --trace).")
 def verify(run_dir, samples, membrane_samples, force, trace, trace_sample):
     """Run the run folder's Verilog in Verilator and compare with the golden model."""
-    from .flow import stage_verify
+    from .flow import VerifyOptions, stage_verify
 
     try:
-        report = stage_verify(run_dir, samples=samples, membrane_samples=membrane_samples,
-                              force=force, trace=trace, trace_sample=trace_sample)
+        report = stage_verify(run_dir, VerifyOptions(samples=samples,
+                                                     membrane_samples=membrane_samples,
+                                                     trace=trace, trace_sample=trace_sample),
+                              force=force)
     except _user_errors() as exc:
         _fail(exc)
     wave = report.get("waveform")

@@ -4,8 +4,8 @@
 target, measures its Fmax and that of its first core on the iCE40 UP5K and the ECP5-25F
 (``hw.common.fpga.measure_fmax``), and puts the analytic figures of ``hw.lif.estimate`` and
 ``hw.lif.estimate_timing`` beside them in an :class:`EstimateReport`. :func:`write_estimate`
-records a report in a run folder (``estimate.json`` and the summary's key figures); the flow's
-``stage_estimate`` calls both.
+turns a report into the estimate stage's record entries; the flow's ``stage_estimate`` calls
+both.
 """
 
 from __future__ import annotations
@@ -32,20 +32,14 @@ from spikesmith.hw.lif.estimate import estimate_network, network_synops_per_cycl
 from spikesmith.hw.lif.estimate_timing import estimate_fmax
 from spikesmith.hw.lif.lif_core import LIFCore
 from spikesmith.hw.lif.network import Network
-from spikesmith.runfolder import RunFolder
 
 __all__ = [
-    "ESTIMATE_FILE",
     "Comparison",
     "EstimateReport",
     "compare",
     "estimate_design",
-    "write_estimate",
+    "estimate_entries",
 ]
-
-#: The run folder's file that holds :meth:`EstimateReport.to_dict`.
-ESTIMATE_FILE = "estimate.json"
-
 
 @dataclass(frozen=True)
 class Comparison:
@@ -284,18 +278,18 @@ def estimate_design(
     )
 
 
-def write_estimate(run: RunFolder, report: EstimateReport) -> dict[str, Any]:
-    """Write ``report`` to ``run``'s :data:`ESTIMATE_FILE` and merge its key figures into the
-    summary; return the written dict.
+def estimate_entries(report: EstimateReport) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the estimate stage's record ``result`` (``report.to_dict()`` without its wall
+    time) and its ``summary`` entries.
 
     The summary gets ``resources``, ``analytic``, ``error``, ``fits``, ``fmax_mhz``,
-    ``fmax_core_mhz``, ``fmax_analytic_mhz``, ``fmax_error``, ``fmax_notes``,
+    ``fmax_core_mhz``, ``fmax_analytic_mhz``, ``fmax_error``, ``fmax_notes`` and
     ``synops_per_cycle.analytic_dense_input`` (the cycle model's figure for dense input; the
-    measured one comes from the verify stage) and, where the verify stage recorded
-    ``cycles_per_sample``, ``latency_us`` per target with a measured Fmax.
+    measured one comes from the verify stage). The latency per target, which needs the verify
+    stage's cycles too, is added by ``spikesmith.summary`` when both records are current.
     """
     result = report.to_dict()
-    run.write_json(ESTIMATE_FILE, result)
+    result.pop("seconds")
     summary: dict[str, Any] = {
         key: result[key]
         for key in ("resources", "analytic", "error", "fits", "fmax_mhz", "fmax_core_mhz",
@@ -303,8 +297,4 @@ def write_estimate(run: RunFolder, report: EstimateReport) -> dict[str, Any]:
         if key in result
     }
     summary["synops_per_cycle"] = {"analytic_dense_input": result.get("synops_per_cycle")}
-    cps = run.summary().get("cycles_per_sample")
-    if cps:
-        summary["latency_us"] = {t: cps / f for t, f in result.get("fmax_mhz", {}).items() if f}
-    run.update_summary(summary)
-    return result
+    return result, summary

@@ -1,27 +1,31 @@
 """The train -> export -> verify -> estimate -> report flow over a run folder.
 
-Each stage is a function of a :class:`~spikesmith.runfolder.RunFolder` and keyword options.
-It reads what earlier stages wrote, writes its own artefacts atomically, merges its key figures
-into ``summary.json`` and records its inputs, so a stage whose inputs have not changed is
-skipped on a re-run (``force=True`` re-runs it). Seeds are explicit, so re-running a stage with
-the same inputs gives byte-identical outputs.
+Each ``stage_*`` function locks the run folder (``RunFolder.locked``), checks its options
+before any work or write, and runs its stage as a transaction (``_run_stage``): unless the
+stage's record (``spikesmith.records``) is current for the same options, the stage works in a
+staging folder, then commits its outputs and a record holding the content hashes of its inputs
+and outputs (``RunFolder.commit``). Every stage prints one line: what it did, or that it was
+skipped and why. Seeds are explicit, so re-running a stage with the same options and inputs
+gives byte-identical outputs and records (wall time aside).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import reprlib
-import shutil
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .datasets import DATASETS, Dataset, load_dataset
+from .records import OUTPUTS, Record, StageState, hash_paths
 from .runfolder import RunFolder
 from .sim.files import atomic_write_text
 from .sim.limits import LANES, MEMBRANE_BITS, TIMESTEPS, WEIGHT_BITS, IntRange
@@ -30,6 +34,7 @@ __all__ = [
     "ZEROED_WARN_SHARE",
     "DemoOptions",
     "FlowError",
+    "VerifyOptions",
     "check_limit",
     "check_options",
     "quantization_warnings",
@@ -105,31 +110,6 @@ def check_options(opts: DemoOptions) -> None:
         raise FlowError(f"hidden width must be in 1..4096, not {opts.hidden}")
 
 
-def _digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _file_digest(run: RunFolder, *names: str) -> str:
-    h = hashlib.sha256()
-    for name in names:
-        p = run.file(name)
-        files = sorted(p.rglob("*")) if p.is_dir() else [p]
-        for f in files:
-            if f.is_file():
-                h.update(f.name.encode())
-                h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def _up_to_date(run: RunFolder, stage: str, inputs: dict[str, Any]) -> bool:
-    marker = run.file(f".{stage}.done")
-    return marker.exists() and marker.read_text().strip() == _digest(inputs)
-
-
-def _mark_done(run: RunFolder, stage: str, inputs: dict[str, Any]) -> None:
-    atomic_write_text(run.file(f".{stage}.done"), _digest(inputs) + "\n")
-
-
 def _dataset(run: RunFolder) -> Dataset:
     """Load the dataset named by the run folder's ``config.json``.
 
@@ -150,19 +130,117 @@ def _dataset(run: RunFolder) -> Dataset:
     return load_dataset(name, seed=0)
 
 
-def _prepare(run_dir: Any) -> RunFolder:
-    return run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
+#: What a stage body returns: the record's ``result`` and ``summary`` entries.
+Entries = tuple[dict[str, Any], dict[str, Any]]
+
+
+def _say(line: str) -> None:
+    print(f"[spikesmith] {line}", flush=True)
+
+
+def _why_run(state: StageState, options: dict[str, Any], force: bool) -> str | None:
+    """Return why the stage must run, or ``None`` if its record is current for ``options``."""
+    if force:
+        return "--force"
+    if state.stale is not None:
+        return state.stale
+    assert state.record is not None
+    if state.record.options != options:
+        changed = sorted(k for k in {*options, *state.record.options}
+                         if options.get(k) != state.record.options.get(k))
+        return f"options changed: {', '.join(changed)}"
+    return None
+
+
+def _run_stage(run: RunFolder, stage: str, *, options: dict[str, Any], inputs: tuple[str, ...],
+               body: Callable[[Path], Entries], force: bool) -> Record:
+    """Run ``stage`` as a transaction unless its record is current for ``options``; print one
+    line saying what it did or why it skipped; return its (new or current) record.
+
+    ``body(staging)`` does the work, writes the stage's outputs (``records.OUTPUTS``) under
+    ``staging`` with their run-folder names, and returns the record's entries. The record
+    holds the content hashes of ``inputs`` taken before the work and of the outputs as staged.
+    """
+    options = json.loads(json.dumps(options))
+    chain = run.chain()
+    state = chain.states[stage]
+    why = _why_run(state, options, force)
+    if why is None:
+        assert state.record is not None
+        _say(f"{stage}: up to date, skipped (record {state.record.digest()[:12]}; its inputs "
+             "and outputs hash as recorded)")
+        return state.record
+    hashed_inputs = hash_paths(run.path, inputs)
+    staged = run.staging(stage)
+    t0 = time.perf_counter()
+    result, summary = body(staged)
+    record = Record(stage=stage, options=options, inputs=hashed_inputs,
+                    upstream=chain.upstream(stage), outputs=hash_paths(staged, OUTPUTS[stage]),
+                    result=result, summary=summary,
+                    timing={"seconds": round(time.perf_counter() - t0, 2)})
+    run.commit(record, staged)
+    _say(f"{stage}: ran ({why}) in {record.timing['seconds']:.1f} s, record "
+         f"{record.digest()[:12]}")
+    return record
+
+
+@contextmanager
+def _open(run_dir: Any, *, create: bool = False) -> Iterator[RunFolder]:
+    """Lock the run folder (recovering what a killed command left) while inside; ``create``
+    it if missing (``RunFolder.locked``)."""
+    run = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
+    with run.locked(create=create):
+        yield run
+
+
+def _recipe(opts: DemoOptions):
+    from .recipes import recipe_for
+
+    overrides = {k: v for k, v in {
+        "weight_bits": opts.weight_bits, "membrane_bits": opts.membrane_bits,
+        "timesteps": opts.timesteps, "epochs": opts.epochs,
+        "hidden": (opts.hidden,) if opts.hidden is not None else None,
+    }.items() if v is not None}
+    return dataclasses.replace(recipe_for(opts.dataset), seed=opts.seed, **overrides)
+
+
+def _train_body(opts: DemoOptions, progress: bool) -> Callable[[Path], Entries]:
+    def body(out: Path) -> Entries:
+        from .model.checkpoint import save_checkpoint
+        from .model.train import evaluate, hardware_accuracy
+        from .recipes import train_recipe
+
+        recipe = _recipe(opts)
+        ds = load_dataset(opts.dataset, seed=0)
+        net, history = train_recipe(recipe, ds, progress=progress)
+        acc_float = evaluate(net, ds.x_test, ds.y_test, quantized=False)
+        acc_qat = evaluate(net, ds.x_test, ds.y_test, quantized=True)
+        acc_quant = hardware_accuracy(net, ds.x_test, ds.y_test)
+        atomic_write_text(out / RunFolder.CONFIG, json.dumps(
+            {**asdict(opts), "recipe": recipe.to_dict()}, indent=2, sort_keys=True) + "\n")
+        save_checkpoint(out / CHECKPOINT, net,
+                        extra={"dataset": opts.dataset, "recipe": recipe.to_dict()})
+        result = {"loss": list(history.loss), "test_accuracy": list(history.test_accuracy),
+                  "accuracy_float": acc_float, "accuracy_float_fake_quantized": acc_qat,
+                  "accuracy_quantized": acc_quant}
+        summary = {"dataset": opts.dataset, "sizes": list(net.sizes),
+                   "accuracy": {"float": acc_float, "float_fake_quantized": acc_qat,
+                                "quantized": acc_quant},
+                   "weight_bits": net.weight_bits, "membrane_bits": net.membrane_bits,
+                   "timesteps": net.timesteps, "encoding": net.encoder.encoding.value}
+        return result, summary
+    return body
 
 
 def stage_train(run_dir: Any, opts: DemoOptions, *, force: bool = False,
                 progress: bool = True) -> dict[str, Any]:
-    """Train a quantisation-aware network and write ``checkpoint.safetensors``.
+    """Train a quantisation-aware network; write ``checkpoint.safetensors`` and ``config.json``.
 
-    Writes ``config.json``, ``train.json`` and ``summary.json`` keys ``dataset``,
-    ``accuracy.float`` (float forward, unquantised weights and thresholds),
-    ``accuracy.float_fake_quantized`` (float neurons, fake-quantised weights),
+    The record ``train.json`` holds the per-epoch history and the accuracies; its summary
+    entries are ``dataset``, ``sizes``, ``accuracy.float`` (float forward, unquantised weights
+    and thresholds), ``accuracy.float_fake_quantized`` (float neurons, fake-quantised weights),
     ``accuracy.quantized`` (hardware-exact integer evaluation), ``weight_bits``,
-    ``membrane_bits``, ``timesteps``.
+    ``membrane_bits``, ``timesteps``, ``encoding``. Returns the record's ``result``.
 
     Raises
     ------
@@ -170,53 +248,13 @@ def stage_train(run_dir: Any, opts: DemoOptions, *, force: bool = False,
         On bad options, before anything is written.
     """
     check_options(opts)
-    run = _prepare(run_dir)
-    inputs = asdict(opts)
-    if not force and _up_to_date(run, "train", inputs):
-        return run.read_json("train.json")
-    from .model.checkpoint import save_checkpoint
-    from .model.train import evaluate, hardware_accuracy
-    from .recipes import recipe_for, train_recipe
+    with _open(run_dir, create=True) as run:
+        return _train(run, opts, force=force, progress=progress).result
 
-    overrides = {k: v for k, v in {
-        "weight_bits": opts.weight_bits, "membrane_bits": opts.membrane_bits,
-        "timesteps": opts.timesteps, "epochs": opts.epochs,
-        "hidden": (opts.hidden,) if opts.hidden is not None else None,
-    }.items() if v is not None}
-    recipe = dataclasses.replace(recipe_for(opts.dataset), seed=opts.seed, **overrides)
-    ds = load_dataset(opts.dataset, seed=0)
-    run.path.mkdir(parents=True, exist_ok=True)
-    run.write_json(RunFolder.CONFIG, {**inputs, "recipe": recipe.to_dict()})
-    t0 = time.perf_counter()
-    net, history = train_recipe(recipe, ds, progress=progress)
-    seconds = time.perf_counter() - t0
-    acc_float = evaluate(net, ds.x_test, ds.y_test, quantized=False)
-    acc_qat = evaluate(net, ds.x_test, ds.y_test, quantized=True)
-    acc_quant = hardware_accuracy(net, ds.x_test, ds.y_test)
-    save_checkpoint(run.file(CHECKPOINT), net,
-                    extra={"dataset": opts.dataset, "recipe": recipe.to_dict()})
-    result = {
-        "loss": list(history.loss),
-        "test_accuracy": list(history.test_accuracy),
-        "train_seconds": seconds,
-        "accuracy_float": acc_float,
-        "accuracy_float_fake_quantized": acc_qat,
-        "accuracy_quantized": acc_quant,
-    }
-    run.write_json("train.json", result)
-    run.update_summary({
-        "dataset": opts.dataset,
-        "sizes": list(net.sizes),
-        "accuracy": {"float": acc_float, "float_fake_quantized": acc_qat,
-                     "quantized": acc_quant},
-        "weight_bits": net.weight_bits,
-        "membrane_bits": net.membrane_bits,
-        "timesteps": net.timesteps,
-        "encoding": net.encoder.encoding.value,
-        "train_seconds": round(seconds, 2),
-    })
-    _mark_done(run, "train", inputs)
-    return result
+
+def _train(run: RunFolder, opts: DemoOptions, *, force: bool, progress: bool) -> Record:
+    return _run_stage(run, "train", options=asdict(opts), inputs=(),
+                      body=_train_body(opts, progress), force=force)
 
 
 def _load_graph(run: RunFolder):
@@ -265,10 +303,10 @@ def _warn_quantization(result: dict[str, Any]) -> dict[str, Any]:
 def stage_export(run_dir: Any, *, lanes: int = 8, force: bool = False) -> dict[str, Any]:
     """Lower the checkpoint to ``network.ir`` and generate Verilog into ``hw/``.
 
-    ``export.json`` and ``summary.json`` key ``quantization`` record, per layer, the weights
-    that quantised to 0 and were clipped (``sim.quant.WeightQuantStats``); a layer above
+    The record ``export.json`` and the summary key ``quantization`` hold, per layer, the
+    weights that quantised to 0 and were clipped (``sim.quant.WeightQuantStats``); a layer above
     ``ZEROED_WARN_SHARE`` gets a warning line on stderr (``quantization_warnings``), also when
-    the stage is skipped as up to date.
+    the stage is skipped as up to date. Returns the record's ``result``.
 
     Raises
     ------
@@ -278,39 +316,46 @@ def stage_export(run_dir: Any, *, lanes: int = 8, force: bool = False) -> dict[s
         On a corrupted checkpoint or an unsupported network, before anything is written.
     """
     check_limit(LANES, lanes)
-    run = _prepare(run_dir)
-    ckpt = run.require(CHECKPOINT, stage="train")
-    inputs = {"lanes": lanes, "checkpoint": _file_digest(run, CHECKPOINT)}
-    if not force and _up_to_date(run, "export", inputs):
-        return _warn_quantization(run.read_json("export.json"))
-    from .compiler.driver import compile_model
-    from .compiler.irfile import save_ir
-    from .hw.lif.generate import generate
-    from .model.checkpoint import load_checkpoint
+    with _open(run_dir) as run:
+        return _export(run, lanes=lanes, force=force).result
 
-    net = load_checkpoint(ckpt)
-    compiled = compile_model(net, lanes=lanes)
-    save_ir(run.file(IR_FILE), compiled.graph)
-    design = generate(compiled.config, run.file(HW_DIR))
-    result = {
-        "lanes": lanes,
-        "verilog": str(design.verilog.relative_to(run.path)),
-        "cores": [
-            {"name": c.name, "n_in": c.n_in, "n_out": c.n_out, "acc_bits": c.acc_bits,
-             "threshold": c.lif.threshold, "weight_bits": c.weight_bits}
-            for c in compiled.config.cores
-        ],
-        "quantization": {
+
+def _export_body(run: RunFolder, lanes: int) -> Callable[[Path], Entries]:
+    def body(out: Path) -> Entries:
+        from .compiler.driver import compile_model
+        from .compiler.irfile import save_ir
+        from .hw.lif.generate import generate
+        from .model.checkpoint import load_checkpoint
+
+        compiled = compile_model(load_checkpoint(run.file(CHECKPOINT)), lanes=lanes)
+        save_ir(out / IR_FILE, compiled.graph)
+        design = generate(compiled.config, out / HW_DIR)
+        quantization = {
             "zeroed_warn_share": ZEROED_WARN_SHARE,
             "layers": {name: st.to_dict() for name, st in compiled.quant_stats.items()},
-        },
-    }
-    run.write_json("export.json", result)
-    run.update_summary({"lanes": lanes,
-                        "acc_bits": [c.acc_bits for c in compiled.config.cores],
-                        "quantization": result["quantization"]})
-    _mark_done(run, "export", inputs)
-    return _warn_quantization(result)
+        }
+        result = {
+            "lanes": lanes,
+            "verilog": design.verilog.relative_to(out).as_posix(),
+            "cores": [
+                {"name": c.name, "n_in": c.n_in, "n_out": c.n_out, "acc_bits": c.acc_bits,
+                 "threshold": c.lif.threshold, "weight_bits": c.weight_bits}
+                for c in compiled.config.cores
+            ],
+            "quantization": quantization,
+        }
+        summary = {"lanes": lanes, "acc_bits": [c.acc_bits for c in compiled.config.cores],
+                   "quantization": quantization}
+        return result, summary
+    return body
+
+
+def _export(run: RunFolder, *, lanes: int, force: bool) -> Record:
+    run.require(CHECKPOINT, stage="train")
+    record = _run_stage(run, "export", options={"lanes": lanes}, inputs=(CHECKPOINT,),
+                        body=_export_body(run, lanes), force=force)
+    _warn_quantization(record.result)
+    return record
 
 
 def _verify_images(ds: Dataset, samples: int | None) -> tuple[np.ndarray, np.ndarray, int]:
@@ -353,146 +398,208 @@ def _synaptic_ops(params: Any, images: np.ndarray) -> int:
                    for x, layer in zip(inputs, params.layers, strict=True)))
 
 
-def stage_verify(run_dir: Any, *, samples: int | None = None, membrane_samples: int = 100,
-                 force: bool = False, trace: bool = False,
-                 trace_sample: int | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class VerifyOptions:
+    """Options of the verify stage, checked against the run's dataset before any work.
+
+    Parameters
+    ----------
+    samples : int, optional
+        Samples run in Verilator: the test split first, then training images (default: the
+        test split, at least 500).
+    membrane_samples : int
+        Samples whose every membrane is compared at every timestep.
+    trace : bool
+        Write the FST waveform of the first mismatching sample (always runs the stage).
+    trace_sample : int, optional
+        Write the waveform of this sample instead (implies ``trace``).
+    """
+
+    samples: int | None = None
+    membrane_samples: int = 100
+    trace: bool = False
+    trace_sample: int | None = None
+
+    def check(self, ds: Dataset) -> VerifyOptions:
+        """Return the options with ``samples`` resolved for ``ds`` and ``trace`` implied.
+
+        Raises
+        ------
+        FlowError
+            Naming the option, the accepted range and the value.
+        """
+        n_test, total = len(ds.x_test), len(ds.x_test) + len(ds.x_train)
+        samples = max(n_test, 500) if self.samples is None else self.samples
+        if not isinstance(samples, int) or not 1 <= samples <= total:
+            raise FlowError(f"samples must be in 1..{total} for {ds.name}, not {samples!r}")
+        if not 0 <= self.membrane_samples <= samples:
+            raise FlowError(f"membrane samples must be in 0..{samples} (the samples checked), "
+                            f"not {self.membrane_samples!r}")
+        if self.trace_sample is not None and not 0 <= self.trace_sample < samples:
+            raise FlowError(f"trace sample must be in 0..{samples - 1}, not "
+                            f"{self.trace_sample!r}")
+        return dataclasses.replace(self, samples=samples,
+                                   trace=self.trace or self.trace_sample is not None)
+
+
+def _verify_images(ds: Dataset, samples: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The test split first, then training images, ``samples`` in all; and how many are test."""
+    x = np.concatenate([ds.x_test, ds.x_train])[:samples]
+    y = np.concatenate([ds.y_test, ds.y_train])[:samples]
+    return x, y, min(samples, len(ds.x_test))
+
+
+def stage_verify(run_dir: Any, opts: VerifyOptions = VerifyOptions(), *,
+                 force: bool = False) -> dict[str, Any]:
     """Compile the run folder's Verilog in Verilator and compare it with ``sim/`` bit for bit.
 
     The reference is the golden model of the run folder's ``network.ir``; the device under
-    test is the Verilog in ``hw/`` as it is on disk, so an edited weight there is reported.
-    ``accuracy.hardware`` is measured from the RTL's own output spikes on the test split.
-    With ``trace`` (or a ``trace_sample``) the stage always runs and writes the FST waveform
-    of sample ``trace_sample`` (default: the first mismatching one, none if all match) to
+    test is the Verilog in ``hw/`` as it is on disk, so an edited weight there is reported
+    (and, since ``hw/`` then differs from what export wrote, the result is not part of the
+    current chain). ``accuracy.hardware`` is measured from the RTL's own output spikes on the
+    test split. With ``opts.trace`` the stage always runs and writes the FST waveform of sample
+    ``opts.trace_sample`` (default: the first mismatching one, none if all match) to
     ``verify_trace/sample<N>.fst``; the result's ``waveform`` names it (relative to the run).
+    Returns the record's ``result``.
     """
-    run = _prepare(run_dir)
-    graph = _load_graph(run)
-    design_dir = run.require(HW_DIR, stage="export")
-    ds = _dataset(run)
-    x, y, n_test = _verify_images(ds, samples)
-    if not 0 <= membrane_samples <= len(x):
-        raise FlowError(f"membrane samples must be in 0..{len(x)}, not {membrane_samples}")
-    if trace_sample is not None and not 0 <= trace_sample < len(x):
-        raise FlowError(f"trace sample must be in 0..{len(x) - 1}, not {trace_sample}")
-    trace = trace or trace_sample is not None
-    inputs = {"samples": len(x), "membrane_samples": membrane_samples,
-              "design": _file_digest(run, HW_DIR, IR_FILE)}
-    if not force and not trace and _up_to_date(run, "verify", inputs):
-        return run.read_json("verify.json")
-    from .compiler.lowering import to_network_params
-    from .verification.lif import verify_network
+    with _open(run_dir) as run:
+        return _verify(run, opts, force=force).result
 
-    params = to_network_params(graph)
-    wave_dir = run.file(_TRACE_DIR)
-    shutil.rmtree(wave_dir, ignore_errors=True)
-    rep = verify_network(design=design_dir, params=params, images=x,
-                         membrane_samples=membrane_samples,
-                         build_dir=run.file(".build") / "verilator",
-                         waveform=wave_dir / "trace.fst" if trace else None,
-                         trace_sample=trace_sample)
-    waveform = None
-    if rep.waveform is not None:
-        waveform = f"{_TRACE_DIR}/sample{rep.waveform_sample}.fst"
-        rep.waveform.rename(run.file(waveform))
-    rtl_pred = np.asarray(rep.rtl_predictions)
-    analytic_cps = _analytic_cycles_per_sample(graph, params, x[:100])
-    synops_measured = _synaptic_ops(params, x) / rep.total_cycles if rep.total_cycles else 0.0
-    acc_hw = float(np.mean(rtl_pred[:n_test] == y[:n_test]))
-    result = {
-        "samples": rep.samples,
-        "membrane_samples": rep.membrane_samples,
-        "mismatches": rep.mismatches,
-        "first": rep.first_mismatch,
-        "cycles_per_sample": rep.cycles_per_sample,
-        "total_cycles": rep.total_cycles,
-        "wall_seconds": round(rep.wall_time_s, 2),
-        "test_samples": n_test,
-        "accuracy_hardware": acc_hw,
-        "cycles_per_sample_analytic": analytic_cps,
-        "synops_per_cycle": synops_measured,
-        "waveform": waveform,
-    }
-    run.write_json("verify.json", result)
-    run.update_summary({
-        "verify": {"samples": rep.samples, "membrane_samples": rep.membrane_samples,
-                   "mismatches": rep.mismatches, "first_mismatch": rep.first_mismatch},
-        "accuracy": {"hardware": acc_hw},
-        "cycles_per_sample": rep.cycles_per_sample,
-        "synops_per_cycle": {"measured": synops_measured},
+
+def _verify(run: RunFolder, opts: VerifyOptions, *, force: bool) -> Record:
+    graph = _load_graph(run)
+    run.require(HW_DIR, stage="export")
+    ds = _dataset(run)
+    opts = opts.check(ds)
+    return _run_stage(run, "verify", options=asdict(opts),
+                      inputs=(IR_FILE, HW_DIR, RunFolder.CONFIG),
+                      body=_verify_body(run, graph, ds, opts), force=force or opts.trace)
+
+
+def _verify_body(run: RunFolder, graph: Any, ds: Dataset,
+                 opts: VerifyOptions) -> Callable[[Path], Entries]:
+    def body(out: Path) -> Entries:
+        from .compiler.lowering import to_network_params
+        from .verification.lif import verify_network
+
+        x, y, n_test = _verify_images(ds, opts.samples)
+        params = to_network_params(graph)
+        rep = verify_network(design=run.file(HW_DIR), params=params, images=x,
+                             membrane_samples=opts.membrane_samples,
+                             build_dir=run.file(".build") / "verilator",
+                             waveform=out / _TRACE_DIR / "trace.fst" if opts.trace else None,
+                             trace_sample=opts.trace_sample)
+        waveform = None
+        if rep.waveform is not None:
+            waveform = f"{_TRACE_DIR}/sample{rep.waveform_sample}.fst"
+            rep.waveform.rename(out / waveform)
+        analytic_cps = _analytic_cycles_per_sample(graph, params, x[:100])
+        synops = _synaptic_ops(params, x) / rep.total_cycles if rep.total_cycles else 0.0
+        acc_hw = float(np.mean(np.asarray(rep.rtl_predictions)[:n_test] == y[:n_test]))
+        result = {
+            "samples": rep.samples, "membrane_samples": rep.membrane_samples,
+            "mismatches": rep.mismatches, "first": rep.first_mismatch,
+            "cycles_per_sample": rep.cycles_per_sample, "total_cycles": rep.total_cycles,
+            "test_samples": n_test, "accuracy_hardware": acc_hw,
+            "cycles_per_sample_analytic": analytic_cps, "synops_per_cycle": synops,
+            "waveform": waveform,
+        }
+        return result, _verify_summary(result)
+    return body
+
+
+def _verify_summary(r: dict[str, Any]) -> dict[str, Any]:
+    cps, analytic = r["cycles_per_sample"], r["cycles_per_sample_analytic"]
+    return {
+        "verify": {"samples": r["samples"], "membrane_samples": r["membrane_samples"],
+                   "mismatches": r["mismatches"], "first_mismatch": r["first"]},
+        "accuracy": {"hardware": r["accuracy_hardware"]},
+        "cycles_per_sample": cps,
+        "synops_per_cycle": {"measured": r["synops_per_cycle"]},
         "cycles_per_sample_analytic": {
-            "value": analytic_cps,
-            "rel_error": (analytic_cps - rep.cycles_per_sample) / rep.cycles_per_sample
-            if rep.cycles_per_sample else None,
+            "value": analytic,
+            "rel_error": (analytic - cps) / cps if cps else None,
             "note": "hw.lif.estimate cycle model summed over layers (an upper bound: the generated "
                     "top overlaps layers), mean of the first 100 verified samples",
         },
-    })
-    _mark_done(run, "verify", inputs)
-    return result
+    }
 
 
 def stage_estimate(run_dir: Any, *, pnr: bool = True, force: bool = False) -> dict[str, Any]:
     """Run Yosys (and nextpnr) on the generated network; analytic estimates beside each figure
-    (``spikesmith.estimate``)."""
-    from .compiler.lowering import to_network_config
-    from .estimate import ESTIMATE_FILE, estimate_design, write_estimate
+    (``spikesmith.estimate``). Returns the record's ``result``."""
+    with _open(run_dir) as run:
+        return _estimate(run, pnr=pnr, force=force).result
 
-    run = _prepare(run_dir)
+
+def _estimate(run: RunFolder, *, pnr: bool, force: bool) -> Record:
     graph = _load_graph(run)
-    inputs = {"pnr": pnr, "design": _file_digest(run, IR_FILE)}
-    if not force and _up_to_date(run, "estimate", inputs):
-        return run.read_json(ESTIMATE_FILE)
-    rep = estimate_design(to_network_config(graph), workdir=run.file(".build") / "synth", pnr=pnr)
-    result = write_estimate(run, rep)
-    _mark_done(run, "estimate", inputs)
-    return result
+
+    def body(out: Path) -> Entries:
+        from .compiler.lowering import to_network_config
+        from .estimate import estimate_design, estimate_entries
+
+        return estimate_entries(estimate_design(
+            to_network_config(graph), workdir=run.file(".build") / "synth", pnr=pnr))
+
+    return _run_stage(run, "estimate", options={"pnr": pnr}, inputs=(IR_FILE,), body=body,
+                      force=force)
 
 
 def stage_report(run_dir: Any) -> str:
-    """Write ``report.md`` and its plots; return its path."""
-    from .compiler.lowering import to_network_params
-    from .report import write_report
-    from .sim.network import run_network
+    """Write ``report.md`` and its plots from the current records; return its path."""
+    with _open(run_dir) as run:
+        _report(run)
+        return str(run.file("report.md"))
 
-    run = _prepare(run_dir)
+
+def _report(run: RunFolder) -> Record:
     graph = _load_graph(run)
-    params = to_network_params(graph)
     ds = _dataset(run)
-    trace = run_network(params, ds.x_test[:1], record_membranes=False)
-    raster = [trace.inputs[:, 0, :]] + [s[:, 0, :] for s in trace.spikes]
-    names = ["input"] + [f"layer {i + 1}" for i in range(len(trace.spikes))]
-    return str(run.file(write_report(run, raster=raster, raster_names=names)))
+    summary = run.summary()
+
+    def body(out: Path) -> Entries:
+        from .compiler.lowering import to_network_params
+        from .report import write_report
+        from .sim.network import run_network
+
+        trace = run_network(to_network_params(graph), ds.x_test[:1], record_membranes=False)
+        raster = [trace.inputs[:, 0, :]] + [s[:, 0, :] for s in trace.spikes]
+        names = ["input"] + [f"layer {i + 1}" for i in range(len(trace.spikes))]
+        write_report(out, summary, raster=raster, raster_names=names)
+        return {"stages": summary["stages"]}, {}
+
+    return _run_stage(run, "report", options={}, inputs=(IR_FILE, RunFolder.CONFIG), body=body,
+                      force=False)
 
 
-def run_demo(run_dir: Any, opts: DemoOptions, *, lanes: int = 8, verify_samples: int | None = None,
-             membrane_samples: int = 100, pnr: bool = True, force: bool = False,
+def run_demo(run_dir: Any, opts: DemoOptions, *, lanes: int = 8,
+             verify: VerifyOptions = VerifyOptions(), pnr: bool = True, force: bool = False,
              progress: bool = True) -> dict[str, Any]:
-    """Run every stage on one run folder and return the summary."""
+    """Run every stage on one run folder and return the summary.
+
+    Every option (the verify options against the dataset's size included) is checked before
+    any work or write.
+    """
     check_options(opts)
     check_limit(LANES, lanes)
-    run = _prepare(run_dir)
-    say = print if progress else (lambda *_: None)
+    verify = verify.check(load_dataset(opts.dataset, seed=0))
     t0 = time.perf_counter()
-    say(f"[spikesmith] run folder: {run.path.resolve()}")
-    say("[spikesmith] 1/5 train")
-    stage_train(run, opts, force=force, progress=progress)
-    say("[spikesmith] 2/5 export (IR + Verilog)")
-    stage_export(run, lanes=lanes, force=force)
-    say("[spikesmith] 3/5 verify (Verilator vs golden model)")
-    ver = stage_verify(run, samples=verify_samples, membrane_samples=membrane_samples,
-                       force=force)
-    say("[spikesmith] 4/5 estimate (Yosys, nextpnr)")
-    stage_estimate(run, pnr=pnr, force=force)
-    say("[spikesmith] 5/5 report")
-    report = stage_report(run)
-    summary = run.summary()
+    with _open(run_dir, create=True) as run:
+        _say(f"run folder: {run.path.resolve()}")
+        _train(run, opts, force=force, progress=progress)
+        _export(run, lanes=lanes, force=force)
+        ver = _verify(run, verify, force=force).result
+        _estimate(run, pnr=pnr, force=force)
+        _report(run)
+        summary = run.summary()
     acc = summary.get("accuracy", {})
-    say(f"[spikesmith] accuracy float {acc.get('float', 0):.4f}  quantized "
-        f"{acc.get('quantized', 0):.4f}  hardware {acc.get('hardware', 0):.4f}")
-    say(f"[spikesmith] verified {ver['samples']} samples ({ver['membrane_samples']} with every "
-        f"membrane): {ver['mismatches']} mismatches")
-    say(f"[spikesmith] report: {report}  ({time.perf_counter() - t0:.1f} s)")
-    say(f"[spikesmith] run folder: {run.path.resolve()}")
+    _say(f"accuracy float {acc.get('float', 0):.4f}  quantized {acc.get('quantized', 0):.4f}  "
+         f"hardware {acc.get('hardware', 0):.4f}")
+    _say(f"verified {ver['samples']} samples ({ver['membrane_samples']} with every membrane): "
+         f"{ver['mismatches']} mismatches")
+    _say(f"report: {run.file('report.md')}  ({time.perf_counter() - t0:.1f} s)")
+    _say(f"run folder: {run.path.resolve()}")
     if ver["mismatches"]:
         raise FlowError(f"RTL and golden model differ: {ver['first']}")
     return summary

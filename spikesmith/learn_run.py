@@ -237,5 +237,5 @@ def learn_to_run_folder(run_dir: Path | str, *, dataset: str, method: Method,
     summary["plots"] = plots
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     run.write_json("learn.json", history)
-    run.update_summary(summary)
-    return run.summary()
+    run.write_json(RunFolder.SUMMARY, summary)
+    return summary

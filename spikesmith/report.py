@@ -1,20 +1,25 @@
 """The human-readable report of a run folder: Markdown plus PNG plots.
 
-Reads ``summary.json`` (and a spike raster handed in by the caller) and writes
-``report.md``, ``raster.png``, ``accuracy.png`` and ``resources.png``, each atomically.
+Built from a summary of the current stage records (``spikesmith.summary``) and a spike raster
+handed in by the caller; writes ``report.md``, ``raster.png``, ``accuracy.png`` and
+``resources.png`` into a folder (the report stage's staging folder). The report names the
+records it was built from and says plainly which stages are not current for this network.
 """
 
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .runfolder import RunFolder
 from .sim.files import atomic_write_bytes, atomic_write_text
+from .summary import not_current
 
-__all__ = ["TARGETS", "plot_accuracy", "plot_raster", "plot_resources", "write_report"]
+__all__ = ["PROVENANCE_TAG", "TARGETS", "plot_accuracy", "plot_raster", "plot_resources",
+           "write_report"]
 
 #: Synthesis targets in report order.
 TARGETS = ("ice40", "ecp5", "xc7")
@@ -29,16 +34,16 @@ def _figure():
     return plt
 
 
-def _save(fig, run: RunFolder, name: str) -> str:
+def _save(fig, out: Path, name: str) -> str:
     buf = io.BytesIO()
     # A fixed creation date keeps reruns byte-identical.
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     _figure().close(fig)
-    atomic_write_bytes(run.file(name), buf.getvalue())
+    atomic_write_bytes(out / name, buf.getvalue())
     return name
 
 
-def plot_raster(run: RunFolder, layers: list[np.ndarray], *, names: list[str],
+def plot_raster(out: Path, layers: list[np.ndarray], *, names: list[str],
                 title: str) -> str:
     """Plot one sample's spikes: ``layers[i]`` is ``(T, n_i)``, stacked bottom to top."""
     plt = _figure()
@@ -51,10 +56,10 @@ def plot_raster(run: RunFolder, layers: list[np.ndarray], *, names: list[str],
         ax.set_ylim(-1, spikes.shape[1])
     axes[-1, 0].set_xlabel("timestep")
     axes[0, 0].set_title(title)
-    return _save(fig, run, "raster.png")
+    return _save(fig, out, "raster.png")
 
 
-def plot_accuracy(run: RunFolder, accuracy: dict[str, float]) -> str:
+def plot_accuracy(out: Path, accuracy: dict[str, float]) -> str:
     """Bar chart of accuracy per evaluation (float, quantised, hardware)."""
     plt = _figure()
     fig, ax = plt.subplots(figsize=(5, 3))
@@ -64,10 +69,10 @@ def plot_accuracy(run: RunFolder, accuracy: dict[str, float]) -> str:
     ax.bar_label(bars, fmt="%.2f")
     ax.set_ylim(max(0.0, min(values) - 10), 100)
     ax.set_ylabel("test accuracy (%)")
-    return _save(fig, run, "accuracy.png")
+    return _save(fig, out, "accuracy.png")
 
 
-def plot_resources(run: RunFolder, resources: dict[str, dict[str, int]]) -> str:
+def plot_resources(out: Path, resources: dict[str, dict[str, int]]) -> str:
     """Grouped bars of LUT, FF, BRAM, DSP per target (log scale)."""
     plt = _figure()
     fig, ax = plt.subplots(figsize=(6, 3))
@@ -83,7 +88,7 @@ def plot_resources(run: RunFolder, resources: dict[str, dict[str, int]]) -> str:
     ax.set_yscale("log")
     ax.legend()
     ax.set_ylabel("cells")
-    return _save(fig, run, "resources.png")
+    return _save(fig, out, "resources.png")
 
 
 def _fmt(v: Any) -> str:
@@ -109,18 +114,46 @@ def _quantization_lines(q: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def write_report(run: RunFolder, *, raster: list[np.ndarray] | None = None,
+#: Start of the HTML comment in ``report.md`` that holds, as JSON, the full digests of the
+#: records the report was built from (``spikesmith.runfolder.RunFolder.problems`` reads it).
+PROVENANCE_TAG = "<!-- spikesmith-records"
+
+#: What the report says is missing when a stage's record is not current.
+_MISSING = {
+    "train": "training figures (float and quantised accuracy)",
+    "export": "the exported IR and Verilog",
+    "verify": "not verified: no bit-exact comparison of the RTL with the golden model",
+    "estimate": "not estimated: no resources or Fmax",
+}
+
+
+def _status_lines(s: dict[str, Any]) -> list[str]:
+    """What the report holds and what it does not, stage by stage."""
+    records = s.get("records", {})
+    lines = ["## Provenance", "",
+             ("Every figure below comes from these current stage records (SHA-256, first 16 hex "
+             "digits):"), ""]
+    lines += [f"- {stage}: `{digest[:16]}`" for stage, digest in records.items()]
+    missing = {k: v for k, v in not_current(s).items() if k in _MISSING}
+    if missing:
+        lines += ["", "**Not held for this network:**", ""]
+        lines += [f"- {stage}: {_MISSING[stage]}; {why}" for stage, why in missing.items()]
+    return [*lines, ""]
+
+
+def write_report(out: Path, s: dict[str, Any], *, raster: list[np.ndarray] | None = None,
                  raster_names: list[str] | None = None) -> str:
-    """Write ``report.md`` (and its plots) from ``summary.json``; return the file name."""
-    s = run.summary()
-    lines = [f"# spikesmith run: {s.get('dataset', '?')}", ""]
+    """Write ``report.md`` (and its plots) into folder ``out`` from summary ``s`` (built by
+    ``spikesmith.summary.build_summary``); return the file name."""
+    lines = [f"# spikesmith run: {s.get('dataset', '?')}", "", *_status_lines(s),
+             f"{PROVENANCE_TAG} {json.dumps(s.get('records', {}), sort_keys=True)} -->", ""]
     images = []
     acc = s.get("accuracy", {})
     if acc:
         lines += ["## Accuracy (test split)", "", "| evaluation | accuracy |", "|---|---|"]
         lines += [f"| {k} | {100 * v:.2f} % |" for k, v in acc.items()]
         lines.append("")
-        images.append(("accuracy", plot_accuracy(run, acc)))
+        images.append(("accuracy", plot_accuracy(out, acc)))
     ver = s.get("verify", {})
     if ver:
         lines += ["## Bit-exact verification (RTL in Verilator vs golden model)", ""]
@@ -154,11 +187,12 @@ def write_report(run: RunFolder, *, raster: list[np.ndarray] | None = None,
         for t, note in s.get("fmax_notes", {}).items():
             lines.append(f"\n- {t}: {note}")
         lines.append("")
-        images.append(("resources", plot_resources(run, res)))
+        images.append(("resources", plot_resources(out, res)))
     other = {k: v for k, v in s.items()
              if k not in ("accuracy", "verify", "resources", "fmax_mhz", "fmax_core_mhz",
                           "analytic", "error", "fmax_notes", "fmax_analytic_mhz",
-                          "fmax_error", "dataset", "quantization")}
+                          "fmax_error", "dataset", "quantization", "stages", "records",
+                          "timing")}
     if other:
         lines += ["## Figures", ""]
         flat: list[tuple[str, Any]] = []
@@ -175,11 +209,11 @@ def write_report(run: RunFolder, *, raster: list[np.ndarray] | None = None,
         lines.append("")
     if raster is not None:
         names = raster_names or [f"layer {i}" for i in range(len(raster))]
-        images.append(("raster", plot_raster(run, raster, names=names,
+        images.append(("raster", plot_raster(out, raster, names=names,
                                              title="spike raster of test sample 0")))
     if images:
         lines += ["## Plots", ""]
         lines += [f"![{name}]({path})" for name, path in images]
         lines.append("")
-    atomic_write_text(run.file("report.md"), "\n".join(lines))
+    atomic_write_text(out / "report.md", "\n".join(lines))
     return "report.md"

@@ -283,6 +283,9 @@ def build_lock(build: Path) -> Iterator[None]:
         yield
 
 
+#: Marker file present in a build folder while Verilator or make works in it.
+_INCOMPLETE = ".incomplete"
+
 #: Extra Verilator arguments of a build that can record waveforms (FST, structs kept whole).
 _TRACE_ARGS = ("--trace-fst", "--trace-structs")
 
@@ -307,7 +310,15 @@ def build_sources(sources: list[Path], *, top: str, build_dir: str | os.PathLike
     if why is not None:
         raise RuntimeError(why)
     build = Path(build_dir).resolve()
+    marker = build / _INCOMPLETE
+    if marker.exists():
+        # a build killed part-way may have left truncated objects newer than their sources,
+        # which make would take as up to date: start that folder afresh
+        for entry in build.iterdir():
+            if entry.name != ".lock":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     build.mkdir(parents=True, exist_ok=True)
+    marker.touch()
     if not trace:
         _seed_runtime(build)
     runner = _runner()
@@ -321,6 +332,7 @@ def build_sources(sources: list[Path], *, top: str, build_dir: str | os.PathLike
     )
     if not trace:
         _store_runtime(build)
+    marker.unlink()
     return build
 
 

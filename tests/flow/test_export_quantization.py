@@ -43,8 +43,9 @@ def test_outlier_weight_is_reported_and_warned(tmp_path, capsys):
     assert layer["zeroed"] == 8191
     assert layer["clipped"] == 0
     assert result["quantization"]["zeroed_warn_share"] == ZEROED_WARN_SHARE == 0.5
-    assert json.loads(run.file("export.json").read_text()) == result
-    assert run.summary()["quantization"] == result["quantization"]
+    assert json.loads(run.file("export.json").read_text())["result"] == result
+    assert json.loads(run.file("summary.json").read_text())["quantization"] == \
+        result["quantization"]
     assert err == [
         (f"[spikesmith] warning: layer layers.0: 8191 of 8192 weights (99.99 %) are nonzero but "
         f"quantise to 0 (scale {layer['scale']:.4g} per code), above the 50 % warning level; "
@@ -52,7 +53,7 @@ def test_outlier_weight_is_reported_and_warned(tmp_path, capsys):
     ]
     stage_export(run, lanes=4)  # up to date: skipped, and the warning is printed again
     assert capsys.readouterr().err.splitlines() == err
-    write_report(run)
+    write_report(tmp_path, run.summary())
     report = run.file("report.md").read_text()
     assert "| layers.0 | 8192 | 8191 | 99.99 % **above warning level** | 0 |" in report
     assert "| layers.2 | 1280 |" in report
