@@ -40,6 +40,7 @@ __all__ = [
     "NEURONS_PER_CLASS",
     "POPULATION",
     "PROCESSES",
+    "RATIOS",
     "SEED",
     "SEEDS",
     "SIZE_DEFAULTS",
@@ -225,8 +226,10 @@ HIDDEN = IntRange("hidden width", 1, 4096)
 #: A seed: non-negative and at most 2**31 - 1, so every consumer (torch, NumPy, scikit-learn's
 #: 32-bit ``random_state``, the derived ``seed + 10_000`` of the sleep study) accepts it.
 SEED = IntRange("seed", 0, (1 << 31) - 1)
-#: Number of seeds (and of sleep ratios) of one study.
+#: Number of seeds of one study.
 SEEDS = IntRange("number of seeds", 1, 64)
+#: Number of sleep ratios of one study.
+RATIOS = IntRange("number of ratios", 1, 64)
 #: ``learn --rtl``: full-state comparison period in training samples.
 CHECK_EVERY = IntRange("check every", 1, 1 << 20)
 #: Worker processes of a parallel study.
