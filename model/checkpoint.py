@@ -24,9 +24,9 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from spikesmith.sim.encoders import EncoderParams, Encoding
-from spikesmith.sim.files import atomic_write_bytes
+from spikesmith.sim.files import atomic_write_bytes, read_input_bytes
 from spikesmith.sim.lif import NeuronModel, ResetMode
-from spikesmith.sim.limits import LAYER_WEIGHTS, LAYER_WIDTH, TIMESTEPS
+from spikesmith.sim.limits import CHECKPOINT_BYTES, LAYER_WEIGHTS, LAYER_WIDTH, TIMESTEPS
 
 from .layers import MIN_THRESHOLD
 from .network import SpikingMLP
@@ -106,13 +106,16 @@ def _canonical(data: bytes) -> bytes:
 
 def _read(path: Path) -> tuple[bytes, dict[str, str]]:
     """Return the file bytes and its metadata after checking the safetensors framing."""
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist (expected a "
-                              ".safetensors file written by save_checkpoint)")
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} is not a regular file (expected a "
-                              ".safetensors file written by save_checkpoint)")
-    data = path.read_bytes()
+    expected = "expected a .safetensors file written by save_checkpoint"
+    try:
+        data = read_input_bytes(path, limit=CHECKPOINT_BYTES)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist ({expected})") from None
+    except ValueError as e:  # not a regular file, or too large: nothing was read
+        raise CheckpointError(f"checkpoint {str(path)!r} {e} ({expected})") from None
+    except OSError as e:
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read: {e.strerror} "
+                              f"({expected})") from None
     if len(data) < 8:
         raise CheckpointError(f"checkpoint {str(path)!r} is not a safetensors file: "
                               f"{len(data)} bytes, expected an 8-byte header length first")
@@ -129,8 +132,8 @@ def _read(path: Path) -> tuple[bytes, dict[str, str]]:
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
-        raise CheckpointError(f"checkpoint {str(path)!r} has format {found!r} in its metadata, "
-                              f"expected {FORMAT!r}")
+        raise CheckpointError(f"checkpoint {str(path)!r} has format {reprlib.repr(found)} in "
+                              f"its metadata, expected {FORMAT!r}")
     for key in ("config", "extra"):
         if not isinstance(meta.get(key), str):
             raise CheckpointError(f"checkpoint {str(path)!r} has no {key!r} metadata entry "
@@ -150,7 +153,7 @@ def _enum(path: Path, name: str, cls: type, value: Any) -> Any:
     accepted = [m.value for m in cls]
     if value not in accepted:
         raise CheckpointError(f"checkpoint {str(path)!r}: config {name!r} must be one of "
-                              f"{accepted}, not {value!r}")
+                              f"{accepted}, not {reprlib.repr(value)}")
     return cls(value)
 
 
@@ -158,19 +161,19 @@ def _check_sizes(path: Path, config: dict[str, Any]) -> None:
     """Bound the sizes and timesteps of ``config`` before any tensor is allocated."""
     sizes, timesteps = config["sizes"], config["timesteps"]
     expected = (f"a list of 2..{_MAX_SIZES} layer widths, each {LAYER_WIDTH.describe()}, with "
-                f"at most {LAYER_WEIGHTS.hi} weights per layer (sim.limits)")
+                f"at most {LAYER_WEIGHTS.hi} weights per layer")
     if not isinstance(sizes, list) or not 2 <= len(sizes) <= _MAX_SIZES:
         raise CheckpointError(f"checkpoint {str(path)!r}: config 'sizes' must be {expected}, "
                               f"not {reprlib.repr(sizes)}")
     for n in sizes:
         if n not in LAYER_WIDTH:
             raise CheckpointError(f"checkpoint {str(path)!r}: config 'sizes' must be "
-                                  f"{expected}, found {reprlib.repr(n)}")
+                                  f"{expected}, found {reprlib.repr(n)}{LAYER_WIDTH.hint_for(n)}")
     for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         if n_in * n_out not in LAYER_WEIGHTS:
             raise CheckpointError(f"checkpoint {str(path)!r}: config 'sizes' must be "
                                   f"{expected}; layer {i} has {n_in} inputs x {n_out} neurons "
-                                  f"= {n_in * n_out} weights")
+                                  f"= {n_in * n_out} weights{LAYER_WEIGHTS.hint}")
     if timesteps not in TIMESTEPS:
         raise CheckpointError(f"checkpoint {str(path)!r}: config 'timesteps' must be "
                               f"{TIMESTEPS.describe()}, not {reprlib.repr(timesteps)}")
@@ -183,13 +186,14 @@ def _network_from_config(path: Path, config: Any) -> SpikingMLP:
     unknown = sorted(set(config) - set(_CONFIG_KEYS))
     missing = [k for k in _CONFIG_KEYS if k not in config]
     if unknown or missing:
-        raise CheckpointError(f"checkpoint {str(path)!r}: config has unknown keys {unknown} "
-                              f"and lacks keys {missing}; expected exactly {list(_CONFIG_KEYS)}")
+        raise CheckpointError(f"checkpoint {str(path)!r}: config has unknown keys "
+                              f"{reprlib.repr(unknown)} and lacks keys {missing}; expected "
+                              f"exactly {list(_CONFIG_KEYS)}")
     _check_sizes(path, config)
     enc = config["encoder"]
     if not isinstance(enc, dict) or set(enc) != {"encoding", "seed"}:
         raise CheckpointError(f"checkpoint {str(path)!r}: config 'encoder' must be an object "
-                              f"with keys 'encoding' and 'seed', not {enc!r}")
+                              f"with keys 'encoding' and 'seed', not {reprlib.repr(enc)}")
     try:
         encoder = EncoderParams(_enum(path, "encoder.encoding", Encoding, enc["encoding"]),
                                 enc["seed"])
@@ -235,14 +239,15 @@ def load_checkpoint(path: str | os.PathLike) -> SpikingMLP:
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
-        raise CheckpointError(f"checkpoint {str(path)!r}: tensors {missing} are missing and "
-                              f"{unexpected} unexpected; expected exactly {sorted(expected)}")
+        raise CheckpointError(f"checkpoint {str(path)!r}: tensors {reprlib.repr(missing)} are "
+                              f"missing and {reprlib.repr(unexpected)} unexpected; expected "
+                              f"exactly {reprlib.repr(sorted(expected))}")
     for name, ref in expected.items():
         t = tensors[name]
         if t.shape != ref.shape or t.dtype != ref.dtype:
             raise CheckpointError(f"checkpoint {str(path)!r}: tensor {name!r} is {t.dtype} of "
-                                  f"shape {tuple(t.shape)}, expected {ref.dtype} of shape "
-                                  f"{tuple(ref.shape)}")
+                                  f"shape {reprlib.repr(tuple(t.shape))}, expected {ref.dtype} "
+                                  f"of shape {tuple(ref.shape)}")
         if not torch.isfinite(t).all():
             raise CheckpointError(f"checkpoint {str(path)!r}: tensor {name!r} has non-finite "
                                   "values")

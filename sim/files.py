@@ -53,17 +53,25 @@ def read_input_bytes(path: str | os.PathLike[str], *, limit: IntRange = INPUT_FI
         If there is no such file.
     ValueError
         If ``path`` is not a regular file (a directory, a device, a pipe; links are followed)
-        or is larger than ``limit.hi`` bytes; the message says what was found and what is
-        accepted, without the path (the caller names the file).
+        or is larger than ``limit.hi`` bytes (its size is checked before anything is read,
+        and at most ``limit.hi + 1`` bytes are read); the message says what was found and
+        what is accepted, without the path (the caller names the file).
     """
     path = Path(path)
-    mode = path.stat().st_mode
-    if not stat.S_ISREG(mode):
-        kind = "a directory" if stat.S_ISDIR(mode) else "a device, pipe or socket"
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a device, pipe or socket"
         raise ValueError(f"is {kind}, expected a regular file")
+    if info.st_size > limit.hi:
+        raise _too_large(limit)
     with path.open("rb") as f:
         data = f.read(limit.hi + 1)
-    if len(data) > limit.hi:
-        raise ValueError(f"is larger than {limit.hi} bytes ({limit.hi >> 20} MiB), the "
-                         f"accepted {limit.name} ({limit.describe()})")
+    if len(data) > limit.hi:  # it grew since the stat
+        raise _too_large(limit)
     return data
+
+
+def _too_large(limit: IntRange) -> ValueError:
+    mib = f" ({limit.hi >> 20} MiB)" if limit.hi >= 1 << 20 else ""
+    return ValueError(f"is larger than {limit.hi} bytes{mib}, the accepted {limit.name} "
+                      f"({limit.describe()}){limit.hint}")

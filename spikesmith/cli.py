@@ -7,23 +7,32 @@ anything is written.
 
 from __future__ import annotations
 
-import reprlib
 import sys
 from pathlib import Path
 
 import click
 
 from .datasets import DATASETS
+from .sim import limits
 from .sim.limits import (
+    CHECK_EVERY,
+    EPOCHS,
+    HIDDEN,
     LANES,
     MEMBRANE_BITS,
     NEURONS_PER_CLASS,
     POPULATION,
     PROCESSES,
+    RATIOS,
+    SEED,
+    SEEDS,
+    TIME_BINS,
     TIMESTEPS,
     WEIGHT_BITS,
     IntRange,
+    show_value,
 )
+from .sleep_study import MAX_SLEEP_RATIO, TEST_IMAGES, TRAIN_IMAGES
 
 __all__ = ["main"]
 
@@ -34,9 +43,6 @@ _run_option = click.option(
     help="Run folder holding every artefact of the flow.",
 )
 
-
-#: Largest sleep ratio of ``sleep-study`` (sleep steps per wake step).
-MAX_SLEEP_RATIO = 100.0
 
 
 class _Limited(click.ParamType):
@@ -93,25 +99,39 @@ def _user_errors():
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="spikesmith")
-def main() -> None:
-    """Spiking networks from PyTorch training to bit-exact verified FPGA gateware."""
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Spiking networks from PyTorch training to bit-exact verified FPGA gateware.
+
+    Size limits on what is read from files can be raised with the environment variable
+    SPIKESMITH_LIMITS, e.g. SPIKESMITH_LIMITS="file_bytes=200000000,layer_width=131072".
+    """
+    if limits.LIMITS_PROBLEM is not None:  # a malformed SPIKESMITH_LIMITS: before any command
+        ctx.fail(limits.LIMITS_PROBLEM)
+
+
+def _limited_help(text: str, limit: IntRange) -> str:
+    return f"{text}, {limit.describe()}."
 
 
 def _train_options(f):
     options = [
         click.option("--dataset", type=str, default="digits", show_default=True,
                      help=f"Dataset shipped with a pip package: {', '.join(DATASETS)}."),
-        click.option("--weight-bits", type=int, default=None,
-                     help=f"Signed weight width ({WEIGHT_BITS.lo}..{WEIGHT_BITS.hi}); default "
-                          "from the dataset recipe."),
-        click.option("--membrane-bits", type=int, default=None,
-                     help=f"Signed membrane width ({MEMBRANE_BITS.lo}..{MEMBRANE_BITS.hi}); "
-                          "default from the dataset recipe."),
-        click.option("--timesteps", type=int, default=None,
-                     help=f"Timesteps per sample ({TIMESTEPS.lo}..{TIMESTEPS.hi})."),
-        click.option("--epochs", type=int, default=None, help="Training epochs."),
-        click.option("--hidden", type=int, default=None, help="Hidden layer width."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Training seed."),
+        click.option("--weight-bits", type=_Limited(WEIGHT_BITS), default=None,
+                     help=_limited_help("Signed weight width (default from the dataset recipe)",
+                                        WEIGHT_BITS)),
+        click.option("--membrane-bits", type=_Limited(MEMBRANE_BITS), default=None,
+                     help=_limited_help("Signed membrane width (default from the dataset "
+                                        "recipe)", MEMBRANE_BITS)),
+        click.option("--timesteps", type=_Limited(TIMESTEPS), default=None,
+                     help=_limited_help("Timesteps per sample", TIMESTEPS)),
+        click.option("--epochs", type=_Limited(EPOCHS), default=None,
+                     help=_limited_help("Training epochs", EPOCHS)),
+        click.option("--hidden", type=_Limited(HIDDEN), default=None,
+                     help=_limited_help("Hidden layer width", HIDDEN)),
+        click.option("--seed", type=_Limited(SEED), default=0, show_default=True,
+                     help=_limited_help("Training seed", SEED)),
     ]
     for option in reversed(options):
         f = option(f)
@@ -232,49 +252,70 @@ def report(run_dir):
     click.echo(f"report: {path}")
 
 
+def _dataset(ctx, param, value: str) -> str:
+    if value not in DATASETS:
+        raise click.BadParameter(f"unknown dataset {show_value(value)}: accepted datasets are "
+                                 f"{', '.join(DATASETS)}")
+    return value
+
+
+def _method(ctx, param, value: str) -> str:
+    from .learn_run import METHODS
+
+    if value not in METHODS:
+        raise click.BadParameter(f"unknown method {show_value(value)}: accepted methods are "
+                                 f"{', '.join(METHODS)}")
+    return value
+
+
+def _input(ctx, param, value: str) -> str:
+    from .frontend_features import parse_input
+
+    try:
+        parse_input(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @main.command()
 @_run_option
-@click.option("--dataset", type=str, default="mnist5k", show_default=True,
+@click.option("--dataset", type=str, default="mnist5k", show_default=True, callback=_dataset,
               help=f"Dataset shipped with a pip package: {', '.join(DATASETS)}.")
-@click.option("--method", type=str, default="s2stdp", show_default=True,
+@click.option("--method", type=str, default="s2stdp", show_default=True, callback=_method,
               help="Learning rule: s2stdp, sstdp or rstdp.")
 @click.option("--neurons-per-class", type=_Limited(NEURONS_PER_CLASS), default=5,
               show_default=True,
               help="M: neurons per class (1 = S2-STDP, 2 = PCN, 5 = NCG), "
                    f"{NEURONS_PER_CLASS.describe()}.")
-@click.option("--time-bins", type=int, default=256, show_default=True,
-              help="K: spike-time bins (a power of two).")
-@click.option("--epochs", type=int, default=10, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--time-bins", type=_Limited(TIME_BINS), default=256, show_default=True,
+              help=f"K: spike-time bins, {TIME_BINS.describe()} (the learning core's 12 "
+                   "fractional time bits hold log2 K).")
+@click.option("--epochs", type=_Limited(EPOCHS), default=10, show_default=True,
+              help=_limited_help("Training epochs", EPOCHS))
+@click.option("--seed", type=_Limited(SEED), default=0, show_default=True,
+              help=_limited_help("Seed of the initial weights and the LFSR lanes", SEED))
 @click.option("--rtl", is_flag=True,
               help="Also train the learning core in Verilator in lockstep and compare.")
-@click.option("--check-every", type=int, default=1, show_default=True,
-              help="With --rtl: compare every weight/threshold after every N-th sample.")
+@click.option("--check-every", type=_Limited(CHECK_EVERY), default=1, show_default=True,
+              help="With --rtl: compare every weight/threshold after every N-th sample, "
+                   f"{CHECK_EVERY.describe()}.")
 @click.option("--input", "input_", type=str, default="pixels", show_default=True,
+              callback=_input,
               help="Readout input: pixels (latency-coded) or a frozen spiking front end "
                    "snn-h<W>[x<W2>...][-t<T>][-e<E>], e.g. snn-h256x64.")
 def learn(run_dir, dataset, method, neurons_per_class, time_bins, epochs, seed, rtl,
           check_every, input_):
     """Train the S2-STDP + NCG readout on latency-coded pixels or front-end spikes (golden
     model, optionally RTL)."""
-    from .frontend_features import parse_input
     from .learn_run import METHODS, learn_to_run_folder
 
     try:
-        parse_input(input_)
-        if dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}: accepted datasets are "
-                             f"{', '.join(DATASETS)}")
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}: accepted methods are "
-                             f"{', '.join(METHODS)}")
-        if epochs < 1:
-            raise ValueError(f"epochs must be >= 1, not {epochs}")
         s = learn_to_run_folder(run_dir, dataset=dataset, method=METHODS[method],
                                 neurons_per_class=neurons_per_class, time_bins=time_bins,
                                 epochs=epochs, seed=seed, rtl=rtl, check_every=check_every,
                                 input=input_)
-    except ValueError as exc:
+    except ValueError as exc:  # the run folder's summary or front-end cache (options: above)
         _fail(exc)
     acc = s["accuracy"]
     click.echo(f"accuracy: float reference {acc['float_reference']:.4f}, integer "
@@ -288,35 +329,52 @@ def learn(run_dir, dataset, method, neurons_per_class, time_bins, epochs, seed, 
     click.echo(f"run folder: {run_dir}")
 
 
-def _ratios(text: str) -> tuple[float, ...]:
-    expected = (f"--ratios must be comma-separated numbers in 0..{MAX_SLEEP_RATIO:g}, e.g. "
-                "0,0.1,0.5")
+def _numbers(text: str, *, what: str, parse, limit: IntRange) -> tuple:
+    """Comma-separated numbers of a study option; their count checked against ``limit``."""
     try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
+        values = tuple(parse(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise click.BadParameter(f"{expected}, not {reprlib.repr(text)}") from None
-    bad = [v for v in values if not 0 <= v <= MAX_SLEEP_RATIO]
-    if not values or bad:
-        raise click.BadParameter(f"{expected}, not {reprlib.repr(text)}")
+        raise click.BadParameter(f"{what}, not {show_value(text)}") from None
+    try:
+        limit.check(len(values))
+    except ValueError as exc:
+        raise click.BadParameter(f"{what}; {exc}") from None
     return values
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(f"--seeds must be comma-separated integers, not "
-                                 f"{reprlib.repr(text)}") from None
+def _ratios(ctx, param, text: str) -> tuple[float, ...]:
+    what = (f"--ratios must be comma-separated numbers in 0..{MAX_SLEEP_RATIO:g}, e.g. "
+            "0,0.1,0.5")
+    values = _numbers(text, what=what, parse=float, limit=RATIOS)
+    if not all(0 <= v <= MAX_SLEEP_RATIO for v in values):  # inf and nan fail too
+        raise click.BadParameter(f"{what}, not {show_value(text)}")
+    return values
+
+
+def _seeds(ctx, param, text: str) -> tuple[int, ...]:
+    what = f"--seeds must be comma-separated integers, each {SEED.describe()}"
+    values = _numbers(text, what=what, parse=int, limit=SEEDS)
+    for seed in values:
+        try:
+            SEED.check(seed)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return values
 
 
 @main.command("sleep-study")
 @_run_option
-@click.option("--ratios", default="0,0.1,0.2,0.3,0.5", show_default=True,
-              help="Sleep ratios (sleep length = ratio x preceding wake interval).")
-@click.option("--seeds", default="0,1,2", show_default=True,
-              help="Seeds (connectivity, input spike trains and noise).")
-@click.option("--train-images", type=int, default=3000, show_default=True)
-@click.option("--test-images", type=int, default=None, help="Default: all 1000.")
+@click.option("--ratios", default="0,0.1,0.2,0.3,0.5", show_default=True, callback=_ratios,
+              help="Sleep ratios (sleep length = ratio x preceding wake interval), "
+                   f"{RATIOS.lo}..{RATIOS.hi} of them, each in 0..{MAX_SLEEP_RATIO:g}.")
+@click.option("--seeds", default="0,1,2", show_default=True, callback=_seeds,
+              help="Seeds (connectivity, input spike trains and noise), "
+                   f"{SEEDS.lo}..{SEEDS.hi} of them, each {SEED.describe()}.")
+@click.option("--train-images", type=_Limited(TRAIN_IMAGES), default=3000, show_default=True,
+              help=_limited_help("Training images of mnist5k", TRAIN_IMAGES))
+@click.option("--test-images", type=_Limited(TEST_IMAGES), default=None,
+              help=_limited_help(f"Test images of mnist5k (default: all {TEST_IMAGES.hi})",
+                                 TEST_IMAGES))
 @click.option("--exc", "n_exc", type=_Limited(POPULATION), default=200, show_default=True,
               help=f"Excitatory neurons, {POPULATION.describe()}.")
 @click.option("--inh", "n_inh", type=_Limited(POPULATION), default=50, show_default=True,
@@ -328,13 +386,10 @@ def sleep_study(run_dir, ratios, seeds, train_images, test_images, n_exc, n_inh,
     from .sleep_study import run_sleep_study
 
     try:
-        ratio_t, seed_t = _ratios(ratios), _ints(seeds)
-        if not 1 <= train_images <= 4000:
-            raise ValueError(f"train images must be in 1..4000, not {train_images}")
-        result = run_sleep_study(ratios=ratio_t, seeds=seed_t, n_train=train_images,
+        result = run_sleep_study(ratios=ratios, seeds=seeds, n_train=train_images,
                                  n_test=test_images, n_exc=n_exc, n_inh=n_inh,
                                  out_dir=run_dir, processes=processes)
-    except (ValueError, click.BadParameter) as exc:
+    except ValueError as exc:
         _fail(exc)
     click.echo(f"sleep study written to {run_dir} ({result.__class__.__name__})")
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from .datasets import load_dataset, split_80_20
 from .sim import ncg, ncg_reference
+from .sim.limits import EPOCHS, HIDDEN, TIMESTEPS, show_value
 
 __all__ = [
     "DEFAULT_FRONTENDS",
@@ -39,6 +40,7 @@ __all__ = [
     "FrontEndSpec",
     "InputEvents",
     "bins_to_times",
+    "frontend_cache_path",
     "load_input",
     "parse_input",
     "spikes_to_bins",
@@ -51,7 +53,9 @@ PIXELS = "pixels"
 #: Front end used for the results in docs/ncg.md, per dataset.
 DEFAULT_FRONTENDS = {"digits": "snn-h128x64", "mnist5k": "snn-h512x128"}
 
-_NAME = re.compile(r"snn-h(\d+(?:x\d+)*)(?:-t(\d+))?(?:-e(\d+))?")
+_NAME = re.compile(r"snn-h([0-9]{1,9}(?:x[0-9]{1,9})*)(?:-t([0-9]{1,9}))?(?:-e([0-9]{1,9}))?")
+#: Most hidden layers of a front end.
+MAX_FRONTEND_LAYERS = 8
 
 
 class Conversion(enum.Enum):
@@ -97,20 +101,28 @@ def parse_input(name: str) -> FrontEndSpec | None:
     Raises
     ------
     ValueError
-        If ``name`` is neither ``pixels`` nor ``snn-h<W>[x<W2>...][-t<T>][-e<E>]`` with
-        positive numbers.
+        If ``name`` is neither ``pixels`` nor ``snn-h<W>[x<W2>...][-t<T>][-e<E>]`` with at most
+        :data:`MAX_FRONTEND_LAYERS` widths in ``sim.limits.HIDDEN``, ``T`` in
+        ``sim.limits.TIMESTEPS`` and ``E`` in ``sim.limits.EPOCHS``; the message quotes at most
+        a short excerpt of ``name``.
     """
     if name == PIXELS:
         return None
-    m = _NAME.fullmatch(name) if isinstance(name, str) else None
+    m = _NAME.fullmatch(name) if isinstance(name, str) and len(name) <= 200 else None
     if m is None:
         raise ValueError(f"input must be 'pixels' or 'snn-h<W>[x<W2>...][-t<T>][-e<E>]' "
-                         f"(e.g. snn-h256x64), not {name!r}")
+                         f"(e.g. snn-h256x64), not {show_value(name)}")
     hidden = tuple(int(w) for w in m.group(1).split("x"))
     t = int(m.group(2)) if m.group(2) else None
     e = int(m.group(3)) if m.group(3) else None
-    if min(hidden) < 1 or t == 0 or e == 0:
-        raise ValueError(f"input widths, timesteps and epochs must be >= 1, not {name!r}")
+    bad = [f"{len(hidden)} widths"] if len(hidden) > MAX_FRONTEND_LAYERS else []
+    bad += [f"width {w}" for w in hidden if w not in HIDDEN][:1]
+    bad += [f"-t{t}"] if t is not None and t not in TIMESTEPS else []
+    bad += [f"-e{e}"] if e is not None and e not in EPOCHS else []
+    if bad:
+        raise ValueError(f"input {show_value(name)}: {', '.join(bad)} out of range; accepted "
+                         f"1..{MAX_FRONTEND_LAYERS} widths each {HIDDEN.describe()}, -t "
+                         f"{TIMESTEPS.describe()}, -e {EPOCHS.describe()}")
     return FrontEndSpec(name=name, hidden=hidden, timesteps=t, epochs=e)
 
 
@@ -171,6 +183,28 @@ def _recipe(spec: FrontEndSpec, dataset: str, seed: int):
     return dataclasses.replace(rec, **kw)
 
 
+def frontend_cache_path(spec: FrontEndSpec | None, *, dataset: str, seed: int,
+                        cache_dir: str | Path | None) -> Path | None:
+    """Return where :func:`train_frontend` caches ``spec`` under ``cache_dir`` (None without a
+    front end or a cache folder).
+
+    A cache file that is unreadable or holds another recipe is retrained and replaced; a path
+    that exists but is not a regular file (a directory, a link to a device) is refused.
+
+    Raises
+    ------
+    ValueError
+        If the cache path exists and is not a regular file.
+    """
+    if spec is None or cache_dir is None:
+        return None
+    path = Path(cache_dir) / f"frontend-{dataset}-{spec.name}-seed{seed}.safetensors"
+    if (path.exists() or path.is_symlink()) and not path.is_file():
+        raise ValueError(f"{path} is not a regular file; expected the cached front end "
+                         f"{spec.name} (a .safetensors checkpoint) or nothing there")
+    return path
+
+
 def train_frontend(spec: FrontEndSpec, *, dataset: str, seed: int = 0,
                    cache_dir: str | Path | None = None,
                    progress: Callable[[str], None] | None = None):
@@ -179,6 +213,11 @@ def train_frontend(spec: FrontEndSpec, *, dataset: str, seed: int = 0,
     Training uses the training part of :func:`spikesmith.datasets.split_80_20` only; the
     per-epoch accuracy that :func:`spikesmith.model.train.train` reports is measured on its first
     500 training images, so no test image is ever seen. Deterministic for ``seed``.
+
+    Raises
+    ------
+    ValueError
+        If the cache path exists and is not a regular file (:func:`frontend_cache_path`).
     """
     from .model import CheckpointError, load_checkpoint, read_checkpoint_extra, save_checkpoint
     from .recipes import train_recipe
@@ -186,16 +225,15 @@ def train_frontend(spec: FrontEndSpec, *, dataset: str, seed: int = 0,
     say = progress or (lambda _msg: None)
     rec = _recipe(spec, dataset, seed)
     key = {"frontend": spec.name, "dataset": dataset, "recipe": rec.to_dict()}
-    path = None
-    if cache_dir is not None:
-        path = Path(cache_dir) / f"frontend-{dataset}-{spec.name}-seed{seed}.safetensors"
-        if path.exists():
-            try:
-                if read_checkpoint_extra(path).get("key") == key:
-                    say(f"front end {spec.name}: cached {path}")
-                    return load_checkpoint(path)
-            except CheckpointError:
-                pass
+    path = frontend_cache_path(spec, dataset=dataset, seed=seed, cache_dir=cache_dir)
+    if path is not None and path.exists():
+        try:
+            if read_checkpoint_extra(path).get("key") == key:
+                say(f"front end {spec.name}: cached {path}")
+                return load_checkpoint(path)
+            say(f"front end {spec.name}: cache {path} holds another recipe, retraining")
+        except CheckpointError as exc:
+            say(f"front end {spec.name}: cache unreadable, retraining ({exc})")
     x_tr, y_tr, _, _ = split_80_20(dataset)
     base = load_dataset(dataset)
     train_only = dataclasses.replace(base, x_train=x_tr, y_train=y_tr,

@@ -27,6 +27,7 @@ from .datasets import DATASETS
 from .frontend_features import PIXELS, InputEvents, load_input, parse_input
 from .sim import ncg, ncg_learning, ncg_reference
 from .sim.fixed import FixedFormat
+from .sim.limits import EPOCHS, SEED, TIME_BINS
 from .sim.ncg_types import ClassMap, Method, NCGConfig, Regulation, WeightNorm
 
 __all__ = [
@@ -193,12 +194,12 @@ def run_learning(
     neurons_per_class : int
         Group size ``M`` (ignored if ``config`` is given).
     time_bins : int
-        ``K`` of the integer model (a power of two).
+        ``K`` of the integer model, in ``sim.limits.TIME_BINS``.
     epochs : int
-        Training epochs (``>= 1``).
+        Training epochs, in ``sim.limits.EPOCHS``.
     seed : int
         Seed of the weight initialisation (both models start from the same float draw) and of
-        the integer model's LFSR registers.
+        the integer model's LFSR registers, in ``sim.limits.SEED``.
     regulation : Regulation or None
         Overrides the default regulation of :func:`default_config`.
     config : NCGConfig or None
@@ -222,10 +223,11 @@ def run_learning(
     Raises
     ------
     ValueError
-        On an unknown dataset or input, ``epochs < 1`` or invalid integer parameters.
+        On an unknown dataset or input, or ``epochs``, ``time_bins``, ``seed`` or another
+        integer parameter out of range (checked before any input is loaded or trained).
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, not {epochs!r}")
+    for limit, value in ((EPOCHS, epochs), (TIME_BINS, time_bins), (SEED, seed)):
+        limit.check(value)
     if config is None:
         config = default_config(dataset=dataset, method=method,
                                 neurons_per_class=neurons_per_class, regulation=regulation,

@@ -20,17 +20,29 @@ from typing import Any
 
 import numpy as np
 
-from .frontend_features import PIXELS, parse_input
+from .datasets import DATASETS
+from .frontend_features import PIXELS, FrontEndSpec, frontend_cache_path, parse_input
 from .learn import LearnResult, run_learning
-from .runfolder import RunFolder
+from .runfolder import RunFolder, RunFolderError
 from .sim import ncg, ncg_learning
 from .sim.files import atomic_write_bytes
+from .sim.limits import (
+    CHECK_EVERY,
+    EPOCHS,
+    NEURONS_PER_CLASS,
+    SEED,
+    TIME_BINS,
+    show_value,
+)
 from .sim.ncg_types import Method, first_winner
 
-__all__ = ["METHODS", "learn_to_run_folder", "verify_learning_on_rtl"]
+__all__ = ["METHODS", "check_learn_options", "learn_to_run_folder", "verify_learning_on_rtl"]
 
 #: Names accepted for ``--method``.
 METHODS = {m.value: m for m in Method}
+
+_JSON_KINDS = {list: "list", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}
 
 
 def _png(run: RunFolder, name: str, fig) -> str:
@@ -174,6 +186,42 @@ def verify_learning_on_rtl(result: LearnResult, *, build_root: Path | str,
     return {"rtl_test_accuracy": rtl_test, "verify": verify, "cycles": cycles}
 
 
+def check_learn_options(*, dataset: str, method: Method, neurons_per_class: int,
+                        time_bins: int, epochs: int, seed: int, check_every: int,
+                        input: str) -> FrontEndSpec | None:
+    """Validate the options of :func:`learn_to_run_folder`; return the parsed front end.
+
+    Raises
+    ------
+    ValueError
+        Naming the first option out of its ``sim.limits`` record (or unknown), what is
+        accepted and the value given (shortened).
+    """
+    for limit, value in ((NEURONS_PER_CLASS, neurons_per_class), (TIME_BINS, time_bins),
+                         (EPOCHS, epochs), (SEED, seed), (CHECK_EVERY, check_every)):
+        limit.check(value)
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {show_value(dataset)}: accepted datasets are "
+                         f"{', '.join(DATASETS)}")
+    if not isinstance(method, Method):
+        raise ValueError(f"unknown method {show_value(method)}: accepted methods are "
+                         f"{', '.join(METHODS)}")
+    return parse_input(input)
+
+
+def _check_summary(run: RunFolder) -> None:
+    """Refuse a run folder whose ``summary.json`` (which learn updates) is not a JSON object,
+    before any work: a bounded read, then the type."""
+    path = run.file(RunFolder.SUMMARY)
+    if not (path.exists() or path.is_symlink()):
+        return
+    summary = run.read_json(RunFolder.SUMMARY)
+    if not isinstance(summary, dict):
+        raise RunFolderError(f"{path} must be a JSON object (the run's summary, which learn "
+                             f"updates), found a JSON {_JSON_KINDS.get(type(summary), 'value')}"
+                             "; remove it or choose another --run")
+
+
 def learn_to_run_folder(run_dir: Path | str, *, dataset: str, method: Method,
                         neurons_per_class: int, time_bins: int, epochs: int, seed: int,
                         rtl: bool, check_every: int = 1, progress: bool = True,
@@ -182,16 +230,26 @@ def learn_to_run_folder(run_dir: Path | str, *, dataset: str, method: Method,
 
     ``input`` is ``"pixels"`` or a front-end name (:mod:`spikesmith.frontend_features`); the
     front end is trained on the training split and cached in the run folder
-    (``frontend-<dataset>-<name>-seed<seed>.safetensors``). Returns the summary. Raises
-    ``ValueError`` on bad options (before anything is written) and ``RuntimeError`` if the
-    RTL run cannot complete.
+    (``frontend-<dataset>-<name>-seed<seed>.safetensors``). Returns the summary.
+
+    Raises
+    ------
+    ValueError
+        Before anything is read or written beyond the checks: on bad options
+        (:func:`check_learn_options`), a cached front-end path that is not a regular file;
+        :class:`~spikesmith.runfolder.RunFolderError` if the run's ``summary.json`` is not a
+        JSON object (read with the ``sim.limits.INPUT_FILE_BYTES`` bound).
+    RuntimeError
+        If the RTL run cannot complete.
     """
     say = print if progress else (lambda *_: None)
-    if not isinstance(check_every, int) or check_every < 1:
-        raise ValueError(f"check every must be an integer >= 1, not {check_every!r}")
-    parse_input(input)
+    spec = check_learn_options(dataset=dataset, method=method,
+                               neurons_per_class=neurons_per_class, time_bins=time_bins,
+                               epochs=epochs, seed=seed, check_every=check_every, input=input)
     t0 = time.perf_counter()
     run = RunFolder(run_dir)
+    _check_summary(run)
+    frontend_cache_path(spec, dataset=dataset, seed=seed, cache_dir=run.path)
     run.path.mkdir(parents=True, exist_ok=True)
     result = run_learning(dataset=dataset, method=method, neurons_per_class=neurons_per_class,
                           time_bins=time_bins, epochs=epochs, seed=seed,

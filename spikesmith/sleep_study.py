@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import json
+import numbers
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,6 +33,7 @@ import numpy as np
 
 from .readout import clustering_index, pca_lr_accuracy
 from .sim.files import atomic_write_bytes, atomic_write_text
+from .sim.limits import POPULATION, PROCESSES, RATIOS, SEED, SEEDS, IntRange, show_value
 from .sim.recurrent import SynapseGroup
 from .sim.recurrent_net import (
     NetConfig,
@@ -44,13 +46,24 @@ from .sim.recurrent_net import (
 )
 
 __all__ = [
+    "MAX_SLEEP_RATIO",
+    "TEST_IMAGES",
+    "TRAIN_IMAGES",
     "RunResult",
     "StudyResult",
+    "check_study_options",
     "resize_area",
     "run_one",
     "run_sleep_study",
     "untrained_accuracy",
 ]
+
+#: Training images of the study: the first ``n`` of mnist5k's 4000 (``spikesmith.datasets``).
+TRAIN_IMAGES = IntRange("train images", 1, 4000)
+#: Test images of the study: the first ``n`` of mnist5k's 1000.
+TEST_IMAGES = IntRange("test images", 1, 1000)
+#: Largest sleep ratio (sleep steps per wake step).
+MAX_SLEEP_RATIO = 100.0
 
 
 def resize_area(images: np.ndarray, *, shape: tuple[int, int], size: int) -> np.ndarray:
@@ -138,18 +151,45 @@ class StudyResult:
     out_dir: Path
 
 
-def _data(n_train: int, image_size: int, n_test: int | None = None):
+def _data(n_train: int, image_size: int, n_test: int):
     from .datasets import load_dataset
 
     d = load_dataset("mnist5k")
-    if not 1 <= n_train <= d.x_train.shape[0]:
-        raise ValueError(f"n_train must be in 1..{d.x_train.shape[0]}, not {n_train!r}")
+    if (len(d.y_train), len(d.y_test)) != (TRAIN_IMAGES.hi, TEST_IMAGES.hi):
+        raise RuntimeError(f"mnist5k has {len(d.y_train)} + {len(d.y_test)} images, not the "
+                           f"{TRAIN_IMAGES.hi} + {TEST_IMAGES.hi} that TRAIN_IMAGES and "
+                           "TEST_IMAGES accept")
     xtr = resize_area(d.x_train[:n_train], shape=d.shape, size=image_size)
-    n_test = d.x_test.shape[0] if n_test is None else n_test
-    if not 1 <= n_test <= d.x_test.shape[0]:
-        raise ValueError(f"n_test must be in 1..{d.x_test.shape[0]}, not {n_test!r}")
     xte = resize_area(d.x_test[:n_test], shape=d.shape, size=image_size)
     return xtr, d.y_train[:n_train], xte, d.y_test[:n_test]
+
+
+def check_study_options(*, ratios: tuple[float, ...], seeds: tuple[int, ...], n_train: int,
+                        n_test: int | None, n_exc: int, n_inh: int, processes: int) -> None:
+    """Validate the options of :func:`run_sleep_study` before any work or write.
+
+    Raises
+    ------
+    ValueError
+        Naming the first option out of range (``sim.limits`` records, :data:`TRAIN_IMAGES`,
+        :data:`TEST_IMAGES`, ratios finite in ``0..MAX_SLEEP_RATIO``), what is accepted and the
+        value given (shortened).
+    """
+    RATIOS.check(len(ratios))
+    SEEDS.check(len(seeds))
+    bad = [r for r in ratios if isinstance(r, bool) or not isinstance(r, numbers.Real)
+           or not 0 <= r <= MAX_SLEEP_RATIO]
+    if bad:
+        raise ValueError(f"sleep ratios must be finite numbers in 0..{MAX_SLEEP_RATIO:g}, not "
+                         f"{show_value(bad[0])}")
+    for seed in seeds:
+        SEED.check(seed)
+    TRAIN_IMAGES.check(n_train)
+    if n_test is not None:
+        TEST_IMAGES.check(n_test)
+    POPULATION.check(n_exc)
+    POPULATION.check(n_inh)
+    PROCESSES.check(processes)
 
 
 def run_one(
@@ -346,13 +386,17 @@ def run_sleep_study(
     Parameters
     ----------
     ratios : tuple[float, ...]
-        Sleep ratios (sleep steps per wake step), each ``>= 0``.
+        Sleep ratios (sleep steps per wake step), each in ``0..MAX_SLEEP_RATIO``; their number
+        in ``sim.limits.RATIOS``.
     seeds : tuple[int, ...]
-        Seeds (connectivity, spike trains, noise); each ``>= 0``.
+        Seeds (connectivity, spike trains, noise), each in ``sim.limits.SEED``; their number in
+        ``sim.limits.SEEDS``.
     n_train : int
-        Training images presented once (``<= 4000``); also the probe's training set.
+        Training images presented once, in :data:`TRAIN_IMAGES`; also the probe's training
+        set.
     n_test : int or None
-        Test images scored (the first ``n_test`` of the 1000; ``None``: all).
+        Test images scored (the first ``n_test`` of the 1000, in :data:`TEST_IMAGES`;
+        ``None``: all).
     n_exc, n_inh : int
         Population sizes.
     image_size : int
@@ -371,14 +415,14 @@ def run_sleep_study(
     Raises
     ------
     ValueError
-        On an empty or negative ratio or seed list.
+        On an option out of range (:func:`check_study_options`), before anything is written.
     """
+    ratios = tuple(ratios)
+    seeds = tuple(int(s) if isinstance(s, np.integer) else s for s in seeds)
+    check_study_options(ratios=ratios, seeds=seeds, n_train=n_train, n_test=n_test,
+                        n_exc=n_exc, n_inh=n_inh, processes=processes)
     ratios = tuple(float(r) for r in ratios)
-    seeds = tuple(int(s) for s in seeds)
-    if not ratios or any(not r >= 0 for r in ratios):
-        raise ValueError(f"ratios must be a non-empty tuple of values >= 0, not {ratios!r}")
-    if not seeds or any(s < 0 for s in seeds):
-        raise ValueError(f"seeds must be a non-empty tuple of values >= 0, not {seeds!r}")
+    n_test = TEST_IMAGES.hi if n_test is None else n_test
     base = cfg if cfg is not None else NetConfig()
     neuron = replace(base.neuron, n_input=image_size * image_size, n_exc=n_exc, n_inh=n_inh)
     base = replace(base, neuron=neuron)

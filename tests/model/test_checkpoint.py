@@ -85,7 +85,7 @@ def test_missing_file(tmp_path):
     with pytest.raises(CheckpointError, match=r"checkpoint '.*nope.safetensors' does not exist "
                                               r"\(expected a .safetensors file"):
         load_checkpoint(tmp_path / "nope.safetensors")
-    with pytest.raises(CheckpointError, match="is not a regular file"):
+    with pytest.raises(CheckpointError, match="is a directory, expected a regular file"):
         load_checkpoint(tmp_path)
 
 
@@ -213,11 +213,12 @@ def test_unknown_and_missing_config_keys(tmp_path):
     ("timesteps", 0, "config 'timesteps' must be an integer in 1..256, not 0"),
     ("timesteps", 1e9, "config 'timesteps' must be an integer in 1..256, not 1000000000.0"),
     ("sizes", [6], (r"config 'sizes' must be a list of 2..64 layer widths, each an integer in "
-                    r"1..65536, with at most 16777216 weights per layer \(sim.limits\), "
-                    r"not \[6\]")),
+                    r"1..65536, with at most 16777216 weights per layer, not \[6\]")),
     ("sizes", [6, 1e9, 3], "config 'sizes' must be .*, found 1000000000.0$"),
     ("sizes", [6, 0, 3], "config 'sizes' must be .*, found 0$"),
-    ("sizes", [6, 65536, 4096], "layer 1 has 65536 inputs x 4096 neurons = 268435456 weights"),
+    ("sizes", [6, 65536, 4096], ("layer 1 has 65536 inputs x 4096 neurons = 268435456 "
+                                 "weights; raise it with SPIKESMITH_LIMITS=layer_weights=N$")),
+    ("sizes", [6, 70000, 3], "found 70000; raise it with SPIKESMITH_LIMITS=layer_width=N$"),
     ("model", "hh", r"config 'model' must be one of \['if', 'lif'\], not 'hh'"),
     ("reset", 3, r"config 'reset' must be one of \['zero', 'subtract'\], not 3"),
     ("encoder", {"encoding": "rate"},

@@ -41,5 +41,7 @@ def test_default_configs_follow_the_method():
 def test_learning_errors_name_the_value():
     with pytest.raises(ValueError, match="dataset must be one of digits, mnist5k, not 'cifar'"):
         default_config(dataset="cifar")
-    with pytest.raises(ValueError, match="epochs must be an integer >= 1, not 0"):
+    with pytest.raises(ValueError, match=r"epochs must be an integer in 1\.\.1000, not 0"):
         run_learning(dataset="digits", epochs=0)
+    with pytest.raises(ValueError, match=r"time bins must be a power of two in 2\.\.4096"):
+        run_learning(dataset="digits", time_bins=8192)
