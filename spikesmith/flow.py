@@ -28,7 +28,16 @@ from .datasets import DATASETS, Dataset, load_dataset
 from .records import OUTPUTS, Record, StageState, hash_paths
 from .runfolder import RunFolder
 from .sim.files import atomic_write_text
-from .sim.limits import LANES, MEMBRANE_BITS, TIMESTEPS, WEIGHT_BITS, IntRange
+from .sim.limits import (
+    EPOCHS,
+    HIDDEN,
+    LANES,
+    MEMBRANE_BITS,
+    SEED,
+    TIMESTEPS,
+    WEIGHT_BITS,
+    IntRange,
+)
 
 __all__ = [
     "ZEROED_WARN_SHARE",
@@ -101,13 +110,10 @@ def check_options(opts: DemoOptions) -> None:
             "(both ship inside pip packages, no download needed)"
         )
     for limit, value in ((WEIGHT_BITS, opts.weight_bits), (MEMBRANE_BITS, opts.membrane_bits),
-                         (TIMESTEPS, opts.timesteps)):
+                         (TIMESTEPS, opts.timesteps), (EPOCHS, opts.epochs),
+                         (HIDDEN, opts.hidden), (SEED, opts.seed)):
         if value is not None:
             check_limit(limit, value)
-    if opts.epochs is not None and opts.epochs < 1:
-        raise FlowError(f"epochs must be >= 1, not {opts.epochs}")
-    if opts.hidden is not None and not 1 <= opts.hidden <= 4096:
-        raise FlowError(f"hidden width must be in 1..4096, not {opts.hidden}")
 
 
 def _dataset(run: RunFolder) -> Dataset:

@@ -210,7 +210,7 @@ def check_learn_options(*, dataset: str, method: Method, neurons_per_class: int,
 
 
 def _check_summary(run: RunFolder) -> None:
-    """Refuse a run folder whose ``summary.json`` (which learn updates) is not a JSON object,
+    """Refuse a run folder whose ``summary.json`` (which learn replaces) is not a JSON object,
     before any work: a bounded read, then the type."""
     path = run.file(RunFolder.SUMMARY)
     if not (path.exists() or path.is_symlink()):
@@ -218,7 +218,7 @@ def _check_summary(run: RunFolder) -> None:
     summary = run.read_json(RunFolder.SUMMARY)
     if not isinstance(summary, dict):
         raise RunFolderError(f"{path} must be a JSON object (the run's summary, which learn "
-                             f"updates), found a JSON {_JSON_KINDS.get(type(summary), 'value')}"
+                             f"replaces), found a JSON {_JSON_KINDS.get(type(summary), 'value')}"
                              "; remove it or choose another --run")
 
 

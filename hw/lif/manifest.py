@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spikesmith.sim.files import atomic_write_text
+from spikesmith.sim.files import atomic_write_text, read_input_bytes
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import LIFParams, NeuronModel, ResetMode
 from spikesmith.sim.limits import LANES, MEMBRANE_BITS, TIMESTEPS, WEIGHT_BITS, IntRange
@@ -40,6 +40,7 @@ __all__ = [
 
 #: Largest ``design.json`` that :meth:`DesignManifest.load` reads, bytes.
 MAX_MANIFEST_BYTES = 1 << 20
+_MANIFEST_SIZE = IntRange("design.json size in bytes", 0, MAX_MANIFEST_BYTES)
 #: Most layer cores and most ports of one design.
 MAX_CORES, MAX_PORTS = 256, 4096
 #: Longest module, core or port name, characters.
@@ -393,18 +394,18 @@ class DesignManifest:
         FileNotFoundError
             If there is no file at ``path``.
         ManifestError
-            If the file is larger than :data:`MAX_MANIFEST_BYTES`, is not UTF-8 JSON, or any
+            If the file is not a regular file, is larger than :data:`MAX_MANIFEST_BYTES`
+            (checked before reading), is not UTF-8 JSON, or any
             field is missing, unknown, of the wrong type, out of range or inconsistent; the
             message names the file and the field.
         """
         path = Path(path)
-        size = path.stat().st_size
-        if size > MAX_MANIFEST_BYTES:
-            raise ManifestError("", f"must be at most {MAX_MANIFEST_BYTES} bytes, not {size}",
-                                source=path)
         try:
-            data = json.loads(path.read_bytes().decode("utf-8"),
-                              object_pairs_hook=_unique_keys)
+            raw = read_input_bytes(path, limit=_MANIFEST_SIZE)
+        except ValueError as exc:  # not a regular file, or too large (checked before reading)
+            raise ManifestError("", str(exc), source=path) from None
+        try:
+            data = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
         except ManifestError as exc:
             raise ManifestError(exc.field, exc.problem, source=path) from None
         except (ValueError, RecursionError) as exc:  # JSON, UTF-8, integer-size errors

@@ -119,7 +119,7 @@ def test_missing_port_and_too_many_cores_are_refused(design):
     (b'{"top": "a", "top": "b"}', r"'top': must appear once in its object"),
     (b"[" * 100_000 + b"]" * 100_000, r"must be UTF-8 JSON"),
     (b'{"timesteps": ' + b"9" * 10_000 + b"}", r"must be UTF-8 JSON"),
-    (b" " * (MAX_MANIFEST_BYTES + 1), rf"must be at most {MAX_MANIFEST_BYTES} bytes"),
+    (b" " * (MAX_MANIFEST_BYTES + 1), rf"is larger than {MAX_MANIFEST_BYTES} bytes"),
 ])
 def test_hostile_file_is_refused_with_a_value_error(tmp_path, content, message):
     path = tmp_path / MANIFEST_NAME
