@@ -271,20 +271,27 @@ def write_if_changed(path: Path, text: str) -> None:
         path.write_text(text)
 
 
+#: Marker file present in a build folder while Verilator or make works in it.
+_INCOMPLETE = ".incomplete"
+
 @contextmanager
 def build_lock(build: Path) -> Iterator[None]:
     """Hold an exclusive lock on build folder ``build`` (created if needed) while inside.
 
     One build folder, one simulation at a time: pytest-xdist workers may share a folder.
+    A folder whose last build was killed part-way is emptied first.
     """
     build.mkdir(parents=True, exist_ok=True)
     with open(build / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if (build / _INCOMPLETE).exists():
+            # a build killed part-way (build_sources marks it) may have left truncated
+            # objects newer than their sources, which make would take as up to date
+            for entry in build.iterdir():
+                if entry.name != ".lock":
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         yield
 
-
-#: Marker file present in a build folder while Verilator or make works in it.
-_INCOMPLETE = ".incomplete"
 
 #: Extra Verilator arguments of a build that can record waveforms (FST, structs kept whole).
 _TRACE_ARGS = ("--trace-fst", "--trace-structs")
@@ -310,14 +317,8 @@ def build_sources(sources: list[Path], *, top: str, build_dir: str | os.PathLike
     if why is not None:
         raise RuntimeError(why)
     build = Path(build_dir).resolve()
-    marker = build / _INCOMPLETE
-    if marker.exists():
-        # a build killed part-way may have left truncated objects newer than their sources,
-        # which make would take as up to date: start that folder afresh
-        for entry in build.iterdir():
-            if entry.name != ".lock":
-                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     build.mkdir(parents=True, exist_ok=True)
+    marker = build / _INCOMPLETE
     marker.touch()
     if not trace:
         _seed_runtime(build)
