@@ -12,8 +12,9 @@ A stage that completes writes ``<run>/<stage>.json``::
      "timing":   {"seconds": 12.3}}                          wall time (the only varying field)
 
 A record is *current* when its outputs exist and hash as recorded, its inputs still hash as
-recorded, and for every stage it depends on (``DEPENDS``) the digest it recorded equals that
-stage's current record digest (``None`` where that stage has no current record).
+recorded, and every stage it depends on (``DEPENDS``) is current with the record digest it
+recorded, or has no record at all (``None``: its inputs came from outside the flow, e.g. a
+checkpoint trained elsewhere).
 Only current records count: the summary and the report are built from them alone, so a
 result whose inputs changed, or whose upstream stage re-ran, is never shown as current.
 The digest of a record is the SHA-256 of its canonical JSON without ``timing``, so a rerun
@@ -68,6 +69,8 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "estimate": (),
     "report": ("accuracy.png", "raster.png", "report.md", "resources.png"),
 }
+#: Why a stage that never ran (or whose record was removed) is not current.
+NO_RECORD = "no record yet"
 _KEYS = ("format", "stage", "options", "inputs", "upstream", "outputs", "result", "summary",
          "timing")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -260,7 +263,7 @@ class Chain:
         except RecordError as exc:
             return StageState(stage, None, f"its record is malformed ({exc})")
         if rec is None:
-            return StageState(stage, None, "no record yet")
+            return StageState(stage, None, NO_RECORD)
         return StageState(stage, rec, self._stale(rec))
 
     def _stale(self, rec: Record) -> str | None:
@@ -271,6 +274,9 @@ class Chain:
         if changed:
             return f"its input {changed} since it ran"
         for dep, digest in rec.upstream.items():
+            dep_state = self.states[dep]
+            if not dep_state.current and dep_state.stale != NO_RECORD:
+                return f"stage {dep} is not current ({dep_state.stale})"
             if self.digest(dep) != digest:
                 return f"stage {dep} changed since it ran"
         return None

@@ -132,6 +132,7 @@ class RunFolder:
         text = json.dumps(s, indent=2, sort_keys=True) + "\n"
         p = self.file(self.SUMMARY)
         if not p.is_file() or p.read_text(errors="replace") != text:
+            self._discard(p)  # whatever stands there (a folder, a link) is replaced
             atomic_write_text(p, text)
         return s
 
@@ -242,11 +243,11 @@ class RunFolder:
         """
         old = self.chain().states[record.stage].record
         unchanged = old is not None and old.digest() == record.digest()
-        self.file(self.SUMMARY).unlink(missing_ok=True)
+        self._discard(self.file(self.SUMMARY))
         if not unchanged:
             for stage in reversed(downstream(record.stage)):
                 self._remove_stage(stage)
-        self.file(record_file(record.stage)).unlink(missing_ok=True)
+        self._discard(self.file(record_file(record.stage)))
         trash = self.file(_TRASH)
         for name in OUTPUTS[record.stage]:
             self._replace(staged / name, self.file(name), trash)
@@ -258,9 +259,11 @@ class RunFolder:
         """Remove ``stage``'s outputs, then its record."""
         for name in OUTPUTS[stage]:
             self._discard(self.file(name))
-        self.file(record_file(stage)).unlink(missing_ok=True)
+        self._discard(self.file(record_file(stage)))
 
     def _discard(self, path: Path) -> None:
+        """Remove a file, link or folder of the run (a folder via ``.trash``, so a kill never
+        leaves it half-deleted under its own name)."""
         if path.is_dir() and not path.is_symlink():
             trash = self.file(_TRASH)
             trash.mkdir(exist_ok=True)

@@ -49,13 +49,13 @@ def test_demo_trained_network_is_bit_exact_on_500_samples(demo_run):
 
 def test_demo_rerun_skips_up_to_date_stages(demo_run):
     run, _ = demo_run
-    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()
-              and p.name != "summary.json"}
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     res = CliRunner().invoke(main, ["demo", "--run", str(run), "--dataset", "digits",
                                     "--no-pnr"])
     assert res.exit_code == 0, res.output
-    after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()
-             and p.name != "summary.json"}
+    for stage in ("train", "export", "verify", "estimate", "report"):
+        assert f"[spikesmith] {stage}: up to date, skipped" in res.output
+    after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     assert after == before
 
 
@@ -76,4 +76,30 @@ def test_verify_reports_a_weight_edited_in_the_run_folder(demo_run, tmp_path):
     res = CliRunner().invoke(main, ["verify", "--run", str(copy)])
     assert res.exit_code == 1
     assert "MISMATCH" in res.output
-    assert json.loads((copy / "verify.json").read_text())["mismatches"] > 0
+    assert json.loads((copy / "verify.json").read_text())["result"]["mismatches"] > 0
+    # hw/ no longer holds what export wrote: neither export nor this verify is claimed
+    s = json.loads((copy / "summary.json").read_text())
+    assert s["stages"]["export"].startswith("its output hw/spikesmith_network.v was modified")
+    assert "verify" not in s and "hardware" not in s["accuracy"]
+
+
+def test_a_retrained_network_is_reported_without_the_old_proof(demo_run, tmp_path):
+    """Issue 12's first case: copy a run folder, train another network, export, report: the
+    report must not show the old network's verification, hardware accuracy or resources."""
+    import shutil
+
+    run, _ = demo_run
+    copy = tmp_path / "retrained"
+    shutil.copytree(run, copy)
+    for args in (["train", "--hidden", "8", "--epochs", "1"], ["export"], ["report"]):
+        res = CliRunner().invoke(main, [*args, "--run", str(copy)])
+        assert res.exit_code == 0, res.output
+    s = json.loads((copy / "summary.json").read_text())
+    assert s["sizes"] == [64, 8, 10]
+    assert "verify" not in s and "resources" not in s and "hardware" not in s["accuracy"]
+    assert s["stages"]["verify"] == s["stages"]["estimate"] == "no record yet"
+    report = (copy / "report.md").read_text()
+    assert "not verified: no bit-exact comparison" in report
+    assert "not estimated: no resources or Fmax" in report
+    assert "hardware" not in report and "Bit-exact verification" not in report
+    assert not (copy / "verify.json").exists() and not (copy / "estimate.json").exists()

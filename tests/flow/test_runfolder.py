@@ -95,7 +95,8 @@ def test_a_new_checkpoint_invalidates_the_export_and_the_report(exported):
     chain = Chain(exported)
     assert chain.states["export"].stale == \
         "its input checkpoint.safetensors was modified since it ran"
-    assert chain.states["report"].stale == "stage export changed since it ran"
+    assert chain.states["report"].stale == ("stage export is not current (its input "
+                                            "checkpoint.safetensors was modified since it ran)")
     res = _invoke("export", "--run", exported, "--lanes", 4)
     assert res.exit_code == 0, res.output
     # the report was built from the old export: removed with its record when export re-ran
@@ -169,4 +170,65 @@ def test_latency_needs_both_verify_and_estimate_current(exported):
     (exported / "network.ir").unlink()  # export no longer current: neither verify nor estimate
     s = run.summary()
     assert "latency_us" not in s and "cycles_per_sample" not in s and "fmax_mhz" not in s
-    assert s["stages"]["verify"] == "stage export changed since it ran"
+    assert s["stages"]["verify"] == \
+        "stage export is not current (its output network.ir is missing)"
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--verify-samples", "0"], "samples must be in 1..1797 for digits, not 0"),
+    (["--verify-samples", "99999"], "samples must be in 1..1797 for digits, not 99999"),
+    (["--verify-samples", "50", "--membrane-samples", "51"],
+     "membrane samples must be in 0..50 (the samples checked), not 51"),
+    (["--lanes", "3"], "lanes must be a power of two in 1..64, not 3"),
+])
+def test_demo_checks_every_option_before_any_work(tmp_path, args, fragment):
+    res = _invoke("demo", "--run", tmp_path / "run", *args)
+    assert res.exit_code == 2
+    assert fragment in res.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_train_that_fails_in_a_new_folder_removes_it(tmp_path, monkeypatch):
+    import spikesmith.recipes
+    from spikesmith.flow import FlowError
+
+    def broken(*_, **__):
+        raise FlowError("training diverged")
+
+    monkeypatch.setattr(spikesmith.recipes, "train_recipe", broken)
+    res = _invoke("train", "--run", tmp_path / "run", "--epochs", 1)
+    assert res.exit_code == 2 and "training diverged" in res.output
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["summary.json", "export.json"])
+def test_a_folder_in_place_of_a_record_or_the_summary_is_replaced(exported, name):
+    (exported / name).unlink()
+    (exported / name).mkdir()
+    res = _invoke("export", "--run", exported, "--lanes", 4)
+    assert res.exit_code == 0, res.output
+    assert (exported / name).is_file()
+    assert RunFolder(exported).problems() == []
+
+
+def test_a_deleted_checkpoint_is_trained_again_to_the_same_bytes(tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--run", run, "--epochs", 1, "--hidden", 8, "--timesteps", 2]
+    assert _invoke(*args).exit_code == 0
+    before = (run / "checkpoint.safetensors").read_bytes()
+    (run / "checkpoint.safetensors").unlink()
+    res = _invoke(*args)
+    assert res.exit_code == 0, res.output
+    assert "train: ran (its output checkpoint.safetensors is missing)" in res.output
+    assert (run / "checkpoint.safetensors").read_bytes() == before
+
+
+@pytest.mark.parametrize(("victim", "stage"), [("network.ir", "export"), ("hw", "export")])
+def test_verify_without_what_export_wrote_names_the_stage(exported, victim, stage):
+    import shutil
+
+    path = exported / victim
+    shutil.rmtree(path) if path.is_dir() else path.unlink()
+    res = _invoke("verify", "--run", exported)
+    assert res.exit_code == 2
+    assert f"{path} is missing: run `spikesmith {stage} --run {exported}` first" in res.output

@@ -38,7 +38,7 @@ def test_trace_of_the_first_mismatch_is_named_in_the_message(exported):
     res = _invoke("verify", "--run", exported, "--samples", 20, "--membrane-samples", 2,
                   "--trace")
     assert res.exit_code == 1, res.output
-    report = json.loads((exported / "verify.json").read_text())
+    report = json.loads((exported / "verify.json").read_text())["result"]
     assert report["mismatches"] > 0
     sample = re.match(r"sample (\d+),", report["first"]).group(1)
     assert report["waveform"] == f"verify_trace/sample{sample}.fst"
