@@ -51,18 +51,29 @@ from .ops import exact_matmul
 __all__ = [
     "ConvLayer",
     "PoolLayer",
+    "check_shape",
     "conv_accumulator_bound",
+    "conv_geometry",
     "conv_out_size",
     "conv_synaptic_input",
+    "conv_weight_bound",
     "or_pool",
+    "pool_geometry",
 ]
 
 #: Largest im2col patch matrix (elements) built at once; larger batches are processed in chunks.
 _PATCH_ELEMENTS = 1 << 24
 
 
-def _check_shape(shape: object) -> tuple[int, int, int]:
-    """Return ``shape`` as a ``(C, H, W)`` tuple of ints in ``sim.limits.LAYER_WIDTH``."""
+def check_shape(shape: object) -> tuple[int, int, int]:
+    """Return ``shape`` as a ``(C, H, W)`` tuple of ints, each and their product in
+    ``sim.limits.LAYER_WIDTH``.
+
+    Raises
+    ------
+    ValueError
+        Otherwise.
+    """
     if not isinstance(shape, tuple) or len(shape) != 3:
         raise ValueError(f"in_shape must be a (C, H, W) tuple, not {shape!r}")
     for v in shape:
@@ -74,9 +85,71 @@ def _check_shape(shape: object) -> tuple[int, int, int]:
     return c, h, w
 
 
+def _is_int(x: object) -> bool:
+    return isinstance(x, int | np.integer) and not isinstance(x, bool)
+
+
 def conv_out_size(size: int, *, kernel: int, stride: int, padding: int) -> int:
     """Return ``(size + 2*padding - kernel) // stride + 1`` (may be < 1 for a too small input)."""
     return (size + 2 * padding - kernel) // stride + 1
+
+
+def conv_geometry(*, in_shape: tuple[int, int, int], out_channels: int, kernel: int,
+                  stride: int, padding: int) -> tuple[int, int, int]:
+    """Return the output map ``(C_out, H_out, W_out)`` of a valid convolution geometry.
+
+    Raises
+    ------
+    ValueError
+        Unless ``in_shape`` passes :func:`check_shape`, ``kernel >= 1``, ``stride >= 1``,
+        ``0 <= padding < kernel``, ``out_channels`` and the output size are in
+        ``sim.limits.LAYER_WIDTH`` and the output map is not empty.
+    """
+    _, h, w = check_shape(in_shape)
+    if not _is_int(kernel) or kernel < 1:
+        raise ValueError(f"kernel must be an integer >= 1, not {kernel!r}")
+    if not _is_int(stride) or stride < 1:
+        raise ValueError(f"stride must be an integer >= 1, not {stride!r}")
+    if not _is_int(padding) or not 0 <= padding < kernel:
+        raise ValueError(f"padding must be an integer in 0..{kernel - 1}, not {padding!r}")
+    LAYER_WIDTH.check(out_channels)
+    ho = conv_out_size(h, kernel=kernel, stride=stride, padding=padding)
+    wo = conv_out_size(w, kernel=kernel, stride=stride, padding=padding)
+    if ho < 1 or wo < 1:
+        raise ValueError(f"a {kernel}x{kernel} kernel with stride {stride} and padding {padding}"
+                         f" leaves no output of a {h}x{w} input")
+    LAYER_WIDTH.check(out_channels * ho * wo)
+    return int(out_channels), ho, wo
+
+
+def pool_geometry(*, in_shape: tuple[int, int, int], kernel: int) -> tuple[int, int, int]:
+    """Return the output map ``(C, H // k, W // k)`` of a valid pooling geometry.
+
+    Raises
+    ------
+    ValueError
+        Unless ``in_shape`` passes :func:`check_shape` and ``1 <= kernel <= min(H, W)``.
+    """
+    c, h, w = check_shape(in_shape)
+    if not _is_int(kernel) or not 1 <= kernel <= min(h, w):
+        raise ValueError(
+            f"pool kernel must be an integer in 1..{min(h, w)} for a {h}x{w} input, not {kernel!r}"
+        )
+    return c, h // kernel, w // kernel
+
+
+def conv_weight_bound(weights: np.ndarray, bias: np.ndarray | None = None, *,
+                      input_max: int) -> int:
+    """Return ``max_o (|b[o]| + input_max * sum |W[o]|)`` for integer ``W`` ``(C_out, ...)``.
+
+    This bounds ``|I|`` and every partial sum of its accumulation, in any order, for inputs
+    ``0 <= s <= input_max`` (module docstring).
+    """
+    w = np.abs(np.asarray(weights, dtype=np.int64)).reshape(np.shape(weights)[0], -1)
+    per_out = int(input_max) * w.sum(axis=1)
+    if bias is not None:
+        per_out = per_out + np.abs(np.asarray(bias, dtype=np.int64))
+    return int(per_out.max())
 
 
 class _FeatureMapLayer:
@@ -145,23 +218,11 @@ class ConvLayer(_FeatureMapLayer):
         top = (1 << (self.weight_bits - 1)) - 1
         if w.min() < -top - 1 or w.max() > top:
             raise ValueError(f"weights do not fit {self.weight_bits} signed bits")
-        c, h, wd = _check_shape(self.in_shape)
-        if w.shape[1] != c:
-            raise ValueError(f"weights read {w.shape[1]} channels, in_shape has {c}")
-        k = w.shape[2]
-        if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
-            raise ValueError(f"stride must be an integer >= 1, not {self.stride!r}")
-        if (isinstance(self.padding, bool) or not isinstance(self.padding, int)
-                or not 0 <= self.padding < k):
-            raise ValueError(f"padding must be an integer in 0..{k - 1}, not {self.padding!r}")
+        if w.shape[1] != check_shape(self.in_shape)[0]:
+            raise ValueError(f"weights read {w.shape[1]} channels, in_shape has {self.in_shape[0]}")
+        conv_geometry(in_shape=self.in_shape, out_channels=w.shape[0], kernel=w.shape[2],
+                      stride=self.stride, padding=self.padding)
         self._check_bias()
-        _, ho, wo = self.out_shape
-        if ho < 1 or wo < 1:
-            raise ValueError(
-                f"a {k}x{k} kernel with stride {self.stride} and padding {self.padding} leaves no"
-                f" output of a {h}x{wd} input"
-            )
-        LAYER_WIDTH.check(self.n_out)
 
     def _check_bias(self) -> None:
         if self.bias is None:
@@ -183,13 +244,8 @@ class ConvLayer(_FeatureMapLayer):
     @property
     def out_shape(self) -> tuple[int, int, int]:
         """Output feature map ``(C_out, H_out, W_out)``."""
-        _, h, w = self.in_shape
-        k, s, p = self.kernel, self.stride, self.padding
-        return (
-            int(self.weights.shape[0]),
-            conv_out_size(h, kernel=k, stride=s, padding=p),
-            conv_out_size(w, kernel=k, stride=s, padding=p),
-        )
+        return conv_geometry(in_shape=self.in_shape, out_channels=int(self.weights.shape[0]),
+                             kernel=self.kernel, stride=self.stride, padding=self.padding)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,18 +269,12 @@ class PoolLayer(_FeatureMapLayer):
     in_shape: tuple[int, int, int]
 
     def __post_init__(self) -> None:
-        _, h, w = _check_shape(self.in_shape)
-        k = self.kernel
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= min(h, w):
-            raise ValueError(
-                f"pool kernel must be an integer in 1..{min(h, w)} for a {h}x{w} input, not {k!r}"
-            )
+        pool_geometry(in_shape=self.in_shape, kernel=self.kernel)
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
         """Output feature map ``(C, H // k, W // k)``."""
-        c, h, w = self.in_shape
-        return (c, h // self.kernel, w // self.kernel)
+        return pool_geometry(in_shape=self.in_shape, kernel=self.kernel)
 
 
 def conv_accumulator_bound(layer: ConvLayer, *, input_max: int) -> int:
@@ -237,11 +287,7 @@ def conv_accumulator_bound(layer: ConvLayer, *, input_max: int) -> int:
     input_max : int
         Largest input value (1 for spikes, 255 for direct current; ``sim.encoders.input_max``).
     """
-    w = np.abs(np.asarray(layer.weights, dtype=np.int64)).reshape(layer.weights.shape[0], -1)
-    per_out = int(input_max) * w.sum(axis=1)
-    if layer.bias is not None:
-        per_out = per_out + np.abs(np.asarray(layer.bias, dtype=np.int64))
-    return int(per_out.max())
+    return conv_weight_bound(layer.weights, layer.bias, input_max=input_max)
 
 
 def _check_input(x: np.ndarray, n: int) -> np.ndarray:
