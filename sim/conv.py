@@ -50,6 +50,7 @@ from .ops import exact_matmul
 
 __all__ = [
     "ConvLayer",
+    "MapSizes",
     "PoolLayer",
     "check_shape",
     "conv_accumulator_bound",
@@ -152,8 +153,9 @@ def conv_weight_bound(weights: np.ndarray, bias: np.ndarray | None = None, *,
     return int(per_out.max())
 
 
-class _FeatureMapLayer:
-    """Sizes of a layer from ``in_shape`` and its ``out_shape`` (flattened channel-major)."""
+class MapSizes:
+    """Mixin: the flat sizes ``n_in``, ``n_out`` of a layer from its ``in_shape`` and
+    ``out_shape`` maps (flattened channel-major)."""
 
     in_shape: tuple[int, int, int]
     out_shape: tuple[int, int, int]  # a property of each subclass
@@ -170,7 +172,7 @@ class _FeatureMapLayer:
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
-class ConvLayer(_FeatureMapLayer):
+class ConvLayer(MapSizes):
     """A 2-D convolution followed by a layer of LIF neurons (see the module docstring).
 
     Parameters
@@ -249,7 +251,7 @@ class ConvLayer(_FeatureMapLayer):
 
 
 @dataclass(frozen=True, kw_only=True)
-class PoolLayer(_FeatureMapLayer):
+class PoolLayer(MapSizes):
     """OR pooling (max pooling of binary spikes), window and stride ``kernel``, no padding.
 
     Parameters
