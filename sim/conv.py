@@ -46,7 +46,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .lif import LIFParams
 from .limits import LAYER_WIDTH, WEIGHT_BITS
-from .ops import exact_matmul
+from .ops import exact_dtype
 
 __all__ = [
     "ConvLayer",
@@ -304,6 +304,9 @@ def conv_synaptic_input(spikes: np.ndarray, layer: ConvLayer, *, bound: int | No
                         ) -> np.ndarray:
     """Return the exact synaptic input ``I`` of a conv layer for one timestep.
 
+    An im2col product per sample, in ``float32`` / ``float64`` BLAS where ``bound`` proves every
+    partial sum exact there (``sim.ops.exact_dtype``), else in ``int64``.
+
     Parameters
     ----------
     spikes : np.ndarray
@@ -334,17 +337,18 @@ def conv_synaptic_input(spikes: np.ndarray, layer: ConvLayer, *, bound: int | No
     c, h, w = layer.in_shape
     co, ho, wo = layer.out_shape
     k, s, p = layer.kernel, layer.stride, layer.padding
-    w_mat = np.asarray(layer.weights).reshape(co, c * k * k)
+    dt = exact_dtype(bound)
+    w_mat = np.asarray(layer.weights, dtype=dt).reshape(co, c * k * k)
     out = np.empty((batch, co, ho * wo), dtype=np.int64)
     chunk = max(1, _PATCH_ELEMENTS // (ho * wo * c * k * k))
     for lo in range(0, batch, chunk):
-        xb = x[lo:lo + chunk].reshape(-1, c, h, w)
+        xb = x[lo:lo + chunk].reshape(-1, c, h, w).astype(dt)
         padded = np.pad(xb, ((0, 0), (0, 0), (p, p), (p, p))) if p else xb
-        # (b, c, H', W', k, k) -> strided output positions -> (b, ho, wo, c, k, k)
+        # (b, c, H', W', k, k) -> strided output positions -> (b, c, k, k, ho, wo)
         win = sliding_window_view(padded, (k, k), axis=(2, 3))[:, :, ::s, ::s][:, :, :ho, :wo]
-        patches = win.transpose(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k)
-        i = exact_matmul(patches, w_mat, bound=bound)  # (b*ho*wo, co)
-        out[lo:lo + chunk] = i.reshape(-1, ho * wo, co).transpose(0, 2, 1)
+        patches = win.transpose(0, 1, 4, 5, 2, 3).reshape(-1, c * k * k, ho * wo)
+        # One (co, ckk) @ (ckk, ho*wo) product per sample; exact in ``dt`` (sim.ops.exact_dtype).
+        out[lo:lo + chunk] = np.matmul(w_mat, patches)
     if layer.bias is not None:
         out += np.asarray(layer.bias, dtype=np.int64)[None, :, None]
     return out.reshape(batch, co * ho * wo)

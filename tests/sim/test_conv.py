@@ -180,3 +180,12 @@ def test_conv_input_and_pool_kernel_rejected():
     with pytest.raises(ValueError, match="pool kernel"):
         PoolLayer(kernel=4, in_shape=(1, 3, 8))
     assert (layer.n_in, layer.n_out, layer.out_shape) == (9, 4, (1, 2, 2))
+
+
+@pytest.mark.parametrize("bound", [None, 1 << 30, 1 << 60])  # computed (float64), float64, int64
+def test_every_exact_dtype_gives_the_naive_sum(bound):
+    rng = np.random.default_rng(11)
+    layer = _conv(rng.integers(-32768, 32768, size=(3, 2, 3, 3)), bias=[7, -7, 0], stride=2,
+                  padding=2, in_shape=(2, 5, 6), weight_bits=16)
+    x = rng.integers(0, 256, size=(4, layer.n_in)).astype(np.uint8)
+    assert np.array_equal(conv_synaptic_input(x, layer, bound=bound), naive_conv(x, layer))
