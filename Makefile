@@ -12,7 +12,7 @@ RUN ?= runs/demo-$(DATASET)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,nir,nir-clients]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,4 +1,4 @@
-"""The ``spikesmith`` command line: demo | train | export | verify | estimate | report.
+"""The ``spikesmith`` command line: demo | train | import | export | verify | estimate | report.
 
 Every command works on a run folder (``--run``). Errors in the user's input are reported as one
 paragraph naming what is wrong and what is accepted, with a non-zero exit status, before
@@ -184,12 +184,51 @@ def train(run_dir, force, **kw):
 @_run_option
 @click.option("--lanes", type=int, default=8, show_default=True, help=_LANES_HELP)
 @click.option("--force", is_flag=True)
-def export(run_dir, lanes, force):
+@click.option("--nir", "nir", is_flag=True,
+              help="Also write network.nir: the integer network as a NIR graph.")
+def export(run_dir, lanes, force, nir):
     """Lower the checkpoint to the integer IR and generate Verilog."""
     from .flow import stage_export
 
     try:
-        stage_export(run_dir, lanes=lanes, force=force)
+        if nir:
+            from .nir_stage import stage_export_nir
+
+            stage_export_nir(run_dir, lanes=lanes, force=force)
+        else:
+            stage_export(run_dir, lanes=lanes, force=force)
+    except _user_errors() as exc:
+        _fail(exc)
+
+
+@main.command("import")
+@_run_option
+@click.option("--nir", "nir_file", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="NIR graph to import (nir.write's HDF5 file).")
+@click.option("--dataset", type=str, default="digits", show_default=True,
+              help=f"Dataset for calibration and accuracy: {', '.join(DATASETS)}.")
+@click.option("--timesteps", type=_Limited(TIMESTEPS), default=None,
+              help="Timesteps per sample (default: the graph's metadata, else 8).")
+@click.option("--encoding", type=click.Choice(["direct", "rate", "latency"]), default=None,
+              help="Input encoding (default: the graph's metadata, else direct: pixels / 255 "
+                   "as a constant current).")
+@click.option("--dt", type=float, default=None,
+              help="Euler step of the graph's time constants (default: the graph's metadata, "
+                   "else 1e-4 as snnTorch writes; Norse writes 1e-3).")
+@click.option("--weight-bits", type=_Limited(WEIGHT_BITS), default=None,
+              help="Signed weight width (default: the graph's metadata, else 8).")
+@click.option("--membrane-bits", type=_Limited(MEMBRANE_BITS), default=None,
+              help="Signed membrane width (default: calibrated on the training split).")
+@click.option("--reset", type=click.Choice(["zero", "subtract"]), default=None,
+              help="Reset of neurons without spikesmith metadata (default: zero, NIR's reset "
+                   "to v_reset).")
+@click.option("--force", is_flag=True, help="Re-import even if up to date.")
+def import_(run_dir, nir_file, force, **kw):
+    """Import a NIR graph (snnTorch, Norse, ...) as the run's network."""
+    from .nir_stage import ImportOptions, stage_import
+
+    try:
+        stage_import(run_dir, ImportOptions(nir=str(nir_file), **kw), force=force)
     except _user_errors() as exc:
         _fail(exc)
 

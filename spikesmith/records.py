@@ -64,7 +64,7 @@ DEPENDS: dict[str, tuple[str, ...]] = {
 #: treats these as read-only; a stage's outputs are replaced only when it commits.
 OUTPUTS: dict[str, tuple[str, ...]] = {
     "train": ("checkpoint.safetensors", "config.json"),
-    "export": ("hw", "network.ir"),
+    "export": ("hw", "network.ir", "network.nir"),
     "verify": ("verify_trace",),
     "estimate": (),
     "report": ("accuracy.png", "raster.png", "report.md", "resources.png"),

@@ -1,0 +1,281 @@
+"""NIR in and out of a run folder: the ``import`` stage and ``export --nir``.
+
+``import`` reads a NIR graph (``compiler.frontend.nir``), calibrates the membrane width on the
+dataset's training split and writes what the ``train`` stage writes, a ``SpikingMLP``
+checkpoint and ``config.json``, as a transaction with the ``train`` stage's record: every
+later stage (export, verify, estimate, report) runs unchanged on it and the run folder's
+guarantees (``docs/reliability.md``) hold as for a trained network. The record's options hold
+the NIR file's SHA-256, so a changed file reruns the import and invalidates what follows.
+
+Quantisation rule (post-training, calibrated): weights with the contract's per-layer scale
+``max|w| / (2**(b-1) - 1)`` (``sim.quant``), ``b = --weight-bits`` (default 8); thresholds in
+membrane LSBs ``max(1, rint(theta / (scale * input_scale)))``; the membrane width is the
+smallest signed width that holds every threshold and every membrane the integer network
+reaches on the calibration images (up to :data:`CALIBRATION_IMAGES` of the training split,
+simulated with a 32-bit membrane), so nothing saturates on them; ``--membrane-bits`` overrides.
+
+``export --nir`` runs the export stage (options ``lanes`` and ``nir``) and also writes
+``network.nir`` (``compiler.nir_export``) from the lowered IR.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .datasets import DATASETS, load_dataset
+from .flow import CHECKPOINT, IR_FILE, FlowError, _export_body, _open, _run_stage, _say
+from .records import OUTPUTS
+from .runfolder import RunFolder
+from .sim.encoders import EncoderParams, Encoding
+from .sim.files import atomic_write_bytes, atomic_write_text
+from .sim.limits import MEMBRANE_BITS, TIMESTEPS, WEIGHT_BITS
+
+__all__ = ["CALIBRATION_IMAGES", "NIR_FILE", "ImportOptions", "calibrate_membrane_bits",
+           "network_from_graph", "stage_export_nir", "stage_import"]
+
+#: Name of the NIR graph ``export --nir`` writes into the run folder.
+NIR_FILE = "network.nir"
+#: Training images the membrane width is calibrated on.
+CALIBRATION_IMAGES = 1000
+#: The widest membrane: calibration runs with it.
+_WIDE = MEMBRANE_BITS.hi
+#: Smallest threshold a ``SpikingMLP`` accepts (``model.layers.MIN_THRESHOLD``).
+_MIN_THETA = 1e-2
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """What the ``import`` stage reads and how it discretises and quantises.
+
+    ``None`` fields come from the graph's ``spikesmith.*`` metadata when it has them (a graph
+    we wrote), else from the defaults stated in the CLI help.
+    """
+
+    nir: str
+    dataset: str = "digits"
+    timesteps: int | None = None
+    encoding: str | None = None
+    dt: float | None = None
+    weight_bits: int | None = None
+    membrane_bits: int | None = None
+    reset: str | None = None
+
+    def check(self) -> ImportOptions:
+        """Return ``self`` if every option is acceptable, else raise ``FlowError``."""
+        if self.dataset not in DATASETS:
+            raise FlowError(f"unknown dataset {self.dataset!r}: accepted datasets are "
+                            f"{', '.join(DATASETS)}")
+        for limit, v in ((TIMESTEPS, self.timesteps), (WEIGHT_BITS, self.weight_bits),
+                         (MEMBRANE_BITS, self.membrane_bits)):
+            if v is not None and v not in limit:
+                raise FlowError(f"{limit.describe()} expected, not {v!r}")
+        if self.encoding is not None and self.encoding not in {e.value for e in Encoding}:
+            raise FlowError(f"encoding must be one of {[e.value for e in Encoding]}, "
+                            f"not {self.encoding!r}")
+        if self.reset is not None and self.reset not in ("zero", "subtract"):
+            raise FlowError(f"reset must be 'zero' or 'subtract', not {self.reset!r}")
+        if self.dt is not None and not self.dt > 0:
+            raise FlowError(f"dt must be a positive time step, not {self.dt!r}")
+        if not Path(self.nir).is_file():
+            raise FlowError(f"NIR file {self.nir!r} is not a regular file")
+        return self
+
+
+def _nir():
+    try:
+        import nir
+    except ImportError:
+        raise FlowError("reading and writing NIR needs the optional extra: "
+                        "pip install 'spikesmith[nir]'") from None
+    return nir
+
+
+def _input_meta(graph) -> dict[str, Any]:
+    """The ``spikesmith.*`` metadata of the graph's Input node (empty for other writers)."""
+    for node in graph.nodes.values():
+        if type(node).__name__ == "Input":
+            return {k.removeprefix("spikesmith."): (v.decode() if isinstance(v, bytes) else v)
+                    for k, v in getattr(node, "metadata", {}).items()
+                    if k.startswith("spikesmith.")}
+    return {}
+
+
+def _resolved(opts: ImportOptions, graph) -> dict[str, Any]:
+    """Options with ``None`` replaced from the metadata, then from the defaults."""
+    meta = _input_meta(graph)
+    first_bits = next((int(n.metadata["spikesmith.weight_bits"]) for n in graph.nodes.values()
+                       if "spikesmith.weight_bits" in getattr(n, "metadata", {})), None)
+    return {
+        "timesteps": opts.timesteps or int(meta.get("timesteps", 8)),
+        "encoding": opts.encoding or str(meta.get("encoding", Encoding.DIRECT.value)),
+        "encoder_seed": int(meta.get("encoder_seed", EncoderParams().seed)),
+        "dt": opts.dt or float(meta.get("dt", 1e-4)),
+        "weight_bits": opts.weight_bits or first_bits or 8,
+        "membrane_bits": opts.membrane_bits,
+        "reset": opts.reset,
+    }
+
+
+def network_from_graph(g, *, membrane_bits: int):
+    """Return the ``SpikingMLP`` whose torch frontend gives the float-stage graph ``g``.
+
+    A layer whose threshold is below the ``SpikingMLP`` minimum has its weights and threshold
+    multiplied by the same factor (the same spikes: our neuron is linear below threshold).
+
+    Raises
+    ------
+    FlowError
+        If the layers do not share weight bits (a ``SpikingMLP`` has one width).
+    """
+    import torch
+
+    from .compiler.ir import Op
+    from .model.network import SpikingMLP
+
+    dense = g.of_op(Op.DENSE)
+    lifs = g.of_op(Op.LIF)
+    bits = {d.arg.bits for d in dense}
+    inp = g.of_op(Op.INPUT)[0].arg
+    first = lifs[0].arg
+    net = SpikingMLP([dense[0].arg.n_in, *(d.arg.n_out for d in dense)], weight_bits=bits.pop(),
+                     membrane_bits=membrane_bits, timesteps=inp.timesteps, encoder=inp.encoder,
+                     model=first.model, leak_shift=first.leak_shift, reset=first.reset)
+    pairs = net.synapse_neuron_pairs()
+    with torch.no_grad():
+        for (q, neuron), d, lif in zip(pairs, dense, lifs, strict=True):
+            c = max(1.0, _MIN_THETA / lif.arg.threshold)
+            q.weight.copy_(torch.from_numpy(d.arg.weights * c))
+            neuron.threshold.fill_(lif.arg.threshold * c)
+    return net.eval()
+
+
+def calibrate_membrane_bits(net, images: np.ndarray) -> int:
+    """Return the smallest membrane width holding every threshold and every membrane of the
+    integer network on ``images`` (simulated with the widest membrane), at least
+    ``MEMBRANE_BITS.lo``."""
+    saved = net.membrane_bits
+    net.membrane_bits = _WIDE
+    try:
+        layers = net.integer_layers()
+        trace = net.evaluate_hardware(images, record_membranes=True)
+    finally:
+        net.membrane_bits = saved
+    top = max(max(layer.lif.threshold for layer in layers),
+              *(int(np.abs(m).max()) for m in trace.membranes if m is not None and m.size))
+    bits = MEMBRANE_BITS.lo
+    while (1 << (bits - 1)) - 1 < top and bits < _WIDE:
+        bits += 1
+    return bits
+
+
+def _import_body(opts: ImportOptions, digest: str):
+    def body(out: Path):
+        from .compiler.frontend.nir import from_nir, read_nir
+        from .model.checkpoint import save_checkpoint
+        from .model.train import evaluate, hardware_accuracy
+        from .sim.lif import ResetMode
+
+        _nir()
+        graph = read_nir(opts.nir)
+        r = _resolved(opts, graph)
+        encoder = EncoderParams(Encoding(r["encoding"]), r["encoder_seed"])
+        g = from_nir(graph, dt=r["dt"], timesteps=r["timesteps"], encoder=encoder,
+                     weight_bits=r["weight_bits"], membrane_bits=_WIDE,
+                     reset=ResetMode(r["reset"]) if r["reset"] else None)
+        ds = load_dataset(opts.dataset, seed=0)
+        problems = []
+        if g.nodes[1].arg.n_in != ds.n_features:
+            problems.append(f"the graph takes {g.nodes[1].arg.n_in} inputs, {opts.dataset} "
+                            f"images have {ds.n_features} pixels")
+        if g.outputs[0].src[0].src[0].arg.n_out != ds.n_classes:
+            problems.append(f"the graph has {g.outputs[0].src[0].src[0].arg.n_out} outputs, "
+                            f"{opts.dataset} has {ds.n_classes} classes")
+        if problems:
+            raise FlowError("; ".join(problems))
+        net = network_from_graph(g, membrane_bits=_WIDE)
+        bits = r["membrane_bits"] or calibrate_membrane_bits(
+            net, ds.x_train[:CALIBRATION_IMAGES])
+        net = network_from_graph(g, membrane_bits=bits)
+        acc_float = evaluate(net, ds.x_test, ds.y_test, quantized=False)
+        acc_qat = evaluate(net, ds.x_test, ds.y_test, quantized=True)
+        acc_quant = hardware_accuracy(net, ds.x_test, ds.y_test)
+        source = {"nir": str(opts.nir), "nir_sha256": digest, **r, "membrane_bits": bits}
+        atomic_write_text(out / RunFolder.CONFIG, json.dumps(
+            {"dataset": opts.dataset, "source": "nir", "import": source}, indent=2,
+            sort_keys=True) + "\n")
+        save_checkpoint(out / CHECKPOINT, net, extra={"dataset": opts.dataset, "import": source})
+        result = {"accuracy_float": acc_float, "accuracy_float_fake_quantized": acc_qat,
+                  "accuracy_quantized": acc_quant, "import": source}
+        summary = {"dataset": opts.dataset, "sizes": list(net.sizes), "source": "nir",
+                   "accuracy": {"float": acc_float, "float_fake_quantized": acc_qat,
+                                "quantized": acc_quant},
+                   "weight_bits": net.weight_bits, "membrane_bits": net.membrane_bits,
+                   "timesteps": net.timesteps, "encoding": net.encoder.encoding.value}
+        return result, summary
+    return body
+
+
+def stage_import(run_dir: Any, opts: ImportOptions, *, force: bool = False) -> dict[str, Any]:
+    """Import a NIR graph into the run folder as the ``train`` stage's outputs.
+
+    Returns the record's ``result`` (accuracies on the test split: the float reading of the
+    graph, fake-quantised, and the integer network; the resolved import options).
+
+    Raises
+    ------
+    FlowError
+        On bad options or a graph that does not fit the dataset, before anything is written.
+    compiler.frontend.nir.NIRImportError
+        Listing every node or parameter that cannot be represented; nothing is written.
+    """
+    opts.check()
+    digest = hashlib.sha256(Path(opts.nir).read_bytes()).hexdigest()
+    options = {**asdict(opts), "nir_sha256": digest}
+    with _open(run_dir, create=True) as run:
+        return _run_stage(run, "train", options=options, inputs=(),
+                          body=_import_body(opts, digest), force=force).result
+
+
+def _nir_bytes(graph) -> bytes:
+    nir = _nir()
+    buf = io.BytesIO()
+    nir.write(buf, graph)
+    return buf.getvalue()
+
+
+def stage_export_nir(run_dir: Any, *, lanes: int = 8, force: bool = False) -> dict[str, Any]:
+    """Run the export stage and also write ``network.nir`` (``compiler.nir_export.to_nir``).
+
+    The record's options are ``{"lanes": lanes, "nir": true}``; ``network.nir`` is one of its
+    outputs, hashed like ``network.ir``.
+    """
+    from .flow import _warn_quantization
+
+    _nir()
+    assert NIR_FILE in OUTPUTS["export"]
+
+    with _open(run_dir) as run:
+        run.require(CHECKPOINT, stage="train")
+        inner = _export_body(run, lanes)
+
+        def body(out: Path):
+            from .compiler.irfile import load_ir
+            from .compiler.nir_export import to_nir
+
+            entries = inner(out)
+            atomic_write_bytes(out / NIR_FILE, _nir_bytes(to_nir(load_ir(out / IR_FILE))))
+            entries[0]["nir"] = NIR_FILE
+            return entries
+
+        record = _run_stage(run, "export", options={"lanes": lanes, "nir": True},
+                            inputs=(CHECKPOINT,), body=body, force=force)
+        _warn_quantization(record.result)
+        _say(f"export: {NIR_FILE} holds the integer network as a NIR graph")
+        return record.result
