@@ -38,7 +38,8 @@ from .sim.files import atomic_write_bytes, atomic_write_text
 from .sim.limits import MEMBRANE_BITS, TIMESTEPS, WEIGHT_BITS
 
 __all__ = ["CALIBRATION_IMAGES", "NIR_FILE", "ImportOptions", "calibrate_membrane_bits",
-           "network_from_graph", "stage_export_nir", "stage_import"]
+           "float_graph", "network_from_graph", "resolve_options", "stage_export_nir",
+           "stage_import"]
 
 #: Name of the NIR graph ``export --nir`` writes into the run folder.
 NIR_FILE = "network.nir"
@@ -107,20 +108,43 @@ def _input_meta(graph) -> dict[str, Any]:
     return {}
 
 
-def _resolved(opts: ImportOptions, graph) -> dict[str, Any]:
-    """Options with ``None`` replaced from the metadata, then from the defaults."""
+def resolve_options(opts: ImportOptions, graph) -> dict[str, Any]:
+    """Options with ``None`` replaced from the metadata, then from the defaults (the membrane
+    width is calibrated when neither the options nor the metadata give it)."""
     meta = _input_meta(graph)
-    first_bits = next((int(n.metadata["spikesmith.weight_bits"]) for n in graph.nodes.values()
-                       if "spikesmith.weight_bits" in getattr(n, "metadata", {})), None)
+
+    def first(key: str) -> int | None:
+        return next((int(n.metadata[key]) for n in graph.nodes.values()
+                     if key in getattr(n, "metadata", {})), None)
+
     return {
         "timesteps": opts.timesteps or int(meta.get("timesteps", 8)),
         "encoding": opts.encoding or str(meta.get("encoding", Encoding.DIRECT.value)),
         "encoder_seed": int(meta.get("encoder_seed", EncoderParams().seed)),
         "dt": opts.dt or float(meta.get("dt", 1e-4)),
-        "weight_bits": opts.weight_bits or first_bits or 8,
-        "membrane_bits": opts.membrane_bits,
+        "weight_bits": opts.weight_bits or first("spikesmith.weight_bits") or 8,
+        "membrane_bits": opts.membrane_bits or first("spikesmith.membrane_bits"),
         "reset": opts.reset,
     }
+
+
+def float_graph(graph, resolved: dict[str, Any]):
+    """Return ``compiler.frontend.nir.from_nir`` of ``graph`` with options from
+    :func:`resolve_options` (the membrane is the widest; the stage then calibrates it).
+
+    Raises
+    ------
+    compiler.frontend.nir.NIRImportError
+        Listing every node or parameter that cannot be represented.
+    """
+    from .compiler.frontend.nir import from_nir
+    from .sim.lif import ResetMode
+
+    r = resolved
+    encoder = EncoderParams(Encoding(r["encoding"]), r["encoder_seed"])
+    return from_nir(graph, dt=r["dt"], timesteps=r["timesteps"], encoder=encoder,
+                    weight_bits=r["weight_bits"], membrane_bits=_WIDE,
+                    reset=ResetMode(r["reset"]) if r["reset"] else None)
 
 
 def network_from_graph(g, *, membrane_bits: int):
@@ -177,18 +201,14 @@ def calibrate_membrane_bits(net, images: np.ndarray) -> int:
 
 def _import_body(opts: ImportOptions, digest: str):
     def body(out: Path):
-        from .compiler.frontend.nir import from_nir, read_nir
+        from .compiler.frontend.nir import read_nir
         from .model.checkpoint import save_checkpoint
         from .model.train import evaluate, hardware_accuracy
-        from .sim.lif import ResetMode
 
         _nir()
         graph = read_nir(opts.nir)
-        r = _resolved(opts, graph)
-        encoder = EncoderParams(Encoding(r["encoding"]), r["encoder_seed"])
-        g = from_nir(graph, dt=r["dt"], timesteps=r["timesteps"], encoder=encoder,
-                     weight_bits=r["weight_bits"], membrane_bits=_WIDE,
-                     reset=ResetMode(r["reset"]) if r["reset"] else None)
+        r = resolve_options(opts, graph)
+        g = float_graph(graph, r)
         ds = load_dataset(opts.dataset, seed=0)
         problems = []
         if g.nodes[1].arg.n_in != ds.n_features:

@@ -117,7 +117,7 @@ class NIRImportError(CompilerError):
 
 
 def read_nir(path: object):
-    """Return ``nir.read(path)``; raise :class:`NIRImportError` if it cannot be read.
+    """Return ``nir.read(path, type_check=False)``, or raise :class:`NIRImportError`.
 
     Raises
     ------
@@ -126,8 +126,8 @@ def read_nir(path: object):
     """
     import nir
 
-    try:
-        return nir.read(str(path))
+    try:  # nir's own type check refuses Norse's (1, n) Input shapes; sizes are checked here
+        return nir.read(str(path), type_check=False)
     except (OSError, KeyError, ValueError, AssertionError, TypeError) as exc:
         raise NIRImportError([Problem(str(path), f"not a readable NIR file ({exc})",
                                       "write it with nir.write")]) from None
@@ -306,11 +306,14 @@ def _attach(cur: _Layer, name: str, node: object, dt: float, reset: ResetMode | 
         _zero(name, node, "v_reset", problems, "NIR resets to v_reset; our reset is to 0 "
               "(or by subtraction)")
     n = cur.weights.shape[0]
-    if gain.size != n or theta.size != n:
+    if {gain.size, theta.size} - {1, n}:
         problems.append(Problem(name, f"{theta.size} neurons after {n} synapse rows",
                                 "sizes must chain"))
         return
-    gain, theta = gain.reshape(n), theta.reshape(n)
+    # A scalar parameter (Norse writes 0-d tensors) holds for every neuron of the layer.
+    gain = np.broadcast_to(gain.reshape(-1), (n,)) if gain.size > 1 else np.full(n, gain.item())
+    theta = np.broadcast_to(theta.reshape(-1), (n,)) if theta.size > 1 else np.full(
+        n, theta.item())
     if np.all(theta == theta[0]):
         cur.threshold = float(theta[0])
     else:  # membrane of neuron i divided by theta_i: the same spikes, threshold 1
