@@ -11,13 +11,13 @@ counts. Prints snnTorch's own test accuracy; ``spikesmith import --nir`` then re
 from __future__ import annotations
 
 import click
+import nir
 import numpy as np
 import snntorch as snn
 import torch
 from snntorch import utils
 from snntorch.export_nir import export_to_nir
 
-import nir
 from spikesmith.datasets import load_dataset
 
 K = 3
