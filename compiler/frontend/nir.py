@@ -58,7 +58,8 @@ __all__ = ["ACCEPTED", "META", "TAU_RTOL", "NIRImportError", "Problem", "from_ni
            "read_nir"]
 
 #: The NIR nodes this frontend lowers (dense path), as written in error messages.
-ACCEPTED = "Input, Affine (zero bias), Linear, Scale, LIF, IF, CubaLIF (dt = tau_syn), Output"
+ACCEPTED = ("Input, Affine (zero bias), Linear, Scale, Identity, LIF, IF, CubaLIF "
+            "(dt = tau_syn), Output")
 #: Prefix of the node metadata keys our writer sets and this reader honours.
 META = "spikesmith."
 #: Relative tolerance of ``dt / tau == 2**-k`` (float32 parameters: ``tau`` is stored rounded).
@@ -258,7 +259,7 @@ def _synapse(name: str, node: object, problems: list[Problem]) -> np.ndarray:
 def _walk(chain, dt: float, reset: ResetMode | None, problems: list[Problem]) -> list[_Layer]:
     """Fold the chain into synapse + neuron layers, recording every problem."""
     layers: list[_Layer] = []
-    pending_scale: np.ndarray | None = None
+    pending_scale: tuple[str, np.ndarray] | None = None  # a Scale waiting for its synapse
     for name, node in chain[1:-1]:
         kind = _kind(node)
         cur = layers[-1] if layers else None
@@ -270,16 +271,26 @@ def _walk(chain, dt: float, reset: ResetMode | None, problems: list[Problem]) ->
                 problems.append(Problem(name, f"{kind} follows {cur.name} without a neuron",
                                         "needs a LIF or IF node between synapse layers"))
             w = _synapse(name, node, problems)
-            if pending_scale is not None and w.shape[1:] == pending_scale.shape:
-                w = w * pending_scale[None, :]
+            if pending_scale is not None:
+                if w.shape[1:] == pending_scale[1].shape:
+                    w = w * pending_scale[1][None, :]
+                else:
+                    problems.append(Problem(pending_scale[0], f"scales {pending_scale[1].size} "
+                                            f"values, {name} takes {w.shape[1:]}",
+                                            "sizes must chain"))
             pending_scale = None
             layers.append(_Layer(name=name, weights=w))
+        elif kind == "Identity":
+            continue
         elif kind == "Scale":
             s = _arr(node.scale).ravel()
             if open_layer and s.shape == cur.weights.shape[:1]:
                 cur.weights = cur.weights * s[:, None]
+            elif open_layer or pending_scale is not None:
+                problems.append(Problem(name, f"Scale of {s.size} values here",
+                                        "a Scale must match the synapse layer it folds into"))
             else:
-                pending_scale = s
+                pending_scale = (name, s)
         elif kind in _NEURONS:
             if not open_layer:
                 problems.append(Problem(name, f"{kind} has no Affine or Linear before it",
@@ -288,6 +299,9 @@ def _walk(chain, dt: float, reset: ResetMode | None, problems: list[Problem]) ->
             _attach(cur, name, node, dt, reset, problems)
         else:
             problems.append(Problem(name, f"{kind} node", "not a NIR node this frontend knows"))
+    if pending_scale is not None:
+        problems.append(Problem(pending_scale[0], "Scale after the last neuron layer",
+                                "a Scale must fold into a synapse layer (spikes are 0/1)"))
     if layers and layers[-1].neuron is None:
         problems.append(Problem(layers[-1].name, "the last synapse layer has no neuron",
                                 "the output rule counts spikes of a LIF or IF layer"))

@@ -118,3 +118,25 @@ def test_cli_import_reports_all_problems_and_writes_nothing(tmp_path):
     assert res.exit_code == 2, res.output
     assert "5 problem(s) in the NIR graph" in res.output
     assert not run.exists()
+
+
+def test_cuba_lif_is_read_only_when_the_synaptic_current_forgets_each_step():
+    def graph(tau_syn):
+        cuba = nir.CubaLIF(tau_syn=np.full(2, tau_syn), tau_mem=np.full(2, DT * 4),
+                           r=np.full(2, 4.0), v_leak=np.zeros(2), v_threshold=np.ones(2),
+                           w_in=np.full(2, 0.5))
+        return _graph(nir.Input(input_type=np.array([2])), nir.Linear(weight=np.eye(2)), cuba,
+                      nir.Output(output_type=np.array([2])))
+
+    fg = _read(graph(DT))
+    assert fg.of_op(Op.LIF)[0].arg.leak_shift == 2
+    np.testing.assert_allclose(fg.of_op(Op.DENSE)[0].arg.weights, 0.5 * np.eye(2), rtol=1e-12)
+    with pytest.raises(NIRImportError, match="dt/tau_syn = .* is not 1.*second state"):
+        _read(graph(DT * 5))
+
+
+def test_a_scale_that_folds_into_no_synapse_is_reported():
+    g = _graph(nir.Input(input_type=np.array([2])), nir.Linear(weight=np.eye(2)), _lif(2),
+               nir.Scale(scale=np.ones(2)), nir.Output(output_type=np.array([2])))
+    with pytest.raises(NIRImportError, match="n2: Scale after the last neuron layer"):
+        _read(g)
