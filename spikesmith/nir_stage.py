@@ -34,8 +34,8 @@ from .flow import CHECKPOINT, IR_FILE, FlowError, _export_body, _open, _run_stag
 from .records import OUTPUTS
 from .runfolder import RunFolder
 from .sim.encoders import EncoderParams, Encoding
-from .sim.files import atomic_write_bytes, atomic_write_text
-from .sim.limits import MEMBRANE_BITS, TIMESTEPS, WEIGHT_BITS
+from .sim.files import atomic_write_bytes, atomic_write_text, read_input_bytes
+from .sim.limits import CHECKPOINT_BYTES, MEMBRANE_BITS, TIMESTEPS, WEIGHT_BITS
 
 __all__ = ["CALIBRATION_IMAGES", "NIR_FILE", "ImportOptions", "calibrate_membrane_bits",
            "float_graph", "network_from_graph", "resolve_options", "stage_export_nir",
@@ -199,14 +199,14 @@ def calibrate_membrane_bits(net, images: np.ndarray) -> int:
     return bits
 
 
-def _import_body(opts: ImportOptions, digest: str):
+def _import_body(opts: ImportOptions, data: bytes, digest: str):
     def body(out: Path):
         from .compiler.frontend.nir import read_nir
         from .model.checkpoint import save_checkpoint
         from .model.train import evaluate, hardware_accuracy
 
         _nir()
-        graph = read_nir(opts.nir)
+        graph = read_nir(io.BytesIO(data))  # the bytes hashed in the record
         r = resolve_options(opts, graph)
         g = float_graph(graph, r)
         ds = load_dataset(opts.dataset, seed=0)
@@ -256,11 +256,15 @@ def stage_import(run_dir: Any, opts: ImportOptions, *, force: bool = False) -> d
         Listing every node or parameter that cannot be represented; nothing is written.
     """
     opts.check()
-    digest = hashlib.sha256(Path(opts.nir).read_bytes()).hexdigest()
+    try:
+        data = read_input_bytes(opts.nir, limit=CHECKPOINT_BYTES)
+    except (OSError, ValueError) as exc:
+        raise FlowError(f"NIR file {opts.nir!r}: {exc}") from None
+    digest = hashlib.sha256(data).hexdigest()
     options = {**asdict(opts), "nir_sha256": digest}
     with _open(run_dir, create=True) as run:
         return _run_stage(run, "train", options=options, inputs=(),
-                          body=_import_body(opts, digest), force=force).result
+                          body=_import_body(opts, data, digest), force=force).result
 
 
 def _nir_bytes(graph) -> bytes:

@@ -120,6 +120,8 @@ class NIRImportError(CompilerError):
 def read_nir(path: object):
     """Return ``nir.read(path, type_check=False)``, or raise :class:`NIRImportError`.
 
+    ``path`` is a file name or a binary file object (e.g. ``io.BytesIO`` of bytes already read).
+
     Raises
     ------
     ImportError
@@ -128,9 +130,10 @@ def read_nir(path: object):
     import nir
 
     try:  # nir's own type check refuses Norse's (1, n) Input shapes; sizes are checked here
-        return nir.read(str(path), type_check=False)
+        return nir.read(path if hasattr(path, "read") else str(path), type_check=False)
     except (OSError, KeyError, ValueError, AssertionError, TypeError) as exc:
-        raise NIRImportError([Problem(str(path), f"not a readable NIR file ({exc})",
+        name = "NIR file" if hasattr(path, "read") else str(path)
+        raise NIRImportError([Problem(name, f"not a readable NIR file ({exc})",
                                       "write it with nir.write")]) from None
 
 
