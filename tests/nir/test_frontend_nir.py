@@ -140,3 +140,12 @@ def test_a_scale_that_folds_into_no_synapse_is_reported():
                nir.Scale(scale=np.ones(2)), nir.Output(output_type=np.array([2])))
     with pytest.raises(NIRImportError, match="n2: Scale after the last neuron layer"):
         _read(g)
+
+
+def test_a_file_that_is_not_nir_is_refused_before_anything_is_written(tmp_path):
+    path, run = tmp_path / "junk.nir", tmp_path / "run"
+    path.write_bytes(b"\x89HDF not really" * 10)
+    res = CliRunner().invoke(main, ["import", "--nir", str(path), "--run", str(run)])
+    assert res.exit_code == 2, res.output
+    assert "not a readable NIR file" in res.output and "Traceback" not in res.output
+    assert not run.exists()
