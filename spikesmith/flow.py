@@ -1,7 +1,7 @@
 """The train -> export -> verify -> estimate -> report flow over a run folder.
 
 Each ``stage_*`` function locks the run folder (``RunFolder.locked``), checks its options
-before any work or write, and runs its stage as a transaction (``_run_stage``): unless the
+before any work or write, and runs its stage as a transaction (``stage.run_stage``): unless the
 stage's record (``spikesmith.records``) is current for the same options, the stage works in a
 staging folder, then commits its outputs and a record holding the content hashes of its inputs
 and outputs (``RunFolder.commit``). Every stage prints one line: what it did, or that it was
@@ -16,8 +16,7 @@ import json
 import reprlib
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .datasets import DATASETS, Dataset, load_dataset
-from .records import OUTPUTS, Record, StageState, hash_paths
+from .records import Record
 from .runfolder import RunFolder
 from .sim.files import atomic_write_text
 from .sim.limits import (
@@ -38,6 +37,7 @@ from .sim.limits import (
     WEIGHT_BITS,
     IntRange,
 )
+from .stage import Entries, open_run, run_stage, say
 
 __all__ = [
     "ZEROED_WARN_SHARE",
@@ -136,69 +136,6 @@ def _dataset(run: RunFolder) -> Dataset:
     return load_dataset(name, seed=0)
 
 
-#: What a stage body returns: the record's ``result`` and ``summary`` entries.
-Entries = tuple[dict[str, Any], dict[str, Any]]
-
-
-def _say(line: str) -> None:
-    print(f"[spikesmith] {line}", flush=True)
-
-
-def _why_run(state: StageState, options: dict[str, Any], force: bool) -> str | None:
-    """Return why the stage must run, or ``None`` if its record is current for ``options``."""
-    if force:
-        return "--force"
-    if state.stale is not None:
-        return state.stale
-    assert state.record is not None
-    if state.record.options != options:
-        changed = sorted(k for k in {*options, *state.record.options}
-                         if options.get(k) != state.record.options.get(k))
-        return f"options changed: {', '.join(changed)}"
-    return None
-
-
-def _run_stage(run: RunFolder, stage: str, *, options: dict[str, Any], inputs: tuple[str, ...],
-               body: Callable[[Path], Entries], force: bool) -> Record:
-    """Run ``stage`` as a transaction unless its record is current for ``options``; print one
-    line saying what it did or why it skipped; return its (new or current) record.
-
-    ``body(staging)`` does the work, writes the stage's outputs (``records.OUTPUTS``) under
-    ``staging`` with their run-folder names, and returns the record's entries. The record
-    holds the content hashes of ``inputs`` taken before the work and of the outputs as staged.
-    """
-    options = json.loads(json.dumps(options))
-    chain = run.chain()
-    state = chain.states[stage]
-    why = _why_run(state, options, force)
-    if why is None:
-        assert state.record is not None
-        _say(f"{stage}: up to date, skipped (record {state.record.digest()[:12]}; its inputs "
-             "and outputs hash as recorded)")
-        return state.record
-    hashed_inputs = hash_paths(run.path, inputs)
-    staged = run.staging(stage)
-    t0 = time.perf_counter()
-    result, summary = body(staged)
-    record = Record(stage=stage, options=options, inputs=hashed_inputs,
-                    upstream=chain.upstream(stage), outputs=hash_paths(staged, OUTPUTS[stage]),
-                    result=result, summary=summary,
-                    timing={"seconds": round(time.perf_counter() - t0, 2)})
-    run.commit(record, staged)
-    _say(f"{stage}: ran ({why}) in {record.timing['seconds']:.1f} s, record "
-         f"{record.digest()[:12]}")
-    return record
-
-
-@contextmanager
-def _open(run_dir: Any, *, create: bool = False) -> Iterator[RunFolder]:
-    """Lock the run folder (recovering what a killed command left) while inside; ``create``
-    it if missing (``RunFolder.locked``)."""
-    run = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
-    with run.locked(create=create):
-        yield run
-
-
 def _recipe(opts: DemoOptions):
     from .recipes import recipe_for
 
@@ -254,12 +191,12 @@ def stage_train(run_dir: Any, opts: DemoOptions, *, force: bool = False,
         On bad options, before anything is written.
     """
     check_options(opts)
-    with _open(run_dir, create=True) as run:
+    with open_run(run_dir, create=True) as run:
         return _train(run, opts, force=force, progress=progress).result
 
 
 def _train(run: RunFolder, opts: DemoOptions, *, force: bool, progress: bool) -> Record:
-    return _run_stage(run, "train", options=asdict(opts), inputs=(),
+    return run_stage(run, "train", options=asdict(opts), inputs=(),
                       body=_train_body(opts, progress), force=force)
 
 
@@ -322,7 +259,7 @@ def stage_export(run_dir: Any, *, lanes: int = 8, force: bool = False) -> dict[s
         On a corrupted checkpoint or an unsupported network, before anything is written.
     """
     check_limit(LANES, lanes)
-    with _open(run_dir) as run:
+    with open_run(run_dir) as run:
         return _export(run, lanes=lanes, force=force).result
 
 
@@ -358,7 +295,7 @@ def _export_body(run: RunFolder, lanes: int) -> Callable[[Path], Entries]:
 
 def _export(run: RunFolder, *, lanes: int, force: bool) -> Record:
     run.require(CHECKPOINT, stage="train")
-    record = _run_stage(run, "export", options={"lanes": lanes}, inputs=(CHECKPOINT,),
+    record = run_stage(run, "export", options={"lanes": lanes}, inputs=(CHECKPOINT,),
                         body=_export_body(run, lanes), force=force)
     _warn_quantization(record.result)
     return record
@@ -468,7 +405,7 @@ def stage_verify(run_dir: Any, opts: VerifyOptions = VerifyOptions(), *,
     ``verify_trace/sample<N>.fst``; the result's ``waveform`` names it (relative to the run).
     Returns the record's ``result``.
     """
-    with _open(run_dir) as run:
+    with open_run(run_dir) as run:
         return _verify(run, opts, force=force).result
 
 
@@ -477,7 +414,7 @@ def _verify(run: RunFolder, opts: VerifyOptions, *, force: bool) -> Record:
     run.require(HW_DIR, stage="export")
     ds = _dataset(run)
     opts = opts.check(ds)
-    return _run_stage(run, "verify", options=asdict(opts),
+    return run_stage(run, "verify", options=asdict(opts),
                       inputs=(IR_FILE, HW_DIR, RunFolder.CONFIG),
                       body=_verify_body(run, graph, ds, opts), force=force or opts.trace)
 
@@ -534,7 +471,7 @@ def _verify_summary(r: dict[str, Any]) -> dict[str, Any]:
 def stage_estimate(run_dir: Any, *, pnr: bool = True, force: bool = False) -> dict[str, Any]:
     """Run Yosys (and nextpnr) on the generated network; analytic estimates beside each figure
     (``spikesmith.estimate``). Returns the record's ``result``."""
-    with _open(run_dir) as run:
+    with open_run(run_dir) as run:
         return _estimate(run, pnr=pnr, force=force).result
 
 
@@ -548,13 +485,13 @@ def _estimate(run: RunFolder, *, pnr: bool, force: bool) -> Record:
         return estimate_entries(estimate_design(
             to_network_config(graph), workdir=run.file(".build") / "synth", pnr=pnr))
 
-    return _run_stage(run, "estimate", options={"pnr": pnr}, inputs=(IR_FILE,), body=body,
+    return run_stage(run, "estimate", options={"pnr": pnr}, inputs=(IR_FILE,), body=body,
                       force=force)
 
 
 def stage_report(run_dir: Any) -> str:
     """Write ``report.md`` and its plots from the current records; return its path."""
-    with _open(run_dir) as run:
+    with open_run(run_dir) as run:
         _report(run)
         return str(run.file("report.md"))
 
@@ -575,7 +512,7 @@ def _report(run: RunFolder) -> Record:
         write_report(out, summary, raster=raster, raster_names=names)
         return {"stages": summary["stages"]}, {}
 
-    return _run_stage(run, "report", options={}, inputs=(IR_FILE, RunFolder.CONFIG), body=body,
+    return run_stage(run, "report", options={}, inputs=(IR_FILE, RunFolder.CONFIG), body=body,
                       force=False)
 
 
@@ -591,8 +528,8 @@ def run_demo(run_dir: Any, opts: DemoOptions, *, lanes: int = 8,
     check_limit(LANES, lanes)
     verify = verify.check(load_dataset(opts.dataset, seed=0))
     t0 = time.perf_counter()
-    with _open(run_dir, create=True) as run:
-        _say(f"run folder: {run.path.resolve()}")
+    with open_run(run_dir, create=True) as run:
+        say(f"run folder: {run.path.resolve()}")
         _train(run, opts, force=force, progress=progress)
         _export(run, lanes=lanes, force=force)
         ver = _verify(run, verify, force=force).result
@@ -600,12 +537,12 @@ def run_demo(run_dir: Any, opts: DemoOptions, *, lanes: int = 8,
         _report(run)
         summary = run.summary()
     acc = summary.get("accuracy", {})
-    _say(f"accuracy float {acc.get('float', 0):.4f}  quantized {acc.get('quantized', 0):.4f}  "
+    say(f"accuracy float {acc.get('float', 0):.4f}  quantized {acc.get('quantized', 0):.4f}  "
          f"hardware {acc.get('hardware', 0):.4f}")
-    _say(f"verified {ver['samples']} samples ({ver['membrane_samples']} with every membrane): "
+    say(f"verified {ver['samples']} samples ({ver['membrane_samples']} with every membrane): "
          f"{ver['mismatches']} mismatches")
-    _say(f"report: {run.file('report.md')}  ({time.perf_counter() - t0:.1f} s)")
-    _say(f"run folder: {run.path.resolve()}")
+    say(f"report: {run.file('report.md')}  ({time.perf_counter() - t0:.1f} s)")
+    say(f"run folder: {run.path.resolve()}")
     if ver["mismatches"]:
         raise FlowError(f"RTL and golden model differ: {ver['first']}")
     return summary
