@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
@@ -57,6 +57,7 @@ from amaranth.lib.wiring import In, Out
 
 from spikesmith.sim.lif import ResetMode
 
+from ..common.bits import at_most_one, at_most_two
 from ..common.streams import (
     current_event_layout,
     index_bits,
@@ -88,28 +89,6 @@ def pack_weight_words(config: LIFCoreConfig) -> list[int]:
                     word |= (int(w[n, i]) & mask) << (j * wb)
             words.append(word)
     return words
-
-
-def _none(bits: list) -> object:
-    """Return 1 when none of ``bits`` is set."""
-    return ~Cat(*bits).any()
-
-
-def _at_most_one(bits: list) -> object:
-    """Return 1 when at most one of ``bits`` is set (a LUT tree, no carry chain)."""
-    if len(bits) == 1:
-        return C(1, 1)
-    a, b = bits[:len(bits) // 2], bits[len(bits) // 2:]
-    return (_at_most_one(a) & _none(b)) | (_none(a) & _at_most_one(b))
-
-
-def _at_most_two(bits: list) -> object:
-    """Return 1 when at most two of ``bits`` are set (a LUT tree, no carry chain)."""
-    if len(bits) <= 2:
-        return C(1, 1)
-    a, b = bits[:len(bits) // 2], bits[len(bits) // 2:]
-    return ((_at_most_two(a) & _none(b)) | (_none(a) & _at_most_two(b))
-            | (_at_most_one(a) & _at_most_one(b)))
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -467,7 +446,7 @@ class LIFCore(wiring.Component):
         p, lif = self._config.lanes, self._config.lif
         m.d.sync += [r.n4_valid.eq(r.n3_valid), r.n4_g.eq(r.n3_g), r.n4_spikes.eq(r.n3_fire),
                      r.n4_any.eq(r.n3_fire != 0),
-                     r.n4_single.eq(_at_most_one(list(r.n3_fire)))]
+                     r.n4_single.eq(at_most_one(list(r.n3_fire)))]
         for j in range(p):
             m.d.sync += r.n4_v[j].eq(after_reset(spike=r.n3_fire[j], u=r.n3_u[j],
                                                  subtracted=r.n3_sub[j], lif=lif))
@@ -526,7 +505,7 @@ class LIFCore(wiring.Component):
         with m.Elif(self.o.ready):
             # two or more spikes left: send the lowest
             m.d.sync += [r.ser_mask.eq(r.ser_mask & ~low_bit),
-                         r.ser_single.eq(_at_most_two(list(r.ser_mask)))]
+                         r.ser_single.eq(at_most_two(list(r.ser_mask)))]
 
         with m.If(send_marker & self.o.ready):
             m.d.sync += [r.flushing.eq(0), r.accumulating.eq(1)]
