@@ -1,0 +1,56 @@
+"""Shared by the conv-core tests: random conv layers and the golden trace of sim.conv + sim.lif.
+
+Not a test module: ``make_config`` draws a :class:`ConvCoreConfig`, ``golden`` runs the golden
+model (``sim.conv.conv_synaptic_input``, ``sim.lif.lif_step``, ``sim.conv.or_pool``) timestep
+by timestep.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spikesmith.hw.conv.config import ConvCoreConfig
+from spikesmith.sim.conv import ConvLayer, PoolLayer, conv_accumulator_bound, conv_synaptic_input
+from spikesmith.sim.conv import or_pool
+from spikesmith.sim.fixed import FixedFormat
+from spikesmith.sim.lif import LIFParams, LIFState, NeuronModel, ResetMode, lif_step
+
+
+def make_config(*, c_in=2, c_out=3, size=6, kernel=3, stride=1, padding=1, lanes=2, pool=None,
+                weight_bits=4, membrane_bits=10, threshold=6, model=NeuronModel.LIF,
+                leak_shift=2, reset=ResetMode.SUBTRACT, bias=True, input_bits=1, seed=0,
+                name="conv"):
+    """Return a random conv core configuration (weights and bias drawn from ``seed``)."""
+    rng = np.random.default_rng(seed)
+    top = (1 << (weight_bits - 1)) - 1
+    w = rng.integers(-top - 1, top + 1, size=(c_out, c_in, kernel, kernel))
+    lif = LIFParams(threshold=threshold, model=model, leak_shift=leak_shift, reset=reset,
+                    membrane=FixedFormat(membrane_bits))
+    b = rng.integers(-4, 5, size=c_out) if bias else None
+    layer = ConvLayer(weights=w, bias=b, weight_bits=weight_bits, stride=stride,
+                      padding=padding, in_shape=(c_in, size, size), lif=lif)
+    pl = None if pool is None else PoolLayer(kernel=pool, in_shape=layer.out_shape)
+    input_max = 255 if input_bits > 1 else 1
+    acc = conv_accumulator_bound(layer, input_max=input_max).bit_length() + 1
+    return ConvCoreConfig(name=name, layer=layer, pool=pl, acc_bits=max(2, acc),
+                          input_bits=input_bits, lanes=lanes)
+
+
+def golden(cfg: ConvCoreConfig, x: np.ndarray, *, bias_offset: int = 0):
+    """Return ``(emitted spikes, neuron spikes, membranes)``, each ``(T, batch, n)``, of the
+    golden model on input ``x`` ``(T, batch, C_in*H*W)``.
+
+    ``bias_offset`` perturbs the reference (added to every synaptic input) for the tests that
+    prove the comparison fails on a wrong reference.
+    """
+    t_n, batch, _ = x.shape
+    state = LIFState.zeros(batch=batch, n=cfg.layer.n_out)
+    emitted, spikes, mems = [], [], []
+    for t in range(t_n):
+        i = conv_synaptic_input(x[t], cfg.layer) + bias_offset
+        s, state = lif_step(i, state, cfg.lif)
+        s = s.astype(np.uint8)
+        spikes.append(s)
+        mems.append(state.v)
+        emitted.append(s if cfg.pool is None else or_pool(s, cfg.pool))
+    return np.stack(emitted), np.stack(spikes), np.stack(mems)
