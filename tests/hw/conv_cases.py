@@ -10,8 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from spikesmith.hw.conv.config import ConvCoreConfig
-from spikesmith.sim.conv import ConvLayer, PoolLayer, conv_accumulator_bound, conv_synaptic_input
-from spikesmith.sim.conv import or_pool
+from spikesmith.sim.conv import (
+    ConvLayer,
+    PoolLayer,
+    conv_accumulator_bound,
+    conv_synaptic_input,
+    or_pool,
+)
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import LIFParams, LIFState, NeuronModel, ResetMode, lif_step
 
