@@ -119,9 +119,9 @@ def test_rendered_text_has_the_documented_shape(int_graph):
 @pytest.mark.parametrize(("old", "new", "match"), [
     ("spikesmith-ir 1", "spikesmith-ir 2",
      r"^line 1: expected the header 'spikesmith-ir 1', found 'spikesmith-ir 2'$"),
-    ("DENSE(input)", "CONV(input)",
-     (r"^line 3: expected '<OP>\(<operand>,...\)' with OP one of INPUT, DENSE, LIF, OUTPUT, "
-     r"found 'CONV\(input\)'$")),
+    ("DENSE(input)", "SOFTMAX(input)",
+     (r"^line 3: expected '<OP>\(<operand>,...\)' with OP one of INPUT, DENSE, CONV, LIF, POOL, "
+     r"OUTPUT, found 'SOFTMAX\(input\)'$")),
     ("DENSE(input)", "DENSE(inptu)",
      (r"^line 3: expected an operand naming a node defined on an earlier line \(defined so "
      r"far: input\), found 'inptu'$")),
