@@ -12,6 +12,8 @@ import math
 import numpy as np
 import pytest
 from conv_cases import golden, make_config
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from spikesmith.hw.common.testing import run_scenario, stream_collect, stream_get, stream_put
 from spikesmith.hw.conv.conv_core import ConvCore
@@ -112,3 +114,60 @@ def test_conv_core_comparison_fails_on_an_off_by_one_reference():
     _, mem, _ = run_core(cfg, x)
     _, _, wrong_v = golden(cfg, x, bias_offset=1)
     assert mem.tolist() != wrong_v.tolist()
+
+
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(
+    kernel=st.integers(1, 5), stride=st.integers(1, 2), data=st.data(),
+    c_in=st.integers(1, 4), c_out=st.integers(1, 4), size=st.integers(4, 12),
+    lanes=st.sampled_from([1, 2, 4]), pool=st.sampled_from([None, 2, 3]),
+    reset=st.sampled_from(list(ResetMode)), model=st.sampled_from(list(NeuronModel)),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_conv_core_random_shapes_match_sim_conv(kernel, stride, data, c_in, c_out, size,
+                                                lanes, pool, reset, model, seed):
+    padding = data.draw(st.integers(0, kernel - 1), label="padding")
+    out = (size + 2 * padding - kernel) // stride + 1
+    assume(out >= 1 and (pool is None or pool <= out))
+    cfg = make_config(c_in=c_in, c_out=c_out, size=size, kernel=kernel, stride=stride,
+                      padding=padding, lanes=lanes, pool=pool, reset=reset, model=model,
+                      threshold=4, seed=seed % 1000)
+    x = random_input(cfg, timesteps=3, batch=1, density=0.3, seed=seed)
+    emitted, mem, spk = run_core(cfg, x)
+    exp_emit, exp_s, exp_v = golden(cfg, x)
+    assert (emitted.tolist(), spk.tolist(), mem.tolist()) == (
+        exp_emit.tolist(), exp_s.tolist(), exp_v.tolist())
+
+
+def test_conv_core_clear_restarts_a_sample_from_the_bias():
+    """``clear`` between two runs of timesteps without a ``last`` marker: the second run starts
+    from v = 0 exactly as a fresh sample."""
+    cfg = make_config(kernel=3, stride=1, padding=1, lanes=2, c_out=3, seed=8)
+    x = random_input(cfg, timesteps=2, batch=1, density=0.5, seed=9)
+    dut = ConvCore(cfg)
+    outputs: list = []
+    records: list = []
+
+    async def producer(ctx):
+        for _ in range(2):
+            for c, y, xx, _v, eot, _last in feature_events(x, cfg.in_shape):
+                await stream_put(ctx, dut.i, {"c": c, "y": y, "x": xx, "eot": eot, "last": 0})
+            await ctx.tick().until(~dut.busy)
+            ctx.set(dut.clear, 1)
+            await ctx.tick()
+            ctx.set(dut.clear, 0)
+            await ctx.tick().until(~dut.busy)
+
+    async def consumer(ctx):
+        while sum(p.eot for p in outputs) < 4:
+            outputs.append(await stream_get(ctx, dut.o))
+
+    async def monitor(ctx):
+        await stream_collect(ctx, dut.readback, records)
+
+    run_scenario(dut, testbenches=[producer, consumer], processes=[monitor])
+    words = [r.as_value().value for r in records]
+    mem, _ = decode_readback(cfg, words, samples=2, timesteps=2)
+    _, _, exp_v = golden(cfg, x)
+    assert mem[:, 0].tolist() == exp_v[:, 0].tolist()
+    assert mem[:, 1].tolist() == exp_v[:, 0].tolist()
