@@ -2,7 +2,8 @@
 
 Not a test module: ``make_config`` draws a :class:`ConvCoreConfig`, ``golden`` runs the golden
 model (``sim.conv.conv_synaptic_input``, ``sim.lif.lif_step``, ``sim.conv.or_pool``) timestep
-by timestep.
+by timestep, ``model_marker_cycles`` asks the cycle model (``hw.conv.cycles``) when each
+output marker should appear.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from spikesmith.hw.conv.config import ConvCoreConfig
+from spikesmith.hw.conv.cycles import sample_cycles
+from spikesmith.hw.conv.host import feature_events
 from spikesmith.sim.conv import (
     ConvLayer,
     PoolLayer,
@@ -59,3 +62,16 @@ def golden(cfg: ConvCoreConfig, x: np.ndarray, *, bias_offset: int = 0):
         mems.append(state.v)
         emitted.append(s if cfg.pool is None else or_pool(s, cfg.pool))
     return np.stack(emitted), np.stack(spikes), np.stack(mems)
+
+
+def model_marker_cycles(cfg: ConvCoreConfig, x: np.ndarray) -> list[int]:
+    """Return the cycle model's output-marker cycles of input ``x`` ``(T, batch, n_in)`` fed as
+    one stream (samples one after the other), from the first input item's acceptance."""
+    _, spikes, _ = golden(cfg, x)
+    steps = []
+    for b in range(x.shape[1]):
+        for t in range(x.shape[0]):
+            ev = [(c, y, xx) for c, y, xx, _v, eot, _l
+                  in feature_events(x[t:t + 1, b:b + 1], cfg.in_shape) if not eot]
+            steps.append((ev, spikes[t, b]))
+    return sample_cycles(cfg, steps)

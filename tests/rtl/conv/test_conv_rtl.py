@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conv_cases import golden, make_config
+from conv_cases import golden, make_config, model_marker_cycles
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -91,11 +91,14 @@ def test_conv_core_rtl_matches_sim_conv(cores, name, seed, batch, timesteps, den
     core = cores[name]
     x = random_input(core.config, np.random.default_rng(seed), timesteps=timesteps,
                      batch=batch, density=density)
-    emitted, mem, spk, _ = run_rtl(core, x, name)
+    emitted, mem, spk, run = run_rtl(core, x, name)
     exp_emit, exp_s, exp_v = golden(core.config, x)
     assert emitted.tolist() == exp_emit.tolist()
     assert spk.tolist() == exp_s.tolist()
     assert mem.tolist() == exp_v.tolist()
+    # the cycle model is exact (the harness counts one cycle before the first acceptance)
+    markers = model_marker_cycles(core.config, x)
+    assert run.sample_done_cycles == [markers[(b + 1) * timesteps - 1] + 1 for b in range(batch)]
 
 
 def test_conv_core_rtl_bench_catches_an_off_by_one_reference(cores):
