@@ -63,7 +63,7 @@ from ..common.bits import at_most_one, at_most_two
 from ..common.streams import index_bits
 from ..lif.neuron import after_reset, fires, leaked, reset_subtracted, saturate_membrane
 from .config import ConvCoreConfig
-from .streams import conv_readback_layout, feature_event_layout
+from .streams import conv_readback_layout, feature_event_layout, input_event_layout
 from .tables import bias_words, pack_weight_words, pass_order
 from .tap_generator import TapGenerator
 
@@ -130,10 +130,9 @@ class ConvCore(wiring.Component):
         if not isinstance(config, ConvCoreConfig):
             raise TypeError(f"config must be a ConvCoreConfig, not {config!r}")
         self._config = config
-        value_bits = config.input_bits if config.input_bits > 1 else 0
         super().__init__({
-            "i": In(stream.Signature(feature_event_layout(config.in_shape,
-                                                          value_bits=value_bits))),
+            "i": In(stream.Signature(input_event_layout(in_shape=config.in_shape,
+                                                        input_bits=config.input_bits))),
             "o": Out(stream.Signature(feature_event_layout(config.emit_shape))),
             "readback": Out(stream.Signature(conv_readback_layout(
                 state_words=config.state_words, membrane_bits=config.lif.membrane.width,

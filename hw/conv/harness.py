@@ -23,7 +23,7 @@ from ..common.verilator_harness import (
     run_stimulus,
     write_if_changed,
 )
-from ..lif.harness import HarnessRun
+from ..lif.harness import HarnessRun, parse_harness_output
 from .generate import GeneratedConvCore
 
 __all__ = ["CONV_HARNESS_TOP", "conv_harness_verilog", "run_conv_harness"]
@@ -104,20 +104,5 @@ def run_conv_harness(core: GeneratedConvCore, *, build_dir: str | os.PathLike,
                       build_dir=build)
         lines = run_stimulus(build, top=CONV_HARNESS_TOP,
                              header=[n_samples, max_cycles, readback_limit], words=events)
-    outputs, readback, done, cycles = [], [], [], -1
-    for line in lines:
-        tag, _, val = line.partition(" ")
-        if tag == "o":
-            outputs.append(int(val, 16))
-        elif tag == "d":
-            done.append(int(val))
-        elif tag == "c":
-            cycles = int(val)
-        else:
-            readback.append(int(val, 16))
-    if len(done) != n_samples:
-        raise RuntimeError(
-            f"the harness stopped after {cycles} cycles with {len(done)} of {n_samples} samples"
-            f" complete (limit {max_cycles} cycles); see {build / 'sim.log'}")
-    return HarnessRun(outputs=outputs, readback=[readback], sample_done_cycles=done,
-                      cycles=cycles)
+    return parse_harness_output(lines, readback_ports=1, n_samples=n_samples,
+                                max_cycles=max_cycles, build=build)

@@ -18,7 +18,7 @@ import numpy as np
 from ..common.streams import pack, unpack
 from ..lif.host import input_events
 from .config import ConvCoreConfig
-from .streams import conv_readback_layout, feature_event_layout
+from .streams import conv_readback_layout, feature_event_layout, input_event_layout
 
 __all__ = ["decode_feature_events", "decode_readback", "feature_events", "pack_feature_events"]
 
@@ -46,13 +46,13 @@ def feature_events(x: np.ndarray, shape: tuple[int, int, int]
 
 def pack_feature_events(config: ConvCoreConfig, x: np.ndarray) -> list[int]:
     """Return the packed input-stream words of ``x`` ``(T, batch, C_in*H*W)`` for ``config``."""
-    if config.input_bits == 1:
-        lay = feature_event_layout(config.in_shape)
-        return [pack(lay, c=c, y=y, x=xx, eot=e, last=la)
-                for c, y, xx, _v, e, la in feature_events(x, config.in_shape)]
-    lay = feature_event_layout(config.in_shape, value_bits=config.input_bits)
-    return [pack(lay, c=c, y=y, x=xx, value=v, eot=e, last=la)
-            for c, y, xx, v, e, la in feature_events(x, config.in_shape)]
+    lay = input_event_layout(in_shape=config.in_shape, input_bits=config.input_bits)
+    direct = config.input_bits > 1
+    words = []
+    for c, y, xx, v, e, la in feature_events(x, config.in_shape):
+        extra = {"value": v} if direct else {}
+        words.append(pack(lay, c=c, y=y, x=xx, eot=e, last=la, **extra))
+    return words
 
 
 def decode_feature_events(shape: tuple[int, int, int], words: Iterable[int]

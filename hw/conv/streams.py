@@ -21,7 +21,12 @@ from amaranth.lib import data
 
 from ..common.streams import index_bits
 
-__all__ = ["conv_readback_layout", "feature_event_layout", "update_layout"]
+__all__ = [
+    "conv_readback_layout",
+    "feature_event_layout",
+    "input_event_layout",
+    "update_layout",
+]
 
 
 def feature_event_layout(shape: tuple[int, int, int], *, value_bits: int = 0
@@ -38,6 +43,13 @@ def feature_event_layout(shape: tuple[int, int, int], *, value_bits: int = 0
         fields["value"] = unsigned(value_bits)
     fields |= {"eot": unsigned(1), "last": unsigned(1)}
     return data.StructLayout(fields)
+
+
+def input_event_layout(*, in_shape: tuple[int, int, int], input_bits: int
+                       ) -> data.StructLayout:
+    """Return the layout of a conv core's input events: spike events for ``input_bits == 1``,
+    else events with an ``input_bits`` wide ``value`` (direct current)."""
+    return feature_event_layout(in_shape, value_bits=input_bits if input_bits > 1 else 0)
 
 
 def update_layout(*, weight_words: int, state_words: int, value_bits: int) -> data.StructLayout:

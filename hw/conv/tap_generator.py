@@ -26,7 +26,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..common.streams import index_bits
 from .config import ConvCoreConfig
-from .streams import feature_event_layout, update_layout
+from .streams import input_event_layout, update_layout
 from .tables import axis_taps
 
 __all__ = ["TapGenerator"]
@@ -65,10 +65,9 @@ class TapGenerator(wiring.Component):
         if not isinstance(config, ConvCoreConfig):
             raise TypeError(f"config must be a ConvCoreConfig, not {config!r}")
         self._config = config
-        value_bits = config.input_bits if config.input_bits > 1 else 0
         super().__init__({
-            "i": In(stream.Signature(feature_event_layout(config.in_shape,
-                                                          value_bits=value_bits))),
+            "i": In(stream.Signature(input_event_layout(in_shape=config.in_shape,
+                                                        input_bits=config.input_bits))),
             "o": Out(stream.Signature(update_layout(
                 weight_words=config.weight_words, state_words=config.state_words,
                 value_bits=config.input_bits))),

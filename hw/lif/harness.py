@@ -30,7 +30,14 @@ from ..common.verilator_harness import (
 )
 from .generate import GeneratedDesign
 
-__all__ = ["HARNESS_TOP", "HarnessRun", "build_harness", "harness_verilog", "run_harness"]
+__all__ = [
+    "HARNESS_TOP",
+    "HarnessRun",
+    "build_harness",
+    "harness_verilog",
+    "parse_harness_output",
+    "run_harness",
+]
 
 #: Module name of the harness (the Verilator top level).
 HARNESS_TOP = "ss_harness"
@@ -172,8 +179,23 @@ def _run_locked(design: GeneratedDesign, build: Path, *, events: list[int], n_sa
     build_harness(design, build, trace=waveform is not None)
     lines = run_stimulus(build, top=HARNESS_TOP, header=[n_samples, max_cycles, *readback_limits],
                          words=events, waveform=waveform)
+    return parse_harness_output(lines, readback_ports=len(readback_limits), n_samples=n_samples,
+                                max_cycles=max_cycles, build=build)
+
+
+def parse_harness_output(lines: list[str], *, readback_ports: int, n_samples: int,
+                         max_cycles: int, build: Path) -> HarnessRun:
+    """Return the :class:`HarnessRun` of a harness output file's ``lines`` (``o``, ``r<k>``,
+    ``d`` and ``c`` lines, as :func:`harness_verilog` writes them; the conv core's harness
+    writes the same).
+
+    Raises
+    ------
+    RuntimeError
+        If fewer than ``n_samples`` samples completed (the message names ``build``'s log).
+    """
     outputs: list[int] = []
-    readback: list[list[int]] = [[] for _ in readback_limits]
+    readback: list[list[int]] = [[] for _ in range(readback_ports)]
     done: list[int] = []
     cycles = -1
     for line in lines:

@@ -75,3 +75,24 @@ def model_marker_cycles(cfg: ConvCoreConfig, x: np.ndarray) -> list[int]:
                   in feature_events(x[t:t + 1, b:b + 1], cfg.in_shape) if not eot]
             steps.append((ev, spikes[t, b]))
     return sample_cycles(cfg, steps)
+
+
+def event_payloads(cfg: ConvCoreConfig, x: np.ndarray) -> list[dict[str, int]]:
+    """Return the input-stream payloads (field dicts for an Amaranth testbench) of ``x``."""
+    out = []
+    for c, y, xx, value, eot, last in feature_events(x, cfg.in_shape):
+        payload = {"c": c, "y": y, "x": xx, "eot": eot, "last": last}
+        if cfg.input_bits > 1:
+            payload["value"] = value
+        out.append(payload)
+    return out
+
+
+def random_input(cfg: ConvCoreConfig, rng: np.random.Generator, *, timesteps: int, batch: int,
+                 density: float) -> np.ndarray:
+    """Return random input ``(T, batch, n_in)``: spikes, or 8-bit currents for direct input,
+    each input non-zero with probability ``density``."""
+    mask = rng.random((timesteps, batch, int(np.prod(cfg.in_shape)))) < density
+    if cfg.input_bits == 1:
+        return mask.astype(np.uint8)
+    return (rng.integers(0, 256, size=mask.shape) * mask).astype(np.uint8)

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pytest
-from conv_cases import golden, make_config
+from conv_cases import event_payloads, golden, make_config, random_input
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -27,15 +27,11 @@ def run_core(cfg, x, *, throttle=False, vcd_path=None):
     spikes)``, each ``(T, batch, n)``."""
     dut = ConvCore(cfg)
     t_n, batch, _ = x.shape
-    events = feature_events(x, cfg.in_shape)
     outputs: list = []
     records: list = []
 
     async def producer(ctx):
-        for k, (c, y, xx, value, eot, last) in enumerate(events):
-            payload = {"c": c, "y": y, "x": xx, "eot": eot, "last": last}
-            if cfg.input_bits > 1:
-                payload["value"] = value
+        for k, payload in enumerate(event_payloads(cfg, x)):
             await stream_put(ctx, dut.i, payload)
             if throttle and k % 3 == 0:
                 await ctx.tick().repeat(2)
@@ -62,14 +58,6 @@ def run_core(cfg, x, *, throttle=False, vcd_path=None):
     return emitted, mem, spk
 
 
-def random_input(cfg, *, timesteps, batch, density, seed):
-    rng = np.random.default_rng(seed)
-    mask = rng.random((timesteps, batch, math.prod(cfg.in_shape))) < density
-    if cfg.input_bits == 1:
-        return mask.astype(np.uint8)
-    return (rng.integers(0, 256, size=mask.shape) * mask).astype(np.uint8)
-
-
 CASES = {
     # pooling 2x2 of a 6x6 map, padding keeps the size, bias, reset by subtraction
     "k3_s1_p1_pool2": dict(kernel=3, stride=1, padding=1, lanes=2, pool=2, seed=1),
@@ -88,7 +76,7 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_conv_core_matches_sim_conv(case, tmp_path):
     cfg = make_config(**CASES[case])
-    x = random_input(cfg, timesteps=3, batch=2, density=0.4, seed=5)
+    x = random_input(cfg, np.random.default_rng(5), timesteps=3, batch=2, density=0.4)
     emitted, mem, spk = run_core(cfg, x, vcd_path=tmp_path / "conv_core.vcd")
     exp_emit, exp_s, exp_v = golden(cfg, x)
     assert exp_s.sum() > 0
@@ -99,7 +87,7 @@ def test_conv_core_matches_sim_conv(case, tmp_path):
 
 def test_conv_core_under_idle_input_and_backpressure():
     cfg = make_config(kernel=3, stride=2, padding=2, lanes=1, pool=2, size=9, seed=6)
-    x = random_input(cfg, timesteps=4, batch=2, density=0.5, seed=7)
+    x = random_input(cfg, np.random.default_rng(7), timesteps=4, batch=2, density=0.5)
     emitted, mem, spk = run_core(cfg, x, throttle=True)
     exp_emit, exp_s, exp_v = golden(cfg, x)
     assert exp_emit.sum() > 0
@@ -110,7 +98,7 @@ def test_conv_core_under_idle_input_and_backpressure():
 def test_conv_core_comparison_fails_on_an_off_by_one_reference():
     """The checker is checked: a reference with every synaptic input off by one differs."""
     cfg = make_config(kernel=3, stride=1, padding=1, lanes=2, pool=2, seed=1)
-    x = random_input(cfg, timesteps=3, batch=1, density=0.4, seed=5)
+    x = random_input(cfg, np.random.default_rng(5), timesteps=3, batch=1, density=0.4)
     _, mem, _ = run_core(cfg, x)
     _, _, wrong_v = golden(cfg, x, bias_offset=1)
     assert mem.tolist() != wrong_v.tolist()
@@ -132,7 +120,7 @@ def test_conv_core_random_shapes_match_sim_conv(kernel, stride, data, c_in, c_ou
     cfg = make_config(c_in=c_in, c_out=c_out, size=size, kernel=kernel, stride=stride,
                       padding=padding, lanes=lanes, pool=pool, reset=reset, model=model,
                       threshold=4, seed=seed % 1000)
-    x = random_input(cfg, timesteps=3, batch=1, density=0.3, seed=seed)
+    x = random_input(cfg, np.random.default_rng(seed), timesteps=3, batch=1, density=0.3)
     emitted, mem, spk = run_core(cfg, x)
     exp_emit, exp_s, exp_v = golden(cfg, x)
     assert (emitted.tolist(), spk.tolist(), mem.tolist()) == (
@@ -143,7 +131,7 @@ def test_conv_core_clear_restarts_a_sample_from_the_bias():
     """``clear`` between two runs of timesteps without a ``last`` marker: the second run starts
     from v = 0 exactly as a fresh sample."""
     cfg = make_config(kernel=3, stride=1, padding=1, lanes=2, c_out=3, seed=8)
-    x = random_input(cfg, timesteps=2, batch=1, density=0.5, seed=9)
+    x = random_input(cfg, np.random.default_rng(9), timesteps=2, batch=1, density=0.5)
     dut = ConvCore(cfg)
     outputs: list = []
     records: list = []

@@ -8,26 +8,21 @@ import math
 
 import numpy as np
 import pytest
-from conv_cases import make_config, model_marker_cycles
+from conv_cases import event_payloads, make_config, model_marker_cycles
 
 from spikesmith.hw.common.testing import run_scenario, stream_put
 from spikesmith.hw.conv.conv_core import ConvCore
 from spikesmith.hw.conv.cycles import synaptic_ops_per_cycle
-from spikesmith.hw.conv.host import feature_events
 
 
 def measured_marker_cycles(cfg, x) -> list[int]:
     """Run one sample; return the cycle of each output marker, from the first input accept."""
     dut = ConvCore(cfg)
-    events = feature_events(x, cfg.in_shape)
     markers: list[int] = []
     first: list[int] = []
 
     async def producer(ctx):
-        for c, y, xx, value, eot, last in events:
-            payload = {"c": c, "y": y, "x": xx, "eot": eot, "last": last}
-            if cfg.input_bits > 1:
-                payload["value"] = value
+        for payload in event_payloads(cfg, x):
             await stream_put(ctx, dut.i, payload)
 
     async def consumer(ctx):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conv_cases import golden, make_config, model_marker_cycles
+from conv_cases import golden, make_config, model_marker_cycles, random_input
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -69,13 +69,6 @@ def run_rtl(core, x, name):
                                n=math.prod(cfg.emit_shape), timesteps=t_n, batch=batch)
     mem, spk = decode_readback(cfg, run.readback[0], samples=batch, timesteps=t_n)
     return emitted, mem, spk, run
-
-
-def random_input(cfg, rng, *, timesteps, batch, density):
-    mask = rng.random((timesteps, batch, math.prod(cfg.in_shape))) < density
-    if cfg.input_bits == 1:
-        return mask.astype(np.uint8)
-    return (rng.integers(0, 256, size=mask.shape) * mask).astype(np.uint8)
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
