@@ -60,6 +60,7 @@ from amaranth.lib.wiring import In, Out
 from spikesmith.sim.lif import ResetMode
 
 from ..common.bits import at_most_one, at_most_two
+from ..common.mem import NO_RW_CHECK
 from ..common.streams import index_bits
 from ..lif.neuron import after_reset, fires, leaked, reset_subtracted, saturate_membrane
 from .config import ConvCoreConfig
@@ -156,8 +157,11 @@ class ConvCore(wiring.Component):
             shape=unsigned(cfg.lanes * cfg.weight_bits), depth=max(2, cfg.weight_words),
             init=pack_weight_words(cfg))
         init = [bias_words(cfg)[a % cfg.groups] for a in range(cfg.state_words)]
+        # a read of the word being written is never used: S2 forwards the S3/S4 sum instead,
+        # and the pass reads each word four cycles before writing it (hw.common.mem)
         m.submodules.state = state = Memory(
-            shape=unsigned(cfg.lanes * cfg.state_bits), depth=max(2, cfg.state_words), init=init)
+            shape=unsigned(cfg.lanes * cfg.state_bits), depth=max(2, cfg.state_words), init=init,
+            attrs=NO_RW_CHECK)
         order_init, fields = _order_words(cfg)
         m.submodules.order = order = Memory(
             shape=unsigned(fields["emit"].stop), depth=max(2, len(order_init)), init=order_init)

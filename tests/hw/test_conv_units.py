@@ -7,10 +7,12 @@ import math
 
 import numpy as np
 import pytest
+from amaranth.sim import Simulator
 from conv_cases import make_config
 
 from spikesmith.hw.common.testing import run_scenario, stream_put
 from spikesmith.hw.conv.config import ConvCoreConfig
+from spikesmith.hw.conv.flatten import Flatten
 from spikesmith.hw.conv.tables import axis_taps, pack_weight_words, pass_order
 from spikesmith.hw.conv.tap_generator import TapGenerator
 from spikesmith.sim.conv import PoolLayer, conv_synaptic_input
@@ -144,3 +146,29 @@ def test_conv_core_config_shapes():
     assert (cfg.groups, cfg.positions, cfg.state_words, cfg.weight_words) == (2, 36, 72, 36)
     assert cfg.state_bits == max(10, cfg.acc_bits) + 1
     assert len(pack_weight_words(cfg)) == cfg.weight_words
+
+
+def test_flatten_gives_the_channel_major_index_of_sim_conv():
+    """Flatten is combinational: every (c, y, x) and a marker, checked without a clock."""
+    shape = (3, 5, 7)
+    dut = Flatten(shape)
+    sent = [(c, y, x, 0, 0) for c in range(3) for y in range(5) for x in range(7)]
+    sent.append((0, 0, 0, 1, 1))
+    got = []
+
+    async def testbench(ctx):
+        ctx.set(dut.o.ready, 1)
+        for c, y, x, eot, last in sent:
+            ctx.set(dut.i.payload, {"c": c, "y": y, "x": x, "eot": eot, "last": last})
+            ctx.set(dut.i.valid, 1)
+            p = ctx.get(dut.o.payload)
+            got.append((ctx.get(dut.o.valid), ctx.get(dut.i.ready), p.index, p.eot, p.last))
+
+    sim = Simulator(dut)
+    sim.add_testbench(testbench)
+    sim.run()
+    flat = np.ravel_multi_index(np.array(sent)[:-1, :3].T, shape).tolist()
+    assert got == [(1, 1, i, 0, 0) for i in flat] + [(1, 1, 0, 1, 1)]
+    with pytest.raises(ValueError, match=r"shape must be three positive integers \(C, H, W\), "
+                                         r"not \(3, 0, 7\)"):
+        Flatten((3, 0, 7))
