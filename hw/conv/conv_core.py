@@ -51,8 +51,10 @@ serialiser emits one spike event ``(c, y, x)`` per cycle, then the end-of-timest
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -92,6 +94,22 @@ def _order_words(cfg: ConvCoreConfig) -> tuple[list[int], dict[str, slice]]:
                 "close": int(e.close), "emit": int(e.emit)}
         words.append(sum(vals[n] << fields[n].start for n in widths))
     return words, fields
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class _Control:
+    """The phase registers of one elaborated :class:`ConvCore` and two in-flight flags."""
+
+    accumulating: Signal         # taking updates from the tap generator
+    draining: Signal             # marker taken, accumulate pipeline emptying
+    passing: Signal              # neuron pass issue
+    flushing: Signal             # waiting for the pass pipeline and serialiser, then marker
+    last_ts: Signal              # the marker closing this timestep had last = 1
+    zeroing: Signal              # clear: writing the bias words to every state word
+    zero_addr: Signal
+    zero_g: Signal
+    acc_busy: Signal             # S1..S3 hold an update
+    pass_busy: Signal            # N0..N4 hold a state word
 
 
 class ConvCore(wiring.Component):
@@ -179,22 +197,21 @@ class ConvCore(wiring.Component):
 
     # --- control --------------------------------------------------------------------------
 
-    def _control(self, m: Module, taps) -> dict:
+    def _control(self, m: Module, taps) -> _Control:
         """Create the phase registers: accumulating -> draining -> passing -> flushing."""
-        ctl = {
-            "accumulating": Signal(init=1), "draining": Signal(), "passing": Signal(),
-            "flushing": Signal(), "last_ts": Signal(), "zeroing": Signal(),
-            "zero_addr": Signal(index_bits(self._config.state_words)),
-            "zero_g": Signal(index_bits(self._config.groups)),
-            "acc_busy": Signal(), "pass_busy": Signal(),
-        }
-        m.d.comb += self.busy.eq(~ctl["accumulating"] | ctl["acc_busy"] | ctl["zeroing"]
-                                 | taps.busy)
+        ctl = _Control(
+            accumulating=Signal(init=1), draining=Signal(), passing=Signal(), flushing=Signal(),
+            last_ts=Signal(), zeroing=Signal(),
+            zero_addr=Signal(index_bits(self._config.state_words)),
+            zero_g=Signal(index_bits(self._config.groups)),
+            acc_busy=Signal(), pass_busy=Signal(),
+        )
+        m.d.comb += self.busy.eq(~ctl.accumulating | ctl.acc_busy | ctl.zeroing | taps.busy)
         return ctl
 
     # --- accumulate ------------------------------------------------------------------------
 
-    def _accumulate(self, m: Module, ctl: dict, taps, w_rd, s_rd, s_wr) -> None:
+    def _accumulate(self, m: Module, ctl: _Control, taps, w_rd, s_rd, s_wr) -> None:
         """S0..S3 of the module docstring, the marker intake and the clear."""
         cfg = self._config
         p, wb, sb = cfg.lanes, cfg.weight_bits, cfg.state_bits
@@ -207,17 +224,17 @@ class ConvCore(wiring.Component):
         s2_fw3, s2_fw4 = Signal(), Signal()
         s3_sum = [Signal(signed(sb), name=f"s3_sum{j}") for j in range(p)]
         s4_sum = [Signal(signed(sb), name=f"s4_sum{j}") for j in range(p)]
-        m.d.comb += ctl["acc_busy"].eq(s1_valid | s2_valid | s3_valid)
+        m.d.comb += ctl.acc_busy.eq(s1_valid | s2_valid | s3_valid)
 
         # S0: take updates while accumulating; a marker starts the drain
-        take = ctl["accumulating"] & ~ctl["zeroing"] & ~self.clear
+        take = ctl.accumulating & ~ctl.zeroing & ~self.clear
         m.d.comb += [taps.o.ready.eq(take), w_rd.addr.eq(taps.o.payload.waddr)]
         update = taps.o.valid & take
         m.d.sync += [s1_valid.eq(update & ~taps.o.payload.eot), s1_addr.eq(taps.o.payload.saddr),
                      s1_value.eq(taps.o.payload.value)]
         with m.If(update & taps.o.payload.eot):
-            m.d.sync += [ctl["last_ts"].eq(taps.o.payload.last), ctl["accumulating"].eq(0),
-                         ctl["draining"].eq(1)]
+            m.d.sync += [ctl.last_ts.eq(taps.o.payload.last), ctl.accumulating.eq(0),
+                         ctl.draining.eq(1)]
 
         # S1: products; forwarding selects for S2
         for j in range(p):
@@ -241,31 +258,31 @@ class ConvCore(wiring.Component):
         # state ports while accumulating (S1 read, S3 write) or clearing
         all_en = (1 << len(s_wr.en)) - 1
         biases = Array(Const(b, len(s_wr.data)) for b in bias_words(cfg))
-        with m.If(ctl["zeroing"]):
-            m.d.comb += [s_wr.addr.eq(ctl["zero_addr"]), s_wr.data.eq(biases[ctl["zero_g"]]),
+        with m.If(ctl.zeroing):
+            m.d.comb += [s_wr.addr.eq(ctl.zero_addr), s_wr.data.eq(biases[ctl.zero_g]),
                          s_wr.en.eq(all_en)]
-        with m.Elif(ctl["accumulating"] | ctl["draining"]):
+        with m.Elif(ctl.accumulating | ctl.draining):
             m.d.comb += [s_rd.addr.eq(s1_addr), s_wr.addr.eq(s3_addr),
                          s_wr.en.eq(Mux(s3_valid, all_en, 0))]
             for j in range(p):
                 m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(s3_sum[j])
         self._clear(m, ctl)
 
-    def _clear(self, m: Module, ctl: dict) -> None:
+    def _clear(self, m: Module, ctl: _Control) -> None:
         """``clear`` while idle: write the bias words to every state word, one per cycle."""
         cfg = self._config
-        with m.If(ctl["zeroing"]):
-            m.d.sync += [ctl["zero_addr"].eq(ctl["zero_addr"] + 1),
-                         ctl["zero_g"].eq(Mux(ctl["zero_g"] == cfg.groups - 1, 0,
-                                              ctl["zero_g"] + 1))]
-            with m.If(ctl["zero_addr"] == cfg.state_words - 1):
-                m.d.sync += ctl["zeroing"].eq(0)
+        with m.If(ctl.zeroing):
+            m.d.sync += [ctl.zero_addr.eq(ctl.zero_addr + 1),
+                         ctl.zero_g.eq(Mux(ctl.zero_g == cfg.groups - 1, 0,
+                                              ctl.zero_g + 1))]
+            with m.If(ctl.zero_addr == cfg.state_words - 1):
+                m.d.sync += ctl.zeroing.eq(0)
         with m.Elif(self.clear & ~self.busy):
-            m.d.sync += [ctl["zeroing"].eq(1), ctl["zero_addr"].eq(0), ctl["zero_g"].eq(0)]
+            m.d.sync += [ctl.zeroing.eq(1), ctl.zero_addr.eq(0), ctl.zero_g.eq(0)]
 
     # --- neuron pass -----------------------------------------------------------------------
 
-    def _neuron_pass(self, m: Module, ctl: dict, fifo, o_rd, fields: dict, s_rd, s_wr) -> None:
+    def _neuron_pass(self, m: Module, ctl: _Control, fifo, o_rd, fields: dict, s_rd, s_wr) -> None:
         """Q0 and N0..N4 of the module docstring."""
         cfg = self._config
         p, sb, lif, g_n = cfg.lanes, cfg.state_bits, cfg.lif, cfg.groups
@@ -274,22 +291,20 @@ class ConvCore(wiring.Component):
         gbits, sbits = index_bits(g_n), index_bits(cfg.state_words)
         ybits, xbits = len(self.o.payload.y), len(self.o.payload.x)
 
-        def stage(k):
-            return {"valid": Signal(name=f"n{k}_valid"), "g": Signal(gbits, name=f"n{k}_g"),
-                    "addr": Signal(sbits, name=f"n{k}_addr"), "y": Signal(ybits, name=f"n{k}_y"),
-                    "x": Signal(xbits, name=f"n{k}_x"), "open": Signal(name=f"n{k}_open"),
-                    "close": Signal(name=f"n{k}_close"), "emit": Signal(name=f"n{k}_emit")}
+        stage = data.StructLayout({
+            "valid": 1, "g": gbits, "addr": sbits, "y": ybits, "x": xbits, "open": 1,
+            "close": 1, "emit": 1})
 
         q0_e, q0_g = Signal(index_bits(n_pos)), Signal(gbits)
         n0_valid, n0_g = Signal(), Signal(gbits)
-        n1, n2, n3, n4 = stage(1), stage(2), stage(3), stage(4)
-        m.d.comb += ctl["pass_busy"].eq(n0_valid | n1["valid"] | n2["valid"] | n3["valid"]
-                                        | n4["valid"])
+        n1, n2, n3, n4 = (Signal(stage, name=f"n{k}") for k in range(1, 5))
+        m.d.comb += ctl.pass_busy.eq(n0_valid | n1.valid | n2.valid | n3.valid
+                                        | n4.valid)
 
         # Q0: issue position q0_e of group q0_g (g outer) while the spike queue has room
-        issue = ctl["passing"] & (fifo.level <= SPIKE_QUEUE_DEPTH - _PASS_STAGES)
-        with m.If(ctl["draining"] & ~ctl["acc_busy"]):
-            m.d.sync += [ctl["draining"].eq(0), ctl["passing"].eq(1), q0_e.eq(0), q0_g.eq(0)]
+        issue = ctl.passing & (fifo.level <= SPIKE_QUEUE_DEPTH - _PASS_STAGES)
+        with m.If(ctl.draining & ~ctl.acc_busy):
+            m.d.sync += [ctl.draining.eq(0), ctl.passing.eq(1), q0_e.eq(0), q0_g.eq(0)]
         m.d.comb += o_rd.addr.eq(q0_e)
         with m.If(issue):
             with m.If(q0_e != n_pos - 1):
@@ -297,28 +312,27 @@ class ConvCore(wiring.Component):
             with m.Elif(q0_g != g_n - 1):
                 m.d.sync += [q0_e.eq(0), q0_g.eq(q0_g + 1)]
             with m.Else():
-                m.d.sync += [ctl["passing"].eq(0), ctl["flushing"].eq(1)]
+                m.d.sync += [ctl.passing.eq(0), ctl.flushing.eq(1)]
         m.d.sync += [n0_valid.eq(issue), n0_g.eq(q0_g)]
 
         # N0: the order entry arrives; state read address
         entry = o_rd.data
         n0_addr = entry[fields["base"]] + n0_g
-        m.d.sync += [n1["valid"].eq(n0_valid), n1["g"].eq(n0_g), n1["addr"].eq(n0_addr)]
+        m.d.sync += [n1.valid.eq(n0_valid), n1.g.eq(n0_g), n1.addr.eq(n0_addr)]
         for name in ("y", "x", "open", "close", "emit"):
             m.d.sync += n1[name].eq(entry[fields[name]])
-        with m.If(~(ctl["accumulating"] | ctl["draining"] | ctl["zeroing"])):
+        with m.If(~(ctl.accumulating | ctl.draining | ctl.zeroing)):
             m.d.comb += s_rd.addr.eq(n0_addr)
 
         # N1..N3: the neuron update of sim.lif (hw.lif.neuron)
-        for a, b in ((n1, n2), (n2, n3), (n3, n4)):
-            m.d.sync += [b[k].eq(a[k]) for k in a]
+        m.d.sync += [n2.eq(n1), n3.eq(n2), n4.eq(n3)]
         n2_u = [Signal(signed(mb), name=f"n2_u{j}") for j in range(p)]
         n3_u = [Signal(signed(mb), name=f"n3_u{j}") for j in range(p)]
         n3_sub = [Signal(signed(mb), name=f"n3_sub{j}") for j in range(p)]
         n4_v = [Signal(signed(mb), name=f"n4_v{j}") for j in range(p)]
         n2_lanes, n3_fire, n4_spikes = Signal(p), Signal(p), Signal(p)
         tail = cfg.out_shape[0] - (g_n - 1) * p  # real channels in the last group
-        m.d.sync += n2_lanes.eq(Mux(n1["g"] == g_n - 1, (1 << tail) - 1, (1 << p) - 1))
+        m.d.sync += n2_lanes.eq(Mux(n1.g == g_n - 1, (1 << tail) - 1, (1 << p) - 1))
         for j in range(p):
             u = s_rd.data[j * sb:(j + 1) * sb].as_signed()
             m.d.sync += [n2_u[j].eq(saturate_membrane(u, lif)),
@@ -330,7 +344,7 @@ class ConvCore(wiring.Component):
         m.d.sync += n4_spikes.eq(n3_fire)
         self._write_back(m, ctl, n3, n4, n4_v, n4_spikes, s_wr, fifo)
 
-    def _write_back(self, m: Module, ctl: dict, n3: dict, n4: dict, n4_v: list, n4_spikes,
+    def _write_back(self, m: Module, ctl: _Control, n3, n4, n4_v: list, n4_spikes,
                     s_wr, fifo) -> None:
         """N4: state write ``leak(v) + b`` (``b`` after a sample's last timestep), readback,
         pooling OR and the spike queue."""
@@ -340,31 +354,31 @@ class ConvCore(wiring.Component):
         n4_bias = [Signal(signed(sb), name=f"n4_bias{j}") for j in range(p)]
         for j in range(p):
             lane = Array(Const(bg[j] if j < len(bg) else 0, signed(sb)) for bg in bias)
-            m.d.sync += n4_bias[j].eq(lane[n3["g"]])
+            m.d.sync += n4_bias[j].eq(lane[n3.g])
         all_en = (1 << len(s_wr.en)) - 1
-        with m.If(~(ctl["accumulating"] | ctl["draining"] | ctl["zeroing"])):
-            m.d.comb += [s_wr.addr.eq(n4["addr"]), s_wr.en.eq(Mux(n4["valid"], all_en, 0))]
+        with m.If(~(ctl.accumulating | ctl.draining | ctl.zeroing)):
+            m.d.comb += [s_wr.addr.eq(n4.addr), s_wr.en.eq(Mux(n4.valid, all_en, 0))]
             for j in range(p):
-                nxt = Mux(ctl["last_ts"], 0, leaked(n4_v[j], lif)) + n4_bias[j]
+                nxt = Mux(ctl.last_ts, 0, leaked(n4_v[j], lif)) + n4_bias[j]
                 m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(nxt)
         for j in range(p):
             m.d.comb += self.readback.payload.membranes[j].eq(n4_v[j])
-        m.d.comb += [self.readback.valid.eq(n4["valid"]),
-                     self.readback.payload.index.eq(n4["addr"]),
+        m.d.comb += [self.readback.valid.eq(n4.valid),
+                     self.readback.payload.index.eq(n4.addr),
                      self.readback.payload.spikes.eq(n4_spikes)]
         # pooling: OR of the window's masks, emitted at its last position
         window = Signal(p)
-        mask = Mux(n4["open"], 0, window) | n4_spikes
-        with m.If(n4["valid"]):
+        mask = Mux(n4.open, 0, window) | n4_spikes
+        with m.If(n4.valid):
             m.d.sync += window.eq(mask)
         m.d.comb += [
-            fifo.w_data.eq(Cat(mask, n4["g"], n4["y"], n4["x"], at_most_one(list(mask)))),
-            fifo.w_en.eq(n4["valid"] & n4["close"] & n4["emit"] & (mask != 0)),
+            fifo.w_data.eq(Cat(mask, n4.g, n4.y, n4.x, at_most_one(list(mask)))),
+            fifo.w_en.eq(n4.valid & n4.close & n4.emit & (mask != 0)),
         ]
 
     # --- serialiser ------------------------------------------------------------------------
 
-    def _serialiser(self, m: Module, ctl: dict, fifo) -> None:
+    def _serialiser(self, m: Module, ctl: _Control, fifo) -> None:
         """One spike event ``(g*P + lane, y, x)`` per cycle in lane order, then the marker
         once the pass and the queue are empty."""
         cfg = self._config
@@ -378,13 +392,13 @@ class ConvCore(wiring.Component):
         for j in reversed(range(p)):
             with m.If(mask[j]):
                 m.d.comb += [low.eq(j), low_bit.eq(1 << j)]
-        send_marker = ctl["flushing"] & ~ctl["pass_busy"] & ~fifo.r_rdy & empty
+        send_marker = ctl.flushing & ~ctl.pass_busy & ~fifo.r_rdy & empty
         with m.If(~empty):
             m.d.comb += [self.o.valid.eq(1), self.o.payload.c.eq(base * p + low),
                          self.o.payload.y.eq(y), self.o.payload.x.eq(x)]
         with m.Elif(send_marker):
             m.d.comb += [self.o.valid.eq(1), self.o.payload.eot.eq(1),
-                         self.o.payload.last.eq(ctl["last_ts"])]
+                         self.o.payload.last.eq(ctl.last_ts)]
         with m.If(empty | (single & self.o.ready)):
             m.d.comb += fifo.r_en.eq(1)
             with m.If(fifo.r_rdy):
@@ -398,4 +412,4 @@ class ConvCore(wiring.Component):
         with m.Elif(self.o.ready):
             m.d.sync += [mask.eq(mask & ~low_bit), single.eq(at_most_two(list(mask)))]
         with m.If(send_marker & self.o.ready):
-            m.d.sync += [ctl["flushing"].eq(0), ctl["accumulating"].eq(1)]
+            m.d.sync += [ctl.flushing.eq(0), ctl.accumulating.eq(1)]
