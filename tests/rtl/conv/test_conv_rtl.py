@@ -5,7 +5,8 @@ neuron spike of every timestep (readback) are compared with ``==``. Building is 
 part (one Verilator build per variant, cached under ``build/rtl/conv/<variant>``), so
 hypothesis draws the stimulus (samples, timesteps, density, order) for a few built variants
 that cover the axes (kernel 1..5, stride 1..2, padding 0..K-1, channels 1..4, lanes 1/2/4,
-image 6..12, pooling 2/3 or none, IF/LIF, both resets, a saturating membrane, direct current).
+image 6..12, pooling 2/3 or none, IF/LIF, both resets, a saturating membrane, direct current),
+plus two layers of seeded random shape (the Amaranth benches draw many more shapes).
 """
 
 from __future__ import annotations
@@ -128,3 +129,37 @@ def test_conv_core_rtl_sustains_lanes_synaptic_ops_per_cycle(cores):
     print(f"{name}: {sops} synaptic ops in {cycles} cycles = {ops_per_cycle:.2f}/cycle "
           f"({ops_per_cycle / cfg.lanes:.2f} per lane)")
     assert ops_per_cycle >= 0.75 * cfg.lanes
+
+
+def random_layer(rng: np.random.Generator, name: str):
+    """Return a conv core of random shape: kernel 1..5, stride 1..2, padding 0..K-1, channels
+    1..4, image 4..12, lanes 1/2/4, pooling none/2/3, either neuron model and reset."""
+    while True:
+        kernel, stride = int(rng.integers(1, 6)), int(rng.integers(1, 3))
+        padding, size = int(rng.integers(0, kernel)), int(rng.integers(4, 13))
+        out = (size + 2 * padding - kernel) // stride + 1
+        pool = [None, 2, 3][int(rng.integers(0, 3))]
+        if out >= 1 and (pool is None or pool <= out):
+            break
+    return make_config(c_in=int(rng.integers(1, 5)), c_out=int(rng.integers(1, 5)), size=size,
+                       kernel=kernel, stride=stride, padding=padding,
+                       lanes=int(rng.choice([1, 2, 4])), pool=pool,
+                       reset=list(ResetMode)[int(rng.integers(0, 2))],
+                       model=list(NeuronModel)[int(rng.integers(0, 2))], threshold=2,
+                       seed=int(rng.integers(0, 1000)), name=name)
+
+
+@pytest.mark.parametrize("shape_seed", [1, 2])
+def test_conv_core_rtl_random_shapes_match_sim_conv(shape_seed):
+    """Seeded random layer shapes, each its own Verilator build (two per run: builds are the
+    slow part; the Amaranth benches draw many more shapes)."""
+    name = f"random{shape_seed}"
+    rng = np.random.default_rng(1000 + shape_seed)
+    cfg = random_layer(rng, name)
+    core = generate_conv_core(cfg, BUILD / name / "design")
+    x = random_input(cfg, rng, timesteps=4, batch=2, density=0.5)
+    emitted, mem, spk, _ = run_rtl(core, x, name)
+    exp_emit, exp_s, exp_v = golden(cfg, x)
+    assert exp_s.sum() > 0
+    assert (emitted.tolist(), spk.tolist(), mem.tolist()) == (
+        exp_emit.tolist(), exp_s.tolist(), exp_v.tolist())
