@@ -7,6 +7,8 @@ timestep, from the readback, are compared with ``==``.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import math
 
 import numpy as np
@@ -159,3 +161,44 @@ def test_conv_core_clear_restarts_a_sample_from_the_bias():
     _, _, exp_v = golden(cfg, x)
     assert mem[:, 0].tolist() == exp_v[:, 0].tolist()
     assert mem[:, 1].tolist() == exp_v[:, 0].tolist()
+
+
+def _flip_first_weight(original):
+    def pack(cfg):
+        words = original(cfg)
+        return [words[0] ^ 1, *words[1:]]
+    return pack
+
+
+def _swap_rows_1_and_2(original):
+    def taps(cfg, *, axis):
+        t = list(original(cfg, axis=axis))
+        if axis == 1:
+            t[1], t[2] = t[2], t[1]
+        return tuple(t)
+    return taps
+
+
+def _drop_last_rows_last_tap(original):
+    def taps(cfg, *, axis):
+        t = list(original(cfg, axis=axis))
+        if axis == 1:
+            t[-1] = dataclasses.replace(t[-1], n=t[-1].n - 1)
+        return tuple(t)
+    return taps
+
+
+@pytest.mark.parametrize(("target", "fault"), [
+    ("spikesmith.hw.conv.conv_core.pack_weight_words", _flip_first_weight),      # wrong weight
+    ("spikesmith.hw.conv.tap_generator.axis_taps", _swap_rows_1_and_2),          # wrong address
+    ("spikesmith.hw.conv.tap_generator.axis_taps", _drop_last_rows_last_tap),    # border
+], ids=["wrong_weight", "wrong_address", "off_by_one_border"])
+def test_conv_core_bench_catches_a_faulty_core(monkeypatch, target, fault):
+    """The checker is checked from the other side: a core built with a fault injected into its
+    weight image or its tap tables must mismatch the golden model."""
+    cfg = make_config(kernel=3, stride=1, padding=1, lanes=2, seed=10)
+    x = random_input(cfg, np.random.default_rng(11), timesteps=3, batch=1, density=0.6)
+    module, name = target.rsplit(".", 1)
+    monkeypatch.setattr(f"{module}.{name}", fault(getattr(importlib.import_module(module), name)))
+    _, mem, _ = run_core(cfg, x)
+    assert mem.tolist() != golden(cfg, x)[2].tolist()
