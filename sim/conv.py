@@ -32,8 +32,12 @@ spikes, window ``k``, stride ``k``, no padding, no state, no parameters::
 Rows and columns beyond ``Hp*k`` / ``Wp*k`` are dropped.
 
 The hardware (``hw/conv/``) scatters each input spike ``(c, y, x)`` into the accumulators of
-the outputs it reaches; the order of events within a timestep does not matter because ``I`` is
-an exact integer sum, and charge / fire / reset run once per timestep after all its events.
+the outputs it reaches (:func:`scatter_taps`: every ``(oy, ox, ky, kx)`` with
+``oy*S + ky - P == y`` and ``ox*S + kx - P == x`` inside the output map, adding
+``W[:, c, ky, kx]`` to ``I[:, oy, ox]``); :func:`conv_scatter_input` is that event-driven form
+and equals :func:`conv_synaptic_input`. The order of events within a timestep does not matter
+because ``I`` is an exact integer sum, and charge / fire / reset run once per timestep after
+all its events.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .lif import LIFParams
 from .limits import LAYER_WIDTH, WEIGHT_BITS
-from .ops import exact_matmul
+from .ops import exact_dtype
 
 __all__ = [
     "ConvLayer",
@@ -56,10 +60,12 @@ __all__ = [
     "conv_accumulator_bound",
     "conv_geometry",
     "conv_out_size",
+    "conv_scatter_input",
     "conv_synaptic_input",
     "conv_weight_bound",
     "or_pool",
     "pool_geometry",
+    "scatter_taps",
 ]
 
 #: Largest im2col patch matrix (elements) built at once; larger batches are processed in chunks.
@@ -304,6 +310,9 @@ def conv_synaptic_input(spikes: np.ndarray, layer: ConvLayer, *, bound: int | No
                         ) -> np.ndarray:
     """Return the exact synaptic input ``I`` of a conv layer for one timestep.
 
+    An im2col product per sample, in ``float32`` / ``float64`` BLAS where ``bound`` proves every
+    partial sum exact there (``sim.ops.exact_dtype``), else in ``int64``.
+
     Parameters
     ----------
     spikes : np.ndarray
@@ -334,17 +343,18 @@ def conv_synaptic_input(spikes: np.ndarray, layer: ConvLayer, *, bound: int | No
     c, h, w = layer.in_shape
     co, ho, wo = layer.out_shape
     k, s, p = layer.kernel, layer.stride, layer.padding
-    w_mat = np.asarray(layer.weights).reshape(co, c * k * k)
+    dt = exact_dtype(bound)
+    w_mat = np.asarray(layer.weights, dtype=dt).reshape(co, c * k * k)
     out = np.empty((batch, co, ho * wo), dtype=np.int64)
     chunk = max(1, _PATCH_ELEMENTS // (ho * wo * c * k * k))
     for lo in range(0, batch, chunk):
-        xb = x[lo:lo + chunk].reshape(-1, c, h, w)
+        xb = x[lo:lo + chunk].reshape(-1, c, h, w).astype(dt)
         padded = np.pad(xb, ((0, 0), (0, 0), (p, p), (p, p))) if p else xb
-        # (b, c, H', W', k, k) -> strided output positions -> (b, ho, wo, c, k, k)
+        # (b, c, H', W', k, k) -> strided output positions -> (b, c, k, k, ho, wo)
         win = sliding_window_view(padded, (k, k), axis=(2, 3))[:, :, ::s, ::s][:, :, :ho, :wo]
-        patches = win.transpose(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k)
-        i = exact_matmul(patches, w_mat, bound=bound)  # (b*ho*wo, co)
-        out[lo:lo + chunk] = i.reshape(-1, ho * wo, co).transpose(0, 2, 1)
+        patches = win.transpose(0, 1, 4, 5, 2, 3).reshape(-1, c * k * k, ho * wo)
+        # One (co, ckk) @ (ckk, ho*wo) product per sample; exact in ``dt`` (sim.ops.exact_dtype).
+        out[lo:lo + chunk] = np.matmul(w_mat, patches)
     if layer.bias is not None:
         out += np.asarray(layer.bias, dtype=np.int64)[None, :, None]
     return out.reshape(batch, co * ho * wo)
@@ -366,3 +376,38 @@ def or_pool(spikes: np.ndarray, layer: PoolLayer) -> np.ndarray:
     _, hp, wp = layer.out_shape
     x = x.reshape(-1, c, h, w)[:, :, :hp * k, :wp * k].reshape(-1, c, hp, k, wp, k)
     return x.max(axis=(3, 5)).astype(np.uint8).reshape(-1, c * hp * wp)
+
+
+def scatter_taps(layer: ConvLayer, *, y: int, x: int) -> tuple[tuple[int, int, int, int], ...]:
+    """Return every ``(oy, ox, ky, kx)`` an input at row ``y``, column ``x`` reaches.
+
+    Those with ``oy*S + ky - P == y``, ``ox*S + kx - P == x``, ``0 <= oy < H_out`` and
+    ``0 <= ox < W_out``, in the order ``ky``, ``kx`` ascending (any order gives the same sum).
+    """
+    _, ho, wo = layer.out_shape
+    k, s, p = layer.kernel, layer.stride, layer.padding
+    rows = [(oy, ky) for ky in range(k) for oy in [(y + p - ky) // s]
+            if (y + p - ky) % s == 0 and 0 <= oy < ho]
+    cols = [(ox, kx) for kx in range(k) for ox in [(x + p - kx) // s]
+            if (x + p - kx) % s == 0 and 0 <= ox < wo]
+    return tuple((oy, ox, ky, kx) for oy, ky in rows for ox, kx in cols)
+
+
+def conv_scatter_input(spikes: np.ndarray, layer: ConvLayer) -> np.ndarray:
+    """Return ``I`` as the hardware forms it: bias, then each non-zero input event
+    ``(c, y, x)`` scatters ``value * W[:, c, ky, kx]`` over :func:`scatter_taps`.
+
+    A slow, event-by-event reference (Python loops over the events) of the same integers as
+    :func:`conv_synaptic_input`; shapes and errors as there.
+    """
+    x_in = _check_input(spikes, layer.n_in)
+    c_in, h, w = layer.in_shape
+    co, ho, wo = layer.out_shape
+    weights = np.asarray(layer.weights, dtype=np.int64)
+    bias = np.zeros(co, np.int64) if layer.bias is None else np.asarray(layer.bias, np.int64)
+    out = np.broadcast_to(bias[None, :, None, None], (x_in.shape[0], co, ho, wo)).copy()
+    for b, c, y, x in zip(*np.nonzero(x_in.reshape(-1, c_in, h, w)), strict=True):
+        value = int(x_in[b, (c * h + y) * w + x])
+        for oy, ox, ky, kx in scatter_taps(layer, y=int(y), x=int(x)):
+            out[b, :, oy, ox] += value * weights[:, c, ky, kx]
+    return out.reshape(x_in.shape[0], co * ho * wo)

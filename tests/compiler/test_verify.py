@@ -155,7 +155,8 @@ def test_partial_partition_and_duplicate_cores_are_reported(tiny_net):
     with pytest.raises(IRError, match=r"core names must be unique, not \['layers_0'\]"):
         verify(h)
     h = _edit_arg(g, "layers.2", core=None, lanes=None)
-    with pytest.raises(IRError, match=r"either every DENSE and CONV is assigned to a core or none is"):
+    with pytest.raises(IRError, match=r"either every DENSE and CONV is assigned to a core or "
+                                      r"none is"):
         verify(h)
 
 

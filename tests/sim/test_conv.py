@@ -12,8 +12,10 @@ from spikesmith.sim.conv import (
     ConvLayer,
     PoolLayer,
     conv_accumulator_bound,
+    conv_scatter_input,
     conv_synaptic_input,
     or_pool,
+    scatter_taps,
 )
 from spikesmith.sim.lif import LIFParams
 
@@ -85,6 +87,15 @@ def test_stride1_no_padding_negative_weights_literal_table():
     assert conv_synaptic_input(x, layer).tolist() == [[3, 4, 1, 5]]
 
 
+def test_scatter_taps_literal_table():
+    # 3x3 kernel, stride 2, padding 1 on 4x4 -> 2x2 outputs; oy*2 + ky - 1 == y.
+    layer = _conv(np.ones((1, 1, 3, 3), np.int64), stride=2, padding=1, in_shape=(1, 4, 4))
+    assert scatter_taps(layer, y=0, x=0) == ((0, 0, 1, 1),)
+    assert scatter_taps(layer, y=1, x=3) == ((1, 1, 0, 2), (0, 1, 2, 2))
+    assert scatter_taps(layer, y=2, x=2) == ((1, 1, 1, 1),)
+    assert scatter_taps(layer, y=3, x=0) == ((1, 0, 2, 1),)
+
+
 def test_or_pool_literal_table_drops_the_remainder():
     ch0 = np.zeros((5, 5), np.uint8)
     ch0[0, 1] = ch0[3, 2] = ch0[4, 4] = 1  # (4, 4) is beyond Hp*k: dropped
@@ -126,11 +137,12 @@ def conv_cases(draw):
 
 @settings(max_examples=60, deadline=None)
 @given(conv_cases())
-def test_conv_equals_naive_loops(case):
+def test_conv_equals_naive_loops_and_the_event_scatter(case):
     layer, x = case
     got = conv_synaptic_input(x, layer)
     assert got.dtype == np.int64
     assert np.array_equal(got, naive_conv(x, layer))
+    assert np.array_equal(conv_scatter_input(x, layer), got)
     assert int(np.abs(got).max()) <= conv_accumulator_bound(layer, input_max=int(x.max()) or 1)
 
 
@@ -180,3 +192,12 @@ def test_conv_input_and_pool_kernel_rejected():
     with pytest.raises(ValueError, match="pool kernel"):
         PoolLayer(kernel=4, in_shape=(1, 3, 8))
     assert (layer.n_in, layer.n_out, layer.out_shape) == (9, 4, (1, 2, 2))
+
+
+@pytest.mark.parametrize("bound", [None, 1 << 30, 1 << 60])  # computed (float64), float64, int64
+def test_every_exact_dtype_gives_the_naive_sum(bound):
+    rng = np.random.default_rng(11)
+    layer = _conv(rng.integers(-32768, 32768, size=(3, 2, 3, 3)), bias=[7, -7, 0], stride=2,
+                  padding=2, in_shape=(2, 5, 6), weight_bits=16)
+    x = rng.integers(0, 256, size=(4, layer.n_in)).astype(np.uint8)
+    assert np.array_equal(conv_synaptic_input(x, layer, bound=bound), naive_conv(x, layer))

@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from spikesmith.sim.conv import ConvLayer, PoolLayer
-from spikesmith.sim.encoders import EncoderParams, Encoding
-from spikesmith.sim.lif import LIFParams, NeuronModel, ResetMode
+from spikesmith.sim.conv import ConvLayer, PoolLayer, conv_synaptic_input, or_pool
+from spikesmith.sim.encoders import EncoderParams, Encoding, encode
+from spikesmith.sim.lif import LIFParams, LIFState, NeuronModel, ResetMode, lif_step
 from spikesmith.sim.network import DenseLayer, NetworkParams, run_network
 
 DIRECT = EncoderParams(encoding=Encoding.DIRECT)
@@ -92,3 +94,55 @@ def test_network_rejects_bad_sequences():
     assert NetworkParams(pool_first, RATE, 2).bounds() == [0, 4]
     with pytest.raises(TypeError, match="a layer must be"):
         NetworkParams((conv, "flatten"), RATE, 2)
+
+
+def _reference_run(params, images):
+    """One sample and one timestep at a time, layer by layer: the module docstring's loop.
+
+    Returns per layer ``(T, batch, n)`` spikes and membranes (``None`` for a pool)."""
+    x_all = encode(images, params.encoder, timesteps=params.timesteps)
+    T, batch = params.timesteps, images.shape[0]
+    spikes = [np.zeros((T, batch, layer.n_out), np.int64) for layer in params.layers]
+    membranes = [None if isinstance(layer, PoolLayer) else np.zeros_like(s)
+                 for layer, s in zip(params.layers, spikes, strict=True)]
+    for b in range(batch):
+        v = [np.zeros((1, layer.n_out), np.int64) for layer in params.layers]
+        for t in range(T):
+            x = x_all[t, b:b + 1]
+            for idx, layer in enumerate(params.layers):
+                if isinstance(layer, PoolLayer):
+                    x = or_pool(x, layer)
+                else:
+                    i = (conv_synaptic_input(x, layer) if isinstance(layer, ConvLayer)
+                         else x.astype(np.int64) @ layer.weights.T)
+                    s, st = lif_step(i, LIFState(v[idx]), layer.lif)
+                    v[idx], x = st.v, s.astype(np.uint8)
+                    membranes[idx][t, b] = st.v[0]
+                spikes[idx][t, b] = x[0]
+    return spikes, membranes
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([RATE, DIRECT]), st.integers(1, 3),
+       st.integers(0, 1), st.integers(1, 2), st.integers(1, 2))
+def test_random_conv_networks_equal_the_reference_loop(seed, encoder, k, p, s, pool):
+    rng = np.random.default_rng(seed)
+    p = min(p, k - 1)
+    lif = LIFParams(threshold=int(rng.integers(1, 12)), leak_shift=int(rng.integers(1, 4)),
+                    reset=ResetMode.ZERO if rng.integers(2) else ResetMode.SUBTRACT)
+    w = rng.integers(-8, 8, size=(2, 2, k, k))
+    w[:, :, 0, 0] = 7  # keeps the network active, so the comparison is not vacuous
+    conv = ConvLayer(weights=w,
+                     bias=rng.integers(-5, 6, size=2), weight_bits=4, stride=s, padding=p,
+                     in_shape=(2, 5, 6), lif=lif)
+    pool_layer = PoolLayer(kernel=min(pool, *conv.out_shape[1:]), in_shape=conv.out_shape)
+    head = DenseLayer(rng.integers(-8, 8, size=(3, pool_layer.n_out)), 4, lif)
+    params = NetworkParams((conv, pool_layer, head), encoder, 4)
+    images = rng.integers(0, 256, size=(3, 60)).astype(np.uint8)
+    got = run_network(params, images)
+    spikes, membranes = _reference_run(params, images)
+    assert int(spikes[0].sum()) + int(np.abs(membranes[-1]).sum()) > 0  # not vacuous
+    for idx in range(3):
+        assert np.array_equal(got.spikes[idx], spikes[idx])
+        assert ((got.membranes[idx] is None and membranes[idx] is None)
+                or np.array_equal(got.membranes[idx], membranes[idx]))
