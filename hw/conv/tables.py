@@ -9,15 +9,17 @@ initial memory contents or constant tables of the gateware:
   word holds at the start of a sample);
 * :func:`axis_taps`: per input row (or column), the kernel taps that reach an output: the first
   kernel row ``k0`` with its output row ``o0`` and the tap count ``n``; tap ``i`` is kernel row
-  ``k0 + i*S`` and output row ``o0 - i``. The taps are the ``(ky, oy)`` with
-  ``oy*S + ky - P == y`` of the convolution of ``sim.conv`` and ``0 <= oy < H_out``;
+  ``k0 + i*S`` and output row ``o0 - i`` (the rows of ``sim.conv.scatter_taps``);
 * :func:`pass_order`: the order in which the neuron pass visits the output positions, grouping
   the positions of each pooling window so that OR pooling is a register (``sim.conv.or_pool``).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+
+from spikesmith.sim.conv import scatter_taps
 
 from .config import ConvCoreConfig
 
@@ -103,6 +105,11 @@ def bias_words(config: ConvCoreConfig) -> list[int]:
 def axis_taps(config: ConvCoreConfig, *, axis: int) -> tuple[AxisTaps, ...]:
     """Return the taps of every input row (``axis=1``) or column (``axis=2``), in input order.
 
+    They are the rows (columns) of ``sim.conv.scatter_taps``, the one statement of which
+    outputs an input reaches: column 0 (row 0) reaches output 0 through kernel column ``P``, so
+    the taps of row ``y`` are those of ``(y, 0)``. Sorted by kernel row they step by ``S`` in
+    the kernel and by ``-1`` in the output, which the tap generator relies on.
+
     Raises
     ------
     ValueError
@@ -110,16 +117,18 @@ def axis_taps(config: ConvCoreConfig, *, axis: int) -> tuple[AxisTaps, ...]:
     """
     if axis not in (1, 2):
         raise ValueError(f"axis must be 1 (rows) or 2 (columns), not {axis!r}")
-    size, out_size = config.in_shape[axis], config.out_shape[axis]
-    k, s, pad = config.kernel, config.stride, config.padding
     taps = []
-    for y in range(size):
-        valid = [(ky, (y + pad - ky) // s) for ky in range(k)
-                 if (y + pad - ky) % s == 0 and 0 <= (y + pad - ky) // s < out_size]
-        if valid:
-            taps.append(AxisTaps(k0=valid[0][0], o0=valid[0][1], n=len(valid)))
-        else:
-            taps.append(AxisTaps(k0=0, o0=0, n=0))
+    for i in range(config.in_shape[axis]):
+        reached = scatter_taps(config.layer, y=i, x=0) if axis == 1 else scatter_taps(
+            config.layer, y=0, x=i)
+        # (oy, ox, ky, kx): keep the (output, kernel) pairs along this axis
+        pairs = sorted({(t[2], t[0]) if axis == 1 else (t[3], t[1]) for t in reached})
+        steps = {(k1 - k0, o1 - o0) for (k0, o0), (k1, o1) in itertools.pairwise(pairs)}
+        if not steps <= {(config.stride, -1)}:
+            raise RuntimeError(f"taps of input {i} on axis {axis} are not one kernel step S "
+                               f"and one output step -1 apart: {pairs}")
+        k0, o0 = pairs[0] if pairs else (0, 0)
+        taps.append(AxisTaps(k0=k0, o0=o0, n=len(pairs)))
     return tuple(taps)
 
 
