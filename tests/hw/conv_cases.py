@@ -13,6 +13,7 @@ import numpy as np
 from spikesmith.hw.conv.config import ConvCoreConfig
 from spikesmith.hw.conv.cycles import sample_cycles
 from spikesmith.hw.conv.host import feature_events
+from spikesmith.hw.conv.network_config import ConvNetworkConfig
 from spikesmith.sim.conv import (
     ConvLayer,
     PoolLayer,
@@ -20,8 +21,10 @@ from spikesmith.sim.conv import (
     conv_synaptic_input,
     or_pool,
 )
+from spikesmith.sim.encoders import EncoderParams
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import LIFParams, LIFState, NeuronModel, ResetMode, lif_step
+from spikesmith.sim.network import DenseLayer, NetworkParams
 
 
 def make_config(*, c_in=2, c_out=3, size=6, kernel=3, stride=1, padding=1, lanes=2, pool=None,
@@ -96,3 +99,22 @@ def random_input(cfg: ConvCoreConfig, rng: np.random.Generator, *, timesteps: in
     if cfg.input_bits == 1:
         return mask.astype(np.uint8)
     return (rng.integers(0, 256, size=mask.shape) * mask).astype(np.uint8)
+
+
+def make_network(*, seed: int, encoding=None, timesteps: int = 3, lanes=(2, 1, 4)):
+    """Return a small conv network ``NetworkParams`` and its ``ConvNetworkConfig``:
+    conv 3x3 (2 -> 3 channels, 8x8, padding 1) + 2x2 OR pool, conv 2x2 stride 2
+    (3 -> 2 channels), dense 8 -> 5."""
+    rng = np.random.default_rng(seed)
+    lif = LIFParams(threshold=3, leak_shift=2, reset=ResetMode.SUBTRACT,
+                    membrane=FixedFormat(10))
+    enc = EncoderParams() if encoding is None else EncoderParams(encoding=encoding)
+    conv1 = ConvLayer(weights=rng.integers(-3, 5, size=(3, 2, 3, 3)), bias=rng.integers(-2, 3, 3),
+                      weight_bits=4, padding=1, in_shape=(2, 8, 8), lif=lif)
+    pool = PoolLayer(kernel=2, in_shape=conv1.out_shape)
+    conv2 = ConvLayer(weights=rng.integers(-3, 6, size=(2, 3, 2, 2)), weight_bits=4, stride=2,
+                      in_shape=pool.out_shape, lif=lif)
+    dense = DenseLayer(weights=rng.integers(-4, 6, size=(5, conv2.n_out)), weight_bits=4,
+                       lif=lif)
+    params = NetworkParams(layers=(conv1, pool, conv2, dense), encoder=enc, timesteps=timesteps)
+    return params, ConvNetworkConfig.from_params(params, lanes=lanes)
