@@ -1,11 +1,12 @@
-"""Free-running Verilator harness around one generated conv core, for bulk verification.
+"""Free-running Verilator harness around a generated conv core or conv network.
 
 The harness (SystemVerilog from :func:`conv_harness_verilog`, assembled from the shared pieces
-of :mod:`spikesmith.hw.common.verilator_harness`) reads the host's event words into the core's
-``i`` stream, keeps ``o`` always ready, and writes every output event (``o <hex>``), the first
-readback records (``r0 <hex>``) and the cycle at which each sample's last marker appeared
-(``d <cycle>``). The words are those of the host model (:mod:`.host`); the raw results come
-back as the dense harness's :class:`~spikesmith.hw.lif.harness.HarnessRun`.
+of :mod:`spikesmith.hw.common.verilator_harness`) reads the host's event words into the
+design's ``i`` stream, keeps ``o`` always ready, and writes every output event (``o <hex>``),
+the first records of each readback stream (``r<k> <hex>``) and the cycle at which each
+sample's last marker appeared (``d <cycle>``). The words are those of the host model
+(:mod:`.host`); the raw results come back as the dense harness's
+:class:`~spikesmith.hw.lif.harness.HarnessRun`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ..common.verilator_harness import (
     write_if_changed,
 )
 from ..lif.harness import HarnessRun, parse_harness_output
-from .generate import GeneratedConvCore
+from .generate import GeneratedConvDesign
 
 __all__ = ["CONV_HARNESS_TOP", "conv_harness_verilog", "run_conv_harness"]
 
@@ -32,32 +33,36 @@ __all__ = ["CONV_HARNESS_TOP", "conv_harness_verilog", "run_conv_harness"]
 CONV_HARNESS_TOP = "ss_conv_harness"
 
 
-def conv_harness_verilog(core: GeneratedConvCore) -> str:
-    """Return the SystemVerilog text of the harness around ``core``."""
-    iw, ow = core.ports["i__payload"], core.ports["o__payload"]
-    rbw = core.ports["readback__payload"]
-    # the output payload is a feature event: c, y, x, then eot, then last (.streams)
+def conv_harness_verilog(design: GeneratedConvDesign) -> str:
+    """Return the SystemVerilog text of the harness around ``design``."""
+    iw, ow = design.ports["i__payload"], design.ports["o__payload"]
+    # the output payload ends in eot, then last (hw.conv.streams, hw.common.streams)
     eot_bit, last_bit = ow - 2, ow - 1
     conns = [
         ".clk(clk)", ".rst(rst)", ".clear(1'b0)",
         ".i__valid(in_valid)", ".i__payload(in_payload)", ".i__ready(in_ready)",
-        ".o__valid(o_valid)", ".o__payload(o_payload)", ".o__ready(1'b1)",
-        ".readback__valid(rb_valid)", ".readback__payload(rb_payload)", ".busy(busy)",
+        ".o__valid(o_valid)", ".o__payload(o_payload)", ".o__ready(1'b1)", ".busy(busy)",
     ]
     lines = [
         *harness_prologue(top=CONV_HARNESS_TOP, in_width=iw),
         "  wire in_ready;",
         "  wire o_valid;",
         f"  wire [{ow - 1}:0] o_payload;",
-        "  wire rb_valid;",
-        f"  wire [{rbw - 1}:0] rb_payload;",
         "  wire busy;",
-        "  reg [31:0] rb_limit = 32'd0;",
-        "  reg [31:0] rb_count = 32'd0;",
-        f"  {core.top} dut(",
+    ]
+    for k, name in enumerate(design.readbacks):
+        lines += [
+            f"  wire rb{k}_valid;",
+            f"  wire [{design.ports[f'{name}__payload'] - 1}:0] rb{k}_payload;",
+            f"  reg [31:0] rb{k}_limit = 32'd0;",
+            f"  reg [31:0] rb{k}_count = 32'd0;",
+        ]
+        conns.append(f".{name}__valid(rb{k}_valid), .{name}__payload(rb{k}_payload)")
+    lines += [
+        f"  {design.top} dut(",
         "    " + ",\n    ".join(conns),
         "  );",
-        *harness_open_files(extra_reads=["rb_limit"]),
+        *harness_open_files(extra_reads=[f"rb{k}_limit" for k in range(len(design.readbacks))]),
         *harness_feed_input(),
         "      if (o_valid) begin",
         '        $fwrite(fd_out, "o %h\\n", o_payload);',
@@ -66,17 +71,20 @@ def conv_harness_verilog(core: GeneratedConvCore) -> str:
         "          seen <= seen + 32'd1;",
         "        end",
         "      end",
-        "      if (rb_valid && rb_count < rb_limit) begin",
-        '        $fwrite(fd_out, "r0 %h\\n", rb_payload);',
-        "        rb_count <= rb_count + 32'd1;",
-        "      end",
-        *harness_finish(finished="seen == n_samples", timed_out="(seen != n_samples)"),
     ]
+    for k in range(len(design.readbacks)):
+        lines += [
+            f"      if (rb{k}_valid && rb{k}_count < rb{k}_limit) begin",
+            f'        $fwrite(fd_out, "r{k} %h\\n", rb{k}_payload);',
+            f"        rb{k}_count <= rb{k}_count + 32'd1;",
+            "      end",
+        ]
+    lines += harness_finish(finished="seen == n_samples", timed_out="(seen != n_samples)")
     return "\n".join(lines)
 
 
-def run_conv_harness(core: GeneratedConvCore, *, build_dir: str | os.PathLike,
-                     events: list[int], n_samples: int, readback_limit: int,
+def run_conv_harness(design: GeneratedConvDesign, *, build_dir: str | os.PathLike,
+                     events: list[int], n_samples: int, readback_limits: list[int],
                      max_cycles: int) -> HarnessRun:
     """Build (if needed) and run the harness on packed input ``events``.
 
@@ -86,8 +94,8 @@ def run_conv_harness(core: GeneratedConvCore, *, build_dir: str | os.PathLike,
         Input payloads (:func:`.host.pack_feature_events`), markers included.
     n_samples : int
         Samples in ``events`` (markers with ``last``).
-    readback_limit : int
-        How many readback records to write (the first ones).
+    readback_limits : list[int]
+        Per readback stream, how many records to write (the first ones).
     max_cycles : int
         Cycles after which the harness gives up (reported as a timeout).
 
@@ -99,10 +107,10 @@ def run_conv_harness(core: GeneratedConvCore, *, build_dir: str | os.PathLike,
     build = Path(build_dir).resolve()
     with build_lock(build):
         hpath = build / f"{CONV_HARNESS_TOP}.sv"
-        write_if_changed(hpath, conv_harness_verilog(core))
-        build_sources([Path(core.verilog).resolve(), hpath], top=CONV_HARNESS_TOP,
+        write_if_changed(hpath, conv_harness_verilog(design))
+        build_sources([Path(design.verilog).resolve(), hpath], top=CONV_HARNESS_TOP,
                       build_dir=build)
         lines = run_stimulus(build, top=CONV_HARNESS_TOP,
-                             header=[n_samples, max_cycles, readback_limit], words=events)
-    return parse_harness_output(lines, readback_ports=1, n_samples=n_samples,
-                                max_cycles=max_cycles, build=build)
+                             header=[n_samples, max_cycles, *readback_limits], words=events)
+    return parse_harness_output(lines, readback_ports=len(readback_limits),
+                                n_samples=n_samples, max_cycles=max_cycles, build=build)

@@ -63,7 +63,7 @@ def run_rtl(core, x, name):
     n_records = batch * t_n * cfg.state_words
     taps = cfg.kernel * cfg.kernel * cfg.groups
     run = run_conv_harness(core, build_dir=BUILD / name / "sim", events=events,
-                           n_samples=batch, readback_limit=n_records,
+                           n_samples=batch, readback_limits=[n_records],
                            max_cycles=1000 + len(events) * taps
                            + batch * t_n * 2 * (cfg.state_words + math.prod(cfg.emit_shape)))
     emitted = events_to_spikes(decode_feature_events(cfg.emit_shape, run.outputs),
