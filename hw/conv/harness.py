@@ -21,6 +21,7 @@ from ..common.verilator_harness import (
     harness_finish,
     harness_open_files,
     harness_prologue,
+    harness_write_outputs,
     run_stimulus,
     write_if_changed,
 )
@@ -36,8 +37,6 @@ CONV_HARNESS_TOP = "ss_conv_harness"
 def conv_harness_verilog(design: GeneratedConvDesign) -> str:
     """Return the SystemVerilog text of the harness around ``design``."""
     iw, ow = design.ports["i__payload"], design.ports["o__payload"]
-    # the output payload ends in eot, then last (hw.conv.streams, hw.common.streams)
-    eot_bit, last_bit = ow - 2, ow - 1
     conns = [
         ".clk(clk)", ".rst(rst)", ".clear(1'b0)",
         ".i__valid(in_valid)", ".i__payload(in_payload)", ".i__ready(in_ready)",
@@ -64,21 +63,8 @@ def conv_harness_verilog(design: GeneratedConvDesign) -> str:
         "  );",
         *harness_open_files(extra_reads=[f"rb{k}_limit" for k in range(len(design.readbacks))]),
         *harness_feed_input(),
-        "      if (o_valid) begin",
-        '        $fwrite(fd_out, "o %h\\n", o_payload);',
-        f"        if (o_payload[{eot_bit}] && o_payload[{last_bit}]) begin",
-        '          $fwrite(fd_out, "d %0d\\n", cycles);',
-        "          seen <= seen + 32'd1;",
-        "        end",
-        "      end",
+        *harness_write_outputs(out_width=ow, readbacks=len(design.readbacks)),
     ]
-    for k in range(len(design.readbacks)):
-        lines += [
-            f"      if (rb{k}_valid && rb{k}_count < rb{k}_limit) begin",
-            f'        $fwrite(fd_out, "r{k} %h\\n", rb{k}_payload);',
-            f"        rb{k}_count <= rb{k}_count + 32'd1;",
-            "      end",
-        ]
     lines += harness_finish(finished="seen == n_samples", timed_out="(seen != n_samples)")
     return "\n".join(lines)
 

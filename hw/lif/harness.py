@@ -25,6 +25,7 @@ from ..common.verilator_harness import (
     harness_finish,
     harness_open_files,
     harness_prologue,
+    harness_write_outputs,
     run_stimulus,
     write_if_changed,
 )
@@ -50,8 +51,6 @@ def harness_verilog(design: GeneratedDesign) -> str:
     iw = manifest.port("i__payload").width
     ow = manifest.port("o__payload").width
     rbw = [manifest.port(f"readback_{k}__payload").width for k in range(n_rb)]
-    # the output payload is a spike event: index, then eot, then last (hw.common.streams)
-    eot_bit, last_bit = ow - 2, ow - 1
     lines = [
         *harness_prologue(top=HARNESS_TOP, in_width=iw),
         "  wire in_ready;",
@@ -81,21 +80,8 @@ def harness_verilog(design: GeneratedDesign) -> str:
     lines += harness_open_files(extra_reads=[f"rb{k}_limit" for k in range(n_rb)])
     lines += harness_feed_input()
     lines += [
-        "      if (o_valid) begin",
-        '        $fwrite(fd_out, "o %h\\n", o_payload);',
-        f"        if (o_payload[{eot_bit}] && o_payload[{last_bit}]) begin",
-        '          $fwrite(fd_out, "d %0d\\n", cycles);',
-        "          seen <= seen + 32'd1;",
-        "        end",
-        "      end",
+        *harness_write_outputs(out_width=ow, readbacks=n_rb),
     ]
-    for k in range(n_rb):
-        lines += [
-            f"      if (rb{k}_valid && rb{k}_count < rb{k}_limit) begin",
-            f'        $fwrite(fd_out, "r{k} %h\\n", rb{k}_payload);',
-            f"        rb{k}_count <= rb{k}_count + 32'd1;",
-            "      end",
-        ]
     lines += harness_finish(finished="seen == n_samples", timed_out="(seen != n_samples)")
     return "\n".join(lines)
 
