@@ -25,24 +25,31 @@ Accumulate phase: :class:`~.tap_generator.TapGenerator` turns each input event i
     S0  update from the generator: weight read address
     S1  weight word arrives; lane products w * value (direct current) or w (spikes);
         state read address
-    S2  state word arrives; sum = (forwarded or read state) + product, registered
-    S3  state write of the registered sum
+    S2  state word arrives and is registered (state_q)
+    S3  sum = (forwarded or read state) + product, registered
+    S4  state write of the registered sum
 
-The state read port is not transparent; S2 takes its operand from the S3 sum or the sum written
-one cycle before when either is for the same state word (compares registered one stage early),
-so back-to-back updates of one word (a 1x1 kernel, consecutive events) are exact without stalls.
+The state read port is not transparent and its data is registered once more (the read data of
+a deep memory comes through the block RAMs' output multiplexer; this keeps it off every logic
+path), so an update misses the writes of the three updates ahead of it: S3 takes its operand
+from the newest of their sums when one is for the same state word (compares registered at
+S2), so back-to-back updates of one word (a 1x1 kernel, consecutive events) are exact without
+stalls.
 
 Neuron pass (after an end-of-timestep marker, once the accumulate pipeline is empty; groups
 ``g`` outer, positions in pass order inner, one state word per cycle)::
 
     Q0  order read address (position counter)
-    N0  order entry arrives; state read address pos*G + g
-    N1  saturate to the membrane format (end of sim.lif.charge)
-    N2  fire compare and reset subtract (sim.lif.fire)
-    N3  reset mux (sim.lif.reset); spike mask
-    N4  state write leak(v) + b (b after a sample's last timestep); readback record;
-        pooling: OR of the window's spike masks, queued for the serialiser at the window's
-        last position when non-zero (without pooling every position is its own window)
+    N0  order entry arrives; its state word pos*G + g registered
+    N1  state read address
+    N2  state word arrives and is registered (state_q)
+    N3  saturate to the membrane format (end of sim.lif.charge)
+    N4  fire compare and reset subtract (sim.lif.fire)
+    N5  reset mux (sim.lif.reset); spike mask
+    N6  readback record; pooling: OR of the window's spike masks, queued for the serialiser at
+        the window's last position when non-zero (without pooling every position is its own
+        window); leak(v) + b registered (b after a sample's last timestep)
+    N7  state write
 
 Each pooled spike ``(o, py, px)`` is thus emitted once per timestep, by construction of the
 pass order (no bitmap needed). The issue stalls while the spike queue could overflow. The
@@ -70,12 +77,15 @@ from .streams import conv_readback_layout, feature_event_layout, input_event_lay
 from .tables import bias_words, pack_weight_words, pass_order
 from .tap_generator import TapGenerator
 
-__all__ = ["SPIKE_QUEUE_DEPTH", "ConvCore"]
+__all__ = ["ACCUMULATE_LATENCY", "PASS_LATENCY", "SPIKE_QUEUE_DEPTH", "ConvCore"]
 
 #: Entries of the spike queue between the neuron pass and the serialiser.
 SPIKE_QUEUE_DEPTH = 16
-#: Pass items that may push into the queue after the issue check (N0..N4 and Q0).
-_PASS_STAGES = 6
+#: Cycles from a neuron-pass issue (Q0) to the stage that writes the spike queue (N6).
+PASS_LATENCY = 7
+#: Cycles an update stays in the accumulate pipeline after the generator hands it over
+#: (S1..S4).
+ACCUMULATE_LATENCY = 4
 
 
 def _order_words(cfg: ConvCoreConfig) -> tuple[list[int], dict[str, slice]]:
@@ -108,8 +118,9 @@ class _Control:
     zeroing: Signal              # clear: writing the bias words to every state word
     zero_addr: Signal
     zero_g: Signal
-    acc_busy: Signal             # S1..S3 hold an update
-    pass_busy: Signal            # N0..N4 hold a state word
+    acc_busy: Signal             # S1..S4 hold an update
+    pass_busy: Signal            # N0..N7 hold a state word
+    write_busy: Signal           # N7 holds a state word
 
 
 class ConvCore(wiring.Component):
@@ -189,9 +200,13 @@ class ConvCore(wiring.Component):
         w_rd, s_rd, s_wr, o_rd = (weights.read_port(), state.read_port(), state.write_port(),
                                   order.read_port())
 
+        # every read of the state memory is registered once more before use (Fmax: the read
+        # data of a deep memory comes through the block RAMs' output multiplexer)
+        state_q = Signal(len(s_rd.data))
+        m.d.sync += state_q.eq(s_rd.data)
         ctl = self._control(m, taps)
-        self._accumulate(m, ctl, taps, w_rd, s_rd, s_wr)
-        self._neuron_pass(m, ctl, fifo, o_rd, fields, s_rd, s_wr)
+        self._accumulate(m, ctl, taps, w_rd, s_rd, s_wr, state_q)
+        self._neuron_pass(m, ctl, fifo, o_rd, fields, s_rd, s_wr, state_q)
         self._serialiser(m, ctl, fifo)
         return m
 
@@ -204,56 +219,61 @@ class ConvCore(wiring.Component):
             last_ts=Signal(), zeroing=Signal(),
             zero_addr=Signal(index_bits(self._config.state_words)),
             zero_g=Signal(index_bits(self._config.groups)),
-            acc_busy=Signal(), pass_busy=Signal(),
+            acc_busy=Signal(), pass_busy=Signal(), write_busy=Signal(),
         )
         m.d.comb += self.busy.eq(~ctl.accumulating | ctl.acc_busy | ctl.zeroing | taps.busy)
         return ctl
 
     # --- accumulate ------------------------------------------------------------------------
 
-    def _accumulate(self, m: Module, ctl: _Control, taps, w_rd, s_rd, s_wr) -> None:
-        """S0..S3 of the module docstring, the marker intake and the clear."""
+    def _accumulate(self, m: Module, ctl: _Control, taps, w_rd, s_rd, s_wr,
+                    state_q) -> None:
+        """S0..S4 of the module docstring, the marker intake and the clear."""
         cfg = self._config
         p, wb, sb = cfg.lanes, cfg.weight_bits, cfg.state_bits
         sbits = index_bits(cfg.state_words)
-        s1_valid, s2_valid, s3_valid = Signal(), Signal(), Signal()
-        s1_addr, s2_addr, s3_addr = Signal(sbits), Signal(sbits), Signal(sbits)
+        # S1..S5 (S5 only remembers the item written one cycle before, for the forwarding)
+        valid = {k: Signal(name=f"s{k}_valid") for k in range(1, 6)}
+        addr = {k: Signal(sbits, name=f"s{k}_addr") for k in range(1, 6)}
         s1_value = Signal(max(1, cfg.input_bits))
         prod_bits = wb + (cfg.input_bits + 1 if cfg.input_bits > 1 else 0)
         s2_prod = [Signal(signed(prod_bits), name=f"s2_prod{j}") for j in range(p)]
-        s2_fw3, s2_fw4 = Signal(), Signal()
-        s3_sum = [Signal(signed(sb), name=f"s3_sum{j}") for j in range(p)]
-        s4_sum = [Signal(signed(sb), name=f"s4_sum{j}") for j in range(p)]
-        m.d.comb += ctl.acc_busy.eq(s1_valid | s2_valid | s3_valid)
+        s3_prod = [Signal(signed(prod_bits), name=f"s3_prod{j}") for j in range(p)]
+        fw = {k: Signal(name=f"s3_fw{k}") for k in (4, 5, 6)}  # operand from the S<k> sum
+        sums = {k: [Signal(signed(sb), name=f"s{k}_sum{j}") for j in range(p)]
+                for k in (4, 5, 6)}
+        m.d.comb += ctl.acc_busy.eq(valid[1] | valid[2] | valid[3] | valid[4])
 
         # S0: take updates while accumulating; a marker starts the drain
         take = ctl.accumulating & ~ctl.zeroing & ~self.clear
         m.d.comb += [taps.o.ready.eq(take), w_rd.addr.eq(taps.o.payload.waddr)]
         update = taps.o.valid & take
-        m.d.sync += [s1_valid.eq(update & ~taps.o.payload.eot), s1_addr.eq(taps.o.payload.saddr),
+        m.d.sync += [valid[1].eq(update & ~taps.o.payload.eot), addr[1].eq(taps.o.payload.saddr),
                      s1_value.eq(taps.o.payload.value)]
         with m.If(update & taps.o.payload.eot):
             m.d.sync += [ctl.last_ts.eq(taps.o.payload.last), ctl.accumulating.eq(0),
                          ctl.draining.eq(1)]
+        for k in range(2, 6):
+            m.d.sync += [valid[k].eq(valid[k - 1]), addr[k].eq(addr[k - 1])]
 
-        # S1: products; forwarding selects for S2
+        # S1: products (the state read is addressed in the state ports below)
         for j in range(p):
             w_lane = w_rd.data[j * wb:(j + 1) * wb].as_signed()
             if cfg.input_bits > 1:
                 m.d.sync += s2_prod[j].eq(w_lane * s1_value)
             else:
                 m.d.sync += s2_prod[j].eq(w_lane)
-        m.d.sync += [
-            s2_valid.eq(s1_valid), s2_addr.eq(s1_addr),
-            s2_fw3.eq(s2_valid & (s2_addr == s1_addr)),
-            s2_fw4.eq(s3_valid & (s3_addr == s1_addr)),
-        ]
-        # S2: sum
-        m.d.sync += [s3_valid.eq(s2_valid), s3_addr.eq(s2_addr)]
+        # S2: the state word is registered (state_q); the items one, two and three ahead (at
+        # S3, S4, S5 now) wrote after this item's read: forward the newest of their sums
+        m.d.sync += [s3_prod[j].eq(s2_prod[j]) for j in range(p)]
+        m.d.sync += [fw[k + 1].eq(valid[k] & (addr[k] == addr[2])) for k in (3, 4, 5)]
+        # S3: sum
         for j in range(p):
-            lane = s_rd.data[j * sb:(j + 1) * sb].as_signed()
-            operand = Mux(s2_fw3, s3_sum[j], Mux(s2_fw4, s4_sum[j], lane))
-            m.d.sync += [s3_sum[j].eq(operand + s2_prod[j]), s4_sum[j].eq(s3_sum[j])]
+            lane = state_q[j * sb:(j + 1) * sb].as_signed()
+            operand = Mux(fw[4], sums[4][j], Mux(fw[5], sums[5][j], Mux(fw[6], sums[6][j], lane)))
+            m.d.sync += [sums[4][j].eq(operand + s3_prod[j]), sums[5][j].eq(sums[4][j]),
+                         sums[6][j].eq(sums[5][j])]
+        s1_addr, s4_valid, s4_addr, s4_sum = addr[1], valid[4], addr[4], sums[4]
 
         # state ports while accumulating (S1 read, S3 write) or clearing
         all_en = (1 << len(s_wr.en)) - 1
@@ -262,10 +282,10 @@ class ConvCore(wiring.Component):
             m.d.comb += [s_wr.addr.eq(ctl.zero_addr), s_wr.data.eq(biases[ctl.zero_g]),
                          s_wr.en.eq(all_en)]
         with m.Elif(ctl.accumulating | ctl.draining):
-            m.d.comb += [s_rd.addr.eq(s1_addr), s_wr.addr.eq(s3_addr),
-                         s_wr.en.eq(Mux(s3_valid, all_en, 0))]
+            m.d.comb += [s_rd.addr.eq(s1_addr), s_wr.addr.eq(s4_addr),
+                         s_wr.en.eq(Mux(s4_valid, all_en, 0))]
             for j in range(p):
-                m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(s3_sum[j])
+                m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(s4_sum[j])
         self._clear(m, ctl)
 
     def _clear(self, m: Module, ctl: _Control) -> None:
@@ -282,8 +302,9 @@ class ConvCore(wiring.Component):
 
     # --- neuron pass -----------------------------------------------------------------------
 
-    def _neuron_pass(self, m: Module, ctl: _Control, fifo, o_rd, fields: dict, s_rd, s_wr) -> None:
-        """Q0 and N0..N4 of the module docstring."""
+    def _neuron_pass(self, m: Module, ctl: _Control, fifo, o_rd, fields: dict, s_rd, s_wr,
+                     state_q) -> None:
+        """Q0 and N0..N7 of the module docstring."""
         cfg = self._config
         p, sb, lif, g_n = cfg.lanes, cfg.state_bits, cfg.lif, cfg.groups
         mb = lif.membrane.width
@@ -297,12 +318,12 @@ class ConvCore(wiring.Component):
 
         q0_e, q0_g = Signal(index_bits(n_pos)), Signal(gbits)
         n0_valid, n0_g = Signal(), Signal(gbits)
-        n1, n2, n3, n4 = (Signal(stage, name=f"n{k}") for k in range(1, 5))
-        m.d.comb += ctl.pass_busy.eq(n0_valid | n1.valid | n2.valid | n3.valid
-                                        | n4.valid)
+        n1, n2, n3, n4, n5, n6 = (Signal(stage, name=f"n{k}") for k in range(1, 7))
+        m.d.comb += ctl.pass_busy.eq(n0_valid | n1.valid | n2.valid | n3.valid | n4.valid
+                                     | n5.valid | n6.valid | ctl.write_busy)
 
         # Q0: issue position q0_e of group q0_g (g outer) while the spike queue has room
-        issue = ctl.passing & (fifo.level <= SPIKE_QUEUE_DEPTH - _PASS_STAGES)
+        issue = ctl.passing & (fifo.level <= SPIKE_QUEUE_DEPTH - PASS_LATENCY - 1)
         with m.If(ctl.draining & ~ctl.acc_busy):
             m.d.sync += [ctl.draining.eq(0), ctl.passing.eq(1), q0_e.eq(0), q0_g.eq(0)]
         m.d.comb += o_rd.addr.eq(q0_e)
@@ -322,58 +343,65 @@ class ConvCore(wiring.Component):
         for name in ("y", "x", "open", "close", "emit"):
             m.d.sync += n1[name].eq(entry[fields[name]])
         with m.If(~(ctl.accumulating | ctl.draining | ctl.zeroing)):
-            m.d.comb += s_rd.addr.eq(n0_addr)
+            m.d.comb += s_rd.addr.eq(n1.addr)  # registered: the order entry is slow to arrive
 
-        # N1..N3: the neuron update of sim.lif (hw.lif.neuron)
-        m.d.sync += [n2.eq(n1), n3.eq(n2), n4.eq(n3)]
-        n2_u = [Signal(signed(mb), name=f"n2_u{j}") for j in range(p)]
-        n3_u = [Signal(signed(mb), name=f"n3_u{j}") for j in range(p)]
-        n3_sub = [Signal(signed(mb), name=f"n3_sub{j}") for j in range(p)]
-        n4_v = [Signal(signed(mb), name=f"n4_v{j}") for j in range(p)]
-        n2_lanes, n3_fire, n4_spikes = Signal(p), Signal(p), Signal(p)
+        # N1: state read; N2: the word is registered (state_q); N3..N5: the neuron update of
+        # sim.lif (hw.lif.neuron)
+        m.d.sync += [n2.eq(n1), n3.eq(n2), n4.eq(n3), n5.eq(n4), n6.eq(n5)]
+        n4_u = [Signal(signed(mb), name=f"n4_u{j}") for j in range(p)]
+        n5_u = [Signal(signed(mb), name=f"n5_u{j}") for j in range(p)]
+        n5_sub = [Signal(signed(mb), name=f"n5_sub{j}") for j in range(p)]
+        n6_v = [Signal(signed(mb), name=f"n6_v{j}") for j in range(p)]
+        n4_lanes, n5_fire, n6_spikes = Signal(p), Signal(p), Signal(p)
         tail = cfg.out_shape[0] - (g_n - 1) * p  # real channels in the last group
-        m.d.sync += n2_lanes.eq(Mux(n1.g == g_n - 1, (1 << tail) - 1, (1 << p) - 1))
+        m.d.sync += n4_lanes.eq(Mux(n3.g == g_n - 1, (1 << tail) - 1, (1 << p) - 1))
         for j in range(p):
-            u = s_rd.data[j * sb:(j + 1) * sb].as_signed()
-            m.d.sync += [n2_u[j].eq(saturate_membrane(u, lif)),
-                         n3_fire[j].eq(fires(n2_u[j], lif) & n2_lanes[j]), n3_u[j].eq(n2_u[j]),
-                         n4_v[j].eq(after_reset(spike=n3_fire[j], u=n3_u[j],
-                                                subtracted=n3_sub[j], lif=lif))]
+            u = state_q[j * sb:(j + 1) * sb].as_signed()
+            m.d.sync += [n4_u[j].eq(saturate_membrane(u, lif)),
+                         n5_fire[j].eq(fires(n4_u[j], lif) & n4_lanes[j]), n5_u[j].eq(n4_u[j]),
+                         n6_v[j].eq(after_reset(spike=n5_fire[j], u=n5_u[j],
+                                                subtracted=n5_sub[j], lif=lif))]
             if lif.reset is ResetMode.SUBTRACT:
-                m.d.sync += n3_sub[j].eq(reset_subtracted(n2_u[j], lif))
-        m.d.sync += n4_spikes.eq(n3_fire)
-        self._write_back(m, ctl, n3, n4, n4_v, n4_spikes, s_wr, fifo)
+                m.d.sync += n5_sub[j].eq(reset_subtracted(n4_u[j], lif))
+        m.d.sync += n6_spikes.eq(n5_fire)
+        self._write_back(m, ctl, n5, n6, n6_v, n6_spikes, s_wr, fifo)
 
-    def _write_back(self, m: Module, ctl: _Control, n3, n4, n4_v: list, n4_spikes,
+    def _write_back(self, m: Module, ctl: _Control, n5, n6, n6_v: list, n6_spikes,
                     s_wr, fifo) -> None:
-        """N4: state write ``leak(v) + b`` (``b`` after a sample's last timestep), readback,
-        pooling OR and the spike queue."""
+        """N6: readback, pooling OR and the spike queue; N7: state write ``leak(v) + b``
+        (``b`` after a sample's last timestep)."""
         cfg = self._config
         p, sb, lif = cfg.lanes, cfg.state_bits, cfg.lif
         bias = [[int(b) for b in cfg.bias[g * p:(g + 1) * p]] for g in range(cfg.groups)]
-        n4_bias = [Signal(signed(sb), name=f"n4_bias{j}") for j in range(p)]
+        n6_bias = [Signal(signed(sb), name=f"n6_bias{j}") for j in range(p)]
         for j in range(p):
             lane = Array(Const(bg[j] if j < len(bg) else 0, signed(sb)) for bg in bias)
-            m.d.sync += n4_bias[j].eq(lane[n3.g])
+            m.d.sync += n6_bias[j].eq(lane[n5.g])
+        # N7: the state write of the word registered at N6 (no adder before the memory)
+        n7_valid, n7_addr = Signal(), Signal(len(n6.addr))
+        n7_next = Signal(len(s_wr.data))
+        m.d.sync += [n7_valid.eq(n6.valid), n7_addr.eq(n6.addr)]
+        for j in range(p):
+            nxt = Mux(ctl.last_ts, 0, leaked(n6_v[j], lif)) + n6_bias[j]
+            m.d.sync += n7_next[j * sb:(j + 1) * sb].eq(nxt)
+        m.d.comb += ctl.write_busy.eq(n7_valid)
         all_en = (1 << len(s_wr.en)) - 1
         with m.If(~(ctl.accumulating | ctl.draining | ctl.zeroing)):
-            m.d.comb += [s_wr.addr.eq(n4.addr), s_wr.en.eq(Mux(n4.valid, all_en, 0))]
-            for j in range(p):
-                nxt = Mux(ctl.last_ts, 0, leaked(n4_v[j], lif)) + n4_bias[j]
-                m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(nxt)
+            m.d.comb += [s_wr.addr.eq(n7_addr), s_wr.en.eq(Mux(n7_valid, all_en, 0)),
+                         s_wr.data.eq(n7_next)]
         for j in range(p):
-            m.d.comb += self.readback.payload.membranes[j].eq(n4_v[j])
-        m.d.comb += [self.readback.valid.eq(n4.valid),
-                     self.readback.payload.index.eq(n4.addr),
-                     self.readback.payload.spikes.eq(n4_spikes)]
+            m.d.comb += self.readback.payload.membranes[j].eq(n6_v[j])
+        m.d.comb += [self.readback.valid.eq(n6.valid),
+                     self.readback.payload.index.eq(n6.addr),
+                     self.readback.payload.spikes.eq(n6_spikes)]
         # pooling: OR of the window's masks, emitted at its last position
         window = Signal(p)
-        mask = Mux(n4.open, 0, window) | n4_spikes
-        with m.If(n4.valid):
+        mask = Mux(n6.open, 0, window) | n6_spikes
+        with m.If(n6.valid):
             m.d.sync += window.eq(mask)
         m.d.comb += [
-            fifo.w_data.eq(Cat(mask, n4.g, n4.y, n4.x, at_most_one(list(mask)))),
-            fifo.w_en.eq(n4.valid & n4.close & n4.emit & (mask != 0)),
+            fifo.w_data.eq(Cat(mask, n6.g, n6.y, n6.x, at_most_one(list(mask)))),
+            fifo.w_en.eq(n6.valid & n6.close & n6.emit & (mask != 0)),
         ]
 
     # --- serialiser ------------------------------------------------------------------------

@@ -9,9 +9,10 @@ are counted from the cycle the sample's first input item is accepted (cycle 0):
   accepting the next item on the cycle of the last one; an event without taps costs one cycle
   and needs no accumulate cycle (so the generator also skips them during a neuron pass);
 * the marker is consumed one cycle after its acceptance (at the earliest); the accumulate
-  pipeline drains three cycles after the last update; the neuron pass then issues one state
-  word per cycle (``E * G`` of them, ``E`` output positions) while the spike queue holds at
-  most ``SPIKE_QUEUE_DEPTH - 6`` entries, each reaching its last stage five cycles later;
+  pipeline drains ``ACCUMULATE_LATENCY`` cycles after the last update; the neuron pass then
+  issues one state word per cycle (``E * G`` of them, ``E`` output positions) while the spike
+  queue holds at most ``SPIKE_QUEUE_DEPTH - PASS_LATENCY - 1`` entries, each reaching its
+  queue stage ``PASS_LATENCY`` cycles later and its state write one cycle after that;
 * the serialiser sends one spike per cycle from two cycles after its queue entry is written;
   the output marker goes on the first cycle with the pass, the queue and the serialiser empty,
   and the core accumulates again on the next cycle.
@@ -28,14 +29,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from .config import ConvCoreConfig
-from .conv_core import SPIKE_QUEUE_DEPTH
+from .conv_core import ACCUMULATE_LATENCY, PASS_LATENCY, SPIKE_QUEUE_DEPTH
 from .tables import axis_taps, pass_order
 
 __all__ = ["event_updates", "sample_cycles", "synaptic_ops_per_cycle", "window_spikes"]
-
-#: Cycles from a pass issue to the stage that writes the spike queue (Q0 -> N4).
-_PASS_LATENCY = 5
-
 
 def event_updates(config: ConvCoreConfig, events: Sequence[tuple[int, int, int]]) -> list[int]:
     """Return the update count (cycles of ``P`` synaptic operations) of each input event
@@ -77,12 +74,12 @@ def _pass_and_flush(start: int, pushes: list[int]) -> int:
     cycle = start
     while True:
         pushed = popped = 0
-        if issued < len(pushes) and level <= SPIKE_QUEUE_DEPTH - 6:
-            in_flight.append((cycle + _PASS_LATENCY, pushes[issued]))
+        if issued < len(pushes) and level <= SPIKE_QUEUE_DEPTH - PASS_LATENCY - 1:
+            in_flight.append((cycle + PASS_LATENCY, pushes[issued]))
             issued += 1
             last_issue = cycle
-        pass_busy = any(c >= cycle for c, _ in in_flight) or (
-            issued > 0 and cycle <= last_issue + _PASS_LATENCY)
+        # N0..N5, then the state write one stage later
+        pass_busy = issued > 0 and cycle <= last_issue + PASS_LATENCY + 1
         flushing = issued == len(pushes) and cycle > last_issue
         if flushing and not pass_busy and level == 0 and remaining == 0:
             return cycle
@@ -136,7 +133,8 @@ def sample_cycles(config: ConvCoreConfig, timesteps: Sequence[tuple[Sequence, np
             accept = last_update
         marker = max(accept + 1, resume)
         accept = marker
-        drained = marker + 1 if last_update is None else max(marker + 1, last_update + 4)
+        drained = (marker + 1 if last_update is None
+                   else max(marker + 1, last_update + ACCUMULATE_LATENCY + 1))
         done = _pass_and_flush(drained + 1, window_spikes(config, spikes))
         out.append(done)
         resume = done + 1
