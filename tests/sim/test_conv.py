@@ -201,3 +201,12 @@ def test_every_exact_dtype_gives_the_naive_sum(bound):
                   padding=2, in_shape=(2, 5, 6), weight_bits=16)
     x = rng.integers(0, 256, size=(4, layer.n_in)).astype(np.uint8)
     assert np.array_equal(conv_synaptic_input(x, layer, bound=bound), naive_conv(x, layer))
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.uint8, np.int64])
+def test_or_pool_accepts_every_spike_dtype(dtype):
+    layer = PoolLayer(kernel=3, in_shape=(2, 7, 6))
+    x = np.random.default_rng(4).integers(0, 2, size=(5, layer.n_in)).astype(dtype)
+    got = or_pool(x, layer)
+    assert got.dtype == np.uint8
+    assert np.array_equal(got, naive_pool(x.astype(np.int64), layer))
