@@ -275,7 +275,7 @@ class ConvCore(wiring.Component):
                          sums[6][j].eq(sums[5][j])]
         s1_addr, s4_valid, s4_addr, s4_sum = addr[1], valid[4], addr[4], sums[4]
 
-        # state ports while accumulating (S1 read, S3 write) or clearing
+        # state ports while accumulating (S1 read, S4 write) or clearing
         all_en = (1 << len(s_wr.en)) - 1
         biases = Array(Const(b, len(s_wr.data)) for b in bias_words(cfg))
         with m.If(ctl.zeroing):
@@ -292,9 +292,8 @@ class ConvCore(wiring.Component):
         """``clear`` while idle: write the bias words to every state word, one per cycle."""
         cfg = self._config
         with m.If(ctl.zeroing):
-            m.d.sync += [ctl.zero_addr.eq(ctl.zero_addr + 1),
-                         ctl.zero_g.eq(Mux(ctl.zero_g == cfg.groups - 1, 0,
-                                              ctl.zero_g + 1))]
+            next_g = Mux(ctl.zero_g == cfg.groups - 1, 0, ctl.zero_g + 1)
+            m.d.sync += [ctl.zero_addr.eq(ctl.zero_addr + 1), ctl.zero_g.eq(next_g)]
             with m.If(ctl.zero_addr == cfg.state_words - 1):
                 m.d.sync += ctl.zeroing.eq(0)
         with m.Elif(self.clear & ~self.busy):

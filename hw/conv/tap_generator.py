@@ -1,11 +1,11 @@
 """Kernel-tap address generator of the convolution core: one input event -> its updates.
 
-An input spike ``(c, y, x)`` of ``sim.conv`` reaches the outputs ``(oy, ox)`` with
-``oy*S + ky - P == y`` and ``ox*S + kx - P == x``; for each such tap and each channel group
-``g`` the core adds the weight word ``((c*K + ky)*K + kx)*G + g`` to the state word
-``(oy*W_out + ox)*G + g``. The taps of a row and of a column come from the constant tables of
-:func:`~.tables.axis_taps` (first kernel row ``k0``, its output row ``o0``, count ``n``), so
-the generator spends exactly one cycle per update and none on taps that miss the output map::
+An input spike ``(c, y, x)`` reaches the outputs that ``sim.conv.scatter_taps`` lists; for
+each such tap ``(oy, ox, ky, kx)`` and each channel group ``g`` the core adds the weight word
+``((c*K + ky)*K + kx)*G + g`` to the state word ``(oy*W_out + ox)*G + g``. The taps of a
+row and of a column come from the constant tables of :func:`~.tables.axis_taps` (first kernel
+row ``k0``, its output row ``o0``, count ``n``), so the generator spends exactly one cycle
+per update and none on taps that miss the output map::
 
     for i in 0..ny-1:  ky = ky0 + i*S, oy = oy0 - i
       for j in 0..nx-1:  kx = kx0 + j*S, ox = ox0 - j
