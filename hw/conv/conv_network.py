@@ -24,6 +24,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..common.streams import register_slice
 from ..lif.lif_core import LIFCore
+from ..lif.network import finish_network
 from .config import ConvCoreConfig
 from .conv_core import ConvCore
 from .flatten import Flatten
@@ -104,13 +105,5 @@ class ConvNetwork(wiring.Component):
                 wiring.connect(m, a.o, flatten.i)
                 src = flatten.o
             busy = busy | register_slice(m, src, b.i, f"link{idx}")
-        wiring.connect(m, cores[-1].o, wiring.flipped(self.o))
-        for idx, core in enumerate(cores):
-            rb = getattr(self, f"readback_{idx}")
-            m.d.comb += [rb.valid.eq(core.readback.valid), rb.payload.eq(core.readback.payload)]
-            m.d.comb += core.clear.eq(self.clear)
-            busy = busy | core.busy
-        m.d.comb += self.busy.eq(busy)
-        with m.If(self.o.valid & self.o.ready & self.o.payload.eot & self.o.payload.last):
-            m.d.sync += self.samples_done.eq(self.samples_done + 1)
+        finish_network(m, self, cores, busy)
         return m

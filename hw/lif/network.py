@@ -33,7 +33,24 @@ from ..common.streams import (
 from .config import NetworkConfig
 from .lif_core import LIFCore
 
-__all__ = ["Network"]
+__all__ = ["Network", "finish_network"]
+
+
+def finish_network(m: Module, top: wiring.Component, cores: list, busy) -> None:
+    """Wire the last core's ``o`` to ``top.o``, each core's ``readback`` to
+    ``top.readback_<l>`` and ``top.clear`` to every core; drive ``top.busy`` from ``busy`` (the
+    links' occupancy) and the cores' ``busy``; count ``top.samples_done``. Shared by the dense
+    network and :class:`spikesmith.hw.conv.conv_network.ConvNetwork`."""
+    wiring.connect(m, cores[-1].o, wiring.flipped(top.o))
+    for idx, core in enumerate(cores):
+        rb = getattr(top, f"readback_{idx}")
+        m.d.comb += [rb.valid.eq(core.readback.valid), rb.payload.eq(core.readback.payload)]
+        m.d.comb += core.clear.eq(top.clear)
+        busy = busy | core.busy
+    m.d.comb += top.busy.eq(busy)
+
+    with m.If(top.o.valid & top.o.ready & top.o.payload.eot & top.o.payload.last):
+        m.d.sync += top.samples_done.eq(top.samples_done + 1)
 
 
 class Network(wiring.Component):
@@ -120,14 +137,5 @@ class Network(wiring.Component):
         busy = 0
         for idx, (a, b) in enumerate(itertools.pairwise(cores)):
             busy = busy | register_slice(m, a.o, b.i, f"link{idx}")
-        wiring.connect(m, cores[-1].o, wiring.flipped(self.o))
-        for idx, core in enumerate(cores):
-            rb = getattr(self, f"readback_{idx}")
-            m.d.comb += [rb.valid.eq(core.readback.valid), rb.payload.eq(core.readback.payload)]
-            m.d.comb += core.clear.eq(self.clear)
-            busy = busy | core.busy
-        m.d.comb += self.busy.eq(busy)
-
-        with m.If(self.o.valid & self.o.ready & self.o.payload.eot & self.o.payload.last):
-            m.d.sync += self.samples_done.eq(self.samples_done + 1)
+        finish_network(m, self, cores, busy)
         return m
