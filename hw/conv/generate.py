@@ -26,6 +26,7 @@ __all__ = [
     "CONV_NETWORK_TOP_NAME",
     "CONV_TOP_NAME",
     "GeneratedConvDesign",
+    "conv_network_design",
     "generate_conv_core",
     "generate_conv_network",
 ]
@@ -62,8 +63,8 @@ class GeneratedConvDesign:
     readbacks: tuple[str, ...]
 
 
-def _write(component: wiring.Component, *, config, top: str, readbacks: tuple[str, ...],
-           out_dir: str | os.PathLike) -> GeneratedConvDesign:
+def _ports(component: wiring.Component) -> tuple[list[Value], dict[str, int]]:
+    """The port signals of ``component`` and the width of each (constants left out)."""
     signals, widths = [], {}
     for path, _member, value in component.signature.flatten(component):
         if isinstance(value, Const):
@@ -71,6 +72,12 @@ def _write(component: wiring.Component, *, config, top: str, readbacks: tuple[st
         value = Value.cast(value)
         signals.append(value)
         widths["__".join(str(p) for p in path)] = len(value)
+    return signals, widths
+
+
+def _write(component: wiring.Component, *, config, top: str, readbacks: tuple[str, ...],
+           out_dir: str | os.PathLike) -> GeneratedConvDesign:
+    signals, widths = _ports(component)
     text = verilog.convert(component, name=top, ports=signals, emit_src=False)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,6 +86,22 @@ def _write(component: wiring.Component, *, config, top: str, readbacks: tuple[st
         atomic_write_text(path, text)
     return GeneratedConvDesign(config=config, verilog=path, top=top, ports=widths,
                                readbacks=readbacks)
+
+
+def _network_readbacks(config: ConvNetworkConfig) -> tuple[str, ...]:
+    return tuple(f"readback_{k}" for k in range(len(config.cores)))
+
+
+def conv_network_design(config: ConvNetworkConfig, out_dir: str | os.PathLike
+                        ) -> GeneratedConvDesign:
+    """Return the record of the conv network of ``config`` whose Verilog file
+    ``<out_dir>/<CONV_NETWORK_TOP_NAME>.v`` is already written, without writing anything (the
+    file is used as it is: e.g. a run folder's Verilog, which verification compiles as found).
+    """
+    _, widths = _ports(ConvNetwork(config))
+    return GeneratedConvDesign(config=config, verilog=Path(out_dir) / f"{CONV_NETWORK_TOP_NAME}.v",
+                               top=CONV_NETWORK_TOP_NAME, ports=widths,
+                               readbacks=_network_readbacks(config))
 
 
 def generate_conv_core(config: ConvCoreConfig, out_dir: str | os.PathLike
@@ -92,6 +115,5 @@ def generate_conv_network(config: ConvNetworkConfig, out_dir: str | os.PathLike
                           ) -> GeneratedConvDesign:
     """Elaborate a conv network and write ``<out_dir>/<CONV_NETWORK_TOP_NAME>.v``; return its
     record."""
-    readbacks = tuple(f"readback_{k}" for k in range(len(config.cores)))
     return _write(ConvNetwork(config), config=config, top=CONV_NETWORK_TOP_NAME,
-                  readbacks=readbacks, out_dir=out_dir)
+                  readbacks=_network_readbacks(config), out_dir=out_dir)
