@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from spikesmith.hw.conv.config import ConvCoreConfig
+from spikesmith.hw.conv.network_config import ConvNetworkConfig
 from spikesmith.hw.lif.config import LIFCoreConfig, NetworkConfig
 from spikesmith.sim.conv import ConvLayer, PoolLayer
 from spikesmith.sim.network import DenseLayer, Layer, NetworkParams
@@ -17,7 +19,14 @@ from .ir import ConvArg, Decision, DenseArg, Graph, InputArg, LIFArg, Node, Op, 
 from .passes import partition
 from .verify import verify
 
-__all__ = ["chain", "spine", "to_network_config", "to_network_params"]
+__all__ = [
+    "chain",
+    "spine",
+    "to_conv_network_config",
+    "to_hardware_config",
+    "to_network_config",
+    "to_network_params",
+]
 
 
 def chain(g: Graph) -> tuple[Node, list[tuple[Node, Node] | Node], Node]:
@@ -132,3 +141,53 @@ def to_network_config(g: Graph, *, lanes: int | None = None) -> NetworkConfig:
             input_bits=dense.src[0].fmt.width, lanes=d.lanes,
         ))
     return NetworkConfig(cores=tuple(cores), timesteps=a.timesteps, encoder=a.encoder)
+
+
+def _core(syn: Node, lif: Node, pool: Node | None) -> LIFCoreConfig | ConvCoreConfig:
+    """Return the core of one DENSE/CONV + LIF pair (and the POOL after it) of a lowered
+    graph: its name, lanes and accumulator width as the passes set them; 8-bit direct current
+    into the first core, spikes everywhere else (the operand's width)."""
+    a = syn.arg
+    common = {"name": a.core, "acc_bits": syn.fmt.width, "input_bits": syn.src[0].fmt.width,
+              "lanes": a.lanes}
+    if isinstance(a, DenseArg):
+        return LIFCoreConfig(layer=_dense_layer(syn, lif), **common)
+    conv = _layer((syn, lif))
+    return ConvCoreConfig(layer=conv, pool=None if pool is None else _layer(pool), **common)
+
+
+def to_conv_network_config(g: Graph) -> ConvNetworkConfig:
+    """Return the ``hw.conv.network_config.ConvNetworkConfig`` of a lowered graph: each CONV
+    (with the POOL after it) a conv core, each DENSE a LIF core.
+
+    Raises
+    ------
+    compiler.verify.IRError
+        If ``g`` is not a valid lowered graph.
+    ValueError
+        If a POOL does not follow a CONV (the hardware pools in a conv core's output).
+    """
+    verify(g, lowered=True)
+    inp, items, _out = chain(g)
+    cores: list[LIFCoreConfig | ConvCoreConfig] = []
+    for k, item in enumerate(items):
+        if isinstance(item, Node):
+            continue
+        nxt = items[k + 1] if k + 1 < len(items) else None
+        pool = nxt if isinstance(nxt, Node) else None
+        cores.append(_core(*item, pool))
+    for k, item in enumerate(items):
+        prev = items[k - 1] if k else None
+        if isinstance(item, Node) and not (isinstance(prev, tuple) and prev[0].op is Op.CONV):
+            raise ValueError(f"{item.name} is a POOL that does not follow a CONV; the hardware "
+                             "pools in a conv core's output")
+    a: InputArg = inp.arg
+    return ConvNetworkConfig(cores=tuple(cores), timesteps=a.timesteps, encoder=a.encoder)
+
+
+def to_hardware_config(g: Graph) -> NetworkConfig | ConvNetworkConfig:
+    """Return the cores that run a lowered graph: a ``NetworkConfig`` of dense LIF cores when
+    it has no CONV or POOL, else a ``ConvNetworkConfig``."""
+    if g.of_op(Op.CONV) or g.of_op(Op.POOL):
+        return to_conv_network_config(g)
+    return to_network_config(g)

@@ -27,6 +27,7 @@ from spikesmith.hw.common.fpga import (
     utilisation,
 )
 from spikesmith.hw.common.synth import ResourceCounts, Target, synthesize
+from spikesmith.hw.conv.network_config import ConvNetworkConfig
 from spikesmith.hw.lif.config import NetworkConfig
 from spikesmith.hw.lif.estimate import estimate_network, network_synops_per_cycle, timestep_cycles
 from spikesmith.hw.lif.estimate_timing import estimate_fmax
@@ -79,10 +80,11 @@ class EstimateReport:
         The whole network in ``hw.common.harness.FmaxHarness`` (ICE40: UP5K, ECP5: 25F).
     fmax_core : Mapping[Target, FmaxResult]
         The first LIF core in the harness.
-    cycles_per_step : int
-        Cycles of one dense, spike-free timestep summed over the cores.
-    synops_per_cycle : float
-        ``hw.lif.estimate.network_synops_per_cycle``.
+    cycles_per_step : int or None
+        Cycles of one dense, spike-free timestep summed over the cores (``None`` for a network
+        with conv cores: no analytic model of them yet).
+    synops_per_cycle : float or None
+        ``hw.lif.estimate.network_synops_per_cycle`` (``None`` as ``cycles_per_step``).
     design : str
         What was synthesised.
     seconds : float
@@ -97,8 +99,8 @@ class EstimateReport:
     analytic: Mapping[Target, ResourceCounts]
     fmax_network: Mapping[Target, FmaxResult]
     fmax_core: Mapping[Target, FmaxResult]
-    cycles_per_step: int
-    synops_per_cycle: float
+    cycles_per_step: int | None
+    synops_per_cycle: float | None
     design: str
     seconds: float = 0.0
     fmax_analytic: Mapping[Target, float] = field(default_factory=dict)
@@ -185,8 +187,21 @@ def _counts(resources: ResourceCounts) -> dict[str, int]:
     return {f: getattr(resources, f) for f in FIT_RESOURCES}
 
 
+def _components(config: NetworkConfig | ConvNetworkConfig):
+    """Factories of the whole network's top and of its first core (fresh elaboratables)."""
+    if isinstance(config, ConvNetworkConfig):
+        from spikesmith.hw.conv.config import ConvCoreConfig
+        from spikesmith.hw.conv.conv_core import ConvCore
+        from spikesmith.hw.conv.conv_network import ConvNetwork
+
+        first = config.cores[0]
+        core_cls = ConvCore if isinstance(first, ConvCoreConfig) else LIFCore
+        return (lambda: ConvNetwork(config)), (lambda: core_cls(first))
+    return (lambda: Network(config)), (lambda: LIFCore(config.cores[0]))
+
+
 def estimate_design(
-    config: NetworkConfig,
+    config: NetworkConfig | ConvNetworkConfig,
     *,
     workdir: os.PathLike | str,
     targets: Sequence[Target] = (Target.ICE40, Target.ECP5, Target.XC7),
@@ -199,8 +214,10 @@ def estimate_design(
     """Synthesise the generated network for ``targets`` and measure Fmax where it fits.
 
     The synthesised design is ``hw.lif.network.Network(config)``, the top that
-    ``hw.lif.generate`` writes; the analytic numbers (``hw.lif.estimate.estimate_network``)
-    stand beside its Yosys counts.
+    ``hw.lif.generate`` writes, or for a ``ConvNetworkConfig`` ``hw.conv.conv_network.
+    ConvNetwork(config)``; the analytic numbers (``hw.lif.estimate.estimate_network``) stand
+    beside the Yosys counts of a dense network (conv cores have no analytic model yet: their
+    ``analytic`` is empty).
     With ``pnr``, nextpnr measures, on the iCE40 UP5K and the ECP5-25F among ``targets``, the
     Fmax of the first LIF core and of the whole network, each inside
     ``hw.common.harness.FmaxHarness``. A design that does not fit a part is reported
@@ -209,7 +226,7 @@ def estimate_design(
 
     Parameters
     ----------
-    config : NetworkConfig
+    config : NetworkConfig or ConvNetworkConfig
         The network.
     workdir : path-like
         Folder for all tool outputs.
@@ -230,40 +247,45 @@ def estimate_design(
     Raises
     ------
     TypeError
-        If ``config`` is not a ``NetworkConfig`` or a target is not a ``Target``.
+        If ``config`` is not a ``NetworkConfig`` / ``ConvNetworkConfig`` or a target is not a
+        ``Target``.
     ToolError
         If Yosys fails on the network itself.
     """
-    if not isinstance(config, NetworkConfig):
-        raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+    if not isinstance(config, NetworkConfig | ConvNetworkConfig):
+        raise TypeError(f"config must be a NetworkConfig or ConvNetworkConfig, not {config!r}")
     for t in targets:
         if not isinstance(t, Target):
             raise TypeError(f"targets must hold Target values, not {t!r}")
     start = time.perf_counter()
     freq = {Target.ICE40: 40.0, Target.ECP5: 125.0, **(freq_mhz or {})}
     work = Path(workdir)
+    network, first_core = _components(config)
     placeable = [t for t in targets if pnr and t in (Target.ICE40, Target.ECP5)]
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         # the slowest runs first: network harnesses, then plain networks, then the core
         net_fmax = {
-            t: pool.submit(measure_fmax, Network(config), target=t, workdir=work / "fmax_net",
+            t: pool.submit(measure_fmax, network(), target=t, workdir=work / "fmax_net",
                            freq=freq[t], seed=seed, timeout_s=timeout_s)
             for t in placeable
         }
         syn = {
-            t: pool.submit(synthesize, Network(config), target=t, top="network",
+            t: pool.submit(synthesize, network(), target=t, top="network",
                            workdir=work / "network", timeout_s=timeout_s)
             for t in targets
         }
         core_fmax = {
-            t: pool.submit(measure_fmax, LIFCore(config.cores[0]), target=t,
-                           workdir=work / "fmax_core", freq=freq[t], seed=seed,
-                           timeout_s=timeout_s)
+            t: pool.submit(measure_fmax, first_core(), target=t, workdir=work / "fmax_core",
+                           freq=freq[t], seed=seed, timeout_s=timeout_s)
             for t in placeable
         }
         resources = {t: f.result().resources for t, f in syn.items()}
         fmax_network = {t: f.result() for t, f in net_fmax.items()}
         fmax_core = {t: f.result() for t, f in core_fmax.items()}
+    if isinstance(config, ConvNetworkConfig):
+        return EstimateReport(resources=resources, analytic={}, fmax_network=fmax_network,
+                              fmax_core=fmax_core, cycles_per_step=None, synops_per_cycle=None,
+                              design="conv network", seconds=time.perf_counter() - start)
     return EstimateReport(
         resources=resources,
         analytic={t: estimate_network(config, target=t) for t in targets},

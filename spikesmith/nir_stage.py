@@ -30,12 +30,13 @@ from typing import Any
 import numpy as np
 
 from .datasets import DATASETS, load_dataset
-from .flow import CHECKPOINT, IR_FILE, FlowError, _export_body, _open, _run_stage, _say
+from .flow import CHECKPOINT, IR_FILE, FlowError, _export_body, _warn_quantization
 from .records import OUTPUTS
 from .runfolder import RunFolder
 from .sim.encoders import EncoderParams, Encoding
 from .sim.files import atomic_write_bytes, atomic_write_text, read_input_bytes
 from .sim.limits import CHECKPOINT_BYTES, MEMBRANE_BITS, TIMESTEPS, WEIGHT_BITS
+from .stage import open_run, run_stage, say
 
 __all__ = ["CALIBRATION_IMAGES", "NIR_FILE", "ImportOptions", "calibrate_membrane_bits",
            "float_graph", "network_from_graph", "resolve_options", "stage_export_nir",
@@ -262,8 +263,8 @@ def stage_import(run_dir: Any, opts: ImportOptions, *, force: bool = False) -> d
         raise FlowError(f"NIR file {opts.nir!r}: {exc}") from None
     digest = hashlib.sha256(data).hexdigest()
     options = {**asdict(opts), "nir_sha256": digest}
-    with _open(run_dir, create=True) as run:
-        return _run_stage(run, "train", options=options, inputs=(),
+    with open_run(run_dir, create=True) as run:
+        return run_stage(run, "train", options=options, inputs=(),
                           body=_import_body(opts, data, digest), force=force).result
 
 
@@ -280,12 +281,10 @@ def stage_export_nir(run_dir: Any, *, lanes: int = 8, force: bool = False) -> di
     The record's options are ``{"lanes": lanes, "nir": true}``; ``network.nir`` is one of its
     outputs, hashed like ``network.ir``.
     """
-    from .flow import _warn_quantization
-
     _nir()
     assert NIR_FILE in OUTPUTS["export"]
 
-    with _open(run_dir) as run:
+    with open_run(run_dir) as run:
         run.require(CHECKPOINT, stage="train")
         inner = _export_body(run, lanes)
 
@@ -298,8 +297,8 @@ def stage_export_nir(run_dir: Any, *, lanes: int = 8, force: bool = False) -> di
             entries[0]["nir"] = NIR_FILE
             return entries
 
-        record = _run_stage(run, "export", options={"lanes": lanes, "nir": True},
+        record = run_stage(run, "export", options={"lanes": lanes, "nir": True},
                             inputs=(CHECKPOINT,), body=body, force=force)
         _warn_quantization(record.result)
-        _say(f"export: {NIR_FILE} holds the integer network as a NIR graph")
+        say(f"export: {NIR_FILE} holds the integer network as a NIR graph")
         return record.result

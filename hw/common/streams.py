@@ -14,13 +14,15 @@ built here (``amaranth.lib.stream`` with a ``data.StructLayout``):
   neurons per timestep, after the reset stage: the index of the group's first neuron, the ``P``
   membranes and the ``P`` spike bits.
 
+:func:`register_slice` joins two cores' streams through registers (a skid buffer).
+
 Fields are laid out LSB first in the order listed (``data.StructLayout`` semantics), which is
 what :func:`pack` and :func:`unpack` follow for the host side.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Shape, signed, unsigned
+from amaranth.hdl import Module, Shape, Signal, signed, unsigned
 from amaranth.lib import data
 
 from spikesmith.sim.limits import LANES
@@ -30,6 +32,7 @@ __all__ = [
     "index_bits",
     "membrane_readback_layout",
     "pack",
+    "register_slice",
     "spike_event_layout",
     "unpack",
 ]
@@ -138,3 +141,34 @@ def pack(layout: data.StructLayout, **fields: int) -> int:
             raise ValueError(f"field {name!r} must be in {lo}..{hi}, not {value!r}")
         word |= (value & ((1 << shape.width) - 1)) << field.offset
     return word
+
+
+def register_slice(m: Module, src, dst, name: str) -> Signal:
+    """Connect stream ``src`` (an output) to stream ``dst`` (an input) through a skid buffer.
+
+    ``src.ready`` is "the skid entry is free" and ``dst.valid``/``dst.payload`` come from the
+    main entry, all registers. The main entry takes a new item whenever it is empty or
+    ``dst`` accepts; an item that ``src`` hands over while the main entry stalls waits in the
+    skid entry, which refills the main entry first. Order is kept, one item per cycle passes.
+    Returns a signal that is high while the slice holds an item.
+    """
+    layout = src.payload.shape()
+    main_valid = Signal(name=f"{name}_valid")
+    main = Signal(layout, name=f"{name}_data")
+    skid_valid = Signal(name=f"{name}_skid_valid")
+    skid = Signal(layout, name=f"{name}_skid_data")
+    m.d.comb += [
+        src.ready.eq(~skid_valid),
+        dst.valid.eq(main_valid),
+        dst.payload.eq(main),
+    ]
+    with m.If(~main_valid | dst.ready):
+        with m.If(skid_valid):
+            m.d.sync += [main_valid.eq(1), main.eq(skid), skid_valid.eq(0)]
+        with m.Else():
+            m.d.sync += [main_valid.eq(src.valid), main.eq(src.payload)]
+    with m.Elif(src.valid & ~skid_valid):
+        m.d.sync += [skid_valid.eq(1), skid.eq(src.payload)]
+    occupied = Signal(name=f"{name}_occupied")
+    m.d.comb += occupied.eq(main_valid | skid_valid)
+    return occupied

@@ -35,6 +35,7 @@ __all__ = [
     "harness_finish",
     "harness_open_files",
     "harness_prologue",
+    "harness_write_outputs",
     "run_free_running",
     "run_stimulus",
     "toolchain_key",
@@ -161,6 +162,35 @@ def harness_feed_input(*, count_accepted: bool = False) -> list[str]:
         *last,
         "      end",
     ]
+
+
+def harness_write_outputs(*, out_width: int, readbacks: int) -> list[str]:
+    """Return the clocked block's output writes of a network or core harness.
+
+    Every output-stream transfer (``o_valid``, ``o_payload`` of ``out_width`` bits whose top
+    two bits are ``eot`` and ``last``) as ``o <hex>``; each sample's final marker also as
+    ``d <cycle>``, counted in ``seen``; the first ``rb<k>_limit`` records of each readback
+    stream ``k`` (``rb<k>_valid``, ``rb<k>_payload``, counter ``rb<k>_count``) as
+    ``r<k> <hex>``.
+    """
+    eot_bit, last_bit = out_width - 2, out_width - 1
+    lines = [
+        "      if (o_valid) begin",
+        '        $fwrite(fd_out, "o %h\\n", o_payload);',
+        f"        if (o_payload[{eot_bit}] && o_payload[{last_bit}]) begin",
+        '          $fwrite(fd_out, "d %0d\\n", cycles);',
+        "          seen <= seen + 32'd1;",
+        "        end",
+        "      end",
+    ]
+    for k in range(readbacks):
+        lines += [
+            f"      if (rb{k}_valid && rb{k}_count < rb{k}_limit) begin",
+            f'        $fwrite(fd_out, "r{k} %h\\n", rb{k}_payload);',
+            f"        rb{k}_count <= rb{k}_count + 32'd1;",
+            "      end",
+        ]
+    return lines
 
 
 def harness_finish(*, finished: str, timed_out: str) -> list[str]:

@@ -20,7 +20,7 @@ from .config import LIFCoreConfig, NetworkConfig
 from .manifest import CoreRecord, DesignManifest, PortDirection, PortRecord
 from .network import Network
 
-__all__ = ["MANIFEST_NAME", "TOP_NAME", "GeneratedDesign", "generate", "load_design"]
+__all__ = ["MANIFEST_NAME", "TOP_NAME", "GeneratedDesign", "core_record", "generate", "load_design"]
 
 #: Verilog module name of the network top level.
 TOP_NAME = "spikesmith_network"
@@ -70,7 +70,8 @@ def _ports(component) -> tuple[list, tuple[PortRecord, ...]]:
     return signals, tuple(records)
 
 
-def _core_record(c: LIFCoreConfig) -> CoreRecord:
+def core_record(c: LIFCoreConfig) -> CoreRecord:
+    """Return the manifest record of core ``c`` (what the host model needs to decode it)."""
     return CoreRecord(name=c.name, n_in=c.n_in, n_out=c.n_out, lanes=c.lanes,
                       groups=c.groups, input_bits=c.input_bits,
                       weight_bits=c.weight_bits, acc_bits=c.acc_bits,
@@ -100,7 +101,7 @@ def generate(config: NetworkConfig, out_dir: str | os.PathLike) -> GeneratedDesi
     signals, _ = _ports(top)
     il_text = rtlil.convert(top, name=TOP_NAME, ports=signals, emit_src=False)
     manifest = DesignManifest(top=TOP_NAME, timesteps=config.timesteps, ports=ports,
-                              cores=tuple(_core_record(c) for c in config.cores))
+                              cores=tuple(core_record(c) for c in config.cores))
     v_path, il_path = out / f"{TOP_NAME}.v", out / f"{TOP_NAME}.il"
     atomic_write_text(v_path, v_text)
     atomic_write_text(il_path, il_text)

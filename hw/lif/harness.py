@@ -25,12 +25,20 @@ from ..common.verilator_harness import (
     harness_finish,
     harness_open_files,
     harness_prologue,
+    harness_write_outputs,
     run_stimulus,
     write_if_changed,
 )
 from .generate import GeneratedDesign
 
-__all__ = ["HARNESS_TOP", "HarnessRun", "build_harness", "harness_verilog", "run_harness"]
+__all__ = [
+    "HARNESS_TOP",
+    "HarnessRun",
+    "build_harness",
+    "harness_verilog",
+    "parse_harness_output",
+    "run_harness",
+]
 
 #: Module name of the harness (the Verilator top level).
 HARNESS_TOP = "ss_harness"
@@ -43,8 +51,6 @@ def harness_verilog(design: GeneratedDesign) -> str:
     iw = manifest.port("i__payload").width
     ow = manifest.port("o__payload").width
     rbw = [manifest.port(f"readback_{k}__payload").width for k in range(n_rb)]
-    # the output payload is a spike event: index, then eot, then last (hw.common.streams)
-    eot_bit, last_bit = ow - 2, ow - 1
     lines = [
         *harness_prologue(top=HARNESS_TOP, in_width=iw),
         "  wire in_ready;",
@@ -74,21 +80,8 @@ def harness_verilog(design: GeneratedDesign) -> str:
     lines += harness_open_files(extra_reads=[f"rb{k}_limit" for k in range(n_rb)])
     lines += harness_feed_input()
     lines += [
-        "      if (o_valid) begin",
-        '        $fwrite(fd_out, "o %h\\n", o_payload);',
-        f"        if (o_payload[{eot_bit}] && o_payload[{last_bit}]) begin",
-        '          $fwrite(fd_out, "d %0d\\n", cycles);',
-        "          seen <= seen + 32'd1;",
-        "        end",
-        "      end",
+        *harness_write_outputs(out_width=ow, readbacks=n_rb),
     ]
-    for k in range(n_rb):
-        lines += [
-            f"      if (rb{k}_valid && rb{k}_count < rb{k}_limit) begin",
-            f'        $fwrite(fd_out, "r{k} %h\\n", rb{k}_payload);',
-            f"        rb{k}_count <= rb{k}_count + 32'd1;",
-            "      end",
-        ]
     lines += harness_finish(finished="seen == n_samples", timed_out="(seen != n_samples)")
     return "\n".join(lines)
 
@@ -172,8 +165,23 @@ def _run_locked(design: GeneratedDesign, build: Path, *, events: list[int], n_sa
     build_harness(design, build, trace=waveform is not None)
     lines = run_stimulus(build, top=HARNESS_TOP, header=[n_samples, max_cycles, *readback_limits],
                          words=events, waveform=waveform)
+    return parse_harness_output(lines, readback_ports=len(readback_limits), n_samples=n_samples,
+                                max_cycles=max_cycles, build=build)
+
+
+def parse_harness_output(lines: list[str], *, readback_ports: int, n_samples: int,
+                         max_cycles: int, build: Path) -> HarnessRun:
+    """Return the :class:`HarnessRun` of a harness output file's ``lines`` (``o``, ``r<k>``,
+    ``d`` and ``c`` lines, as :func:`harness_verilog` writes them; the conv core's harness
+    writes the same).
+
+    Raises
+    ------
+    RuntimeError
+        If fewer than ``n_samples`` samples completed (the message names ``build``'s log).
+    """
     outputs: list[int] = []
-    readback: list[list[int]] = [[] for _ in readback_limits]
+    readback: list[list[int]] = [[] for _ in range(readback_ports)]
     done: list[int] = []
     cycles = -1
     for line in lines:

@@ -49,14 +49,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from spikesmith.sim.lif import NeuronModel, ResetMode
+from spikesmith.sim.lif import ResetMode
 
+from ..common.bits import at_most_one, at_most_two
 from ..common.streams import (
     current_event_layout,
     index_bits,
@@ -64,6 +65,7 @@ from ..common.streams import (
     spike_event_layout,
 )
 from .config import LIFCoreConfig
+from .neuron import after_reset, fires, leaked, reset_subtracted, saturate_membrane
 
 __all__ = ["LIFCore", "pack_weight_words"]
 
@@ -87,28 +89,6 @@ def pack_weight_words(config: LIFCoreConfig) -> list[int]:
                     word |= (int(w[n, i]) & mask) << (j * wb)
             words.append(word)
     return words
-
-
-def _none(bits: list) -> object:
-    """Return 1 when none of ``bits`` is set."""
-    return ~Cat(*bits).any()
-
-
-def _at_most_one(bits: list) -> object:
-    """Return 1 when at most one of ``bits`` is set (a LUT tree, no carry chain)."""
-    if len(bits) == 1:
-        return C(1, 1)
-    a, b = bits[:len(bits) // 2], bits[len(bits) // 2:]
-    return (_at_most_one(a) & _none(b)) | (_none(a) & _at_most_one(b))
-
-
-def _at_most_two(bits: list) -> object:
-    """Return 1 when at most two of ``bits`` are set (a LUT tree, no carry chain)."""
-    if len(bits) <= 2:
-        return C(1, 1)
-    a, b = bits[:len(bits) // 2], bits[len(bits) // 2:]
-    return ((_at_most_two(a) & _none(b)) | (_none(a) & _at_most_two(b))
-            | (_at_most_one(a) & _at_most_one(b)))
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -407,10 +387,9 @@ class LIFCore(wiring.Component):
             m.d.comb += s_rd.addr.eq(r.n0_g)
             m.d.comb += [s_wr.addr.eq(r.n4_g), s_wr.en.eq(Mux(r.n4_valid, all_en, 0))]
             for j in range(p):
-                v = r.n4_v[j]
-                leaked = v - (v >> lif.leak_shift) if lif.model is NeuronModel.LIF else v
                 # the next timestep starts from leak(v); a sample's last one leaves v = 0
-                m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(Mux(r.last_ts, 0, leaked))
+                m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(
+                    Mux(r.last_ts, 0, leaked(r.n4_v[j], lif)))
 
     def _clear_state(self, m: Module, r: _Registers, in_flight) -> None:
         """``clear`` while idle: write ``v = 0`` to every group, one per cycle."""
@@ -439,20 +418,11 @@ class LIFCore(wiring.Component):
         end of ``sim.lif.charge``); the mask of the group's real neurons."""
         cfg, p, g_n = self._config, self._config.lanes, self.groups
         sb, lif = self.state_bits, self._config.lif
-        mb = lif.membrane.width
         m.d.sync += [r.n1_valid.eq(r.n0_valid), r.n1_g.eq(r.n0_g)]
         m.d.sync += [r.n2_valid.eq(r.n1_valid), r.n2_g.eq(r.n1_g)]
-        lo, hi = lif.membrane.min_value, lif.membrane.max_value
         for j in range(p):
             u = s_rd.data[j * sb:(j + 1) * sb].as_signed()
-            if (lo, hi) == (-(1 << (mb - 1)), (1 << (mb - 1)) - 1):
-                # full signed range: out of range iff the bits above the membrane's sign bit
-                # differ from the state's sign bit (LUTs only, no compare carry chains)
-                top = u[mb - 1:]
-                over = (top != 0) & (top != (1 << len(top)) - 1)
-                m.d.sync += r.n2_u[j].eq(Mux(over, Mux(u[-1], lo, hi), u[:mb]))
-            else:
-                m.d.sync += r.n2_u[j].eq(Mux(u > hi, hi, Mux(u < lo, lo, u)))
+            m.d.sync += r.n2_u[j].eq(saturate_membrane(u, lif))
         tail = cfg.n_out - (g_n - 1) * p  # real neurons in the last group
         ones_p = (1 << p) - 1
         m.d.sync += r.n2_lanes.eq(Mux(r.n1_g == g_n - 1, (1 << tail) - 1, ones_p))
@@ -464,11 +434,11 @@ class LIFCore(wiring.Component):
         m.d.sync += [r.n3_valid.eq(r.n2_valid), r.n3_g.eq(r.n2_g)]
         for j in range(p):
             m.d.sync += [
-                r.n3_fire[j].eq((r.n2_u[j] >= lif.threshold) & r.n2_lanes[j]),
+                r.n3_fire[j].eq(fires(r.n2_u[j], lif) & r.n2_lanes[j]),
                 r.n3_u[j].eq(r.n2_u[j]),
             ]
             if lif.reset is ResetMode.SUBTRACT:
-                m.d.sync += r.n3_sub[j].eq(r.n2_u[j] - lif.threshold)
+                m.d.sync += r.n3_sub[j].eq(reset_subtracted(r.n2_u[j], lif))
 
     def _reset(self, m: Module, r: _Registers) -> None:
         """N3: the reset mux (``sim.lif.reset``); the spike mask, "any spike" and "at most one
@@ -476,10 +446,10 @@ class LIFCore(wiring.Component):
         p, lif = self._config.lanes, self._config.lif
         m.d.sync += [r.n4_valid.eq(r.n3_valid), r.n4_g.eq(r.n3_g), r.n4_spikes.eq(r.n3_fire),
                      r.n4_any.eq(r.n3_fire != 0),
-                     r.n4_single.eq(_at_most_one(list(r.n3_fire)))]
+                     r.n4_single.eq(at_most_one(list(r.n3_fire)))]
         for j in range(p):
-            after = 0 if lif.reset is ResetMode.ZERO else r.n3_sub[j]
-            m.d.sync += r.n4_v[j].eq(Mux(r.n3_fire[j], after, r.n3_u[j]))
+            m.d.sync += r.n4_v[j].eq(after_reset(spike=r.n3_fire[j], u=r.n3_u[j],
+                                                 subtracted=r.n3_sub[j], lif=lif))
 
     def _record(self, m: Module, r: _Registers, fifo) -> None:
         """N4: the readback record of the group, and its spike mask queued for the serialiser
@@ -535,7 +505,7 @@ class LIFCore(wiring.Component):
         with m.Elif(self.o.ready):
             # two or more spikes left: send the lowest
             m.d.sync += [r.ser_mask.eq(r.ser_mask & ~low_bit),
-                         r.ser_single.eq(_at_most_two(list(r.ser_mask)))]
+                         r.ser_single.eq(at_most_two(list(r.ser_mask)))]
 
         with m.If(send_marker & self.o.ready):
             m.d.sync += [r.flushing.eq(0), r.accumulating.eq(1)]

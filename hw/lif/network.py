@@ -20,46 +20,37 @@ from __future__ import annotations
 
 import itertools
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..common.streams import current_event_layout, membrane_readback_layout, spike_event_layout
+from ..common.streams import (
+    current_event_layout,
+    membrane_readback_layout,
+    register_slice,
+    spike_event_layout,
+)
 from .config import NetworkConfig
 from .lif_core import LIFCore
 
-__all__ = ["Network"]
+__all__ = ["Network", "finish_network"]
 
 
-def _register_slice(m: Module, src, dst, name: str) -> Signal:
-    """Connect stream ``src`` (an output) to stream ``dst`` (an input) through a skid buffer.
+def finish_network(m: Module, top: wiring.Component, cores: list, busy) -> None:
+    """Wire the last core's ``o`` to ``top.o``, each core's ``readback`` to
+    ``top.readback_<l>`` and ``top.clear`` to every core; drive ``top.busy`` from ``busy`` (the
+    links' occupancy) and the cores' ``busy``; count ``top.samples_done``. Shared by the dense
+    network and :class:`spikesmith.hw.conv.conv_network.ConvNetwork`."""
+    wiring.connect(m, cores[-1].o, wiring.flipped(top.o))
+    for idx, core in enumerate(cores):
+        rb = getattr(top, f"readback_{idx}")
+        m.d.comb += [rb.valid.eq(core.readback.valid), rb.payload.eq(core.readback.payload)]
+        m.d.comb += core.clear.eq(top.clear)
+        busy = busy | core.busy
+    m.d.comb += top.busy.eq(busy)
 
-    ``src.ready`` is "the skid entry is free" and ``dst.valid``/``dst.payload`` come from the
-    main entry, all registers. The main entry takes a new item whenever it is empty or
-    ``dst`` accepts; an item that ``src`` hands over while the main entry stalls waits in the
-    skid entry, which refills the main entry first. Order is kept, one item per cycle passes.
-    Returns a signal that is high while the slice holds an item.
-    """
-    layout = src.payload.shape()
-    main_valid = Signal(name=f"{name}_valid")
-    main = Signal(layout, name=f"{name}_data")
-    skid_valid = Signal(name=f"{name}_skid_valid")
-    skid = Signal(layout, name=f"{name}_skid_data")
-    m.d.comb += [
-        src.ready.eq(~skid_valid),
-        dst.valid.eq(main_valid),
-        dst.payload.eq(main),
-    ]
-    with m.If(~main_valid | dst.ready):
-        with m.If(skid_valid):
-            m.d.sync += [main_valid.eq(1), main.eq(skid), skid_valid.eq(0)]
-        with m.Else():
-            m.d.sync += [main_valid.eq(src.valid), main.eq(src.payload)]
-    with m.Elif(src.valid & ~skid_valid):
-        m.d.sync += [skid_valid.eq(1), skid.eq(src.payload)]
-    occupied = Signal(name=f"{name}_occupied")
-    m.d.comb += occupied.eq(main_valid | skid_valid)
-    return occupied
+    with m.If(top.o.valid & top.o.ready & top.o.payload.eot & top.o.payload.last):
+        m.d.sync += top.samples_done.eq(top.samples_done + 1)
 
 
 class Network(wiring.Component):
@@ -145,15 +136,6 @@ class Network(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i), cores[0].i)
         busy = 0
         for idx, (a, b) in enumerate(itertools.pairwise(cores)):
-            busy = busy | _register_slice(m, a.o, b.i, f"link{idx}")
-        wiring.connect(m, cores[-1].o, wiring.flipped(self.o))
-        for idx, core in enumerate(cores):
-            rb = getattr(self, f"readback_{idx}")
-            m.d.comb += [rb.valid.eq(core.readback.valid), rb.payload.eq(core.readback.payload)]
-            m.d.comb += core.clear.eq(self.clear)
-            busy = busy | core.busy
-        m.d.comb += self.busy.eq(busy)
-
-        with m.If(self.o.valid & self.o.ready & self.o.payload.eot & self.o.payload.last):
-            m.d.sync += self.samples_done.eq(self.samples_done + 1)
+            busy = busy | register_slice(m, a.o, b.i, f"link{idx}")
+        finish_network(m, self, cores, busy)
         return m

@@ -31,7 +31,7 @@ from spikesmith.sim.encoders import Encoding
 from spikesmith.sim.fixed import bits_for_range
 from spikesmith.sim.network import NetworkParams, Trace, predict, run_network
 
-from .report import Comparison, Mismatch, Tally
+from .report import Comparison, Mismatch, Tally, tally_layer
 
 __all__ = ["LIFComparison", "VerifyReport", "compare", "network_config_for", "verify_network"]
 
@@ -133,13 +133,8 @@ def compare(design: GeneratedDesign, trace: Trace, *, outputs: list[int],
                            quantity="output event stream",
                            expected=f"{batch} samples of {t_n} timesteps", actual=str(exc)))
         return LIFComparison.of(tally, rtl_predictions=None)
-    diff = np.argwhere(got != trace.spikes[-1])
-    for t, b, n in diff[:1]:
-        tally.add(Mismatch(where=(("sample", int(b)), ("timestep", int(t)),
-                                  _layer(n_layers - 1, last.name), ("neuron", int(n))),
-                           quantity="output spike", expected=int(trace.spikes[-1][t, b, n]),
-                           actual=int(got[t, b, n])),
-                  count=len(diff), key=(b, t, n_layers - 1, n))
+    tally_layer(tally, got, trace.spikes[-1], quantity="output spike", layer=n_layers - 1,
+                name=last.name)
     rtl_final_v = None
     for k, c in enumerate(cores):
         ms = batch if k == n_layers - 1 else membrane_samples
@@ -157,15 +152,7 @@ def compare(design: GeneratedDesign, trace: Trace, *, outputs: list[int],
         exp_v = trace.membranes[k][:, :ms]
         exp_s = trace.spikes[k][:, :ms]
         for what, got_a, exp_a in (("membrane", mem, exp_v), ("spike", spk, exp_s)):
-            diff = np.argwhere(got_a != exp_a)
-            if len(diff):
-                order = np.lexsort((diff[:, 2], diff[:, 0], diff[:, 1]))
-                t, b, n = diff[order[0]]
-                tally.add(Mismatch(where=(("sample", int(b)), ("timestep", int(t)),
-                                          _layer(k, c.name), ("neuron", int(n))),
-                                   quantity=what, expected=int(exp_a[t, b, n]),
-                                   actual=int(got_a[t, b, n])),
-                          count=len(diff), key=(b, t, k, n))
+            tally_layer(tally, got_a, exp_a, quantity=what, layer=k, name=c.name)
     preds = None if rtl_final_v is None else predict(got.sum(axis=0, dtype=np.int64), rtl_final_v)
     return LIFComparison.of(tally, rtl_predictions=preds)
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Comparison", "Mismatch", "Tally"]
+import numpy as np
+
+__all__ = ["Comparison", "Mismatch", "Tally", "tally_layer"]
 
 #: A value as a mismatch states it: an integer, a tuple of integers, or a short text.
 Value = int | tuple | str
@@ -118,3 +120,21 @@ class Comparison:
     def first_mismatch(self) -> str | None:
         """The first difference as text (sample, timestep, unit, expected, actual), or ``None``."""
         return None if self.first is None else str(self.first)
+
+
+def tally_layer(tally: Tally, got: np.ndarray, expected: np.ndarray, *, quantity: str,
+                layer: int, name: str) -> None:
+    """Add the differences of one layer's ``(T, batch, n)`` values to ``tally``.
+
+    Every differing value is counted; the first is taken in the order sample, timestep, layer,
+    neuron and named ``sample b, timestep t, layer <layer> (<name>), neuron n``.
+    """
+    diff = np.argwhere(np.asarray(got) != np.asarray(expected))
+    if not len(diff):
+        return
+    t, b, n = diff[np.lexsort((diff[:, 2], diff[:, 0], diff[:, 1]))[0]]
+    tally.add(Mismatch(where=(("sample", int(b)), ("timestep", int(t)),
+                              ("layer", f"{layer} ({name})"), ("neuron", int(n))),
+                       quantity=quantity, expected=int(expected[t, b, n]),
+                       actual=int(got[t, b, n])),
+              count=len(diff), key=(int(b), int(t), layer, int(n)))

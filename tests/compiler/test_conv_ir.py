@@ -222,3 +222,24 @@ def test_random_conv_networks_through_text_give_identical_traces(case):
     for x, y in zip(a.membranes, b.membranes, strict=True):
         assert (x is None and y is None) or np.array_equal(x, y)
     assert np.array_equal(a.predictions, b.predictions)
+
+
+def test_conv_graph_lowers_to_the_cores_that_run_it(conv_graph):
+    from spikesmith.compiler.lowering import to_conv_network_config, to_hardware_config
+    from spikesmith.hw.conv.config import ConvCoreConfig
+    from spikesmith.hw.conv.network_config import ConvNetworkConfig
+    from spikesmith.hw.lif.config import LIFCoreConfig
+
+    g = partition(infer_widths(conv_graph()), lanes=2)
+    cfg = to_conv_network_config(g)
+    assert isinstance(to_hardware_config(g), ConvNetworkConfig)
+    assert [type(c) for c in cfg.cores] == [ConvCoreConfig, ConvCoreConfig, LIFCoreConfig]
+    assert cfg.cores[0].pool is not None and cfg.cores[0].pool.kernel == 2
+    assert cfg.cores[1].pool is None
+    # the same cores as the hardware's own reading of the sim records, widths included
+    ref = ConvNetworkConfig.from_params(to_network_params(g), lanes=2)
+    for mine, theirs in zip(cfg.cores, ref.cores, strict=True):
+        assert (mine.acc_bits, mine.input_bits, mine.lanes) == (
+            theirs.acc_bits, theirs.input_bits, theirs.lanes)
+        assert mine.layer.weights.tolist() == theirs.layer.weights.tolist()
+    assert (cfg.timesteps, cfg.encoder) == (ref.timesteps, ref.encoder)

@@ -1,0 +1,109 @@
+"""Network top level of conv and dense cores, generated from a :class:`ConvNetworkConfig`.
+
+Core ``l``'s output events feed core ``l+1`` through a register slice
+(:func:`spikesmith.hw.common.streams.register_slice`), as in the dense network
+(:mod:`spikesmith.hw.lif.network`); between the last conv core and the first dense core a
+:class:`~.flatten.Flatten` turns ``(c, y, x)`` into the channel-major index of ``sim.conv``.
+Layer ``l+1`` integrates the spikes of timestep ``t`` while layer ``l`` still emits them, the
+``sim.network`` semantics.
+
+Host protocol (that of the dense network): layer-0 events on ``i`` (feature events
+``(c, y, x)`` when the first core is a conv core), one end-of-timestep marker per timestep,
+``last`` on the sample's final one; the output layer's spikes and markers on ``o``;
+``samples_done`` counts output markers with ``last = 1``; each core's readback on
+``readback_<l>``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..common.streams import register_slice
+from ..lif.lif_core import LIFCore
+from ..lif.network import finish_network
+from .config import ConvCoreConfig
+from .conv_core import ConvCore
+from .flatten import Flatten
+from .network_config import ConvNetworkConfig
+
+__all__ = ["ConvNetwork"]
+
+
+def _core(config):
+    return ConvCore(config) if isinstance(config, ConvCoreConfig) else LIFCore(config)
+
+
+class ConvNetwork(wiring.Component):
+    """Chain of conv cores and dense cores with a streaming host interface.
+
+    Parameters
+    ----------
+    config : ConvNetworkConfig
+        Cores in layer order.
+
+    Members
+    -------
+    i : In(stream.Signature(event))
+        Layer-0 input events and end-of-timestep markers (the first core's ``i``).
+    o : Out(stream.Signature(event))
+        Output-layer spikes and markers (the last core's ``o``).
+    readback_<l> : Out(stream.Signature(..., always_ready=True))
+        Membrane and spike readback of core ``l`` (the core's ``readback``).
+    clear : In(1)
+        Pulse while idle to start the next sample from zero membranes (not needed after a
+        ``last`` marker).
+    samples_done : Out(32)
+        Number of output markers with ``last = 1`` so far.
+    busy : Out(1)
+        High while any core or link has work in flight.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a ``ConvNetworkConfig``.
+    """
+
+    def __init__(self, config: ConvNetworkConfig):
+        if not isinstance(config, ConvNetworkConfig):
+            raise TypeError(f"config must be a ConvNetworkConfig, not {config!r}")
+        self._config = config
+        self._cores = [_core(c) for c in config.cores]
+        first, last = self._cores[0], self._cores[-1]
+        ports = {
+            "i": In(stream.Signature(first.i.payload.shape())),
+            "o": Out(stream.Signature(last.o.payload.shape())),
+            "clear": In(1),
+            "samples_done": Out(32),
+            "busy": Out(1),
+        }
+        for idx, core in enumerate(self._cores):
+            ports[f"readback_{idx}"] = Out(stream.Signature(core.readback.payload.shape(),
+                                                            always_ready=True))
+        super().__init__(ports)
+
+    @property
+    def config(self) -> ConvNetworkConfig:
+        """The configuration the network was built from."""
+        return self._config
+
+    def elaborate(self, platform):
+        """Instantiate the cores, link them (flatten between conv and dense), count samples."""
+        m = Module()
+        cores = self._cores
+        for idx, (cfg, core) in enumerate(zip(self._config.cores, cores, strict=True)):
+            m.submodules[f"core{idx}_{cfg.name}"] = core
+        wiring.connect(m, wiring.flipped(self.i), cores[0].i)
+        busy = 0
+        for idx, (a, b) in enumerate(itertools.pairwise(cores)):
+            src = a.o
+            if isinstance(a, ConvCore) and isinstance(b, LIFCore):
+                m.submodules[f"flatten{idx}"] = flatten = Flatten(a.config.emit_shape)
+                wiring.connect(m, a.o, flatten.i)
+                src = flatten.o
+            busy = busy | register_slice(m, src, b.i, f"link{idx}")
+        finish_network(m, self, cores, busy)
+        return m
