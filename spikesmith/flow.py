@@ -46,6 +46,7 @@ __all__ = [
     "VerifyOptions",
     "check_limit",
     "check_options",
+    "export_body",
     "quantization_warnings",
     "run_demo",
     "stage_estimate",
@@ -53,6 +54,7 @@ __all__ = [
     "stage_report",
     "stage_train",
     "stage_verify",
+    "warn_quantization",
 ]
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -237,7 +239,8 @@ def quantization_warnings(layers: dict[str, dict[str, Any]]) -> list[str]:
     return out
 
 
-def _warn_quantization(result: dict[str, Any]) -> dict[str, Any]:
+def warn_quantization(result: dict[str, Any]) -> dict[str, Any]:
+    """Print the export record's quantisation warnings on stderr; return ``result``."""
     for line in quantization_warnings(result.get("quantization", {}).get("layers", {})):
         print(line, file=sys.stderr)
     return result
@@ -263,7 +266,9 @@ def stage_export(run_dir: Any, *, lanes: int = 8, force: bool = False) -> dict[s
         return _export(run, lanes=lanes, force=force).result
 
 
-def _export_body(run: RunFolder, lanes: int) -> Callable[[Path], Entries]:
+def export_body(run: RunFolder, lanes: int) -> Callable[[Path], Entries]:
+    """The export stage's work: lower ``run``'s checkpoint and generate its hardware into a
+    staging folder (``stage.run_stage``'s body); the ``import`` stage reuses it."""
     def body(out: Path) -> Entries:
         from .compiler.driver import compile_model
         from .compiler.irfile import save_ir
@@ -293,8 +298,8 @@ def _export_body(run: RunFolder, lanes: int) -> Callable[[Path], Entries]:
 def _export(run: RunFolder, *, lanes: int, force: bool) -> Record:
     run.require(CHECKPOINT, stage="train")
     record = run_stage(run, "export", options={"lanes": lanes}, inputs=(CHECKPOINT,),
-                        body=_export_body(run, lanes), force=force)
-    _warn_quantization(record.result)
+                        body=export_body(run, lanes), force=force)
+    warn_quantization(record.result)
     return record
 
 

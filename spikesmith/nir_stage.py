@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .datasets import DATASETS, load_dataset
-from .flow import CHECKPOINT, IR_FILE, FlowError, _export_body, _warn_quantization
+from .flow import CHECKPOINT, IR_FILE, FlowError, export_body, warn_quantization
 from .records import OUTPUTS
 from .runfolder import RunFolder
 from .sim.encoders import EncoderParams, Encoding
@@ -286,7 +286,7 @@ def stage_export_nir(run_dir: Any, *, lanes: int = 8, force: bool = False) -> di
 
     with open_run(run_dir) as run:
         run.require(CHECKPOINT, stage="train")
-        inner = _export_body(run, lanes)
+        inner = export_body(run, lanes)
 
         def body(out: Path):
             from .compiler.irfile import load_ir
@@ -299,6 +299,6 @@ def stage_export_nir(run_dir: Any, *, lanes: int = 8, force: bool = False) -> di
 
         record = run_stage(run, "export", options={"lanes": lanes, "nir": True},
                             inputs=(CHECKPOINT,), body=body, force=force)
-        _warn_quantization(record.result)
+        warn_quantization(record.result)
         say(f"export: {NIR_FILE} holds the integer network as a NIR graph")
         return record.result
