@@ -1,8 +1,13 @@
 """The fixed-point dataflow IR: a closed set of ops and one immutable node type.
 
-A graph is the *spine* of a feed-forward SNN::
+A graph is the *spine* of a feed-forward SNN, a chain of synapse + neuron pairs and spike
+pools::
 
     INPUT -> DENSE -> LIF -> DENSE -> LIF -> ... -> OUTPUT
+    INPUT -> CONV -> LIF -> POOL -> CONV -> LIF -> POOL -> DENSE -> LIF -> OUTPUT
+
+Values are flat vectors; a feature map ``(C, H, W)`` is flattened channel-major
+(``sim.conv``), so a Flatten before a DENSE is free and has no op.
 
 Each :class:`Node` carries its op, the integer format of the value it produces (``fmt``), its
 operands (``src``) and a typed, frozen argument (one dataclass per op). Nodes compare and hash
@@ -13,12 +18,13 @@ never mutate: a pass builds new nodes with :func:`dataclasses.replace`, usually 
 A graph lives in one of two stages, told apart by its parameters:
 
 ``Stage.FLOAT``
-    As the frontend produced it: DENSE carries float weights (and the float value of one
-    input unit), LIF a float threshold, DENSE has no accumulator format yet.
+    As the frontend produced it: DENSE and CONV carry float weights (and the float value of
+    one input unit), LIF a float threshold, DENSE and CONV have no accumulator format yet.
 ``Stage.INTEGER``
     After ``passes.quantize``: every weight and threshold is an integer of the contract
-    (``sim.quant``). ``passes.infer_widths`` then gives each DENSE its proven accumulator format
-    and ``passes.partition`` assigns each DENSE + LIF pair to a core. No float remains;
+    (``sim.quant``). ``passes.infer_widths`` then gives each DENSE and CONV its proven
+    accumulator format and ``passes.partition`` assigns each DENSE + LIF and CONV + LIF pair
+    to a core. No float remains;
     ``verify(g, lowered=True)`` checks all of that.
 """
 
@@ -31,6 +37,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from spikesmith.sim.conv import MapSizes, conv_geometry, pool_geometry
 from spikesmith.sim.encoders import EncoderParams, input_max
 from spikesmith.sim.fixed import FixedFormat, bits_for_range
 from spikesmith.sim.lif import LIFParams, NeuronModel, ResetMode
@@ -38,6 +45,7 @@ from spikesmith.sim.lif import LIFParams, NeuronModel, ResetMode
 __all__ = [
     "SPIKE_FORMAT",
     "Arg",
+    "ConvArg",
     "Decision",
     "DenseArg",
     "Graph",
@@ -46,8 +54,12 @@ __all__ = [
     "Node",
     "Op",
     "OutputArg",
+    "PoolArg",
+    "SpineLayer",
     "Stage",
+    "SynapseArg",
     "build_spine",
+    "feature_shape",
     "input_format",
     "output_format",
     "rewrite",
@@ -67,13 +79,23 @@ class Op(enum.Enum):
     #: timesteps, encoded from 8-bit pixels by ``sim.encoders.encode`` with ``encoder``;
     #: ``fmt`` is exactly wide enough for ``sim.encoders.input_max(encoder)``.
     INPUT = "input"
-    #: One operand (INPUT or LIF). Produces the synaptic input ``I = x @ W.T`` of
+    #: One operand (INPUT, LIF or POOL). Produces the synaptic input ``I = x @ W.T`` of
     #: ``n_out`` neurons, exact (``sim.ops.exact_matmul``); once widths are inferred ``fmt`` is a
     #: signed format proven to hold ``|I|`` (``sim.ops.accumulator_bound``).
     DENSE = "dense"
-    #: One operand (DENSE). Integrates its operand with ``sim.lif.lif_step`` (state persists
-    #: across timesteps, ``v[-1] = 0``) and produces one spike bit per neuron per timestep.
+    #: One operand (INPUT, LIF or POOL) read as a ``(C_in, H, W)`` map. Produces the synaptic
+    #: input ``I`` of the ``(C_out, H_out, W_out)`` neurons of a 2-D convolution with bias,
+    #: exact (``sim.conv.conv_synaptic_input``); once widths are inferred ``fmt`` is a signed
+    #: format proven to hold ``|I|`` (``sim.conv.conv_weight_bound``).
+    CONV = "conv"
+    #: One operand (DENSE or CONV). Integrates its operand with ``sim.lif.lif_step`` (state
+    #: persists across timesteps, ``v[-1] = 0``) and produces one spike bit per neuron per
+    #: timestep.
     LIF = "lif"
+    #: One operand of spikes (LIF, POOL, or a one-bit INPUT) read as a ``(C, H, W)`` map.
+    #: Produces its OR pooling over ``k x k`` windows with stride ``k`` (``sim.conv.or_pool``),
+    #: one spike bit per pooled position; no state.
+    POOL = "pool"
     #: One operand (LIF). Produces the class decision of ``arg.rule`` over all timesteps as an
     #: unsigned index in ``0 .. n - 1``.
     OUTPUT = "output"
@@ -165,6 +187,117 @@ class DenseArg:
         return bool(np.issubdtype(self.weights.dtype, np.integer))
 
 
+def _shape3(shape: object) -> object:
+    """A list of sizes becomes a tuple (frozen); anything else is kept for verify to judge."""
+    return tuple(shape) if isinstance(shape, list) else shape
+
+
+class _MapArg(MapSizes):
+    """Sizes of a CONV or POOL argument. ``out_shape`` raises ``ValueError`` for an invalid
+    geometry (``compiler.verify`` reports it); ``n_out`` is then 0, as ``DenseArg.n_out`` is
+    for weights that are not 2-D."""
+
+    @property
+    def n_out(self) -> int:
+        """Number of outputs ``C*H*W`` of ``out_shape``; 0 for an invalid geometry."""
+        try:
+            return super().n_out
+        except (ValueError, TypeError):
+            return 0
+
+
+@dataclass(frozen=True, eq=False)
+class ConvArg(_MapArg):
+    """Argument of ``Op.CONV`` (the equations are ``sim.conv``'s).
+
+    Parameters
+    ----------
+    weights : np.ndarray
+        Weights ``(C_out, C_in, K, K)``: ``float64`` in the float stage, ``int64`` membrane
+        LSBs per input unit in the integer stage. Stored as a read-only copy.
+    bits : int
+        Signed weight width (``sim.quant.check_weight_bits``).
+    in_shape : tuple[int, int, int]
+        The operand read as a ``(C_in, H, W)`` map, channel-major.
+    stride : int
+        Stride ``S`` along both axes.
+    padding : int
+        Zero padding ``P`` on every border.
+    bias : np.ndarray or None
+        Bias per output channel ``(C_out,)``, ``float64`` in the float stage (in the float
+        units of the trained model), ``int64`` membrane LSBs in the integer stage; ``None``
+        for no bias. Stored as a read-only copy.
+    input_scale : float or None
+        Float stage only: the float value of one input unit, as ``DenseArg.input_scale``.
+    core : str or None
+        Name of the conv core this CONV and the LIF after it run on (``passes.partition``).
+    lanes : int or None
+        Lanes of that core (output channels updated per cycle), a power of two.
+    """
+
+    weights: np.ndarray
+    bits: int
+    in_shape: tuple[int, int, int]
+    stride: int = 1
+    padding: int = 0
+    bias: np.ndarray | None = None
+    input_scale: float | None = None
+    core: str | None = None
+    lanes: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weights", _frozen_array(self.weights))
+        object.__setattr__(self, "in_shape", _shape3(self.in_shape))
+        if self.bias is not None:
+            object.__setattr__(self, "bias", _frozen_array(self.bias))
+
+    @property
+    def kernel(self) -> int:
+        """Kernel size ``K`` (0 for weights that are not 4-D)."""
+        return int(self.weights.shape[2]) if self.weights.ndim == 4 else 0
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        """Output map ``(C_out, H_out, W_out)`` (``sim.conv.conv_geometry``)."""
+        if self.weights.ndim != 4:
+            raise ValueError(f"weights must be 4-D (C_out, C_in, K, K), not {self.weights.shape}")
+        return conv_geometry(in_shape=self.in_shape, out_channels=int(self.weights.shape[0]),
+                             kernel=self.kernel, stride=self.stride, padding=self.padding)
+
+    @property
+    def is_integer(self) -> bool:
+        """Whether the weights are integers (the integer stage)."""
+        return bool(np.issubdtype(self.weights.dtype, np.integer))
+
+
+@dataclass(frozen=True)
+class PoolArg(_MapArg):
+    """Argument of ``Op.POOL``: OR pooling (``sim.conv.or_pool``).
+
+    Parameters
+    ----------
+    kernel : int
+        Window and stride ``k``.
+    in_shape : tuple[int, int, int]
+        The operand read as a ``(C, H, W)`` map, channel-major.
+    """
+
+    kernel: int
+    in_shape: tuple[int, int, int]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "in_shape", _shape3(self.in_shape))
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        """Output map ``(C, H // k, W // k)`` (``sim.conv.pool_geometry``)."""
+        return pool_geometry(in_shape=self.in_shape, kernel=self.kernel)
+
+
+#: The argument of a synapse op (DENSE or CONV): what a LIF integrates.
+SynapseArg = DenseArg | ConvArg
+
+
 @dataclass(frozen=True)
 class LIFArg:
     """Argument of ``Op.LIF``: the fields of ``sim.lif.LIFParams``.
@@ -207,7 +340,7 @@ class OutputArg:
 
 
 #: Union of the per-op argument types.
-Arg = InputArg | DenseArg | LIFArg | OutputArg
+Arg = InputArg | DenseArg | ConvArg | LIFArg | PoolArg | OutputArg
 
 
 @dataclass(frozen=True, eq=False)
@@ -219,8 +352,8 @@ class Node:
     op : Op
         What the node computes.
     fmt : FixedFormat or None
-        Integer format of the value it produces; ``None`` only for a DENSE whose accumulator
-        width is not inferred yet.
+        Integer format of the value it produces; ``None`` only for a DENSE or CONV whose
+        accumulator width is not inferred yet.
     src : tuple[Node, ...]
         Operands.
     arg : Arg
@@ -283,43 +416,72 @@ def output_format(classes: int) -> FixedFormat:
     return FixedFormat(bits_for_range(0, max(classes - 1, 0), signed=False), signed=False)
 
 
-def build_spine(layers: Sequence[tuple[DenseArg, LIFArg]], *, encoder: EncoderParams,
-                timesteps: int, names: Sequence[tuple[str, str]] | None = None,
+#: One layer of :func:`build_spine`: a synapse + neuron pair, or a pool.
+SpineLayer = tuple[SynapseArg, LIFArg] | PoolArg
+
+
+def _default_names(layers: Sequence[SpineLayer]) -> list[tuple[str, str] | str]:
+    """``layers.{k}`` numbered over the nodes: a pair takes two numbers, a pool one."""
+    names: list[tuple[str, str] | str] = []
+    k = 0
+    for layer in layers:
+        if isinstance(layer, PoolArg):
+            names.append(f"layers.{k}")
+            k += 1
+        else:
+            names.append((f"layers.{k}", f"layers.{k + 1}"))
+            k += 2
+    return names
+
+
+def build_spine(layers: Sequence[SpineLayer], *, encoder: EncoderParams, timesteps: int,
+                names: Sequence[tuple[str, str] | str] | None = None,
                 input_name: str = "input", output_name: str = "output") -> Graph:
-    """Return the chain ``INPUT -> (DENSE -> LIF)* -> OUTPUT`` for the given arguments.
+    """Return the chain ``INPUT -> ((DENSE | CONV) -> LIF | POOL)* -> OUTPUT``.
 
     Parameters
     ----------
-    layers : sequence of (DenseArg, LIFArg)
-        One pair per layer; the INPUT has ``layers[0][0].n_in`` features.
+    layers : sequence of (DenseArg | ConvArg, LIFArg) or PoolArg
+        One pair per synapse layer, one ``PoolArg`` per pool; the INPUT has ``n_in`` features
+        of the first layer.
     encoder : EncoderParams
         Input encoding.
     timesteps : int
         Timesteps per sample.
-    names : sequence of (str, str), optional
-        ``(dense name, lif name)`` per layer; ``layers.{2k}`` and ``layers.{2k+1}`` by default.
+    names : sequence of (str, str) or str, optional
+        ``(synapse name, lif name)`` per pair and one name per pool; by default ``layers.{k}``
+        with ``k`` counting the nodes after the input (``layers.0``, ``layers.1`` for the first
+        pair).
     input_name, output_name : str
         Names of the INPUT and OUTPUT nodes.
 
-    DENSE nodes get no accumulator format (``passes.infer_widths`` adds it); the INPUT,
-    LIF and OUTPUT formats follow from the encoder and the sizes. The result is not verified.
+    DENSE and CONV nodes get no accumulator format (``passes.infer_widths`` adds it); the
+    INPUT, LIF, POOL and OUTPUT formats follow from the encoder and the sizes. The result is
+    not verified.
     """
     if not layers:
         raise ValueError("layers must hold at least one (DenseArg, LIFArg) pair, not none")
     if names is None:
-        names = [(f"layers.{2 * k}", f"layers.{2 * k + 1}") for k in range(len(layers))]
+        names = _default_names(layers)
     if len(names) != len(layers):
-        raise ValueError(f"names must have one pair per layer ({len(layers)}), not "
+        raise ValueError(f"names must have one entry per layer ({len(layers)}), not "
                          f"{len(names)}")
+    first = layers[0] if isinstance(layers[0], PoolArg) else layers[0][0]
     x = Node(op=Op.INPUT, fmt=input_format(encoder), src=(),
-             arg=InputArg(features=layers[0][0].n_in, encoder=encoder, timesteps=timesteps),
+             arg=InputArg(features=first.n_in, encoder=encoder, timesteps=timesteps),
              name=input_name)
     nodes = [x]
-    for (dense, lif), (dense_name, lif_name) in zip(layers, names, strict=True):
-        d = Node(op=Op.DENSE, fmt=None, src=(x,), arg=dense, name=dense_name)
-        x = Node(op=Op.LIF, fmt=SPIKE_FORMAT, src=(d,), arg=lif, name=lif_name)
+    for layer, name in zip(layers, names, strict=True):
+        if isinstance(layer, PoolArg):
+            x = Node(op=Op.POOL, fmt=SPIKE_FORMAT, src=(x,), arg=layer, name=name)
+            nodes.append(x)
+            continue
+        syn, lif = layer
+        op = Op.CONV if isinstance(syn, ConvArg) else Op.DENSE
+        d = Node(op=op, fmt=None, src=(x,), arg=syn, name=name[0])
+        x = Node(op=Op.LIF, fmt=SPIKE_FORMAT, src=(d,), arg=lif, name=name[1])
         nodes += [d, x]
-    out = Node(op=Op.OUTPUT, fmt=output_format(layers[-1][0].n_out), src=(x,), arg=OutputArg(),
+    out = Node(op=Op.OUTPUT, fmt=output_format(size(x)), src=(x,), arg=OutputArg(),
                name=output_name)
     return Graph(nodes=(*nodes, out), outputs=(out,))
 
@@ -329,20 +491,38 @@ def size(node: Node) -> int:
     a = node.arg
     if isinstance(a, InputArg):
         return a.features
-    if isinstance(a, DenseArg):
+    if isinstance(a, DenseArg | ConvArg | PoolArg):
         return a.n_out
     if isinstance(a, LIFArg | OutputArg):
         return size(node.src[0]) if node.src else 0
     raise TypeError(f"node arg must be one of {Arg}, not {a!r}")
 
 
+def feature_shape(node: Node) -> tuple[int, int, int] | None:
+    """Return the ``(C, H, W)`` map ``node`` produces, or ``None`` for a flat vector.
+
+    CONV and POOL produce maps and a LIF passes its operand's on; INPUT, DENSE and OUTPUT
+    values are flat (a CONV or POOL reading them states its own ``in_shape``). ``None`` also
+    for an invalid geometry (``compiler.verify`` reports it).
+    """
+    a = node.arg
+    if isinstance(a, ConvArg | PoolArg):
+        try:
+            return a.out_shape
+        except (ValueError, TypeError):
+            return None
+    if isinstance(a, LIFArg) and node.src:
+        return feature_shape(node.src[0])
+    return None
+
+
 def stage_of(g: Graph) -> Stage:
-    """Return the graph's stage, set by its first DENSE (``Stage.FLOAT`` if it has none).
+    """Return the graph's stage, set by its first DENSE or CONV (``Stage.FLOAT`` if none).
 
     ``compiler.verify`` reports nodes that disagree with this stage.
     """
     for n in g.nodes:
-        if isinstance(n.arg, DenseArg):
+        if isinstance(n.arg, DenseArg | ConvArg):
             return Stage.INTEGER if n.arg.is_integer else Stage.FLOAT
     return Stage.FLOAT
 

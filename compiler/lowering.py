@@ -10,17 +10,19 @@ from __future__ import annotations
 import numpy as np
 
 from spikesmith.hw.lif.config import LIFCoreConfig, NetworkConfig
-from spikesmith.sim.network import DenseLayer, NetworkParams
+from spikesmith.sim.conv import ConvLayer, PoolLayer
+from spikesmith.sim.network import DenseLayer, Layer, NetworkParams
 
-from .ir import Decision, DenseArg, Graph, InputArg, LIFArg, Node, Op, OutputArg
+from .ir import ConvArg, Decision, DenseArg, Graph, InputArg, LIFArg, Node, Op, OutputArg, PoolArg
 from .passes import partition
 from .verify import verify
 
-__all__ = ["spine", "to_network_config", "to_network_params"]
+__all__ = ["chain", "spine", "to_network_config", "to_network_params"]
 
 
-def spine(g: Graph) -> tuple[Node, list[tuple[Node, Node]], Node]:
-    """Return ``(input, [(dense, lif), ...], output)`` of a verified graph's chain.
+def chain(g: Graph) -> tuple[Node, list[tuple[Node, Node] | Node], Node]:
+    """Return ``(input, layers, output)`` of a verified graph's chain, where each layer is a
+    ``(synapse, lif)`` pair (DENSE or CONV, then LIF) or a POOL node, in order.
 
     Raises
     ------
@@ -28,19 +30,41 @@ def spine(g: Graph) -> tuple[Node, list[tuple[Node, Node]], Node]:
         If the output's decision rule is not one ``sim.network`` implements.
     """
     (out,) = g.outputs
-    pairs = []
+    layers: list[tuple[Node, Node] | Node] = []
     node = out.src[0]
-    while node.op is Op.LIF:
-        pairs.append((node.src[0], node))
-        node = node.src[0].src[0]
-    pairs.reverse()
+    while node.op in (Op.LIF, Op.POOL):
+        if node.op is Op.POOL:
+            layers.append(node)
+            node = node.src[0]
+        else:
+            layers.append((node.src[0], node))
+            node = node.src[0].src[0]
+    layers.reverse()
     if not isinstance(out.arg, OutputArg) or out.arg.rule is not Decision.MAX_COUNT:
         raise ValueError(f"output rule must be {Decision.MAX_COUNT.value}, not {out.arg.rule}")
-    return node, pairs, out
+    return node, layers, out
+
+
+def spine(g: Graph) -> tuple[Node, list[tuple[Node, Node]], Node]:
+    """Return ``(input, [(dense, lif), ...], output)`` of a verified graph of DENSE layers.
+
+    Raises
+    ------
+    ValueError
+        If the output's decision rule is not one ``sim.network`` implements, or the graph has
+        a CONV or POOL (see :func:`chain`).
+    """
+    inp, layers, out = chain(g)
+    other = [n.name for n in g.nodes if n.op in (Op.CONV, Op.POOL)]
+    if other:
+        raise ValueError(f"a graph of dense layers only is expected here; {other} are CONV or "
+                         "POOL nodes (the dense LIF cores of hw.lif do not run them)")
+    return inp, layers, out
 
 
 def to_network_params(g: Graph) -> NetworkParams:
-    """Return the ``sim.network.NetworkParams`` of a lowered graph.
+    """Return the ``sim.network.NetworkParams`` of a lowered graph (dense, conv and pool
+    layers).
 
     Raises
     ------
@@ -48,10 +72,25 @@ def to_network_params(g: Graph) -> NetworkParams:
         If ``g`` is not a valid, integer-only graph with inferred widths and cores.
     """
     verify(g, lowered=True)
-    inp, pairs, _out = spine(g)
+    inp, items, _out = chain(g)
     a: InputArg = inp.arg
-    layers = tuple(_dense_layer(dense, lif) for dense, lif in pairs)
+    layers = tuple(_layer(item) for item in items)
     return NetworkParams(layers=layers, encoder=a.encoder, timesteps=a.timesteps)
+
+
+def _layer(item: tuple[Node, Node] | Node) -> Layer:
+    """Return the ``sim`` record of one layer of a verified graph's chain."""
+    if isinstance(item, Node):
+        p: PoolArg = item.arg
+        return PoolLayer(kernel=p.kernel, in_shape=p.in_shape)
+    syn, lif = item
+    if isinstance(syn.arg, DenseArg):
+        return _dense_layer(syn, lif)
+    c: ConvArg = syn.arg
+    return ConvLayer(weights=np.array(c.weights),
+                     bias=None if c.bias is None else np.array(c.bias), weight_bits=c.bits,
+                     stride=c.stride, padding=c.padding, in_shape=c.in_shape,
+                     lif=lif.arg.params())
 
 
 def _dense_layer(dense: Node, lif: Node) -> DenseLayer:
@@ -76,6 +115,8 @@ def to_network_config(g: Graph, *, lanes: int | None = None) -> NetworkConfig:
     ------
     compiler.verify.IRError
         If ``g`` is not a valid lowered graph.
+    ValueError
+        If ``g`` has a CONV or POOL (not run by the dense cores this config describes).
     """
     if lanes is not None:
         g = partition(g, lanes=lanes)

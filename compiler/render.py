@@ -15,15 +15,23 @@ reset=subtract membrane=s16.0:floor:saturate
     outputs output
 
 (the two lines ending in ``\\`` are single lines in the text). A DENSE line is followed by one
-line per weight row: two spaces, then the row's numbers separated by single spaces. Integers
+line per weight row: two spaces, then the row's numbers separated by single spaces. A CONV
+line (``shape=<C_out>x<C_in>x<K>x<K> in_shape=<C>x<H>x<W> stride=.. padding=..
+weights=int|float bias=-|int|float ...``) is followed by one row per output channel (its
+``C_in*K*K`` weights, channel-major then row-major) and, when it has a bias, one row of the
+``C_out`` biases; a POOL line is ``kernel=<k> in_shape=<C>x<H>x<W>``. Integers
 are decimal; floats use Python's shortest round-trip ``repr`` (exact). ``-`` stands for "not
 set" (a DENSE without an inferred accumulator format, an unset optional field). Tokens are
 separated by exactly one space; there are no blank lines or comments, and the text ends with a
 newline, so a truncated file is always detected.
+
+CONV and POOL extend version 1 without changing it: every version-1 text of a dense network
+parses and renders exactly as before, and a reader without these ops rejects them by name.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +45,18 @@ from spikesmith.sim.lif import NeuronModel, ResetMode
 from spikesmith.sim.limits import LAYER_WEIGHTS, LAYER_WIDTH, TIMESTEPS, IntRange
 
 from .errors import CompilerError
-from .ir import Decision, DenseArg, Graph, InputArg, LIFArg, Node, Op, OutputArg
+from .ir import (
+    ConvArg,
+    Decision,
+    DenseArg,
+    Graph,
+    InputArg,
+    LIFArg,
+    Node,
+    Op,
+    OutputArg,
+    PoolArg,
+)
 
 __all__ = ["HEADER", "IRSyntaxError", "parse", "render"]
 
@@ -182,6 +201,21 @@ def _p_shape(tok: str) -> tuple[int, int]:
     return shape
 
 
+def _p_dims(count: int, total: IntRange, example: str) -> Callable[[str], tuple[int, ...]]:
+    """``count`` sizes joined by ``x``, each in ``LAYER_WIDTH``, their product in ``total``."""
+    expected = (f"{count} sizes joined by 'x', each {LAYER_WIDTH.describe()} and their product "
+                f"in {total.lo}..{total.hi} (sim.limits), e.g. {example}")
+    pattern = re.compile("x".join([r"([1-9][0-9]{0,5})"] * count))
+
+    def parse_dims(tok: str) -> tuple[int, ...]:
+        m = pattern.fullmatch(tok)
+        dims = tuple(int(v) for v in m.groups()) if m else ()
+        if not m or not all(n in LAYER_WIDTH for n in dims) or math.prod(dims) not in total:
+            raise _BadTokenError(expected)
+        return dims
+    return parse_dims
+
+
 _DTYPES = {"int": np.dtype(np.int64), "float": np.dtype(np.float64)}
 
 
@@ -205,6 +239,10 @@ def _d_dtype(w: np.ndarray) -> str:
     return "int" if np.issubdtype(w.dtype, np.integer) else "float"
 
 
+def _d_dims(dims: tuple[int, ...]) -> str:
+    return "x".join(map(str, dims))
+
+
 # --- per-op argument tables ---------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -214,16 +252,52 @@ class _Field:
     load: Callable[[str], Any]
 
 
+#: A block of number rows after a node line: its ``(rows, columns)`` and dtype.
+_Block = tuple[tuple[int, int], np.dtype]
+
+
 @dataclass(frozen=True)
 class _ArgSpec:
     fields: tuple[_Field, ...]
-    #: Build the argument from the parsed fields (and the weight rows, for DENSE).
-    build: Callable[[dict[str, Any], np.ndarray | None], Any]
+    #: Build the argument from the parsed fields and the row blocks.
+    build: Callable[[dict[str, Any], list[np.ndarray]], Any]
+    #: The row blocks that follow the node line, from its parsed fields.
+    blocks: Callable[[dict[str, Any]], list[_Block]] = lambda _v: []
+    #: The row blocks of an argument, as 2-D arrays, for the printer.
+    dump_blocks: Callable[[Any], list[np.ndarray]] = lambda _a: []
 
 
-def _build_dense(v: dict[str, Any], w: np.ndarray | None) -> DenseArg:
-    return DenseArg(weights=w, bits=v["bits"], input_scale=v["input_scale"], core=v["core"],
-                    lanes=v["lanes"])
+def _build_dense(v: dict[str, Any], blocks: list[np.ndarray]) -> DenseArg:
+    return DenseArg(weights=blocks[0], bits=v["bits"], input_scale=v["input_scale"],
+                    core=v["core"], lanes=v["lanes"])
+
+
+def _conv_blocks(v: dict[str, Any]) -> list[_Block]:
+    c_out, c_in, k, k2 = v["shape"]
+    out = [((c_out, c_in * k * k2), v["weights"])]
+    return out if v["bias"] is None else [*out, ((1, c_out), v["bias"])]
+
+
+def _build_conv(v: dict[str, Any], blocks: list[np.ndarray]) -> ConvArg:
+    return ConvArg(weights=blocks[0].reshape(v["shape"]), bits=v["bits"],
+                   in_shape=v["in_shape"], stride=v["stride"], padding=v["padding"],
+                   bias=blocks[1][0] if len(blocks) > 1 else None,
+                   input_scale=v["input_scale"], core=v["core"], lanes=v["lanes"])
+
+
+def _dump_conv(a: ConvArg) -> list[np.ndarray]:
+    w = [a.weights.reshape(a.weights.shape[0], -1)]
+    return w if a.bias is None else [*w, a.bias.reshape(1, -1)]
+
+
+#: Fields shared by the synapse ops (after their shape and weight fields).
+_SYNAPSE_TAIL = (
+    _Field("input_scale", lambda a: _d_optional(a.input_scale, _d_number),
+           _p_optional(_p_float)),
+    _Field("core", lambda a: _d_optional(a.core), _p_optional(_p_ident)),
+    _Field("lanes", lambda a: _d_optional(a.lanes), _p_optional(_p_int)),
+)
+_IN_SHAPE = _Field("in_shape", lambda a: _d_dims(a.in_shape), _p_dims(3, LAYER_WIDTH, "1x28x28"))
 
 
 _SPECS: dict[Op, _ArgSpec] = {
@@ -242,12 +316,27 @@ _SPECS: dict[Op, _ArgSpec] = {
             _Field("bits", lambda a: str(a.bits), _p_int),
             _Field("shape", lambda a: "x".join(map(str, a.weights.shape)), _p_shape),
             _Field("weights", lambda a: _d_dtype(a.weights), _p_dtype),
-            _Field("input_scale", lambda a: _d_optional(a.input_scale, _d_number),
-                   _p_optional(_p_float)),
-            _Field("core", lambda a: _d_optional(a.core), _p_optional(_p_ident)),
-            _Field("lanes", lambda a: _d_optional(a.lanes), _p_optional(_p_int)),
+            *_SYNAPSE_TAIL,
         ),
         _build_dense,
+        lambda v: [(v["shape"], v["weights"])],
+        lambda a: [a.weights],
+    ),
+    Op.CONV: _ArgSpec(
+        (
+            _Field("bits", lambda a: str(a.bits), _p_int),
+            _Field("shape", lambda a: _d_dims(a.weights.shape),
+                   _p_dims(4, LAYER_WEIGHTS, "16x1x5x5")),
+            _IN_SHAPE,
+            _Field("stride", lambda a: str(a.stride), _p_limited(LAYER_WIDTH)),
+            _Field("padding", lambda a: str(a.padding), _p_int),
+            _Field("weights", lambda a: _d_dtype(a.weights), _p_dtype),
+            _Field("bias", lambda a: _d_optional(a.bias, _d_dtype), _p_optional(_p_dtype)),
+            *_SYNAPSE_TAIL,
+        ),
+        _build_conv,
+        _conv_blocks,
+        _dump_conv,
     ),
     Op.LIF: _ArgSpec(
         (
@@ -260,6 +349,10 @@ _SPECS: dict[Op, _ArgSpec] = {
         lambda v, _w: LIFArg(threshold=v["threshold"], model=v["model"],
                              leak_shift=v["leak_shift"], reset=v["reset"],
                              membrane=v["membrane"]),
+    ),
+    Op.POOL: _ArgSpec(
+        (_Field("kernel", lambda a: str(a.kernel), _p_limited(LAYER_WIDTH)), _IN_SHAPE),
+        lambda v, _b: PoolArg(kernel=v["kernel"], in_shape=v["in_shape"]),
     ),
     Op.OUTPUT: _ArgSpec(
         (_Field("rule", lambda a: a.rule.value, _p_enum(Decision)),),
@@ -286,8 +379,8 @@ def render(g: Graph) -> str:
         kv = " ".join(f"{f.key}={f.dump(n.arg)}" for f in spec.fields)
         fmt = "-" if n.fmt is None else str(n.fmt)
         lines.append(f"{n.name} = {n.op.name}({srcs}) {fmt} {kv}")
-        if isinstance(n.arg, DenseArg):
-            lines += [_render_row(row) for row in n.arg.weights]
+        for block in spec.dump_blocks(n.arg):
+            lines += [_render_row(row) for row in block]
     lines.append("outputs " + ",".join(o.name for o in g.outputs))
     return "\n".join(lines) + "\n"
 
@@ -312,14 +405,14 @@ def _resolve(names: str, defined: dict[str, Node], lineno: int, what: str) -> tu
     return tuple(out)
 
 
-def _parse_rows(lines: list[str], start: int, shape: tuple[int, int], dtype: np.dtype
-                ) -> np.ndarray:
+def _parse_rows(lines: list[str], start: int, shape: tuple[int, int], dtype: np.dtype,
+                what: str = "weight row") -> np.ndarray:
     rows, cols = shape
     parse_tok = _p_int if dtype.kind == "i" else _p_float
     out = np.zeros(shape, dtype=dtype)
     for r in range(rows):
         lineno = start + r + 1
-        expected = (f"weight row {r + 1} of {rows}: two spaces then {cols} "
+        expected = (f"{what} {r + 1} of {rows}: two spaces then {cols} "
                     f"{'integers' if dtype.kind == 'i' else 'floats'} separated by single spaces")
         if start + r >= len(lines):
             raise IRSyntaxError(lineno, "end of text", expected)
@@ -404,12 +497,13 @@ def parse(text: str) -> Graph:
                 raise IRSyntaxError(lineno + 1, lines[k + 1], "end of text after 'outputs'")
             return Graph(nodes=tuple(nodes), outputs=outs)
         op, fmt, src, name, values = _parse_node(line, lineno, defined)
-        weights = None
-        if op is Op.DENSE:
-            weights = _parse_rows(lines, k + 1, values["shape"], values["weights"])
-            k += values["shape"][0]
+        blocks = []
+        for b, (shape, dtype) in enumerate(_SPECS[op].blocks(values)):
+            what = "weight row" if b == 0 else "bias row"
+            blocks.append(_parse_rows(lines, k + 1, shape, dtype, what))
+            k += shape[0]
         try:
-            arg = _SPECS[op].build(values, weights)
+            arg = _SPECS[op].build(values, blocks)
         except (ValueError, TypeError) as exc:
             raise IRSyntaxError(lineno, line, f"valid {op.name} fields ({exc})") from None
         node = Node(op=op, fmt=fmt, src=src, arg=arg, name=name)

@@ -1,8 +1,10 @@
 """The IR checks itself: a per-op rule table and :func:`verify`.
 
 :data:`RULES` states, for each op, its operand count, the ops its operands may be, its
-argument type and a check of its argument, format and shapes. Graph-wide rules (names, order,
-the chain shape of the spine, the stage) are checked by :func:`verify` itself. Every problem
+argument type and a check of its argument, format and shapes (for CONV and POOL: the
+geometry of ``sim.conv``, the operand's size and map, the bias against the membrane of the
+LIF it feeds, OR pooling of spikes only). Graph-wide rules (names, order, the chain shape of
+the spine, the stage) are checked by :func:`verify` itself. Every problem
 is collected, then one :class:`IRError` lists them all.
 """
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spikesmith.sim.conv import check_shape, conv_weight_bound
 from spikesmith.sim.encoders import EncoderParams
 from spikesmith.sim.fixed import FixedFormat, bits_for_range
 from spikesmith.sim.lif import LIFParams
@@ -24,6 +27,7 @@ from spikesmith.sim.ops import accumulator_bound
 from .errors import CompilerError
 from .ir import (
     SPIKE_FORMAT,
+    ConvArg,
     Decision,
     DenseArg,
     Graph,
@@ -32,7 +36,10 @@ from .ir import (
     Node,
     Op,
     OutputArg,
+    PoolArg,
     Stage,
+    SynapseArg,
+    feature_shape,
     input_format,
     output_format,
     size,
@@ -84,33 +91,42 @@ def _check_input(n: Node, stage: Stage) -> list[str]:
     return out
 
 
-def _check_dense(n: Node, stage: Stage) -> list[str]:
-    a: DenseArg = n.arg
-    w = a.weights
+def _operand_problems(n: Node, n_in: int) -> list[str]:
+    if n.src and n_in != size(n.src[0]):
+        return [(f"weights have {n_in} inputs but operand {n.src[0].name!r} produces "
+                f"{size(n.src[0])} values")]
+    return []
+
+
+def _float_synapse(n: Node, arrays: list[np.ndarray]) -> list[str]:
+    """Float-stage rules shared by DENSE and CONV (weights and, for CONV, the bias)."""
+    a: DenseArg | ConvArg = n.arg
     out = []
-    if a.bits not in WEIGHT_BITS:
-        return _out_of_range(WEIGHT_BITS, a.bits)
-    if w.ndim != 2 or w.shape[0] < 1 or w.shape[1] < 1:
-        return [f"weights must be a non-empty 2-D array, not shape {w.shape}"]
-    if n.src and w.shape[1] != size(n.src[0]):
-        out.append(f"weights have {w.shape[1]} inputs but operand {n.src[0].name!r} "
-                   f"produces {size(n.src[0])} values")
-    if stage is Stage.FLOAT:
-        if not np.issubdtype(w.dtype, np.floating):
-            out.append(f"weights must be float in a float-stage graph, not {w.dtype}")
-        elif not np.all(np.isfinite(w)):
-            out.append("weights must be finite")
-        if not _is_pos_float(a.input_scale):
-            out.append(f"input_scale must be a positive finite float in the float stage, "
-                       f"not {a.input_scale!r}")
-        if n.fmt is not None:
-            out.append(f"a float DENSE has no accumulator format yet, not {n.fmt}")
-        if a.core is not None or a.lanes is not None:
-            out.append("a float DENSE cannot be partitioned; run passes.quantize first")
-        return out
-    if not np.issubdtype(w.dtype, np.integer):
-        out.append(f"weights must be integers after quantisation, not {w.dtype}")
-        return out
+    if not all(np.issubdtype(w.dtype, np.floating) for w in arrays):
+        out.append(f"weights must be float in a float-stage graph, not "
+                   f"{[str(w.dtype) for w in arrays]}")
+    elif not all(np.all(np.isfinite(w)) for w in arrays):
+        out.append("weights must be finite")
+    if not _is_pos_float(a.input_scale):
+        out.append(f"input_scale must be a positive finite float in the float stage, "
+                   f"not {a.input_scale!r}")
+    if n.fmt is not None:
+        out.append(f"a float {n.op.name} has no accumulator format yet, not {n.fmt}")
+    if a.core is not None or a.lanes is not None:
+        out.append(f"a float {n.op.name} cannot be partitioned; run passes.quantize first")
+    return out
+
+
+def _integer_synapse(n: Node, arrays: list[np.ndarray], bound: Callable[[int], int]
+                     ) -> list[str]:
+    """Integer-stage rules shared by DENSE and CONV; ``bound(input_max)`` is the proven
+    bound on ``|I|`` of the op."""
+    a: DenseArg | ConvArg = n.arg
+    w = arrays[0]
+    if not all(np.issubdtype(x.dtype, np.integer) for x in arrays):
+        return [(f"weights must be integers after quantisation, not "
+                f"{[str(x.dtype) for x in arrays]}")]
+    out = []
     top = (1 << (a.bits - 1)) - 1
     if w.min() < -top - 1 or w.max() > top:
         out.append(f"weights must fit {a.bits} signed bits, not range "
@@ -121,10 +137,10 @@ def _check_dense(n: Node, stage: Stage) -> list[str]:
         if not n.fmt.signed or n.fmt.frac != 0:
             out.append(f"accumulator format must be signed with no fractional bits, not {n.fmt}")
         elif n.src and n.src[0].fmt is not None:
-            bound = accumulator_bound(w, input_max=n.src[0].fmt.max_value)
-            if not n.fmt.contains(-bound, bound):
+            b = bound(n.src[0].fmt.max_value)
+            if not n.fmt.contains(-b, b):
                 out.append(f"accumulator format {n.fmt} cannot hold the proven bound "
-                           f"|I| <= {bound}; it needs {bits_for_range(-bound, bound)} bits")
+                           f"|I| <= {b}; it needs {bits_for_range(-b, b)} bits")
     if (a.core is None) != (a.lanes is None):
         out.append(f"core and lanes must be set together, not core={a.core!r} "
                    f"lanes={a.lanes!r}")
@@ -133,6 +149,87 @@ def _check_dense(n: Node, stage: Stage) -> list[str]:
     if a.lanes is not None:
         out += _out_of_range(LANES, a.lanes)
     return out
+
+
+def _check_dense(n: Node, stage: Stage) -> list[str]:
+    a: DenseArg = n.arg
+    w = a.weights
+    if a.bits not in WEIGHT_BITS:
+        return _out_of_range(WEIGHT_BITS, a.bits)
+    if w.ndim != 2 or w.shape[0] < 1 or w.shape[1] < 1:
+        return [f"weights must be a non-empty 2-D array, not shape {w.shape}"]
+    out = _operand_problems(n, w.shape[1])
+    if stage is Stage.FLOAT:
+        return out + _float_synapse(n, [w])
+    return out + _integer_synapse(n, [w], lambda m: accumulator_bound(w, input_max=m))
+
+
+def _map_operand(n: Node, in_shape: tuple[int, int, int]) -> list[str]:
+    """The operand of a CONV or POOL must produce ``in_shape``'s values (and that map, if it
+    produces one)."""
+    src = n.src[0]
+    if math.prod(in_shape) != size(src):
+        return [(f"in_shape {in_shape} reads {math.prod(in_shape)} values but operand "
+                f"{src.name!r} produces {size(src)}")]
+    shape = feature_shape(src)
+    if shape is not None and shape != in_shape:
+        return [f"in_shape {in_shape} differs from the {shape} map of operand {src.name!r}"]
+    return []
+
+
+def _check_conv(n: Node, stage: Stage) -> list[str]:
+    a: ConvArg = n.arg
+    w = a.weights
+    if a.bits not in WEIGHT_BITS:
+        return _out_of_range(WEIGHT_BITS, a.bits)
+    if w.ndim != 4 or min(w.shape) < 1 or w.shape[2] != w.shape[3]:
+        return [f"weights must be a non-empty (C_out, C_in, K, K) array, not shape {w.shape}"]
+    try:
+        check_shape(a.in_shape)
+        a.out_shape  # noqa: B018 -- validates kernel, stride, padding and sizes
+    except (ValueError, TypeError) as exc:
+        return [str(exc)]
+    out = _map_operand(n, a.in_shape)
+    if w.shape[1] != a.in_shape[0]:
+        out.append(f"weights read {w.shape[1]} channels, in_shape has {a.in_shape[0]}")
+    arrays = [w]
+    if a.bias is not None:
+        if a.bias.shape != (w.shape[0],):
+            return [*out, f"bias must have shape ({w.shape[0]},), not {a.bias.shape}"]
+        arrays.append(a.bias)
+    if stage is Stage.FLOAT:
+        return out + _float_synapse(n, arrays)
+    return out + _integer_synapse(
+        n, arrays, lambda m: conv_weight_bound(w, a.bias, input_max=m))
+
+
+def _check_pool(n: Node, stage: Stage) -> list[str]:
+    a: PoolArg = n.arg
+    out = []
+    if n.fmt != SPIKE_FORMAT:
+        out.append(f"format must be {SPIKE_FORMAT} (spikes), not {n.fmt}")
+    try:
+        a.out_shape  # noqa: B018 -- validates kernel and shape
+    except (ValueError, TypeError) as exc:
+        return [*out, str(exc)]
+    src = n.src[0]
+    if src.fmt != SPIKE_FORMAT:
+        out.append(f"operand {src.name!r} must carry spikes ({SPIKE_FORMAT}) to be OR-pooled, "
+                   f"not {src.fmt}")
+    return out + _map_operand(n, a.in_shape)
+
+
+def _bias_problems(n: Node, a: LIFArg) -> list[str]:
+    """A CONV bias in the integer stage must fit the membrane of the LIF it feeds."""
+    syn = n.src[0].arg if n.src else None
+    if not isinstance(syn, ConvArg) or syn.bias is None or not syn.is_integer:
+        return []
+    b = syn.bias
+    if b.size and np.issubdtype(b.dtype, np.integer) and not a.membrane.contains(
+            int(b.min()), int(b.max())):
+        return [(f"the bias of {n.src[0].name!r}, range [{int(b.min())}, {int(b.max())}], "
+                f"must fit the membrane {a.membrane}")]
+    return []
 
 
 def _check_lif(n: Node, stage: Stage) -> list[str]:
@@ -159,7 +256,7 @@ def _check_lif(n: Node, stage: Stage) -> list[str]:
         out.append(str(exc))
     if a.membrane.frac != 0:
         out.append(f"membrane must have no fractional bits, not {a.membrane}")
-    return out
+    return out + _bias_problems(n, a)
 
 
 def _check_output(n: Node, stage: Stage) -> list[str]:
@@ -196,11 +293,16 @@ class Rule:
     check: Callable[[Node, Stage], list[str]]
 
 
+#: The synapse ops: they carry weights, an accumulator format and a core.
+_SYNAPSE_OPS = frozenset({Op.DENSE, Op.CONV})
+
 #: The per-op rule table.
 RULES: dict[Op, Rule] = {
     Op.INPUT: Rule(0, frozenset(), InputArg, _check_input),
-    Op.DENSE: Rule(1, frozenset({Op.INPUT, Op.LIF}), DenseArg, _check_dense),
-    Op.LIF: Rule(1, frozenset({Op.DENSE}), LIFArg, _check_lif),
+    Op.DENSE: Rule(1, frozenset({Op.INPUT, Op.LIF, Op.POOL}), DenseArg, _check_dense),
+    Op.CONV: Rule(1, frozenset({Op.INPUT, Op.LIF, Op.POOL}), ConvArg, _check_conv),
+    Op.LIF: Rule(1, frozenset({Op.DENSE, Op.CONV}), LIFArg, _check_lif),
+    Op.POOL: Rule(1, frozenset({Op.INPUT, Op.LIF, Op.POOL}), PoolArg, _check_pool),
     Op.OUTPUT: Rule(1, frozenset({Op.LIF}), OutputArg, _check_output),
 }
 
@@ -219,8 +321,8 @@ def _check_node(n: Node, stage: Stage) -> list[str]:
     if bad:
         accepted = ", ".join(sorted(o.name for o in rule.operands))
         return [f"operand {s.name!r} is {s.op.name}; accepted: {accepted}" for s in bad]
-    if n.op is not Op.DENSE and n.fmt is None:
-        return ["format must be set (only a DENSE may lack one before infer_widths)"]
+    if n.op not in _SYNAPSE_OPS and n.fmt is None:
+        return ["format must be set (only a DENSE or CONV may lack one before infer_widths)"]
     return rule.check(n, stage)
 
 
@@ -265,23 +367,22 @@ def _graph_problems(g: Graph) -> list[str]:
 def _stage_problems(g: Graph, stage: Stage, *, lowered: bool) -> list[str]:
     out = []
     for n in g.nodes:
-        if isinstance(n.arg, DenseArg | LIFArg) and n.arg.is_integer != (stage is
-                                                                        Stage.INTEGER):
+        if isinstance(n.arg, DenseArg | ConvArg | LIFArg) and n.arg.is_integer != (
+                stage is Stage.INTEGER):
             kind = "integer" if n.arg.is_integer else "float"
             out.append(f"node {n.name!r}: {kind} parameters in a {stage.value}-stage graph "
-                       f"(the first DENSE sets the stage)")
+                       f"(the first DENSE or CONV sets the stage)")
+    synapses = [n for n in g.nodes if n.op in _SYNAPSE_OPS and isinstance(n.arg, SynapseArg)]
     if lowered:
         if stage is not Stage.INTEGER:
             out.append("a lowered graph must be integer-only; run passes.quantize")
-        dense = g.of_op(Op.DENSE)
         out += [f"node {n.name!r}: accumulator width not inferred; run passes.infer_widths"
-                for n in dense if n.fmt is None]
+                for n in synapses if n.fmt is None]
         out += [f"node {n.name!r}: not assigned to a core; run passes.partition"
-                for n in dense if isinstance(n.arg, DenseArg) and n.arg.core is None]
-    cores = [n.arg.core for n in g.of_op(Op.DENSE)
-             if isinstance(n.arg, DenseArg) and n.arg.core is not None]
-    if cores and len(cores) != len(g.of_op(Op.DENSE)):
-        out.append("either every DENSE is assigned to a core or none is")
+                for n in synapses if n.arg.core is None]
+    cores = [n.arg.core for n in synapses if n.arg.core is not None]
+    if cores and len(cores) != len(synapses):
+        out.append("either every DENSE and CONV is assigned to a core or none is")
     dup = sorted({c for c in cores if cores.count(c) > 1})
     if dup:
         out.append(f"core names must be unique, not {dup}")

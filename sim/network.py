@@ -1,12 +1,20 @@
-"""A feed-forward network of dense LIF layers over ``T`` timesteps, vectorised over the batch.
+"""A feed-forward network of LIF layers over ``T`` timesteps, vectorised over the batch.
 
-For each timestep ``t`` (see ``sim.lif`` for the neuron and ``sim.encoders`` for layer-0
-input)::
+A network is a sequence of layers, each a :class:`DenseLayer`, a ``sim.conv.ConvLayer`` or a
+``sim.conv.PoolLayer``. For each timestep ``t`` (see ``sim.lif`` for the neuron,
+``sim.encoders`` for layer-0 input and ``sim.conv`` for convolution and pooling)::
 
     x_0[t] = encode(images)[t]
-    I_l[t] = x_{l-1}[t] @ W_l.T          (exact integers, sim.ops.exact_matmul)
-    s_l[t], v_l[t] = lif_step(I_l[t], v_l[t-1])
+    I_l[t] = x_{l-1}[t] @ W_l.T                   dense (exact integers, sim.ops.exact_matmul)
+    I_l[t] = conv(x_{l-1}[t], W_l, b_l)           conv  (exact integers, sim.conv)
+    s_l[t], v_l[t] = lif_step(I_l[t], v_l[t-1])   dense and conv
+    s_l[t] = or_pool(x_{l-1}[t])                  pool (no state, no membrane)
     x_l[t] = s_l[t]
+
+Every ``x_l`` is a flat vector; a feature map ``(C, H, W)`` is flattened channel-major
+(``c*H*W + y*W + x``), so a Flatten between a conv or pool layer and a dense layer is free.
+Consecutive layers chain when the outputs of one are the inputs of the next (and, between
+feature-map layers, their shapes are equal).
 
 The prediction is the output neuron with the most spikes over the ``T`` timesteps; ties go to
 the larger final membrane, then to the lower index.
@@ -19,12 +27,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .encoders import EncoderParams, encode, input_max
+from .conv import ConvLayer, PoolLayer, conv_accumulator_bound, conv_synaptic_input, or_pool
+from .encoders import EncoderParams, Encoding, encode, input_max
 from .lif import LIFParams, LIFState, lif_step
 from .limits import WEIGHT_BITS
 from .ops import accumulator_bound, exact_matmul
 
-__all__ = ["DenseLayer", "NetworkParams", "Trace", "predict", "run_network"]
+__all__ = ["DenseLayer", "Layer", "NetworkParams", "Trace", "predict", "run_network"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,29 +74,70 @@ class DenseLayer:
         return int(self.weights.shape[0])
 
 
+#: One layer of a network: dense or conv synapses with LIF neurons, or OR pooling.
+Layer = DenseLayer | ConvLayer | PoolLayer
+
+
+def _check_chain(a: Layer, b: Layer) -> None:
+    """Raise ``ValueError`` unless the outputs of ``a`` are the inputs of ``b``."""
+    if a.n_out != b.n_in:
+        raise ValueError(f"layer sizes do not chain: {a.n_out} outputs feed {b.n_in}")
+    a_shape = getattr(a, "out_shape", None)
+    b_shape = getattr(b, "in_shape", None)
+    if a_shape is not None and b_shape is not None and a_shape != b_shape:
+        raise ValueError(f"layer shapes do not chain: a {a_shape} map feeds a {b_shape} input")
+
+
 @dataclass(frozen=True, eq=False)
 class NetworkParams:
-    """An integer network: encoder, timesteps and layers."""
+    """An integer network: encoder, timesteps and layers.
 
-    layers: tuple[DenseLayer, ...]
+    Raises
+    ------
+    ValueError
+        On no layers, layers that do not chain, a pool layer last (it has no membrane for the
+        output rule), a pool layer first under direct-current coding (it pools spikes), or
+        ``timesteps < 1``.
+    TypeError
+        On a layer that is not a ``Layer``.
+    """
+
+    layers: tuple[Layer, ...]
     encoder: EncoderParams
     timesteps: int
 
     def __post_init__(self) -> None:
         if not self.layers:
             raise ValueError("a network needs at least one layer")
+        for layer in self.layers:
+            if not isinstance(layer, DenseLayer | ConvLayer | PoolLayer):
+                raise TypeError(
+                    f"a layer must be a DenseLayer, ConvLayer or PoolLayer, not {layer!r}")
         for a, b in itertools.pairwise(self.layers):
-            if a.n_out != b.n_in:
-                raise ValueError(f"layer sizes do not chain: {a.n_out} outputs feed {b.n_in}")
+            _check_chain(a, b)
+        if isinstance(self.layers[-1], PoolLayer):
+            raise ValueError("the last layer must have neurons (dense or conv), not be a pool")
+        if isinstance(self.layers[0], PoolLayer) and self.encoder.encoding is Encoding.DIRECT:
+            raise ValueError("a pool layer pools spikes; it cannot read direct-current input")
         if self.timesteps < 1:
             raise ValueError(f"timesteps must be >= 1, not {self.timesteps!r}")
 
     def bounds(self) -> list[int]:
-        """Per-layer bound on the synaptic input ``|I_l|`` (``sim.ops.accumulator_bound``)."""
+        """Per-layer bound on the synaptic input ``|I_l|`` and its partial sums (0 for a pool).
+
+        ``sim.ops.accumulator_bound`` for dense layers, ``sim.conv.conv_accumulator_bound`` for
+        conv layers; the input of layer 0 is bounded by ``sim.encoders.input_max``, every other
+        input is a spike.
+        """
         out = []
         for idx, layer in enumerate(self.layers):
             m = input_max(self.encoder) if idx == 0 else 1
-            out.append(accumulator_bound(layer.weights, input_max=m))
+            if isinstance(layer, DenseLayer):
+                out.append(accumulator_bound(layer.weights, input_max=m))
+            elif isinstance(layer, ConvLayer):
+                out.append(conv_accumulator_bound(layer, input_max=m))
+            else:
+                out.append(0)
         return out
 
 
@@ -100,9 +150,11 @@ class Trace:
     inputs : np.ndarray
         Encoded layer-0 input ``(T, batch, n_in)`` ``uint8``.
     spikes : tuple[np.ndarray, ...]
-        Per layer, ``(T, batch, n_l)`` ``uint8`` spikes.
-    membranes : tuple[np.ndarray, ...] | None
-        Per layer, ``(T, batch, n_l)`` ``int64`` membranes after reset; ``None`` if not recorded.
+        Per layer, ``(T, batch, n_l)`` ``uint8`` spikes (pooled spikes for a pool layer),
+        feature maps flattened channel-major.
+    membranes : tuple[np.ndarray | None, ...] | None
+        Per layer, ``(T, batch, n_l)`` ``int64`` membranes after reset, ``None`` for a pool layer
+        (it has none); ``None`` as a whole if not recorded.
     counts : np.ndarray
         Output spike counts ``(batch, n_out)``.
     predictions : np.ndarray
@@ -111,7 +163,7 @@ class Trace:
 
     inputs: np.ndarray
     spikes: tuple[np.ndarray, ...]
-    membranes: tuple[np.ndarray, ...] | None
+    membranes: tuple[np.ndarray | None, ...] | None
     counts: np.ndarray
     predictions: np.ndarray
 
@@ -129,6 +181,8 @@ def run_network(params: NetworkParams, images: np.ndarray, *, record_membranes: 
                 ) -> Trace:
     """Run the integer network on ``uint8`` images ``(batch, features)``.
 
+    An image feeding a conv or pool layer is its ``(C, H, W)`` map flattened channel-major.
+
     Raises
     ------
     ValueError
@@ -143,16 +197,24 @@ def run_network(params: NetworkParams, images: np.ndarray, *, record_membranes: 
     batch = images.shape[0]
     T = params.timesteps
     bounds = params.bounds()
-    states = [LIFState.zeros(batch=batch, n=layer.n_out) for layer in params.layers]
+    states = [None if isinstance(layer, PoolLayer) else LIFState.zeros(batch=batch, n=layer.n_out)
+              for layer in params.layers]
     spikes = [np.zeros((T, batch, layer.n_out), np.uint8) for layer in params.layers]
     membranes = (
-        [np.zeros((T, batch, layer.n_out), np.int64) for layer in params.layers]
+        [None if st is None else np.zeros((T, batch, st.v.shape[1]), np.int64) for st in states]
         if record_membranes else None
     )
     for t in range(T):
         x = x_all[t]
         for idx, layer in enumerate(params.layers):
-            i = exact_matmul(x, layer.weights, bound=bounds[idx])
+            if isinstance(layer, PoolLayer):
+                x = or_pool(x, layer)
+                spikes[idx][t] = x
+                continue
+            if isinstance(layer, ConvLayer):
+                i = conv_synaptic_input(x, layer, bound=bounds[idx])
+            else:
+                i = exact_matmul(x, layer.weights, bound=bounds[idx])
             s, states[idx] = lif_step(i, states[idx], layer.lif)
             spikes[idx][t] = s
             if membranes is not None:

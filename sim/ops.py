@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["accumulator_bound", "exact_matmul"]
+__all__ = ["accumulator_bound", "exact_dtype", "exact_matmul"]
 
 _F32_EXACT = 1 << 24
 _F64_EXACT = 1 << 53
@@ -29,6 +29,20 @@ def accumulator_bound(w: np.ndarray, *, input_max: int) -> int:
     return int(input_max) * int(np.abs(w).sum(axis=1).max())
 
 
+def exact_dtype(bound: int) -> np.dtype:
+    """Return the cheapest dtype whose products and sums are exact for partial sums within
+    ``bound``: ``float32`` below ``2**24``, ``float64`` below ``2**53``, else ``int64``.
+
+    Integers computed in the float dtypes are exact, so casting them to ``int64`` (with or
+    without rounding) gives the integer result.
+    """
+    if bound < _F32_EXACT:
+        return np.dtype(np.float32)
+    if bound < _F64_EXACT:
+        return np.dtype(np.float64)
+    return np.dtype(np.int64)
+
+
 def exact_matmul(x: np.ndarray, w: np.ndarray, *, bound: int) -> np.ndarray:
     """Return ``x @ w.T`` as ``int64``, exactly.
 
@@ -41,10 +55,6 @@ def exact_matmul(x: np.ndarray, w: np.ndarray, *, bound: int) -> np.ndarray:
     bound : int
         A proven bound on every partial sum, from :func:`accumulator_bound`.
     """
-    if bound < _F32_EXACT:
-        y = np.asarray(x, dtype=np.float32) @ np.asarray(w, dtype=np.float32).T
-    elif bound < _F64_EXACT:
-        y = np.asarray(x, dtype=np.float64) @ np.asarray(w, dtype=np.float64).T
-    else:
-        return np.asarray(x, dtype=np.int64) @ np.asarray(w, dtype=np.int64).T
-    return np.rint(y).astype(np.int64)
+    dt = exact_dtype(bound)
+    y = np.asarray(x, dtype=dt) @ np.asarray(w, dtype=dt).T
+    return y if dt.kind == "i" else np.rint(y).astype(np.int64)

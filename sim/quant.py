@@ -9,6 +9,8 @@ One place for each folding equation; the training layer's fake quantisation
 * Threshold: with inputs scaled by ``input_scale`` (1 for spikes, ``1/255`` for direct
   current of 8-bit pixels), the membrane LSB is ``s * input_scale`` and
   ``theta_int = max(1, round_half_even(theta / (s * input_scale)))``.
+* Bias (conv layers, ``sim.conv``): in the same membrane LSB,
+  ``b_int = round_half_even(b / (s * input_scale))``.
 
 Quantisation is never silently destructive: ``weight_quant_stats`` counts, with the same
 arithmetic as ``quantize_weights`` (both call one helper), how many nonzero weights became 0
@@ -26,6 +28,7 @@ from .limits import MEMBRANE_BITS, WEIGHT_BITS
 __all__ = [
     "WeightQuantStats",
     "check_weight_bits",
+    "quantize_bias",
     "quantize_threshold",
     "quantize_weights",
     "weight_quant_stats",
@@ -155,3 +158,17 @@ def quantize_threshold(theta: float, *, scale: float, input_scale: float = 1.0,
             f"membrane holds ({top}); use wider membranes or fewer weight bits"
         )
     return t
+
+
+def quantize_bias(bias: np.ndarray, *, scale: float, input_scale: float = 1.0) -> np.ndarray:
+    """Return the integer bias ``round_half_even(b / (scale * input_scale))`` in membrane LSBs.
+
+    Whether it fits the membrane is a rule of the layer (``sim.conv.ConvLayer``, checked by
+    ``compiler.verify``).
+
+    Raises
+    ------
+    ValueError
+        If ``bias`` holds inf or NaN.
+    """
+    return np.rint(_finite(bias) / (scale * input_scale)).astype(np.int64)

@@ -6,8 +6,11 @@ Per-op analysis by ``functools.singledispatch`` on the node argument:
   input the operand's format can carry (every partial sum too, in any order), so the signed
   accumulator of ``sim.fixed.bits_for_range(-bound, bound)`` bits never overflows. It is
   marked ``Overflow.WRAP``: with the bound proven, no saturation logic is needed.
+* CONV: the same with ``|I| <= sim.conv.conv_weight_bound(W, b, input_max=...)``, i.e.
+  ``max_o (|b[o]| + input_max * sum |W[o]|)`` over one output channel's ``C_in*K*K`` taps.
 * LIF: the membrane is saturating (``sim.lif.charge`` clamps to it); the pass marks it so.
-* INPUT, OUTPUT: their formats are fixed by the encoder and the class count; kept.
+* INPUT, POOL, OUTPUT: their formats are fixed by the encoder, spikes and the class count;
+  kept.
 
 Needs an integer-stage graph (run ``quantize`` first).
 """
@@ -17,12 +20,18 @@ from __future__ import annotations
 import dataclasses
 from functools import singledispatch
 
+from spikesmith.sim.conv import conv_weight_bound
 from spikesmith.sim.fixed import FixedFormat, Overflow, bits_for_range
 from spikesmith.sim.ops import accumulator_bound
 
-from ..ir import DenseArg, Graph, LIFArg, Node, rewrite
+from ..ir import ConvArg, DenseArg, Graph, LIFArg, Node, rewrite
 
-__all__ = ["accumulator_format", "infer_widths"]
+__all__ = ["accumulator_format", "bound_format", "infer_widths"]
+
+
+def bound_format(bound: int) -> FixedFormat:
+    """Return the narrowest signed, wrapping format holding ``-bound .. bound``."""
+    return FixedFormat(bits_for_range(-bound, bound), overflow=Overflow.WRAP)
 
 
 def accumulator_format(weights, *, input_max: int) -> FixedFormat:
@@ -30,8 +39,7 @@ def accumulator_format(weights, *, input_max: int) -> FixedFormat:
 
     The bound is ``sim.ops.accumulator_bound``; the format wraps (it never needs to).
     """
-    bound = accumulator_bound(weights, input_max=input_max)
-    return FixedFormat(bits_for_range(-bound, bound), overflow=Overflow.WRAP)
+    return bound_format(accumulator_bound(weights, input_max=input_max))
 
 
 @singledispatch
@@ -39,13 +47,24 @@ def _infer(arg: object, node: Node) -> Node:
     return node
 
 
-@_infer.register
-def _(arg: DenseArg, node: Node) -> Node:
+def _require_integer(arg: DenseArg | ConvArg, node: Node) -> None:
     if not arg.is_integer:
         raise ValueError(f"node {node.name!r}: weights must be integers to infer widths, not "
                          f"{arg.weights.dtype}; run passes.quantize first")
+
+
+@_infer.register
+def _(arg: DenseArg, node: Node) -> Node:
+    _require_integer(arg, node)
     fmt = accumulator_format(arg.weights, input_max=node.src[0].fmt.max_value)
     return dataclasses.replace(node, fmt=fmt)
+
+
+@_infer.register
+def _(arg: ConvArg, node: Node) -> Node:
+    _require_integer(arg, node)
+    bound = conv_weight_bound(arg.weights, arg.bias, input_max=node.src[0].fmt.max_value)
+    return dataclasses.replace(node, fmt=bound_format(bound))
 
 
 @_infer.register
@@ -55,11 +74,12 @@ def _(arg: LIFArg, node: Node) -> Node:
 
 
 def infer_widths(g: Graph) -> Graph:
-    """Return ``g`` with every DENSE accumulator format inferred and membranes saturating.
+    """Return ``g`` with every DENSE and CONV accumulator format inferred and membranes
+    saturating.
 
     Raises
     ------
     ValueError
-        If a DENSE still has float weights.
+        If a DENSE or CONV still has float weights.
     """
     return rewrite(g, lambda _old, new: _infer(new.arg, new))

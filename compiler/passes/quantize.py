@@ -1,10 +1,12 @@
 """Pass ``quantize``: fold float weights and thresholds into the integers of the contract.
 
-Per DENSE + LIF pair, through ``sim.quant`` only:
+Per DENSE + LIF or CONV + LIF pair, through ``sim.quant`` only:
 
 * ``w_int, s = sim.quant.quantize_weights(w, bits=bits)``;
 * ``theta_int = sim.quant.quantize_threshold(theta, scale=s, input_scale=input_scale,
-  membrane_bits=membrane.width)`` where ``input_scale`` is the DENSE's float input unit.
+  membrane_bits=membrane.width)`` where ``input_scale`` is the synapse op's float input unit;
+* a CONV bias: ``b_int = sim.quant.quantize_bias(b, scale=s, input_scale=input_scale)`` (that
+  it fits the membrane is a rule ``compiler.verify`` checks).
 
 The pass is a per-op table of transforms. Integer-stage nodes are left as they are, so the
 pass is idempotent. ``quantization_stats`` reports, per float DENSE, what the pass will zero
@@ -18,13 +20,14 @@ from collections.abc import Callable
 
 from spikesmith.sim.quant import (
     WeightQuantStats,
+    quantize_bias,
     quantize_threshold,
     quantize_weights,
     weight_quant_stats,
 )
 
 from ..errors import QuantizationError
-from ..ir import DenseArg, Graph, LIFArg, Node, Op, rewrite
+from ..ir import ConvArg, DenseArg, Graph, LIFArg, Node, Op, SynapseArg, rewrite
 
 __all__ = ["quantization_stats", "quantize"]
 
@@ -37,12 +40,23 @@ def _dense(old: Node, new: Node) -> Node:
     return dataclasses.replace(new, arg=dataclasses.replace(a, weights=w_int, input_scale=None))
 
 
+def _conv(old: Node, new: Node) -> Node:
+    a: ConvArg = new.arg
+    if a.is_integer:
+        return new
+    w_int, scale = quantize_weights(a.weights, bits=a.bits)
+    bias = None if a.bias is None else quantize_bias(a.bias, scale=scale,
+                                                      input_scale=a.input_scale)
+    return dataclasses.replace(new, arg=dataclasses.replace(a, weights=w_int, bias=bias,
+                                                            input_scale=None))
+
+
 def _lif(old: Node, new: Node) -> Node:
     a: LIFArg = new.arg
     if a.is_integer:
         return new
     # The scale comes from the *float* weights of the operand before this rewrite.
-    dense: DenseArg = old.src[0].arg
+    dense: SynapseArg = old.src[0].arg
     _w, scale = quantize_weights(dense.weights, bits=dense.bits)
     theta = quantize_threshold(a.threshold, scale=scale, input_scale=dense.input_scale,
                                membrane_bits=a.membrane.width)
@@ -50,7 +64,8 @@ def _lif(old: Node, new: Node) -> Node:
 
 
 #: Transform per op; ops not listed are kept.
-_RULES: dict[Op, Callable[[Node, Node], Node]] = {Op.DENSE: _dense, Op.LIF: _lif}
+_RULES: dict[Op, Callable[[Node, Node], Node]] = {Op.DENSE: _dense, Op.CONV: _conv,
+                                                  Op.LIF: _lif}
 
 
 def quantize(g: Graph) -> Graph:
@@ -74,8 +89,8 @@ def quantize(g: Graph) -> Graph:
 
 
 def quantization_stats(g: Graph) -> dict[str, WeightQuantStats]:
-    """Return, per float-stage DENSE node name in graph order, what ``quantize`` does to its
-    weights (integer-stage DENSE nodes are already quantised and are not listed).
+    """Return, per float-stage DENSE or CONV node name in graph order, what ``quantize`` does
+    to its weights (integer-stage nodes are already quantised and are not listed).
 
     Raises
     ------
@@ -84,7 +99,7 @@ def quantization_stats(g: Graph) -> dict[str, WeightQuantStats]:
     """
     out: dict[str, WeightQuantStats] = {}
     for n in g.nodes:
-        if n.op is Op.DENSE and not n.arg.is_integer:
+        if n.op in (Op.DENSE, Op.CONV) and not n.arg.is_integer:
             try:
                 out[n.name] = weight_quant_stats(n.arg.weights, bits=n.arg.bits)
             except ValueError as exc:

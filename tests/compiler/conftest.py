@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from spikesmith.compiler.ir import DenseArg, LIFArg, build_spine
+from spikesmith.compiler.ir import ConvArg, DenseArg, LIFArg, PoolArg, build_spine
 from spikesmith.model.network import SpikingMLP
 from spikesmith.sim.encoders import EncoderParams, Encoding
 from spikesmith.sim.fixed import FixedFormat
@@ -44,3 +44,37 @@ def _int_graph(weights=((3, -2, 1), (0, 5, -4)), *, threshold=4, bits=4,
 def int_graph():
     """Return a factory of small one-layer integer-stage graphs (no widths, no cores)."""
     return _int_graph
+
+
+def _conv_graph(*, integer=True, encoding=Encoding.RATE, bias=(3, -2), membrane_bits=8):
+    """INPUT 1x6x6 -> CONV 2x1x3x3 (pad 1, bias) -> LIF -> POOL 2 -> CONV 3x2x2x2 -> LIF
+    -> DENSE 4x12 -> LIF -> OUTPUT, literal weights (float stage: the same numbers / 8)."""
+    dtype, scale = (np.int64, None) if integer else (np.float64, 1.0)
+    w1 = (np.arange(18).reshape(2, 1, 3, 3) * 5) % 7 - 3
+    w2 = (np.arange(24).reshape(3, 2, 2, 2) * 3) % 5 - 2
+    w3 = (np.arange(48).reshape(4, 12) * 7) % 9 - 4
+    if not integer:
+        w1, w2, w3 = w1 / 8, w2 / 8, w3 / 8
+    b = None if bias is None else np.asarray(bias, dtype)
+    if b is not None and not integer:
+        b = b / 8
+    in_scale = None if integer else (1 / 255 if encoding is Encoding.DIRECT else 1.0)
+
+    def lif(theta):
+        return LIFArg(threshold=theta if integer else theta / 8, model=NeuronModel.LIF,
+                      leak_shift=2, reset=ResetMode.SUBTRACT, membrane=FixedFormat(membrane_bits))
+    layers = [
+        (ConvArg(weights=np.asarray(w1, dtype), bits=3, in_shape=(1, 6, 6), padding=1, bias=b,
+                 input_scale=in_scale), lif(4)),
+        PoolArg(kernel=2, in_shape=(2, 6, 6)),
+        (ConvArg(weights=np.asarray(w2, dtype), bits=3, in_shape=(2, 3, 3),
+                 input_scale=scale), lif(2)),
+        (DenseArg(weights=np.asarray(w3, dtype), bits=4, input_scale=scale), lif(3)),
+    ]
+    return build_spine(layers, encoder=EncoderParams(encoding), timesteps=5)
+
+
+@pytest.fixture
+def conv_graph():
+    """Return a factory of small conv + pool + dense graphs (no widths, no cores)."""
+    return _conv_graph

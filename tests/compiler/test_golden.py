@@ -39,3 +39,8 @@ def test_frontend_output_matches_golden(tiny_net, encoding):
 def test_lowered_output_matches_golden(tiny_net, encoding):
     _compare(f"tiny_{encoding.value}_lowered.ir",
              render(lower(from_torch(tiny_net(encoding)), lanes=2)))
+
+
+def test_lowered_conv_graph_matches_golden(conv_graph):
+    # CONV with bias and padding, POOL, CONV without bias, DENSE: every line form of the text.
+    _compare("small_conv_lowered.ir", render(lower(conv_graph(), lanes=2)))

@@ -10,7 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spikesmith.compiler.frontend.torch import from_torch
-from spikesmith.compiler.ir import DenseArg, LIFArg, build_spine, structurally_equal
+from spikesmith.compiler.ir import (
+    ConvArg,
+    DenseArg,
+    LIFArg,
+    PoolArg,
+    build_spine,
+    structurally_equal,
+)
 from spikesmith.compiler.passes import infer_widths, partition
 from spikesmith.compiler.pipeline import lower
 from spikesmith.compiler.render import IRSyntaxError, parse, render
@@ -85,8 +92,55 @@ def spine_graphs(draw):
     return g
 
 
+@st.composite
+def conv_spine_graphs(draw):
+    """CONV (+ POOL) layers before a DENSE head, float or integer stage, bias or none."""
+    integer = draw(st.booleans())
+    finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+    positive = st.floats(min_value=1e-300, max_value=1e300)
+    membrane = FixedFormat(draw(st.integers(8, 32)))
+
+    def numbers(n, bits):
+        top = (1 << (bits - 1)) - 1
+        if integer:
+            return np.array(draw(st.lists(st.integers(-top - 1, top), min_size=n, max_size=n)),
+                            np.int64)
+        return np.array(draw(st.lists(finite, min_size=n, max_size=n)), np.float64)
+
+    def lif():
+        theta = draw(st.integers(1, 100)) if integer else draw(positive)
+        return LIFArg(threshold=theta, model=draw(st.sampled_from(NeuronModel)),
+                      leak_shift=draw(st.integers(1, 31)),
+                      reset=draw(st.sampled_from(ResetMode)), membrane=membrane)
+    shape = (draw(st.integers(1, 3)), draw(st.integers(2, 6)), draw(st.integers(2, 6)))
+    layers = []
+    for _ in range(draw(st.integers(1, 2))):
+        k, c_out = draw(st.integers(1, min(2, *shape[1:]))), draw(st.integers(1, 3))
+        bits = draw(st.integers(2, 16))
+        bias = numbers(c_out, 8) if draw(st.booleans()) else None
+        conv = ConvArg(weights=numbers(c_out * shape[0] * k * k, bits).reshape(
+                           c_out, shape[0], k, k),
+                       bits=bits, in_shape=shape, stride=draw(st.integers(1, 2)),
+                       padding=draw(st.integers(0, k - 1)), bias=bias,
+                       input_scale=None if integer else draw(positive))
+        layers.append((conv, lif()))
+        shape = conv.out_shape
+        if draw(st.booleans()):
+            layers.append(PoolArg(kernel=draw(st.integers(1, min(shape[1:]))), in_shape=shape))
+            shape = layers[-1].out_shape
+    n_in, n_out = int(np.prod(shape)), draw(st.integers(1, 3))
+    layers.append((DenseArg(weights=numbers(n_in * n_out, 4).reshape(n_out, n_in), bits=4,
+                            input_scale=None if integer else draw(positive)), lif()))
+    enc = EncoderParams(draw(st.sampled_from([Encoding.RATE, Encoding.LATENCY])),
+                        draw(st.integers(1, 0xFFFF)))
+    g = build_spine(layers, encoder=enc, timesteps=draw(st.integers(1, 64)))
+    if integer and draw(st.booleans()):
+        g = partition(infer_widths(g), lanes=1 << draw(st.integers(0, 5)))
+    return g
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(spine_graphs())
+@given(st.one_of(spine_graphs(), conv_spine_graphs()))
 def test_random_graphs_round_trip(g):
     verify(g)
     text = render(g)
@@ -119,9 +173,9 @@ def test_rendered_text_has_the_documented_shape(int_graph):
 @pytest.mark.parametrize(("old", "new", "match"), [
     ("spikesmith-ir 1", "spikesmith-ir 2",
      r"^line 1: expected the header 'spikesmith-ir 1', found 'spikesmith-ir 2'$"),
-    ("DENSE(input)", "CONV(input)",
-     (r"^line 3: expected '<OP>\(<operand>,...\)' with OP one of INPUT, DENSE, LIF, OUTPUT, "
-     r"found 'CONV\(input\)'$")),
+    ("DENSE(input)", "SOFTMAX(input)",
+     (r"^line 3: expected '<OP>\(<operand>,...\)' with OP one of INPUT, DENSE, CONV, LIF, POOL, "
+     r"OUTPUT, found 'SOFTMAX\(input\)'$")),
     ("DENSE(input)", "DENSE(inptu)",
      (r"^line 3: expected an operand naming a node defined on an earlier line \(defined so "
      r"far: input\), found 'inptu'$")),

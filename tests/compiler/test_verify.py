@@ -122,7 +122,7 @@ def test_float_parameters_in_an_integer_graph_are_reported(int_graph, tiny_net):
     lif = dataclasses.replace(g.node("layers.3").arg, threshold=3)
     h = _edit(g, "layers.3", arg=lif)
     with pytest.raises(IRError, match=r"node 'layers.3': integer parameters in a float-stage "
-                                      r"graph \(the first DENSE sets the stage\)"):
+                                      r"graph \(the first DENSE or CONV sets the stage\)"):
         verify(h)
 
 
@@ -155,7 +155,8 @@ def test_partial_partition_and_duplicate_cores_are_reported(tiny_net):
     with pytest.raises(IRError, match=r"core names must be unique, not \['layers_0'\]"):
         verify(h)
     h = _edit_arg(g, "layers.2", core=None, lanes=None)
-    with pytest.raises(IRError, match=r"either every DENSE is assigned to a core or none is"):
+    with pytest.raises(IRError, match=r"either every DENSE and CONV is assigned to a core or "
+                                      r"none is"):
         verify(h)
 
 
