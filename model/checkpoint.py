@@ -276,6 +276,9 @@ def load_checkpoint(path: str | os.PathLike) -> SpikingMLP | SpikingConvNet:
         if name.endswith(".threshold") and not float(t) >= MIN_THRESHOLD:
             raise CheckpointError(f"checkpoint {str(path)!r}: tensor {name!r} must be a "
                                   f"threshold >= {MIN_THRESHOLD}, not {float(t)!r}")
+        if name.endswith(".running_var") and not bool((t >= 0).all()):
+            raise CheckpointError(f"checkpoint {str(path)!r}: tensor {name!r} must be a "
+                                  "non-negative BatchNorm running variance")
     net.load_state_dict(tensors)
     return net.eval()
 

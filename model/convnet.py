@@ -42,7 +42,7 @@ from .fold import fold_batchnorm, folded_parameters
 from .layers import DEFAULT_SURROGATE, LIFNeuron, QuantDense
 from .network import MAX_INIT_GAIN
 from .quant import fake_quantize_weights
-from .runmodes import FloatRun, SpikingRunModes
+from .runmodes import FloatRun, SpikingRunModes, shared_config
 from .surrogate import Surrogate
 
 __all__ = ["PoolStage", "SpikingConvNet", "SynapseStage"]
@@ -381,18 +381,5 @@ class SpikingConvNet(SpikingRunModes, nn.Module):
     def config(self) -> dict[str, object]:
         """Return the JSON-able constructor arguments (thresholds are their initial values)."""
         neuron = next(s.neuron for s in self.stages() if isinstance(s, SynapseStage))
-        return {
-            "arch": str(self.arch),
-            "in_shape": list(self.in_shape),
-            "batch_norm": self.batch_norm,
-            "weight_bits": self.weight_bits,
-            "membrane_bits": self.membrane_bits,
-            "timesteps": self.timesteps,
-            "encoder": {"encoding": self.encoder.encoding.value, "seed": self.encoder.seed},
-            "model": neuron.model.value,
-            "leak_shift": neuron.leak_shift,
-            "reset": neuron.reset.value,
-            "learnable_threshold": neuron.learnable_threshold,
-            "surrogate": neuron.surrogate.to_config(),
-            "init_gain": self.init_gain,
-        }
+        return {"arch": str(self.arch), "in_shape": list(self.in_shape),
+                "batch_norm": self.batch_norm, **shared_config(self, neuron)}

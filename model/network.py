@@ -26,7 +26,7 @@ from spikesmith.sim.limits import MEMBRANE_BITS, TIMESTEPS, WEIGHT_BITS
 from spikesmith.sim.network import DenseLayer
 
 from .layers import DEFAULT_SURROGATE, LIFNeuron, QuantDense
-from .runmodes import FloatRun, SpikingRunModes
+from .runmodes import FloatRun, SpikingRunModes, shared_config
 from .surrogate import Surrogate
 
 __all__ = ["FloatRun", "SpikingMLP"]
@@ -261,17 +261,5 @@ class SpikingMLP(SpikingRunModes, nn.Module):
         The neuron settings are read from the first ``LIFNeuron``; every layer shares them.
         """
         neuron = self.synapse_neuron_pairs()[0][1]
-        return {
-            "sizes": list(self.sizes),
-            "weight_bits": self.weight_bits,
-            "membrane_bits": self.membrane_bits,
-            "timesteps": self.timesteps,
-            "encoder": {"encoding": self.encoder.encoding.value, "seed": self.encoder.seed},
-            "model": neuron.model.value,
-            "leak_shift": neuron.leak_shift,
-            "reset": neuron.reset.value,
-            "learnable_threshold": neuron.learnable_threshold,
-            "surrogate": neuron.surrogate.to_config(),
-            "init_gain": self.init_gain,
-            "dropout": self.dropout,
-        }
+        return {"sizes": list(self.sizes), **shared_config(self, neuron),
+                "dropout": self.dropout}

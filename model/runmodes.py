@@ -17,7 +17,7 @@ import torch
 from spikesmith.sim.encoders import encode
 from spikesmith.sim.network import NetworkParams, Trace, predict, run_network
 
-__all__ = ["FloatRun", "SpikingRunModes"]
+__all__ = ["FloatRun", "SpikingRunModes", "shared_config"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +37,23 @@ class FloatRun:
     counts: torch.Tensor
     membrane: torch.Tensor
     hidden_counts: tuple[torch.Tensor, ...]
+
+
+def shared_config(net: object, neuron: object) -> dict[str, object]:
+    """Return the JSON-able settings every network config holds: widths, timesteps, encoder,
+    the neuron settings of ``neuron`` (every layer shares them) and ``init_gain``."""
+    return {
+        "weight_bits": net.weight_bits,
+        "membrane_bits": net.membrane_bits,
+        "timesteps": net.timesteps,
+        "encoder": {"encoding": net.encoder.encoding.value, "seed": net.encoder.seed},
+        "model": neuron.model.value,
+        "leak_shift": neuron.leak_shift,
+        "reset": neuron.reset.value,
+        "learnable_threshold": neuron.learnable_threshold,
+        "surrogate": neuron.surrogate.to_config(),
+        "init_gain": net.init_gain,
+    }
 
 
 class SpikingRunModes:
