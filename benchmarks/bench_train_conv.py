@@ -3,7 +3,8 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_train_conv.py [--dataset mnist5k] [--arch conv]
-        [--epochs N] [--frozen-epochs N] [--timesteps N] [--checkpoint out.safetensors]
+        [--epochs N] [--frozen-epochs N] [--timesteps N] [--shift N]
+        [--checkpoint out.safetensors]
         [--json out.json]
 
 Trains ``spikesmith.recipes.recipe_for(dataset, arch=arch)`` (with the given overrides) on
@@ -41,7 +42,8 @@ def _same(a: tuple, b: tuple) -> bool:
 def measure(args: argparse.Namespace) -> dict[str, object]:
     ds = load_dataset(args.dataset)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("frozen_epochs", args.frozen_epochs),
-                                   ("timesteps", args.timesteps)) if v is not None}
+                                   ("timesteps", args.timesteps), ("shift", args.shift))
+                 if v is not None}
     recipe = dataclasses.replace(recipe_for(args.dataset, arch=args.arch), **overrides)
     net, result = train_recipe(recipe, ds, progress=True)
     if args.checkpoint:
@@ -74,6 +76,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--frozen-epochs", type=int)
     p.add_argument("--timesteps", type=int)
+    p.add_argument("--shift", type=int)
     p.add_argument("--checkpoint")
     p.add_argument("--json")
     args = p.parse_args()
