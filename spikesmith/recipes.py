@@ -13,6 +13,22 @@ mnist5k    36.7 s    96.10 %                96.10 %     96.10 %
 
 "hardware" is the integer mode (``SpikingMLP.evaluate_hardware``, equal to
 ``sim.network.run_network``).
+
+Conv recipes (``recipe_for(dataset, arch=...)``), measured with
+``.venv/bin/python benchmarks/bench_train_conv.py --arch ARCH [overrides]`` on the same kind
+of machine (load 4-5, one intra-op thread), mnist5k test split (1,000 images); in every run
+the golden model of the compiled IR equals the hardware-exact mode on all 1,000 images
+(spikes and membranes of every layer at every timestep):
+
+========================  =====  ======  =======  ======  ==========  ========
+arch                      T      epochs  train    float   fake-quant  hardware
+========================  =====  ======  =======  ======  ==========  ========
+conv (recipe as below)    6      20+4    294 s    98.1 %  98.1 %      98.1 %
+24c5-p2-48c5-p2-128-10    6      30+4    871 s    98.3 %  98.2 %      98.0 %
+========================  =====  ======  =======  ======  ==========  ========
+
+("20+4": epochs with BatchNorm batch statistics, then epochs with BatchNorm frozen and
+folded.)
 """
 
 from __future__ import annotations
