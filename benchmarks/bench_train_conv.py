@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_train_conv.py [--dataset mnist5k] [--arch conv]
-        [--epochs N] [--frozen-epochs N] [--timesteps N] [--shift N]
+        [--epochs N] [--frozen-epochs N] [--timesteps N] [--shift N] [--seed N]
         [--checkpoint out.safetensors]
         [--json out.json]
 
@@ -42,7 +42,8 @@ def _same(a: tuple, b: tuple) -> bool:
 def measure(args: argparse.Namespace) -> dict[str, object]:
     ds = load_dataset(args.dataset)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("frozen_epochs", args.frozen_epochs),
-                                   ("timesteps", args.timesteps), ("shift", args.shift))
+                                   ("timesteps", args.timesteps), ("shift", args.shift),
+                                   ("seed", args.seed))
                  if v is not None}
     recipe = dataclasses.replace(recipe_for(args.dataset, arch=args.arch), **overrides)
     net, result = train_recipe(recipe, ds, progress=True)
@@ -77,6 +78,7 @@ def main() -> None:
     p.add_argument("--frozen-epochs", type=int)
     p.add_argument("--timesteps", type=int)
     p.add_argument("--shift", type=int)
+    p.add_argument("--seed", type=int)
     p.add_argument("--checkpoint")
     p.add_argument("--json")
     args = p.parse_args()
