@@ -32,7 +32,6 @@ from torch import nn
 from spikesmith.sim.conv import ConvLayer, PoolLayer, check_shape
 from spikesmith.sim.encoders import DEFAULT_ENCODER, EncoderParams, Encoding
 from spikesmith.sim.lif import NeuronModel, ResetMode
-from spikesmith.sim.limits import MEMBRANE_BITS, TIMESTEPS, WEIGHT_BITS
 from spikesmith.sim.network import DenseLayer, Layer
 from spikesmith.sim.quant import quantize_bias, quantize_weights
 
@@ -40,7 +39,7 @@ from .arch import ArchSpec, ConvSpec, PoolSpec, resolve_arch
 from .conv import Flatten, QuantConv2d, SpikePool
 from .fold import fold_batchnorm, folded_parameters
 from .layers import DEFAULT_SURROGATE, LIFNeuron, QuantDense
-from .network import MAX_INIT_GAIN
+from .network import MAX_INIT_GAIN, check_network_settings
 from .quant import fake_quantize_weights
 from .runmodes import FloatRun, SpikingRunModes, shared_config
 from .surrogate import Surrogate
@@ -111,11 +110,8 @@ class SpikingConvNet(SpikingRunModes, nn.Module):
         super().__init__()
         self.arch = arch if isinstance(arch, ArchSpec) else resolve_arch(arch)
         self.in_shape = check_shape(tuple(in_shape))
-        WEIGHT_BITS.check(weight_bits)
-        MEMBRANE_BITS.check(membrane_bits)
-        TIMESTEPS.check(timesteps)
-        if not isinstance(encoder, EncoderParams):
-            raise TypeError(f"encoder must be an EncoderParams, not {encoder!r}")
+        check_network_settings(weight_bits=weight_bits, membrane_bits=membrane_bits,
+                               timesteps=timesteps, encoder=encoder)
         if isinstance(init_gain, bool) or not isinstance(init_gain, int | float) or not (
             0.0 < init_gain <= MAX_INIT_GAIN
         ):

@@ -38,6 +38,17 @@ _PASSTHROUGH = (nn.Dropout, nn.Identity)
 MAX_INIT_GAIN = 100.0
 
 
+def check_network_settings(*, weight_bits: int, membrane_bits: int, timesteps: int,
+                           encoder: EncoderParams) -> None:
+    """Raise ``ValueError`` / ``TypeError`` unless the settings every network shares are valid
+    (``sim.limits`` ranges, an ``EncoderParams``)."""
+    WEIGHT_BITS.check(weight_bits)
+    MEMBRANE_BITS.check(membrane_bits)
+    TIMESTEPS.check(timesteps)
+    if not isinstance(encoder, EncoderParams):
+        raise TypeError(f"encoder must be an EncoderParams, not {encoder!r}")
+
+
 class SpikingMLP(SpikingRunModes, nn.Module):
     """Dense spiking network ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``.
 
@@ -93,11 +104,8 @@ class SpikingMLP(SpikingRunModes, nn.Module):
             raise ValueError(
                 f"sizes must be a sequence of at least two positive integers, not {sizes!r}"
             )
-        WEIGHT_BITS.check(weight_bits)
-        MEMBRANE_BITS.check(membrane_bits)
-        TIMESTEPS.check(timesteps)
-        if not isinstance(encoder, EncoderParams):
-            raise TypeError(f"encoder must be an EncoderParams, not {encoder!r}")
+        check_network_settings(weight_bits=weight_bits, membrane_bits=membrane_bits,
+                               timesteps=timesteps, encoder=encoder)
         if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not (
             0.0 <= dropout < 1.0
         ):
