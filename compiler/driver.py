@@ -12,7 +12,7 @@ from spikesmith.sim.network import NetworkParams
 from spikesmith.sim.quant import WeightQuantStats
 
 from .frontend.torch import from_torch
-from .ir import Graph
+from .ir import Graph, Op
 from .lowering import to_network_config, to_network_params
 from .passes.quantize import quantization_stats
 from .pipeline import lower
@@ -30,22 +30,24 @@ class CompiledNetwork:
         The lowered IR (integer-only, widths inferred, partitioned).
     params : NetworkParams
         The integer network ``sim.network.run_network`` runs.
-    config : NetworkConfig
-        The core configurations ``hw/`` elaborates.
+    config : NetworkConfig or None
+        The dense LIF core configurations ``hw/`` elaborates; ``None`` for a graph with CONV
+        or POOL nodes (``compiler.lowering.to_network_config`` describes dense cores only).
     quant_stats : Mapping[str, WeightQuantStats]
-        Per DENSE node name (``layers.0``, ...), what weight quantisation zeroed and clipped
-        (``compiler.passes.quantize.quantization_stats`` of the float graph).
+        Per DENSE or CONV node name (``layers.0``, ...), what weight quantisation zeroed and
+        clipped (``compiler.passes.quantize.quantization_stats`` of the float graph).
     """
 
     graph: Graph
     params: NetworkParams
-    config: NetworkConfig
+    config: NetworkConfig | None
     quant_stats: Mapping[str, WeightQuantStats] = field(default_factory=dict)
 
 
 def compile_model(net: nn.Module, *, lanes: int = 1,
                   trace: Callable[[str, Graph], None] | None = None) -> CompiledNetwork:
-    """Compile a trained ``spikesmith.model.SpikingMLP``: frontend, pipeline, lowering.
+    """Compile a trained ``spikesmith.model.SpikingMLP`` or ``SpikingConvNet``: frontend
+    (BatchNorm folded), pipeline, lowering.
 
     Parameters
     ----------
@@ -65,5 +67,7 @@ def compile_model(net: nn.Module, *, lanes: int = 1,
     """
     g0 = from_torch(net)
     g = lower(g0, lanes=lanes, trace=trace)
-    return CompiledNetwork(graph=g, params=to_network_params(g), config=to_network_config(g),
+    dense_only = not g.of_op(Op.CONV) and not g.of_op(Op.POOL)
+    return CompiledNetwork(graph=g, params=to_network_params(g),
+                           config=to_network_config(g) if dense_only else None,
                            quant_stats=quantization_stats(g0))

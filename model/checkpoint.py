@@ -1,8 +1,12 @@
-"""Checkpoints of a :class:`~spikesmith.model.network.SpikingMLP` as safetensors.
+"""Checkpoints of a :class:`~spikesmith.model.network.SpikingMLP` or
+:class:`~spikesmith.model.convnet.SpikingConvNet` as safetensors.
 
-The file holds the float tensors of ``net.state_dict()`` (weights ``layers.<i>.weight`` and
-thresholds ``layers.<i>.threshold``) and, in the safetensors ``__metadata__``, three JSON
-strings: ``format`` (:data:`FORMAT`), ``config`` (``SpikingMLP.config()``) and ``extra``
+The file holds the tensors of ``net.state_dict()`` (weights ``layers.<i>.weight``, thresholds
+``layers.<i>.threshold``, and for a conv network conv biases ``layers.<i>.bias`` and the
+BatchNorm parameters and running statistics ``layers.<i>.{weight,bias,running_mean,
+running_var,num_batches_tracked}``) and, in the safetensors ``__metadata__``, three JSON
+strings: ``format`` (:data:`FORMAT` for a ``SpikingMLP``, :data:`CONV_FORMAT` for a
+``SpikingConvNet``), ``config`` (the network's ``config()``) and ``extra``
 (anything JSON-able the caller wants recorded). Writing is atomic (temporary file in the same
 folder, then ``os.replace``); reading never unpickles and reports every defect as a
 :class:`CheckpointError` naming what is wrong and what is expected.
@@ -28,15 +32,19 @@ from spikesmith.sim.files import atomic_write_bytes, read_input_bytes
 from spikesmith.sim.lif import NeuronModel, ResetMode
 from spikesmith.sim.limits import CHECKPOINT_BYTES, LAYER_WEIGHTS, LAYER_WIDTH, TIMESTEPS
 
+from .convnet import SpikingConvNet
+from .convnet_config import check_conv_config, conv_net_from_config
 from .layers import MIN_THRESHOLD
 from .network import SpikingMLP
 from .surrogate import Surrogate
 
-__all__ = ["FORMAT", "CheckpointError", "load_checkpoint", "read_checkpoint_extra",
-           "save_checkpoint"]
+__all__ = ["CONV_FORMAT", "FORMAT", "CheckpointError", "load_checkpoint",
+           "read_checkpoint_extra", "save_checkpoint"]
 
-#: Value of the ``format`` metadata entry written by this version.
+#: Value of the ``format`` metadata entry of a ``SpikingMLP`` written by this version.
 FORMAT = "spikesmith.SpikingMLP/1"
+#: Value of the ``format`` metadata entry of a ``SpikingConvNet``.
+CONV_FORMAT = "spikesmith.SpikingConvNet/1"
 
 _CONFIG_KEYS = ("sizes", "weight_bits", "membrane_bits", "timesteps", "encoder", "model",
                 "leak_shift", "reset", "learnable_threshold", "surrogate", "init_gain",
@@ -50,7 +58,7 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, malformed or does not describe a valid network."""
 
 
-def save_checkpoint(path: str | os.PathLike, net: SpikingMLP, *,
+def save_checkpoint(path: str | os.PathLike, net: SpikingMLP | SpikingConvNet, *,
                     extra: dict[str, Any] | None = None) -> Path:
     """Write ``net`` to ``path`` atomically and return the path.
 
@@ -58,8 +66,8 @@ def save_checkpoint(path: str | os.PathLike, net: SpikingMLP, *,
     ----------
     path : str or PathLike
         Destination file (its folder must exist).
-    net : SpikingMLP
-        Network to save (float weights and thresholds).
+    net : SpikingMLP or SpikingConvNet
+        Network to save (float weights, thresholds and BatchNorm statistics).
     extra : dict, optional
         JSON-serialisable data stored alongside (e.g. training recipe, accuracies).
 
@@ -78,7 +86,8 @@ def save_checkpoint(path: str | os.PathLike, net: SpikingMLP, *,
     except (TypeError, ValueError) as e:
         raise TypeError(f"extra must be JSON-serialisable: {e}") from e
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    data = st_save(tensors, metadata={"format": FORMAT,
+    fmt = CONV_FORMAT if isinstance(net, SpikingConvNet) else FORMAT
+    data = st_save(tensors, metadata={"format": fmt,
                                       "config": json.dumps(net.config(), sort_keys=True),
                                       "extra": extra_json})
     atomic_write_bytes(path, _canonical(data))
@@ -130,10 +139,10 @@ def _read(path: Path) -> tuple[bytes, dict[str, str]]:
         raise CheckpointError(f"checkpoint {str(path)!r} is corrupted: its safetensors "
                               f"header is not valid JSON ({e})") from None
     meta = header.get("__metadata__") if isinstance(header, dict) else None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") not in (FORMAT, CONV_FORMAT):
         found = meta.get("format") if isinstance(meta, dict) else None
         raise CheckpointError(f"checkpoint {str(path)!r} has format {reprlib.repr(found)} in "
-                              f"its metadata, expected {FORMAT!r}")
+                              f"its metadata, expected {FORMAT!r} or {CONV_FORMAT!r}")
     for key in ("config", "extra"):
         if not isinstance(meta.get(key), str):
             raise CheckpointError(f"checkpoint {str(path)!r} has no {key!r} metadata entry "
@@ -217,7 +226,16 @@ def _network_from_config(path: Path, config: Any) -> SpikingMLP:
         raise CheckpointError(f"checkpoint {str(path)!r}: bad network config: {e}") from None
 
 
-def load_checkpoint(path: str | os.PathLike) -> SpikingMLP:
+def _conv_from_config(path: Path, config: Any) -> SpikingConvNet:
+    try:
+        check_conv_config(config)
+        return conv_net_from_config(config)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {str(path)!r}: bad conv network config: {e}"
+                              ) from None
+
+
+def load_checkpoint(path: str | os.PathLike) -> SpikingMLP | SpikingConvNet:
     """Return the network saved at ``path`` (in eval mode), without unpickling anything.
 
     Raises
@@ -225,11 +243,14 @@ def load_checkpoint(path: str | os.PathLike) -> SpikingMLP:
     CheckpointError
         If the file is missing, not a safetensors file, truncated or corrupted, has a wrong
         format tag, an invalid config (unknown/missing keys, bad values), or tensors that are
-        missing, unexpected, of the wrong shape or not finite.
+        missing, unexpected, of the wrong shape or not finite, or a negative BatchNorm
+        running variance.
     """
     path = Path(path)
     data, meta = _read(path)
-    net = _network_from_config(path, _json(path, meta, "config"))
+    config = _json(path, meta, "config")
+    net = (_conv_from_config(path, config) if meta["format"] == CONV_FORMAT
+           else _network_from_config(path, config))
     try:
         tensors = st_load(data)
     except (SafetensorError, ValueError, RuntimeError) as e:
@@ -255,6 +276,9 @@ def load_checkpoint(path: str | os.PathLike) -> SpikingMLP:
         if name.endswith(".threshold") and not float(t) >= MIN_THRESHOLD:
             raise CheckpointError(f"checkpoint {str(path)!r}: tensor {name!r} must be a "
                                   f"threshold >= {MIN_THRESHOLD}, not {float(t)!r}")
+        if name.endswith(".running_var") and not bool((t >= 0).all()):
+            raise CheckpointError(f"checkpoint {str(path)!r}: tensor {name!r} must be a "
+                                  "non-negative BatchNorm running variance")
     net.load_state_dict(tensors)
     return net.eval()
 

@@ -16,18 +16,17 @@ Two ways to run the same module:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
-from spikesmith.sim.encoders import DEFAULT_ENCODER, EncoderParams, Encoding, encode
+from spikesmith.sim.encoders import DEFAULT_ENCODER, EncoderParams, Encoding
 from spikesmith.sim.lif import NeuronModel, ResetMode
 from spikesmith.sim.limits import MEMBRANE_BITS, TIMESTEPS, WEIGHT_BITS
-from spikesmith.sim.network import DenseLayer, NetworkParams, Trace, predict, run_network
+from spikesmith.sim.network import DenseLayer
 
 from .layers import DEFAULT_SURROGATE, LIFNeuron, QuantDense
+from .runmodes import FloatRun, SpikingRunModes, shared_config
 from .surrogate import Surrogate
 
 __all__ = ["FloatRun", "SpikingMLP"]
@@ -39,26 +38,18 @@ _PASSTHROUGH = (nn.Dropout, nn.Identity)
 MAX_INIT_GAIN = 100.0
 
 
-@dataclass(frozen=True, eq=False)
-class FloatRun:
-    """Result of a float run.
-
-    Attributes
-    ----------
-    counts : torch.Tensor
-        Output spike counts ``(batch, n_out)`` (differentiable through the surrogates).
-    membrane : torch.Tensor
-        Final membrane of the output layer ``(batch, n_out)`` in float units.
-    hidden_counts : tuple[torch.Tensor, ...]
-        Spike counts ``(batch, n_l)`` of every LIF layer before the output layer.
-    """
-
-    counts: torch.Tensor
-    membrane: torch.Tensor
-    hidden_counts: tuple[torch.Tensor, ...]
+def check_network_settings(*, weight_bits: int, membrane_bits: int, timesteps: int,
+                           encoder: EncoderParams) -> None:
+    """Raise ``ValueError`` / ``TypeError`` unless the settings every network shares are valid
+    (``sim.limits`` ranges, an ``EncoderParams``)."""
+    WEIGHT_BITS.check(weight_bits)
+    MEMBRANE_BITS.check(membrane_bits)
+    TIMESTEPS.check(timesteps)
+    if not isinstance(encoder, EncoderParams):
+        raise TypeError(f"encoder must be an EncoderParams, not {encoder!r}")
 
 
-class SpikingMLP(nn.Module):
+class SpikingMLP(SpikingRunModes, nn.Module):
     """Dense spiking network ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``.
 
     Parameters
@@ -113,11 +104,8 @@ class SpikingMLP(nn.Module):
             raise ValueError(
                 f"sizes must be a sequence of at least two positive integers, not {sizes!r}"
             )
-        WEIGHT_BITS.check(weight_bits)
-        MEMBRANE_BITS.check(membrane_bits)
-        TIMESTEPS.check(timesteps)
-        if not isinstance(encoder, EncoderParams):
-            raise TypeError(f"encoder must be an EncoderParams, not {encoder!r}")
+        check_network_settings(weight_bits=weight_bits, membrane_bits=membrane_bits,
+                               timesteps=timesteps, encoder=encoder)
         if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not (
             0.0 <= dropout < 1.0
         ):
@@ -195,14 +183,6 @@ class SpikingMLP(nn.Module):
 
     # -- float mode ---------------------------------------------------------------------------
 
-    def encode(self, images: np.ndarray) -> torch.Tensor:
-        """Return the float layer-0 input ``(T, batch, features)`` for ``uint8`` images.
-
-        ``sim.encoders.encode`` of the images times ``input_scale(0)``.
-        """
-        x = encode(np.asarray(images), self.encoder, timesteps=self.timesteps)
-        return torch.from_numpy(x).to(torch.float32) * self.input_scale(0)
-
     def simulate(self, inputs: torch.Tensor, *, quantized: bool = True) -> FloatRun:
         """Run the float network on encoded inputs ``(T, batch, sizes[0])`` (from :meth:`encode`).
 
@@ -263,26 +243,6 @@ class SpikingMLP(nn.Module):
         """Return the output spike counts ``(batch, n_out)`` of :meth:`simulate`."""
         return self.simulate(inputs).counts
 
-    @torch.no_grad()
-    def predict(self, images: np.ndarray, *, quantized: bool = True, batch_size: int = 1000
-                ) -> np.ndarray:
-        """Return float-mode class predictions, ties broken as ``sim.network.predict`` does.
-
-        ``quantized`` as in :meth:`simulate`.
-        """
-        was_training = self.training
-        self.eval()
-        out = []
-        try:
-            for lo in range(0, len(images), batch_size):
-                run = self.simulate(self.encode(images[lo:lo + batch_size]),
-                                    quantized=quantized)
-                out.append(predict(run.counts.round().to(torch.int64).numpy(),
-                                   _float_order_key(run.membrane)))
-        finally:
-            self.train(was_training)
-        return np.concatenate(out) if out else np.zeros(0, np.int64)
-
     # -- hardware-exact mode ------------------------------------------------------------------
 
     def integer_layers(self) -> tuple[DenseLayer, ...]:
@@ -301,21 +261,6 @@ class SpikingMLP(nn.Module):
             out.append(DenseLayer(weights=w, weight_bits=dense.weight_bits, lif=lif))
         return tuple(out)
 
-    def evaluate_hardware(self, images: np.ndarray, *, record_membranes: bool = True) -> Trace:
-        """Run the folded integer network on ``uint8`` images ``(batch, sizes[0])``.
-
-        This is ``sim.network.run_network`` on the layers of :meth:`integer_layers` with this
-        module's encoder and timesteps.
-
-        Raises
-        ------
-        ValueError
-            On images of the wrong shape or range, or see :meth:`integer_layers`.
-        """
-        params = NetworkParams(layers=self.integer_layers(), encoder=self.encoder,
-                               timesteps=self.timesteps)
-        return run_network(params, images, record_membranes=record_membranes)
-
     # -- configuration ------------------------------------------------------------------------
 
     def config(self) -> dict[str, object]:
@@ -324,27 +269,5 @@ class SpikingMLP(nn.Module):
         The neuron settings are read from the first ``LIFNeuron``; every layer shares them.
         """
         neuron = self.synapse_neuron_pairs()[0][1]
-        return {
-            "sizes": list(self.sizes),
-            "weight_bits": self.weight_bits,
-            "membrane_bits": self.membrane_bits,
-            "timesteps": self.timesteps,
-            "encoder": {"encoding": self.encoder.encoding.value, "seed": self.encoder.seed},
-            "model": neuron.model.value,
-            "leak_shift": neuron.leak_shift,
-            "reset": neuron.reset.value,
-            "learnable_threshold": neuron.learnable_threshold,
-            "surrogate": neuron.surrogate.to_config(),
-            "init_gain": self.init_gain,
-            "dropout": self.dropout,
-        }
-
-
-def _float_order_key(v: torch.Tensor) -> np.ndarray:
-    """Map float membranes ``(batch, n)`` to int64 keys of the same order, ties kept equal.
-
-    The key of a neuron is how many neurons of its row have a strictly smaller membrane, so
-    ``sim.network.predict`` applies its tie-break unchanged to float runs.
-    """
-    a = v.detach().to(torch.float64)
-    return (a[:, :, None] > a[:, None, :]).sum(dim=2).numpy().astype(np.int64)
+        return {"sizes": list(self.sizes), **shared_config(self, neuron),
+                "dropout": self.dropout}

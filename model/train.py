@@ -1,4 +1,5 @@
-"""Quantisation-aware BPTT training of a :class:`~spikesmith.model.network.SpikingMLP`.
+"""Quantisation-aware BPTT training of a :class:`~spikesmith.model.network.SpikingMLP` or a
+:class:`~spikesmith.model.convnet.SpikingConvNet` (``Net``: both have the same run modes).
 
 The loss is the cross-entropy of the output spike counts scaled by a temperature,
 ``CE(temperature * counts / T, label)``, plus an optional penalty on hidden firing. Adam with
@@ -20,9 +21,13 @@ from tqdm.auto import tqdm
 
 from spikesmith.sim.encoders import encode
 
+from .convnet import SpikingConvNet
 from .network import SpikingMLP
 
-__all__ = ["LabelledImages", "TrainResult", "evaluate", "hardware_accuracy", "train"]
+#: The networks :func:`train` trains.
+Net = SpikingMLP | SpikingConvNet
+
+__all__ = ["LabelledImages", "Net", "TrainResult", "evaluate", "hardware_accuracy", "train"]
 
 
 class LabelledImages(Protocol):
@@ -96,14 +101,14 @@ def _check(name: str, value: object, *, kind: type, low: float) -> None:
         raise ValueError(f"{name} must be {noun} >= {low}, not {value!r}")
 
 
-def train(net: SpikingMLP, dataset: LabelledImages, *, epochs: int, batch_size: int, lr: float,
+def train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr: float,
           seed: int, temperature: float = 1.0, rate_penalty: float = 0.0,
           shift: int = 0, threads: int | None = 1, progress: bool = True) -> TrainResult:
     """Train ``net`` in place on ``dataset.x_train`` and return the history.
 
     Parameters
     ----------
-    net : SpikingMLP
+    net : SpikingMLP or SpikingConvNet
         Network to train (its weights are the starting point).
     dataset : LabelledImages
         ``uint8`` images with ``net.sizes[0]`` features and labels below ``net.sizes[-1]``.
@@ -157,7 +162,7 @@ def train(net: SpikingMLP, dataset: LabelledImages, *, epochs: int, batch_size: 
         torch.set_num_threads(previous)
 
 
-def _train(net: SpikingMLP, dataset: LabelledImages, *, epochs: int, batch_size: int, lr: float,
+def _train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr: float,
            seed: int, temperature: float, rate_penalty: float, shift: int,
            progress: bool) -> TrainResult:
     torch.manual_seed(seed)
@@ -224,7 +229,7 @@ def _translate(images: np.ndarray, shape: tuple[int, int], *, shift: int,
     return out.reshape(batch, h * w)
 
 
-def evaluate(net: SpikingMLP, images: np.ndarray, labels: np.ndarray, *,
+def evaluate(net: Net, images: np.ndarray, labels: np.ndarray, *,
              quantized: bool = True) -> float:
     """Return the float-mode accuracy on ``images``.
 
@@ -237,9 +242,9 @@ def evaluate(net: SpikingMLP, images: np.ndarray, labels: np.ndarray, *,
     return float(np.mean(net.predict(images, quantized=quantized) == labels))
 
 
-def hardware_accuracy(net: SpikingMLP, images: np.ndarray, labels: np.ndarray, *,
+def hardware_accuracy(net: Net, images: np.ndarray, labels: np.ndarray, *,
                       batch_size: int = 1000) -> float:
-    """Return the accuracy of the hardware-exact mode (``SpikingMLP.evaluate_hardware``)."""
+    """Return the accuracy of the hardware-exact mode (``net.evaluate_hardware``)."""
     labels = np.asarray(labels)
     if len(labels) == 0:
         raise ValueError("labels must not be empty")

@@ -55,11 +55,14 @@ def test_every_unsupported_layer_is_reported_at_once(tiny_net):
         nn.Linear(4, 3), nn.ReLU(), net.layers[3], nn.GRU(2, 2)])
     with pytest.raises(UnsupportedLayerError) as info:
         from_torch(net)
-    accepted = "accepted: QuantDense, LIFNeuron, Dropout and Identity (identity at inference)"
+    accepted = ("accepted: QuantDense, QuantConv2d, BatchNorm2d (after a QuantConv2d), "
+                "LIFNeuron, SpikePool, Flatten, Dropout and Identity (identity at inference)")
     assert str(info.value).splitlines() == [
         "5 unsupported layer(s):",
-        f"  layers.1 (BatchNorm1d): batch-norm folding is not implemented; {accepted}",
-        f"  layers.3 (Conv2d): convolution is not supported by the LIF core; {accepted}",
+        ("  layers.1 (BatchNorm1d): a dense synapse has no bias in the integer contract, so "
+         f"BatchNorm1d cannot be folded; use BatchNorm2d after a QuantConv2d; {accepted}"),
+        ("  layers.3 (Conv2d): a float nn.Conv2d has no quantised integer weights; use "
+         f"QuantConv2d; {accepted}"),
         ("  layers.4 (Linear): a float nn.Linear has no quantised integer weights; use "
         f"QuantDense; {accepted}"),
         ("  layers.5 (ReLU): non-spiking activations are not supported; use LIFNeuron; "
@@ -86,14 +89,14 @@ def test_every_structural_problem_is_reported_at_once(tiny_net):
     with pytest.raises(ModelStructureError) as info:
         from_torch(net)
     assert info.value.problems == (
-        "layers.0 (LIFNeuron) has no QuantDense before it",
+        "layers.0 (LIFNeuron) has no QuantDense or QuantConv2d before it",
         "layers.2 (QuantDense) follows layers.1 (QuantDense) without a LIFNeuron in between",
         "layers.2 (QuantDense) takes 5 inputs, but the layer before it produces 4",
         "layers.4 (QuantDense) is not followed by a LIFNeuron",
     )
     assert str(info.value).startswith(
-        "the model's layers must be QuantDense, LIFNeuron, QuantDense, LIFNeuron, ... with "
-        "chaining sizes; 4 problem(s):\n")
+        "the model's layers must be (QuantDense | QuantConv2d [BatchNorm2d]), LIFNeuron, "
+        "[SpikePool | Flatten], ... with chaining sizes; 4 problem(s):\n")
 
 
 def test_sizes_attribute_must_match_the_layers(tiny_net):

@@ -76,6 +76,28 @@ def test_recipes_exist_for_every_dataset():
         recipe_for("cifar")
 
 
+def test_conv_recipes_take_an_arch():
+    assert "arch" not in recipe_for("digits").to_dict()  # dense records as before
+    assert recipe_for("digits", arch="dense") == recipe_for("digits")
+    conv = recipe_for("mnist5k", arch="conv")
+    assert (conv.arch, conv.to_dict()["arch"], conv.batch_norm) == ("conv", "conv", True)
+    assert recipe_for("mnist5k", arch="8c5-p2-10").arch == "8c5-p2-10"
+    with pytest.raises(ValueError, match="'8q5' is not a layer"):
+        recipe_for("mnist5k", arch="8q5-10")
+
+
+def test_conv_recipe_trains_then_fine_tunes_folded(small_digits):
+    recipe = dataclasses.replace(recipe_for("digits", arch="4c3p1-p2-10"), timesteps=4,
+                                 epochs=3, frozen_epochs=1, batch_size=20, lr=1e-2)
+    net, result = train_recipe(recipe, small_digits, progress=False)
+    assert str(net.arch) == "4c3p1-p2-10" and net.bn_frozen
+    assert len(result.loss) == len(result.test_accuracy) == 4
+    assert result.loss[2] < result.loss[0]
+    hw = hardware_accuracy(net, small_digits.x_test, small_digits.y_test)
+    assert hw > 0.3  # 4 short epochs on 300 images; chance is 0.1
+    assert abs(evaluate(net, small_digits.x_test, small_digits.y_test) - hw) <= 0.05
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"epochs": 0}, "epochs must be an integer >= 1, not 0"),
     ({"epochs": 1.5}, "epochs must be an integer >= 1, not 1.5"),
