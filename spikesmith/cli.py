@@ -118,6 +118,10 @@ def _train_options(f):
     options = [
         click.option("--dataset", type=str, default="digits", show_default=True,
                      help=f"Dataset shipped with a pip package: {', '.join(DATASETS)}."),
+        click.option("--arch", type=str, default=None,
+                     help="Network: 'dense' (the dataset's MLP, the default), a conv preset "
+                          "('conv') or a spec string such as 16c5-p2-32c3-p2-128-10 "
+                          "(<C>c<K>[s<S>][p<P>] conv, p<k> OR pooling, <N> dense)."),
         click.option("--weight-bits", type=_Limited(WEIGHT_BITS), default=None,
                      help=_limited_help("Signed weight width (default from the dataset recipe)",
                                         WEIGHT_BITS)),

@@ -72,10 +72,13 @@ class FlowError(ValueError):
 class DemoOptions:
     """Everything the train stage needs; recorded in ``config.json``.
 
-    ``None`` fields take the dataset's recipe default (``spikesmith.recipes``).
+    ``None`` fields take the dataset's recipe default (``spikesmith.recipes``). ``arch`` is
+    ``None`` (or ``"dense"``) for the dataset's dense MLP, else a conv network's spec string or
+    preset (``model.arch``, e.g. ``"conv"`` or ``"16c5-p2-32c3-p2-128-10"``).
     """
 
     dataset: str = "digits"
+    arch: str | None = None
     weight_bits: int | None = None
     membrane_bits: int | None = None
     timesteps: int | None = None
@@ -111,6 +114,13 @@ def check_options(opts: DemoOptions) -> None:
             f"unknown dataset {opts.dataset!r}: accepted datasets are {', '.join(DATASETS)} "
             "(both ship inside pip packages, no download needed)"
         )
+    if opts.arch is not None:
+        from .recipes import recipe_for
+
+        try:
+            recipe_for(opts.dataset, arch=opts.arch)
+        except ValueError as exc:
+            raise FlowError(f"--arch {reprlib.repr(opts.arch)}: {exc}") from None
     for limit, value in ((WEIGHT_BITS, opts.weight_bits), (MEMBRANE_BITS, opts.membrane_bits),
                          (TIMESTEPS, opts.timesteps), (EPOCHS, opts.epochs),
                          (HIDDEN, opts.hidden), (SEED, opts.seed)):
@@ -146,7 +156,8 @@ def _recipe(opts: DemoOptions):
         "timesteps": opts.timesteps, "epochs": opts.epochs,
         "hidden": (opts.hidden,) if opts.hidden is not None else None,
     }.items() if v is not None}
-    return dataclasses.replace(recipe_for(opts.dataset), seed=opts.seed, **overrides)
+    return dataclasses.replace(recipe_for(opts.dataset, arch=opts.arch), seed=opts.seed,
+                               **overrides)
 
 
 def _train_body(opts: DemoOptions, progress: bool) -> Callable[[Path], Entries]:
