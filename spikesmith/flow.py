@@ -47,6 +47,7 @@ __all__ = [
     "check_limit",
     "check_options",
     "export_body",
+    "network_entries",
     "quantization_warnings",
     "run_demo",
     "stage_estimate",
@@ -163,29 +164,36 @@ def _recipe(opts: DemoOptions):
 def _train_body(opts: DemoOptions, progress: bool) -> Callable[[Path], Entries]:
     def body(out: Path) -> Entries:
         from .model.checkpoint import save_checkpoint
-        from .model.train import evaluate, hardware_accuracy
         from .recipes import train_recipe
 
         recipe = _recipe(opts)
         ds = load_dataset(opts.dataset, seed=0)
         net, history = train_recipe(recipe, ds, progress=progress)
-        acc_float = evaluate(net, ds.x_test, ds.y_test, quantized=False)
-        acc_qat = evaluate(net, ds.x_test, ds.y_test, quantized=True)
-        acc_quant = hardware_accuracy(net, ds.x_test, ds.y_test)
         atomic_write_text(out / RunFolder.CONFIG, json.dumps(
             {**asdict(opts), "recipe": recipe.to_dict()}, indent=2, sort_keys=True) + "\n")
         save_checkpoint(out / CHECKPOINT, net,
                         extra={"dataset": opts.dataset, "recipe": recipe.to_dict()})
-        result = {"loss": list(history.loss), "test_accuracy": list(history.test_accuracy),
-                  "accuracy_float": acc_float, "accuracy_float_fake_quantized": acc_qat,
-                  "accuracy_quantized": acc_quant}
-        summary = {"dataset": opts.dataset, "sizes": list(net.sizes),
-                   "accuracy": {"float": acc_float, "float_fake_quantized": acc_qat,
-                                "quantized": acc_quant},
-                   "weight_bits": net.weight_bits, "membrane_bits": net.membrane_bits,
-                   "timesteps": net.timesteps, "encoding": net.encoder.encoding.value}
-        return result, summary
+        result, summary = network_entries(net, ds)
+        return {"loss": list(history.loss), "test_accuracy": list(history.test_accuracy),
+                **result}, summary
     return body
+
+
+def network_entries(net: Any, ds: Dataset) -> Entries:
+    """Return the record entries of a trained (or imported) network evaluated on ``ds``'s test
+    split: the ``accuracy_*`` figures, and the summary's ``dataset``, ``sizes``, ``accuracy``
+    (``float``: float forward; ``float_fake_quantized``: float neurons, fake-quantised weights;
+    ``quantized``: the hardware-exact integer evaluation), widths, timesteps and encoding."""
+    from .model.train import evaluate, hardware_accuracy
+
+    acc = {"float": evaluate(net, ds.x_test, ds.y_test, quantized=False),
+           "float_fake_quantized": evaluate(net, ds.x_test, ds.y_test, quantized=True),
+           "quantized": hardware_accuracy(net, ds.x_test, ds.y_test)}
+    result = {f"accuracy_{k}": v for k, v in acc.items()}
+    summary = {"dataset": ds.name, "sizes": list(net.sizes), "accuracy": acc,
+               "weight_bits": net.weight_bits, "membrane_bits": net.membrane_bits,
+               "timesteps": net.timesteps, "encoding": net.encoder.encoding.value}
+    return result, summary
 
 
 def stage_train(run_dir: Any, opts: DemoOptions, *, force: bool = False,

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .datasets import DATASETS, load_dataset
-from .flow import CHECKPOINT, IR_FILE, FlowError, export_body, warn_quantization
+from .flow import CHECKPOINT, IR_FILE, FlowError, export_body, network_entries, warn_quantization
 from .records import OUTPUTS
 from .runfolder import RunFolder
 from .sim.encoders import EncoderParams, Encoding
@@ -204,7 +204,6 @@ def _import_body(opts: ImportOptions, data: bytes, digest: str):
     def body(out: Path):
         from .compiler.frontend.nir import read_nir
         from .model.checkpoint import save_checkpoint
-        from .model.train import evaluate, hardware_accuracy
 
         _nir()
         graph = read_nir(io.BytesIO(data))  # the bytes hashed in the record
@@ -224,21 +223,14 @@ def _import_body(opts: ImportOptions, data: bytes, digest: str):
         bits = r["membrane_bits"] or calibrate_membrane_bits(
             net, ds.x_train[:CALIBRATION_IMAGES])
         net = network_from_graph(g, membrane_bits=bits)
-        acc_float = evaluate(net, ds.x_test, ds.y_test, quantized=False)
-        acc_qat = evaluate(net, ds.x_test, ds.y_test, quantized=True)
-        acc_quant = hardware_accuracy(net, ds.x_test, ds.y_test)
         source = {"nir": str(opts.nir), "nir_sha256": digest, **r, "membrane_bits": bits}
         atomic_write_text(out / RunFolder.CONFIG, json.dumps(
             {"dataset": opts.dataset, "source": "nir", "import": source}, indent=2,
             sort_keys=True) + "\n")
         save_checkpoint(out / CHECKPOINT, net, extra={"dataset": opts.dataset, "import": source})
-        result = {"accuracy_float": acc_float, "accuracy_float_fake_quantized": acc_qat,
-                  "accuracy_quantized": acc_quant, "import": source}
-        summary = {"dataset": opts.dataset, "sizes": list(net.sizes), "source": "nir",
-                   "accuracy": {"float": acc_float, "float_fake_quantized": acc_qat,
-                                "quantized": acc_quant},
-                   "weight_bits": net.weight_bits, "membrane_bits": net.membrane_bits,
-                   "timesteps": net.timesteps, "encoding": net.encoder.encoding.value}
+        result, summary = network_entries(net, ds)
+        result["import"] = source
+        summary["source"] = "nir"
         return result, summary
     return body
 
