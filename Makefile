@@ -5,7 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATASET ?= digits
-RUN ?= runs/demo-$(DATASET)
+# ARCH: empty for the dataset's dense MLP, else a conv preset or spec (e.g. ARCH=conv)
+ARCH ?=
+RUN ?= runs/demo-$(DATASET)$(if $(ARCH),-$(ARCH))
 
 .PHONY: demo test lint install clean
 
@@ -18,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/spikesmith demo --dataset $(DATASET) --run $(RUN)
+	$(BIN)/spikesmith demo --dataset $(DATASET) $(if $(ARCH),--arch $(ARCH)) --run $(RUN)
 
 test: $(STAMP)
 	SPIKESMITH_REQUIRE_RTL=1 $(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 tests

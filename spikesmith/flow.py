@@ -61,6 +61,8 @@ __all__ = [
 CHECKPOINT = "checkpoint.safetensors"
 IR_FILE = "network.ir"
 HW_DIR = "hw"
+#: Test samples whose golden-model spikes give the report's per-layer spike rates.
+_RATE_SAMPLES = 100
 #: Folder of the run that holds the waveforms written by ``verify --trace``.
 _TRACE_DIR = "verify_trace"
 
@@ -181,7 +183,9 @@ def _train_body(opts: DemoOptions, progress: bool) -> Callable[[Path], Entries]:
 
 def network_entries(net: Any, ds: Dataset) -> Entries:
     """Return the record entries of a trained (or imported) network evaluated on ``ds``'s test
-    split: the ``accuracy_*`` figures, and the summary's ``dataset``, ``sizes``, ``accuracy``
+    split: the ``accuracy_*`` figures, and the summary's ``dataset``, ``arch`` (the spec
+    string, ``model.arch``; a dense MLP's is its layer widths, e.g. ``128-10``), ``sizes``,
+    ``accuracy``
     (``float``: float forward; ``float_fake_quantized``: float neurons, fake-quantised weights;
     ``quantized``: the hardware-exact integer evaluation), widths, timesteps and encoding."""
     from .model.train import evaluate, hardware_accuracy
@@ -190,7 +194,11 @@ def network_entries(net: Any, ds: Dataset) -> Entries:
            "float_fake_quantized": evaluate(net, ds.x_test, ds.y_test, quantized=True),
            "quantized": hardware_accuracy(net, ds.x_test, ds.y_test)}
     result = {f"accuracy_{k}": v for k, v in acc.items()}
-    summary = {"dataset": ds.name, "sizes": list(net.sizes), "accuracy": acc,
+    from .model.convnet import SpikingConvNet
+
+    arch = str(net.arch) if isinstance(net, SpikingConvNet) else "-".join(
+        str(n) for n in net.sizes[1:])
+    summary = {"dataset": ds.name, "arch": arch, "sizes": list(net.sizes), "accuracy": acc,
                "weight_bits": net.weight_bits, "membrane_bits": net.membrane_bits,
                "timesteps": net.timesteps, "encoding": net.encoder.encoding.value}
     return result, summary
@@ -291,7 +299,7 @@ def export_body(run: RunFolder, lanes: int) -> Callable[[Path], Entries]:
     def body(out: Path) -> Entries:
         from .compiler.driver import compile_model
         from .compiler.irfile import save_ir
-        from .hardware import core_summaries, generate_hardware
+        from .hardware import core_summaries, generate_hardware, layer_summaries
         from .model.checkpoint import load_checkpoint
 
         compiled = compile_model(load_checkpoint(run.file(CHECKPOINT)), lanes=lanes)
@@ -309,7 +317,7 @@ def export_body(run: RunFolder, lanes: int) -> Callable[[Path], Entries]:
             "quantization": quantization,
         }
         summary = {"lanes": lanes, "acc_bits": [c["acc_bits"] for c in cores],
-                   "quantization": quantization}
+                   "layers": layer_summaries(compiled.graph), "quantization": quantization}
         return result, summary
     return body
 
@@ -507,12 +515,19 @@ def _report(run: RunFolder) -> Record:
     def body(out: Path) -> Entries:
         from .compiler.lowering import to_network_params
         from .report import write_report
+        from .sim.conv import ConvLayer
         from .sim.network import run_network
 
-        trace = run_network(to_network_params(graph), ds.x_test[:1], record_membranes=False)
+        params = to_network_params(graph)
+        trace = run_network(params, ds.x_test[:_RATE_SAMPLES], record_membranes=False)
         raster = [trace.inputs[:, 0, :]] + [s[:, 0, :] for s in trace.spikes]
         names = ["input"] + [f"layer {i + 1}" for i in range(len(trace.spikes))]
-        write_report(out, summary, raster=raster, raster_names=names)
+        rates = [float(np.mean(s)) for s in trace.spikes]
+        conv = next((k for k, ly in enumerate(params.layers) if isinstance(ly, ConvLayer)), None)
+        fmap = None if conv is None else trace.spikes[conv][:, 0, :].sum(axis=0).reshape(
+            params.layers[conv].out_shape)
+        write_report(out, summary, raster=raster, raster_names=names, layer_rates=rates,
+                     feature_map=fmap)
         return {"stages": summary["stages"]}, {}
 
     return run_stage(run, "report", options={}, inputs=(IR_FILE, RunFolder.CONFIG), body=body,

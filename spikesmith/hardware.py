@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .compiler.ir import Graph
-from .compiler.lowering import to_hardware_config, to_network_params
+from .compiler.ir import ConvArg, Graph, Node, PoolArg
+from .compiler.lowering import chain, to_hardware_config, to_network_params
 from .hw.conv.config import ConvCoreConfig
 from .hw.conv.network_config import ConvNetworkConfig
 from .sim.conv import ConvLayer, PoolLayer, scatter_taps
@@ -28,6 +28,7 @@ __all__ = [
     "analytic_cycles_per_sample",
     "core_summaries",
     "generate_hardware",
+    "layer_summaries",
     "synaptic_ops",
     "verify_hardware",
 ]
@@ -42,6 +43,33 @@ def core_summaries(graph: Graph) -> list[dict[str, Any]]:
                     "n_in": c.layer.n_in, "n_out": c.layer.n_out, "acc_bits": c.acc_bits,
                     "threshold": c.lif.threshold, "weight_bits": c.layer.weight_bits,
                     "lanes": c.lanes})
+    return out
+
+
+def layer_summaries(graph: Graph) -> list[dict[str, Any]]:
+    """Return one record per layer of ``graph`` in order, with its ``kind`` (``conv``,
+    ``pool`` or ``dense``), its input and output sizes (maps as ``[C, H, W]``) and, for conv and
+    dense layers, the weight and accumulator bits, threshold, core and lanes."""
+    _inp, items, _out = chain(graph)
+    out = []
+    for item in items:
+        if isinstance(item, Node):
+            p: PoolArg = item.arg
+            out.append({"kind": "pool", "kernel": p.kernel, "in": list(p.in_shape),
+                        "out": list(p.out_shape)})
+            continue
+        syn, lif = item
+        a = syn.arg
+        entry: dict[str, Any] = {"kind": "conv" if isinstance(a, ConvArg) else "dense"}
+        if isinstance(a, ConvArg):
+            entry.update({"in": list(a.in_shape), "out": list(a.out_shape),
+                          "kernel": int(a.weights.shape[-1]), "stride": a.stride,
+                          "padding": a.padding})
+        else:
+            entry.update({"in": a.n_in, "out": a.n_out})
+        entry.update({"weight_bits": a.bits, "acc_bits": syn.fmt.width,
+                      "threshold": lif.arg.threshold, "core": a.core, "lanes": a.lanes})
+        out.append(entry)
     return out
 
 

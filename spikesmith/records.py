@@ -67,7 +67,7 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "export": ("hw", "network.ir", "network.nir"),
     "verify": ("verify_trace",),
     "estimate": (),
-    "report": ("accuracy.png", "raster.png", "report.md", "resources.png"),
+    "report": ("accuracy.png", "feature_maps.png", "raster.png", "report.md", "resources.png"),
 }
 #: Why a stage that never ran (or whose record was removed) is not current.
 NO_RECORD = "no record yet"

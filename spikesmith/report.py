@@ -18,8 +18,8 @@ import numpy as np
 from .sim.files import atomic_write_bytes, atomic_write_text
 from .summary import not_current
 
-__all__ = ["PROVENANCE_TAG", "TARGETS", "plot_accuracy", "plot_raster", "plot_resources",
-           "write_report"]
+__all__ = ["PROVENANCE_TAG", "TARGETS", "plot_accuracy", "plot_feature_maps", "plot_raster",
+           "plot_resources", "write_report"]
 
 #: Synthesis targets in report order.
 TARGETS = ("ice40", "ecp5", "xc7")
@@ -57,6 +57,23 @@ def plot_raster(out: Path, layers: list[np.ndarray], *, names: list[str],
     axes[-1, 0].set_xlabel("timestep")
     axes[0, 0].set_title(title)
     return _save(fig, out, "raster.png")
+
+
+def plot_feature_maps(out: Path, counts: np.ndarray, *, title: str) -> str:
+    """Plot one sample's spike counts per position of a ``(C, H, W)`` feature map, a panel per
+    channel (at most 16)."""
+    plt = _figure()
+    channels = min(16, counts.shape[0])
+    cols = min(channels, 8)
+    rows = -(-channels // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.4 * cols, 1.4 * rows + 0.4), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < channels:
+            ax.imshow(counts[k], cmap="viridis", vmin=0, vmax=max(1, int(counts.max())))
+            ax.set_title(f"ch {k}", fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, out, "feature_maps.png")
 
 
 def plot_accuracy(out: Path, accuracy: dict[str, float]) -> str:
@@ -141,10 +158,35 @@ def _status_lines(s: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _size(v: Any) -> str:
+    """A layer size as the report writes it: ``8x4x4`` for a map, ``128`` for a vector."""
+    return "x".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+def _layer_lines(layers: list[dict[str, Any]], rates: list[float] | None) -> list[str]:
+    """Markdown table of the export stage's layers, with their spike rates."""
+    lines = ["## Layers", "",
+             ("| # | kind | in | out | weight bits | acc bits | core (lanes) "
+              "| spikes / neuron / step |"),
+             "|---|---|---|---|---|---|---|---|"]
+    for k, ly in enumerate(layers):
+        core = f"{ly['core']} ({ly['lanes']})" if "core" in ly else "-"
+        rate = f"{rates[k]:.4f}" if rates is not None and k < len(rates) else "-"
+        lines.append(f"| {k} | {ly['kind']} | {_size(ly['in'])} | {_size(ly['out'])} | "
+                     f"{ly.get('weight_bits', '-')} | {ly.get('acc_bits', '-')} | {core} | "
+                     f"{rate} |")
+    return [*lines, ""]
+
+
 def write_report(out: Path, s: dict[str, Any], *, raster: list[np.ndarray] | None = None,
-                 raster_names: list[str] | None = None) -> str:
+                 raster_names: list[str] | None = None, layer_rates: list[float] | None = None,
+                 feature_map: np.ndarray | None = None) -> str:
     """Write ``report.md`` (and its plots) into folder ``out`` from summary ``s`` (built by
-    ``spikesmith.summary.build_summary``); return the file name."""
+    ``spikesmith.summary.build_summary``); return the file name.
+
+    ``layer_rates`` are the golden model's spikes per neuron per timestep of each layer (the
+    rows of ``s["layers"]``); ``feature_map`` is one sample's spike counts ``(C, H, W)`` of the
+    first convolution, drawn as ``feature_maps.png``."""
     lines = [f"# spikesmith run: {s.get('dataset', '?')}", "", *_status_lines(s),
              f"{PROVENANCE_TAG} {json.dumps(s.get('records', {}), sort_keys=True)} -->", ""]
     images = []
@@ -159,6 +201,8 @@ def write_report(out: Path, s: dict[str, Any], *, raster: list[np.ndarray] | Non
         lines += ["## Bit-exact verification (RTL in Verilator vs golden model)", ""]
         lines += [f"- {k}: {_fmt(v)}" for k, v in sorted(ver.items())]
         lines.append("")
+    if s.get("layers"):
+        lines += _layer_lines(s["layers"], layer_rates)
     if s.get("quantization"):
         lines += _quantization_lines(s["quantization"])
     res = s.get("resources", {})
@@ -192,7 +236,7 @@ def write_report(out: Path, s: dict[str, Any], *, raster: list[np.ndarray] | Non
              if k not in ("accuracy", "verify", "resources", "fmax_mhz", "fmax_core_mhz",
                           "analytic", "error", "fmax_notes", "fmax_analytic_mhz",
                           "fmax_error", "dataset", "quantization", "stages", "records",
-                          "timing")}
+                          "timing", "layers")}
     if other:
         lines += ["## Figures", ""]
         flat: list[tuple[str, Any]] = []
@@ -207,6 +251,9 @@ def write_report(out: Path, s: dict[str, Any], *, raster: list[np.ndarray] | Non
         walk("", other)
         lines += [f"- `{k}`: {_fmt(v)}" for k, v in sorted(flat)]
         lines.append("")
+    if feature_map is not None:
+        images.append(("feature maps", plot_feature_maps(
+            out, feature_map, title="first convolution: spike counts of test sample 0")))
     if raster is not None:
         names = raster_names or [f"layer {i}" for i in range(len(raster))]
         images.append(("raster", plot_raster(out, raster, names=names,
