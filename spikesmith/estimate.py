@@ -24,6 +24,8 @@ from spikesmith.hw.common.fpga import (
     FmaxResult,
     check_fit,
     measure_fmax,
+    overused,
+    pack,
     utilisation,
 )
 from spikesmith.hw.common.synth import ResourceCounts, Target, synthesize
@@ -93,6 +95,9 @@ class EstimateReport:
         ``hw.lif.estimate_timing.estimate_fmax`` of the network per placed target.
     fmax_core_analytic : Mapping[Target, float]
         ``hw.lif.estimate_timing.estimate_fmax`` of the first core per placed target.
+    packed : Mapping[Target, Mapping[str, tuple[int, int]]]
+        nextpnr's packer on the network (``hw.common.fpga.pack``, iCE40 and ECP5): bel type to
+        ``(used, available)``, the I/O bels left out (the bare network's ports are not pins).
     """
 
     resources: Mapping[Target, ResourceCounts]
@@ -105,17 +110,34 @@ class EstimateReport:
     seconds: float = 0.0
     fmax_analytic: Mapping[Target, float] = field(default_factory=dict)
     fmax_core_analytic: Mapping[Target, float] = field(default_factory=dict)
+    packed: Mapping[Target, Mapping[str, tuple[int, int]]] = field(default_factory=dict)
 
     @property
     def fmax_mhz(self) -> dict[Target, float]:
         """Network Fmax per target where it was measured."""
         return {t: r.fmax_mhz for t, r in self.fmax_network.items() if r.fmax_mhz is not None}
 
+    def fit_basis(self, target: Target) -> str:
+        """What decides :meth:`fits` on ``target``: ``"nextpnr"`` where the network in its
+        harness was placed or refused (Yosys counts over the part, nextpnr's packer or placer),
+        else ``"nextpnr pack"`` where the bare network was packed, else ``"yosys counts"``
+        (XC7, no place and route: a necessary condition only)."""
+        r = self.fmax_network.get(target)
+        if r is not None and (r.pnr is not None or not r.fits):
+            return "nextpnr"
+        if target in self.packed:
+            return "nextpnr pack"
+        return "yosys counts"
+
     def fits(self, target: Target) -> bool:
-        """Whether the network fits ``target``'s part (placement where it ran, else counts)."""
-        if target in self.fmax_network:
+        """Whether the network fits ``target``'s part, decided as :meth:`fit_basis` says."""
+        basis = self.fit_basis(target)
+        counted = check_fit(self.resources[target], target=target) is None
+        if basis == "nextpnr":
             return self.fmax_network[target].fits
-        return check_fit(self.resources[target], target=target) is None
+        if basis == "nextpnr pack":
+            return counted and not overused(self.packed[target])
+        return counted
 
     def comparisons(self, target: Target) -> dict[str, Comparison]:
         """Return the analytic-vs-Yosys comparison of every resource on ``target``."""
@@ -147,6 +169,11 @@ class EstimateReport:
                 if t in self.analytic
             },
             "fits": {t.value: self.fits(t) for t in self.resources},
+            "fit_basis": {t.value: self.fit_basis(t) for t in self.resources},
+            "packed": {
+                t.value: {bel: list(v) for bel, v in u.items() if v[0]}
+                for t, u in self.packed.items()
+            },
             "utilisation": {
                 t.value: utilisation(r, target=t) for t, r in self.resources.items()
             },
@@ -279,13 +306,20 @@ def estimate_design(
                            freq=freq[t], seed=seed, timeout_s=timeout_s)
             for t in placeable
         }
-        resources = {t: f.result().resources for t, f in syn.items()}
+        synth = {t: f.result() for t, f in syn.items()}
+        packed = {
+            t: pool.submit(_pack_logic, synth[t].netlist, target=t, timeout_s=timeout_s)
+            for t in targets if t in (Target.ICE40, Target.ECP5)
+        }
+        resources = {t: r.resources for t, r in synth.items()}
+        packed_util = {t: f.result() for t, f in packed.items()}
         fmax_network = {t: f.result() for t, f in net_fmax.items()}
         fmax_core = {t: f.result() for t, f in core_fmax.items()}
     if isinstance(config, ConvNetworkConfig):
         return EstimateReport(resources=resources, analytic={}, fmax_network=fmax_network,
                               fmax_core=fmax_core, cycles_per_step=None, synops_per_cycle=None,
-                              design="conv network", seconds=time.perf_counter() - start)
+                              design="conv network", seconds=time.perf_counter() - start,
+                              packed=packed_util)
     return EstimateReport(
         resources=resources,
         analytic={t: estimate_network(config, target=t) for t in targets},
@@ -297,14 +331,26 @@ def estimate_design(
         seconds=time.perf_counter() - start,
         fmax_analytic={t: estimate_fmax(config, target=t) for t in placeable},
         fmax_core_analytic={t: estimate_fmax(config.cores[0], target=t) for t in placeable},
+        packed=packed_util,
     )
+
+
+#: nextpnr bel types of I/O: the bare network's ports are not pins (its harness has three).
+_IO_BELS = frozenset({"SB_IO", "TRELLIS_IO", "IOLOGIC", "SIOLOGIC"})
+
+
+def _pack_logic(netlist: Path, *, target: Target,
+                timeout_s: float | None) -> dict[str, tuple[int, int]]:
+    """Return ``hw.common.fpga.pack`` of ``netlist`` without its I/O bels."""
+    util = pack(netlist, target=target, timeout_s=timeout_s)
+    return {bel: v for bel, v in util.items() if bel not in _IO_BELS}
 
 
 def estimate_entries(report: EstimateReport) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return the estimate stage's record ``result`` (``report.to_dict()`` without its wall
     time) and its ``summary`` entries.
 
-    The summary gets ``resources``, ``analytic``, ``error``, ``fits``, ``fmax_mhz``,
+    The summary gets ``resources``, ``analytic``, ``error``, ``fits``, ``fit_basis``, ``fmax_mhz``,
     ``fmax_core_mhz``, ``fmax_analytic_mhz``, ``fmax_error``, ``fmax_notes`` and
     ``synops_per_cycle.analytic_dense_input`` (the cycle model's figure for dense input; the
     measured one comes from the verify stage). The latency per target, which needs the verify
@@ -314,7 +360,8 @@ def estimate_entries(report: EstimateReport) -> tuple[dict[str, Any], dict[str, 
     result.pop("seconds")
     summary: dict[str, Any] = {
         key: result[key]
-        for key in ("resources", "analytic", "error", "fits", "fmax_mhz", "fmax_core_mhz",
+        for key in ("resources", "analytic", "error", "fits", "fit_basis", "fmax_mhz",
+                    "fmax_core_mhz",
                     "fmax_analytic_mhz", "fmax_error", "fmax_notes")
         if key in result
     }

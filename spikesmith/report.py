@@ -89,6 +89,16 @@ def plot_accuracy(out: Path, accuracy: dict[str, float]) -> str:
     return _save(fig, out, "accuracy.png")
 
 
+def _fit_lines(s: dict[str, Any]) -> list[str]:
+    """Return one line per target: whether the network fits its part and what decided it."""
+    basis = s.get("fit_basis", {})
+    return [
+        f"\n- {t}: {'fits' if ok else 'does not fit'} its part"
+        + (f" (decided by {basis[t]})" if t in basis else "")
+        for t, ok in s.get("fits", {}).items()
+    ]
+
+
 def plot_resources(out: Path, resources: dict[str, dict[str, int]]) -> str:
     """Grouped bars of LUT, FF, BRAM, DSP per target (log scale)."""
     plt = _figure()
@@ -228,6 +238,7 @@ def write_report(out: Path, s: dict[str, Any], *, raster: list[np.ndarray] | Non
                 lines.append(f"| {t} | {r.get('lut')} | {a_txt} | {r.get('ff')} | "
                              f"{r.get('bram')} | {r.get('dsp')} | {f_txt} | "
                              f"{_fmt(fmax_core.get(t, '-'))} |")
+        lines += _fit_lines(s)
         for t, note in s.get("fmax_notes", {}).items():
             lines.append(f"\n- {t}: {note}")
         lines.append("")
@@ -236,7 +247,7 @@ def write_report(out: Path, s: dict[str, Any], *, raster: list[np.ndarray] | Non
              if k not in ("accuracy", "verify", "resources", "fmax_mhz", "fmax_core_mhz",
                           "analytic", "error", "fmax_notes", "fmax_analytic_mhz",
                           "fmax_error", "dataset", "quantization", "stages", "records",
-                          "timing", "layers")}
+                          "timing", "layers", "fits", "fit_basis")}
     if other:
         lines += ["## Figures", ""]
         flat: list[tuple[str, Any]] = []

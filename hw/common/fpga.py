@@ -43,8 +43,11 @@ __all__ = [
     "check_fit",
     "default_device",
     "measure_fmax",
+    "overused",
+    "pack",
     "parse_fmax",
     "parse_nextpnr_report",
+    "parse_utilisation",
     "place_and_route",
     "utilisation",
 ]
@@ -208,6 +211,106 @@ def parse_nextpnr_report(
     return util, tuple(steps), str(path[0]["from"]["cell"]), str(path[-1]["to"]["cell"])
 
 
+def _nextpnr_argv(netlist: Path, *, device: Device, work: Path) -> list[str]:
+    """Return the nextpnr command line for ``netlist`` on ``device``, run from ``work``."""
+    tool, dev_args = _DEVICE_ARGS[device]
+    # relative: absolute paths are not always visible inside the WebAssembly sandbox
+    return [tool, *dev_args, "--json", os.path.relpath(netlist, work)]
+
+
+def _resolve(netlist: os.PathLike | str, *, target: Target, device: Device | None,
+             workdir: os.PathLike | str | None) -> tuple[Path, Device, Path]:
+    """Check the arguments shared by :func:`place_and_route` and :func:`pack`."""
+    if not isinstance(target, Target):
+        raise TypeError(f"target must be a Target, not {target!r}")
+    dev = default_device(target) if device is None else device
+    if _DEVICE_TARGET.get(dev) is not target:
+        raise ValueError(f"device must be a {target.value} part, not {dev!r}")
+    src = Path(netlist).resolve()
+    if not src.is_file():
+        raise FileNotFoundError(f"netlist {src} does not exist")
+    work = src.parent if workdir is None else Path(workdir).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    return src, dev, work
+
+
+_UTIL_RE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.MULTILINE)
+
+
+def parse_utilisation(log: str) -> dict[str, tuple[int, int]]:
+    """Return the last "Device utilisation" table of a nextpnr log: bel type to
+    ``(used, available)``, every type listed (after packing, before placement).
+
+    Raises
+    ------
+    ValueError
+        If the log has no utilisation table (nextpnr stopped before packing finished).
+    """
+    head = log.rfind("Device utilisation:")
+    if head < 0:
+        raise ValueError("nextpnr log must contain a 'Device utilisation' table, found none")
+    rows: dict[str, tuple[int, int]] = {}
+    for m in _UTIL_RE.finditer(log, head):
+        if m.group(1) in rows:
+            break
+        rows[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    return rows
+
+
+def overused(util: Mapping[str, tuple[int, int]]) -> list[str]:
+    """Return ``"<bel> <used> > <available>"`` for each bel type used beyond the part."""
+    return [f"{bel} {used} > {avail}" for bel, (used, avail) in util.items() if used > avail]
+
+
+def pack(
+    netlist: os.PathLike | str,
+    *,
+    target: Target,
+    device: Device | None = None,
+    workdir: os.PathLike | str | None = None,
+    timeout_s: float | None = 600.0,
+) -> dict[str, tuple[int, int]]:
+    """Pack a Yosys JSON netlist with nextpnr (``--pack-only``) and return its utilisation.
+
+    The packer's counts are what placement has to fit (on iCE40 a logic cell holds one LUT4,
+    one flip-flop and one carry, and a flip-flop shares a cell only with the LUT that drives
+    it), so :func:`overused` of the result is the fit verdict of place and route, found in
+    seconds.
+
+    Parameters
+    ----------
+    netlist : path-like
+        JSON netlist from :func:`.synth.synthesize` for the same ``target``.
+    target : Target
+        ``ICE40`` or ``ECP5``.
+    device : Device or None
+        Part; ``None`` selects :func:`default_device`.
+    workdir : path-like or None
+        Folder for the log; ``None`` uses the netlist's folder.
+    timeout_s : float or None
+        Wall-clock limit, s.
+
+    Returns
+    -------
+    dict[str, tuple[int, int]]
+        Bel type to ``(used, available)``, every type nextpnr lists.
+
+    Raises
+    ------
+    ToolError
+        If nextpnr fails or prints no utilisation table.
+    """
+    src, dev, work = _resolve(netlist, target=target, device=device, workdir=workdir)
+    log = work / f"{src.stem}.{dev.value}.pack.log"
+    argv = [*_nextpnr_argv(src, device=dev, work=work), "--pack-only"]
+    out = run_tool(argv, cwd=work, log=log, what=f"nextpnr pack ({dev.value})",
+                   timeout_s=timeout_s)
+    try:
+        return parse_utilisation(out)
+    except ValueError as exc:
+        raise ToolError(f"{exc}; log {log}, tail:\n{log_tail(out)}") from None
+
+
 def place_and_route(
     netlist: os.PathLike | str,
     *,
@@ -246,30 +349,17 @@ def place_and_route(
         If ``target`` has no place-and-route, ``device`` belongs to another target or
         ``freq_mhz`` is not positive.
     ToolError
-        If nextpnr fails (e.g. the design does not fit); the message carries its log tail.
+        If nextpnr fails (e.g. the design does not fit); the message carries its log tail and
+        the log stays at ``<workdir>/<netlist stem>.<device>.s<seed>.nextpnr.log``.
     """
-    if not isinstance(target, Target):
-        raise TypeError(f"target must be a Target, not {target!r}")
-    dev = default_device(target) if device is None else device
-    if _DEVICE_TARGET.get(dev) is not target:
-        raise ValueError(f"device must be a {target.value} part, not {dev!r}")
     if not freq_mhz > 0:
         raise ValueError(f"freq_mhz must be positive, not {freq_mhz!r}")
-    src = Path(netlist).resolve()
-    if not src.is_file():
-        raise FileNotFoundError(f"netlist {src} does not exist")
-    work = src.parent if workdir is None else Path(workdir).resolve()
-    work.mkdir(parents=True, exist_ok=True)
+    src, dev, work = _resolve(netlist, target=target, device=device, workdir=workdir)
     stem = f"{src.stem}.{dev.value}.s{seed}"
     log, report = work / f"{stem}.nextpnr.log", work / f"{stem}.report.json"
     report.unlink(missing_ok=True)
-    tool, dev_args = _DEVICE_ARGS[dev]
     argv = [
-        tool,
-        *dev_args,
-        # relative: absolute paths are not always visible inside the WebAssembly sandbox
-        "--json",
-        os.path.relpath(src, work),
+        *_nextpnr_argv(src, device=dev, work=work),
         "--freq",
         f"{freq_mhz:g}",
         "--seed",
@@ -388,14 +478,24 @@ class FmaxResult:
         }
 
 
+#: nextpnr errors that mean the design cannot be placed on the part (over capacity, or at its
+#: limit): "Unable to place cell ...", "Failed to expand region ...", "Unable to find legal
+#: placement ...".
+_PLACEMENT_FAILURES = ("Unable to place", "no BELs remaining", "Failed to expand region",
+                       "Unable to find legal placement")
+
+
 def measure_fmax(design: wiring.Component, *, target: Target, workdir: os.PathLike | str,
                  freq: float, seed: int = 1, top: str = "harness", check_capacity: bool = True,
                  timeout_s: float | None = 600.0) -> FmaxResult:
     """Synthesise ``design`` in :class:`~.harness.FmaxHarness` and place and route it.
 
-    With ``check_capacity``, placement is skipped when the Yosys counts exceed
-    :data:`CAPACITY`; otherwise nextpnr finds out. A failed synthesis or placement is reported
-    too. Nothing here raises on a tool failure: the result says why there is no Fmax.
+    The fit verdict is nextpnr's: with ``check_capacity``, placement is skipped when the Yosys
+    counts exceed :data:`CAPACITY` (each of them is a lower bound of what the part must hold)
+    or when nextpnr's packer (:func:`pack`) uses more of a bel type than the part has;
+    otherwise a placement failure says the design does not fit. A failed synthesis or placement
+    is reported too. Nothing here raises on a tool failure: the result says why there is no
+    Fmax.
 
     Parameters
     ----------
@@ -412,7 +512,7 @@ def measure_fmax(design: wiring.Component, *, target: Target, workdir: os.PathLi
     top : str
         Name of the harness module in the netlist.
     check_capacity : bool
-        Compare the Yosys counts with :data:`CAPACITY` before placing.
+        Compare the Yosys counts and the packed design with the part before placing.
     timeout_s : float or None
         Limit per tool run, s.
     """
@@ -422,19 +522,55 @@ def measure_fmax(design: wiring.Component, *, target: Target, workdir: os.PathLi
     except ToolError as exc:
         return FmaxResult(None, True, f"synthesis failed: {str(exc).splitlines()[0]}",
                           error=str(exc))
-    cap = CAPACITY[target][1]
+    name, cap = CAPACITY[target]
     counts = {f: (getattr(syn.resources, f), getattr(cap, f)) for f in FIT_RESOURCES}
-    reason = check_fit(syn.resources, target=target) if check_capacity else None
-    if reason is not None:
-        return FmaxResult(None, False, reason, utilisation=counts, synth=syn)
+    if check_capacity:
+        unfit = _capacity_verdict(syn, target=target, timeout_s=timeout_s)
+        if unfit is not None:
+            return unfit
     try:
         res = place_and_route(syn.netlist, target=target, freq_mhz=freq, seed=seed,
                               timeout_s=timeout_s)
     except ToolError as exc:
-        lines = [ln for ln in str(exc).splitlines() if "ERROR" in ln or "Unable" in ln]
-        why = lines[0].strip() if lines else str(exc).splitlines()[0]
-        placed = "Unable to place" in str(exc) or "no BELs remaining" in str(exc)
-        return FmaxResult(None, not placed, f"place and route failed: {why}",
-                          utilisation=counts, synth=syn, error=str(exc))
+        return _failed_placement(exc, syn, name=name, counts=counts)
     return FmaxResult(res.fmax_mhz, True, None, res.critical_signals(), res.utilisation,
                       synth=syn, pnr=res)
+
+
+def _capacity_verdict(syn: SynthResult, *, target: Target,
+                      timeout_s: float | None) -> FmaxResult | None:
+    """Return the result of a design that cannot fit ``target`` (Yosys counts, then nextpnr's
+    packer), or ``None`` when placement should be tried."""
+    name, cap = CAPACITY[target]
+    reason = check_fit(syn.resources, target=target)
+    if reason is not None:
+        counts = {f: (getattr(syn.resources, f), getattr(cap, f)) for f in FIT_RESOURCES}
+        return FmaxResult(None, False, reason, utilisation=counts, synth=syn)
+    try:
+        util = pack(syn.netlist, target=target, timeout_s=timeout_s)
+    except ToolError as exc:
+        return FmaxResult(None, True, f"packing failed: {str(exc).splitlines()[0]}",
+                          synth=syn, error=str(exc))
+    over = overused(util)
+    if over:
+        return FmaxResult(None, False, f"does not fit the {name} after packing (nextpnr): "
+                          f"{', '.join(over)}", utilisation=util, synth=syn)
+    return None
+
+
+def _failed_placement(exc: ToolError, syn: SynthResult, *, name: str,
+                      counts: Mapping[str, tuple[int, int]]) -> FmaxResult:
+    """Return the result of a nextpnr run that failed: not fitting when its packer overused
+    the part or its placer could not place the design."""
+    text = str(exc)
+    lines = [ln for ln in text.splitlines() if "ERROR" in ln or "Unable" in ln]
+    why = lines[0].strip() if lines else text.splitlines()[0]
+    try:
+        util: Mapping[str, tuple[int, int]] = parse_utilisation(exc.output)
+    except ValueError:
+        util = counts
+    over = overused(util) if util is not counts else []
+    placed = not over and not any(key in exc.output for key in _PLACEMENT_FAILURES)
+    reason = (f"does not fit the {name} (nextpnr): {', '.join(over)}" if over
+              else f"place and route failed: {why}")
+    return FmaxResult(None, placed, reason, utilisation=util, synth=syn, error=text)

