@@ -38,6 +38,7 @@ __all__ = [
     "LIMITS_PROBLEM",
     "MEMBRANE_BITS",
     "NEURONS_PER_CLASS",
+    "PNR_SEEDS",
     "POPULATION",
     "PROCESSES",
     "RATIOS",
@@ -228,6 +229,8 @@ HIDDEN = IntRange("hidden width", 1, 4096)
 SEED = IntRange("seed", 0, (1 << 31) - 1)
 #: Number of seeds of one study.
 SEEDS = IntRange("number of seeds", 1, 64)
+#: Number of nextpnr placer seeds of one estimate (seeds 1..n; Fmax min / median over them).
+PNR_SEEDS = IntRange("number of placer seeds", 1, 16)
 #: Number of sleep ratios of one study.
 RATIOS = IntRange("number of ratios", 1, 64)
 #: ``learn --rtl``: full-state comparison period in training samples.

@@ -21,6 +21,7 @@ from .sim.limits import (
     LANES,
     MEMBRANE_BITS,
     NEURONS_PER_CLASS,
+    PNR_SEEDS,
     POPULATION,
     PROCESSES,
     RATIOS,
@@ -271,13 +272,16 @@ def verify(run_dir, samples, membrane_samples, force, trace, trace_sample):
 @main.command()
 @_run_option
 @click.option("--no-pnr", is_flag=True, help="Skip nextpnr (Fmax).")
+@click.option("--seeds", type=_Limited(PNR_SEEDS), default=1, show_default=True,
+              help=_limited_help("Place the network with nextpnr seeds 1..N and report the "
+                                 "minimum and median Fmax", PNR_SEEDS))
 @click.option("--force", is_flag=True)
-def estimate(run_dir, no_pnr, force):
+def estimate(run_dir, no_pnr, seeds, force):
     """Synthesise with Yosys, place and route with nextpnr, compare with the analytic model."""
     from .flow import stage_estimate
 
     try:
-        stage_estimate(run_dir, pnr=not no_pnr, force=force)
+        stage_estimate(run_dir, pnr=not no_pnr, seeds=seeds, force=force)
     except _user_errors() as exc:
         _fail(exc)
 

@@ -184,6 +184,11 @@ class EstimateReport:
             "fmax_core_mhz": {
                 t.value: r.fmax_mhz for t, r in self.fmax_core.items() if r.fmax_mhz is not None
             },
+            "fmax_seeds_mhz": {
+                t.value: {"min": min(r.fmax_by_seed.values()), "median": r.fmax_mhz,
+                          "by_seed": {str(k): v for k, v in r.fmax_by_seed.items()}}
+                for t, r in self.fmax_network.items() if r.fmax_by_seed
+            },
             "fmax_analytic_mhz": {t.value: f for t, f in self.fmax_analytic.items()},
             "fmax_core_analytic_mhz": {t.value: f for t, f in self.fmax_core_analytic.items()},
             "fmax_error": {
@@ -234,7 +239,7 @@ def estimate_design(
     targets: Sequence[Target] = (Target.ICE40, Target.ECP5, Target.XC7),
     pnr: bool = True,
     freq_mhz: Mapping[Target, float] | None = None,
-    seed: int = 1,
+    seeds: Sequence[int] = (1,),
     jobs: int | None = None,
     timeout_s: float | None = 600.0,
 ) -> EstimateReport:
@@ -264,8 +269,9 @@ def estimate_design(
     freq_mhz : mapping, optional
         Requested frequency per target (default 40 MHz iCE40, 125 MHz ECP5: the project's
         Fmax goals).
-    seed : int
-        nextpnr seed.
+    seeds : sequence of int
+        nextpnr placer seeds of the whole network (its Fmax is their median; every seed's
+        figure is kept); the first core is placed with the first seed only.
     jobs : int, optional
         Tool runs at a time.
     timeout_s : float or None
@@ -293,7 +299,7 @@ def estimate_design(
         # the slowest runs first: network harnesses, then plain networks, then the core
         net_fmax = {
             t: pool.submit(measure_fmax, network(), target=t, workdir=work / "fmax_net",
-                           freq=freq[t], seed=seed, timeout_s=timeout_s)
+                           freq=freq[t], seeds=tuple(seeds), timeout_s=timeout_s)
             for t in placeable
         }
         syn = {
@@ -303,7 +309,7 @@ def estimate_design(
         }
         core_fmax = {
             t: pool.submit(measure_fmax, first_core(), target=t, workdir=work / "fmax_core",
-                           freq=freq[t], seed=seed, timeout_s=timeout_s)
+                           freq=freq[t], seed=seeds[0], timeout_s=timeout_s)
             for t in placeable
         }
         synth = {t: f.result() for t, f in syn.items()}
@@ -351,6 +357,7 @@ def estimate_entries(report: EstimateReport) -> tuple[dict[str, Any], dict[str, 
     time) and its ``summary`` entries.
 
     The summary gets ``resources``, ``analytic``, ``error``, ``fits``, ``fit_basis``, ``fmax_mhz``,
+    ``fmax_seeds_mhz`` (min, median and every placer seed's network Fmax),
     ``fmax_core_mhz``, ``fmax_analytic_mhz``, ``fmax_error``, ``fmax_notes`` and
     ``synops_per_cycle.analytic_dense_input`` (the cycle model's figure for dense input; the
     measured one comes from the verify stage). The latency per target, which needs the verify
@@ -361,7 +368,7 @@ def estimate_entries(report: EstimateReport) -> tuple[dict[str, Any], dict[str, 
     summary: dict[str, Any] = {
         key: result[key]
         for key in ("resources", "analytic", "error", "fits", "fit_basis", "fmax_mhz",
-                    "fmax_core_mhz",
+                    "fmax_seeds_mhz", "fmax_core_mhz",
                     "fmax_analytic_mhz", "fmax_error", "fmax_notes")
         if key in result
     }

@@ -32,6 +32,7 @@ from .sim.limits import (
     HIDDEN,
     LANES,
     MEMBRANE_BITS,
+    PNR_SEEDS,
     SEED,
     TIMESTEPS,
     WEIGHT_BITS,
@@ -479,14 +480,17 @@ def _verify_summary(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def stage_estimate(run_dir: Any, *, pnr: bool = True, force: bool = False) -> dict[str, Any]:
-    """Run Yosys (and nextpnr) on the generated network; analytic estimates beside each figure
-    (``spikesmith.estimate``). Returns the record's ``result``."""
+def stage_estimate(run_dir: Any, *, pnr: bool = True, seeds: int = 1,
+                   force: bool = False) -> dict[str, Any]:
+    """Run Yosys (and nextpnr with placer seeds ``1..seeds``) on the generated network;
+    analytic estimates beside each figure (``spikesmith.estimate``). Returns the record's
+    ``result``."""
+    PNR_SEEDS.check(seeds)
     with open_run(run_dir) as run:
-        return _estimate(run, pnr=pnr, force=force).result
+        return _estimate(run, pnr=pnr, seeds=seeds, force=force).result
 
 
-def _estimate(run: RunFolder, *, pnr: bool, force: bool) -> Record:
+def _estimate(run: RunFolder, *, pnr: bool, force: bool, seeds: int = 1) -> Record:
     graph = _load_graph(run)
 
     def body(out: Path) -> Entries:
@@ -494,10 +498,13 @@ def _estimate(run: RunFolder, *, pnr: bool, force: bool) -> Record:
         from .estimate import estimate_design, estimate_entries
 
         return estimate_entries(estimate_design(
-            to_hardware_config(graph), workdir=run.file(".build") / "synth", pnr=pnr))
+            to_hardware_config(graph), workdir=run.file(".build") / "synth", pnr=pnr,
+            seeds=tuple(range(1, seeds + 1))))
 
-    return run_stage(run, "estimate", options={"pnr": pnr}, inputs=(IR_FILE,), body=body,
-                      force=force)
+    # one seed keeps the options of records written before seeds could be chosen
+    options = {"pnr": pnr, **({"seeds": seeds} if seeds > 1 else {})}
+    return run_stage(run, "estimate", options=options, inputs=(IR_FILE,), body=body,
+                     force=force)
 
 
 def stage_report(run_dir: Any) -> str:

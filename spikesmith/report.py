@@ -239,6 +239,11 @@ def write_report(out: Path, s: dict[str, Any], *, raster: list[np.ndarray] | Non
                              f"{r.get('bram')} | {r.get('dsp')} | {f_txt} | "
                              f"{_fmt(fmax_core.get(t, '-'))} |")
         lines += _fit_lines(s)
+        for t, f in s.get("fmax_seeds_mhz", {}).items():
+            if len(f["by_seed"]) > 1:
+                lines.append(f"\n- {t}: network Fmax over nextpnr seeds "
+                             f"{', '.join(f['by_seed'])}: min {_fmt(f['min'])} MHz, "
+                             f"median {_fmt(f['median'])} MHz")
         for t, note in s.get("fmax_notes", {}).items():
             lines.append(f"\n- {t}: {note}")
         lines.append("")
@@ -247,7 +252,7 @@ def write_report(out: Path, s: dict[str, Any], *, raster: list[np.ndarray] | Non
              if k not in ("accuracy", "verify", "resources", "fmax_mhz", "fmax_core_mhz",
                           "analytic", "error", "fmax_notes", "fmax_analytic_mhz",
                           "fmax_error", "dataset", "quantization", "stages", "records",
-                          "timing", "layers", "fits", "fit_basis")}
+                          "timing", "layers", "fits", "fit_basis", "fmax_seeds_mhz")}
     if other:
         lines += ["## Figures", ""]
         flat: list[tuple[str, Any]] = []

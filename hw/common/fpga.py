@@ -16,7 +16,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -455,6 +455,9 @@ class FmaxResult:
         The nextpnr run; ``None`` when it did not run or failed.
     error : str or None
         The failing tool's whole message (its log tail), where a tool failed.
+    fmax_by_seed : Mapping[int, float]
+        Fmax of every placer seed that was run, MHz; ``fmax_mhz`` is their median (the lower
+        middle one for an even count) and ``pnr`` that seed's run.
     """
 
     fmax_mhz: float | None
@@ -465,6 +468,7 @@ class FmaxResult:
     synth: SynthResult | None = field(default=None, repr=False)
     pnr: PnrResult | None = field(default=None, repr=False)
     error: str | None = field(default=None, repr=False)
+    fmax_by_seed: Mapping[int, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict of ``fmax_mhz``, ``fits``, ``reason``, ``critical_path`` and
@@ -475,6 +479,7 @@ class FmaxResult:
             "reason": self.reason,
             "critical_path": list(self.critical_path),
             "utilisation": {k: list(v) for k, v in self.utilisation.items()},
+            "fmax_by_seed": {str(k): v for k, v in self.fmax_by_seed.items()},
         }
 
 
@@ -487,7 +492,7 @@ _PLACEMENT_FAILURES = ("Unable to place", "no BELs remaining", "Failed to expand
 
 def measure_fmax(design: wiring.Component, *, target: Target, workdir: os.PathLike | str,
                  freq: float, seed: int = 1, top: str = "harness", check_capacity: bool = True,
-                 timeout_s: float | None = 600.0) -> FmaxResult:
+                 timeout_s: float | None = 600.0, seeds: Sequence[int] = ()) -> FmaxResult:
     """Synthesise ``design`` in :class:`~.harness.FmaxHarness` and place and route it.
 
     The fit verdict is nextpnr's: with ``check_capacity``, placement is skipped when the Yosys
@@ -515,6 +520,9 @@ def measure_fmax(design: wiring.Component, *, target: Target, workdir: os.PathLi
         Compare the Yosys counts and the packed design with the part before placing.
     timeout_s : float or None
         Limit per tool run, s.
+    seeds : sequence of int
+        Place once per seed instead of once with ``seed`` (one synthesis, one packing); the
+        result holds every seed's Fmax and the median one.
     """
     try:
         syn = synthesize(FmaxHarness(design), target=target, top=top, workdir=workdir,
@@ -528,13 +536,17 @@ def measure_fmax(design: wiring.Component, *, target: Target, workdir: os.PathLi
         unfit = _capacity_verdict(syn, target=target, timeout_s=timeout_s)
         if unfit is not None:
             return unfit
-    try:
-        res = place_and_route(syn.netlist, target=target, freq_mhz=freq, seed=seed,
-                              timeout_s=timeout_s)
-    except ToolError as exc:
-        return _failed_placement(exc, syn, name=name, counts=counts)
+    runs: list[PnrResult] = []
+    for s in seeds or (seed,):
+        try:
+            runs.append(place_and_route(syn.netlist, target=target, freq_mhz=freq, seed=s,
+                                        timeout_s=timeout_s))
+        except ToolError as exc:
+            return _failed_placement(exc, syn, name=name, counts=counts)
+    res = sorted(runs, key=lambda r: r.fmax_mhz)[(len(runs) - 1) // 2]
+    by_seed = {s: r.fmax_mhz for s, r in zip(seeds or (seed,), runs, strict=True)}
     return FmaxResult(res.fmax_mhz, True, None, res.critical_signals(), res.utilisation,
-                      synth=syn, pnr=res)
+                      synth=syn, pnr=res, fmax_by_seed=by_seed)
 
 
 def _capacity_verdict(syn: SynthResult, *, target: Target,

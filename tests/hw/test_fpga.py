@@ -128,6 +128,15 @@ def test_measure_fmax_places_a_design_that_fits(tmp_path):
 
 
 @requires_tools
+def test_measure_fmax_over_several_seeds_reports_the_median(tmp_path):
+    res = measure_fmax(Multipliers(1), target=Target.ICE40, workdir=tmp_path, freq=40,
+                       seeds=(1, 2, 3))
+    assert sorted(res.fmax_by_seed) == [1, 2, 3]
+    assert res.fmax_mhz == sorted(res.fmax_by_seed.values())[1] == res.pnr.fmax_mhz
+    assert res.to_dict()["fmax_by_seed"] == {str(k): v for k, v in res.fmax_by_seed.items()}
+
+
+@requires_tools
 def test_measure_fmax_skips_placement_over_capacity(tmp_path):
     res = measure_fmax(Multipliers(9), target=Target.ICE40, workdir=tmp_path, freq=40)
     assert (res.fmax_mhz, res.fits, res.pnr) == (None, False, None)
