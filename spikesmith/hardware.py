@@ -119,14 +119,20 @@ def verify_hardware(graph: Graph, design_dir: str | os.PathLike, *, images: np.n
 def analytic_cycles_per_sample(graph: Graph, params: NetworkParams, images: np.ndarray
                                ) -> float | None:
     """Mean cycles per sample that ``hw.lif.estimate.estimate_cycles`` predicts from the golden
-    model's own event counts (input events and spikes of every layer per timestep); ``None``
-    for a network with conv cores (no network-level cycle model for them yet)."""
+    model's own event counts (input events and spikes of every layer per timestep); for a
+    network with conv cores, ``hw.conv.estimate.network_sample_cycles`` (its slowest core)."""
     config = to_hardware_config(graph)
+    trace = run_network(params, images, record_membranes=False)
     if isinstance(config, ConvNetworkConfig):
-        return None
+        from .hw.conv.estimate import network_sample_cycles
+
+        idx = [i for i, layer in enumerate(params.layers) if not isinstance(layer, PoolLayer)]
+        ins = [trace.inputs if i == 0 else trace.spikes[i - 1] for i in idx]
+        return sum(network_sample_cycles(config, [x[:, b] for x in ins],
+                                         [trace.spikes[i][:, b] for i in idx])
+                   for b in range(images.shape[0])) / max(1, images.shape[0])
     from .hw.lif.estimate import estimate_cycles
 
-    trace = run_network(params, images, record_membranes=False)
     total = 0
     for b in range(images.shape[0]):
         events = [int(np.count_nonzero(trace.inputs[t, b])) for t in range(params.timesteps)]

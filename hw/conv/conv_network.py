@@ -5,7 +5,12 @@ Core ``l``'s output events feed core ``l+1`` through a register slice
 (:mod:`spikesmith.hw.lif.network`); between the last conv core and the first dense core a
 :class:`~.flatten.Flatten` turns ``(c, y, x)`` into the channel-major index of ``sim.conv``.
 Layer ``l+1`` integrates the spikes of timestep ``t`` while layer ``l`` still emits them, the
-``sim.network`` semantics.
+``sim.network`` semantics. After a conv core the link also holds a FIFO of up to
+``LINK_FIFO_DEPTH`` events (one block RAM): the next core spends several cycles on each
+event (``K*K*G`` for a conv core, ``G`` for a dense one), so without it the conv core would
+wait, its neuron pass stalled, until the next core had taken almost every spike of the
+timestep, and only then accumulate the next timestep; with it both work at once
+(``docs/conv_core.md``: 14 % fewer cycles on the mnist5k conv network with the first FIFO).
 
 Host protocol (that of the dense network): layer-0 events on ``i`` (feature events
 ``(c, y, x)`` when the first core is a conv core), one end-of-timestep marker per timestep,
@@ -18,8 +23,9 @@ from __future__ import annotations
 
 import itertools
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Shape
 from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..common.streams import register_slice
@@ -30,11 +36,34 @@ from .conv_core import ConvCore
 from .flatten import Flatten
 from .network_config import ConvNetworkConfig
 
-__all__ = ["ConvNetwork"]
+__all__ = ["LINK_FIFO_DEPTH", "ConvNetwork"]
+
+#: Most events the FIFO after a conv core holds besides the link's register slice (a power of
+#: two: one 1024x18 block RAM for the event words of the mnist5k conv network).
+LINK_FIFO_DEPTH = 1024
 
 
 def _core(config):
     return ConvCore(config) if isinstance(config, ConvCoreConfig) else LIFCore(config)
+
+
+def _fifo_depth(config: ConvCoreConfig) -> int:
+    """Entries of the FIFO after a conv core: room for a whole timestep's output (every
+    emitted position, then the marker), rounded up to a power of two, at most
+    ``LINK_FIFO_DEPTH``."""
+    c, h, w = config.emit_shape
+    return min(LINK_FIFO_DEPTH, 1 << (c * h * w).bit_length())
+
+
+def _fifo_link(m: Module, src, name: str, *, depth: int):
+    """Put a FIFO of ``depth`` events after stream ``src``; return its output stream and a
+    signal high while it holds an event."""
+    layout = src.payload.shape()
+    m.submodules[name] = fifo = SyncFIFOBuffered(width=Shape.cast(layout).width, depth=depth)
+    out = stream.Signature(layout).create(path=(name, "o"))
+    m.d.comb += [fifo.w_data.eq(src.payload), fifo.w_en.eq(src.valid), src.ready.eq(fifo.w_rdy),
+                 out.payload.eq(fifo.r_data), out.valid.eq(fifo.r_rdy), fifo.r_en.eq(out.ready)]
+    return out, fifo.r_rdy | (fifo.level != 0)
 
 
 class ConvNetwork(wiring.Component):
@@ -100,9 +129,12 @@ class ConvNetwork(wiring.Component):
         busy = 0
         for idx, (a, b) in enumerate(itertools.pairwise(cores)):
             src = a.o
+            if isinstance(a, ConvCore):
+                src, held = _fifo_link(m, src, f"fifo{idx}", depth=_fifo_depth(a.config))
+                busy = busy | held
             if isinstance(a, ConvCore) and isinstance(b, LIFCore):
                 m.submodules[f"flatten{idx}"] = flatten = Flatten(a.config.emit_shape)
-                wiring.connect(m, a.o, flatten.i)
+                wiring.connect(m, src, flatten.i)
                 src = flatten.o
             busy = busy | register_slice(m, src, b.i, f"link{idx}")
         finish_network(m, self, cores, busy)

@@ -4,7 +4,9 @@ The harness (SystemVerilog from :func:`conv_harness_verilog`, assembled from the
 of :mod:`spikesmith.hw.common.verilator_harness`) reads the host's event words into the
 design's ``i`` stream, keeps ``o`` always ready, and writes every output event (``o <hex>``),
 the first records of each readback stream (``r<k> <hex>``) and the cycle at which each
-sample's last marker appeared (``d <cycle>``). The words are those of the host model
+sample's last marker appeared (``d <cycle>``), and ends the simulation. It runs as a plain
+Verilator executable (:func:`~spikesmith.hw.common.verilator_harness.build_binary`: no cocotb
+or VPI in the loop, every signal optimised). The words are those of the host model
 (:mod:`.host`); the raw results come back as the dense harness's
 :class:`~spikesmith.hw.lif.harness.HarnessRun`.
 """
@@ -15,14 +17,14 @@ import os
 from pathlib import Path
 
 from ..common.verilator_harness import (
+    build_binary,
     build_lock,
-    build_sources,
     harness_feed_input,
     harness_finish,
     harness_open_files,
     harness_prologue,
     harness_write_outputs,
-    run_stimulus,
+    run_binary,
     write_if_changed,
 )
 from ..lif.harness import HarnessRun, parse_harness_output
@@ -65,7 +67,8 @@ def conv_harness_verilog(design: GeneratedConvDesign) -> str:
         *harness_feed_input(),
         *harness_write_outputs(out_width=ow, readbacks=len(design.readbacks)),
     ]
-    lines += harness_finish(finished="seen == n_samples", timed_out="(seen != n_samples)")
+    lines += harness_finish(finished="seen == n_samples", timed_out="(seen != n_samples)",
+                            stop=True)
     return "\n".join(lines)
 
 
@@ -94,9 +97,8 @@ def run_conv_harness(design: GeneratedConvDesign, *, build_dir: str | os.PathLik
     with build_lock(build):
         hpath = build / f"{CONV_HARNESS_TOP}.sv"
         write_if_changed(hpath, conv_harness_verilog(design))
-        build_sources([Path(design.verilog).resolve(), hpath], top=CONV_HARNESS_TOP,
-                      build_dir=build)
-        lines = run_stimulus(build, top=CONV_HARNESS_TOP,
-                             header=[n_samples, max_cycles, *readback_limits], words=events)
+        exe = build_binary([Path(design.verilog).resolve(), hpath], top=CONV_HARNESS_TOP,
+                           build_dir=build)
+        lines = run_binary(exe, header=[n_samples, max_cycles, *readback_limits], words=events)
     return parse_harness_output(lines, readback_ports=len(readback_limits),
                                 n_samples=n_samples, max_cycles=max_cycles, build=build)
