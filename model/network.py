@@ -205,6 +205,8 @@ class SpikingMLP(SpikingRunModes, nn.Module):
         # Layer by layer over all timesteps (a layer's step t needs only the previous layer's
         # step t): one matrix product per layer and one autograd node per neuron layer.
         x = inputs
+        # Direct current is the same at every timestep: layer 0 then multiplies one copy.
+        once = self.encoder.encoding is Encoding.DIRECT and isinstance(self.layers[0], QuantDense)
         counts: list[torch.Tensor] = []
         v = lsb = None
         dense_index = 0
@@ -212,8 +214,9 @@ class SpikingMLP(SpikingRunModes, nn.Module):
             if isinstance(m, QuantDense):
                 w_q, scale = m.quantized() if quantized else (m.weight, None)
                 lsb = scale * self.input_scale(dense_index) if quantized else None
+                x = inputs[0] @ w_q.T if once and dense_index == 0 else x @ w_q.T
+                x = x.expand(self.timesteps, *x.shape) if x.ndim == 2 else x
                 dense_index += 1
-                x = x @ w_q.T
             elif isinstance(m, LIFNeuron):
                 x, v = m.run(x, lsb=lsb)
                 counts.append(x.sum(dim=0))

@@ -2,12 +2,14 @@
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 
 from spikesmith.model.layers import LIFNeuron
 from spikesmith.model.network import SpikingMLP
 from spikesmith.model.surrogate import atan, fast_sigmoid
+from spikesmith.sim.encoders import EncoderParams, Encoding
 from spikesmith.sim.lif import NeuronModel, ResetMode
 
 
@@ -50,18 +52,20 @@ def test_fused_sequence_equals_stepped_autograd(model, reset, lsb, leak_shift):
     torch.testing.assert_close(got[3], ref[3], rtol=1e-5, atol=1e-5)
 
 
-def test_mlp_training_gradients_equal_the_stepped_network():
+@pytest.mark.parametrize("encoding", [Encoding.RATE, Encoding.DIRECT])
+def test_mlp_training_gradients_equal_the_stepped_network(encoding):
     torch.manual_seed(1)
     net = SpikingMLP([20, 16, 4], timesteps=6, surrogate=fast_sigmoid(slope=5.0),
-                     learnable_threshold=True, init_gain=2.0)
-    x = (torch.rand(6, 9, 20) < 0.4).to(torch.float32)
+                     learnable_threshold=True, init_gain=2.0, encoder=EncoderParams(encoding))
+    images = np.random.default_rng(1).integers(0, 256, size=(9, 20), dtype=np.uint8)
+    x = net.encode(images)
     net.simulate(x).counts.pow(2).sum().backward()
     fused = [p.grad.clone() for p in net.parameters()]
     net.zero_grad(set_to_none=True)
     (d0, n0), (d1, n1) = net.synapse_neuron_pairs()
     w0, s0 = d0.quantized()
     w1, s1 = d1.quantized()
-    h, _ = _stepped(n0, x @ w0.T, s0)
+    h, _ = _stepped(n0, x @ w0.T, s0 * net.input_scale(0))
     out, _ = _stepped(n1, h @ w1.T, s1)
     out.sum(dim=0).pow(2).sum().backward()
     for got, p in zip(fused, net.parameters(), strict=True):
