@@ -80,13 +80,15 @@ def encode(x: np.ndarray, p: EncoderParams, *, timesteps: int) -> np.ndarray:
         raise ValueError("image intensities must lie in 0..255")
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, not {timesteps!r}")
-    x = x.astype(np.int64)
     batch, n = x.shape
     if p.encoding is Encoding.DIRECT:
         return np.broadcast_to(x.astype(np.uint8), (timesteps, batch, n)).copy()
     if p.encoding is Encoding.RATE:
-        r = lfsr_table(LFSR16, seed=p.seed, draws=timesteps * n).reshape(timesteps, 1, n)
-        return (x[None, :, :] > r).astype(np.uint8)
+        # Draws and intensities are both 0..255: the comparison is exact in uint8.
+        r = lfsr_table(LFSR16, seed=p.seed, draws=timesteps * n).astype(np.uint8)
+        out = np.greater(x.astype(np.uint8)[None, :, :], r.reshape(timesteps, 1, n))
+        return out.view(np.uint8)
+    x = x.astype(np.int64)
     t_fire = ((255 - x) * timesteps) >> 8
     t = np.arange(timesteps).reshape(timesteps, 1, 1)
     return ((t == t_fire[None]) & (x[None] > 0)).astype(np.uint8)
