@@ -32,7 +32,7 @@ from spikesmith.sim.lif import NeuronModel, ResetMode
 
 from .surrogate import Surrogate
 
-__all__ = ["lif_sequence"]
+__all__ = ["lif_forward", "lif_sequence"]
 
 
 def lif_sequence(currents: torch.Tensor, theta: torch.Tensor, *, model: NeuronModel,
@@ -61,11 +61,13 @@ def lif_sequence(currents: torch.Tensor, theta: torch.Tensor, *, model: NeuronMo
     return _LIFSequence.apply(currents, theta, model, leak_shift, reset, surrogate)
 
 
-def _forward_loop(currents: torch.Tensor, theta: torch.Tensor, *, leak_shift: int | None,
-                  reset: ResetMode) -> tuple[torch.Tensor, torch.Tensor]:
+def lif_forward(currents: torch.Tensor, theta: torch.Tensor, *, leak_shift: int | None,
+                reset: ResetMode) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(x, v)``: ``x_t = u_t - theta`` for every step ``(T, ...)`` and the final ``v``.
 
-    ``leak_shift`` is ``None`` for IF. When ``lam = 1 - 2**-k`` is exact in the dtype,
+    The forward recursion of the module docstring without autograd (call it under
+    ``no_grad``); spikes are ``x >= 0``. ``leak_shift`` is ``None`` for IF. When
+    ``lam = 1 - 2**-k`` is exact in the dtype,
     ``v * lam`` rounds the exact product once, as ``v - v * 2**-k`` does (``v * 2**-k`` is
     exact for normal floats), so the values equal ``LIFNeuron.step``'s; otherwise the loop
     computes ``v - v * 2**-k`` itself. Scalars are 0-d tensors of the currents' dtype (no
@@ -101,8 +103,7 @@ class _LIFSequence(torch.autograd.Function):
     def forward(ctx, currents, theta, model, leak_shift, reset, surrogate):
         shift = leak_shift if model is NeuronModel.LIF else None
         with torch.no_grad():
-            x, v = _forward_loop(currents.detach(), theta.detach(), leak_shift=shift,
-                                 reset=reset)
+            x, v = lif_forward(currents.detach(), theta.detach(), leak_shift=shift, reset=reset)
             fired = x >= 0
             deriv = surrogate.derivative(x)
         spikes = fired.to(currents.dtype)
