@@ -24,11 +24,14 @@ repeat medians:
 3. **BPTT vs rate-BP** at T = 4, 8, 16, 32 (784-100-10, batch 64): time per training step
    and activation memory, the bytes autograd saves for the backward pass (every saved
    tensor except parameters, each storage once).
+4. Only with ``--only accuracy``: the mnist5k dense recipe trained with BPTT and with rate-BP
+   (``--seed``), float / fake-quantised / hardware-exact test accuracy.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -360,6 +363,30 @@ def bench_ratebp(x_train: np.ndarray, y_train: np.ndarray, args) -> dict:
     return out
 
 
+def bench_accuracy(args) -> dict:
+    """Train the mnist5k dense recipe with BPTT and with rate-BP; test accuracies."""
+    from spikesmith.datasets import load_dataset
+    from spikesmith.model.ratebp import TrainMethod
+    from spikesmith.model.train import evaluate, hardware_accuracy
+    from spikesmith.recipes import recipe_for, train_recipe
+
+    ds = load_dataset("mnist5k")
+    recipe = dataclasses.replace(recipe_for("mnist5k"), seed=args.seed)
+    print(f"\n(d) mnist5k dense recipe, seed {args.seed}: BPTT vs rate-BP, test accuracy")
+    out = {}
+    for method in TrainMethod:
+        net, result = train_recipe(recipe, ds, progress=False, method=method)
+        row = {"train_seconds": result.seconds,
+               "float": evaluate(net, ds.x_test, ds.y_test, quantized=False),
+               "fake_quant": evaluate(net, ds.x_test, ds.y_test),
+               "hardware": hardware_accuracy(net, ds.x_test, ds.y_test)}
+        print(f"  {method.value:7s} train {row['train_seconds']:6.1f} s, float "
+              f"{row['float']:.4f}, fake-quant {row['fake_quant']:.4f}, hardware "
+              f"{row['hardware']:.4f}")
+        out[method.value] = row
+    return out
+
+
 def _machine() -> dict[str, object]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -383,7 +410,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--calls", type=int, default=12, help="training steps per repeat")
-    parser.add_argument("--only", choices=("train", "infer", "ratebp"), action="append")
+    parser.add_argument("--only", choices=("train", "infer", "ratebp", "accuracy"),
+                        action="append", help="parts to run (default: all but accuracy)")
+    parser.add_argument("--seed", type=int, default=0, help="recipe seed of --only accuracy")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
     x_train, y_train, x_test, data = _load_images()
@@ -398,6 +427,8 @@ def main() -> None:
         results["infer"] = bench_inference(x_test, args)
     if "ratebp" in parts:
         results["ratebp"] = bench_ratebp(x_train, y_train, args)
+    if "accuracy" in parts:
+        results["accuracy"] = bench_accuracy(args)
     results["load_average_after"] = os.getloadavg()
     if args.json:
         with open(args.json, "w") as f:

@@ -74,3 +74,9 @@ def test_ratebp_rejects_what_it_cannot_train():
         rate_simulate(net, net.encode(_images(2, 8, 2)))
     with pytest.raises(TypeError, match="SpikingMLP"):
         rate_simulate(torch.nn.Linear(2, 2), torch.zeros(4, 1, 2))
+
+
+def test_the_flow_accepts_exactly_the_training_methods():
+    from spikesmith.flow import TRAIN_METHODS
+
+    assert TRAIN_METHODS == tuple(m.value for m in TrainMethod)
