@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .conv import ConvLayer, PoolLayer, conv_accumulator_bound, conv_synaptic_input, or_pool
-from .encoders import EncoderParams, Encoding, encode, input_max
+from .encoders import EncoderParams, Encoding, encode, encode_columns, input_max
 from .lif import LIFParams, LIFState, lif_step
 from .limits import WEIGHT_BITS
 from .ops import accumulator_bound, exact_matmul
@@ -211,6 +211,8 @@ def run_network(params: NetworkParams, images: np.ndarray, *, record_membranes: 
             continue
         if isinstance(layer, ConvLayer):
             i = conv_synaptic_input(flat, layer, bound=bounds[idx])
+        elif idx == 0:
+            i = _first_dense_input(images, params, bound=bounds[0])
         else:
             i = exact_matmul(flat, layer.weights, bound=bounds[idx])
         x, v, state = _run_neurons(i.reshape(T, batch, -1), layer.lif,
@@ -225,6 +227,18 @@ def run_network(params: NetworkParams, images: np.ndarray, *, record_membranes: 
         counts=counts,
         predictions=predict(counts, state.v),
     )
+
+
+def _first_dense_input(images: np.ndarray, params: NetworkParams, *, bound: int) -> np.ndarray:
+    """Return ``encode(images)[t] @ W.T`` of dense layer 0 for every ``t``, ``(T*batch, n_out)``.
+
+    A pixel that is 0 in every image is 0 at every timestep in every encoding, so its column
+    adds exact zeros: the product runs over the other columns only (``encode_columns``).
+    """
+    used = np.flatnonzero(np.any(images, axis=0))
+    x = encode_columns(images, params.encoder, timesteps=params.timesteps, columns=used)
+    w = np.asarray(params.layers[0].weights)[:, used]
+    return exact_matmul(x.reshape(-1, len(used)), w, bound=bound)
 
 
 def _run_neurons(i: np.ndarray, lif: LIFParams, *, record_membranes: bool
