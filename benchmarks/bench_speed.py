@@ -24,8 +24,9 @@ repeat medians:
 3. **BPTT vs rate-BP** at T = 4, 8, 16, 32 (784-100-10, batch 64): time per training step
    and activation memory, the bytes autograd saves for the backward pass (every saved
    tensor except parameters, each storage once).
-4. Only with ``--only accuracy``: the mnist5k dense recipe trained with BPTT and with rate-BP
-   (``--seed``), float / fake-quantised / hardware-exact test accuracy.
+4. Only with ``--only accuracy``: a dataset's dense recipe (``--dataset``, default mnist5k)
+   trained with BPTT and with rate-BP (``--seed``), float / fake-quantised / hardware-exact
+   test accuracy.
 """
 
 from __future__ import annotations
@@ -364,15 +365,16 @@ def bench_ratebp(x_train: np.ndarray, y_train: np.ndarray, args) -> dict:
 
 
 def bench_accuracy(args) -> dict:
-    """Train the mnist5k dense recipe with BPTT and with rate-BP; test accuracies."""
+    """Train a dataset's dense recipe with BPTT and with rate-BP; test accuracies."""
     from spikesmith.datasets import load_dataset
     from spikesmith.model.ratebp import TrainMethod
     from spikesmith.model.train import evaluate, hardware_accuracy
     from spikesmith.recipes import recipe_for, train_recipe
 
-    ds = load_dataset("mnist5k")
-    recipe = dataclasses.replace(recipe_for("mnist5k"), seed=args.seed)
-    print(f"\n(d) mnist5k dense recipe, seed {args.seed}: BPTT vs rate-BP, test accuracy")
+    ds = load_dataset(args.dataset)
+    recipe = dataclasses.replace(recipe_for(args.dataset), seed=args.seed)
+    print(f"\n(d) {args.dataset} dense recipe, seed {args.seed}: BPTT vs rate-BP, test "
+          "accuracy")
     out = {}
     for method in TrainMethod:
         net, result = train_recipe(recipe, ds, progress=False, method=method)
@@ -413,6 +415,7 @@ def main() -> None:
     parser.add_argument("--only", choices=("train", "infer", "ratebp", "accuracy"),
                         action="append", help="parts to run (default: all but accuracy)")
     parser.add_argument("--seed", type=int, default=0, help="recipe seed of --only accuracy")
+    parser.add_argument("--dataset", default="mnist5k", help="dataset of --only accuracy")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
     x_train, y_train, x_test, data = _load_images()
