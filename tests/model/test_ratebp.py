@@ -79,4 +79,4 @@ def test_ratebp_rejects_what_it_cannot_train():
 def test_the_flow_accepts_exactly_the_training_methods():
     from spikesmith.flow import TRAIN_METHODS
 
-    assert TRAIN_METHODS == tuple(m.value for m in TrainMethod)
+    assert tuple(m.value for m in TrainMethod) == TRAIN_METHODS
