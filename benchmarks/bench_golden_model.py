@@ -9,16 +9,21 @@ Runs side by side in one process, on the same 784-128-10 rate-coded network (T =
 * the float forward of ``model.SpikingMLP`` in ``torch.no_grad`` (the training layer's own
   inference; snnTorch-class float speed).
 
-Prints samples per second and ratios. Usage: ``python benchmarks/bench_golden_model.py``.
+Prints samples per second and ratios. Usage:
+``python benchmarks/bench_golden_model.py [threads]`` (default 1): the thread count of torch
+and of NumPy's BLAS pool (``threadpoolctl``), the same for both sides. The side-by-side
+comparison with snnTorch, SpikingJelly and Norse is ``benchmarks/bench_speed.py``.
 """
 
 from __future__ import annotations
 
 import platform
 import statistics
+import sys
 import time
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from spikesmith.datasets import load_dataset
 from spikesmith.model.network import SpikingMLP
@@ -37,8 +42,14 @@ def _time(fn, repeats: int = 5) -> float:
 
 
 def main() -> None:
+    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    with threadpool_limits(threads):
+        _main(threads)
+
+
+def _main(threads: int) -> None:
     torch.manual_seed(0)
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     ds = load_dataset("mnist5k")
     x = ds.x_test
     net = SpikingMLP([784, 128, 10], weight_bits=8, timesteps=16,

@@ -332,12 +332,7 @@ class SpikingConvNet(SpikingRunModes, nn.Module):
         """Step the neurons of a stage over ``T``; return spikes ``(T*batch, ...)``, the final
         membrane and the spike counts ``(batch, ...)``."""
         i = i.reshape(self.timesteps, batch, *i.shape[1:])
-        v = torch.zeros_like(i[0])
-        spikes = []
-        for t in range(self.timesteps):
-            s, v = stage.neuron.step(i[t], v, lsb=lsb)
-            spikes.append(s)
-        s_all = torch.stack(spikes)
+        s_all, v = stage.neuron.run(i, lsb=lsb)
         return s_all.reshape(-1, *i.shape[2:]), v, s_all.sum(dim=0)
 
     # -- hardware-exact mode ------------------------------------------------------------------

@@ -18,6 +18,7 @@ from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import LIFParams, NeuronModel, ResetMode
 from spikesmith.sim.quant import check_weight_bits, quantize_threshold, quantize_weights
 
+from .lif_sequence import lif_sequence
 from .quant import fake_quantize_threshold, fake_quantize_weights
 from .surrogate import Surrogate, fast_sigmoid
 
@@ -190,6 +191,18 @@ class LIFNeuron(nn.Module):
         sd = s.detach()
         v = u - sd * theta if self.reset is ResetMode.SUBTRACT else u * (1.0 - sd)
         return s, v
+
+    def run(self, i: torch.Tensor, *, lsb: torch.Tensor | None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run ``T`` timesteps from ``v = 0``; return ``(spikes, v)``, equal to :meth:`step`.
+
+        ``i`` is the synaptic input ``(T, ...)`` of every timestep; ``spikes`` has its shape
+        and ``v`` is the membrane after the last step. One autograd node
+        (``model.lif_sequence``) instead of ``T`` steps of graph; same values and gradients.
+        """
+        theta = self.theta() if lsb is None else fake_quantize_threshold(self.theta(), lsb=lsb)
+        return lif_sequence(i, theta, model=self.model, leak_shift=self.leak_shift,
+                            reset=self.reset, surrogate=self.surrogate)
 
     def extra_repr(self) -> str:
         return (f"threshold={self.threshold_value():.4g}, learnable={self.learnable_threshold},"

@@ -202,42 +202,30 @@ class SpikingMLP(SpikingRunModes, nn.Module):
                 f"not {tuple(inputs.shape)}"
             )
         self.synapse_neuron_pairs()  # validates the structure
-        batch = inputs.shape[1]
-        # Quantise each weight matrix once per run; remember every neuron layer's LSB.
-        weights: dict[int, torch.Tensor] = {}
-        lsbs: dict[int, torch.Tensor] = {}
+        # Layer by layer over all timesteps (a layer's step t needs only the previous layer's
+        # step t): one matrix product per layer and one autograd node per neuron layer.
+        x = inputs
+        # Direct current is the same at every timestep: layer 0 then multiplies one copy.
+        once = self.encoder.encoding is Encoding.DIRECT and isinstance(self.layers[0], QuantDense)
+        counts: list[torch.Tensor] = []
+        v = lsb = None
         dense_index = 0
-        lsb = None
-        for idx, m in enumerate(self.layers):
+        for m in self.layers:
             if isinstance(m, QuantDense):
                 w_q, scale = m.quantized() if quantized else (m.weight, None)
-                weights[idx] = w_q
                 lsb = scale * self.input_scale(dense_index) if quantized else None
+                x = inputs[0] @ w_q.T if once and dense_index == 0 else x @ w_q.T
+                x = x.expand(self.timesteps, *x.shape) if x.ndim == 2 else x
                 dense_index += 1
             elif isinstance(m, LIFNeuron):
-                lsbs[idx] = lsb
-        # Dense layer 0 sees the whole input sequence at once when nothing precedes it.
-        first = inputs @ weights[0].T if isinstance(self.layers[0], QuantDense) else None
-        v: dict[int, torch.Tensor] = {}
-        counts: dict[int, torch.Tensor] = {}
-        for t in range(self.timesteps):
-            x = inputs[t]
-            for idx, m in enumerate(self.layers):
-                if idx == 0 and first is not None:
-                    x = first[t]
-                elif isinstance(m, QuantDense):
-                    x = x @ weights[idx].T
-                elif isinstance(m, LIFNeuron):
-                    if idx not in v:
-                        v[idx] = x.new_zeros(batch, x.shape[1])
-                        counts[idx] = x.new_zeros(batch, x.shape[1])
-                    x, v[idx] = m.step(x, v[idx], lsb=lsbs[idx])
-                    counts[idx] = counts[idx] + x
-                else:
-                    x = m(x)
-        last = max(counts)
-        return FloatRun(counts=counts[last], membrane=v[last],
-                        hidden_counts=tuple(counts[i] for i in sorted(counts) if i != last))
+                x, v = m.run(x, lsb=lsb)
+                counts.append(x.sum(dim=0))
+            elif m.training:
+                # One call per timestep: the random masks of a per-step dropout.
+                x = torch.stack([m(x[t]) for t in range(self.timesteps)])
+            else:
+                x = m(x)
+        return FloatRun(counts=counts[-1], membrane=v, hidden_counts=tuple(counts[:-1]))
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Return the output spike counts ``(batch, n_out)`` of :meth:`simulate`."""

@@ -23,6 +23,7 @@ from spikesmith.sim.encoders import encode
 
 from .convnet import SpikingConvNet
 from .network import SpikingMLP
+from .ratebp import TrainMethod, rate_simulate
 
 #: The networks :func:`train` trains.
 Net = SpikingMLP | SpikingConvNet
@@ -103,7 +104,8 @@ def _check(name: str, value: object, *, kind: type, low: float) -> None:
 
 def train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr: float,
           seed: int, temperature: float = 1.0, rate_penalty: float = 0.0,
-          shift: int = 0, threads: int | None = 1, progress: bool = True) -> TrainResult:
+          shift: int = 0, threads: int | None = 1, progress: bool = True,
+          method: TrainMethod = TrainMethod.BPTT) -> TrainResult:
     """Train ``net`` in place on ``dataset.x_train`` and return the history.
 
     Parameters
@@ -131,6 +133,9 @@ def train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr
         machine two intra-op threads made digits training 5x slower than one.
     progress : bool
         Show a tqdm bar per epoch.
+    method : TrainMethod
+        ``BPTT`` (surrogate gradients through time) or ``RATEBP`` (rate-based
+        backpropagation, ``model.ratebp``; dense networks without dropout).
 
     Raises
     ------
@@ -145,6 +150,10 @@ def train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr
     _check("shift", shift, kind=int, low=0)
     if threads is not None:
         _check("threads", threads, kind=int, low=1)
+    if not isinstance(method, TrainMethod):
+        raise TypeError(f"method must be a TrainMethod, not {method!r}")
+    if method is TrainMethod.RATEBP and not isinstance(net, SpikingMLP):
+        raise ValueError("rate-based backpropagation trains dense networks (SpikingMLP) only")
     if dataset.n_features != net.sizes[0]:
         raise ValueError(f"dataset {dataset.name!r} has {dataset.n_features} features, but the "
                          f"network takes {net.sizes[0]}")
@@ -157,14 +166,14 @@ def train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr
     try:
         return _train(net, dataset, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                       temperature=temperature, rate_penalty=rate_penalty, shift=shift,
-                      progress=progress)
+                      progress=progress, method=method)
     finally:
         torch.set_num_threads(previous)
 
 
 def _train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr: float,
            seed: int, temperature: float, rate_penalty: float, shift: int,
-           progress: bool) -> TrainResult:
+           progress: bool, method: TrainMethod) -> TrainResult:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
@@ -191,7 +200,8 @@ def _train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, l
             else:
                 enc = x_enc[:, idx]
             inputs = torch.from_numpy(enc).to(torch.float32) * scale
-            run = net.simulate(inputs)
+            run = net.simulate(inputs) if method is TrainMethod.BPTT else rate_simulate(
+                net, inputs)
             logits = run.counts * (temperature / net.timesteps)
             loss = ce(logits, y[idx])
             if rate_penalty and run.hidden_counts:

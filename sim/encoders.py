@@ -22,7 +22,7 @@ import numpy as np
 
 from .lfsr import LFSR16, lfsr_table
 
-__all__ = ["DEFAULT_ENCODER", "EncoderParams", "Encoding", "encode", "input_max"]
+__all__ = ["DEFAULT_ENCODER", "EncoderParams", "Encoding", "encode", "encode_columns", "input_max"]
 
 
 class Encoding(enum.Enum):
@@ -73,6 +73,43 @@ def encode(x: np.ndarray, p: EncoderParams, *, timesteps: int) -> np.ndarray:
     ValueError
         If ``x`` is not a 2-D array of integers in ``0..255`` or ``timesteps < 1``.
     """
+    x = _check_images(x, timesteps)
+    batch, n = x.shape
+    if p.encoding is Encoding.DIRECT:
+        return np.broadcast_to(x.astype(np.uint8), (timesteps, batch, n)).copy()
+    if p.encoding is Encoding.RATE:
+        # Draws and intensities are both 0..255: the comparison is exact in uint8.
+        r = lfsr_table(LFSR16, seed=p.seed, draws=timesteps * n).astype(np.uint8)
+        out = np.greater(x.astype(np.uint8)[None, :, :], r.reshape(timesteps, 1, n))
+        return out.view(np.uint8)
+    return _latency(x, timesteps)
+
+
+def encode_columns(x: np.ndarray, p: EncoderParams, *, timesteps: int, columns: np.ndarray
+                   ) -> np.ndarray:
+    """Return ``encode(x, p, timesteps=timesteps)[:, :, columns]`` without encoding the rest.
+
+    ``columns`` are increasing feature indices. Every encoding treats each feature on its
+    own (rate coding reads the draws of the feature's own columns), so this is exact.
+
+    Raises
+    ------
+    ValueError
+        As :func:`encode`.
+    """
+    x = _check_images(x, timesteps)
+    columns = np.asarray(columns, dtype=np.int64)
+    if p.encoding is not Encoding.RATE:
+        return encode(x[:, columns], p, timesteps=timesteps)
+    n = x.shape[1]
+    r = lfsr_table(LFSR16, seed=p.seed, draws=timesteps * n).reshape(timesteps, 1, n)
+    out = np.greater(x[:, columns].astype(np.uint8)[None, :, :],
+                     r[:, :, columns].astype(np.uint8))
+    return out.view(np.uint8)
+
+
+def _check_images(x: np.ndarray, timesteps: int) -> np.ndarray:
+    """Return ``x`` as an array, or raise ``ValueError`` (see :func:`encode`)."""
     x = np.asarray(x)
     if x.ndim != 2 or not np.issubdtype(x.dtype, np.integer):
         raise ValueError(f"images must be a 2-D integer array (batch, features), not {x.shape}")
@@ -80,13 +117,11 @@ def encode(x: np.ndarray, p: EncoderParams, *, timesteps: int) -> np.ndarray:
         raise ValueError("image intensities must lie in 0..255")
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, not {timesteps!r}")
+    return x
+
+
+def _latency(x: np.ndarray, timesteps: int) -> np.ndarray:
     x = x.astype(np.int64)
-    batch, n = x.shape
-    if p.encoding is Encoding.DIRECT:
-        return np.broadcast_to(x.astype(np.uint8), (timesteps, batch, n)).copy()
-    if p.encoding is Encoding.RATE:
-        r = lfsr_table(LFSR16, seed=p.seed, draws=timesteps * n).reshape(timesteps, 1, n)
-        return (x[None, :, :] > r).astype(np.uint8)
     t_fire = ((255 - x) * timesteps) >> 8
     t = np.arange(timesteps).reshape(timesteps, 1, 1)
     return ((t == t_fire[None]) & (x[None] > 0)).astype(np.uint8)

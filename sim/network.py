@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .conv import ConvLayer, PoolLayer, conv_accumulator_bound, conv_synaptic_input, or_pool
-from .encoders import EncoderParams, Encoding, encode, input_max
+from .encoders import EncoderParams, Encoding, encode, encode_columns, input_max
 from .lif import LIFParams, LIFState, lif_step
 from .limits import WEIGHT_BITS
 from .ops import accumulator_bound, exact_matmul
@@ -194,37 +194,67 @@ def run_network(params: NetworkParams, images: np.ndarray, *, record_membranes: 
             f"images must have shape (batch, {params.layers[0].n_in}), not {images.shape}"
         )
     x_all = encode(images, params.encoder, timesteps=params.timesteps)
+    # Layer by layer over all timesteps (a layer's step t needs only the previous layer's step
+    # t): one synaptic product per layer for all T * batch rows, then the neurons step by step.
     batch = images.shape[0]
     T = params.timesteps
     bounds = params.bounds()
-    states = [None if isinstance(layer, PoolLayer) else LIFState.zeros(batch=batch, n=layer.n_out)
-              for layer in params.layers]
-    spikes = [np.zeros((T, batch, layer.n_out), np.uint8) for layer in params.layers]
-    membranes = (
-        [None if st is None else np.zeros((T, batch, st.v.shape[1]), np.int64) for st in states]
-        if record_membranes else None
-    )
-    for t in range(T):
-        x = x_all[t]
-        for idx, layer in enumerate(params.layers):
-            if isinstance(layer, PoolLayer):
-                x = or_pool(x, layer)
-                spikes[idx][t] = x
-                continue
-            if isinstance(layer, ConvLayer):
-                i = conv_synaptic_input(x, layer, bound=bounds[idx])
-            else:
-                i = exact_matmul(x, layer.weights, bound=bounds[idx])
-            s, states[idx] = lif_step(i, states[idx], layer.lif)
-            spikes[idx][t] = s
-            if membranes is not None:
-                membranes[idx][t] = states[idx].v
-            x = s
+    spikes: list[np.ndarray] = []
+    membranes: list[np.ndarray | None] = []
+    x = x_all
+    for idx, layer in enumerate(params.layers):
+        flat = x.reshape(T * batch, -1)
+        if isinstance(layer, PoolLayer):
+            x = or_pool(flat, layer).reshape(T, batch, -1)
+            spikes.append(x)
+            membranes.append(None)
+            continue
+        if isinstance(layer, ConvLayer):
+            i = conv_synaptic_input(flat, layer, bound=bounds[idx])
+        elif idx == 0:
+            i = _first_dense_input(images, params, bound=bounds[0])
+        else:
+            i = exact_matmul(flat, layer.weights, bound=bounds[idx])
+        x, v, state = _run_neurons(i.reshape(T, batch, -1), layer.lif,
+                                   record_membranes=record_membranes)
+        spikes.append(x)
+        membranes.append(v)
     counts = spikes[-1].sum(axis=0, dtype=np.int64)
     return Trace(
         inputs=x_all,
         spikes=tuple(spikes),
-        membranes=tuple(membranes) if membranes is not None else None,
+        membranes=tuple(membranes) if record_membranes else None,
         counts=counts,
-        predictions=predict(counts, states[-1].v),
+        predictions=predict(counts, state.v),
     )
+
+
+def _first_dense_input(images: np.ndarray, params: NetworkParams, *, bound: int) -> np.ndarray:
+    """Return ``encode(images)[t] @ W.T`` of dense layer 0 for every ``t``, ``(T*batch, n_out)``.
+
+    A pixel that is 0 in every image is 0 at every timestep in every encoding, so its column
+    adds exact zeros: the product runs over the other columns only (``encode_columns``).
+    """
+    used = np.flatnonzero(np.any(images, axis=0))
+    x = encode_columns(images, params.encoder, timesteps=params.timesteps, columns=used)
+    w = np.asarray(params.layers[0].weights)[:, used]
+    return exact_matmul(x.reshape(-1, len(used)), w, bound=bound)
+
+
+def _run_neurons(i: np.ndarray, lif: LIFParams, *, record_membranes: bool
+                 ) -> tuple[np.ndarray, np.ndarray | None, LIFState]:
+    """Step a layer's neurons through the inputs ``i`` ``(T, batch, n)`` from ``v = 0``.
+
+    Returns the ``uint8`` spikes ``(T, batch, n)``, the ``int64`` membranes after reset
+    ``(T, batch, n)`` (``None`` unless recorded) and the final state.
+    """
+    T, batch, n = i.shape
+    state = LIFState.zeros(batch=batch, n=n)
+    out = np.zeros((T, batch, n), np.uint8)
+    v_all = np.zeros((T, batch, n), np.int64) if record_membranes else None
+    for t in range(T):
+        s, state = lif_step(i[t], state, lif)
+        out[t] = s
+        if v_all is not None:
+            v_all[t] = state.v
+    return out, v_all, state

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from .datasets import DATASETS
+from .flow import TRAIN_METHODS
 from .sim import limits
 from .sim.limits import (
     CHECK_EVERY,
@@ -137,6 +138,10 @@ def _train_options(f):
                      help=_limited_help("Hidden layer width", HIDDEN)),
         click.option("--seed", type=_Limited(SEED), default=0, show_default=True,
                      help=_limited_help("Training seed", SEED)),
+        click.option("--method", type=click.Choice(TRAIN_METHODS), default="bptt",
+                     show_default=True,
+                     help="Gradients: bptt (through time) or ratebp (rate-based "
+                          "backpropagation, dense networks)."),
     ]
     for option in reversed(options):
         f = option(f)

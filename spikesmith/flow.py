@@ -68,6 +68,11 @@ _RATE_SAMPLES = 100
 _TRACE_DIR = "verify_trace"
 
 
+#: ``--method`` values: those of ``model.ratebp.TrainMethod`` (kept here so that checking the
+#: options does not import torch).
+TRAIN_METHODS = ("bptt", "ratebp")
+
+
 class FlowError(ValueError):
     """A flow option or a run folder's content is not acceptable."""
 
@@ -89,6 +94,7 @@ class DemoOptions:
     epochs: int | None = None
     hidden: int | None = None
     seed: int = 0
+    method: str = "bptt"
 
 
 def check_limit(limit: IntRange, value: object) -> int:
@@ -125,6 +131,11 @@ def check_options(opts: DemoOptions) -> None:
             recipe_for(opts.dataset, arch=opts.arch)
         except ValueError as exc:
             raise FlowError(f"--arch {reprlib.repr(opts.arch)}: {exc}") from None
+    if opts.method not in TRAIN_METHODS:
+        raise FlowError(f"unknown method {reprlib.repr(opts.method)}: accepted methods are "
+                        f"{', '.join(TRAIN_METHODS)}")
+    if opts.method == "ratebp" and opts.arch not in (None, "dense"):
+        raise FlowError("--method ratebp trains dense networks only (no --arch)")
     for limit, value in ((WEIGHT_BITS, opts.weight_bits), (MEMBRANE_BITS, opts.membrane_bits),
                          (TIMESTEPS, opts.timesteps), (EPOCHS, opts.epochs),
                          (HIDDEN, opts.hidden), (SEED, opts.seed)):
@@ -167,11 +178,13 @@ def _recipe(opts: DemoOptions):
 def _train_body(opts: DemoOptions, progress: bool) -> Callable[[Path], Entries]:
     def body(out: Path) -> Entries:
         from .model.checkpoint import save_checkpoint
+        from .model.ratebp import TrainMethod
         from .recipes import train_recipe
 
         recipe = _recipe(opts)
         ds = load_dataset(opts.dataset, seed=0)
-        net, history = train_recipe(recipe, ds, progress=progress)
+        net, history = train_recipe(recipe, ds, progress=progress,
+                                    method=TrainMethod(opts.method))
         atomic_write_text(out / RunFolder.CONFIG, json.dumps(
             {**asdict(opts), "recipe": recipe.to_dict()}, indent=2, sort_keys=True) + "\n")
         save_checkpoint(out / CHECKPOINT, net,

@@ -48,6 +48,7 @@ from .datasets import DATASETS, Dataset
 from .model.arch import resolve_arch
 from .model.convnet import SpikingConvNet
 from .model.network import SpikingMLP
+from .model.ratebp import TrainMethod
 from .model.train import TrainResult, train
 from .sim.encoders import EncoderParams, Encoding
 from .sim.lif import NeuronModel, ResetMode
@@ -188,9 +189,10 @@ def recipe_for(dataset: str, *, arch: str | None = None) -> TrainRecipe:
     return dataclasses.replace(base, arch=arch)
 
 
-def train_recipe(recipe: TrainRecipe, dataset: Dataset, *, progress: bool = True
+def train_recipe(recipe: TrainRecipe, dataset: Dataset, *, progress: bool = True,
+                 method: TrainMethod = TrainMethod.BPTT
                  ) -> tuple[SpikingMLP | SpikingConvNet, TrainResult]:
-    """Build a network from ``recipe``, train it on ``dataset``, return both.
+    """Build a network from ``recipe``, train it on ``dataset`` with ``method``, return both.
 
     A conv recipe with ``frozen_epochs`` continues after ``epochs`` with its BatchNorm frozen
     and folded (:meth:`~spikesmith.model.convnet.SpikingConvNet.freeze_batchnorm`) at
@@ -198,7 +200,7 @@ def train_recipe(recipe: TrainRecipe, dataset: Dataset, *, progress: bool = True
     """
     net = recipe.build(dataset)
     settings = {"batch_size": recipe.batch_size, "temperature": recipe.temperature,
-                "shift": recipe.shift, "progress": progress}
+                "shift": recipe.shift, "progress": progress, "method": method}
     result = train(net, dataset, epochs=recipe.epochs, lr=recipe.lr, seed=recipe.seed,
                    **settings)
     if recipe.arch is not None and recipe.batch_norm and recipe.frozen_epochs:
