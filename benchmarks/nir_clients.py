@@ -13,7 +13,9 @@ encoding), trained with BPTT on the cross-entropy of the output spike counts. Pr
 library's own test accuracy (argmax of the counts); ``spikesmith import --nir`` then reports
 ours.
 
-``--arch conv`` (28 x 28 mnist5k; ``--hidden`` unused): snnTorch ``Conv2d(1, 8, 5) ->
+``--arch conv`` (``--hidden`` unused): on 8 x 8 digits, snnTorch ``Conv2d(1, 8, 3, padding 1)
+-> AvgPool2d(2) -> Leaky -> Flatten -> Linear(128, 10) -> Leaky`` (the tutorial's network);
+on 28 x 28 mnist5k snnTorch ``Conv2d(1, 8, 5) ->
 AvgPool2d(2) -> Leaky -> Conv2d(8, 16, 5) -> AvgPool2d(2) -> Leaky -> Flatten -> Linear(256,
 10) -> Leaky`` (each pool folds into the conv before it: kernel 6, stride 2), the
 ``8c5-p2-16c5-p2-10`` shape with average pooling, the pooling snnTorch's exporter writes;
@@ -87,6 +89,11 @@ def _leaky(*shape, **kw):
 
 
 def _net(n_in: int, hidden: int, n_out: int, *, conv: bool = False) -> torch.nn.Sequential:
+    if conv and n_in == 64:  # 8 x 8 digits: one conv stage
+        return torch.nn.Sequential(
+            torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.AvgPool2d(2), _leaky(8, 4, 4),
+            torch.nn.Flatten(), torch.nn.Linear(128, n_out, bias=False),
+            _leaky(n_out, output=True))
     if conv:
         return torch.nn.Sequential(
             torch.nn.Conv2d(1, 8, 5), torch.nn.AvgPool2d(2), _leaky(8, 12, 12),
@@ -136,6 +143,8 @@ def main(dataset, out, library, arch, hidden, epochs, timesteps, seed, lr):
     torch.manual_seed(seed)
     ds = load_dataset(dataset)
     conv = arch == "conv"
+    if conv and library == "norse" and ds.n_features != 784:
+        raise click.UsageError("the Norse conv network is for 28 x 28 images (mnist5k)")
     shape = (1, *ds.shape) if conv else (ds.n_features,)
     net = (_Norse if library == "norse" else _net)(ds.n_features, hidden, ds.n_classes,
                                                     conv=conv)

@@ -7,6 +7,27 @@ import pytest
 import torch
 
 nir = pytest.importorskip("nir", reason="the NIR tests need the optional extra spikesmith[nir]")
+#: Both client libraries call nirtorch.extract_nir_graph, which nirtorch 2.6 marks deprecated.
+CLIENT_WARNINGS = pytest.mark.filterwarnings(
+    "ignore:nirtorch.extract_nir_graph:DeprecationWarning")
+
+
+def import_clients():
+    """Return the modules ``snntorch``, ``snntorch.utils`` and ``norse.torch``, or skip."""
+    return (pytest.importorskip("snntorch", reason="snnTorch is installed by `make test`"),
+            pytest.importorskip("snntorch.utils"),
+            pytest.importorskip("norse.torch", reason="Norse is installed by `make test`"))
+
+
+def read_graph(g, *, dt: float, timesteps: int, **kw):
+    """``compiler.frontend.nir.from_nir`` of ``g`` with direct input, 8-bit weights and a
+    16-bit membrane unless ``kw`` says otherwise."""
+    from spikesmith.compiler.frontend.nir import from_nir
+    from spikesmith.sim.encoders import EncoderParams, Encoding
+
+    opts = {"encoder": EncoderParams(Encoding.DIRECT), "weight_bits": 8,
+            "membrane_bits": 16} | kw
+    return from_nir(g, dt=dt, timesteps=timesteps, **opts)
 
 
 def _f64(x) -> torch.Tensor:

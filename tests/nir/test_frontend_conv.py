@@ -8,12 +8,11 @@ import itertools
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from nir_helpers import euler_reference, float_reading, nir
+from nir_helpers import euler_reference, float_reading, nir, read_graph
 
 from spikesmith.cli import main
-from spikesmith.compiler.frontend.nir import NIRImportError, from_nir
+from spikesmith.compiler.frontend.nir import NIRImportError
 from spikesmith.compiler.ir import Op
-from spikesmith.sim.encoders import EncoderParams, Encoding
 
 DT = 1e-3
 T = 10
@@ -49,9 +48,7 @@ def _graph(in_shape, *nodes, out=10):
 
 
 def _read(g, **kw):
-    opts = {"dt": DT, "timesteps": T, "encoder": EncoderParams(Encoding.DIRECT),
-            "weight_bits": 8, "membrane_bits": 16} | kw
-    return from_nir(g, **opts)
+    return read_graph(g, dt=kw.pop("dt", DT), timesteps=T, **kw)
 
 
 def _every_fold(rng):
