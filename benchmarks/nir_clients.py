@@ -2,7 +2,10 @@
 exporter, report its accuracy.
 
 Usage: ``python benchmarks/nir_clients.py --dataset digits --out model.nir [--library norse]
-[--arch dense|conv] [--hidden 64] [--epochs 30] [--timesteps 8] [--seed 0] [--lr 2e-3]``.
+[--arch dense|conv] [--hidden 64] [--epochs 30] [--timesteps 8] [--seed 0] [--lr 2e-3]``;
+after ``spikesmith import`` of that file, ``python benchmarks/nir_clients.py --dataset digits
+--accuracy-of RUN`` prints the integer network's accuracy under the libraries' decision rule
+(argmax) and ours.
 
 The network is ``Linear -> LIF -> Linear -> LIF`` without biases, ``beta = 1 - 2**-3`` per
 neuron, reset to zero without delay (the neuron NIR describes; see docs/nir.md): snnTorch
@@ -128,9 +131,24 @@ def _accuracy(net, x, y, timesteps: int, shape: tuple[int, ...]) -> float:
     return float((pred.numpy() == y).mean())
 
 
+def _run_accuracies(run: str, dataset: str) -> None:
+    """Print the test accuracy of a run folder's integer network (the golden model of the
+    RTL) under both decision rules: the libraries' argmax (first of tied counts) and ours."""
+    from spikesmith.model.checkpoint import load_checkpoint
+
+    ds = load_dataset(dataset)
+    trace = load_checkpoint(f"{run}/checkpoint.safetensors").evaluate_hardware(
+        ds.x_test, record_membranes=False)
+    argmax = float((trace.counts.argmax(1) == ds.y_test).mean())
+    ours = float((trace.predictions == ds.y_test).mean())
+    print(f"{run}: integer golden model test accuracy: argmax {argmax:.4f}, ours {ours:.4f}")
+
+
 @click.command()
 @click.option("--dataset", default="digits", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), required=True)
+@click.option("--out", type=click.Path(dir_okay=False))
+@click.option("--accuracy-of", "run", type=click.Path(file_okay=False, exists=True),
+              help="Only print the integer accuracies of this imported run folder.")
 @click.option("--library", type=click.Choice(["snntorch", "norse"]), default="snntorch",
               show_default=True)
 @click.option("--arch", type=click.Choice(["dense", "conv"]), default="dense", show_default=True)
@@ -139,7 +157,11 @@ def _accuracy(net, x, y, timesteps: int, shape: tuple[int, ...]) -> float:
 @click.option("--timesteps", default=8, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--lr", default=2e-3, show_default=True, help="Adam learning rate.")
-def main(dataset, out, library, arch, hidden, epochs, timesteps, seed, lr):
+def main(dataset, out, run, library, arch, hidden, epochs, timesteps, seed, lr):
+    if run is not None:
+        return _run_accuracies(run, dataset)
+    if out is None:
+        raise click.UsageError("--out is required to train")
     torch.manual_seed(seed)
     ds = load_dataset(dataset)
     conv = arch == "conv"
