@@ -37,11 +37,12 @@ Our neuron (``sim.lif``) is ``v = v - v * 2**-k + I`` (LIF) or ``v = v + I`` (IF
 Feature maps (:mod:`compiler.frontend.nir_maps` states the folds): ``Conv2d`` (square kernel,
 one stride and padding, dilation 1, groups 1) becomes a CONV whose gain and threshold must be
 one per output channel; ``SumPool2d`` / ``AvgPool2d`` (window = stride, no padding) are linear
-and fold exactly into the adjacent Conv2d or Affine (before or after it), or, followed by a
-``Threshold`` below one spike, are OR pooling of spikes (a POOL); ``Flatten`` of the whole
-map is free (both orders are channel-major); an output Conv2d with a 1 x 1 map is a DENSE (how a
-Norse network, whose exporter writes no Flatten, reaches a dense output layer; the conv core
-is not an output core). An Input of shape ``(1, ..., C, H, W)`` has leading batch dimensions.
+and fold exactly into the Conv2d or Affine after them, or into the Conv2d before them when no
+neuron is in between, or, followed by a ``Threshold`` below one spike, are OR pooling of
+spikes (a POOL); ``Flatten`` of the whole map is free (both orders are channel-major); an
+output Conv2d with a 1 x 1 map is a DENSE (how a Norse network, whose exporter writes no
+Flatten, reaches a dense output layer; the conv core is not an output core). An Input of
+shape ``(1, ..., C, H, W)`` has leading batch dimensions.
 
 The NIR input is the encoder's input divided by ``sim.encoders.input_max`` (pixels / 255 in
 ``[0, 1]`` for direct current, spikes for rate and latency coding): the float value of one
