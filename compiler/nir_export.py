@@ -7,6 +7,12 @@ The float parameters are chosen so that NIR's equations, discretised as
   the encoder's value divided by ``input_max``, e.g. pixels / 255) and ``Linear(W_int)`` after;
 * a LIF becomes ``LIF(tau = DT * 2**k, r = tau / DT, v_leak = 0, v_reset = 0)`` (so
   ``beta = 1 - 2**-k`` and the input gain is 1), an IF ``IF(r = 1 / DT)``;
+* a CONV becomes ``Conv2d(weight = W_int * input_max or W_int, bias = b_int)`` (zero bias and
+  ``spikesmith.bias = none`` when it has none), its neurons take the ``(C, H, W)`` map's shape;
+* a POOL (OR pooling of spikes) becomes ``SumPool2d(k, stride k)`` then ``Threshold(1/2)``:
+  on binary spikes ``sum > 1/2`` is the OR of the window;
+* a ``Flatten`` of the whole map precedes the first DENSE after a map (both orders are
+  channel-major);
 * ``v_threshold = theta_int - 1/4``: NIR fires on ``v > v_threshold``, we fire on
   ``u >= theta_int``, the same test on integer membranes; reading it back rounds to
   ``theta_int``.
@@ -21,12 +27,14 @@ equations reproduce the integer model except for the floor of the shift leak
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from spikesmith.sim.encoders import input_max
 
 from .frontend.nir import META
-from .ir import Graph, Node, Op, stage_of
+from .ir import ConvArg, Graph, Node, Op, PoolArg, feature_shape, size, stage_of
 
 __all__ = ["DT", "THRESHOLD_OFFSET", "to_nir"]
 
@@ -40,25 +48,46 @@ def _name(n: Node) -> str:
     return n.name.replace(".", "_")
 
 
-def _input_node(nir, g: Graph, n: Node):
+def _input_node(nir, n: Node, shape: tuple[int, ...]):
     a = n.arg
-    return nir.Input(input_type={"input": np.array([a.features])}, metadata={
+    return nir.Input(input_type={"input": np.array(shape)}, metadata={
         META + "encoding": a.encoder.encoding.value, META + "encoder_seed": a.encoder.seed,
         META + "timesteps": a.timesteps, META + "dt": DT, META + "format": "spikesmith-nir/1"})
 
 
-def _dense_node(nir, n: Node, scale: int):
-    a = n.arg
-    meta = {META + "weight_bits": a.bits}
+def _synapse_meta(n: Node) -> dict[str, object]:
+    meta: dict[str, object] = {META + "weight_bits": n.arg.bits}
     if n.fmt is not None:
         meta[META + "acc_bits"] = n.fmt.width
-    return nir.Linear(weight=a.weights.astype(np.float64) * scale, metadata=meta)
+    return meta
+
+
+def _dense_node(nir, n: Node, scale: int):
+    return nir.Linear(weight=n.arg.weights.astype(np.float64) * scale, metadata=_synapse_meta(n))
+
+
+def _conv_node(nir, n: Node, scale: int):
+    a: ConvArg = n.arg
+    meta = _synapse_meta(n)
+    meta[META + "bias"] = "none" if a.bias is None else "yes"
+    bias = np.zeros(a.weights.shape[0]) if a.bias is None else a.bias.astype(np.float64)
+    return nir.Conv2d(input_shape=tuple(a.in_shape[1:]), weight=a.weights.astype(np.float64) *
+                      scale, stride=a.stride, padding=a.padding, dilation=1, groups=1, bias=bias,
+                      metadata=meta)
+
+
+def _pool_nodes(nir, n: Node) -> list[tuple[str, object]]:
+    k = n.arg.kernel
+    pooled = np.full(n.arg.out_shape, 0.5)
+    return [(_name(n), nir.SumPool2d(kernel_size=np.array([k, k]), stride=np.array([k, k]),
+                                     padding=np.array([0, 0]))),
+            (_name(n) + "_or", nir.Threshold(threshold=pooled))]
 
 
 def _lif_node(nir, n: Node):
     a = n.arg
-    size = n.src[0].arg.n_out
-    ones = np.ones(size)
+    shape = feature_shape(n) or (n.src[0].arg.n_out,)
+    ones = np.ones(shape)
     theta = (a.threshold - THRESHOLD_OFFSET) * ones
     meta = {META + "threshold": a.threshold, META + "model": a.model.value,
             META + "leak_shift": a.leak_shift, META + "reset": a.reset.value,
@@ -70,35 +99,49 @@ def _lif_node(nir, n: Node):
                    metadata=meta)
 
 
+def _nodes_of(nir, n: Node, state: dict[str, object]) -> list[tuple[str, object]]:
+    """The NIR nodes of one IR node; ``state`` holds the input unit and the current map."""
+    x_max, fmap = state["x_max"], state["map"]
+    state["x_max"] = 1
+    if n.op is Op.INPUT:
+        state["x_max"] = input_max(n.arg.encoder)
+        return [(_name(n), _input_node(nir, n, state["in_shape"]))]
+    if n.op is Op.CONV:
+        state["map"] = n.arg.out_shape
+        return [(_name(n), _conv_node(nir, n, x_max))]
+    if n.op is Op.POOL:
+        state["map"] = n.arg.out_shape
+        return _pool_nodes(nir, n)
+    if n.op is Op.LIF:
+        state["x_max"] = x_max
+        return [(_name(n), _lif_node(nir, n))]
+    if n.op is Op.DENSE:
+        state["map"] = None
+        out = [] if fmap is None else [(_name(n) + "_flatten", nir.Flatten(
+            input_type={"input": np.array(fmap)}, start_dim=0, end_dim=-1))]
+        return [*out, (_name(n), _dense_node(nir, n, x_max))]
+    return [(_name(n), nir.Output(output_type={"output": np.array([size(n.src[0])])}))]
+
+
 def to_nir(g: Graph):
-    """Return the NIR graph of a lowered dense integer graph (see the module docstring).
+    """Return the NIR graph of a lowered integer graph (see the module docstring).
 
     Raises
     ------
     ValueError
-        If ``g`` is still in the float stage or holds ops other than INPUT, DENSE, LIF and
-        OUTPUT (conv networks are written by a later version).
+        If ``g`` is still in the float stage.
     """
     import nir
 
     if stage_of(g).value != "integer":
         raise ValueError("to_nir needs an integer-stage graph (run compiler.pipeline.lower)")
-    other = [n.name for n in g.nodes if n.op not in (Op.INPUT, Op.DENSE, Op.LIF, Op.OUTPUT)]
-    if other:
-        raise ValueError(f"to_nir writes dense networks only; nodes {other} are not")
-    nodes, edges, prev = {}, [], None
-    x_max = 1
+    first = g.nodes[1].arg
+    in_shape = tuple(first.in_shape) if isinstance(first, ConvArg | PoolArg) else (
+        first.n_in,)
+    state: dict[str, object] = {"x_max": 1, "map": None, "in_shape": in_shape}
+    named: list[tuple[str, object]] = []
     for n in g.nodes:
-        if n.op is Op.INPUT:
-            node, x_max = _input_node(nir, g, n), input_max(n.arg.encoder)
-        elif n.op is Op.DENSE:
-            node, x_max = _dense_node(nir, n, x_max), 1
-        elif n.op is Op.LIF:
-            node = _lif_node(nir, n)
-        else:
-            node = nir.Output(output_type={"output": np.array([n.src[0].src[0].arg.n_out])})
-        nodes[_name(n)] = node
-        if prev is not None:
-            edges.append((prev, _name(n)))
-        prev = _name(n)
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={META + "format": "spikesmith-nir/1"})
+        named += _nodes_of(nir, n, state)
+    edges = [(a, b) for (a, _), (b, _) in itertools.pairwise(named)]
+    return nir.NIRGraph(nodes=dict(named), edges=edges,
+                        metadata={META + "format": "spikesmith-nir/1"})

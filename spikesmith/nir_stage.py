@@ -1,10 +1,11 @@
 """NIR in and out of a run folder: the ``import`` stage and ``export --nir``.
 
 ``import`` reads a NIR graph (``compiler.frontend.nir``), calibrates the membrane width on the
-dataset's training split and writes what the ``train`` stage writes, a ``SpikingMLP``
-checkpoint and ``config.json``, as a transaction with the ``train`` stage's record: every
-later stage (export, verify, estimate, report) runs unchanged on it and the run folder's
-guarantees (``docs/reliability.md``) hold as for a trained network. The record's options hold
+dataset's training split and writes what the ``train`` stage writes, a ``SpikingMLP`` (a
+``SpikingConvNet`` for a graph with Conv2d) checkpoint and ``config.json``, as a transaction
+with the ``train`` stage's record: every later stage (export, verify, estimate, report) runs
+unchanged on it and the run folder's guarantees (``docs/reliability.md``) hold as for a trained
+network. The record's options hold
 the NIR file's SHA-256, so a changed file reruns the import and invalidates what follows.
 
 Quantisation rule (post-training, calibrated): weights with the contract's per-layer scale
@@ -23,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -149,36 +151,94 @@ def float_graph(graph, resolved: dict[str, Any]):
 
 
 def network_from_graph(g, *, membrane_bits: int):
-    """Return the ``SpikingMLP`` whose torch frontend gives the float-stage graph ``g``.
+    """Return the network whose torch frontend gives the float-stage graph ``g``: a
+    ``SpikingMLP`` for a dense graph, a ``SpikingConvNet`` when ``g`` holds CONV or POOL nodes.
 
-    A layer whose threshold is below the ``SpikingMLP`` minimum has its weights and threshold
-    multiplied by the same factor (the same spikes: our neuron is linear below threshold).
+    A layer whose threshold is below the networks' minimum has its weights, bias and threshold
+    multiplied by the same factor (the same spikes: our neuron is linear below threshold). A
+    conv bias is carried by a ``BatchNorm2d`` with running statistics ``(0, 1)``, scale
+    ``sqrt(1 + eps)`` and shift ``b`` (``model.fold`` folds it back to ``W`` and ``b`` up to
+    float32 rounding of the scale, which quantisation absorbs).
 
     Raises
     ------
     FlowError
-        If the layers do not share weight bits (a ``SpikingMLP`` has one width).
+        If the layers do not share weight bits (a network has one width).
     """
     import torch
 
     from .compiler.ir import Op
-    from .model.network import SpikingMLP
 
-    dense = g.of_op(Op.DENSE)
+    syn = [n for n in g.nodes if n.op in (Op.DENSE, Op.CONV)]
     lifs = g.of_op(Op.LIF)
-    bits = {d.arg.bits for d in dense}
-    inp = g.of_op(Op.INPUT)[0].arg
-    first = lifs[0].arg
-    net = SpikingMLP([dense[0].arg.n_in, *(d.arg.n_out for d in dense)], weight_bits=bits.pop(),
-                     membrane_bits=membrane_bits, timesteps=inp.timesteps, encoder=inp.encoder,
-                     model=first.model, leak_shift=first.leak_shift, reset=first.reset)
-    pairs = net.synapse_neuron_pairs()
+    bits = {d.arg.bits for d in syn}
+    if len(bits) != 1:
+        raise FlowError(f"the layers have weight widths {sorted(bits)}; one is needed")
+    net = (_conv_network if g.of_op(Op.CONV) or g.of_op(Op.POOL) else _mlp)(
+        g, bits=bits.pop(), membrane_bits=membrane_bits)
+    stages = _synapse_stages(net)
     with torch.no_grad():
-        for (q, neuron), d, lif in zip(pairs, dense, lifs, strict=True):
+        for (q, bn, neuron), d, lif in zip(stages, syn, lifs, strict=True):
             c = max(1.0, _MIN_THETA / lif.arg.threshold)
             q.weight.copy_(torch.from_numpy(d.arg.weights * c))
             neuron.threshold.fill_(lif.arg.threshold * c)
+            if bn is not None:
+                bias = getattr(d.arg, "bias", None)
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0)
+                bn.weight.fill_(math.sqrt(1.0 + bn.eps))
+                bn.bias.copy_(torch.zeros(bn.num_features) if bias is None
+                              else torch.from_numpy(bias * c))
     return net.eval()
+
+
+def _shared(g, *, bits: int, membrane_bits: int) -> dict[str, Any]:
+    from .compiler.ir import Op
+
+    inp, first = g.of_op(Op.INPUT)[0].arg, g.of_op(Op.LIF)[0].arg
+    return {"weight_bits": bits, "membrane_bits": membrane_bits, "timesteps": inp.timesteps,
+            "encoder": inp.encoder, "model": first.model, "leak_shift": first.leak_shift,
+            "reset": first.reset}
+
+
+def _mlp(g, *, bits: int, membrane_bits: int):
+    from .compiler.ir import Op
+    from .model.network import SpikingMLP
+
+    dense = g.of_op(Op.DENSE)
+    return SpikingMLP([dense[0].arg.n_in, *(d.arg.n_out for d in dense)],
+                      **_shared(g, bits=bits, membrane_bits=membrane_bits))
+
+
+def _conv_network(g, *, bits: int, membrane_bits: int):
+    """A ``SpikingConvNet`` of the graph's architecture, with a BatchNorm (carrying the bias)
+    after every conv if any conv has a bias."""
+    from .compiler.ir import Op
+    from .model.arch import ConvSpec
+    from .model.convnet import SpikingConvNet
+
+    tokens = []
+    for n in g.nodes:
+        a = n.arg
+        if n.op is Op.CONV:
+            tokens.append(str(ConvSpec(int(a.weights.shape[0]), a.kernel, a.stride, a.padding)))
+        elif n.op is Op.POOL:
+            tokens.append(f"p{a.kernel}")
+        elif n.op is Op.DENSE:
+            tokens.append(str(a.n_out))
+    bias = any(n.arg.bias is not None for n in g.of_op(Op.CONV))
+    return SpikingConvNet("-".join(tokens), g.nodes[1].arg.in_shape, batch_norm=bias,
+                          **_shared(g, bits=bits, membrane_bits=membrane_bits))
+
+
+def _synapse_stages(net) -> list[tuple[Any, Any, Any]]:
+    """``(synapse, BatchNorm or None, LIFNeuron)`` of every synapse layer, in order."""
+    from .model.convnet import SpikingConvNet, SynapseStage
+
+    if isinstance(net, SpikingConvNet):
+        return [(s.synapse, s.bn, s.neuron) for s in net.stages()
+                if isinstance(s, SynapseStage)]
+    return [(q, None, neuron) for q, neuron in net.synapse_neuron_pairs()]
 
 
 def calibrate_membrane_bits(net, images: np.ndarray) -> int:
@@ -192,7 +252,7 @@ def calibrate_membrane_bits(net, images: np.ndarray) -> int:
         trace = net.evaluate_hardware(images, record_membranes=True)
     finally:
         net.membrane_bits = saved
-    top = max(max(layer.lif.threshold for layer in layers),
+    top = max(max(layer.lif.threshold for layer in layers if hasattr(layer, "lif")),
               *(int(np.abs(m).max()) for m in trace.membranes if m is not None and m.size))
     bits = MEMBRANE_BITS.lo
     while (1 << (bits - 1)) - 1 < top and bits < _WIDE:
@@ -211,7 +271,11 @@ def _import_body(opts: ImportOptions, data: bytes, digest: str):
         g = float_graph(graph, r)
         ds = load_dataset(opts.dataset, seed=0)
         problems = []
-        if g.nodes[1].arg.n_in != ds.n_features:
+        in_shape = getattr(g.nodes[1].arg, "in_shape", None)
+        if in_shape is not None and tuple(in_shape) != (1, *ds.shape):
+            problems.append(f"the graph reads a {tuple(in_shape)} map, {opts.dataset} images "
+                            f"are {(1, *ds.shape)}")
+        elif g.nodes[1].arg.n_in != ds.n_features:
             problems.append(f"the graph takes {g.nodes[1].arg.n_in} inputs, {opts.dataset} "
                             f"images have {ds.n_features} pixels")
         if g.outputs[0].src[0].src[0].arg.n_out != ds.n_classes:

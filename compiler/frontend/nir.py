@@ -31,7 +31,18 @@ Our neuron (``sim.lif``) is ``v = v - v * 2**-k + I`` (LIF) or ``v = v + I`` (IF
 * NIR fires on ``v > theta``, we fire on ``u >= theta``: equal except on the measure-zero set
   ``u == theta`` of float membranes (our writer sets thresholds a quarter LSB below the
   integer threshold so both agree on integer membranes);
-* ``Scale`` nodes are folded into the adjacent weight matrix, ``Affine`` needs a zero bias.
+* ``Scale`` nodes are folded into the adjacent weight matrix, ``Affine`` needs a zero bias
+  (a dense layer has no bias; a ``Conv2d`` bias is kept: the conv contract has one).
+
+Feature maps (:mod:`compiler.frontend.nir_maps` states the folds): ``Conv2d`` (square kernel,
+one stride and padding, dilation 1, groups 1) becomes a CONV whose gain and threshold must be
+one per output channel; ``SumPool2d`` / ``AvgPool2d`` (window = stride, no padding) are linear
+and fold exactly into the Conv2d or Affine after them, or into the Conv2d before them when no
+neuron is in between, or, followed by a ``Threshold`` below one spike, are OR pooling of
+spikes (a POOL); ``Flatten`` of the whole map is free (both orders are channel-major); an
+output Conv2d with a 1 x 1 map is a DENSE (how a Norse network, whose exporter writes no
+Flatten, reaches a dense output layer; the conv core is not an output core). An Input of
+shape ``(1, ..., C, H, W)`` has leading batch dimensions.
 
 The NIR input is the encoder's input divided by ``sim.encoders.input_max`` (pixels / 255 in
 ``[0, 1]`` for direct current, spikes for rate and latency coding): the float value of one
@@ -47,26 +58,41 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikesmith.sim.encoders import EncoderParams, input_max
+from spikesmith.sim.encoders import EncoderParams, Encoding, input_max
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import NeuronModel, ResetMode
 
-from ..errors import CompilerError
-from ..ir import DenseArg, Graph, LIFArg, build_spine
+from ..ir import ConvArg, DenseArg, Graph, LIFArg, PoolArg, SpineLayer, build_spine
+from .nir_maps import (
+    ConvGeometry,
+    PoolGeometry,
+    conv_as_dense,
+    conv_then_pool,
+    pool_then_conv,
+    pool_then_dense,
+)
+from .nir_nodes import (
+    ACCEPTED,
+    META,
+    TAU_RTOL,
+    NIRImportError,
+    Problem,
+    arr,
+    conv_node,
+    flatten_ok,
+    kind,
+    meta,
+    neuron,
+    pool_node,
+    zero,
+)
 
 __all__ = ["ACCEPTED", "META", "TAU_RTOL", "NIRImportError", "Problem", "from_nir",
            "read_nir"]
 
-#: The NIR nodes this frontend lowers (dense path), as written in error messages.
-ACCEPTED = ("Input, Affine (zero bias), Linear, Scale, Identity, LIF, IF, CubaLIF "
-            "(dt = tau_syn), Output")
-#: Prefix of the node metadata keys our writer sets and this reader honours.
-META = "spikesmith."
-#: Relative tolerance of ``dt / tau == 2**-k`` (float32 parameters: ``tau`` is stored rounded).
-TAU_RTOL = 1e-5
-
 _SYNAPSES = ("Affine", "Linear")
 _NEURONS = ("LIF", "IF", "CubaLIF")
+_POOLS = ("SumPool2d", "AvgPool2d")
 #: Why known NIR nodes are refused, with what would be needed.
 _REFUSED = {
     "LI": "a leaky integrator without spikes has no counterpart: the output rule counts spikes "
@@ -74,47 +100,13 @@ _REFUSED = {
     "I": "an integrator without spikes has no counterpart (needs a membrane read-out rule)",
     "CubaLI": "a current-based leaky integrator without spikes has no counterpart",
     "Threshold": "a stateless threshold is a neuron with full leak (beta = 0); our leak is "
-                 "beta = 1 - 2**-k >= 1/2 (needs a leak shift k = 0 mode in sim.lif)",
+                 "beta = 1 - 2**-k >= 1/2 (needs a leak shift k = 0 mode in sim.lif); only a "
+                 "SumPool2d/AvgPool2d of spikes then a Threshold below one spike is read "
+                 "(OR pooling)",
     "Delay": "synaptic delays are not in the contract",
     "Conv1d": "1-D convolution is not in the contract",
-    "Conv2d": "convolution from NIR is not lowered yet (the conv path is being added)",
-    "SumPool2d": "pooling from NIR is not lowered yet (the conv path is being added)",
-    "AvgPool2d": "pooling from NIR is not lowered yet (the conv path is being added)",
-    "Flatten": "Flatten is lowered with the conv path (feed flat vectors to Affine)",
     "NIRGraph": "nested graphs (recurrent layers such as snnTorch's RLeaky) are not supported",
 }
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One node or parameter the frontend cannot represent.
-
-    Attributes
-    ----------
-    node : str
-        NIR node name.
-    what : str
-        What is wrong (with the offending value).
-    needed : str
-        What would be needed to represent it.
-    """
-
-    node: str
-    what: str
-    needed: str
-
-    def __str__(self) -> str:
-        return f"{self.node}: {self.what}; {self.needed}"
-
-
-class NIRImportError(CompilerError):
-    """A NIR graph holds nodes or parameters we cannot represent; ``problems`` lists them all."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = tuple(problems)
-        lines = "\n".join(f"  {p}" for p in problems)
-        super().__init__(f"{len(problems)} problem(s) in the NIR graph (accepted nodes: "
-                         f"{ACCEPTED}):\n{lines}")
 
 
 def read_nir(path: object):
@@ -137,16 +129,12 @@ def read_nir(path: object):
                                       "write it with nir.write")]) from None
 
 
-def _kind(node: object) -> str:
-    return type(node).__name__
-
-
 def _chain(graph) -> tuple[list[tuple[str, object]], list[Problem]]:
     """Return the nodes from the single Input to the single Output, in order."""
     nodes: Mapping[str, object] = graph.nodes
     problems: list[Problem] = []
-    inputs = [n for n, v in nodes.items() if _kind(v) == "Input"]
-    outputs = [n for n, v in nodes.items() if _kind(v) == "Output"]
+    inputs = [n for n, v in nodes.items() if kind(v) == "Input"]
+    outputs = [n for n, v in nodes.items() if kind(v) == "Output"]
     if len(inputs) != 1 or len(outputs) != 1:
         problems.append(Problem("graph", f"{len(inputs)} Input and {len(outputs)} Output nodes",
                                 "needs exactly one of each"))
@@ -169,185 +157,351 @@ def _chain(graph) -> tuple[list[tuple[str, object]], list[Problem]]:
     return [(n, nodes[n]) for n in order], problems
 
 
-def _arr(x: object) -> np.ndarray:
-    return np.asarray(getattr(x, "detach", lambda: x)(), dtype=np.float64)
-
-
-def _meta(node: object, key: str) -> str | None:
-    v = getattr(node, "metadata", {}).get(META + key)
-    if v is None:
-        return None
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
 @dataclass
 class _Layer:
-    """A synapse matrix (float, gain folded) and the neuron after it, while being built."""
+    """A synapse (float, gain folded) and the neuron after it, while being built.
+
+    ``geo`` is ``None`` for a dense layer (``weights`` ``(n_out, n_in)``), else the conv's
+    geometry (``weights`` ``(C_out, C_in, K, K)``, ``bias`` per output channel or ``None``).
+    """
 
     name: str
     weights: np.ndarray
+    geo: ConvGeometry | None = None
+    bias: np.ndarray | None = None
     neuron: str | None = None
     model: NeuronModel | None = None
     leak_shift: int | None = None
     threshold: float | None = None
     reset: ResetMode | None = None
 
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        """``(n_out,)`` of a dense layer, ``(C_out, H_out, W_out)`` of a conv."""
+        if self.geo is None:
+            return (self.weights.shape[0],)
+        return (self.weights.shape[0], *self.geo.out_hw)
 
-def _leak_shift(name: str, dt: float, tau: np.ndarray, problems: list[Problem]) -> int | None:
-    """``k`` with ``dt / tau == 2**-k`` for every neuron, or ``None`` and a problem."""
-    ratio = dt / tau
-    if not np.all(np.isfinite(ratio)) or np.any(ratio <= 0):
-        problems.append(Problem(name, f"dt/tau = {ratio.min():.6g}..{ratio.max():.6g}",
-                                "needs positive finite tau"))
+
+@dataclass
+class _OrPool:
+    """An OR pool of spikes (a POOL)."""
+
+    name: str
+    kernel: int
+    in_shape: tuple[int, int, int]
+
+
+def _input_shape(name: str, node: object, problems: list[Problem]
+                 ) -> tuple[tuple[int, ...] | None, int]:
+    """The Input's shape without leading batch dimensions of size 1, and how many there were."""
+    shape = tuple(int(x) for x in arr(node.input_type["input"]).ravel())
+    batch = 0
+    while (len(shape) > 3 or len(shape) == 2) and shape[0] == 1:
+        shape, batch = shape[1:], batch + 1
+    if len(shape) not in (1, 3):
+        problems.append(Problem(name, f"input shape {shape}", "needs a vector or a (C, H, W) "
+                                "map (after leading batch dimensions of size 1)"))
+        return None, batch
+    return shape, batch
+
+
+def _per_output(name: str, x: np.ndarray, layer: _Layer, what: str, problems: list[Problem]
+                ) -> np.ndarray | None:
+    """A neuron parameter as one value per synapse row (per output channel of a conv)."""
+    shape = layer.out_shape
+    try:
+        full = (x.reshape(shape) if x.size == math.prod(shape) else
+                np.broadcast_to(x, shape))
+    except ValueError:
+        problems.append(Problem(name, f"{what} of shape {x.shape} after {layer.name} of "
+                                f"{shape}", "sizes must chain"))
         return None
-    k = np.rint(-np.log2(ratio)).astype(np.int64)
-    ok = (k >= 1) & (k <= 31) & np.isclose(ratio, 2.0 ** -k.astype(np.float64),
-                                           rtol=TAU_RTOL, atol=0)
-    if ok.all() and np.all(k == k.flat[0]):
-        return int(k.flat[0])
-    bad = float(ratio.flat[int(np.argmin(ok))]) if not ok.all() else float(ratio.flat[0])
-    near = int(min(31, max(1, round(-math.log2(bad)))))
-    problems.append(Problem(
-        name, f"beta = 1 - dt/tau = {1 - bad:.6g} (dt/tau = {bad:.6g}, dt = {dt:g}) "
-              f"{'differs between neurons' if ok.all() else 'is not 1 - 2**-k'}",
-        f"our leak is a shift, beta = 1 - 2**-k; the nearest is k = {near} (beta = "
-        f"{1 - 2.0 ** -near:.6g}, tau = {dt * 2 ** near:.6g}); one k for the whole network, or "
-        "a multiplier leak (not in the contract) is needed"))
-    return None
+    rows = full.reshape(shape[0], -1)
+    if np.any(rows != rows[:, :1]):
+        problems.append(Problem(name, f"{what} differs within an output channel of "
+                                f"{layer.name}", "a conv shares its weights over the map: "
+                                "needs one value per output channel"))
+        return None
+    return rows[:, 0].copy()
 
 
-def _zero(name: str, node: object, field: str, problems: list[Problem], needed: str) -> None:
-    v = getattr(node, field, None)
-    if v is not None and np.any(_arr(v) != 0):
-        problems.append(Problem(name, f"{field} = {_arr(v).ravel()[:4]} is not 0", needed))
+class _Walk:
+    """One pass over the chain: the layers, OR pools and every problem found."""
 
+    def __init__(self, *, dt: float, reset: ResetMode | None, spikes_in: bool,
+                 problems: list[Problem]) -> None:
+        self.dt, self.reset, self.problems = dt, reset, problems
+        self.items: list[_Layer | _OrPool] = []
+        self.shape: tuple[int, ...] | None = None  # None once unknown after a problem
+        self.batch = 0
+        self.spikes = spikes_in  # whether the current value is binary spikes
+        self.pools: list[PoolGeometry] = []  # linear pools waiting for the next synapse
+        self.scale: tuple[str, np.ndarray] | None = None  # a Scale waiting for its synapse
 
-def _neuron(name: str, node: object, dt: float, problems: list[Problem]
-            ) -> tuple[NeuronModel | None, int | None, np.ndarray, np.ndarray]:
-    """Return ``(model, k, gain, threshold)`` per neuron of a LIF, IF or CubaLIF node."""
-    kind = _kind(node)
-    r = _arr(node.r)
-    if kind == "IF":
-        model, k, gain = NeuronModel.IF, None, dt * r
-    else:
-        tau = _arr(node.tau if kind == "LIF" else node.tau_mem)
-        model, k, gain = NeuronModel.LIF, _leak_shift(name, dt, tau, problems), dt * r / tau
-        _zero(name, node, "v_leak", problems, "needs a leak towards a non-zero potential "
-              "(a bias current; not in the dense core)")
-    if kind == "CubaLIF":
-        syn = dt / _arr(node.tau_syn)
-        if not np.allclose(syn, 1.0, rtol=TAU_RTOL, atol=0):
-            problems.append(Problem(name, f"dt/tau_syn = {syn.ravel()[:4]} is not 1",
-                                    "a synaptic current with memory needs a second state "
-                                    "variable per neuron (not in the contract)"))
-        gain = gain * _arr(node.w_in)
-    theta = _arr(node.v_threshold)
-    if np.any(~np.isfinite(theta)) or np.any(theta <= 0):
-        problems.append(Problem(name, "v_threshold has non-positive or non-finite entries",
-                                "needs positive thresholds"))
-    return model, k, gain * np.ones_like(theta), theta
+    def problem(self, name: str, what: str, needed: str) -> None:
+        self.problems.append(Problem(name, what, needed))
 
+    @property
+    def open(self) -> _Layer | None:
+        last = self.items[-1] if self.items else None
+        return last if isinstance(last, _Layer) and last.neuron is None else None
 
-def _synapse(name: str, node: object, problems: list[Problem]) -> np.ndarray:
-    w = _arr(node.weight)
-    if w.ndim != 2:
-        problems.append(Problem(name, f"weight has shape {w.shape}", "needs a 2-D matrix"))
-        return np.zeros((0, 0))
-    if _kind(node) == "Affine":
-        _zero(name, node, "bias", problems, "needs a constant bias current per neuron "
-              "(the dense LIF core adds none; a zero bias is accepted)")
-    return w
-
-
-def _walk(chain, dt: float, reset: ResetMode | None, problems: list[Problem]) -> list[_Layer]:
-    """Fold the chain into synapse + neuron layers, recording every problem."""
-    layers: list[_Layer] = []
-    pending_scale: tuple[str, np.ndarray] | None = None  # a Scale waiting for its synapse
-    for name, node in chain[1:-1]:
-        kind = _kind(node)
-        cur = layers[-1] if layers else None
-        open_layer = cur is not None and cur.neuron is None
-        if kind in _REFUSED:
-            problems.append(Problem(name, f"{kind} node", _REFUSED[kind]))
-        elif kind in _SYNAPSES:
-            if open_layer:
-                problems.append(Problem(name, f"{kind} follows {cur.name} without a neuron",
-                                        "needs a LIF or IF node between synapse layers"))
-            w = _synapse(name, node, problems)
-            if pending_scale is not None:
-                if w.shape[1:] == pending_scale[1].shape:
-                    w = w * pending_scale[1][None, :]
-                else:
-                    problems.append(Problem(pending_scale[0], f"scales {pending_scale[1].size} "
-                                            f"values, {name} takes {w.shape[1:]}",
-                                            "sizes must chain"))
-            pending_scale = None
-            layers.append(_Layer(name=name, weights=w))
-        elif kind == "Identity":
-            continue
-        elif kind == "Scale":
-            s = _arr(node.scale).ravel()
-            if open_layer and s.shape == cur.weights.shape[:1]:
-                cur.weights = cur.weights * s[:, None]
-            elif open_layer or pending_scale is not None:
-                problems.append(Problem(name, f"Scale of {s.size} values here",
-                                        "a Scale must match the synapse layer it folds into"))
-            else:
-                pending_scale = (name, s)
-        elif kind in _NEURONS:
-            if not open_layer:
-                problems.append(Problem(name, f"{kind} has no Affine or Linear before it",
-                                        "every neuron layer needs its synapse matrix"))
+    def run(self, chain: list[tuple[str, object]]) -> list[_Layer | _OrPool]:
+        self.shape, self.batch = _input_shape(chain[0][0], chain[0][1], self.problems)
+        body = chain[1:-1]
+        skip = False
+        for i, (name, node) in enumerate(body):
+            if skip:
+                skip = False
                 continue
-            _attach(cur, name, node, dt, reset, problems)
+            skip = self.step(name, node, body[i + 1] if i + 1 < len(body) else None)
+        self.finish()
+        return self.items
+
+    def step(self, name: str, node: object, nxt: tuple[str, object] | None) -> bool:
+        """Read one node; return whether it consumed the next one (a pool's Threshold)."""
+        k = kind(node)
+        if k in _REFUSED:
+            self.problem(name, f"{k} node", _REFUSED[k])
+        elif k in _SYNAPSES:
+            self.dense(name, node)
+        elif k == "Conv2d":
+            self.conv(name, node)
+        elif k in _POOLS:
+            return self.pool(name, node, nxt)
+        elif k == "Flatten":
+            self.flatten(name, node)
+        elif k == "Scale":
+            self.scale_node(name, node)
+        elif k in _NEURONS:
+            self.attach(name, node)
+        elif k != "Identity":
+            self.problem(name, f"{k} node", "not a NIR node this frontend knows")
+        return False
+
+    def _synapse_start(self, name: str, k: str) -> None:
+        cur = self.open
+        if cur is not None:
+            self.problem(name, f"{k} follows {cur.name} without a neuron",
+                         "needs a LIF or IF node between synapse layers")
+
+    def _pending_scale(self, w: np.ndarray, n_in: int) -> np.ndarray:
+        """``w`` with a waiting Scale folded into its inputs (columns, or all if scalar)."""
+        if self.scale is None:
+            return w
+        name, s = self.scale
+        self.scale = None
+        if s.size == 1:
+            return w * s.item()
+        if s.size == n_in and w.ndim == 2:
+            return w * s[None, :]
+        self.problem(name, f"scales {s.size} values, the next synapse takes {n_in}",
+                     "a Scale before a synapse must be one value or one per input")
+        return w
+
+    def dense(self, name: str, node: object) -> None:
+        self._synapse_start(name, kind(node))
+        w = arr(node.weight)
+        if kind(node) == "Affine":
+            zero(name, node, "bias", self.problems, "needs a constant bias current per neuron "
+                 "(a dense layer adds none; a zero bias is accepted)")
+        if w.ndim != 2:
+            self.problem(name, f"weight has shape {w.shape}", "needs a 2-D matrix")
+            w = np.zeros((0, 0))
+        elif self.shape is not None and len(self.shape) == 3:
+            self.problem(name, f"{kind(node)} reads a {self.shape} map",
+                         "needs a Flatten before it")
+        elif self.shape is not None and w.shape[1] != self.shape[0]:
+            self.problem(name, f"takes {w.shape[1]} inputs, {self.shape[0]} arrive",
+                         "sizes must chain")
         else:
-            problems.append(Problem(name, f"{kind} node", "not a NIR node this frontend knows"))
-    if pending_scale is not None:
-        problems.append(Problem(pending_scale[0], "Scale after the last neuron layer",
-                                "a Scale must fold into a synapse layer (spikes are 0/1)"))
-    if layers and layers[-1].neuron is None:
-        problems.append(Problem(layers[-1].name, "the last synapse layer has no neuron",
-                                "the output rule counts spikes of a LIF or IF layer"))
-    if not layers:
-        problems.append(Problem("graph", "no synapse layer", "needs Affine/Linear + LIF/IF"))
-    return layers
+            w = self._pending_scale(w, w.shape[1])
+            for pool in reversed(self.pools):
+                w = pool_then_dense(pool, w)
+        self.pools = []
+        self.items.append(_Layer(name=name, weights=w))
+        self.shape, self.spikes = (w.shape[0],), False
 
+    def conv(self, name: str, node: object) -> None:
+        self._synapse_start(name, "Conv2d")
+        if self.shape is None or len(self.shape) != 3:
+            if self.shape is not None:
+                self.problem(name, "Conv2d reads a flat vector", "needs a (C, H, W) map")
+            self.items.append(_Layer(name=name, weights=np.zeros((0, 0))))
+            self.shape = None
+            return
+        got = conv_node(name, node, self.shape, self.problems)
+        if got is None:
+            self.items.append(_Layer(name=name, weights=np.zeros((0, 0))))
+            self.shape = None
+            return
+        w, bias, geo = got
+        out = (w.shape[0], *geo.out_hw)
+        w = self._pending_scale(w, 1)
+        for pool in reversed(self.pools):
+            folded = pool_then_conv(pool, w, geo)
+            if folded is None:
+                self.problem(name, f"pads a pooled map of {pool.in_shape} not a multiple of "
+                             f"the pool window {pool.kernel}", "needs padding 0 after a "
+                             "pool, or a map that the pool divides")
+                break
+            w, geo = folded
+        self.pools = []
+        self.items.append(_Layer(name=name, weights=w, geo=geo, bias=bias))
+        self.shape, self.spikes = out, False
 
-def _attach(cur: _Layer, name: str, node: object, dt: float, reset: ResetMode | None,
-            problems: list[Problem]) -> None:
-    model, k, gain, theta = _neuron(name, node, dt, problems)
-    own = _meta(node, "reset")
-    cur.reset = ResetMode(own) if own in {m.value for m in ResetMode} else reset
-    cur.reset = cur.reset or ResetMode.ZERO
-    if cur.reset is ResetMode.ZERO:
-        _zero(name, node, "v_reset", problems, "NIR resets to v_reset; our reset is to 0 "
-              "(or by subtraction)")
-    n = cur.weights.shape[0]
-    if {gain.size, theta.size} - {1, n}:
-        problems.append(Problem(name, f"{theta.size} neurons after {n} synapse rows",
-                                "sizes must chain"))
-        return
-    # A scalar parameter (Norse writes 0-d tensors) holds for every neuron of the layer.
-    gain = np.broadcast_to(gain.reshape(-1), (n,)) if gain.size > 1 else np.full(n, gain.item())
-    theta = np.broadcast_to(theta.reshape(-1), (n,)) if theta.size > 1 else np.full(
-        n, theta.item())
-    if np.all(theta == theta[0]):
-        cur.threshold = float(theta[0])
-    else:  # membrane of neuron i divided by theta_i: the same spikes, threshold 1
-        gain, cur.threshold = gain / theta, 1.0
-    cur.weights = cur.weights * gain[:, None]
-    cur.neuron, cur.model, cur.leak_shift = name, model, k
+    def pool(self, name: str, node: object, nxt: tuple[str, object] | None) -> bool:
+        read = pool_node(name, node, self.problems)
+        if read is None or self.shape is None:
+            self.shape = None
+            return False
+        if len(self.shape) != 3:
+            self.problem(name, f"{kind(node)} pools a flat vector", "needs a (C, H, W) map")
+            return False
+        geo = PoolGeometry(kernel=read.kernel, factor=read.factor, in_shape=self.shape)
+        if min(geo.out_shape[1:]) < 1:
+            self.problem(name, f"a window of {read.kernel} on a {self.shape} map",
+                         "needs a pooled map of at least 1 x 1")
+            self.shape = None
+            return False
+        cur, self.shape = self.open, geo.out_shape
+        if cur is not None and cur.geo is not None:  # conv, pool, neuron: one larger conv
+            cur.weights, cur.bias, cur.geo = conv_then_pool(cur.weights, cur.bias, cur.geo,
+                                                            read.kernel, read.factor)
+            return False
+        if nxt is None or kind(nxt[1]) != "Threshold":
+            self.pools.append(geo)
+            self.spikes = False
+            return False
+        theta = arr(nxt[1].threshold) / read.factor
+        if not (self.spikes and theta.size and np.all(theta == theta.flat[0])
+                and 0 <= theta.flat[0] < 1):
+            self.problem(nxt[0], f"Threshold {theta.ravel()[:2] * read.factor} after "
+                         f"{kind(node)} {name} of {'spikes' if self.spikes else 'currents'}",
+                         "OR pooling needs a pool of spikes and one threshold below one "
+                         f"spike ({read.factor:g})")
+        self.items.append(_OrPool(name=name, kernel=read.kernel, in_shape=geo.in_shape))
+        return True
+
+    def flatten(self, name: str, node: object) -> None:
+        if self.shape is None:
+            return
+        if len(self.shape) != 3 or not flatten_ok(node, self.batch):
+            self.problem(name, f"Flatten of dims {node.start_dim}..{node.end_dim} of "
+                         f"{self.shape} (after {self.batch} batch dims)",
+                         "needs a Flatten of the whole (C, H, W) map")
+            self.shape = None
+            return
+        self.shape = (math.prod(self.shape),)
+
+    def scale_node(self, name: str, node: object) -> None:
+        s = arr(node.scale).ravel()
+        cur = self.open
+        if cur is not None and (s.size == 1 or s.shape == cur.weights.shape[:1]):
+            cur.weights = cur.weights * s.reshape(-1, *([1] * (cur.weights.ndim - 1)))
+            cur.bias = None if cur.bias is None else cur.bias * s
+        elif cur is not None or self.scale is not None:
+            self.problem(name, f"Scale of {s.size} values here",
+                         "a Scale must match the synapse layer it folds into")
+        else:
+            self.scale = (name, s)
+
+    def attach(self, name: str, node: object) -> None:
+        cur = self.open
+        if cur is None:
+            self.problem(name, f"{kind(node)} has no synapse before it",
+                         "every neuron layer needs its Affine, Linear or Conv2d")
+            return
+        model, k, gain, theta = neuron(name, node, self.dt, self.problems)
+        own = meta(node, "reset")
+        cur.reset = ResetMode(own) if own in {m.value for m in ResetMode} else self.reset
+        cur.reset = cur.reset or ResetMode.ZERO
+        if cur.reset is ResetMode.ZERO:
+            zero(name, node, "v_reset", self.problems, "NIR resets to v_reset; our reset is "
+                 "to 0 (or by subtraction)")
+        cur.neuron, cur.model, cur.leak_shift = name, model, k
+        self.spikes = True
+        if cur.weights.size == 0:
+            return
+        gain = _per_output(name, gain, cur, "the input gain", self.problems)
+        theta = _per_output(name, theta, cur, "v_threshold", self.problems)
+        if gain is None or theta is None:
+            return
+        if np.all(theta == theta[0]):
+            cur.threshold = float(theta[0])
+        else:  # membrane of neuron i divided by theta_i: the same spikes, threshold 1
+            gain, cur.threshold = gain / theta, 1.0
+        cur.weights = cur.weights * gain.reshape(-1, *([1] * (cur.weights.ndim - 1)))
+        cur.bias = None if cur.bias is None else cur.bias * gain
+
+    def finish(self) -> None:
+        if self.pools:
+            self.problem("graph", f"{len(self.pools)} linear pool(s) after the last synapse",
+                         "a SumPool2d/AvgPool2d must fold into a Conv2d or Affine after it, "
+                         "or be OR pooling (a Threshold after it)")
+        if self.scale is not None:
+            self.problem(self.scale[0], "Scale after the last neuron layer",
+                         "a Scale must fold into a synapse layer (spikes are 0/1)")
+        layers = [x for x in self.items if isinstance(x, _Layer)]
+        if layers and layers[-1].neuron is None:
+            self.problem(layers[-1].name, "the last synapse layer has no neuron",
+                         "the output rule counts spikes of a LIF or IF layer")
+        if not layers:
+            self.problem("graph", "no synapse layer", "needs Affine/Linear/Conv2d + LIF/IF")
+        if self.items and isinstance(self.items[-1], _OrPool):
+            self.problem(self.items[-1].name, "OR pooling is the last layer",
+                         "the output rule counts spikes of a LIF or IF layer")
+        self._dense_tail()
+
+    def _dense_tail(self) -> None:
+        """A last conv with a 1 x 1 output map is a dense output layer (the conv core is not
+        an output core)."""
+        x = self.items[-1] if self.items else None
+        if not isinstance(x, _Layer) or x.geo is None or x.weights.size == 0:
+            return
+        if x.geo.out_hw != (1, 1):
+            self.problem(x.name, f"the output layer is a Conv2d with a {x.out_shape} map",
+                         "the output layer must be dense: a Flatten and an Affine/Linear, or "
+                         "a Conv2d with a 1 x 1 output map")
+        elif x.bias is not None:
+            self.problem(x.name, "the output Conv2d (1 x 1 map, read as a dense layer) has a "
+                         "bias", "a dense layer has no bias (needs a zero bias)")
+        else:
+            x.weights, x.geo = conv_as_dense(x.weights, x.geo), None
 
 
 def _uniform(layers: list[_Layer], problems: list[Problem]) -> None:
-    """A ``SpikingMLP`` shares the neuron model, leak shift and reset across its layers."""
+    """A network checkpoint shares the neuron model, leak shift and reset across its layers."""
     for field in ("model", "leak_shift", "reset"):
         seen = {getattr(x, field) for x in layers if getattr(x, field) is not None}
         if len(seen) > 1:
             got = ", ".join(f"{x.neuron}: {getattr(x, field)}" for x in layers)
             problems.append(Problem("graph", f"{field} differs between layers ({got})",
                                     f"one {field} for every layer (a per-layer {field} in the "
-                                    "SpikingMLP checkpoint)"))
+                                    "network checkpoint)"))
+
+
+def _spine(items: list[_Layer | _OrPool], *, encoder: EncoderParams, weight_bits: int,
+           membrane: FixedFormat) -> list[SpineLayer]:
+    k = next((x.leak_shift for x in items if getattr(x, "leak_shift", None) is not None), 4)
+    spine: list[SpineLayer] = []
+    scale = 1.0 / input_max(encoder)  # the first synapse reads the encoder
+    for x in items:
+        if isinstance(x, _OrPool):
+            spine.append(PoolArg(kernel=x.kernel, in_shape=x.in_shape))
+            continue
+        if x.geo is None:
+            syn: DenseArg | ConvArg = DenseArg(weights=x.weights, bits=weight_bits,
+                                               input_scale=scale)
+        else:
+            syn = ConvArg(weights=x.weights, bits=weight_bits, in_shape=x.geo.in_shape,
+                          stride=x.geo.stride, padding=x.geo.padding, bias=x.bias,
+                          input_scale=scale)
+        spine.append((syn, LIFArg(threshold=x.threshold, model=x.model, leak_shift=k,
+                                  reset=x.reset, membrane=membrane)))
+        scale = 1.0
+    return spine
 
 
 def from_nir(graph, *, dt: float, timesteps: int, encoder: EncoderParams, weight_bits: int,
@@ -357,7 +511,8 @@ def from_nir(graph, *, dt: float, timesteps: int, encoder: EncoderParams, weight
     Parameters
     ----------
     graph : nir.NIRGraph
-        A chain ``Input -> (Affine | Linear) [Scale] -> (LIF | IF | CubaLIF) -> ... -> Output``.
+        A chain ``Input -> (Affine | Linear | Conv2d) [Scale] [pool] -> (LIF | IF | CubaLIF)
+        -> [pool [Threshold]] [Flatten] -> ... -> Output``.
     dt : float
         Euler step in the graph's time unit (snnTorch writes with 1e-4, Norse with 1e-3).
     timesteps : int
@@ -378,23 +533,15 @@ def from_nir(graph, *, dt: float, timesteps: int, encoder: EncoderParams, weight
     if not (isinstance(dt, float | int) and math.isfinite(dt) and dt > 0):
         raise NIRImportError([Problem("options", f"dt = {dt!r}", "needs a positive time step")])
     chain, problems = _chain(graph)
-    layers = _walk(chain, float(dt), reset, problems) if chain else []
-    _uniform(layers, problems)
-    if chain and layers:
-        n_in = int(np.prod(_arr(chain[0][1].input_type["input"])))
-        if layers[0].weights.shape[1] != n_in:
-            problems.append(Problem(chain[0][0], f"{n_in} inputs but {layers[0].name} takes "
-                                    f"{layers[0].weights.shape[1]}", "sizes must chain"))
+    items: list[_Layer | _OrPool] = []
+    if chain:
+        walk = _Walk(dt=float(dt), reset=reset,
+                     spikes_in=encoder.encoding is not Encoding.DIRECT, problems=problems)
+        items = walk.run(chain)
+    _uniform([x for x in items if isinstance(x, _Layer)], problems)
     if problems:
         raise NIRImportError(problems)
-    membrane = FixedFormat(membrane_bits)
-    k = next((x.leak_shift for x in layers if x.leak_shift is not None), 4)
-    spine = []
-    for i, x in enumerate(layers):
-        scale = 1.0 / input_max(encoder) if i == 0 else 1.0
-        spine.append((DenseArg(weights=x.weights, bits=weight_bits, input_scale=scale),
-                      LIFArg(threshold=x.threshold, model=x.model, leak_shift=k, reset=x.reset,
-                             membrane=membrane)))
-    # Named like the torch frontend (``input``, ``layers.0``, ...): the IR of an imported
-    # network is the IR of the SpikingMLP checkpoint the import stage writes.
+    spine = _spine(items, encoder=encoder, weight_bits=weight_bits,
+                   membrane=FixedFormat(membrane_bits))
+    # Named like the torch frontend's default (``input``, ``layers.0``, ...).
     return build_spine(spine, encoder=encoder, timesteps=timesteps)

@@ -10,17 +10,14 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from nir_helpers import float_reading, nir
+from nir_helpers import CLIENT_WARNINGS, float_reading, import_clients, nir
 
 from spikesmith.cli import main
 from spikesmith.compiler.frontend.nir import read_nir
 from spikesmith.nir_stage import ImportOptions, float_graph, resolve_options
 
-snn = pytest.importorskip("snntorch", reason="snnTorch is installed by `make test`")
-utils = pytest.importorskip("snntorch.utils")
-norse = pytest.importorskip("norse.torch", reason="Norse is installed by `make test`")
-#: Both libraries call nirtorch.extract_nir_graph, which nirtorch 2.6 marks deprecated.
-pytestmark = pytest.mark.filterwarnings("ignore:nirtorch.extract_nir_graph:DeprecationWarning")
+snn, utils, norse = import_clients()
+pytestmark = CLIENT_WARNINGS
 
 K = 3  # beta = 1 - 2**-3
 T = 8

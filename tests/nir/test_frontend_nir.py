@@ -7,12 +7,11 @@ import itertools
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from nir_helpers import euler_reference, float_reading, nir
+from nir_helpers import euler_reference, float_reading, nir, read_graph
 
 from spikesmith.cli import main
-from spikesmith.compiler.frontend.nir import NIRImportError, from_nir
+from spikesmith.compiler.frontend.nir import NIRImportError
 from spikesmith.compiler.ir import Op
-from spikesmith.sim.encoders import EncoderParams, Encoding
 from spikesmith.sim.lif import NeuronModel, ResetMode
 
 DT = 1e-3
@@ -34,9 +33,7 @@ def _graph(*nodes):
 
 
 def _read(g, **kw):
-    opts = {"dt": DT, "timesteps": T, "encoder": EncoderParams(Encoding.DIRECT),
-            "weight_bits": 8, "membrane_bits": 16} | kw
-    return from_nir(g, **opts)
+    return read_graph(g, dt=kw.pop("dt", DT), timesteps=T, **kw)
 
 
 def test_lif_and_if_layers_spike_as_nirs_equations_say():
