@@ -110,6 +110,11 @@ def main(ctx: click.Context) -> None:
         ctx.fail(limits.LIMITS_PROBLEM)
 
 
+#: ``model.methods.Method.names()``, spelt out so that ``--help`` does not import torch
+#: (``tests/model/test_methods.py`` checks they are equal).
+METHODS = ("bptt", "lt", "ltmd", "tebn", "ltmd+tebn")
+
+
 def _limited_help(text: str, limit: IntRange) -> str:
     return f"{text}, {limit.describe()}."
 
@@ -136,6 +141,12 @@ def _train_options(f):
                      help=_limited_help("Hidden layer width", HIDDEN)),
         click.option("--seed", type=_Limited(SEED), default=0, show_default=True,
                      help=_limited_help("Training seed", SEED)),
+        click.option("--method", type=click.Choice(METHODS), default="bptt",
+                     show_default=True,
+                     help="Training method: plain BPTT, learnable tanh thresholds (lt), lt "
+                          "with moderate dropout and the consistency loss (ltmd), temporal "
+                          "effective BN folded into per-timestep input shifts (tebn), or both "
+                          "(dense network only)."),
     ]
     for option in reversed(options):
         f = option(f)

@@ -44,6 +44,8 @@ import torch
 from .datasets import DATASETS, Dataset
 from .model.arch import resolve_arch
 from .model.convnet import SpikingConvNet
+from .model.method_net import build_mlp
+from .model.methods import Method
 from .model.network import SpikingMLP
 from .model.train import TrainResult, train
 from .sim.encoders import EncoderParams, Encoding
@@ -77,6 +79,12 @@ class TrainRecipe:
         Conv networks with batch norm: epochs of fine-tuning after ``epochs``, BatchNorm
         frozen and folded, at ``lr / 10`` (trains exactly the folded, quantised network
         that is exported).
+    method : Method
+        Training method (``model.methods``); not ``BPTT`` builds a dense
+        :class:`~spikesmith.model.method_net.MethodMLP`. With TEBN the last
+        ``max(1, epochs // 10)`` of the ``epochs`` (when ``epochs >= 2``) fine-tune the folded
+        network at ``lr / 10`` (the quantisation-aware fine-tune: the float run is then the
+        exported network), so every method trains for ``epochs`` epochs in all.
     """
 
     hidden: tuple[int, ...] = (64,)
@@ -99,6 +107,7 @@ class TrainRecipe:
     arch: str | None = None
     batch_norm: bool = True
     frozen_epochs: int = 0
+    method: Method = Method.BPTT
 
     def build(self, dataset: Dataset) -> SpikingMLP | SpikingConvNet:
         """Return a freshly initialised network for ``dataset`` (init seeded by ``seed``)."""
@@ -111,8 +120,8 @@ class TrainRecipe:
                 leak_shift=self.leak_shift, reset=self.reset, threshold=self.threshold,
                 learnable_threshold=self.learnable_threshold, batch_norm=self.batch_norm,
             )
-        return SpikingMLP(
-            [dataset.n_features, *self.hidden, dataset.n_classes],
+        return build_mlp(
+            [dataset.n_features, *self.hidden, dataset.n_classes], method=self.method,
             weight_bits=self.weight_bits, membrane_bits=self.membrane_bits,
             timesteps=self.timesteps, encoder=EncoderParams(self.encoding), model=self.model,
             leak_shift=self.leak_shift, reset=self.reset, threshold=self.threshold,
@@ -127,6 +136,9 @@ class TrainRecipe:
         """
         out = dataclasses.asdict(self)
         out["hidden"] = list(self.hidden)
+        out["method"] = self.method.value
+        if self.method is Method.BPTT:
+            del out["method"]
         if self.arch is None:
             for k in ("arch", "batch_norm", "frozen_epochs"):
                 del out[k]
@@ -196,11 +208,15 @@ def train_recipe(recipe: TrainRecipe, dataset: Dataset, *, progress: bool = True
     net = recipe.build(dataset)
     settings = {"batch_size": recipe.batch_size, "temperature": recipe.temperature,
                 "shift": recipe.shift, "progress": progress}
-    result = train(net, dataset, epochs=recipe.epochs, lr=recipe.lr, seed=recipe.seed,
-                   **settings)
-    if recipe.arch is not None and recipe.batch_norm and recipe.frozen_epochs:
+    frozen = recipe.frozen_epochs if recipe.arch is not None and recipe.batch_norm else 0
+    epochs = recipe.epochs
+    if recipe.arch is None and recipe.method.parts.tebn and epochs >= 2:
+        frozen = max(1, epochs // 10)
+        epochs -= frozen
+    result = train(net, dataset, epochs=epochs, lr=recipe.lr, seed=recipe.seed, **settings)
+    if frozen:
         net.freeze_batchnorm()
-        more = train(net, dataset, epochs=recipe.frozen_epochs, lr=recipe.lr / 10,
+        more = train(net, dataset, epochs=frozen, lr=recipe.lr / 10,
                      seed=recipe.seed + 1, **settings)
         result = TrainResult(loss=result.loss + more.loss,
                              train_accuracy=result.train_accuracy + more.train_accuracy,

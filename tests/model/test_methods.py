@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch.nn import functional
 
+from spikesmith.cli import METHODS
 from spikesmith.model.checkpoint import load_checkpoint, save_checkpoint
 from spikesmith.model.ltmd import ModerateDropout, TanhLIFNeuron, consistency_loss, keep_probability
 from spikesmith.model.method_net import MethodMLP, build_mlp
@@ -19,7 +20,7 @@ from spikesmith.sim.quant import quantize_threshold
 
 
 def test_method_names_are_the_command_line_names():
-    assert Method.names() == ("bptt", "lt", "ltmd", "tebn", "ltmd+tebn")
+    assert Method.names() == ("bptt", "lt", "ltmd", "tebn", "ltmd+tebn") == METHODS
     assert Method("ltmd+tebn").parts.tebn and Method("ltmd+tebn").parts.moderate_dropout
     assert not any(vars(Method.BPTT.parts).values())
 
