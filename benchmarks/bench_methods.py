@@ -4,7 +4,8 @@ Usage::
 
     .venv/bin/python benchmarks/bench_methods.py [--arch dense] [--seeds 0 1 2] [--epochs 30]
         [--rtl-samples 300] [--rtl-seeds 0] [--tebn-timesteps 2 4 8]
-        [--workdir build/bench_methods] [--table docs/methods_table.md] [--json out.json]
+        [--workdir build/bench_methods] [--table table.md] [--json rows.json]
+    .venv/bin/python benchmarks/bench_methods.py --from-json rows*.json --table table.md
 
 Every row trains the dataset's recipe (``spikesmith.recipes.recipe_for``) with one method and
 seed and the same number of epochs (TEBN's folded fine-tune is inside that budget), then
@@ -135,7 +136,19 @@ def main() -> None:
     parser.add_argument("--table", type=Path, default=None,
                         help="write the markdown table here after every seed")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--from-json", type=Path, nargs="+", default=None,
+                        help="train nothing: write --table from the rows of earlier --json "
+                             "files (e.g. one run per seed in parallel)")
     args = parser.parse_args()
+    if args.from_json:
+        rows = [r for path in args.from_json for r in json.loads(path.read_text())]
+        rows.sort(key=lambda r: (Method.names().index(r["method"]), r["timesteps"], r["seed"]))
+        text = markdown(rows, arch=args.arch, epochs=rows[0]["epochs"],
+                        rtl_samples=max(r.get("rtl_samples", 0) for r in rows))
+        if args.table:
+            args.table.write_text(text)
+        print(text)
+        return
     methods = [Method(m) for m in args.methods]
     if args.arch != "dense":
         methods = [m for m in methods if m is Method.BPTT]
