@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 DATASET ?= digits
 # ARCH: empty for the dataset's dense MLP, else a conv preset or spec (e.g. ARCH=conv)
 ARCH ?=
-RUN ?= runs/demo-$(DATASET)$(if $(ARCH),-$(ARCH))
+# METHOD: training method (bptt, lt, ltmd, tebn, ltmd+tebn; dense networks)
+METHOD ?= bptt
+RUN ?= runs/demo-$(DATASET)$(if $(ARCH),-$(ARCH))$(if $(filter-out bptt,$(METHOD)),-$(METHOD))
 
 .PHONY: demo test lint install clean
 
@@ -20,7 +22,8 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/spikesmith demo --dataset $(DATASET) $(if $(ARCH),--arch $(ARCH)) --run $(RUN)
+	$(BIN)/spikesmith demo --dataset $(DATASET) $(if $(ARCH),--arch $(ARCH)) --method $(METHOD) \
+		--run $(RUN)
 
 test: $(STAMP)
 	SPIKESMITH_REQUIRE_RTL=1 $(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 tests

@@ -367,6 +367,7 @@ def bench_ratebp(x_train: np.ndarray, y_train: np.ndarray, args) -> dict:
 def bench_accuracy(args) -> dict:
     """Train a dataset's dense recipe with BPTT and with rate-BP; test accuracies."""
     from spikesmith.datasets import load_dataset
+    from spikesmith.model.methods import Method
     from spikesmith.model.ratebp import TrainMethod
     from spikesmith.model.train import evaluate, hardware_accuracy
     from spikesmith.recipes import recipe_for, train_recipe
@@ -377,7 +378,8 @@ def bench_accuracy(args) -> dict:
           "accuracy")
     out = {}
     for method in TrainMethod:
-        net, result = train_recipe(recipe, ds, progress=False, method=method)
+        net, result = train_recipe(dataclasses.replace(recipe, method=Method(method.value)), ds,
+                                   progress=False)
         row = {"train_seconds": result.seconds,
                "float": evaluate(net, ds.x_test, ds.y_test, quantized=False),
                "fake_quant": evaluate(net, ds.x_test, ds.y_test),

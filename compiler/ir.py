@@ -303,7 +303,9 @@ class LIFArg:
     """Argument of ``Op.LIF``: the fields of ``sim.lif.LIFParams``.
 
     ``threshold`` is a float (in the float units of the trained model) in the float stage and
-    an integer number of membrane LSBs in the integer stage.
+    an integer number of membrane LSBs in the integer stage. ``input_shifts`` is the optional
+    per-timestep left shift table of the synaptic input (``sim.lif``; folded TEBN scales),
+    one entry per timestep, empty for none; the same in both stages.
     """
 
     threshold: int | float
@@ -311,6 +313,11 @@ class LIFArg:
     leak_shift: int
     reset: ResetMode
     membrane: FixedFormat
+    input_shifts: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.input_shifts, list):
+            object.__setattr__(self, "input_shifts", tuple(self.input_shifts))
 
     @property
     def is_integer(self) -> bool:
@@ -329,7 +336,8 @@ class LIFArg:
             raise ValueError(f"threshold must be an integer to build LIFParams, not "
                              f"{self.threshold!r}; run passes.quantize first")
         return LIFParams(threshold=self.threshold, model=self.model, leak_shift=self.leak_shift,
-                         reset=self.reset, membrane=self.membrane)
+                         reset=self.reset, membrane=self.membrane,
+                         input_shifts=self.input_shifts)
 
 
 @dataclass(frozen=True)

@@ -183,6 +183,16 @@ def _p_format(tok: str) -> FixedFormat:
                    "s16.0:floor:saturate") from exc
 
 
+def _p_shifts(tok: str) -> tuple[int, ...]:
+    """A per-timestep table: one decimal integer per timestep, joined by ``,``."""
+    expected = (f"at most {TIMESTEPS.hi} small decimal integers joined by ',' (one per "
+                "timestep), e.g. 0,1,1,2")
+    toks = tok.split(",")
+    if len(toks) > TIMESTEPS.hi or not all(len(t) <= 3 and _INT.fullmatch(t) for t in toks):
+        raise _BadTokenError(expected)
+    return tuple(int(t) for t in toks)
+
+
 def _p_ident(tok: str) -> str:
     if not tok.isidentifier():
         raise _BadTokenError("an identifier")
@@ -250,6 +260,9 @@ class _Field:
     key: str
     dump: Callable[[Any], str]
     load: Callable[[str], Any]
+    #: An optional trailing field: printed only when ``dump`` gives a non-empty string, and
+    #: absent from every text written before it existed.
+    optional: bool = False
 
 
 #: A block of number rows after a node line: its ``(rows, columns)`` and dtype.
@@ -345,10 +358,12 @@ _SPECS: dict[Op, _ArgSpec] = {
             _Field("leak_shift", lambda a: str(a.leak_shift), _p_int),
             _Field("reset", lambda a: a.reset.value, _p_enum(ResetMode)),
             _Field("membrane", lambda a: str(a.membrane), _p_format),
+            _Field("input_shifts", lambda a: ",".join(map(str, a.input_shifts)), _p_shifts,
+                   optional=True),
         ),
         lambda v, _w: LIFArg(threshold=v["threshold"], model=v["model"],
                              leak_shift=v["leak_shift"], reset=v["reset"],
-                             membrane=v["membrane"]),
+                             membrane=v["membrane"], input_shifts=v.get("input_shifts", ())),
     ),
     Op.POOL: _ArgSpec(
         (_Field("kernel", lambda a: str(a.kernel), _p_limited(LAYER_WIDTH)), _IN_SHAPE),
@@ -376,7 +391,8 @@ def render(g: Graph) -> str:
     for n in g.nodes:
         spec = _SPECS[n.op]
         srcs = ",".join(s.name for s in n.src)
-        kv = " ".join(f"{f.key}={f.dump(n.arg)}" for f in spec.fields)
+        kv = " ".join(f"{f.key}={f.dump(n.arg)}" for f in spec.fields
+                      if not f.optional or f.dump(n.arg))
         fmt = "-" if n.fmt is None else str(n.fmt)
         lines.append(f"{n.name} = {n.op.name}({srcs}) {fmt} {kv}")
         for block in spec.dump_blocks(n.arg):
@@ -450,11 +466,14 @@ def _parse_node(line: str, lineno: int, defined: dict[str, Node]
         raise IRSyntaxError(lineno, fmt_tok, exc.expected) from None
     spec = _SPECS[op]
     keys = [f.key for f in spec.fields]
+    required = [f for f in spec.fields if not f.optional]
+    if len(required) <= len(kv) <= len(keys):
+        keys = keys[:len(kv)]
     if len(kv) != len(keys):
         raise IRSyntaxError(lineno, " ".join(kv), f"{len(keys)} fields for {op.name}: "
                             + " ".join(f"{k}=..." for k in keys))
     values: dict[str, Any] = {}
-    for f, tok in zip(spec.fields, kv, strict=True):
+    for f, tok in zip(spec.fields[:len(kv)], kv, strict=True):
         key, sep, val = tok.partition("=")
         if key != f.key or not sep:
             raise IRSyntaxError(lineno, tok, f"'{f.key}=<value>' (fields of {op.name} in "

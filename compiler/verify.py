@@ -251,12 +251,34 @@ def _check_lif(n: Node, stage: Stage) -> list[str]:
         threshold = a.threshold
     try:
         LIFParams(threshold=threshold, model=a.model, leak_shift=a.leak_shift, reset=a.reset,
-                  membrane=a.membrane)
+                  membrane=a.membrane, input_shifts=a.input_shifts)
     except (TypeError, ValueError) as exc:
         out.append(str(exc))
     if a.membrane.frac != 0:
         out.append(f"membrane must have no fractional bits, not {a.membrane}")
-    return out + _bias_problems(n, a)
+    return out + _bias_problems(n, a) + _shift_problems(n, a)
+
+
+def _shift_problems(n: Node, a: LIFArg) -> list[str]:
+    """An input shift table needs a DENSE operand (the conv core reads no table) whose
+    accumulator holds the shifted bound ``|I| << max(e)``."""
+    if not a.input_shifts or not isinstance(a.input_shifts, tuple) or not n.src:
+        return []
+    syn = n.src[0]
+    if not isinstance(syn.arg, DenseArg):
+        return [(f"an input shift table needs a DENSE operand; {syn.name!r} is {syn.op.name} "
+                "(the conv core reads no per-timestep table)")]
+    if syn.fmt is None or not syn.arg.is_integer or not syn.src or syn.src[0].fmt is None:
+        return []
+    try:
+        b = accumulator_bound(syn.arg.weights, input_max=syn.src[0].fmt.max_value)
+        b <<= max(a.input_shifts)
+    except (TypeError, ValueError):
+        return []
+    if not syn.fmt.contains(-b, b):
+        return [(f"the accumulator {syn.fmt} of {syn.name!r} cannot hold the shifted bound "
+                f"|I << {max(a.input_shifts)}| <= {b}; it needs {bits_for_range(-b, b)} bits")]
+    return []
 
 
 def _check_output(n: Node, stage: Stage) -> list[str]:
@@ -355,6 +377,12 @@ def _graph_problems(g: Graph) -> list[str]:
         elif o.op is not Op.OUTPUT:
             out.append(f"output {o.name!r} must be an OUTPUT node, not {o.op.name}")
     out_ids = {id(o) for o in g.outputs}
+    steps = {n.arg.timesteps for n in inputs if isinstance(n.arg, InputArg)}
+    for n in g.nodes:
+        shifts = getattr(n.arg, "input_shifts", ()) if n.op is Op.LIF else ()
+        if shifts and len(steps) == 1 and len(shifts) not in steps:
+            out.append(f"node {n.name!r}: the input shift table has {len(shifts)} entries, "
+                       f"one per timestep of the {min(steps)} expected")
     for n in g.nodes:
         if n.op is Op.OUTPUT and id(n) not in out_ids:
             out.append(f"OUTPUT node {n.name!r} is not listed in the graph outputs")

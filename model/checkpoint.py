@@ -35,6 +35,8 @@ from spikesmith.sim.limits import CHECKPOINT_BYTES, LAYER_WEIGHTS, LAYER_WIDTH, 
 from .convnet import SpikingConvNet
 from .convnet_config import check_conv_config, conv_net_from_config
 from .layers import MIN_THRESHOLD
+from .method_net import build_mlp
+from .methods import Method
 from .network import SpikingMLP
 from .surrogate import Surrogate
 
@@ -192,6 +194,8 @@ def _network_from_config(path: Path, config: Any) -> SpikingMLP:
     if not isinstance(config, dict):
         raise CheckpointError(f"checkpoint {str(path)!r}: config must be a JSON object, "
                               f"not {type(config).__name__}")
+    config = dict(config)
+    method = _enum(path, "method", Method, config.pop("method", Method.BPTT.value))
     unknown = sorted(set(config) - set(_CONFIG_KEYS))
     missing = [k for k in _CONFIG_KEYS if k not in config]
     if unknown or missing:
@@ -206,8 +210,9 @@ def _network_from_config(path: Path, config: Any) -> SpikingMLP:
     try:
         encoder = EncoderParams(_enum(path, "encoder.encoding", Encoding, enc["encoding"]),
                                 enc["seed"])
-        return SpikingMLP(
+        return build_mlp(
             config["sizes"],
+            method=method,
             weight_bits=config["weight_bits"],
             membrane_bits=config["membrane_bits"],
             timesteps=config["timesteps"],

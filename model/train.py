@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from spikesmith.sim.encoders import encode
 
 from .convnet import SpikingConvNet
+from .ltmd import consistency_loss
 from .network import SpikingMLP
 from .ratebp import TrainMethod, rate_simulate
 
@@ -200,10 +201,16 @@ def _train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, l
             else:
                 enc = x_enc[:, idx]
             inputs = torch.from_numpy(enc).to(torch.float32) * scale
-            run = net.simulate(inputs) if method is TrainMethod.BPTT else rate_simulate(
-                net, inputs)
+            two_pass = getattr(net, "two_pass", False)  # model.ltmd: two dropout passes
+            batch = torch.cat([inputs, inputs], dim=1) if two_pass else inputs
+            run = net.simulate(batch) if method is TrainMethod.BPTT else rate_simulate(
+                net, batch)
             logits = run.counts * (temperature / net.timesteps)
-            loss = ce(logits, y[idx])
+            if two_pass:
+                z1, z2 = logits.chunk(2)
+                loss, logits = consistency_loss(z1, z2, y[idx]), z1
+            else:
+                loss = ce(logits, y[idx])
             if rate_penalty and run.hidden_counts:
                 rate = torch.stack([c.mean() for c in run.hidden_counts]).mean()
                 loss = loss + rate_penalty * rate / net.timesteps

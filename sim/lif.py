@@ -3,8 +3,8 @@
 One timestep of a layer of ``n`` neurons, with ``I[t]`` the integer synaptic input
 accumulated during timestep ``t`` (see :func:`charge`, :func:`fire`, :func:`reset`)::
 
-    u[t] = sat( v[t-1] - (v[t-1] >> k) + I[t] )      # LIF (shift leak, beta = 1 - 2**-k)
-    u[t] = sat( v[t-1] + I[t] )                       # IF
+    u[t] = sat( v[t-1] - (v[t-1] >> k) + (I[t] << e[t]) )   # LIF (shift leak, beta = 1 - 2**-k)
+    u[t] = sat( v[t-1] + (I[t] << e[t]) )                    # IF
     s[t] = u[t] >= theta                              # fire: greater-or-equal
     v[t] = 0            where s[t]   (ResetMode.ZERO)
     v[t] = u[t] - theta where s[t]   (ResetMode.SUBTRACT)
@@ -16,6 +16,10 @@ accumulated during timestep ``t`` (see :func:`charge`, :func:`fire`, :func:`rese
 * Order within a timestep: leak, then input, then compare, then reset. Spikes of timestep ``t``
   reach the next layer in the same timestep ``t``.
 * ``v[-1] = 0``. ``theta >= 1``, so a reset by subtraction never leaves the format.
+* ``e[t]`` is the per-timestep input shift table ``LIFParams.input_shifts`` (a left shift, so
+  exact: the folded power-of-two TEBN scales ``p[t]``, ``model.tebn``); ``e[t] = 0`` for every
+  ``t`` when the table is empty (every layer without one). The compiler proves the shifted
+  input ``I[t] << e[t]`` fits the accumulator.
 
 The gateware (``hw/lif/lif_core.py``) implements exactly these three stages as pipeline stages.
 """
@@ -32,6 +36,7 @@ from .limits import MEMBRANE_BITS
 
 __all__ = [
     "DEFAULT_MEMBRANE",
+    "MAX_INPUT_SHIFT",
     "LIFParams",
     "LIFState",
     "NeuronModel",
@@ -45,6 +50,9 @@ __all__ = [
 
 #: Default membrane format: signed 16 bits, saturating.
 DEFAULT_MEMBRANE = FixedFormat(16)
+
+#: Largest per-timestep input shift ``e[t]`` (``LIFParams.input_shifts``).
+MAX_INPUT_SHIFT = 7
 
 
 class NeuronModel(enum.Enum):
@@ -80,6 +88,10 @@ class LIFParams:
         Reset to zero or by subtraction.
     membrane : FixedFormat
         Signed, saturating membrane format, width in ``sim.limits.MEMBRANE_BITS``.
+    input_shifts : tuple[int, ...]
+        Per-timestep left shift ``e[t]`` of the synaptic input, one per timestep ``t`` of a
+        sample, each in ``0..MAX_INPUT_SHIFT``; empty (the default) for ``e[t] = 0``. Its
+        length must equal the network's timesteps (``sim.network.NetworkParams`` checks).
 
     Raises
     ------
@@ -92,6 +104,7 @@ class LIFParams:
     leak_shift: int = 4
     reset: ResetMode = ResetMode.SUBTRACT
     membrane: FixedFormat = DEFAULT_MEMBRANE
+    input_shifts: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, NeuronModel):
@@ -109,6 +122,16 @@ class LIFParams:
             )
         if not isinstance(self.leak_shift, int) or not 1 <= self.leak_shift <= 31:
             raise ValueError(f"leak_shift must be an integer in 1..31, not {self.leak_shift!r}")
+        e = self.input_shifts
+        if not isinstance(e, tuple) or not all(
+                type(k) is int and 0 <= k <= MAX_INPUT_SHIFT for k in e):
+            raise ValueError(f"input_shifts must be a tuple of integers in 0..{MAX_INPUT_SHIFT},"
+                             f" not {e!r}")
+
+    def input_shift(self, t: int) -> int:
+        """Return ``e[t]``, the left shift of the synaptic input at timestep ``t`` (0 without
+        a table)."""
+        return self.input_shifts[t] if self.input_shifts else 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,11 +146,12 @@ class LIFState:
         return cls(np.zeros((batch, n), dtype=np.int64))
 
 
-def charge(v: np.ndarray, i: np.ndarray, p: LIFParams) -> np.ndarray:
-    """Return ``u = sat(v - (v >> k) + i)`` (LIF) or ``sat(v + i)`` (IF); see module docstring."""
+def charge(v: np.ndarray, i: np.ndarray, p: LIFParams, *, t: int = 0) -> np.ndarray:
+    """Return ``u = sat(v - (v >> k) + (i << e[t]))`` (LIF) or ``sat(v + (i << e[t]))`` (IF);
+    see module docstring (``t`` the timestep within the sample)."""
     v = np.asarray(v, dtype=np.int64)
     leaked = v - shift_right(v, p.leak_shift) if p.model is NeuronModel.LIF else v
-    return saturate(leaked + np.asarray(i, dtype=np.int64), p.membrane)
+    return saturate(leaked + (np.asarray(i, dtype=np.int64) << p.input_shift(t)), p.membrane)
 
 
 def fire(u: np.ndarray, p: LIFParams) -> np.ndarray:
@@ -142,7 +166,8 @@ def reset(u: np.ndarray, s: np.ndarray, p: LIFParams) -> np.ndarray:
     return np.where(s, u - p.threshold, u).astype(np.int64)
 
 
-def lif_step(i: np.ndarray, state: LIFState, p: LIFParams) -> tuple[np.ndarray, LIFState]:
+def lif_step(i: np.ndarray, state: LIFState, p: LIFParams, *, t: int = 0
+             ) -> tuple[np.ndarray, LIFState]:
     """Advance one timestep: charge, fire, reset.
 
     Parameters
@@ -153,6 +178,8 @@ def lif_step(i: np.ndarray, state: LIFState, p: LIFParams) -> tuple[np.ndarray, 
         Membranes after the previous timestep.
     p : LIFParams
         Layer parameters.
+    t : int
+        Timestep within the sample (indexes ``p.input_shifts``).
 
     Returns
     -------
@@ -161,6 +188,6 @@ def lif_step(i: np.ndarray, state: LIFState, p: LIFParams) -> tuple[np.ndarray, 
     state : LIFState
         Membranes after reset.
     """
-    u = charge(state.v, i, p)
+    u = charge(state.v, i, p, t=t)
     s = fire(u, p)
     return s, LIFState(reset(u, s, p))

@@ -7,7 +7,7 @@ A network is a sequence of layers, each a :class:`DenseLayer`, a ``sim.conv.Conv
     x_0[t] = encode(images)[t]
     I_l[t] = x_{l-1}[t] @ W_l.T                   dense (exact integers, sim.ops.exact_matmul)
     I_l[t] = conv(x_{l-1}[t], W_l, b_l)           conv  (exact integers, sim.conv)
-    s_l[t], v_l[t] = lif_step(I_l[t], v_l[t-1])   dense and conv
+    s_l[t], v_l[t] = lif_step(I_l[t], v_l[t-1], t=t)   dense and conv
     s_l[t] = or_pool(x_{l-1}[t])                  pool (no state, no membrane)
     x_l[t] = s_l[t]
 
@@ -121,6 +121,11 @@ class NetworkParams:
             raise ValueError("a pool layer pools spikes; it cannot read direct-current input")
         if self.timesteps < 1:
             raise ValueError(f"timesteps must be >= 1, not {self.timesteps!r}")
+        for layer in self.layers:
+            shifts = getattr(getattr(layer, "lif", None), "input_shifts", ())
+            if shifts and len(shifts) != self.timesteps:
+                raise ValueError(f"an input shift table has {len(shifts)} entries for "
+                                 f"{self.timesteps} timesteps")
 
     def bounds(self) -> list[int]:
         """Per-layer bound on the synaptic input ``|I_l|`` and its partial sums (0 for a pool).
@@ -253,7 +258,7 @@ def _run_neurons(i: np.ndarray, lif: LIFParams, *, record_membranes: bool
     out = np.zeros((T, batch, n), np.uint8)
     v_all = np.zeros((T, batch, n), np.int64) if record_membranes else None
     for t in range(T):
-        s, state = lif_step(i[t], state, lif)
+        s, state = lif_step(i[t], state, lif, t=t)
         out[t] = s
         if v_all is not None:
             v_all[t] = state.v

@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 
 from .datasets import DATASETS
-from .flow import TRAIN_METHODS
 from .sim import limits
 from .sim.limits import (
     CHECK_EVERY,
@@ -112,6 +111,11 @@ def main(ctx: click.Context) -> None:
         ctx.fail(limits.LIMITS_PROBLEM)
 
 
+#: ``model.methods.Method.names()``, spelt out so that ``--help`` does not import torch
+#: (``tests/model/test_methods.py`` checks they are equal).
+METHODS = ("bptt", "lt", "ltmd", "tebn", "ltmd+tebn", "ratebp")
+
+
 def _limited_help(text: str, limit: IntRange) -> str:
     return f"{text}, {limit.describe()}."
 
@@ -138,10 +142,13 @@ def _train_options(f):
                      help=_limited_help("Hidden layer width", HIDDEN)),
         click.option("--seed", type=_Limited(SEED), default=0, show_default=True,
                      help=_limited_help("Training seed", SEED)),
-        click.option("--method", type=click.Choice(TRAIN_METHODS), default="bptt",
+        click.option("--method", type=click.Choice(METHODS), default="bptt",
                      show_default=True,
-                     help="Gradients: bptt (through time) or ratebp (rate-based "
-                          "backpropagation, dense networks)."),
+                     help="Training method: plain BPTT, learnable tanh thresholds (lt), lt "
+                          "with moderate dropout and the consistency loss (ltmd), temporal "
+                          "effective BN folded into per-timestep input shifts (tebn), both "
+                          "(ltmd+tebn), or rate-based backpropagation (ratebp); all but bptt "
+                          "for the dense network only."),
     ]
     for option in reversed(options):
         f = option(f)

@@ -68,11 +68,6 @@ _RATE_SAMPLES = 100
 _TRACE_DIR = "verify_trace"
 
 
-#: ``--method`` values: those of ``model.ratebp.TrainMethod`` (kept here so that checking the
-#: options does not import torch).
-TRAIN_METHODS = ("bptt", "ratebp")
-
-
 class FlowError(ValueError):
     """A flow option or a run folder's content is not acceptable."""
 
@@ -83,7 +78,9 @@ class DemoOptions:
 
     ``None`` fields take the dataset's recipe default (``spikesmith.recipes``). ``arch`` is
     ``None`` (or ``"dense"``) for the dataset's dense MLP, else a conv network's spec string or
-    preset (``model.arch``, e.g. ``"conv"`` or ``"16c5-p2-32c3-p2-128-10"``).
+    preset (``model.arch``, e.g. ``"conv"`` or ``"16c5-p2-32c3-p2-128-10"``). ``method`` is a
+    ``model.methods.Method`` name (``bptt``, ``lt``, ``ltmd``, ``tebn``, ``ltmd+tebn``,
+    ``ratebp``).
     """
 
     dataset: str = "digits"
@@ -131,16 +128,27 @@ def check_options(opts: DemoOptions) -> None:
             recipe_for(opts.dataset, arch=opts.arch)
         except ValueError as exc:
             raise FlowError(f"--arch {reprlib.repr(opts.arch)}: {exc}") from None
-    if opts.method not in TRAIN_METHODS:
-        raise FlowError(f"unknown method {reprlib.repr(opts.method)}: accepted methods are "
-                        f"{', '.join(TRAIN_METHODS)}")
-    if opts.method == "ratebp" and opts.arch not in (None, "dense"):
-        raise FlowError("--method ratebp trains dense networks only (no --arch)")
+    _check_method(opts)
     for limit, value in ((WEIGHT_BITS, opts.weight_bits), (MEMBRANE_BITS, opts.membrane_bits),
                          (TIMESTEPS, opts.timesteps), (EPOCHS, opts.epochs),
                          (HIDDEN, opts.hidden), (SEED, opts.seed)):
         if value is not None:
             check_limit(limit, value)
+
+
+def _check_method(opts: DemoOptions) -> None:
+    """A known method; a conv network trains with ``bptt`` only (the methods' parts run in
+    the dense ``model.method_net.MethodMLP``; the conv core reads no per-timestep table)."""
+    from .model.methods import Method
+
+    if opts.method not in Method.names():
+        raise FlowError(f"--method {reprlib.repr(opts.method)}: accepted methods are "
+                        f"{', '.join(Method.names())}")
+    if opts.method != Method.BPTT.value and opts.arch not in (None, "dense"):
+        raise FlowError(f"--method {opts.method} is available for the dense network only "
+                        f"(not --arch {opts.arch}): the conv core (hw/conv) reads no "
+                        "per-timestep table and the methods' training parts run in the dense "
+                        "network; use --method bptt with a conv network")
 
 
 def _dataset(run: RunFolder) -> Dataset:
@@ -171,27 +179,27 @@ def _recipe(opts: DemoOptions):
         "timesteps": opts.timesteps, "epochs": opts.epochs,
         "hidden": (opts.hidden,) if opts.hidden is not None else None,
     }.items() if v is not None}
+    from .model.methods import Method
+
     return dataclasses.replace(recipe_for(opts.dataset, arch=opts.arch), seed=opts.seed,
-                               **overrides)
+                               method=Method(opts.method), **overrides)
 
 
 def _train_body(opts: DemoOptions, progress: bool) -> Callable[[Path], Entries]:
     def body(out: Path) -> Entries:
         from .model.checkpoint import save_checkpoint
-        from .model.ratebp import TrainMethod
         from .recipes import train_recipe
 
         recipe = _recipe(opts)
         ds = load_dataset(opts.dataset, seed=0)
-        net, history = train_recipe(recipe, ds, progress=progress,
-                                    method=TrainMethod(opts.method))
+        net, history = train_recipe(recipe, ds, progress=progress)
         atomic_write_text(out / RunFolder.CONFIG, json.dumps(
             {**asdict(opts), "recipe": recipe.to_dict()}, indent=2, sort_keys=True) + "\n")
         save_checkpoint(out / CHECKPOINT, net,
                         extra={"dataset": opts.dataset, "recipe": recipe.to_dict()})
         result, summary = network_entries(net, ds)
         return {"loss": list(history.loss), "test_accuracy": list(history.test_accuracy),
-                **result}, summary
+                **result}, {**summary, "method": opts.method}
     return body
 
 

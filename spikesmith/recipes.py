@@ -47,6 +47,8 @@ import torch
 from .datasets import DATASETS, Dataset
 from .model.arch import resolve_arch
 from .model.convnet import SpikingConvNet
+from .model.method_net import build_mlp
+from .model.methods import Method
 from .model.network import SpikingMLP
 from .model.ratebp import TrainMethod
 from .model.train import TrainResult, train
@@ -81,6 +83,12 @@ class TrainRecipe:
         Conv networks with batch norm: epochs of fine-tuning after ``epochs``, BatchNorm
         frozen and folded, at ``lr / 10`` (trains exactly the folded, quantised network
         that is exported).
+    method : Method
+        Training method (``model.methods``); not ``BPTT`` builds a dense
+        :class:`~spikesmith.model.method_net.MethodMLP`. With TEBN the last
+        ``max(1, epochs // 10)`` of the ``epochs`` (when ``epochs >= 2``) fine-tune the folded
+        network at ``lr / 10`` (the quantisation-aware fine-tune: the float run is then the
+        exported network), so every method trains for ``epochs`` epochs in all.
     """
 
     hidden: tuple[int, ...] = (64,)
@@ -103,6 +111,7 @@ class TrainRecipe:
     arch: str | None = None
     batch_norm: bool = True
     frozen_epochs: int = 0
+    method: Method = Method.BPTT
 
     def build(self, dataset: Dataset) -> SpikingMLP | SpikingConvNet:
         """Return a freshly initialised network for ``dataset`` (init seeded by ``seed``)."""
@@ -115,8 +124,8 @@ class TrainRecipe:
                 leak_shift=self.leak_shift, reset=self.reset, threshold=self.threshold,
                 learnable_threshold=self.learnable_threshold, batch_norm=self.batch_norm,
             )
-        return SpikingMLP(
-            [dataset.n_features, *self.hidden, dataset.n_classes],
+        return build_mlp(
+            [dataset.n_features, *self.hidden, dataset.n_classes], method=self.method,
             weight_bits=self.weight_bits, membrane_bits=self.membrane_bits,
             timesteps=self.timesteps, encoder=EncoderParams(self.encoding), model=self.model,
             leak_shift=self.leak_shift, reset=self.reset, threshold=self.threshold,
@@ -131,6 +140,9 @@ class TrainRecipe:
         """
         out = dataclasses.asdict(self)
         out["hidden"] = list(self.hidden)
+        out["method"] = self.method.value
+        if self.method is Method.BPTT:
+            del out["method"]
         if self.arch is None:
             for k in ("arch", "batch_norm", "frozen_epochs"):
                 del out[k]
@@ -189,10 +201,12 @@ def recipe_for(dataset: str, *, arch: str | None = None) -> TrainRecipe:
     return dataclasses.replace(base, arch=arch)
 
 
-def train_recipe(recipe: TrainRecipe, dataset: Dataset, *, progress: bool = True,
-                 method: TrainMethod = TrainMethod.BPTT
+def train_recipe(recipe: TrainRecipe, dataset: Dataset, *, progress: bool = True
                  ) -> tuple[SpikingMLP | SpikingConvNet, TrainResult]:
-    """Build a network from ``recipe``, train it on ``dataset`` with ``method``, return both.
+    """Build a network from ``recipe``, train it on ``dataset`` with its method, return both.
+
+    ``Method.RATEBP`` trains by rate-based backpropagation (``model.ratebp``), every other
+    method by BPTT.
 
     A conv recipe with ``frozen_epochs`` continues after ``epochs`` with its BatchNorm frozen
     and folded (:meth:`~spikesmith.model.convnet.SpikingConvNet.freeze_batchnorm`) at
@@ -200,12 +214,18 @@ def train_recipe(recipe: TrainRecipe, dataset: Dataset, *, progress: bool = True
     """
     net = recipe.build(dataset)
     settings = {"batch_size": recipe.batch_size, "temperature": recipe.temperature,
-                "shift": recipe.shift, "progress": progress, "method": method}
-    result = train(net, dataset, epochs=recipe.epochs, lr=recipe.lr, seed=recipe.seed,
-                   **settings)
-    if recipe.arch is not None and recipe.batch_norm and recipe.frozen_epochs:
+                "shift": recipe.shift, "progress": progress,
+                "method": (TrainMethod.RATEBP if recipe.method.parts.rate_gradient
+                           else TrainMethod.BPTT)}
+    frozen = recipe.frozen_epochs if recipe.arch is not None and recipe.batch_norm else 0
+    epochs = recipe.epochs
+    if recipe.arch is None and recipe.method.parts.tebn and epochs >= 2:
+        frozen = max(1, epochs // 10)
+        epochs -= frozen
+    result = train(net, dataset, epochs=epochs, lr=recipe.lr, seed=recipe.seed, **settings)
+    if frozen:
         net.freeze_batchnorm()
-        more = train(net, dataset, epochs=recipe.frozen_epochs, lr=recipe.lr / 10,
+        more = train(net, dataset, epochs=frozen, lr=recipe.lr / 10,
                      seed=recipe.seed + 1, **settings)
         result = TrainResult(loss=result.loss + more.loss,
                              train_accuracy=result.train_accuracy + more.train_accuracy,

@@ -14,6 +14,8 @@ in order and emits::
 * A ``BatchNorm2d`` right after a ``QuantConv2d`` is folded into the CONV's float weights and
   bias (``spikesmith.model.fold``: ``W' = a*W``, ``b' = a*(b - mu) + beta`` per output channel,
   ``a = gamma / sqrt(var + eps)``), the same floats the model's hardware-exact mode quantises.
+* A network with ``method_fold(index, weights)`` (``model.method_net.MethodMLP``) exports the
+  weights and per-timestep input shift table it returns (folded TEBN) for each synapse.
 
 DENSE and CONV carry the float weights (and bias) and the float value of one input unit, LIF
 the float threshold; ``passes.quantize`` folds them into integers through ``sim.quant``.
@@ -264,6 +266,10 @@ def _spine_layer(net: nn.Module, item: _Pair | _Pool, index: int,
         return PoolArg(kernel=item.pool.kernel, in_shape=item.in_shape)
     syn = item.synapse
     w, b = folded_parameters(syn, item.bn)
+    shifts: tuple[int, ...] = ()
+    method_fold = getattr(net, "method_fold", None)  # model.method_net: e.g. TEBN folded
+    if method_fold is not None:
+        w, shifts = method_fold(index, w)
     input_scale = float(net.input_scale(index))
     if isinstance(syn, QuantConv2d):
         arg: DenseArg | ConvArg = ConvArg(
@@ -273,7 +279,8 @@ def _spine_layer(net: nn.Module, item: _Pair | _Pool, index: int,
         arg = DenseArg(weights=w, bits=int(syn.weight_bits), input_scale=input_scale)
     n = item.neuron
     lif = LIFArg(threshold=float(n.threshold_value()), model=n.model,
-                 leak_shift=int(n.leak_shift), reset=n.reset, membrane=membrane)
+                 leak_shift=int(n.leak_shift), reset=n.reset, membrane=membrane,
+                 input_shifts=shifts)
     return arg, lif
 
 

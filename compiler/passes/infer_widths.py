@@ -8,6 +8,8 @@ Per-op analysis by ``functools.singledispatch`` on the node argument:
   marked ``Overflow.WRAP``: with the bound proven, no saturation logic is needed.
 * CONV: the same with ``|I| <= sim.conv.conv_weight_bound(W, b, input_max=...)``, i.e.
   ``max_o (|b[o]| + input_max * sum |W[o]|)`` over one output channel's ``C_in*K*K`` taps.
+* A DENSE whose LIF has a per-timestep input shift table ``e`` (``sim.lif``): the bound is
+  shifted left by ``max(e)``, since the core accumulates the shifted products ``w << e[t]``.
 * LIF: the membrane is saturating (``sim.lif.charge`` clamps to it); the pass marks it so.
 * INPUT, POOL, OUTPUT: their formats are fixed by the encoder, spikes and the class count;
   kept.
@@ -43,7 +45,7 @@ def accumulator_format(weights, *, input_max: int) -> FixedFormat:
 
 
 @singledispatch
-def _infer(arg: object, node: Node) -> Node:
+def _infer(arg: object, node: Node, shift: int = 0) -> Node:
     return node
 
 
@@ -54,21 +56,21 @@ def _require_integer(arg: DenseArg | ConvArg, node: Node) -> None:
 
 
 @_infer.register
-def _(arg: DenseArg, node: Node) -> Node:
+def _(arg: DenseArg, node: Node, shift: int = 0) -> Node:
     _require_integer(arg, node)
-    fmt = accumulator_format(arg.weights, input_max=node.src[0].fmt.max_value)
-    return dataclasses.replace(node, fmt=fmt)
+    bound = accumulator_bound(arg.weights, input_max=node.src[0].fmt.max_value)
+    return dataclasses.replace(node, fmt=bound_format(bound << shift))
 
 
 @_infer.register
-def _(arg: ConvArg, node: Node) -> Node:
+def _(arg: ConvArg, node: Node, shift: int = 0) -> Node:
     _require_integer(arg, node)
     bound = conv_weight_bound(arg.weights, arg.bias, input_max=node.src[0].fmt.max_value)
     return dataclasses.replace(node, fmt=bound_format(bound))
 
 
 @_infer.register
-def _(arg: LIFArg, node: Node) -> Node:
+def _(arg: LIFArg, node: Node, shift: int = 0) -> Node:
     membrane = dataclasses.replace(arg.membrane, overflow=Overflow.SATURATE)
     return dataclasses.replace(node, arg=dataclasses.replace(arg, membrane=membrane))
 
@@ -82,4 +84,6 @@ def infer_widths(g: Graph) -> Graph:
     ValueError
         If a DENSE or CONV still has float weights.
     """
-    return rewrite(g, lambda _old, new: _infer(new.arg, new))
+    shifts = {id(n.src[0]): max(n.arg.input_shifts, default=0)
+              for n in g.nodes if isinstance(n.arg, LIFArg) and n.src}
+    return rewrite(g, lambda old, new: _infer(new.arg, new, shifts.get(id(old), 0)))

@@ -18,8 +18,9 @@ halves the block RAMs that shallow, wide state costs on 16-bit-wide iCE40 blocks
 Accumulate phase (per input event, one group per cycle, ``P`` synaptic operations per cycle)::
 
     S0  weight read address index*G + g
-    S1  weight word arrives; lane products w*value (direct current) or w (spikes);
-        state read address g
+    S1  weight word arrives; lane products w*value (direct current) or w (spikes), shifted
+        left by e[t] with a per-timestep input shift table (a ROM read at the timestep
+        counter); state read address g
     S2  state word arrives; sum = (forwarded or read state) + product, registered
     S3  state write of the registered sum
 
@@ -148,6 +149,8 @@ class _Registers:
     ser_base: Signal
     ser_empty: Signal            # ser_mask == 0
     ser_single: Signal           # ser_mask has exactly one bit set
+    # per-timestep input shift table (only with LIFParams.input_shifts)
+    ts: Signal | None = None     # timestep within the sample being accumulated
 
 
 def _registers(cfg: LIFCoreConfig) -> _Registers:
@@ -176,6 +179,7 @@ def _registers(cfg: LIFCoreConfig) -> _Registers:
     s1_value = Signal(max(1, cfg.input_bits))
     s2_valid, s2_g = Signal(), Signal(gbits)
     prod_bits = wb + (cfg.input_bits + 1 if cfg.input_bits > 1 else 0)
+    prod_bits += max(cfg.lif.input_shifts, default=0)
     s2_prod = [Signal(signed(prod_bits), name=f"s2_prod{j}") for j in range(p)]
     s2_fw3, s2_fw4 = Signal(), Signal()
     s3_valid, s3_g = Signal(), Signal(gbits)
@@ -211,7 +215,8 @@ def _registers(cfg: LIFCoreConfig) -> _Registers:
         n2_g=n2_g, n2_lanes=n2_lanes, n3_valid=n3_valid, n3_g=n3_g, n3_fire=n3_fire,
         n4_valid=n4_valid, n4_g=n4_g, n4_spikes=n4_spikes, n4_any=n4_any,
         n4_single=n4_single, n2_u=n2_u, n3_u=n3_u, n3_sub=n3_sub, n4_v=n4_v,
-        ser_mask=ser_mask, ser_base=ser_base, ser_empty=ser_empty, ser_single=ser_single)
+        ser_mask=ser_mask, ser_base=ser_base, ser_empty=ser_empty, ser_single=ser_single,
+        ts=Signal(range(max(2, len(cfg.lif.input_shifts)))) if cfg.lif.input_shifts else None)
 
 
 class LIFCore(wiring.Component):
@@ -347,18 +352,33 @@ class LIFCore(wiring.Component):
         (spikes), the synaptic input of ``sim.lif.charge``; the forwarding selects for S2."""
         cfg, p, wb = self._config, self._config.lanes, self._config.weight_bits
         m.d.sync += [r.s1_valid.eq(r.s0_valid), r.s1_g.eq(r.s0_g), r.s1_value.eq(r.s0_value)]
+        shift = self._input_shift(m, r)
         for j in range(p):
             w_lane = w_rd.data[j * wb:(j + 1) * wb].as_signed()
-            if cfg.input_bits > 1:
-                m.d.sync += r.s2_prod[j].eq(w_lane * r.s1_value)
-            else:
-                m.d.sync += r.s2_prod[j].eq(w_lane)
+            prod = w_lane * r.s1_value if cfg.input_bits > 1 else w_lane
+            m.d.sync += r.s2_prod[j].eq(prod if shift is None else prod << shift)
         m.d.sync += [
             r.s2_valid.eq(r.s1_valid), r.s2_g.eq(r.s1_g),
             # the item now at S2 (S3) is at S3 (written) when this one reaches S2
             r.s2_fw3.eq(r.s2_valid & (r.s2_g == r.s1_g)),
             r.s2_fw4.eq(r.s3_valid & (r.s3_g == r.s1_g)),
         ]
+
+    def _input_shift(self, m: Module, r: _Registers) -> Signal | None:
+        """The ROM of the per-timestep input shift table ``e[t]`` read at the timestep being
+        accumulated (``sim.lif.charge``: ``I[t] << e[t]``, applied to every product, which
+        sums to the same), and the timestep counter: it advances when a timestep's neuron
+        pass ends and returns to 0 after a sample's last timestep or a ``clear``. ``None``
+        without a table (the core is then the plain one)."""
+        table = self._config.lif.input_shifts
+        if not table:
+            return None
+        shift = Signal(range(max(table) + 1))
+        with m.Switch(r.ts):
+            for t, e in enumerate(table):
+                with m.Case(t):
+                    m.d.comb += shift.eq(e)
+        return shift
 
     def _accumulate(self, m: Module, r: _Registers, s_rd) -> None:
         """S2: the state word arrives; ``sum = (forwarded or read state) + product`` is
@@ -400,6 +420,8 @@ class LIFCore(wiring.Component):
                 m.d.sync += r.zeroing.eq(0)
         with m.Elif(self.clear & r.accumulating & ~in_flight):
             m.d.sync += [r.zeroing.eq(1), r.zero_g.eq(0)]
+            if r.ts is not None:
+                m.d.sync += r.ts.eq(0)
 
     def _pass_issue(self, m: Module, r: _Registers, in_flight) -> None:
         """Drain the accumulate pipeline, then N0: issue the neuron pass, one group per
@@ -509,3 +531,6 @@ class LIFCore(wiring.Component):
 
         with m.If(send_marker & self.o.ready):
             m.d.sync += [r.flushing.eq(0), r.accumulating.eq(1)]
+            if r.ts is not None:
+                end = r.last_ts | (r.ts == len(self._config.lif.input_shifts) - 1)
+                m.d.sync += r.ts.eq(Mux(end, 0, r.ts + 1))

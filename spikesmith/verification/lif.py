@@ -88,7 +88,9 @@ def network_config_for(params: NetworkParams, *, lanes: int | tuple[int, ...] = 
     cores = []
     for k, (layer, bound) in enumerate(zip(params.layers, params.bounds(), strict=True)):
         cores.append(LIFCoreConfig(
-            name=f"{name}{k}", layer=layer, acc_bits=bits_for_range(-bound, bound),
+            name=f"{name}{k}", layer=layer,
+            acc_bits=bits_for_range(-(bound << max(layer.lif.input_shifts, default=0)),
+                                    bound << max(layer.lif.input_shifts, default=0)),
             input_bits=in_bits if k == 0 else 1, lanes=lanes_t[k]))
     return NetworkConfig(cores=tuple(cores), timesteps=params.timesteps, encoder=params.encoder)
 

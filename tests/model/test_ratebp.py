@@ -76,7 +76,9 @@ def test_ratebp_rejects_what_it_cannot_train():
         rate_simulate(torch.nn.Linear(2, 2), torch.zeros(4, 1, 2))
 
 
-def test_the_flow_accepts_exactly_the_training_methods():
-    from spikesmith.flow import TRAIN_METHODS
+def test_ratebp_is_a_method_of_the_flow_on_bptt_networks():
+    from spikesmith.model.methods import Method
 
-    assert tuple(m.value for m in TrainMethod) == TRAIN_METHODS
+    assert Method("ratebp").parts.rate_gradient
+    assert not Method.RATEBP.parts.changes_the_network
+    assert {m.value for m in TrainMethod} == {"bptt", "ratebp"}

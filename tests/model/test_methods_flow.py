@@ -1,0 +1,43 @@
+"""``--method`` in the flow: accepted names, refusals (exit 2), and where the method is recorded."""
+
+import json
+
+from click.testing import CliRunner
+
+from spikesmith.cli import main
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_unknown_method_is_rejected_before_anything_is_written(tmp_path):
+    run = tmp_path / "run"
+    res = _invoke("train", "--run", run, "--method", "ltmd2")
+    assert res.exit_code == 2
+    assert "'ltmd2' is not one of 'bptt', 'lt', 'ltmd', 'tebn', 'ltmd+tebn'" in res.output
+    assert not run.exists()
+
+
+def test_methods_on_a_conv_network_are_refused_cleanly(tmp_path):
+    run = tmp_path / "run"
+    res = _invoke("demo", "--run", run, "--arch", "conv", "--method", "tebn")
+    assert res.exit_code == 2
+    assert "--method tebn is available for the dense network only" in res.output
+    assert not run.exists()
+
+
+def test_method_is_recorded_in_options_summary_and_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    res = _invoke("train", "--run", run, "--method", "ltmd+tebn", "--epochs", "2",
+                  "--hidden", "16", "--timesteps", "4")
+    assert res.exit_code == 0, res.output
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["method"] == "ltmd+tebn"
+    record = json.loads((run / "train.json").read_text())
+    assert record["options"]["method"] == "ltmd+tebn"
+    config = json.loads((run / "config.json").read_text())
+    assert config["recipe"]["method"] == "ltmd+tebn"
+    res = _invoke("export", "--run", run)
+    assert res.exit_code == 0, res.output
+    assert "input_shifts=" in (run / "network.ir").read_text()
