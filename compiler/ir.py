@@ -114,6 +114,10 @@ class Decision(enum.Enum):
     #: Most spikes over the ``T`` timesteps; ties to the larger final membrane, then to the
     #: lower index (``sim.network.predict``).
     MAX_COUNT = "max_count"
+    #: The earliest output spike; ties to the lower index; no output spike in ``T`` timesteps
+    #: is class 0. Final at the first output spike, so the hardware stops the sample there
+    #: (``sim.decision.OutputRule.FIRST_SPIKE``, ``hw.lif.first_spike``).
+    FIRST_SPIKE = "first_spike"
 
 
 def _frozen_array(a: object) -> np.ndarray:

@@ -183,11 +183,14 @@ class SpikingMLP(SpikingRunModes, nn.Module):
 
     # -- float mode ---------------------------------------------------------------------------
 
-    def simulate(self, inputs: torch.Tensor, *, quantized: bool = True) -> FloatRun:
+    def simulate(self, inputs: torch.Tensor, *, quantized: bool = True,
+                 output_spikes: list[torch.Tensor] | None = None) -> FloatRun:
         """Run the float network on encoded inputs ``(T, batch, sizes[0])`` (from :meth:`encode`).
 
         With ``quantized=False`` the raw float weights and thresholds are used (no fake
-        quantisation), to measure what quantisation costs.
+        quantisation), to measure what quantisation costs. A list passed as ``output_spikes``
+        receives the output layer's spikes ``(batch, n_out)`` of every timestep, in order (for
+        losses on spike times, ``model.losses``).
 
         Raises
         ------
@@ -218,6 +221,7 @@ class SpikingMLP(SpikingRunModes, nn.Module):
                 lsbs[idx] = lsb
         # Dense layer 0 sees the whole input sequence at once when nothing precedes it.
         first = inputs @ weights[0].T if isinstance(self.layers[0], QuantDense) else None
+        last_neuron = max(lsbs)
         v: dict[int, torch.Tensor] = {}
         counts: dict[int, torch.Tensor] = {}
         for t in range(self.timesteps):
@@ -233,6 +237,8 @@ class SpikingMLP(SpikingRunModes, nn.Module):
                         counts[idx] = x.new_zeros(batch, x.shape[1])
                     x, v[idx] = m.step(x, v[idx], lsb=lsbs[idx])
                     counts[idx] = counts[idx] + x
+                    if output_spikes is not None and idx == last_neuron:
+                        output_spikes.append(x)
                 else:
                     x = m(x)
         last = max(counts)

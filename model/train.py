@@ -1,8 +1,9 @@
 """Quantisation-aware BPTT training of a :class:`~spikesmith.model.network.SpikingMLP` or a
 :class:`~spikesmith.model.convnet.SpikingConvNet` (``Net``: both have the same run modes).
 
-The loss is the cross-entropy of the output spike counts scaled by a temperature,
-``CE(temperature * counts / T, label)``, plus an optional penalty on hidden firing. Adam with
+The loss is by default the cross-entropy of the output spike counts scaled by a temperature,
+``CE(temperature * counts / T, label)``, or another loss of ``model.losses``, plus an optional
+penalty on hidden firing. Adam with
 a cosine-annealed learning rate. A run is a pure function of the network's initial weights,
 the dataset and ``seed`` (``torch.manual_seed`` for dropout, a NumPy generator for the
 shuffling); the encoded inputs are the golden model's (``sim.encoders.encode``).
@@ -16,12 +17,13 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
+from spikesmith.sim.decision import OutputRule, decide
 from spikesmith.sim.encoders import encode
 
 from .convnet import SpikingConvNet
+from .losses import Loss, LossParams, first_spike_scores, loss_value, threshold_lr_scale
 from .network import SpikingMLP
 
 #: The networks :func:`train` trains.
@@ -103,7 +105,8 @@ def _check(name: str, value: object, *, kind: type, low: float) -> None:
 
 def train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr: float,
           seed: int, temperature: float = 1.0, rate_penalty: float = 0.0,
-          shift: int = 0, threads: int | None = 1, progress: bool = True) -> TrainResult:
+          shift: int = 0, threads: int | None = 1, progress: bool = True,
+          loss: LossParams | None = None) -> TrainResult:
     """Train ``net`` in place on ``dataset.x_train`` and return the history.
 
     Parameters
@@ -131,6 +134,10 @@ def train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr
         machine two intra-op threads made digits training 5x slower than one.
     progress : bool
         Show a tqdm bar per epoch.
+    loss : LossParams or None
+        The loss (``model.losses``); ``None`` is ``ce`` with ``temperature``. Spike-time
+        losses (``ttfs``) need a ``SpikingMLP``. The training accuracy is that of the loss's
+        decision (most spikes, or first spike for ``ttfs``).
 
     Raises
     ------
@@ -145,6 +152,10 @@ def train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr
     _check("shift", shift, kind=int, low=0)
     if threads is not None:
         _check("threads", threads, kind=int, low=1)
+    loss = LossParams(temperature=temperature) if loss is None else loss
+    if loss.loss.needs_spike_times and not isinstance(net, SpikingMLP):
+        raise ValueError(f"the {loss.loss.value} loss needs a dense SpikingMLP, not a "
+                         f"{type(net).__name__}")
     if dataset.n_features != net.sizes[0]:
         raise ValueError(f"dataset {dataset.name!r} has {dataset.n_features} features, but the "
                          f"network takes {net.sizes[0]}")
@@ -156,14 +167,40 @@ def train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr
         torch.set_num_threads(threads)
     try:
         return _train(net, dataset, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                      temperature=temperature, rate_penalty=rate_penalty, shift=shift,
-                      progress=progress)
+                      loss=loss, rate_penalty=rate_penalty, shift=shift, progress=progress)
     finally:
         torch.set_num_threads(previous)
 
 
+def _optimizer(net: Net, lr: float) -> torch.optim.Adam:
+    """Adam over ``net``'s parameters; thresholds that carry a standardised layer's scale
+    (``model.losses.threshold_lr_scale``) in groups of their own at a scaled rate."""
+    scaled = threshold_lr_scale(net) if isinstance(net, SpikingMLP) else {}
+    if not scaled:
+        return torch.optim.Adam(net.parameters(), lr=lr)
+    rest = [p for p in net.parameters() if all(p is not q for q in scaled)]
+    groups = [{"params": rest, "lr": lr}]
+    groups += [{"params": [p], "lr": lr * f} for p, f in scaled.items()]
+    return torch.optim.Adam(groups)
+
+
+def _batch_loss(net: Net, inputs: torch.Tensor, labels: torch.Tensor, loss: LossParams
+                ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """Run ``net`` on one batch; return ``(loss, predictions, hidden counts)``."""
+    spikes: list[torch.Tensor] = []
+    if loss.loss.needs_spike_times:
+        run = net.simulate(inputs, output_spikes=spikes)
+        scores = first_spike_scores(spikes, silent=loss.silent)
+    else:
+        run = net.simulate(inputs)
+        scores = run.counts
+    value = loss_value(loss, counts=run.counts, labels=labels, timesteps=net.timesteps,
+                       spikes=spikes)
+    return value, scores.detach().argmax(dim=1), list(run.hidden_counts)
+
+
 def _train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr: float,
-           seed: int, temperature: float, rate_penalty: float, shift: int,
+           seed: int, loss: LossParams, rate_penalty: float, shift: int,
            progress: bool) -> TrainResult:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -172,9 +209,8 @@ def _train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, l
     y = torch.from_numpy(dataset.y_train.astype(np.int64))
     n = len(y)
     steps_per_epoch = -(-n // batch_size)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    opt = _optimizer(net, lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
-    ce = nn.CrossEntropyLoss()
     scale = net.input_scale(0)
     losses, train_acc, test_acc = [], [], []
     for epoch in range(epochs):
@@ -191,22 +227,21 @@ def _train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, l
             else:
                 enc = x_enc[:, idx]
             inputs = torch.from_numpy(enc).to(torch.float32) * scale
-            run = net.simulate(inputs)
-            logits = run.counts * (temperature / net.timesteps)
-            loss = ce(logits, y[idx])
-            if rate_penalty and run.hidden_counts:
-                rate = torch.stack([c.mean() for c in run.hidden_counts]).mean()
-                loss = loss + rate_penalty * rate / net.timesteps
+            value, predicted, hidden = _batch_loss(net, inputs, y[idx], loss)
+            if rate_penalty and hidden:
+                rate = torch.stack([c.mean() for c in hidden]).mean()
+                value = value + rate_penalty * rate / net.timesteps
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            value.backward()
             opt.step()
             sched.step()
-            total_loss += loss.item() * len(idx)
-            correct += int((logits.argmax(dim=1) == y[idx]).sum())
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            total_loss += value.item() * len(idx)
+            correct += int((predicted == y[idx]).sum())
+            bar.set_postfix(loss=f"{value.item():.3f}")
         losses.append(total_loss / n)
         train_acc.append(correct / n)
-        test_acc.append(evaluate(net, dataset.x_test, dataset.y_test))
+        test_acc.append(evaluate(net, dataset.x_test, dataset.y_test,
+                                 first_spike=loss.loss is Loss.TTFS))
         if progress:
             tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}, train "
                        f"{train_acc[-1]:.4f}, test {test_acc[-1]:.4f}")
@@ -230,24 +265,40 @@ def _translate(images: np.ndarray, shape: tuple[int, int], *, shift: int,
 
 
 def evaluate(net: Net, images: np.ndarray, labels: np.ndarray, *,
-             quantized: bool = True) -> float:
+             quantized: bool = True, first_spike: bool = False) -> float:
     """Return the float-mode accuracy on ``images``.
 
     With ``quantized`` (default) weights and thresholds are fake-quantised; otherwise the raw
-    float parameters are used.
+    float parameters are used. ``first_spike`` decides by the earliest output spike (ties to
+    the lower index, a silent output to class 0: ``sim.decision.OutputRule.FIRST_SPIKE``)
+    instead of the most spikes; it needs a ``SpikingMLP``.
     """
     labels = np.asarray(labels)
     if len(labels) == 0:
         raise ValueError("labels must not be empty")
-    return float(np.mean(net.predict(images, quantized=quantized) == labels))
+    if not first_spike:
+        return float(np.mean(net.predict(images, quantized=quantized) == labels))
+    predicted = []
+    with torch.no_grad():
+        for lo in range(0, len(labels), 1000):
+            enc = encode(images[lo:lo + 1000], net.encoder, timesteps=net.timesteps)
+            spikes: list[torch.Tensor] = []
+            net.simulate(torch.from_numpy(enc).to(torch.float32) * net.input_scale(0),
+                         quantized=quantized, output_spikes=spikes)
+            predicted.append(first_spike_scores(spikes, silent=-1.0).argmax(dim=1).numpy())
+    return float(np.mean(np.concatenate(predicted) == labels))
 
 
 def hardware_accuracy(net: Net, images: np.ndarray, labels: np.ndarray, *,
-                      batch_size: int = 1000) -> float:
-    """Return the accuracy of the hardware-exact mode (``net.evaluate_hardware``)."""
+                      batch_size: int = 1000, rule: OutputRule = OutputRule.MAX_COUNT) -> float:
+    """Return the accuracy of the hardware-exact mode (``net.evaluate_hardware``) under the
+    output rule ``rule`` (``sim.decision``)."""
     labels = np.asarray(labels)
     if len(labels) == 0:
         raise ValueError("labels must not be empty")
-    preds = [net.evaluate_hardware(images[lo:lo + batch_size], record_membranes=False
-                                   ).predictions for lo in range(0, len(labels), batch_size)]
+    preds = []
+    for lo in range(0, len(labels), batch_size):
+        trace = net.evaluate_hardware(images[lo:lo + batch_size], record_membranes=False)
+        preds.append(trace.predictions if rule is OutputRule.MAX_COUNT
+                     else decide(trace.spikes[-1], None, rule=rule).classes)
     return float(np.mean(np.concatenate(preds) == labels))

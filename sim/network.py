@@ -17,7 +17,8 @@ Consecutive layers chain when the outputs of one are the inputs of the next (and
 feature-map layers, their shapes are equal).
 
 The prediction is the output neuron with the most spikes over the ``T`` timesteps; ties go to
-the larger final membrane, then to the lower index.
+the larger final membrane, then to the lower index (``NetworkParams.rule`` ``MAX_COUNT``, the
+default), or that of another ``sim.decision.OutputRule``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .conv import ConvLayer, PoolLayer, conv_accumulator_bound, conv_synaptic_input, or_pool
+from .decision import OutputRule, decide
 from .encoders import EncoderParams, Encoding, encode, input_max
 from .lif import LIFParams, LIFState, lif_step
 from .limits import WEIGHT_BITS
@@ -90,7 +92,7 @@ def _check_chain(a: Layer, b: Layer) -> None:
 
 @dataclass(frozen=True, eq=False)
 class NetworkParams:
-    """An integer network: encoder, timesteps and layers.
+    """An integer network: encoder, timesteps, layers and the output rule.
 
     Raises
     ------
@@ -99,12 +101,13 @@ class NetworkParams:
         output rule), a pool layer first under direct-current coding (it pools spikes), or
         ``timesteps < 1``.
     TypeError
-        On a layer that is not a ``Layer``.
+        On a layer that is not a ``Layer``, or a ``rule`` that is not an ``OutputRule``.
     """
 
     layers: tuple[Layer, ...]
     encoder: EncoderParams
     timesteps: int
+    rule: OutputRule = OutputRule.MAX_COUNT
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -121,6 +124,8 @@ class NetworkParams:
             raise ValueError("a pool layer pools spikes; it cannot read direct-current input")
         if self.timesteps < 1:
             raise ValueError(f"timesteps must be >= 1, not {self.timesteps!r}")
+        if not isinstance(self.rule, OutputRule):
+            raise TypeError(f"rule must be an OutputRule, not {self.rule!r}")
 
     def bounds(self) -> list[int]:
         """Per-layer bound on the synaptic input ``|I_l|`` and its partial sums (0 for a pool).
@@ -226,5 +231,6 @@ def run_network(params: NetworkParams, images: np.ndarray, *, record_membranes: 
         spikes=tuple(spikes),
         membranes=tuple(membranes) if membranes is not None else None,
         counts=counts,
-        predictions=predict(counts, states[-1].v),
+        predictions=(predict(counts, states[-1].v) if params.rule is OutputRule.MAX_COUNT
+                     else decide(spikes[-1], None, rule=params.rule).classes),
     )
