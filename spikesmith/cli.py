@@ -136,6 +136,13 @@ def _train_options(f):
                      help=_limited_help("Hidden layer width", HIDDEN)),
         click.option("--seed", type=_Limited(SEED), default=0, show_default=True,
                      help=_limited_help("Training seed", SEED)),
+        click.option("--loss", type=click.Choice(["ce", "count", "count+", "ce+", "ttfs"]),
+                     default="ce", show_default=True,
+                     help="Training loss: ce (cross-entropy of the counts), count (MSE to "
+                          "target counts), count+ (count, gradient normalised per spike), ce+ "
+                          "(cross-entropy, normalised per spike), ttfs (time to first spike; "
+                          "the hardware then decides by the first output spike and stops the "
+                          "sample there; dense networks only)."),
     ]
     for option in reversed(options):
         f = option(f)

@@ -11,19 +11,22 @@ timesteps the sample needed and whether the output fired. The first mismatch is 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from spikesmith.hw.lif.first_spike_harness import FirstSpikeRun, run_first_spike_harness
-from spikesmith.hw.lif.generate import GeneratedDesign
+from spikesmith.hw.lif.generate import GeneratedDesign, load_design
 from spikesmith.hw.lif.host import pack_input_events
 from spikesmith.sim.decision import Decisions, OutputRule, decide
 from spikesmith.sim.network import NetworkParams, run_network
 
+from .lif import VerifyReport
 from .report import Comparison, Mismatch, Tally
 
-__all__ = ["FirstSpikeReport", "compare_decisions", "verify_first_spike"]
+__all__ = ["FirstSpikeReport", "compare_decisions", "first_spike_verify_report",
+           "verify_first_spike"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,3 +105,19 @@ def verify_first_spike(design: GeneratedDesign, params: NetworkParams, images: n
     cmp = compare_decisions(expected, run)
     return FirstSpikeReport(mismatches=cmp.mismatches, first=cmp.first, expected=expected,
                             run=run)
+
+
+def first_spike_verify_report(design_dir: str | os.PathLike, params: NetworkParams,
+                              images: np.ndarray, *, build_dir: str | os.PathLike
+                              ) -> VerifyReport:
+    """Return :func:`verify_first_spike` of the design in ``design_dir`` as the flow's
+    ``VerifyReport``: ``rtl_predictions`` are the RTL's decisions, ``cycles_per_sample`` the
+    mean cycles per sample with early termination; no membranes are compared
+    (``membrane_samples`` 0)."""
+    start = time.perf_counter()
+    rep = verify_first_spike(load_design(design_dir), params, images, build_dir=build_dir)
+    wall = time.perf_counter() - start
+    return VerifyReport(mismatches=rep.mismatches, first=rep.first, samples=len(images),
+                        membrane_samples=0, rtl_predictions=np.asarray(rep.run.classes),
+                        cycles_per_sample=rep.cycles_per_sample, total_cycles=rep.run.cycles,
+                        wall_time_s=wall, sim_time_s=wall)
