@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from spikesmith.sim.decision import OutputRule, decide
+from spikesmith.sim.decision import OutputRule
 from spikesmith.sim.encoders import encode
+from spikesmith.sim.network import NetworkParams, run_network
 
 from .convnet import SpikingConvNet
 from .losses import Loss, LossParams, first_spike_scores, loss_value, threshold_lr_scale
@@ -270,8 +271,9 @@ def evaluate(net: Net, images: np.ndarray, labels: np.ndarray, *,
 
     With ``quantized`` (default) weights and thresholds are fake-quantised; otherwise the raw
     float parameters are used. ``first_spike`` decides by the earliest output spike (ties to
-    the lower index, a silent output to class 0: ``sim.decision.OutputRule.FIRST_SPIKE``)
-    instead of the most spikes; it needs a ``SpikingMLP``.
+    the lower index, a silent output by the larger final membrane:
+    ``sim.decision.OutputRule.FIRST_SPIKE``) instead of the most spikes; it needs a
+    ``SpikingMLP``.
     """
     labels = np.asarray(labels)
     if len(labels) == 0:
@@ -283,9 +285,12 @@ def evaluate(net: Net, images: np.ndarray, labels: np.ndarray, *,
         for lo in range(0, len(labels), 1000):
             enc = encode(images[lo:lo + 1000], net.encoder, timesteps=net.timesteps)
             spikes: list[torch.Tensor] = []
-            net.simulate(torch.from_numpy(enc).to(torch.float32) * net.input_scale(0),
-                         quantized=quantized, output_spikes=spikes)
-            predicted.append(first_spike_scores(spikes, silent=-1.0).argmax(dim=1).numpy())
+            run = net.simulate(torch.from_numpy(enc).to(torch.float32) * net.input_scale(0),
+                               quantized=quantized, output_spikes=spikes)
+            first = first_spike_scores(spikes, silent=-1.0)
+            silent = first.max(dim=1).values < 0
+            predicted.append(torch.where(silent, run.membrane.argmax(dim=1),
+                                         first.argmax(dim=1)).numpy())
     return float(np.mean(np.concatenate(predicted) == labels))
 
 
@@ -296,9 +301,8 @@ def hardware_accuracy(net: Net, images: np.ndarray, labels: np.ndarray, *,
     labels = np.asarray(labels)
     if len(labels) == 0:
         raise ValueError("labels must not be empty")
-    preds = []
-    for lo in range(0, len(labels), batch_size):
-        trace = net.evaluate_hardware(images[lo:lo + batch_size], record_membranes=False)
-        preds.append(trace.predictions if rule is OutputRule.MAX_COUNT
-                     else decide(trace.spikes[-1], None, rule=rule).classes)
+    params = NetworkParams(layers=net.integer_layers(), encoder=net.encoder,
+                           timesteps=net.timesteps, rule=rule)
+    preds = [run_network(params, images[lo:lo + batch_size], record_membranes=False).predictions
+             for lo in range(0, len(labels), batch_size)]
     return float(np.mean(np.concatenate(preds) == labels))

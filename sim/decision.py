@@ -6,11 +6,13 @@ Two rules, both exact on integers (``spikes`` ``(T, batch, n)`` of the output la
                   the lower index (sim.network.predict). Final after timestep T-1.
     FIRST_SPIKE   t* = the first timestep with any output spike; class = the lowest index
                   spiking at t*. Final after timestep t*: the sample needs t* + 1 timesteps.
-                  A sample with no output spike in T timesteps is class 0 after T timesteps.
+                  A sample with no output spike in T timesteps is decided as MAX_COUNT
+                  decides it (all counts 0): the larger final membrane, then the lower index.
 
 The lowest-index tie break of ``FIRST_SPIKE`` is the one the dense cores make free: they emit a
 timestep's spikes in ascending neuron order, so the first output spike event of a sample is
-the decision (``hw.lif.first_spike``). ``timesteps`` of :class:`Decisions` is what a top that
+the decision (``hw.lif.first_spike``; it takes a silent sample's membranes from the output
+core's readback of the last timestep). ``timesteps`` of :class:`Decisions` is what a top that
 stops a sample once its decision is final spends of it (``T`` for ``MAX_COUNT``).
 """
 
@@ -65,7 +67,8 @@ def decide(spikes: np.ndarray, final_v: np.ndarray | None, *, rule: OutputRule) 
     spikes : np.ndarray
         Output-layer spikes (0/1) per timestep, sample and neuron.
     final_v : np.ndarray or None
-        Output membranes after the last timestep ``(batch, n)``; needed by ``MAX_COUNT`` only.
+        Output membranes after the last timestep ``(batch, n)``. ``FIRST_SPIKE`` reads them
+        for silent samples only, so ``None`` is accepted when every sample fired.
     rule : OutputRule
         The rule.
 
@@ -74,8 +77,8 @@ def decide(spikes: np.ndarray, final_v: np.ndarray | None, *, rule: OutputRule) 
     TypeError
         If ``rule`` is not an ``OutputRule``.
     ValueError
-        If ``spikes`` is not 3-D with ``T >= 1`` and ``n >= 1``, or ``MAX_COUNT`` has no
-        ``final_v``.
+        If ``spikes`` is not 3-D with ``T >= 1`` and ``n >= 1``, or ``final_v`` is needed but
+        ``None``.
     """
     if not isinstance(rule, OutputRule):
         raise TypeError(f"rule must be an OutputRule, not {rule!r}")
@@ -92,6 +95,10 @@ def decide(spikes: np.ndarray, final_v: np.ndarray | None, *, rule: OutputRule) 
                          timesteps=np.full(batch, t_n, np.int64))
     first_t = np.argmax(any_t, axis=0)
     at_first = s[first_t, np.arange(batch)]
-    classes = np.where(fired, np.argmax(at_first, axis=1), 0).astype(np.int64)
+    classes = np.argmax(at_first, axis=1).astype(np.int64)
+    if not fired.all():
+        if final_v is None:
+            raise ValueError("the first_spike rule needs the final membranes for silent samples")
+        classes = np.where(fired, classes, _max_count(s, final_v))
     steps = np.where(fired, first_t + 1, t_n).astype(np.int64)
     return Decisions(classes=classes, timesteps=steps, fired=fired)

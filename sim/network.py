@@ -232,5 +232,5 @@ def run_network(params: NetworkParams, images: np.ndarray, *, record_membranes: 
         membranes=tuple(membranes) if membranes is not None else None,
         counts=counts,
         predictions=(predict(counts, states[-1].v) if params.rule is OutputRule.MAX_COUNT
-                     else decide(spikes[-1], None, rule=params.rule).classes),
+                     else decide(spikes[-1], states[-1].v, rule=params.rule).classes),
     )

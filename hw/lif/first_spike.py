@@ -4,7 +4,11 @@
 The rule is ``sim.decision.OutputRule.FIRST_SPIKE``: the first output spike event of a sample
 is the decision. The cores emit a timestep's spikes in ascending neuron order, so the first
 event is the lowest index among the neurons that fire at the earliest timestep: the tie break
-costs nothing. A sample whose output layer stays silent for ``T`` timesteps is class 0.
+costs nothing. A sample whose output layer stays silent for ``T`` timesteps is decided as the
+count rule decides it (all counts 0): the larger final membrane, then the lower index. The top
+keeps that argmax over the output core's readback records (``P`` lanes a record, ascending
+neuron order, a strictly larger membrane replaces the best) and restarts it at every output
+marker, so at the sample's last marker it holds the last timestep's.
 
 Control (one sample in the network at a time)::
 
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import enum
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -129,6 +133,7 @@ class FirstSpikeNetwork(wiring.Component):
         hold = Signal.like(self.decision.payload)
         o = net.o.payload
         accepted = self.i.valid & self.i.ready
+        best = self._membrane_argmax(m, net)
         m.d.comb += [self.o.valid.eq(net.o.valid), self.o.payload.eq(net.o.payload)]
         for idx in range(len(self._config.cores)):
             mine, theirs = getattr(self, f"readback_{idx}"), getattr(net, f"readback_{idx}")
@@ -147,7 +152,8 @@ class FirstSpikeNetwork(wiring.Component):
                     m.d.sync += [hold.index.eq(o.index), hold.steps.eq(t_out + 1),
                                  hold.fired.eq(1), state.eq(_State.STOP)]
                 with m.Elif(net.o.valid & o.last):
-                    m.d.comb += [self.decision.valid.eq(1), self.decision.payload.steps.eq(T)]
+                    m.d.comb += [self.decision.valid.eq(1), self.decision.payload.steps.eq(T),
+                                 self.decision.payload.index.eq(best)]
                     m.d.sync += [t_out.eq(0), in_done.eq(0),
                                  self.samples_done.eq(self.samples_done + 1)]
                 with m.Elif(net.o.valid):
@@ -167,3 +173,25 @@ class FirstSpikeNetwork(wiring.Component):
                 with m.If(accepted & self.i.payload.eot & self.i.payload.last):
                     m.d.sync += state.eq(_State.RUN)
         return m
+
+    def _membrane_argmax(self, m: Module, net: Network) -> Signal:
+        """Fold the output core's readback records into the index of the largest membrane
+        (lower index on ties, padding lanes skipped); restart at every output marker. Return
+        the index register."""
+        last = self._config.cores[-1]
+        rb = getattr(net, f"readback_{len(self._config.cores) - 1}")
+        best_v = Signal(signed(last.lif.membrane.width))
+        best_i = Signal(unsigned(index_bits(last.n_out)))
+        best_ok = Signal()
+        cur_v, cur_i, cur_ok = best_v, best_i, best_ok
+        for j in range(last.lanes):
+            idx = rb.payload.index + j
+            real = idx < last.n_out
+            v = rb.payload.membranes[j]
+            take = real & (~cur_ok | (v > cur_v))
+            cur_v, cur_i, cur_ok = Mux(take, v, cur_v), Mux(take, idx, cur_i), cur_ok | real
+        with m.If(rb.valid):
+            m.d.sync += [best_v.eq(cur_v), best_i.eq(cur_i), best_ok.eq(cur_ok)]
+        with m.If(net.o.valid & net.o.payload.eot):
+            m.d.sync += best_ok.eq(0)
+        return best_i

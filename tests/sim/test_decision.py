@@ -19,8 +19,10 @@ def _spikes() -> np.ndarray:
 
 
 def test_first_spike_classes_tie_break_and_silence():
-    d = decide(_spikes(), None, rule=OutputRule.FIRST_SPIKE)
-    assert d.classes.tolist() == [1, 4, 0]
+    v = np.array([[9, 9, 9, 9, 9], [9, 9, 9, 9, 9], [-4, 2, 7, 7, -1]])
+    d = decide(_spikes(), v, rule=OutputRule.FIRST_SPIKE)
+    # sample 2 is silent: the larger final membrane, ties to the lower index (as max_count)
+    assert d.classes.tolist() == [1, 4, 2]
     assert d.timesteps.tolist() == [3, 1, 4]
     assert d.fired.tolist() == [True, True, False]
 
@@ -38,5 +40,8 @@ def test_bad_arguments_are_refused():
         decide(_spikes(), None, rule="first_spike")
     with pytest.raises(ValueError, match="final membranes"):
         decide(_spikes(), None, rule=OutputRule.MAX_COUNT)
+    with pytest.raises(ValueError, match="final membranes for silent samples"):
+        decide(_spikes(), None, rule=OutputRule.FIRST_SPIKE)
+    assert decide(_spikes()[:, :2], None, rule=OutputRule.FIRST_SPIKE).classes.tolist() == [1, 4]
     with pytest.raises(ValueError, match="shape"):
         decide(np.zeros((4, 3)), None, rule=OutputRule.FIRST_SPIKE)

@@ -1,7 +1,8 @@
 """The first-spike top in Verilator against ``sim.decision``: decisions exact, samples shorter.
 
 One 64-24-10 network (digits images, rate coding, T = 8; the output threshold makes first
-spikes land on timesteps 4..8 and leaves some samples silent) is generated twice: with the
+spikes land on timesteps 4..8 and leaves some samples silent, decided by the output core's
+membrane readback; 10 outputs on 4 lanes leave 2 padding lanes) is generated twice: with the
 first-spike top and with the plain count-rule top. The first-spike decisions (class, timesteps
 needed, fired) must equal the golden model's for every sample, and its mean cycles per sample
 must be below the count-rule top's on the same images. A perturbed reference must be caught.
@@ -65,7 +66,10 @@ def test_first_spike_decisions_match_golden_model(bench):
     steps = report.expected.timesteps
     # the bench exercises early decisions, full-length ones and silent outputs
     assert int(steps.min()) < 8
-    assert int((~report.expected.fired).sum()) > 0
+    silent = ~report.expected.fired
+    assert int(silent.sum()) > 0
+    # silent samples are decided by the readback membranes: not all of them class 0
+    assert np.any(report.expected.classes[silent] != 0)
     assert report.run.classes == report.expected.classes.tolist()
 
 
