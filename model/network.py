@@ -49,6 +49,11 @@ def check_network_settings(*, weight_bits: int, membrane_bits: int, timesteps: i
         raise TypeError(f"encoder must be an EncoderParams, not {encoder!r}")
 
 
+def _record(into: list[torch.Tensor] | None, x: torch.Tensor) -> None:
+    if into is not None:
+        into.append(x)
+
+
 class SpikingMLP(SpikingRunModes, nn.Module):
     """Dense spiking network ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``.
 
@@ -184,13 +189,15 @@ class SpikingMLP(SpikingRunModes, nn.Module):
     # -- float mode ---------------------------------------------------------------------------
 
     def simulate(self, inputs: torch.Tensor, *, quantized: bool = True,
-                 output_spikes: list[torch.Tensor] | None = None) -> FloatRun:
+                 output_spikes: list[torch.Tensor] | None = None,
+                 output_membranes: list[torch.Tensor] | None = None) -> FloatRun:
         """Run the float network on encoded inputs ``(T, batch, sizes[0])`` (from :meth:`encode`).
 
         With ``quantized=False`` the raw float weights and thresholds are used (no fake
-        quantisation), to measure what quantisation costs. A list passed as ``output_spikes``
-        receives the output layer's spikes ``(batch, n_out)`` of every timestep, in order (for
-        losses on spike times, ``model.losses``).
+        quantisation), to measure what quantisation costs. Lists passed as ``output_spikes`` and
+        ``output_membranes`` receive the output layer's spikes and membranes after reset
+        ``(batch, n_out)`` of every timestep, in order (for losses on spike times,
+        ``model.losses``, and the first-spike decision).
 
         Raises
         ------
@@ -237,8 +244,9 @@ class SpikingMLP(SpikingRunModes, nn.Module):
                         counts[idx] = x.new_zeros(batch, x.shape[1])
                     x, v[idx] = m.step(x, v[idx], lsb=lsbs[idx])
                     counts[idx] = counts[idx] + x
-                    if output_spikes is not None and idx == last_neuron:
-                        output_spikes.append(x)
+                    if idx == last_neuron:
+                        _record(output_spikes, x)
+                        _record(output_membranes, v[idx])
                 else:
                     x = m(x)
         last = max(counts)

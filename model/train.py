@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from spikesmith.sim.decision import OutputRule
+from spikesmith.sim.decision import OutputRule, decide
 from spikesmith.sim.encoders import encode
 from spikesmith.sim.network import NetworkParams, run_network
 
@@ -270,10 +270,9 @@ def evaluate(net: Net, images: np.ndarray, labels: np.ndarray, *,
     """Return the float-mode accuracy on ``images``.
 
     With ``quantized`` (default) weights and thresholds are fake-quantised; otherwise the raw
-    float parameters are used. ``first_spike`` decides by the earliest output spike (ties to
-    the lower index, a silent output by the larger final membrane:
-    ``sim.decision.OutputRule.FIRST_SPIKE``) instead of the most spikes; it needs a
-    ``SpikingMLP``.
+    float parameters are used. ``first_spike`` decides by the earliest output spike
+    (``sim.decision.OutputRule.FIRST_SPIKE``, on the float spikes and membranes) instead of
+    the most spikes; it needs a ``SpikingMLP``.
     """
     labels = np.asarray(labels)
     if len(labels) == 0:
@@ -285,12 +284,12 @@ def evaluate(net: Net, images: np.ndarray, labels: np.ndarray, *,
         for lo in range(0, len(labels), 1000):
             enc = encode(images[lo:lo + 1000], net.encoder, timesteps=net.timesteps)
             spikes: list[torch.Tensor] = []
-            run = net.simulate(torch.from_numpy(enc).to(torch.float32) * net.input_scale(0),
-                               quantized=quantized, output_spikes=spikes)
-            first = first_spike_scores(spikes, silent=-1.0)
-            silent = first.max(dim=1).values < 0
-            predicted.append(torch.where(silent, run.membrane.argmax(dim=1),
-                                         first.argmax(dim=1)).numpy())
+            membranes: list[torch.Tensor] = []
+            net.simulate(torch.from_numpy(enc).to(torch.float32) * net.input_scale(0),
+                         quantized=quantized, output_spikes=spikes, output_membranes=membranes)
+            predicted.append(decide(torch.stack(spikes).numpy(),
+                                    torch.stack(membranes).to(torch.float64).numpy(),
+                                    rule=OutputRule.FIRST_SPIKE).classes)
     return float(np.mean(np.concatenate(predicted) == labels))
 
 

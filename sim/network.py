@@ -209,6 +209,7 @@ def run_network(params: NetworkParams, images: np.ndarray, *, record_membranes: 
         [None if st is None else np.zeros((T, batch, st.v.shape[1]), np.int64) for st in states]
         if record_membranes else None
     )
+    out_v = []  # output membranes per timestep, for the rules other than MAX_COUNT
     for t in range(T):
         x = x_all[t]
         for idx, layer in enumerate(params.layers):
@@ -225,6 +226,7 @@ def run_network(params: NetworkParams, images: np.ndarray, *, record_membranes: 
             if membranes is not None:
                 membranes[idx][t] = states[idx].v
             x = s
+        out_v.append(states[-1].v)
     counts = spikes[-1].sum(axis=0, dtype=np.int64)
     return Trace(
         inputs=x_all,
@@ -232,5 +234,5 @@ def run_network(params: NetworkParams, images: np.ndarray, *, record_membranes: 
         membranes=tuple(membranes) if membranes is not None else None,
         counts=counts,
         predictions=(predict(counts, states[-1].v) if params.rule is OutputRule.MAX_COUNT
-                     else decide(spikes[-1], states[-1].v, rule=params.rule).classes),
+                     else decide(spikes[-1], np.stack(out_v), rule=params.rule).classes),
     )

@@ -1,21 +1,21 @@
 """First-spike decision top: the dense :class:`~spikesmith.hw.lif.network.Network` with the
 "earliest output spike wins" rule in hardware and early termination of each sample.
 
-The rule is ``sim.decision.OutputRule.FIRST_SPIKE``: the first output spike event of a sample
-is the decision. The cores emit a timestep's spikes in ascending neuron order, so the first
-event is the lowest index among the neurons that fire at the earliest timestep: the tie break
-costs nothing. A sample whose output layer stays silent for ``T`` timesteps is decided as the
-count rule decides it (all counts 0): the larger final membrane, then the lower index. The top
-keeps that argmax over the output core's readback records (``P`` lanes a record, ascending
-neuron order, a strictly larger membrane replaces the best) and restarts it at every output
-marker, so at the sample's last marker it holds the last timestep's.
+The rule is ``sim.decision.OutputRule.FIRST_SPIKE``: at the first timestep with an output
+spike, the spiking neuron with the larger membrane after reset wins, then the lower index; a
+sample silent for ``T`` timesteps is decided as the count rule decides it (the larger final
+membrane, then the lower index). The top folds the output core's readback records (one per
+group of ``P`` lanes per timestep, ascending neuron order, membranes after reset and spike
+bits) into the best ``(spiked, membrane)`` of the timestep, a strictly better record lane
+replacing it (so ties keep the lower index), padding lanes skipped; the core sends a
+timestep's output marker after its last record, so at the marker the timestep's best is known.
 
 Control (one sample in the network at a time)::
 
     RUN    host words pass to the network; after the sample's last marker the input is held
-           (the next sample waits). Output markers count timesteps. The first output spike
-           ends the sample early: go to STOP. The output's last marker without a spike
-           ends it as silent (the cores start the next sample from zero by themselves).
+           (the next sample waits). At each output marker: if a neuron spiked in that
+           timestep, the decision is final: go to STOP; else at the last marker decide the
+           silent sample (the cores start the next sample from zero by themselves).
     STOP   input held; wait until the network is idle (pipelines and links drained, later
            output events dropped), then pulse ``clear`` (every core zeroes its membranes).
     WAIT   wait until the clear is done; emit the decision; then SKIP (or RUN when the host
@@ -131,9 +131,9 @@ class FirstSpikeNetwork(wiring.Component):
         in_done = Signal()      # the host's last marker of this sample went into the network
         t_out = Signal(range(T + 1))
         hold = Signal.like(self.decision.payload)
-        o = net.o.payload
+        spiked, index = self._best_of_timestep(m, net)
+        marker = net.o.valid & net.o.payload.eot
         accepted = self.i.valid & self.i.ready
-        best = self._membrane_argmax(m, net)
         m.d.comb += [self.o.valid.eq(net.o.valid), self.o.payload.eq(net.o.payload)]
         for idx in range(len(self._config.cores)):
             mine, theirs = getattr(self, f"readback_{idx}"), getattr(net, f"readback_{idx}")
@@ -148,15 +148,15 @@ class FirstSpikeNetwork(wiring.Component):
                              self.i.ready.eq(net.i.ready & ~in_done)]
                 with m.If(accepted & self.i.payload.eot & self.i.payload.last):
                     m.d.sync += in_done.eq(1)
-                with m.If(net.o.valid & ~o.eot):
-                    m.d.sync += [hold.index.eq(o.index), hold.steps.eq(t_out + 1),
+                with m.If(marker & spiked):
+                    m.d.sync += [hold.index.eq(index), hold.steps.eq(t_out + 1),
                                  hold.fired.eq(1), state.eq(_State.STOP)]
-                with m.Elif(net.o.valid & o.last):
+                with m.Elif(marker & net.o.payload.last):
                     m.d.comb += [self.decision.valid.eq(1), self.decision.payload.steps.eq(T),
-                                 self.decision.payload.index.eq(best)]
+                                 self.decision.payload.index.eq(index)]
                     m.d.sync += [t_out.eq(0), in_done.eq(0),
                                  self.samples_done.eq(self.samples_done + 1)]
-                with m.Elif(net.o.valid):
+                with m.Elif(marker):
                     m.d.sync += t_out.eq(t_out + 1)
             with m.Case(_State.STOP), m.If(~net.busy):
                 m.d.comb += net.clear.eq(1)
@@ -174,24 +174,27 @@ class FirstSpikeNetwork(wiring.Component):
                     m.d.sync += state.eq(_State.RUN)
         return m
 
-    def _membrane_argmax(self, m: Module, net: Network) -> Signal:
-        """Fold the output core's readback records into the index of the largest membrane
-        (lower index on ties, padding lanes skipped); restart at every output marker. Return
-        the index register."""
+    def _best_of_timestep(self, m: Module, net: Network) -> tuple:
+        """Fold the output core's readback records of the current timestep into the best
+        ``(spiked, membrane)`` lane (module docstring); restart at every output marker.
+        Return ``(spiked, index)`` of the best, this cycle's record included."""
         last = self._config.cores[-1]
         rb = getattr(net, f"readback_{len(self._config.cores) - 1}")
+        best_s, best_ok = Signal(), Signal()
         best_v = Signal(signed(last.lif.membrane.width))
         best_i = Signal(unsigned(index_bits(last.n_out)))
-        best_ok = Signal()
-        cur_v, cur_i, cur_ok = best_v, best_i, best_ok
+        cur_s, cur_v, cur_i, cur_ok = best_s, best_v, best_i, best_ok
         for j in range(last.lanes):
             idx = rb.payload.index + j
-            real = idx < last.n_out
-            v = rb.payload.membranes[j]
-            take = real & (~cur_ok | (v > cur_v))
-            cur_v, cur_i, cur_ok = Mux(take, v, cur_v), Mux(take, idx, cur_i), cur_ok | real
-        with m.If(rb.valid):
-            m.d.sync += [best_v.eq(cur_v), best_i.eq(cur_i), best_ok.eq(cur_ok)]
+            real = rb.valid & (idx < last.n_out)
+            s, v = rb.payload.spikes[j], rb.payload.membranes[j]
+            better = (s & ~cur_s) | ((s == cur_s) & (v > cur_v))
+            take = real & (~cur_ok | better)
+            cur_s, cur_v = Mux(take, s, cur_s), Mux(take, v, cur_v)
+            cur_i, cur_ok = Mux(take, idx, cur_i), cur_ok | real
+        m.d.sync += [best_s.eq(cur_s), best_v.eq(cur_v), best_i.eq(cur_i), best_ok.eq(cur_ok)]
         with m.If(net.o.valid & net.o.payload.eot):
             m.d.sync += best_ok.eq(0)
-        return best_i
+        spiked, index = Signal(), Signal.like(best_i)
+        m.d.comb += [spiked.eq(cur_ok & cur_s), index.eq(cur_i)]
+        return spiked, index

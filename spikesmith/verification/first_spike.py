@@ -96,7 +96,7 @@ def verify_first_spike(design: GeneratedDesign, params: NetworkParams, images: n
     if not any(p.name == "decision__payload" for p in design.manifest.ports):
         raise ValueError(f"design {design.out_dir} is not a first-spike top (no decision port)")
     trace = run_network(params, images, record_membranes=True)
-    expected = decide(trace.spikes[-1], trace.membranes[-1][-1], rule=OutputRule.FIRST_SPIKE)
+    expected = decide(trace.spikes[-1], trace.membranes[-1], rule=OutputRule.FIRST_SPIKE)
     batch = len(images)
     events = pack_input_events(design.manifest.cores[0], trace.inputs)
     limit = max_cycles if max_cycles is not None else 10_000 * (params.timesteps * batch + 1)

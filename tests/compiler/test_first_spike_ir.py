@@ -49,6 +49,6 @@ def test_lowered_first_spike_graph_runs_the_first_spike_rule(int_graph):
     assert params.rule is OutputRule.FIRST_SPIKE
     images = np.random.default_rng(3).integers(0, 256, size=(50, 3)).astype(np.uint8)
     trace = run_network(params, images)
-    want = decide(trace.spikes[-1], trace.membranes[-1][-1], rule=OutputRule.FIRST_SPIKE).classes
+    want = decide(trace.spikes[-1], trace.membranes[-1], rule=OutputRule.FIRST_SPIKE).classes
     assert trace.predictions.tolist() == want.tolist()
     assert to_network_params(lower(int_graph(), lanes=1)).rule is OutputRule.MAX_COUNT

@@ -95,7 +95,7 @@ def test_first_spike_scores_rank_as_the_hardware_decides():
     rng = np.random.default_rng(0)
     s = (rng.random((T, 200, 6)) < 0.08).astype(np.uint8)
     scores = first_spike_scores([torch.from_numpy(s[t]).double() for t in range(T)], silent=-3)
-    want = decide(s, np.zeros((200, 6), np.int64), rule=OutputRule.FIRST_SPIKE)
+    want = decide(s, np.zeros(s.shape, np.int64), rule=OutputRule.FIRST_SPIKE)
     assert scores.argmax(dim=1).tolist() == want.classes.tolist()
     fired = want.fired
     first_t = want.timesteps - 1
