@@ -33,14 +33,9 @@ import enum
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
-from ..common.streams import (
-    current_event_layout,
-    index_bits,
-    membrane_readback_layout,
-    spike_event_layout,
-)
+from ..common.streams import index_bits, spike_event_layout
 from .config import NetworkConfig
 from .network import Network
 
@@ -99,11 +94,10 @@ class FirstSpikeNetwork(wiring.Component):
     def __init__(self, config: NetworkConfig):
         self._net = Network(config)
         self._config = config
-        first, last = config.cores[0], config.cores[-1]
-        in_layout = (spike_event_layout(first.n_in) if first.input_bits == 1
-                     else current_event_layout(first.n_in, first.input_bits))
+        last = config.cores[-1]
+        members = self._net.signature.members
         ports = {
-            "i": In(stream.Signature(in_layout)),
+            "i": members["i"],
             "o": Out(stream.Signature(spike_event_layout(last.n_out), always_ready=True)),
             "decision": Out(stream.Signature(decision_layout(last.n_out, config.timesteps),
                                              always_ready=True)),
@@ -111,11 +105,7 @@ class FirstSpikeNetwork(wiring.Component):
             "samples_done": Out(32),
             "busy": Out(1),
         }
-        for idx, core in enumerate(config.cores):
-            ports[f"readback_{idx}"] = Out(stream.Signature(
-                membrane_readback_layout(core.n_out, membrane_bits=core.lif.membrane.width,
-                                         lanes=core.lanes),
-                always_ready=True))
+        ports.update({k: members[k] for k in members if k.startswith("readback_")})
         super().__init__(ports)
 
     @property

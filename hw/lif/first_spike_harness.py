@@ -19,6 +19,7 @@ from ..common.streams import unpack
 from ..common.verilator_harness import (
     build_lock,
     build_sources,
+    harness_feed_input,
     harness_finish,
     harness_open_files,
     harness_prologue,
@@ -36,31 +37,23 @@ FS_HARNESS_TOP = "ss_fs_harness"
 
 
 def _feed(in_width: int) -> list[str]:
-    """The clocked block's input side: skip to the last marker while ``skip``, else feed one
-    word per transfer."""
+    """The clocked block's input side: the shared feed (``harness_feed_input``), with a first
+    branch that, while ``skip``, reads past the decided sample's words to its last marker."""
     is_last = f"word[{in_width - 2}] && word[{in_width - 1}]"
     held_last = f"in_payload[{in_width - 2}] && in_payload[{in_width - 1}]"
-    return [
-        "  always @(posedge clk) begin",
-        "    if (!rst && !done) begin",
-        "      cycles <= cycles + 64'd1;",
+    feed = harness_feed_input()
+    normal = "      if ((!in_valid || in_ready) && !in_eof) begin"
+    k = feed.index(normal)
+    feed[k:k + 1] = [
         f"      if (skip && in_valid && !({held_last}) && !in_eof) begin",
         '        code = $fscanf(fd_in, "%h\\n", word);',
         f"        while (code == 1 && !({is_last}))",
         '          code = $fscanf(fd_in, "%h\\n", word);',
         "        in_payload <= word;",
-        "      end else if ((!in_valid || in_ready) && !in_eof) begin",
-        '        code = $fscanf(fd_in, "%h\\n", word);',
-        "        if (code == 1) begin",
-        "          in_payload <= word;",
-        "          in_valid <= 1'b1;",
-        "        end else begin",
-        "          in_valid <= 1'b0;",
-        "          in_eof <= 1'b1;",
-        "        end",
-        "      end else if (in_valid && in_ready) begin",
-        "        in_valid <= 1'b0;",
-        "      end",
+        "      end else " + normal.lstrip(),
+    ]
+    return [
+        *feed,
         "      if (o_valid) $fwrite(fd_out, \"o %h\\n\", o_payload);",
         "      if (k_valid) begin",
         '        $fwrite(fd_out, "k %h\\n", k_payload);',
