@@ -35,6 +35,43 @@ from spikesmith.flow import (
 
 HEADING = "## Time-based losses and first-spike decisions (issue 15)"
 
+#: What the section says before its tables (the methods, the options, the hardware rule).
+ABOUT = """\
+After Zhu et al., NeurIPS 2023 (`reference/algorithms.md` §5), in `model/losses.py`, selected
+with `spikesmith train|demo --loss {ce,count,count+,ce+,ttfs}` (recorded in the train record's
+options, `config.json`, `summary.json` `loss` and `output_rule`, and the report). Training is
+BPTT with surrogate gradients, so the paper's per-spike gradients become gradients on the
+output counts `N_i`, which BPTT hands to every timestep's spike of neuron `i`:
+
+- `ce`: `CE(temperature * N / T, y)`, the loss of every run before this option.
+- `count`: MSE to target counts (`T` for the label neuron, `max(1, T // 5)` for the others),
+  no penalty for overshooting in the good direction, the label's gradient boosted by
+  `max(ratio / 10, 1)`.
+- `count+`: `count` with the gradient reaching `N_i` divided by `max(N_i, 1)`: the paper's
+  per-spike normalisation (a neuron's total push no longer grows with its spike count).
+- `ce+`: `T/2 * CE(2 N / T, y)`, per-spike normalised, silent neurons at logit -20, no
+  gradient from a sample whose label neuron is silent.
+- `ttfs`: `T * CE(z, y)` on the first-spike scores `z_i = 1 - t_i / T` (-3 if silent), the
+  first-spike indicator differentiable through the surrogates. A `ttfs` run is exported with
+  the IR output rule `first_spike` (`compiler.ir.Decision.FIRST_SPIKE`, text `rule=first_spike`;
+  the default `rule=max_count` text is unchanged), which the golden model (`sim.decision`)
+  and the dense top (`hw.lif.first_spike.FirstSpikeNetwork`) implement: at the first timestep
+  with an output spike, the spiking neuron with the larger membrane after reset wins, then
+  the lower index (both read from the output core's readback records); a silent sample is
+  decided as the count rule decides it. The top stops the sample at the output marker of that
+  timestep: it holds the input, drains the cores, clears their membranes, emits the decision
+  word (class, timesteps needed, fired) and drops the rest of the sample's input. Conv
+  networks refuse `--loss ttfs` (exit 2): the conv cores have no first-spike top.
+
+Weight standardisation (§5.3) is `model.losses.standardise_weights` (recipe field
+`weight_standardisation`): per output row `(W - mean) / sqrt(var + 1e-5) + b`, the layer's
+gain moved into its (then learnable) threshold. The cores have one threshold per layer, so the
+gain is per layer, not per channel as in the paper. `fold_standardisation` writes the
+standardised weights back before export, so the contract's folding (`sim.quant`) makes them
+the integer weights and the threshold, carrying the scale, the integer threshold (exact:
+`tests/model/test_losses.py`).
+"""
+
 
 def measure(runs: Path, *, loss: str, seed: int, epochs: int | None, samples: int) -> dict:
     """Train, export and verify one run; return its row."""
@@ -66,7 +103,7 @@ def section(rows: list[dict], *, epochs: int | None) -> str:
              "split, compared with the golden model (mismatches). `ttfs` decides by the first "
              "output spike (ties to the lower index, silence to class 0) and stops the sample "
              "there; the other losses by the most spikes.")
-    lines = [HEADING, "", intro, "",
+    lines = [HEADING, "", ABOUT, intro, "",
              "| loss | seed | rule | float % | integer % | RTL % | mismatches | cycles/sample |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -109,7 +109,8 @@ def verify_hardware(graph: Graph, design_dir: str | os.PathLike, *, images: np.n
     Raises
     ------
     ValueError
-        If a waveform is asked of a conv network (not yet supported by its harness).
+        If a waveform is asked of a conv or first-spike network (not yet supported by their
+        harnesses).
     """
     params = to_network_params(graph)
     config = to_hardware_config(graph)
@@ -125,6 +126,8 @@ def verify_hardware(graph: Graph, design_dir: str | os.PathLike, *, images: np.n
     from .sim.decision import OutputRule
 
     if params.rule is OutputRule.FIRST_SPIKE:
+        if waveform is not None:
+            raise ValueError("--trace is not yet available for first-spike networks")
         from .verification.first_spike import first_spike_verify_report
 
         return first_spike_verify_report(design_dir, params, images, build_dir=build_dir)
