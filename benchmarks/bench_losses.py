@@ -11,8 +11,10 @@ redone, so the script resumes where it stopped). A row holds the float accuracy 
 and thresholds), the integer accuracy (the hardware-exact golden model), the RTL accuracy
 (Verilator, the first ``--samples`` images: the 1000 test images), its mismatches against the
 golden model, and the mean cycles per sample. ``ttfs`` runs decide by the first output spike
-and stop each sample there (``hw.lif.first_spike``); every other loss by the most spikes. The
-rows, their per-loss means and the cycles saved by the first-spike rule against ``ce`` are
+and stop each sample there (``hw.lif.first_spike``); every other loss by the most spikes. For
+a ``ttfs`` run the same network is also generated with the count-rule top and run on the same
+images (its RTL accuracy and cycles per sample: what the first-spike rule saves on one
+network). The rows, their per-loss means and the cycles saved by the first-spike rule are
 written as the section "Time-based losses and first-spike decisions (issue 15)" of ``--out``.
 """
 
@@ -21,9 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
+from spikesmith.compiler.ir import Decision, with_output_rule
+from spikesmith.compiler.irfile import load_ir
+from spikesmith.datasets import load_dataset
 from spikesmith.flow import (
     LOSSES,
     DemoOptions,
@@ -32,6 +40,7 @@ from spikesmith.flow import (
     stage_train,
     stage_verify,
 )
+from spikesmith.hardware import generate_hardware, verify_hardware
 
 HEADING = "## Time-based losses and first-spike decisions (issue 15)"
 
@@ -82,11 +91,34 @@ def measure(runs: Path, *, loss: str, seed: int, epochs: int | None, samples: in
     stage_export(run, lanes=8)
     stage_verify(run, VerifyOptions(samples=samples, membrane_samples=0))
     s = json.loads((run / "summary.json").read_text())
-    return {"loss": loss, "seed": seed, "rule": s["output_rule"],
+    same = count_rule_on(run, samples=samples) if loss == "ttfs" else {}
+    return {**same, "loss": loss, "seed": seed, "rule": s["output_rule"],
             "float": s["accuracy"]["float"], "integer": s["accuracy"]["quantized"],
             "rtl": s["accuracy"]["hardware"], "mismatches": s["verify"]["mismatches"],
             "samples": s["verify"]["samples"], "cycles": s["cycles_per_sample"],
             "seconds": round(time.perf_counter() - start, 1)}
+
+
+def count_rule_on(run: Path, *, samples: int) -> dict:
+    """Return the RTL accuracy and cycles per sample of ``run``'s network with the count-rule
+    top (its ``network.ir`` with ``rule=max_count``) on the verify stage's images."""
+    cached = run / "count_rule.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    graph = with_output_rule(load_ir(run / "network.ir"), Decision.MAX_COUNT)
+    ds = load_dataset("mnist5k")
+    x = np.concatenate([ds.x_test, ds.x_train])[:samples]
+    y = np.concatenate([ds.y_test, ds.y_train])[:samples]
+    n_test = min(samples, len(ds.x_test))
+    with tempfile.TemporaryDirectory() as tmp:
+        generate_hardware(graph, Path(tmp) / "hw")
+        rep = verify_hardware(graph, Path(tmp) / "hw", images=x, membrane_samples=0,
+                              build_dir=Path(tmp) / "verilator")
+    out = {"count_rule_rtl": float(np.mean(rep.rtl_predictions[:n_test] == y[:n_test])),
+           "count_rule_cycles": rep.cycles_per_sample,
+           "count_rule_mismatches": rep.mismatches}
+    cached.write_text(json.dumps(out))
+    return out
 
 
 def _pct(x: float) -> str:
@@ -121,6 +153,18 @@ def section(rows: list[dict], *, epochs: int | None) -> str:
         means[loss] = m
         lines.append(f"| {loss} | {len(sel)} | {_pct(m['float'])} | {_pct(m['integer'])} | "
                      f"{_pct(m['rtl'])} | {m['cycles']:.0f} |")
+    same = [r for r in rows if "count_rule_cycles" in r]
+    if same:
+        lines += ["", ("The same ttfs networks with the count-rule top (most spikes over all "
+                       "T timesteps) on the same images:"), "",
+                  ("| seed | RTL % first spike | RTL % count rule | cycles/sample first spike "
+                   "| cycles/sample count rule | cycles saved | mismatches (count rule) |"),
+                  "|---|---|---|---|---|---|---|"]
+        for r in same:
+            saved = 100 * (1 - r["cycles"] / r["count_rule_cycles"])
+            lines.append(f"| {r['seed']} | {_pct(r['rtl'])} | {_pct(r['count_rule_rtl'])} | "
+                         f"{r['cycles']:.0f} | {r['count_rule_cycles']:.0f} | {saved:.1f} % | "
+                         f"{r['count_rule_mismatches']} |")
     if "ce" in means and "ttfs" in means:
         ce, tt = means["ce"], means["ttfs"]
         saved = 100 * (1 - tt["cycles"] / ce["cycles"])
