@@ -232,7 +232,9 @@ def stage_train(run_dir: Any, opts: DemoOptions, *, force: bool = False,
     entries are ``dataset``, ``sizes``, ``accuracy.float`` (float forward, unquantised weights
     and thresholds), ``accuracy.float_fake_quantized`` (float neurons, fake-quantised weights),
     ``accuracy.quantized`` (hardware-exact integer evaluation), ``weight_bits``,
-    ``membrane_bits``, ``timesteps``, ``encoding``. Returns the record's ``result``.
+    ``membrane_bits``, ``timesteps``, ``encoding``, ``loss`` (``opts.loss``) and
+    ``output_rule`` (``first_spike`` for ``ttfs``, else ``max_count``). Returns the record's
+    ``result``.
 
     Raises
     ------
