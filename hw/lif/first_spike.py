@@ -180,8 +180,13 @@ class FirstSpikeNetwork(wiring.Component):
             s, v = rb.payload.spikes[j], rb.payload.membranes[j]
             better = (s & ~cur_s) | ((s == cur_s) & (v > cur_v))
             take = real & (~cur_ok | better)
-            cur_s, cur_v = Mux(take, s, cur_s), Mux(take, v, cur_v)
-            cur_i, cur_ok = Mux(take, idx, cur_i), cur_ok | real
+            # one signal per lane and field: without them each lane's expression would copy
+            # the previous lanes' twice (exponential in the lanes)
+            nxt = (Signal.like(cur_s, name=f"best_s_{j}"), Signal.like(cur_v, name=f"best_v_{j}"),
+                   Signal.like(cur_i, name=f"best_i_{j}"), Signal(name=f"best_ok_{j}"))
+            m.d.comb += [nxt[0].eq(Mux(take, s, cur_s)), nxt[1].eq(Mux(take, v, cur_v)),
+                         nxt[2].eq(Mux(take, idx, cur_i)), nxt[3].eq(cur_ok | real)]
+            cur_s, cur_v, cur_i, cur_ok = nxt
         m.d.sync += [best_s.eq(cur_s), best_v.eq(cur_v), best_i.eq(cur_i), best_ok.eq(cur_ok)]
         with m.If(net.o.valid & net.o.payload.eot):
             m.d.sync += best_ok.eq(0)
