@@ -133,8 +133,11 @@ def section(rows: list[dict], *, epochs: int | None) -> str:
              "`benchmarks/bench_losses.py`. Float: float weights and thresholds; integer: the "
              "hardware-exact golden model; RTL: the generated Verilog in Verilator on the test "
              "split, compared with the golden model (mismatches). `ttfs` decides by the first "
-             "output spike (ties to the lower index, silence to class 0) and stops the sample "
-             "there; the other losses by the most spikes.")
+             "output spike (ties to the larger membrane after reset, then the lower index; a "
+             "silent sample by the count rule) and stops the sample there; the other losses "
+             "by the most spikes. Cycles per sample: total cycles over samples; the count-rule "
+             "top overlaps consecutive samples, the first-spike top runs one at a time, so for "
+             "it this is also the latency of a sample.")
     lines = [HEADING, "", ABOUT, intro, "",
              "| loss | seed | rule | float % | integer % | RTL % | mismatches | cycles/sample |",
              "|---|---|---|---|---|---|---|---|"]
@@ -182,10 +185,15 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/losses"))
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=Path("docs/methods_losses.md"))
+    parser.add_argument("--only-verified", action="store_true",
+                        help="leave out the runs whose verify stage has not run yet")
     args = parser.parse_args()
     rows = []
     for seed in (int(s) for s in args.seeds.split(",")):
         for loss in args.losses.split(","):
+            verified = (args.runs / f"mnist5k-{loss}-s{seed}" / "verify.json").is_file()
+            if args.only_verified and not verified:
+                continue
             rows.append(measure(args.runs, loss=loss, seed=seed, epochs=args.epochs,
                                 samples=args.samples))
             print(json.dumps(rows[-1]), flush=True)
