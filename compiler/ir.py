@@ -33,7 +33,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -66,6 +66,7 @@ __all__ = [
     "size",
     "stage_of",
     "structurally_equal",
+    "with_output_rule",
 ]
 
 #: Format of a spike: one unsigned bit.
@@ -114,6 +115,10 @@ class Decision(enum.Enum):
     #: Most spikes over the ``T`` timesteps; ties to the larger final membrane, then to the
     #: lower index (``sim.network.predict``).
     MAX_COUNT = "max_count"
+    #: The earliest output spike; ties to the lower index; no output spike in ``T`` timesteps
+    #: is class 0. Final at the first output spike, so the hardware stops the sample there
+    #: (``sim.decision.OutputRule.FIRST_SPIKE``, ``hw.lif.first_spike``).
+    FIRST_SPIKE = "first_spike"
 
 
 def _frozen_array(a: object) -> np.ndarray:
@@ -588,3 +593,22 @@ def structurally_equal(a: Graph, b: Graph) -> bool:
                 or not _arg_equal(x.arg, y.arg)):
             return False
     return [ia.get(id(o)) for o in a.outputs] == [ib.get(id(o)) for o in b.outputs]
+
+
+def with_output_rule(g: Graph, rule: Decision) -> Graph:
+    """Return ``g`` with its OUTPUT nodes deciding by ``rule`` (everything else shared).
+
+    Raises
+    ------
+    TypeError
+        If ``rule`` is not a ``Decision``.
+    """
+    if not isinstance(rule, Decision):
+        raise TypeError(f"rule must be a Decision, not {rule!r}")
+
+    def fn(_old: Node, new: Node) -> Node:
+        if new.op is not Op.OUTPUT:
+            return new
+        return replace(new, arg=OutputArg(rule=rule))
+
+    return rewrite(g, fn)

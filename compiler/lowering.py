@@ -13,6 +13,7 @@ from spikesmith.hw.conv.config import ConvCoreConfig
 from spikesmith.hw.conv.network_config import ConvNetworkConfig
 from spikesmith.hw.lif.config import LIFCoreConfig, NetworkConfig
 from spikesmith.sim.conv import ConvLayer, PoolLayer
+from spikesmith.sim.decision import OutputRule
 from spikesmith.sim.network import DenseLayer, Layer, NetworkParams
 
 from .ir import ConvArg, Decision, DenseArg, Graph, InputArg, LIFArg, Node, Op, OutputArg, PoolArg
@@ -21,6 +22,7 @@ from .verify import verify
 
 __all__ = [
     "chain",
+    "output_rule",
     "spine",
     "to_conv_network_config",
     "to_hardware_config",
@@ -49,9 +51,15 @@ def chain(g: Graph) -> tuple[Node, list[tuple[Node, Node] | Node], Node]:
             layers.append((node.src[0], node))
             node = node.src[0].src[0]
     layers.reverse()
-    if not isinstance(out.arg, OutputArg) or out.arg.rule is not Decision.MAX_COUNT:
-        raise ValueError(f"output rule must be {Decision.MAX_COUNT.value}, not {out.arg.rule}")
+    if not isinstance(out.arg, OutputArg) or not isinstance(out.arg.rule, Decision):
+        raise ValueError(f"output rule must be a Decision, not {out.arg}")
     return node, layers, out
+
+
+def output_rule(g: Graph) -> OutputRule:
+    """Return the ``sim.decision.OutputRule`` of a verified graph's OUTPUT node."""
+    (out,) = g.outputs
+    return OutputRule(out.arg.rule.value)
 
 
 def spine(g: Graph) -> tuple[Node, list[tuple[Node, Node]], Node]:
@@ -84,7 +92,8 @@ def to_network_params(g: Graph) -> NetworkParams:
     inp, items, _out = chain(g)
     a: InputArg = inp.arg
     layers = tuple(_layer(item) for item in items)
-    return NetworkParams(layers=layers, encoder=a.encoder, timesteps=a.timesteps)
+    return NetworkParams(layers=layers, encoder=a.encoder, timesteps=a.timesteps,
+                         rule=output_rule(g))
 
 
 def _layer(item: tuple[Node, Node] | Node) -> Layer:

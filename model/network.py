@@ -49,6 +49,19 @@ def check_network_settings(*, weight_bits: int, membrane_bits: int, timesteps: i
         raise TypeError(f"encoder must be an EncoderParams, not {encoder!r}")
 
 
+def _stepwise(neuron: LIFNeuron, i: torch.Tensor, *, lsb: torch.Tensor | None,
+              membranes: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``neuron.run(i, lsb=lsb)`` computed step by step, appending every timestep's
+    membrane after reset to ``membranes`` (the same values as ``run``)."""
+    v = i.new_zeros(i.shape[1:])
+    spikes = []
+    for t in range(i.shape[0]):
+        s, v = neuron.step(i[t], v, lsb=lsb)
+        spikes.append(s)
+        membranes.append(v)
+    return torch.stack(spikes), v
+
+
 class SpikingMLP(SpikingRunModes, nn.Module):
     """Dense spiking network ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``.
 
@@ -183,11 +196,16 @@ class SpikingMLP(SpikingRunModes, nn.Module):
 
     # -- float mode ---------------------------------------------------------------------------
 
-    def simulate(self, inputs: torch.Tensor, *, quantized: bool = True) -> FloatRun:
+    def simulate(self, inputs: torch.Tensor, *, quantized: bool = True,
+                 output_spikes: list[torch.Tensor] | None = None,
+                 output_membranes: list[torch.Tensor] | None = None) -> FloatRun:
         """Run the float network on encoded inputs ``(T, batch, sizes[0])`` (from :meth:`encode`).
 
         With ``quantized=False`` the raw float weights and thresholds are used (no fake
-        quantisation), to measure what quantisation costs.
+        quantisation), to measure what quantisation costs. Lists passed as ``output_spikes`` and
+        ``output_membranes`` receive the output layer's spikes and membranes after reset
+        ``(batch, n_out)`` of every timestep, in order (for losses on spike times,
+        ``model.losses``, and the first-spike decision).
 
         Raises
         ------
@@ -218,7 +236,12 @@ class SpikingMLP(SpikingRunModes, nn.Module):
                 x = x.expand(self.timesteps, *x.shape) if x.ndim == 2 else x
                 dense_index += 1
             elif isinstance(m, LIFNeuron):
-                x, v = m.run(x, lsb=lsb)
+                if m is self.layers[-1] and output_membranes is not None:
+                    x, v = _stepwise(m, x, lsb=lsb, membranes=output_membranes)
+                else:
+                    x, v = m.run(x, lsb=lsb)
+                if m is self.layers[-1] and output_spikes is not None:
+                    output_spikes.extend(x.unbind(0))
                 counts.append(x.sum(dim=0))
             elif m.training:
                 # One call per timestep: the random masks of a per-step dropout.

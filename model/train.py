@@ -1,8 +1,9 @@
 """Quantisation-aware BPTT training of a :class:`~spikesmith.model.network.SpikingMLP` or a
 :class:`~spikesmith.model.convnet.SpikingConvNet` (``Net``: both have the same run modes).
 
-The loss is the cross-entropy of the output spike counts scaled by a temperature,
-``CE(temperature * counts / T, label)``, plus an optional penalty on hidden firing. Adam with
+The loss is by default the cross-entropy of the output spike counts scaled by a temperature,
+``CE(temperature * counts / T, label)``, or another loss of ``model.losses``, plus an optional
+penalty on hidden firing. Adam with
 a cosine-annealed learning rate. A run is a pure function of the network's initial weights,
 the dataset and ``seed`` (``torch.manual_seed`` for dropout, a NumPy generator for the
 shuffling); the encoded inputs are the golden model's (``sim.encoders.encode``).
@@ -16,12 +17,14 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
+from spikesmith.sim.decision import OutputRule, decide
 from spikesmith.sim.encoders import encode
+from spikesmith.sim.network import NetworkParams, run_network
 
 from .convnet import SpikingConvNet
+from .losses import Loss, LossParams, first_spike_scores, loss_value, threshold_lr_scale
 from .ltmd import consistency_loss
 from .network import SpikingMLP
 from .ratebp import TrainMethod, rate_simulate
@@ -106,7 +109,8 @@ def _check(name: str, value: object, *, kind: type, low: float) -> None:
 def train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr: float,
           seed: int, temperature: float = 1.0, rate_penalty: float = 0.0,
           shift: int = 0, threads: int | None = 1, progress: bool = True,
-          method: TrainMethod = TrainMethod.BPTT) -> TrainResult:
+          method: TrainMethod = TrainMethod.BPTT, loss: LossParams | None = None
+          ) -> TrainResult:
     """Train ``net`` in place on ``dataset.x_train`` and return the history.
 
     Parameters
@@ -137,6 +141,10 @@ def train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr
     method : TrainMethod
         ``BPTT`` (surrogate gradients through time) or ``RATEBP`` (rate-based
         backpropagation, ``model.ratebp``; dense networks without dropout).
+    loss : LossParams or None
+        The loss (``model.losses``); ``None`` is ``ce`` with ``temperature``. Spike-time
+        losses (``ttfs``) need a ``SpikingMLP``. The training accuracy is that of the loss's
+        decision (most spikes, or first spike for ``ttfs``).
 
     Raises
     ------
@@ -155,6 +163,16 @@ def train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr
         raise TypeError(f"method must be a TrainMethod, not {method!r}")
     if method is TrainMethod.RATEBP and not isinstance(net, SpikingMLP):
         raise ValueError("rate-based backpropagation trains dense networks (SpikingMLP) only")
+    loss = LossParams(temperature=temperature) if loss is None else loss
+    if loss.loss.needs_spike_times and not isinstance(net, SpikingMLP):
+        raise ValueError(f"the {loss.loss.value} loss needs a dense SpikingMLP, not a "
+                         f"{type(net).__name__}")
+    if loss.loss.needs_spike_times and method is TrainMethod.RATEBP:
+        raise ValueError(f"the {loss.loss.value} loss reads spike times, which rate-based "
+                         "backpropagation does not keep")
+    if getattr(net, "two_pass", False) and loss.loss is not Loss.CE:
+        raise ValueError(f"moderate dropout trains with the two-pass consistency loss (ce), "
+                         f"not with {loss.loss.value}")
     if dataset.n_features != net.sizes[0]:
         raise ValueError(f"dataset {dataset.name!r} has {dataset.n_features} features, but the "
                          f"network takes {net.sizes[0]}")
@@ -166,14 +184,53 @@ def train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr
         torch.set_num_threads(threads)
     try:
         return _train(net, dataset, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                      temperature=temperature, rate_penalty=rate_penalty, shift=shift,
-                      progress=progress, method=method)
+                      loss=loss, rate_penalty=rate_penalty, shift=shift, progress=progress,
+                      method=method)
     finally:
         torch.set_num_threads(previous)
 
 
+def _optimizer(net: Net, lr: float) -> torch.optim.Adam:
+    """Adam over ``net``'s parameters; thresholds that carry a standardised layer's scale
+    (``model.losses.threshold_lr_scale``) in groups of their own at a scaled rate."""
+    scaled = threshold_lr_scale(net) if isinstance(net, SpikingMLP) else {}
+    if not scaled:
+        return torch.optim.Adam(net.parameters(), lr=lr)
+    rest = [p for p in net.parameters() if all(p is not q for q in scaled)]
+    groups = [{"params": rest, "lr": lr}]
+    groups += [{"params": [p], "lr": lr * f} for p, f in scaled.items()]
+    return torch.optim.Adam(groups)
+
+
+def _batch_loss(net: Net, inputs: torch.Tensor, labels: torch.Tensor, loss: LossParams,
+                method: TrainMethod) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """Run ``net`` on one batch; return ``(loss, predictions, hidden counts)``.
+
+    A network with moderate dropout (``two_pass``, ``model.ltmd``) runs the batch twice, with
+    independent masks, under the consistency loss; ``RATEBP`` runs ``model.ratebp``.
+    """
+    spikes: list[torch.Tensor] = []
+    two_pass = getattr(net, "two_pass", False)
+    batch = torch.cat([inputs, inputs], dim=1) if two_pass else inputs
+    if method is TrainMethod.RATEBP:
+        run = rate_simulate(net, batch)
+    elif loss.loss.needs_spike_times:
+        run = net.simulate(batch, output_spikes=spikes)
+    else:
+        run = net.simulate(batch)
+    if two_pass:
+        z1, z2 = (run.counts * (loss.temperature / net.timesteps)).chunk(2)
+        return (consistency_loss(z1, z2, labels), z1.detach().argmax(dim=1),
+                list(run.hidden_counts))
+    scores = (first_spike_scores(spikes, silent=loss.silent) if loss.loss.needs_spike_times
+              else run.counts)
+    value = loss_value(loss, counts=run.counts, labels=labels, timesteps=net.timesteps,
+                       spikes=spikes)
+    return value, scores.detach().argmax(dim=1), list(run.hidden_counts)
+
+
 def _train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr: float,
-           seed: int, temperature: float, rate_penalty: float, shift: int,
+           seed: int, loss: LossParams, rate_penalty: float, shift: int,
            progress: bool, method: TrainMethod) -> TrainResult:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -182,9 +239,8 @@ def _train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, l
     y = torch.from_numpy(dataset.y_train.astype(np.int64))
     n = len(y)
     steps_per_epoch = -(-n // batch_size)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    opt = _optimizer(net, lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
-    ce = nn.CrossEntropyLoss()
     scale = net.input_scale(0)
     losses, train_acc, test_acc = [], [], []
     for epoch in range(epochs):
@@ -201,29 +257,21 @@ def _train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, l
             else:
                 enc = x_enc[:, idx]
             inputs = torch.from_numpy(enc).to(torch.float32) * scale
-            two_pass = getattr(net, "two_pass", False)  # model.ltmd: two dropout passes
-            batch = torch.cat([inputs, inputs], dim=1) if two_pass else inputs
-            run = net.simulate(batch) if method is TrainMethod.BPTT else rate_simulate(
-                net, batch)
-            logits = run.counts * (temperature / net.timesteps)
-            if two_pass:
-                z1, z2 = logits.chunk(2)
-                loss, logits = consistency_loss(z1, z2, y[idx]), z1
-            else:
-                loss = ce(logits, y[idx])
-            if rate_penalty and run.hidden_counts:
-                rate = torch.stack([c.mean() for c in run.hidden_counts]).mean()
-                loss = loss + rate_penalty * rate / net.timesteps
+            value, predicted, hidden = _batch_loss(net, inputs, y[idx], loss, method)
+            if rate_penalty and hidden:
+                rate = torch.stack([c.mean() for c in hidden]).mean()
+                value = value + rate_penalty * rate / net.timesteps
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            value.backward()
             opt.step()
             sched.step()
-            total_loss += loss.item() * len(idx)
-            correct += int((logits.argmax(dim=1) == y[idx]).sum())
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            total_loss += value.item() * len(idx)
+            correct += int((predicted == y[idx]).sum())
+            bar.set_postfix(loss=f"{value.item():.3f}")
         losses.append(total_loss / n)
         train_acc.append(correct / n)
-        test_acc.append(evaluate(net, dataset.x_test, dataset.y_test))
+        test_acc.append(evaluate(net, dataset.x_test, dataset.y_test,
+                                 first_spike=loss.loss is Loss.TTFS))
         if progress:
             tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}, train "
                        f"{train_acc[-1]:.4f}, test {test_acc[-1]:.4f}")
@@ -247,24 +295,42 @@ def _translate(images: np.ndarray, shape: tuple[int, int], *, shift: int,
 
 
 def evaluate(net: Net, images: np.ndarray, labels: np.ndarray, *,
-             quantized: bool = True) -> float:
+             quantized: bool = True, first_spike: bool = False) -> float:
     """Return the float-mode accuracy on ``images``.
 
     With ``quantized`` (default) weights and thresholds are fake-quantised; otherwise the raw
-    float parameters are used.
+    float parameters are used. ``first_spike`` decides by the earliest output spike
+    (``sim.decision.OutputRule.FIRST_SPIKE``, on the float spikes and membranes) instead of
+    the most spikes; it needs a ``SpikingMLP``.
     """
     labels = np.asarray(labels)
     if len(labels) == 0:
         raise ValueError("labels must not be empty")
-    return float(np.mean(net.predict(images, quantized=quantized) == labels))
+    if not first_spike:
+        return float(np.mean(net.predict(images, quantized=quantized) == labels))
+    predicted = []
+    with torch.no_grad():
+        for lo in range(0, len(labels), 1000):
+            enc = encode(images[lo:lo + 1000], net.encoder, timesteps=net.timesteps)
+            spikes: list[torch.Tensor] = []
+            membranes: list[torch.Tensor] = []
+            net.simulate(torch.from_numpy(enc).to(torch.float32) * net.input_scale(0),
+                         quantized=quantized, output_spikes=spikes, output_membranes=membranes)
+            predicted.append(decide(torch.stack(spikes).numpy(),
+                                    torch.stack(membranes).to(torch.float64).numpy(),
+                                    rule=OutputRule.FIRST_SPIKE).classes)
+    return float(np.mean(np.concatenate(predicted) == labels))
 
 
 def hardware_accuracy(net: Net, images: np.ndarray, labels: np.ndarray, *,
-                      batch_size: int = 1000) -> float:
-    """Return the accuracy of the hardware-exact mode (``net.evaluate_hardware``)."""
+                      batch_size: int = 1000, rule: OutputRule = OutputRule.MAX_COUNT) -> float:
+    """Return the accuracy of the hardware-exact mode (``net.evaluate_hardware``) under the
+    output rule ``rule`` (``sim.decision``)."""
     labels = np.asarray(labels)
     if len(labels) == 0:
         raise ValueError("labels must not be empty")
-    preds = [net.evaluate_hardware(images[lo:lo + batch_size], record_membranes=False
-                                   ).predictions for lo in range(0, len(labels), batch_size)]
+    params = NetworkParams(layers=net.integer_layers(), encoder=net.encoder,
+                           timesteps=net.timesteps, rule=rule)
+    preds = [run_network(params, images[lo:lo + batch_size], record_membranes=False).predictions
+             for lo in range(0, len(labels), batch_size)]
     return float(np.mean(np.concatenate(preds) == labels))

@@ -17,7 +17,8 @@ Consecutive layers chain when the outputs of one are the inputs of the next (and
 feature-map layers, their shapes are equal).
 
 The prediction is the output neuron with the most spikes over the ``T`` timesteps; ties go to
-the larger final membrane, then to the lower index.
+the larger final membrane, then to the lower index (``NetworkParams.rule`` ``MAX_COUNT``, the
+default), or that of another ``sim.decision.OutputRule``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .conv import ConvLayer, PoolLayer, conv_accumulator_bound, conv_synaptic_input, or_pool
+from .decision import OutputRule, decide
 from .encoders import EncoderParams, Encoding, encode, encode_columns, input_max
 from .lif import LIFParams, LIFState, lif_step
 from .limits import WEIGHT_BITS
@@ -90,7 +92,7 @@ def _check_chain(a: Layer, b: Layer) -> None:
 
 @dataclass(frozen=True, eq=False)
 class NetworkParams:
-    """An integer network: encoder, timesteps and layers.
+    """An integer network: encoder, timesteps, layers and the output rule.
 
     Raises
     ------
@@ -99,12 +101,13 @@ class NetworkParams:
         output rule), a pool layer first under direct-current coding (it pools spikes), or
         ``timesteps < 1``.
     TypeError
-        On a layer that is not a ``Layer``.
+        On a layer that is not a ``Layer``, or a ``rule`` that is not an ``OutputRule``.
     """
 
     layers: tuple[Layer, ...]
     encoder: EncoderParams
     timesteps: int
+    rule: OutputRule = OutputRule.MAX_COUNT
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -126,6 +129,8 @@ class NetworkParams:
             if shifts and len(shifts) != self.timesteps:
                 raise ValueError(f"an input shift table has {len(shifts)} entries for "
                                  f"{self.timesteps} timesteps")
+        if not isinstance(self.rule, OutputRule):
+            raise TypeError(f"rule must be an OutputRule, not {self.rule!r}")
 
     def bounds(self) -> list[int]:
         """Per-layer bound on the synaptic input ``|I_l|`` and its partial sums (0 for a pool).
@@ -220,8 +225,9 @@ def run_network(params: NetworkParams, images: np.ndarray, *, record_membranes: 
             i = _first_dense_input(images, params, bound=bounds[0])
         else:
             i = exact_matmul(flat, layer.weights, bound=bounds[idx])
-        x, v, state = _run_neurons(i.reshape(T, batch, -1), layer.lif,
-                                   record_membranes=record_membranes)
+        last = idx == len(params.layers) - 1
+        x, v, state = _run_neurons(i.reshape(T, batch, -1), layer.lif, record_membranes=(
+            record_membranes or (last and params.rule is not OutputRule.MAX_COUNT)))
         spikes.append(x)
         membranes.append(v)
     counts = spikes[-1].sum(axis=0, dtype=np.int64)
@@ -230,7 +236,8 @@ def run_network(params: NetworkParams, images: np.ndarray, *, record_membranes: 
         spikes=tuple(spikes),
         membranes=tuple(membranes) if record_membranes else None,
         counts=counts,
-        predictions=predict(counts, state.v),
+        predictions=(predict(counts, state.v) if params.rule is OutputRule.MAX_COUNT
+                     else decide(spikes[-1], v, rule=params.rule).classes),
     )
 
 

@@ -149,6 +149,13 @@ def _train_options(f):
                           "effective BN folded into per-timestep input shifts (tebn), both "
                           "(ltmd+tebn), or rate-based backpropagation (ratebp); all but bptt "
                           "for the dense network only."),
+        click.option("--loss", type=click.Choice(["ce", "count", "count+", "ce+", "ttfs"]),
+                     default="ce", show_default=True,
+                     help="Training loss: ce (cross-entropy of the counts), count (MSE to "
+                          "target counts), count+ (count, gradient normalised per spike), ce+ "
+                          "(cross-entropy, normalised per spike), ttfs (time to first spike; "
+                          "the hardware then decides by the first output spike and stops the "
+                          "sample there; dense networks only)."),
     ]
     for option in reversed(options):
         f = option(f)

@@ -92,6 +92,13 @@ class DemoOptions:
     hidden: int | None = None
     seed: int = 0
     method: str = "bptt"
+    #: Training loss (``model.losses.Loss`` value); ``ttfs`` also makes the output rule
+    #: "first spike wins" (``compiler.ir.Decision.FIRST_SPIKE``) in the IR, golden model and top.
+    loss: str = "ce"
+
+
+#: The ``--loss`` names, in the order the documentation lists them.
+LOSSES = ("ce", "count", "count+", "ce+", "ttfs")
 
 
 def check_limit(limit: IntRange, value: object) -> int:
@@ -129,11 +136,29 @@ def check_options(opts: DemoOptions) -> None:
         except ValueError as exc:
             raise FlowError(f"--arch {reprlib.repr(opts.arch)}: {exc}") from None
     _check_method(opts)
+    _check_loss(opts)
     for limit, value in ((WEIGHT_BITS, opts.weight_bits), (MEMBRANE_BITS, opts.membrane_bits),
                          (TIMESTEPS, opts.timesteps), (EPOCHS, opts.epochs),
                          (HIDDEN, opts.hidden), (SEED, opts.seed)):
         if value is not None:
             check_limit(limit, value)
+
+
+def _check_loss(opts: DemoOptions) -> None:
+    """A known loss that the network and the method can take: ``ttfs`` needs the dense cores'
+    first-spike top and the spike times of plain BPTT; ``ltmd`` trains with its own
+    consistency loss (cross-entropy)."""
+    if opts.loss not in LOSSES:
+        raise FlowError(f"unknown loss {opts.loss!r}: accepted losses are {', '.join(LOSSES)}")
+    if opts.loss == "ttfs" and opts.arch not in (None, "dense"):
+        raise FlowError("--loss ttfs decides by the first output spike, which only the dense "
+                        "cores implement; conv networks (--arch) take the other losses")
+    if opts.loss == "ttfs" and opts.method != "bptt":
+        raise FlowError(f"--loss ttfs trains on output spike times with --method bptt only, "
+                        f"not {opts.method}")
+    if opts.loss != "ce" and opts.method in ("ltmd", "ltmd+tebn"):
+        raise FlowError(f"--method {opts.method} trains with its two-pass consistency loss "
+                        f"(cross-entropy); it cannot take --loss {opts.loss}")
 
 
 def _check_method(opts: DemoOptions) -> None:
@@ -178,6 +203,7 @@ def _recipe(opts: DemoOptions):
         "weight_bits": opts.weight_bits, "membrane_bits": opts.membrane_bits,
         "timesteps": opts.timesteps, "epochs": opts.epochs,
         "hidden": (opts.hidden,) if opts.hidden is not None else None,
+        "loss": opts.loss if opts.loss != "ce" else None,
     }.items() if v is not None}
     from .model.methods import Method
 
@@ -197,24 +223,30 @@ def _train_body(opts: DemoOptions, progress: bool) -> Callable[[Path], Entries]:
             {**asdict(opts), "recipe": recipe.to_dict()}, indent=2, sort_keys=True) + "\n")
         save_checkpoint(out / CHECKPOINT, net,
                         extra={"dataset": opts.dataset, "recipe": recipe.to_dict()})
-        result, summary = network_entries(net, ds)
+        result, summary = network_entries(net, ds, loss=opts.loss)
         return {"loss": list(history.loss), "test_accuracy": list(history.test_accuracy),
                 **result}, {**summary, "method": opts.method}
     return body
 
 
-def network_entries(net: Any, ds: Dataset) -> Entries:
+def network_entries(net: Any, ds: Dataset, *, loss: str = "ce") -> Entries:
     """Return the record entries of a trained (or imported) network evaluated on ``ds``'s test
     split: the ``accuracy_*`` figures, and the summary's ``dataset``, ``arch`` (the spec
     string, ``model.arch``; a dense MLP's is its layer widths, e.g. ``128-10``), ``sizes``,
     ``accuracy``
     (``float``: float forward; ``float_fake_quantized``: float neurons, fake-quantised weights;
-    ``quantized``: the hardware-exact integer evaluation), widths, timesteps and encoding."""
+    ``quantized``: the hardware-exact integer evaluation), widths, timesteps, encoding, the
+    training ``loss`` and the ``output_rule`` (``first_spike`` for ``ttfs``, which all three
+    accuracies then use)."""
     from .model.train import evaluate, hardware_accuracy
+    from .sim.decision import OutputRule
 
-    acc = {"float": evaluate(net, ds.x_test, ds.y_test, quantized=False),
-           "float_fake_quantized": evaluate(net, ds.x_test, ds.y_test, quantized=True),
-           "quantized": hardware_accuracy(net, ds.x_test, ds.y_test)}
+    rule = OutputRule.FIRST_SPIKE if loss == "ttfs" else OutputRule.MAX_COUNT
+    first = rule is OutputRule.FIRST_SPIKE
+    acc = {"float": evaluate(net, ds.x_test, ds.y_test, quantized=False, first_spike=first),
+           "float_fake_quantized": evaluate(net, ds.x_test, ds.y_test, quantized=True,
+                                            first_spike=first),
+           "quantized": hardware_accuracy(net, ds.x_test, ds.y_test, rule=rule)}
     result = {f"accuracy_{k}": v for k, v in acc.items()}
     from .model.convnet import SpikingConvNet
 
@@ -222,7 +254,8 @@ def network_entries(net: Any, ds: Dataset) -> Entries:
         str(n) for n in net.sizes[1:])
     summary = {"dataset": ds.name, "arch": arch, "sizes": list(net.sizes), "accuracy": acc,
                "weight_bits": net.weight_bits, "membrane_bits": net.membrane_bits,
-               "timesteps": net.timesteps, "encoding": net.encoder.encoding.value}
+               "timesteps": net.timesteps, "encoding": net.encoder.encoding.value,
+               "loss": loss, "output_rule": rule.value}
     return result, summary
 
 
@@ -234,7 +267,9 @@ def stage_train(run_dir: Any, opts: DemoOptions, *, force: bool = False,
     entries are ``dataset``, ``sizes``, ``accuracy.float`` (float forward, unquantised weights
     and thresholds), ``accuracy.float_fake_quantized`` (float neurons, fake-quantised weights),
     ``accuracy.quantized`` (hardware-exact integer evaluation), ``weight_bits``,
-    ``membrane_bits``, ``timesteps``, ``encoding``. Returns the record's ``result``.
+    ``membrane_bits``, ``timesteps``, ``encoding``, ``loss`` (``opts.loss``) and
+    ``output_rule`` (``first_spike`` for ``ttfs``, else ``max_count``). Returns the record's
+    ``result``.
 
     Raises
     ------
@@ -325,13 +360,14 @@ def export_body(run: RunFolder, lanes: int) -> Callable[[Path], Entries]:
         from .model.checkpoint import load_checkpoint
 
         compiled = compile_model(load_checkpoint(run.file(CHECKPOINT)), lanes=lanes)
-        save_ir(out / IR_FILE, compiled.graph)
-        verilog = generate_hardware(compiled.graph, out / HW_DIR)
+        graph = _with_rule(run, compiled.graph)
+        save_ir(out / IR_FILE, graph)
+        verilog = generate_hardware(graph, out / HW_DIR)
         quantization = {
             "zeroed_warn_share": ZEROED_WARN_SHARE,
             "layers": {name: st.to_dict() for name, st in compiled.quant_stats.items()},
         }
-        cores = core_summaries(compiled.graph)
+        cores = core_summaries(graph)
         result = {
             "lanes": lanes,
             "verilog": verilog.relative_to(out).as_posix(),
@@ -339,9 +375,20 @@ def export_body(run: RunFolder, lanes: int) -> Callable[[Path], Entries]:
             "quantization": quantization,
         }
         summary = {"lanes": lanes, "acc_bits": [c["acc_bits"] for c in cores],
-                   "layers": layer_summaries(compiled.graph), "quantization": quantization}
+                   "layers": layer_summaries(graph), "quantization": quantization}
         return result, summary
     return body
+
+
+def _with_rule(run: RunFolder, graph: Any) -> Any:
+    """Return ``graph`` with the output rule of the run's training loss (``config.json``'s
+    ``loss``: ``ttfs`` decides by the first spike; every other loss, or none, by count)."""
+    from .compiler.ir import Decision, with_output_rule
+
+    cfg = run.read_json(RunFolder.CONFIG) if run.file(RunFolder.CONFIG).is_file() else {}
+    if isinstance(cfg, dict) and cfg.get("loss") == "ttfs":
+        return with_output_rule(graph, Decision.FIRST_SPIKE)
+    return graph
 
 
 def _export(run: RunFolder, *, lanes: int, force: bool) -> Record:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .compiler.ir import ConvArg, Graph, Node, PoolArg
-from .compiler.lowering import chain, to_hardware_config, to_network_params
+from .compiler.lowering import chain, output_rule, to_hardware_config, to_network_params
 from .hw.conv.config import ConvCoreConfig
 from .hw.conv.network_config import ConvNetworkConfig
 from .sim.conv import ConvLayer, PoolLayer, scatter_taps
@@ -73,17 +73,30 @@ def layer_summaries(graph: Graph) -> list[dict[str, Any]]:
     return out
 
 
+def _refuse_first_spike(graph: Graph) -> None:
+    """Raise ``CompilerError`` if ``graph`` decides by the first spike: the conv cores do not
+    implement that output rule (only the dense top, ``hw.lif.first_spike``, does)."""
+    from .sim.decision import OutputRule
+
+    if output_rule(graph) is OutputRule.FIRST_SPIKE:
+        from .compiler.errors import CompilerError
+
+        raise CompilerError("the first_spike output rule is implemented by the dense cores "
+                            "only; a network with conv layers needs rule=max_count")
+
+
 def generate_hardware(graph: Graph, out_dir: str | os.PathLike) -> Path:
     """Write the Verilog (and, for dense cores, RTLIL and ``design.json``) of ``graph`` into
     ``out_dir``; return the Verilog file."""
     config = to_hardware_config(graph)
     if isinstance(config, ConvNetworkConfig):
+        _refuse_first_spike(graph)
         from .hw.conv.generate import generate_conv_network
 
         return generate_conv_network(config, out_dir).verilog
     from .hw.lif.generate import generate
 
-    return generate(config, out_dir).verilog
+    return generate(config, out_dir, rule=output_rule(graph)).verilog
 
 
 def verify_hardware(graph: Graph, design_dir: str | os.PathLike, *, images: np.ndarray,
@@ -96,7 +109,8 @@ def verify_hardware(graph: Graph, design_dir: str | os.PathLike, *, images: np.n
     Raises
     ------
     ValueError
-        If a waveform is asked of a conv network (not yet supported by its harness).
+        If a waveform is asked of a conv or first-spike network (not yet supported by their
+        harnesses).
     """
     params = to_network_params(graph)
     config = to_hardware_config(graph)
@@ -109,6 +123,14 @@ def verify_hardware(graph: Graph, design_dir: str | os.PathLike, *, images: np.n
         return verify_conv_network(design=conv_network_design(config, design_dir),
                                    params=params, images=images,
                                    membrane_samples=membrane_samples, build_dir=build_dir)
+    from .sim.decision import OutputRule
+
+    if params.rule is OutputRule.FIRST_SPIKE:
+        if waveform is not None:
+            raise ValueError("--trace is not yet available for first-spike networks")
+        from .verification.first_spike import first_spike_verify_report
+
+        return first_spike_verify_report(design_dir, params, images, build_dir=build_dir)
     from .verification.lif import verify_network
 
     return verify_network(design=design_dir, params=params, images=images,

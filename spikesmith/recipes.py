@@ -47,6 +47,7 @@ import torch
 from .datasets import DATASETS, Dataset
 from .model.arch import resolve_arch
 from .model.convnet import SpikingConvNet
+from .model.losses import Loss, LossParams, fold_standardisation, standardise_weights
 from .model.method_net import build_mlp
 from .model.methods import Method
 from .model.network import SpikingMLP
@@ -77,6 +78,12 @@ class TrainRecipe:
         ``None`` for the dense :class:`~spikesmith.model.network.SpikingMLP` of ``hidden``;
         otherwise a spec string or preset (``model.arch``) of a
         :class:`~spikesmith.model.convnet.SpikingConvNet` (``hidden`` and ``dropout`` unused).
+    loss : str
+        Training loss, a ``model.losses.Loss`` value (``"ce"``: the temperature-scaled
+        cross-entropy).
+    weight_standardisation : bool
+        Dense networks: standardise the weights, the thresholds taking the scale
+        (``model.losses.standardise_weights``), folded before export.
     batch_norm : bool
         Conv networks: a ``BatchNorm2d`` after every conv (folded at export).
     frozen_epochs : int
@@ -112,6 +119,8 @@ class TrainRecipe:
     batch_norm: bool = True
     frozen_epochs: int = 0
     method: Method = Method.BPTT
+    loss: str = "ce"
+    weight_standardisation: bool = False
 
     def build(self, dataset: Dataset) -> SpikingMLP | SpikingConvNet:
         """Return a freshly initialised network for ``dataset`` (init seeded by ``seed``)."""
@@ -136,7 +145,9 @@ class TrainRecipe:
         """Return a JSON-able dictionary (enums by value), e.g. for checkpoint ``extra``.
 
         A dense recipe (``arch`` None) has no ``arch``, ``batch_norm`` and ``frozen_epochs``
-        keys, so its records are those of the dense-only versions.
+        keys, so its records are those of the dense-only versions; ``loss`` and
+        ``weight_standardisation`` appear only when not the defaults (``ce``, off), so records
+        from before they existed are unchanged.
         """
         out = dataclasses.asdict(self)
         out["hidden"] = list(self.hidden)
@@ -148,6 +159,10 @@ class TrainRecipe:
                 del out[k]
         for k in ("encoding", "model", "reset"):
             out[k] = out[k].value
+        if self.loss == "ce":
+            del out["loss"]
+        if not self.weight_standardisation:
+            del out["weight_standardisation"]
         return out
 
 
@@ -213,8 +228,11 @@ def train_recipe(recipe: TrainRecipe, dataset: Dataset, *, progress: bool = True
     ``lr / 10``; the histories are joined.
     """
     net = recipe.build(dataset)
+    if recipe.weight_standardisation:
+        standardise_weights(net)
     settings = {"batch_size": recipe.batch_size, "temperature": recipe.temperature,
                 "shift": recipe.shift, "progress": progress,
+                "loss": LossParams(loss=Loss(recipe.loss), temperature=recipe.temperature),
                 "method": (TrainMethod.RATEBP if recipe.method.parts.rate_gradient
                            else TrainMethod.BPTT)}
     frozen = recipe.frozen_epochs if recipe.arch is not None and recipe.batch_norm else 0
@@ -231,4 +249,6 @@ def train_recipe(recipe: TrainRecipe, dataset: Dataset, *, progress: bool = True
                              train_accuracy=result.train_accuracy + more.train_accuracy,
                              test_accuracy=result.test_accuracy + more.test_accuracy,
                              seconds=result.seconds + more.seconds)
+    if recipe.weight_standardisation:
+        fold_standardisation(net)
     return net, result

@@ -201,6 +201,9 @@ def write_report(out: Path, s: dict[str, Any], *, raster: list[np.ndarray] | Non
              f"{PROVENANCE_TAG} {json.dumps(s.get('records', {}), sort_keys=True)} -->", ""]
     images = []
     acc = s.get("accuracy", {})
+    if "loss" in s:
+        rule = s.get("output_rule", "max_count")
+        lines += [f"Training loss: `{s['loss']}`; output rule: `{rule}`.", ""]
     if acc:
         lines += ["## Accuracy (test split)", "", "| evaluation | accuracy |", "|---|---|"]
         lines += [f"| {k} | {100 * v:.2f} % |" for k, v in acc.items()]
@@ -252,7 +255,8 @@ def write_report(out: Path, s: dict[str, Any], *, raster: list[np.ndarray] | Non
              if k not in ("accuracy", "verify", "resources", "fmax_mhz", "fmax_core_mhz",
                           "analytic", "error", "fmax_notes", "fmax_analytic_mhz",
                           "fmax_error", "dataset", "quantization", "stages", "records",
-                          "timing", "layers", "fits", "fit_basis", "fmax_seeds_mhz")}
+                          "timing", "layers", "fits", "fit_basis", "fmax_seeds_mhz", "loss",
+                          "output_rule")}
     if other:
         lines += ["## Figures", ""]
         flat: list[tuple[str, Any]] = []

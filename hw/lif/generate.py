@@ -14,9 +14,11 @@ from pathlib import Path
 from amaranth.back import rtlil, verilog
 from amaranth.hdl import Const, Value
 
+from spikesmith.sim.decision import OutputRule
 from spikesmith.sim.files import atomic_write_text
 
 from .config import LIFCoreConfig, NetworkConfig
+from .first_spike import FirstSpikeNetwork
 from .manifest import CoreRecord, DesignManifest, PortDirection, PortRecord
 from .network import Network
 
@@ -79,25 +81,31 @@ def core_record(c: LIFCoreConfig) -> CoreRecord:
                       model=c.lif.model, leak_shift=c.lif.leak_shift, reset=c.lif.reset)
 
 
-def generate(config: NetworkConfig, out_dir: str | os.PathLike) -> GeneratedDesign:
+def generate(config: NetworkConfig, out_dir: str | os.PathLike, *,
+             rule: OutputRule = OutputRule.MAX_COUNT) -> GeneratedDesign:
     """Elaborate ``config`` and write ``<top>.v``, ``<top>.il`` and ``design.json``.
 
     The manifest (:class:`~spikesmith.hw.lif.manifest.DesignManifest`) holds the top's name,
-    the timesteps, its ports and one record per core.
+    the timesteps, its ports and one record per core. ``rule`` ``FIRST_SPIKE`` makes the top
+    a :class:`~spikesmith.hw.lif.first_spike.FirstSpikeNetwork` (its manifest has a
+    ``decision__payload`` port); ``MAX_COUNT`` the plain ``Network``.
 
     Raises
     ------
     TypeError
-        If ``config`` is not a ``NetworkConfig``.
+        If ``config`` is not a ``NetworkConfig`` or ``rule`` not an ``OutputRule``.
     """
     if not isinstance(config, NetworkConfig):
         raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+    if not isinstance(rule, OutputRule):
+        raise TypeError(f"rule must be an OutputRule, not {rule!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    top = Network(config)
+    top_class = FirstSpikeNetwork if rule is OutputRule.FIRST_SPIKE else Network
+    top = top_class(config)
     signals, ports = _ports(top)
     v_text = verilog.convert(top, name=TOP_NAME, ports=signals, emit_src=False)
-    top = Network(config)
+    top = top_class(config)
     signals, _ = _ports(top)
     il_text = rtlil.convert(top, name=TOP_NAME, ports=signals, emit_src=False)
     manifest = DesignManifest(top=TOP_NAME, timesteps=config.timesteps, ports=ports,
