@@ -458,6 +458,8 @@ class FmaxResult:
     fmax_by_seed : Mapping[int, float]
         Fmax of every placer seed that was run, MHz; ``fmax_mhz`` is their median (the lower
         middle one for an even count) and ``pnr`` that seed's run.
+    timed_out_seeds : tuple[int, ...]
+        Seeds whose placement reached the time limit and were replaced by the next seed.
     """
 
     fmax_mhz: float | None
@@ -469,6 +471,7 @@ class FmaxResult:
     pnr: PnrResult | None = field(default=None, repr=False)
     error: str | None = field(default=None, repr=False)
     fmax_by_seed: Mapping[int, float] = field(default_factory=dict)
+    timed_out_seeds: tuple[int, ...] = ()
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict of ``fmax_mhz``, ``fits``, ``reason``, ``critical_path`` and
@@ -480,6 +483,7 @@ class FmaxResult:
             "critical_path": list(self.critical_path),
             "utilisation": {k: list(v) for k, v in self.utilisation.items()},
             "fmax_by_seed": {str(k): v for k, v in self.fmax_by_seed.items()},
+            "timed_out_seeds": list(self.timed_out_seeds),
         }
 
 
@@ -492,7 +496,8 @@ _PLACEMENT_FAILURES = ("Unable to place", "no BELs remaining", "Failed to expand
 
 def measure_fmax(design: wiring.Component, *, target: Target, workdir: os.PathLike | str,
                  freq: float, seed: int = 1, top: str = "harness", check_capacity: bool = True,
-                 timeout_s: float | None = 600.0, seeds: Sequence[int] = ()) -> FmaxResult:
+                 timeout_s: float | None = 600.0, seeds: Sequence[int] = (),
+                 timeout_retries: int = 1) -> FmaxResult:
     """Synthesise ``design`` in :class:`~.harness.FmaxHarness` and place and route it.
 
     The fit verdict is nextpnr's: with ``check_capacity``, placement is skipped when the Yosys
@@ -523,6 +528,10 @@ def measure_fmax(design: wiring.Component, *, target: Target, workdir: os.PathLi
     seeds : sequence of int
         Place once per seed instead of once with ``seed`` (one synthesis, one packing); the
         result holds every seed's Fmax and the median one.
+    timeout_retries : int
+        How many placements that reach ``timeout_s`` are replaced by one with the next unused
+        seed (nextpnr's placement time varies by an order of magnitude between seeds on a
+        nearly full part). A timeout beyond these fails the measurement.
     """
     try:
         syn = synthesize(FmaxHarness(design), target=target, top=top, workdir=workdir,
@@ -536,17 +545,23 @@ def measure_fmax(design: wiring.Component, *, target: Target, workdir: os.PathLi
         unfit = _capacity_verdict(syn, target=target, timeout_s=timeout_s)
         if unfit is not None:
             return unfit
-    runs: list[PnrResult] = []
-    for s in seeds or (seed,):
+    runs: dict[int, PnrResult] = {}
+    timed_out: list[int] = []
+    queue = list(seeds or (seed,))
+    while queue:
+        s = queue.pop(0)
         try:
-            runs.append(place_and_route(syn.netlist, target=target, freq_mhz=freq, seed=s,
-                                        timeout_s=timeout_s))
+            runs[s] = place_and_route(syn.netlist, target=target, freq_mhz=freq, seed=s,
+                                      timeout_s=timeout_s)
         except ToolError as exc:
-            return _failed_placement(exc, syn, name=name, counts=counts)
-    res = sorted(runs, key=lambda r: r.fmax_mhz)[(len(runs) - 1) // 2]
-    by_seed = {s: r.fmax_mhz for s, r in zip(seeds or (seed,), runs, strict=True)}
+            if not (exc.timed_out and len(timed_out) < timeout_retries):
+                return _failed_placement(exc, syn, name=name, counts=counts)
+            timed_out.append(s)
+            queue.append(max((*runs, *timed_out, *queue)) + 1)
+    res = sorted(runs.values(), key=lambda r: r.fmax_mhz)[(len(runs) - 1) // 2]
+    by_seed = {s: r.fmax_mhz for s, r in runs.items()}
     return FmaxResult(res.fmax_mhz, True, None, res.critical_signals(), res.utilisation,
-                      synth=syn, pnr=res, fmax_by_seed=by_seed)
+                      synth=syn, pnr=res, fmax_by_seed=by_seed, timed_out_seeds=tuple(timed_out))
 
 
 def _capacity_verdict(syn: SynthResult, *, target: Target,

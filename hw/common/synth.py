@@ -77,11 +77,14 @@ class ToolError(RuntimeError):
         What failed, with the log tail.
     output : str
         The tool's whole output (empty when it never ran).
+    timed_out : bool
+        Whether the tool was stopped at its time limit rather than failing by itself.
     """
 
-    def __init__(self, message: str, *, output: str = "") -> None:
+    def __init__(self, message: str, *, output: str = "", timed_out: bool = False) -> None:
         super().__init__(message)
         self.output = output
+        self.timed_out = timed_out
 
 
 _YOSYS_SCRIPT = {
@@ -156,7 +159,8 @@ def run_tool(argv: list[str], *, cwd: Path, log: Path, what: str, timeout_s: flo
         out = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode()
         log.write_text(out)
         raise ToolError(
-            f"{what} timed out after {timeout_s} s; log tail:\n{log_tail(out)}", output=out
+            f"{what} timed out after {timeout_s} s; log tail:\n{log_tail(out)}", output=out,
+            timed_out=True,
         ) from None
     log.write_text(proc.stdout)
     if proc.returncode != 0:

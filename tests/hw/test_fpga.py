@@ -137,6 +137,24 @@ def test_measure_fmax_over_several_seeds_reports_the_median(tmp_path):
 
 
 @requires_tools
+def test_a_placement_at_its_time_limit_is_replaced_by_the_next_seed(tmp_path, monkeypatch):
+    """nextpnr really stopped at its limit on seed 1 (a limit of 10 ms), then seed 2 places."""
+    real = fpga.place_and_route
+
+    def slow_first_seed(netlist, *, seed, timeout_s, **kw):
+        return real(netlist, seed=seed, timeout_s=0.01 if seed == 1 else timeout_s, **kw)
+
+    monkeypatch.setattr(fpga, "place_and_route", slow_first_seed)
+    res = measure_fmax(Multipliers(1), target=Target.ICE40, workdir=tmp_path, freq=40)
+    assert res.fits and res.timed_out_seeds == (1,)
+    assert list(res.fmax_by_seed) == [2] and res.fmax_mhz == res.fmax_by_seed[2] > 0
+    assert res.to_dict()["timed_out_seeds"] == [1]
+    failed = measure_fmax(Multipliers(1), target=Target.ICE40, workdir=tmp_path / "no",
+                          freq=40, timeout_retries=0)
+    assert failed.fmax_mhz is None and "timed out" in failed.reason
+
+
+@requires_tools
 def test_measure_fmax_skips_placement_over_capacity(tmp_path):
     res = measure_fmax(Multipliers(9), target=Target.ICE40, workdir=tmp_path, freq=40)
     assert (res.fmax_mhz, res.fits, res.pnr) == (None, False, None)
