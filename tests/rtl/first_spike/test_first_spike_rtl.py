@@ -20,10 +20,9 @@ import pytest
 from spikesmith.datasets import load_dataset
 from spikesmith.hw.lif.generate import generate
 from spikesmith.sim.decision import OutputRule
-from spikesmith.sim.encoders import EncoderParams, Encoding
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import LIFParams, NeuronModel, ResetMode
-from spikesmith.sim.network import DenseLayer, NetworkParams, run_network
+from spikesmith.sim.network import run_network
 from spikesmith.verification.first_spike import verify_first_spike
 from spikesmith.verification.lif import network_config_for, verify_network
 
@@ -32,28 +31,14 @@ pytestmark = pytest.mark.rtl
 BUILD = Path(__file__).resolve().parents[3] / "build" / "rtl" / "first_spike"
 
 
-def _params(*, output_threshold: int = 90) -> NetworkParams:
-    rng = np.random.default_rng(7)
-    w1 = rng.integers(-6, 8, size=(24, 64))
-    w2 = rng.integers(-8, 8, size=(10, 24))
-    return NetworkParams(
-        layers=(
-            DenseLayer(weights=w1, weight_bits=4,
-                       lif=LIFParams(threshold=14, model=NeuronModel.LIF, leak_shift=3,
-                                     reset=ResetMode.SUBTRACT, membrane=FixedFormat(10))),
-            DenseLayer(weights=w2, weight_bits=4,
-                       lif=LIFParams(threshold=output_threshold, model=NeuronModel.IF,
-                                     reset=ResetMode.SUBTRACT, membrane=FixedFormat(8))),
-        ),
-        encoder=EncoderParams(Encoding.RATE, seed=0xACE1),
-        timesteps=8,
-        rule=OutputRule.FIRST_SPIKE,
-    )
+def _output(threshold: int = 90) -> LIFParams:
+    return LIFParams(threshold=threshold, model=NeuronModel.IF, reset=ResetMode.SUBTRACT,
+                     membrane=FixedFormat(8))
 
 
 @pytest.fixture(scope="module")
-def bench():
-    params = _params()
+def bench(dense_64_24_10):
+    params = dense_64_24_10(output=_output(), rule=OutputRule.FIRST_SPIKE)
     config = network_config_for(params, lanes=(8, 4))
     design = generate(config, BUILD / "design", rule=OutputRule.FIRST_SPIKE)
     images = load_dataset("digits").x_test[:60]
@@ -93,8 +78,9 @@ def test_first_spike_saves_cycles_against_count_rule(bench, tmp_path):
 
 
 def test_first_spike_checker_catches_a_wrong_reference(bench):
-    design, images = bench[2], bench[3]
-    wrong = _params(output_threshold=89)
+    params, design, images = bench[0], bench[2], bench[3]
+    wrong = replace(params, layers=(params.layers[0], replace(params.layers[1],
+                                                              lif=_output(threshold=89))))
     report = verify_first_spike(design, wrong, images, build_dir=BUILD / "verilator")
     assert report.mismatches > 0
     assert report.first is not None and report.first.position("sample") is not None

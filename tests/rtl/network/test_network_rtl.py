@@ -19,10 +19,9 @@ import pytest
 
 from spikesmith.datasets import load_dataset
 from spikesmith.hw.lif.generate import generate
-from spikesmith.sim.encoders import EncoderParams, Encoding
 from spikesmith.sim.fixed import FixedFormat
 from spikesmith.sim.lif import LIFParams, NeuronModel, ResetMode
-from spikesmith.sim.network import DenseLayer, NetworkParams, run_network
+from spikesmith.sim.network import run_network
 from spikesmith.verification.lif import network_config_for, verify_network
 
 pytestmark = pytest.mark.rtl
@@ -30,27 +29,14 @@ pytestmark = pytest.mark.rtl
 BUILD = Path(__file__).resolve().parents[3] / "build" / "rtl" / "network"
 
 
-def _params() -> NetworkParams:
-    rng = np.random.default_rng(7)
-    w1 = rng.integers(-6, 8, size=(24, 64))
-    w2 = rng.integers(-8, 8, size=(10, 24))
-    return NetworkParams(
-        layers=(
-            DenseLayer(weights=w1, weight_bits=4,
-                       lif=LIFParams(threshold=14, model=NeuronModel.LIF, leak_shift=3,
-                                     reset=ResetMode.SUBTRACT, membrane=FixedFormat(10))),
-            DenseLayer(weights=w2, weight_bits=4,
-                       lif=LIFParams(threshold=6, model=NeuronModel.IF,
-                                     reset=ResetMode.ZERO, membrane=FixedFormat(8))),
-        ),
-        encoder=EncoderParams(Encoding.RATE, seed=0xACE1),
-        timesteps=8,
-    )
+#: The output layer of the bench's network: IF, reset to zero.
+OUTPUT = LIFParams(threshold=6, model=NeuronModel.IF, reset=ResetMode.ZERO,
+                   membrane=FixedFormat(8))
 
 
 @pytest.fixture(scope="module")
-def bench():
-    params = _params()
+def bench(dense_64_24_10):
+    params = dense_64_24_10(output=OUTPUT)
     design = generate(network_config_for(params, lanes=(8, 4)), BUILD / "design")
     images = load_dataset("digits").x_test[:60]
     return params, design, images
