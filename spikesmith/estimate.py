@@ -14,12 +14,15 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from spikesmith.hw.common.fpga import (
+    CAPACITY,
     FIT_RESOURCES,
     FmaxResult,
     check_fit,
@@ -28,18 +31,24 @@ from spikesmith.hw.common.fpga import (
     pack,
     utilisation,
 )
-from spikesmith.hw.common.synth import ResourceCounts, Target, synthesize
+from spikesmith.hw.common.synth import ResourceCounts, SynthResult, Target, synthesize
+from spikesmith.hw.conv.config import ConvCoreConfig
+from spikesmith.hw.conv.estimate import core_sample_cycles
 from spikesmith.hw.conv.network_config import ConvNetworkConfig
+from spikesmith.hw.conv.resources import estimate_conv_network, estimate_layer
 from spikesmith.hw.lif.config import NetworkConfig
 from spikesmith.hw.lif.estimate import estimate_network, network_synops_per_cycle, timestep_cycles
 from spikesmith.hw.lif.estimate_timing import estimate_fmax
 from spikesmith.hw.lif.lif_core import LIFCore
 from spikesmith.hw.lif.network import Network
+from spikesmith.sim.conv import PoolLayer
+from spikesmith.sim.network import NetworkParams, run_network
 
 __all__ = [
     "Comparison",
     "EstimateReport",
     "compare",
+    "core_cycles_per_sample",
     "estimate_design",
     "estimate_entries",
 ]
@@ -97,7 +106,11 @@ class EstimateReport:
         ``hw.lif.estimate_timing.estimate_fmax`` of the first core per placed target.
     packed : Mapping[Target, Mapping[str, tuple[int, int]]]
         nextpnr's packer on the network (``hw.common.fpga.pack``, iCE40 and ECP5): bel type to
-        ``(used, available)``, the I/O bels left out (the bare network's ports are not pins).
+        ``(used, available)``, the I/O bels left out (the bare network's ports are not pins);
+        not run where the network's Yosys counts exceed the part.
+    layers : tuple[dict, ...]
+        Per core in order: ``core`` (name), ``kind`` (``conv`` or ``dense``) and ``analytic``
+        (``Target`` to ``ResourceCounts``: ``hw.conv.resources.estimate_layer``).
     """
 
     resources: Mapping[Target, ResourceCounts]
@@ -111,6 +124,7 @@ class EstimateReport:
     fmax_analytic: Mapping[Target, float] = field(default_factory=dict)
     fmax_core_analytic: Mapping[Target, float] = field(default_factory=dict)
     packed: Mapping[Target, Mapping[str, tuple[int, int]]] = field(default_factory=dict)
+    layers: tuple[dict[str, Any], ...] = ()
 
     @property
     def fmax_mhz(self) -> dict[Target, float]:
@@ -121,9 +135,10 @@ class EstimateReport:
         """What decides :meth:`fits` on ``target``: ``"nextpnr"`` where the network in its
         harness was placed or refused (Yosys counts over the part, nextpnr's packer or placer),
         else ``"nextpnr pack"`` where the bare network was packed, else ``"yosys counts"``
-        (XC7, no place and route: a necessary condition only)."""
+        (the bare network's counts over the part, its harness not synthesised; XC7, no place
+        and route: a necessary condition only)."""
         r = self.fmax_network.get(target)
-        if r is not None and (r.pnr is not None or not r.fits):
+        if r is not None and (r.pnr is not None or (not r.fits and r.synth is not None)):
             return "nextpnr"
         if target in self.packed:
             return "nextpnr pack"
@@ -156,7 +171,8 @@ class EstimateReport:
         ``fmax_error.<target>`` and ``fmax_core_error.<target>`` (relative error of the
         analytic Fmax against the measured one, where measured),
         ``fmax_detail.{network,core}.<target>``,
-        ``critical_path.<target>``, ``cycles_per_step``, ``synops_per_cycle``, ``design``,
+        ``critical_path.<target>``, ``cycles_per_step``, ``synops_per_cycle``, ``layers`` (per
+        core: ``core``, ``kind``, ``analytic.<target>.{lut,ff,bram,dsp}``), ``design``,
         ``seconds``.
         """
         return {
@@ -210,6 +226,8 @@ class EstimateReport:
             },
             "cycles_per_step": self.cycles_per_step,
             "synops_per_cycle": self.synops_per_cycle,
+            "layers": [{**ly, "analytic": {t.value: _counts(r) for t, r in ly["analytic"].items()}}
+                       for ly in self.layers],
             "seconds": round(self.seconds, 1),
         }
 
@@ -222,7 +240,6 @@ def _counts(resources: ResourceCounts) -> dict[str, int]:
 def _components(config: NetworkConfig | ConvNetworkConfig):
     """Factories of the whole network's top and of its first core (fresh elaboratables)."""
     if isinstance(config, ConvNetworkConfig):
-        from spikesmith.hw.conv.config import ConvCoreConfig
         from spikesmith.hw.conv.conv_core import ConvCore
         from spikesmith.hw.conv.conv_network import ConvNetwork
 
@@ -296,12 +313,6 @@ def estimate_design(
     network, first_core = _components(config)
     placeable = [t for t in targets if pnr and t in (Target.ICE40, Target.ECP5)]
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        # the slowest runs first: network harnesses, then plain networks, then the core
-        net_fmax = {
-            t: pool.submit(measure_fmax, network(), target=t, workdir=work / "fmax_net",
-                           freq=freq[t], seeds=tuple(seeds), timeout_s=timeout_s)
-            for t in placeable
-        }
         syn = {
             t: pool.submit(synthesize, network(), target=t, top="network",
                            workdir=work / "network", timeout_s=timeout_s)
@@ -312,33 +323,64 @@ def estimate_design(
                            freq=freq[t], seed=seeds[0], timeout_s=timeout_s)
             for t in placeable
         }
-        synth = {t: f.result() for t, f in syn.items()}
-        packed = {
-            t: pool.submit(_pack_logic, synth[t].netlist, target=t, timeout_s=timeout_s)
-            for t in targets if t in (Target.ICE40, Target.ECP5)
-        }
-        resources = {t: r.resources for t, r in synth.items()}
-        packed_util = {t: f.result() for t, f in packed.items()}
-        fmax_network = {t: f.result() for t, f in net_fmax.items()}
+        # a bare network over the part (Yosys counts, lower bounds) is neither packed nor
+        # synthesised again in its harness: the harness holds more
+        net_fmax, packed = {}, {}
+        for fut in as_completed(syn.values()):
+            done = fut.result()
+            t, over = done.target, check_fit(done.resources, target=done.target)
+            if t in placeable:
+                net_fmax[t] = _done(_over_part(done, over)) if over else pool.submit(
+                    measure_fmax, network(), target=t, workdir=work / "fmax_net",
+                    freq=freq[t], seeds=tuple(seeds), timeout_s=timeout_s)
+            if t in (Target.ICE40, Target.ECP5) and over is None:
+                packed[t] = pool.submit(_pack_logic, done.netlist, target=t,
+                                        timeout_s=timeout_s)
+        resources = {t: f.result().resources for t, f in syn.items()}
+        packed_util = {t: packed[t].result() for t in targets if t in packed}
+        fmax_network = {t: net_fmax[t].result() for t in placeable}
         fmax_core = {t: f.result() for t, f in core_fmax.items()}
+    common = {"resources": resources, "fmax_network": fmax_network, "fmax_core": fmax_core,
+              "packed": packed_util, "layers": _layer_estimates(config, targets)}
     if isinstance(config, ConvNetworkConfig):
-        return EstimateReport(resources=resources, analytic={}, fmax_network=fmax_network,
-                              fmax_core=fmax_core, cycles_per_step=None, synops_per_cycle=None,
-                              design="conv network", seconds=time.perf_counter() - start,
-                              packed=packed_util)
+        return EstimateReport(
+            **common, analytic={t: estimate_conv_network(config, target=t) for t in targets},
+            cycles_per_step=None, synops_per_cycle=None, design="conv network",
+            seconds=time.perf_counter() - start)
     return EstimateReport(
-        resources=resources,
+        **common,
         analytic={t: estimate_network(config, target=t) for t in targets},
-        fmax_network=fmax_network,
-        fmax_core=fmax_core,
         cycles_per_step=sum(timestep_cycles(c, events=c.n_in) for c in config.cores),
         synops_per_cycle=network_synops_per_cycle(config),
         design="network",
         seconds=time.perf_counter() - start,
         fmax_analytic={t: estimate_fmax(config, target=t) for t in placeable},
         fmax_core_analytic={t: estimate_fmax(config.cores[0], target=t) for t in placeable},
-        packed=packed_util,
     )
+
+
+def _done(result: FmaxResult) -> Future:
+    """Return a finished future holding ``result``."""
+    fut: Future = Future()
+    fut.set_result(result)
+    return fut
+
+
+def _over_part(syn: SynthResult, reason: str) -> FmaxResult:
+    """The Fmax result of a network whose bare Yosys counts exceed the part: not placed, not
+    synthesised in its harness (``synth`` is ``None``)."""
+    _name, cap = CAPACITY[syn.target]
+    counts = {f: (getattr(syn.resources, f), getattr(cap, f)) for f in FIT_RESOURCES}
+    return FmaxResult(None, False, reason, utilisation=counts)
+
+
+def _layer_estimates(config: NetworkConfig | ConvNetworkConfig,
+                     targets: Sequence[Target]) -> tuple[dict[str, Any], ...]:
+    """Per core: its name and kind and its analytic resources per target."""
+    return tuple(
+        {"core": c.name, "kind": "conv" if isinstance(c, ConvCoreConfig) else "dense",
+         "analytic": {t: estimate_layer(c, target=t) for t in targets}}
+        for c in config.cores)
 
 
 #: nextpnr bel types of I/O: the bare network's ports are not pins (its harness has three).
@@ -352,7 +394,8 @@ def _pack_logic(netlist: Path, *, target: Target,
     return {bel: v for bel, v in util.items() if bel not in _IO_BELS}
 
 
-def estimate_entries(report: EstimateReport) -> tuple[dict[str, Any], dict[str, Any]]:
+def estimate_entries(report: EstimateReport, *, layers: Sequence[Mapping[str, Any]] = ()
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return the estimate stage's record ``result`` (``report.to_dict()`` without its wall
     time) and its ``summary`` entries.
 
@@ -362,6 +405,11 @@ def estimate_entries(report: EstimateReport) -> tuple[dict[str, Any], dict[str, 
     ``synops_per_cycle.analytic_dense_input`` (the cycle model's figure for dense input; the
     measured one comes from the verify stage). The latency per target, which needs the verify
     stage's cycles too, is added by ``spikesmith.summary`` when both records are current.
+    Given the export stage's ``layers`` (``spikesmith.hardware.layer_summaries``: one record per
+    layer, ``core`` naming its core), the summary's ``layers`` has one entry per layer, that of
+    a core holding ``analytic_resources.<target>.{lut,ff,bram,dsp}`` (empty for a pooling
+    layer, which runs inside its conv core); ``spikesmith.summary`` merges it into the export
+    stage's records.
     """
     result = report.to_dict()
     result.pop("seconds")
@@ -373,4 +421,26 @@ def estimate_entries(report: EstimateReport) -> tuple[dict[str, Any], dict[str, 
         if key in result
     }
     summary["synops_per_cycle"] = {"analytic_dense_input": result.get("synops_per_cycle")}
+    if layers:
+        by_core = {ly["core"]: ly["analytic"] for ly in result["layers"]}
+        summary["layers"] = [{"analytic_resources": by_core[ly["core"]]}
+                             if ly.get("core") in by_core else {} for ly in layers]
     return result, summary
+
+
+def core_cycles_per_sample(config: NetworkConfig | ConvNetworkConfig, params: NetworkParams,
+                           images: np.ndarray) -> list[float]:
+    """Return, per core, its mean analytic cycles per sample alone
+    (``hw.conv.estimate.core_sample_cycles``: input always valid, output always ready) over
+    ``images`` ``(batch, n_in)``, from the golden model's own events (``sim.network``).
+
+    A conv network takes about its slowest core's cycles per sample, a dense one about their
+    sum (``spikesmith.hardware.analytic_cycles_per_sample``).
+    """
+    trace = run_network(params, images, record_membranes=False)
+    idx = [i for i, layer in enumerate(params.layers) if not isinstance(layer, PoolLayer)]
+    ins = [trace.inputs if i == 0 else trace.spikes[i - 1] for i in idx]
+    batch = max(1, images.shape[0])
+    return [sum(core_sample_cycles(core, x[:, b], trace.spikes[i][:, b])
+                for b in range(images.shape[0])) / batch
+            for core, x, i in zip(config.cores, ins, idx, strict=True)]
