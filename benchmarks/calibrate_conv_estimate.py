@@ -8,10 +8,10 @@ Usage::
 Synthesises ``hw.conv.conv_core.ConvCore`` for every configuration of :data:`CASES` (kernel,
 stride, padding, channels, image size, lanes, pooling, input bits, weight and membrane
 widths) for iCE40, ECP5 and xc7 (``hw.common.synth.synthesize``, Yosys 0.70), fits the
-per-target constants of ``hw.conv.resources`` (non-negative least squares on the relative
-error of the logic LUTs beyond the memories, the median flip-flop offset beyond the counted
-registers), prints them, then the table of analytic against Yosys counts and the
-leave-one-out LUT error range per target.
+per-target constants of ``hw.conv.resources`` (:func:`fit_constants`: the largest relative
+error of the LUTs and flip-flops beyond the memories and the counted registers made small),
+prints them, then the table of analytic against Yosys counts with those constants, the error
+ranges and the leave-one-out LUT error range per target.
 """
 
 from __future__ import annotations
@@ -95,6 +95,70 @@ def _run(case, target: Target, root: Path) -> dict:
             "cells": dict(syn.cells), "seconds": round(syn.seconds, 1)}
 
 
+def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Non-negative least squares by an active-set loop (few columns: drop and refit)."""
+    active = list(range(a.shape[1]))
+    while True:
+        x = np.zeros(a.shape[1])
+        x[active] = np.linalg.lstsq(a[:, active], b, rcond=None)[0]
+        neg = [k for k in active if x[k] < 0]
+        if not neg:
+            return x
+        active.remove(min(neg, key=lambda k: x[k]))
+
+
+def _minimax(a: np.ndarray, b: np.ndarray, *, rounds: int = 200) -> np.ndarray:
+    """Non-negative coefficients that keep the largest residual of ``a @ x ~ b`` small:
+    Lawson's iteration (reweighted least squares, each row's weight grown by its residual)."""
+    w = np.ones(len(b))
+    best, best_err = _nnls(a, b), np.inf
+    for _ in range(rounds):
+        sw = np.sqrt(w)
+        x = _nnls(a * sw[:, None], b * sw)
+        r = np.abs(a @ x - b)
+        if r.max() < best_err:
+            best, best_err = x, r.max()
+        w = w * (r + 1e-12)
+        w = w / w.sum()
+    return best
+
+
+def fit_constants(runs: list[dict]) -> dict[Target, tuple[np.ndarray, np.ndarray, list[float]]]:
+    """Return ``{target: (LUT coefficients, FF coefficients, leave-one-out LUT errors)}``.
+
+    LUTs beyond the memories: non-negative coefficients of ``resources._lut_terms`` minimising
+    the largest relative error (:func:`_minimax`); flip-flops beyond the memories and
+    ``resources._registers``: coefficients of ``resources._ff_terms`` minimising the largest
+    relative error (signed).
+    """
+    out = {}
+    for target in TARGETS:
+        rows = [(make_config(tuple(r["case"])), r) for r in runs if r["target"] == target.value]
+        if not rows:
+            continue
+        mems = [[resources.map_conv_memory(m, target=target)
+                 for m in resources.conv_core_memories(cfg)] for cfg, _ in rows]
+        scale_l = 1.0 / np.array([max(1, r["lut"]) for _, r in rows], float)
+        scale_f = 1.0 / np.array([max(1, r["ff"]) for _, r in rows], float)
+        a = np.array([resources._lut_terms(cfg, target) for cfg, _ in rows]) * scale_l[:, None]
+        lut = np.array([r["lut"] - sum(m.lut for m in ms)
+                        for (_, r), ms in zip(rows, mems, strict=True)]) * scale_l
+        f = np.array([resources._ff_terms(cfg) for cfg, _ in rows]) * scale_f[:, None]
+        ff = np.array([r["ff"] - sum(m.ff for m in ms) - resources._registers(cfg)
+                       for (cfg, r), ms in zip(rows, mems, strict=True)]) * scale_f
+        coef = _minimax(a, lut)
+        # signed: fit [f, -f] with non-negative coefficients
+        ff_coef = _minimax(np.hstack([f, -f]), ff)
+        ff_coef = ff_coef[:f.shape[1]] - ff_coef[f.shape[1]:]
+        loo = []
+        for k in range(len(rows)):
+            keep = np.arange(len(rows)) != k
+            c = _minimax(a[keep], lut[keep], rounds=50)
+            loo.append(float(a[k] @ c - lut[k]))
+        out[target] = (coef, ff_coef, loo)
+    return out
+
+
 def table(runs: list[dict]) -> list[str]:
     """Return the Markdown table of analytic against Yosys counts, one row per run."""
     lines = [("| core | target | LUT est / Yosys | FF est / Yosys | BRAM est / Yosys"
@@ -149,8 +213,7 @@ def main(workdir: Path | None, jobs: int, out: Path | None, load: Path | None,
                 if out is not None:
                     out.write_text(json.dumps(runs, indent=1) + "\n")
     if fit:
-        for target, (coef, f0, loo) in resources.fit_constants(
-                [(make_config(tuple(r["case"])), r) for r in runs]).items():
+        for target, (coef, f0, loo) in fit_constants(runs).items():
             click.echo(f"{target.name}: _LUT_FIT ({', '.join(f'{c:.3f}' for c in coef)}),"
                        f" _FF_FIT ({', '.join(f'{c:.3f}' for c in f0)}); leave-one-out LUT error"
                        f" {100 * min(loo):+.0f} .. {100 * max(loo):+.0f} %")

@@ -36,9 +36,9 @@ Network glue (:func:`estimate_conv_network`)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-import numpy as np
+from spikesmith.sim.lif import ResetMode
 
 from ..common.streams import index_bits
 from ..common.synth import ResourceCounts, Target
@@ -63,7 +63,6 @@ __all__ = [
     "estimate_conv_core",
     "estimate_conv_network",
     "estimate_layer",
-    "fit_constants",
     "link_fifo_depth",
     "map_conv_memory",
 ]
@@ -170,7 +169,7 @@ def _registers(config: ConvCoreConfig) -> int:
     mb = config.lif.membrane.width
     vbits = max(1, ib)
     prod_bits = wb + (ib + 1 if ib > 1 else 0)
-    sub = 1 if config.lif.reset.value == "subtract" else 0
+    sub = 1 if config.lif.reset is ResetMode.SUBTRACT else 0
     stage = 1 + gbits + sbits + ybits + xbits + 3
     generator = 1 + 3 * wbits + 3 * sbits + gbits + 3 * index_bits(config.kernel + 1) + vbits + 2
     control = 6 + sbits + gbits
@@ -182,16 +181,18 @@ def _registers(config: ConvCoreConfig) -> int:
     return generator + control + accumulate + neuron + serialiser + queue
 
 
-def _lut_terms(config: ConvCoreConfig) -> tuple[float, ...]:
-    """LUT cost terms of the core's logic: ``(1, P*state_bits, P*membrane_bits,
-    address_bits, table_bits)``.
+def _lut_terms(config: ConvCoreConfig, target: Target) -> tuple[float, ...]:
+    """LUT cost terms of the core's logic: ``(1, P*state_bits, P*membrane_bits, address_bits,
+    table_bits, logic_rom_bits)``.
 
     ``P*state_bits``: the accumulate adder, its 4:1 forwarding multiplexer, the saturation
     and the state write-data multiplexer per lane; ``P*membrane_bits``: fire compare, reset,
     leak and bias add per lane; ``address_bits``: the generator's weight and state address
     adders and multiplexers, the forwarding compares, the clear and pass counters (weight and
     state address widths); ``table_bits``: the generator's constant row and column tables
-    (entries times width, multiplexers on the event's ``y`` and ``x``).
+    (entries times width, multiplexers on the event's ``y`` and ``x``); ``logic_rom_bits``:
+    bits of the ROMs :func:`map_conv_memory` leaves in soft logic, over 16 (what the fitted
+    coefficient adds to the ROM's own read-tree estimate).
     """
     p = config.lanes
     sb, mb = config.state_bits, config.lif.membrane.width
@@ -203,30 +204,35 @@ def _lut_terms(config: ConvCoreConfig) -> tuple[float, ...]:
         o0 = max(t.o0 for t in taps) * config.groups * (config.out_shape[2] if axis == 1 else 1)
         width = sum(max(1, int(v).bit_length()) for v in (k0, o0, config.kernel))
         tables += size * width
-    return (1.0, float(p * sb), float(p * mb), float(addr), float(tables))
+    rom_bits = sum(m.bits for m in conv_core_memories(config)
+                   if m.rom and map_conv_memory(m, target=target).kind == "logic")
+    return (1.0, float(p * sb), float(p * mb), float(addr), float(tables), rom_bits / 16)
 
 
 #: Per-target LUT cost per term of :func:`_lut_terms` (all >= 0) and flip-flops per term of
-#: :func:`_ff_terms` beyond :func:`_registers`. Fitted by ``benchmarks/calibrate_conv_estimate.py`` (non-negative least
+#: :func:`_ff_terms` beyond :func:`_registers`. Fitted by
+#: ``benchmarks/calibrate_conv_estimate.py`` (non-negative least
 #: squares on the relative error of 22 Yosys 0.70 runs per target; ``docs/estimates.md``).
 _LUT_FIT: dict[Target, tuple[float, ...]] = {
-    Target.ICE40: (0.0, 0.0, 0.0, 0.0, 0.0),
-    Target.ECP5: (0.0, 0.0, 0.0, 0.0, 0.0),
-    Target.XC7: (0.0, 0.0, 0.0, 0.0, 0.0),
+    Target.ICE40: (0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    Target.ECP5: (0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    Target.XC7: (0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
 }
 _FF_FIT: dict[Target, tuple[float, ...]] = {
-    Target.ICE40: (0.0, 0.0, 0.0),
-    Target.ECP5: (0.0, 0.0, 0.0),
-    Target.XC7: (0.0, 0.0, 0.0),
+    Target.ICE40: (0.0, 0.0, 0.0, 0.0),
+    Target.ECP5: (0.0, 0.0, 0.0, 0.0),
+    Target.XC7: (0.0, 0.0, 0.0, 0.0),
 }
 
 
 def _ff_terms(config: ConvCoreConfig) -> tuple[float, ...]:
-    """Flip-flop correction terms beyond :func:`_registers`: ``(1, P, P*state_bits)``
-    (registers Yosys merges or drops: duplicated sums, constant bias bits, pipeline fields no
-    later stage reads)."""
+    """Flip-flop correction terms beyond :func:`_registers`: ``(1, P, P*state_bits,
+    P*membrane_bits`` with a reset to zero``)`` (registers Yosys merges or drops: duplicated
+    sums, constant bias bits, pipeline fields no later stage reads)."""
     p = config.lanes
-    return (1.0, float(p), float(p * config.state_bits))
+    zero = config.lif.reset is ResetMode.ZERO
+    return (1.0, float(p), float(p * config.state_bits),
+            float(p * config.lif.membrane.width) if zero else 0.0)
 
 
 #: Least product width (operand bits summed) at which Yosys 0.70 puts the tap generator's
@@ -269,7 +275,8 @@ def estimate_conv_core(config: ConvCoreConfig, *, target: Target) -> ResourceEst
     if not isinstance(target, Target):
         raise TypeError(f"target must be a Target, not {target!r}")
     mems = tuple(map_conv_memory(m, target=target) for m in conv_core_memories(config))
-    lut = sum(c * x for c, x in zip(_LUT_FIT[target], _lut_terms(config), strict=True))
+    lut = sum(c * x for c, x in zip(_LUT_FIT[target], _lut_terms(config, target),
+                                    strict=True))
     lut += sum(m.lut for m in mems)
     ff = _registers(config) + sum(m.ff for m in mems) + sum(
         c * x for c, x in zip(_FF_FIT[target], _ff_terms(config), strict=True))
@@ -356,59 +363,3 @@ def estimate_conv_network(config: ConvNetworkConfig, *, target: Target,
     parts.append(ResourceCounts(lut=32 if target is Target.XC7 else 40, ff=32))
     return ResourceCounts(**{f: sum(getattr(p, f) for p in parts)
                              for f in ("lut", "ff", "bram", "dsp", "spram")})
-
-
-# ---------------------------------------------------------------------------------------------
-# Calibration
-
-
-def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Non-negative least squares by an active-set loop (few columns: drop and refit)."""
-    active = list(range(a.shape[1]))
-    while True:
-        x = np.zeros(a.shape[1])
-        x[active] = np.linalg.lstsq(a[:, active], b, rcond=None)[0]
-        neg = [k for k in active if x[k] < 0]
-        if not neg:
-            return x
-        active.remove(min(neg, key=lambda k: x[k]))
-
-
-def fit_constants(runs: Sequence[tuple[ConvCoreConfig, Mapping]]
-                  ) -> dict[Target, tuple[np.ndarray, np.ndarray, list[float]]]:
-    """Fit :data:`_LUT_FIT` and :data:`_FF_FIT` to Yosys runs.
-
-    Parameters
-    ----------
-    runs : sequence of (ConvCoreConfig, mapping)
-        Each core with its Yosys counts: ``target`` (a ``Target`` value), ``lut``, ``ff``.
-
-    Returns
-    -------
-    dict
-        ``{target: (LUT coefficients, FF coefficients, leave-one-out relative LUT errors)}``.
-    """
-    out = {}
-    for target in Target:
-        rows = [(cfg, r) for cfg, r in runs if r["target"] == target.value]
-        if not rows:
-            continue
-        a = np.array([_lut_terms(cfg) for cfg, _ in rows])
-        mems = [[map_conv_memory(m, target=target) for m in conv_core_memories(cfg)]
-                for cfg, _ in rows]
-        lut = np.array([r["lut"] - sum(m.lut for m in ms) for (_, r), ms in zip(rows, mems,
-                                                                              strict=True)])
-        ff = np.array([r["ff"] - sum(m.ff for m in ms) - _registers(cfg)
-                       for (cfg, r), ms in zip(rows, mems, strict=True)])
-        measured = np.maximum(np.array([r["lut"] for _, r in rows], float), 1.0)
-        scale = 1.0 / measured
-        coef = _nnls(a * scale[:, None], lut * scale)
-        loo = []
-        for k in range(len(rows)):
-            keep = np.arange(len(rows)) != k
-            c = _nnls(a[keep] * scale[keep, None], lut[keep] * scale[keep])
-            loo.append(float(a[k] @ c - lut[k]) / measured[k])
-        f = np.array([_ff_terms(cfg) for cfg, _ in rows])
-        ff_coef = np.linalg.lstsq(f, ff, rcond=None)[0]
-        out[target] = (coef, ff_coef, loo)
-    return out
