@@ -307,7 +307,7 @@ def _link_fifo(config: ConvCoreConfig, *, depth: int, target: Target) -> Resourc
     ptr = index_bits(depth)
     ff = mem.ff + width + 1 + 2 * (ptr + 1) + 2 * ptr
     lut = mem.lut + 4 * ptr + 6
-    return ResourceCounts(lut=lut, ff=ff, bram=mem.bram)
+    return ResourceCounts(lut=lut, ff=ff, bram=mem.bram, dsp=0)
 
 
 def _flatten(shape: tuple[int, int, int]) -> ResourceCounts:
@@ -316,12 +316,12 @@ def _flatten(shape: tuple[int, int, int]) -> ResourceCounts:
     c, h, w = shape
     out = index_bits(c * h * w)
     terms = bin(h).count("1") + bin(w).count("1")
-    return ResourceCounts(lut=out * terms, ff=0)
+    return ResourceCounts(lut=out * terms, ff=0, bram=0, dsp=0)
 
 
 def _slice(event_bits: int) -> ResourceCounts:
     """A register slice: two entries and two flags in flip-flops, one LUT per entry bit."""
-    return ResourceCounts(lut=event_bits, ff=2 * event_bits + 2)
+    return ResourceCounts(lut=event_bits, ff=2 * event_bits + 2, bram=0, dsp=0)
 
 
 def _event_bits(core) -> int:
@@ -360,6 +360,6 @@ def estimate_conv_network(config: ConvNetworkConfig, *, target: Target,
                 parts.append(_flatten(a.emit_shape))
                 bits = index_bits(math.prod(a.emit_shape)) + 2
         parts.append(_slice(bits))
-    parts.append(ResourceCounts(lut=32 if target is Target.XC7 else 40, ff=32))
+    parts.append(ResourceCounts(lut=32 if target is Target.XC7 else 40, ff=32, bram=0, dsp=0))
     return ResourceCounts(**{f: sum(getattr(p, f) for p in parts)
                              for f in ("lut", "ff", "bram", "dsp", "spram")})
