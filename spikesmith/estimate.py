@@ -51,6 +51,7 @@ __all__ = [
     "core_cycles_per_sample",
     "estimate_design",
     "estimate_entries",
+    "network_cycles_per_sample",
 ]
 
 @dataclass(frozen=True)
@@ -429,18 +430,33 @@ def estimate_entries(report: EstimateReport, *, layers: Sequence[Mapping[str, An
 
 
 def core_cycles_per_sample(config: NetworkConfig | ConvNetworkConfig, params: NetworkParams,
-                           images: np.ndarray) -> list[float]:
-    """Return, per core, its mean analytic cycles per sample alone
-    (``hw.conv.estimate.core_sample_cycles``: input always valid, output always ready) over
+                           images: np.ndarray) -> np.ndarray:
+    """Return the analytic cycles of each core alone per sample, ``(batch, cores)``
+    (``hw.conv.estimate.core_sample_cycles``: input always valid, output always ready), on
     ``images`` ``(batch, n_in)``, from the golden model's own events (``sim.network``).
 
-    A conv network takes about its slowest core's cycles per sample, a dense one about their
-    sum (``spikesmith.hardware.analytic_cycles_per_sample``).
+    A conv network takes about its slowest core's cycles per sample (the row's maximum:
+    ``hw.conv.estimate.network_sample_cycles``), a dense one about their sum (the row's sum:
+    ``hw.lif.estimate.estimate_cycles``), which is what
+    ``spikesmith.hardware.analytic_cycles_per_sample`` averages.
     """
     trace = run_network(params, images, record_membranes=False)
     idx = [i for i, layer in enumerate(params.layers) if not isinstance(layer, PoolLayer)]
     ins = [trace.inputs if i == 0 else trace.spikes[i - 1] for i in idx]
-    batch = max(1, images.shape[0])
-    return [sum(core_sample_cycles(core, x[:, b], trace.spikes[i][:, b])
-                for b in range(images.shape[0])) / batch
-            for core, x, i in zip(config.cores, ins, idx, strict=True)]
+    return np.array([[core_sample_cycles(core, x[:, b], trace.spikes[i][:, b])
+                      for core, x, i in zip(config.cores, ins, idx, strict=True)]
+                     for b in range(images.shape[0])], dtype=np.int64).reshape(
+                         images.shape[0], len(config.cores))
+
+
+def network_cycles_per_sample(config: NetworkConfig | ConvNetworkConfig,
+                              per_core: np.ndarray) -> float:
+    """Return the mean modelled cycles per sample of the network from
+    :func:`core_cycles_per_sample`: the slowest core per sample for a conv network (a lower
+    bound, the cores overlap through their FIFOs), the sum of the cores for a dense one (an
+    upper bound)."""
+    if not len(per_core):
+        return 0.0
+    rows = per_core.max(axis=1) if isinstance(config, ConvNetworkConfig) else per_core.sum(
+        axis=1)
+    return float(rows.mean())

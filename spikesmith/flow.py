@@ -506,13 +506,8 @@ def _verify_body(run: RunFolder, graph: Any, ds: Dataset,
                  opts: VerifyOptions) -> Callable[[Path], Entries]:
     def body(out: Path) -> Entries:
         from .compiler.lowering import to_hardware_config, to_network_params
-        from .estimate import core_cycles_per_sample
-        from .hardware import (
-            analytic_cycles_per_sample,
-            layer_summaries,
-            synaptic_ops,
-            verify_hardware,
-        )
+        from .estimate import core_cycles_per_sample, network_cycles_per_sample
+        from .hardware import layer_summaries, synaptic_ops, verify_hardware
 
         x, y, n_test = _verify_images(ds, opts.samples)
         params = to_network_params(graph)
@@ -525,10 +520,13 @@ def _verify_body(run: RunFolder, graph: Any, ds: Dataset,
         if rep.waveform is not None:
             waveform = f"{_TRACE_DIR}/sample{rep.waveform_sample}.fst"
             rep.waveform.rename(out / waveform)
-        analytic_cps = analytic_cycles_per_sample(graph, params, x[:100])
-        per_core = iter(core_cycles_per_sample(to_hardware_config(graph), params, x[:100]))
-        layer_cycles = [next(per_core) if "core" in ly else None
-                        for ly in layer_summaries(graph)]
+        # one golden run: each core's cycles alone per sample, and the network's from them
+        # (as spikesmith.hardware.analytic_cycles_per_sample)
+        config = to_hardware_config(graph)
+        per_core = core_cycles_per_sample(config, params, x[:100])
+        analytic_cps = network_cycles_per_sample(config, per_core)
+        means = iter(per_core.mean(axis=0).tolist())
+        layer_cycles = [next(means) if "core" in ly else None for ly in layer_summaries(graph)]
         synops = synaptic_ops(params, x) / rep.total_cycles if rep.total_cycles else 0.0
         acc_hw = float(np.mean(np.asarray(rep.rtl_predictions)[:n_test] == y[:n_test]))
         result = {

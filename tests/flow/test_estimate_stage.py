@@ -97,11 +97,12 @@ def test_core_cycles_per_sample_of_a_dense_network_sum_to_its_cycle_model():
     images = np.random.default_rng(0).integers(0, 256, size=(4, 6))
     per_core = estimate.core_cycles_per_sample(net, params, images)
     trace = run_network(params, images, record_membranes=False)
-    total = sum(estimate_cycles(net, input_events_per_step=[
+    each = [estimate_cycles(net, input_events_per_step=[
         int(np.count_nonzero(trace.inputs[t, b])) for t in range(3)],
-        spikes=[s[:, b] for s in trace.spikes]) for b in range(4)) / 4
-    assert len(per_core) == 2
-    assert sum(per_core) == pytest.approx(total)
+        spikes=[s[:, b] for s in trace.spikes]) for b in range(4)]
+    assert per_core.shape == (4, 2)
+    assert per_core.sum(axis=1).tolist() == each
+    assert estimate.network_cycles_per_sample(net, per_core) == pytest.approx(sum(each) / 4)
 
 
 @requires_tools
