@@ -50,7 +50,6 @@ from ..lif.estimate import (
     MemoryShape,
     ResourceEstimate,
     _mux_luts,
-    _rom_luts,
     estimate_core,
 )
 from .config import ConvCoreConfig
@@ -128,8 +127,8 @@ def map_conv_memory(memory: MemoryShape, *, target: Target) -> MemoryMapping:
     """
     d, w = memory.depth, memory.width
     if memory.rom:
-        options = [(memory.bits * _ROM_COST[target], 0,
-                    MemoryMapping(memory, "logic", 0, _rom_luts(d, w, target), w))]
+        # its LUTs are a fitted term of the logic (_lut_terms), not the read tree's count
+        options = [(memory.bits * _ROM_COST[target], 0, MemoryMapping(memory, "logic", 0, 0, w))]
     else:
         ff = memory.bits + (w if memory.sync_read else 0)
         options = [(float(memory.bits), 0,
@@ -191,8 +190,8 @@ def _lut_terms(config: ConvCoreConfig, target: Target) -> tuple[float, ...]:
     adders and multiplexers, the forwarding compares, the clear and pass counters (weight and
     state address widths); ``table_bits``: the generator's constant row and column tables
     (entries times width, multiplexers on the event's ``y`` and ``x``); ``logic_rom_bits``:
-    bits of the ROMs :func:`map_conv_memory` leaves in soft logic, over 16 (what the fitted
-    coefficient adds to the ROM's own read-tree estimate).
+    bits of the ROMs :func:`map_conv_memory` leaves in soft logic, over 16 (their LUTs: the
+    fit priced them better than a read-tree count, since ABC packs random contents unevenly).
     """
     p = config.lanes
     sb, mb = config.state_bits, config.lif.membrane.width
@@ -214,14 +213,14 @@ def _lut_terms(config: ConvCoreConfig, target: Target) -> tuple[float, ...]:
 #: ``benchmarks/calibrate_conv_estimate.py`` (non-negative least
 #: squares on the relative error of 22 Yosys 0.70 runs per target; ``docs/estimates.md``).
 _LUT_FIT: dict[Target, tuple[float, ...]] = {
-    Target.ICE40: (0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
-    Target.ECP5: (0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
-    Target.XC7: (0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    Target.ICE40: (0.000, 0.000, 11.781, 8.622, 0.587, 1.290),
+    Target.ECP5: (0.000, 0.325, 11.456, 11.630, 0.504, 1.673),
+    Target.XC7: (0.000, 0.000, 8.799, 6.668, 0.000, 0.557),
 }
 _FF_FIT: dict[Target, tuple[float, ...]] = {
-    Target.ICE40: (0.0, 0.0, 0.0, 0.0),
-    Target.ECP5: (0.0, 0.0, 0.0, 0.0),
-    Target.XC7: (0.0, 0.0, 0.0, 0.0),
+    Target.ICE40: (-52.446, -1.859, 0.498, 1.478),
+    Target.ECP5: (-31.618, 5.238, -0.499, 1.575),
+    Target.XC7: (-70.039, 51.158, -4.633, 0.785),
 }
 
 

@@ -16,6 +16,7 @@ from conv_cases import make_config
 
 from spikesmith.hw.common.synth import Target
 from spikesmith.hw.conv import resources
+from spikesmith.hw.conv.conv_core import _order_words
 from spikesmith.hw.conv.network_config import ConvNetworkConfig
 from spikesmith.hw.lif.estimate import MemoryShape
 from spikesmith.sim.encoders import EncoderParams
@@ -46,7 +47,7 @@ RECORDED = [
 ]
 
 #: Largest relative LUT / FF error the sweep measured per target (docs/estimates.md).
-TOLERANCE = {"ice40": 0.10, "ecp5": 0.10, "xc7": 0.15}
+TOLERANCE = {"ice40": 0.10, "ecp5": 0.10, "xc7": 0.22}
 
 
 @pytest.mark.parametrize(("case", "target", "lut", "ff", "bram", "dsp"), RECORDED)
@@ -81,12 +82,13 @@ def test_memory_placement_follows_yosys(memory, target, kind, bram):
 
 
 def test_rom_width_counts_only_varying_bit_columns():
-    plain = make_config(c_in=2, c_out=4, size=6, lanes=2)
-    pooled = make_config(c_in=2, c_out=4, size=6, lanes=2, pool=2)
-    order = {c: next(m for m in resources.conv_core_memories(c) if m.name == "order")
-             for c in (plain, pooled)}
-    # without pooling every position opens, closes and emits its own window: 3 constant bits
-    assert order[pooled].width - order[plain].width == 3
+    plain = make_config(c_in=2, c_out=4, size=6, lanes=4)  # one group: base = position
+    pooled = make_config(c_in=2, c_out=4, size=6, lanes=4, pool=2)
+    for cfg, constant in ((plain, 3), (pooled, 1)):
+        order = next(m for m in resources.conv_core_memories(cfg) if m.name == "order")
+        # without pooling every position opens, closes and emits its own window; with a
+        # 2x2 pool of a 6x6 map every window emits
+        assert order.width == _order_words(cfg)[1]["emit"].stop - constant
     assert resources._varying_bits([0b1010, 0b1000, 0b1110], 4) == 2
 
 
@@ -94,7 +96,7 @@ def test_tap_generator_constant_multiplier_is_priced_per_target():
     cfg = make_config(c_in=6, c_out=8, size=8, kernel=3, lanes=2)  # c: 3 bits, 9*4 = 36
     dsp = {t: resources.estimate_conv_core(cfg, target=t).resources.dsp for t in Target}
     assert dsp == {Target.ICE40: 0, Target.ECP5: 1, Target.XC7: 0}
-    shift = make_config(c_in=6, c_out=8, size=8, kernel=1, lanes=2)  # 1*1*4: a shift
+    shift = make_config(c_in=6, c_out=8, size=8, kernel=1, padding=0, lanes=2)  # 1*1*4: shift
     assert resources.estimate_conv_core(shift, target=Target.ECP5).resources.dsp == 0
 
 
