@@ -14,11 +14,13 @@ change)
     on the ECP5 and xc7).
 
 Logic
-    ``lut = c . (1, P*state_bits, P*membrane_bits, address_bits, table_bits)`` beyond the
-    memories, ``ff = registers + f0``, where ``registers`` is the exact count of the core's
-    pipeline registers (:func:`_registers`) and the constants ``c``, ``f0`` per target were
+    ``lut = c . _lut_terms`` beyond the memories (a fixed part, per lane x state bits, per
+    lane x membrane bits, address bits, tap-table bits, ROM bits left in logic) and
+    ``ff = registers + f . _ff_terms``, where ``registers`` is the exact count of the core's
+    pipeline registers (:func:`_registers`) and the constants ``c``, ``f`` per target were
     fitted by ``benchmarks/calibrate_conv_estimate.py`` to Yosys 0.70 runs of the 22
-    configurations listed there (``docs/estimates.md``, "Conv core").
+    configurations listed there (``docs/estimates.md``, "Conv core": in-sample LUT within
+    10 % on iCE40 and ECP5, 22 % on xc7; FF within 10.2 %).
 
 DSP
     one multiplier per lane for direct-current input (``weight_bits x (input_bits + 1)``), on a
@@ -54,6 +56,7 @@ from ..lif.estimate import (
 )
 from .config import ConvCoreConfig
 from .conv_core import SPIKE_QUEUE_DEPTH, _order_words
+from .conv_network import _fifo_depth
 from .network_config import ConvNetworkConfig
 from .tables import axis_taps, pack_weight_words, pass_order
 
@@ -62,7 +65,6 @@ __all__ = [
     "estimate_conv_core",
     "estimate_conv_network",
     "estimate_layer",
-    "link_fifo_depth",
     "map_conv_memory",
 ]
 
@@ -210,8 +212,8 @@ def _lut_terms(config: ConvCoreConfig, target: Target) -> tuple[float, ...]:
 
 #: Per-target LUT cost per term of :func:`_lut_terms` (all >= 0) and flip-flops per term of
 #: :func:`_ff_terms` beyond :func:`_registers`. Fitted by
-#: ``benchmarks/calibrate_conv_estimate.py`` (non-negative least
-#: squares on the relative error of 22 Yosys 0.70 runs per target; ``docs/estimates.md``).
+#: ``benchmarks/calibrate_conv_estimate.py`` (the largest relative error of 22 Yosys 0.70
+#: runs per target made small; ``docs/estimates.md``).
 _LUT_FIT: dict[Target, tuple[float, ...]] = {
     Target.ICE40: (0.000, 0.000, 11.781, 8.622, 0.587, 1.290),
     Target.ECP5: (0.000, 0.325, 11.456, 11.630, 0.504, 1.673),
@@ -291,15 +293,10 @@ def estimate_conv_core(config: ConvCoreConfig, *, target: Target) -> ResourceEst
 # Network
 
 
-def link_fifo_depth(config: ConvCoreConfig, *, limit: int) -> int:
-    """Entries of the FIFO after a conv core (``hw.conv.conv_network._fifo_depth``): a whole
-    timestep's output and its marker, rounded up to a power of two, at most ``limit``."""
-    return min(limit, 1 << (math.prod(config.emit_shape)).bit_length())
-
-
 def _link_fifo(config: ConvCoreConfig, *, depth: int, target: Target) -> ResourceCounts:
-    """A ``SyncFIFOBuffered`` of ``depth`` emitted events: ``depth - 1`` words in a memory with
-    a synchronous read, the output register, level, pointers and handshake logic."""
+    """A ``SyncFIFOBuffered`` of ``depth`` emitted events (``hw.conv.conv_network``):
+    ``depth - 1`` words in a memory with a synchronous read, the output register, level,
+    pointers and handshake logic."""
     c, y, x = _emit_bits(config)
     width = c + y + x + 2
     mem = map_conv_memory(MemoryShape("link_fifo", depth - 1, width), target=target)
@@ -336,8 +333,7 @@ def estimate_layer(core, *, target: Target) -> ResourceCounts:
     return estimate_core(core, target=target).resources
 
 
-def estimate_conv_network(config: ConvNetworkConfig, *, target: Target,
-                          fifo_limit: int = 1024) -> ResourceCounts:
+def estimate_conv_network(config: ConvNetworkConfig, *, target: Target) -> ResourceCounts:
     """Return the analytic resources of ``hw.conv.conv_network.ConvNetwork(config)`` on
     ``target``: the cores, the link FIFOs after conv cores, the flatten, the register slices
     and the top's sample counter (module docstring).
@@ -353,8 +349,7 @@ def estimate_conv_network(config: ConvNetworkConfig, *, target: Target,
     for a, b in zip(config.cores, config.cores[1:], strict=False):
         bits = _event_bits(a)
         if isinstance(a, ConvCoreConfig):
-            parts.append(_link_fifo(a, depth=link_fifo_depth(a, limit=fifo_limit),
-                                    target=target))
+            parts.append(_link_fifo(a, depth=_fifo_depth(a), target=target))
             if not isinstance(b, ConvCoreConfig):
                 parts.append(_flatten(a.emit_shape))
                 bits = index_bits(math.prod(a.emit_shape)) + 2
