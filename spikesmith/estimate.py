@@ -313,20 +313,32 @@ def estimate_design(
     work = Path(workdir)
     network, first_core = _components(config)
     placeable = [t for t in targets if pnr and t in (Target.ICE40, Target.ECP5)]
-    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+    workers = jobs or os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         syn = {
             t: pool.submit(synthesize, network(), target=t, top="network",
                            workdir=work / "network", timeout_s=timeout_s)
             for t in targets
         }
-        core_fmax = {
-            t: pool.submit(measure_fmax, first_core(), target=t, workdir=work / "fmax_core",
-                           freq=freq[t], seed=seeds[0], timeout_s=timeout_s)
-            for t in placeable
-        }
+        cores = list(placeable)
+        core_fmax: dict[Target, Future] = {}
+
+        def next_core() -> None:
+            if cores:
+                t = cores.pop(0)
+                core_fmax[t] = pool.submit(measure_fmax, first_core(), target=t,
+                                           workdir=work / "fmax_core", freq=freq[t],
+                                           seed=seeds[0], timeout_s=timeout_s)
+
         # a bare network over the part (Yosys counts, lower bounds) is neither packed nor
-        # synthesised again in its harness: the harness holds more
-        net_fmax, packed = {}, {}
+        # synthesised again in its harness: the harness holds more. The harness of a network
+        # that may fit is queued as soon as its bare synthesis ends, ahead of the next first-
+        # core run (the longest runs first); a first-core run follows each synthesis, and
+        # workers that no synthesis occupies take one at once.
+        for _ in range(max(0, workers - len(targets))):
+            next_core()
+        net_fmax: dict[Target, Future] = {}
+        packed: dict[Target, Future] = {}
         for fut in as_completed(syn.values()):
             done = fut.result()
             t, over = done.target, check_fit(done.resources, target=done.target)
@@ -337,6 +349,9 @@ def estimate_design(
             if t in (Target.ICE40, Target.ECP5) and over is None:
                 packed[t] = pool.submit(_pack_logic, done.netlist, target=t,
                                         timeout_s=timeout_s)
+            next_core()
+        while cores:
+            next_core()
         resources = {t: f.result().resources for t, f in syn.items()}
         packed_util = {t: packed[t].result() for t in targets if t in packed}
         fmax_network = {t: net_fmax[t].result() for t in placeable}
