@@ -196,7 +196,7 @@ def _layer_lines(layers: list[dict[str, Any]], rates: list[float] | None) -> lis
         lines.append(f"| {k} | {ly['kind']} | {_size(ly['in'])} | {_size(ly['out'])} | "
                      f"{ly.get('weight_bits', '-')} | {ly.get('acc_bits', '-')} | {core} | "
                      f"{rate} | " + " | ".join(cells) + " |")
-    if targets:
+    if targets or any("analytic_cycles_per_sample" in ly for ly in layers):
         lines += ["", ("Per core: cycles per sample of the core alone (input always valid, "
                        "output always ready; cycle model of `hw.conv.cycles` / "
                        "`hw.lif.estimate`, mean of the first 100 verified samples) and its "
