@@ -1,11 +1,13 @@
 """The estimate stage: real Yosys and nextpnr runs on a network, beside the analytic model.
 
-:func:`estimate_design` synthesises the generated top (``hw.lif.network.Network``) for each
-target, measures its Fmax and that of its first core on the iCE40 UP5K and the ECP5-25F
-(``hw.common.fpga.measure_fmax``), and puts the analytic figures of ``hw.lif.estimate`` and
-``hw.lif.estimate_timing`` beside them in an :class:`EstimateReport`. :func:`write_estimate`
-turns a report into the estimate stage's record entries; the flow's ``stage_estimate`` calls
-both.
+:func:`estimate_design` synthesises the generated top (``hw.lif.network.Network`` or
+``hw.conv.conv_network.ConvNetwork``) for each target, measures its Fmax and that of its first
+core on the iCE40 UP5K and the ECP5-25F (``hw.common.fpga.measure_fmax``), and puts the
+analytic figures of ``hw.lif.estimate`` and ``hw.lif.estimate_timing`` (dense) or
+``hw.conv.resources`` (conv networks, per core too) beside them in an :class:`EstimateReport`;
+:func:`core_cycles_per_sample` is the per-core cycle model the verify stage reports.
+:func:`estimate_entries` turns a report into the estimate stage's record entries; the flow's
+``stage_estimate`` calls both.
 """
 
 from __future__ import annotations
@@ -87,14 +89,15 @@ class EstimateReport:
     resources : Mapping[Target, ResourceCounts]
         Yosys counts of ``hw.lif.network.Network(config)`` per target.
     analytic : Mapping[Target, ResourceCounts]
-        ``hw.lif.estimate.estimate_network`` per target.
+        ``hw.lif.estimate.estimate_network`` (or ``hw.conv.resources.estimate_conv_network``)
+        per target.
     fmax_network : Mapping[Target, FmaxResult]
         The whole network in ``hw.common.harness.FmaxHarness`` (ICE40: UP5K, ECP5: 25F).
     fmax_core : Mapping[Target, FmaxResult]
         The first LIF core in the harness.
     cycles_per_step : int or None
         Cycles of one dense, spike-free timestep summed over the cores (``None`` for a network
-        with conv cores: no analytic model of them yet).
+        with conv cores, whose cycles depend on the events: ``core_cycles_per_sample``).
     synops_per_cycle : float or None
         ``hw.lif.estimate.network_synops_per_cycle`` (``None`` as ``cycles_per_step``).
     design : str
@@ -265,14 +268,16 @@ def estimate_design(
 
     The synthesised design is ``hw.lif.network.Network(config)``, the top that
     ``hw.lif.generate`` writes, or for a ``ConvNetworkConfig`` ``hw.conv.conv_network.
-    ConvNetwork(config)``; the analytic numbers (``hw.lif.estimate.estimate_network``) stand
-    beside the Yosys counts of a dense network (conv cores have no analytic model yet: their
-    ``analytic`` is empty).
+    ConvNetwork(config)``; the analytic numbers (``hw.lif.estimate.estimate_network``, or
+    ``hw.conv.resources.estimate_conv_network``) stand beside the Yosys counts, and each
+    core's (``hw.conv.resources.estimate_layer``) in ``layers``.
     With ``pnr``, nextpnr measures, on the iCE40 UP5K and the ECP5-25F among ``targets``, the
     Fmax of the first LIF core and of the whole network, each inside
     ``hw.common.harness.FmaxHarness``. A design that does not fit a part is reported
-    (``fits = False``, utilisation, the reason in ``fmax_notes``), never raised. Tool runs go
-    in parallel threads (``jobs``, default the CPU count).
+    (``fits = False``, utilisation, the reason in ``fmax_notes``), never raised; one whose
+    bare Yosys counts exceed the part is not synthesised again in its harness. Tool runs go
+    in parallel threads (``jobs``, default the CPU count), each harness right after its bare
+    synthesis.
 
     Parameters
     ----------
