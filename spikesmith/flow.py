@@ -505,8 +505,9 @@ def _verify(run: RunFolder, opts: VerifyOptions, *, force: bool) -> Record:
 def _verify_body(run: RunFolder, graph: Any, ds: Dataset,
                  opts: VerifyOptions) -> Callable[[Path], Entries]:
     def body(out: Path) -> Entries:
-        from .compiler.lowering import to_network_params
-        from .hardware import analytic_cycles_per_sample, synaptic_ops, verify_hardware
+        from .compiler.lowering import to_hardware_config, to_network_params
+        from .estimate import core_cycles_per_sample, network_cycles_per_sample
+        from .hardware import layer_summaries, synaptic_ops, verify_hardware
 
         x, y, n_test = _verify_images(ds, opts.samples)
         params = to_network_params(graph)
@@ -519,7 +520,13 @@ def _verify_body(run: RunFolder, graph: Any, ds: Dataset,
         if rep.waveform is not None:
             waveform = f"{_TRACE_DIR}/sample{rep.waveform_sample}.fst"
             rep.waveform.rename(out / waveform)
-        analytic_cps = analytic_cycles_per_sample(graph, params, x[:100])
+        # one golden run: each core's cycles alone per sample, and the network's from them
+        # (as spikesmith.hardware.analytic_cycles_per_sample)
+        config = to_hardware_config(graph)
+        per_core = core_cycles_per_sample(config, params, x[:100])
+        analytic_cps = network_cycles_per_sample(config, per_core)
+        means = iter(per_core.mean(axis=0).tolist())
+        layer_cycles = [next(means) if "core" in ly else None for ly in layer_summaries(graph)]
         synops = synaptic_ops(params, x) / rep.total_cycles if rep.total_cycles else 0.0
         acc_hw = float(np.mean(np.asarray(rep.rtl_predictions)[:n_test] == y[:n_test]))
         result = {
@@ -529,6 +536,7 @@ def _verify_body(run: RunFolder, graph: Any, ds: Dataset,
             "test_samples": n_test, "accuracy_hardware": acc_hw,
             "cycles_per_sample_analytic": analytic_cps, "synops_per_cycle": synops,
             "waveform": waveform, "cycle_model": _cycle_model_note(params),
+            "layer_cycles_per_sample_analytic": layer_cycles,
         }
         return result, _verify_summary(result)
     return body
@@ -559,6 +567,9 @@ def _verify_summary(r: dict[str, Any]) -> dict[str, Any]:
         "cycles_per_sample": cps,
         "synops_per_cycle": {"measured": r["synops_per_cycle"]},
         "cycles_per_sample_analytic": analytic_entry,
+        **({"layers": [{} if c is None else {"analytic_cycles_per_sample": c}
+                       for c in r["layer_cycles_per_sample_analytic"]]}
+           if r.get("layer_cycles_per_sample_analytic") else {}),
     }
 
 
@@ -578,10 +589,11 @@ def _estimate(run: RunFolder, *, pnr: bool, force: bool, seeds: int = 1) -> Reco
     def body(out: Path) -> Entries:
         from .compiler.lowering import to_hardware_config
         from .estimate import estimate_design, estimate_entries
+        from .hardware import layer_summaries
 
         return estimate_entries(estimate_design(
             to_hardware_config(graph), workdir=run.file(".build") / "synth", pnr=pnr,
-            seeds=tuple(range(1, seeds + 1))))
+            seeds=tuple(range(1, seeds + 1))), layers=layer_summaries(graph))
 
     # one seed keeps the options of records written before seeds could be chosen
     options = {"pnr": pnr, **({"seeds": seeds} if seeds > 1 else {})}

@@ -174,17 +174,34 @@ def _size(v: Any) -> str:
 
 
 def _layer_lines(layers: list[dict[str, Any]], rates: list[float] | None) -> list[str]:
-    """Markdown table of the export stage's layers, with their spike rates."""
+    """Markdown table of the export stage's layers, with their spike rates and, per core, its
+    analytic cycles per sample alone (verify stage) and analytic LUT / FF / BRAM / DSP per
+    target (estimate stage)."""
+    targets = [t for t in TARGETS
+               if any(t in ly.get("analytic_resources", {}) for ly in layers)]
+    head = "".join(f" | {t} LUT / FF / BRAM / DSP" for t in targets)
     lines = ["## Layers", "",
              ("| # | kind | in | out | weight bits | acc bits | core (lanes) "
-              "| spikes / neuron / step |"),
-             "|---|---|---|---|---|---|---|---|"]
+              f"| spikes / neuron / step | cycles / sample (alone){head} |"),
+             "|---|---|---|---|---|---|---|---|---|" + "---|" * len(targets)]
     for k, ly in enumerate(layers):
         core = f"{ly['core']} ({ly['lanes']})" if "core" in ly else "-"
         rate = f"{rates[k]:.4f}" if rates is not None and k < len(rates) else "-"
+        cycles = ly.get("analytic_cycles_per_sample")
+        cells = [f"{cycles:.0f}" if isinstance(cycles, int | float) else "-"]
+        for t in targets:
+            r = ly.get("analytic_resources", {}).get(t)
+            cells.append("-" if r is None else f"{r['lut']} / {r['ff']} / {r['bram']} / "
+                         f"{r['dsp']}")
         lines.append(f"| {k} | {ly['kind']} | {_size(ly['in'])} | {_size(ly['out'])} | "
                      f"{ly.get('weight_bits', '-')} | {ly.get('acc_bits', '-')} | {core} | "
-                     f"{rate} |")
+                     f"{rate} | " + " | ".join(cells) + " |")
+    if targets or any("analytic_cycles_per_sample" in ly for ly in layers):
+        lines += ["", ("Per core: cycles per sample of the core alone (input always valid, "
+                       "output always ready; cycle model of `hw.conv.cycles` / "
+                       "`hw.lif.estimate`, mean of the first 100 verified samples) and its "
+                       "analytic resources (`hw.conv.resources`, `hw.lif.estimate`); a pooling "
+                       "runs inside the conv core before it.")]
     return [*lines, ""]
 
 

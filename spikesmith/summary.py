@@ -20,12 +20,23 @@ __all__ = ["build_summary", "deep_merge", "not_current"]
 
 
 def deep_merge(into: dict[str, Any], new: dict[str, Any]) -> None:
-    """Merge ``new`` into ``into``, recursing into nested objects."""
+    """Merge ``new`` into ``into``, recursing into nested objects and into lists of objects of
+    the same length, element by element (the per-layer records that several stages add to)."""
     for k, v in new.items():
-        if isinstance(v, dict) and isinstance(into.get(k), dict):
-            deep_merge(into[k], v)
+        old = into.get(k)
+        if isinstance(v, dict) and isinstance(old, dict):
+            deep_merge(old, v)
+        elif _object_lists(old, v):
+            for a, b in zip(old, v, strict=True):
+                deep_merge(a, b)
         else:
             into[k] = v
+
+
+def _object_lists(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are lists of objects of the same length."""
+    return (isinstance(a, list) and isinstance(b, list) and len(a) == len(b)
+            and all(isinstance(x, dict) for x in (*a, *b)))
 
 
 def not_current(summary: dict[str, Any]) -> dict[str, str]:

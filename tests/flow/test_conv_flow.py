@@ -45,6 +45,13 @@ def test_conv_network_is_trained_exported_and_bit_exact(conv_run):
     assert "CONV" in (conv_run / "network.ir").read_text()
     assert s["stages"]["verify"] == "current" and s["synops_per_cycle"]["measured"] > 0
     assert "Bit-exact verification" in (conv_run / "report.md").read_text()
+    # per core: its cycles alone; the network's model is the slowest core's
+    kinds = [ly["kind"] for ly in s["layers"]]
+    assert kinds == ["conv", "pool", "dense", "dense"]
+    cycles = [ly.get("analytic_cycles_per_sample") for ly in s["layers"]]
+    assert cycles[1] is None and all(c > 0 for k, c in enumerate(cycles) if k != 1)
+    assert max(c for c in cycles if c is not None) == pytest.approx(
+        s["cycles_per_sample_analytic"]["value"])
 
 
 def test_an_edited_conv_weight_is_caught(conv_run, tmp_path):

