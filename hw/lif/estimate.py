@@ -90,6 +90,9 @@ class MemoryShape:
         Registered read port (block RAM capable); ``False`` for an asynchronous read.
     transparent : bool
         The read port returns data written in the same cycle.
+    block : bool
+        Synthesis is told to use block RAM (a ``rom_style``/``ram_style`` attribute): only
+        the block options are priced (``sync_read`` must hold).
     """
 
     name: str
@@ -98,6 +101,7 @@ class MemoryShape:
     rom: bool = False
     sync_read: bool = True
     transparent: bool = False
+    block: bool = False
 
     @property
     def bits(self) -> int:
@@ -214,6 +218,8 @@ def map_memory(memory: MemoryShape, *, target: Target) -> MemoryMapping:
             ff = w if memory.sync_read else 0
             mapping = MemoryMapping(memory, "distributed", 0, units * sites + mux, ff)
             options.append((units * cost, 1, mapping))
+    if memory.block and memory.sync_read:
+        options = [o for o in options if o[2].kind == "block"]
     return min(options, key=lambda o: (o[0], o[1]))[2]
 
 
@@ -221,7 +227,8 @@ def core_memories(config: LIFCoreConfig) -> tuple[MemoryShape, ...]:
     """Return the memories that ``LIFCore(config)`` instantiates."""
     p, groups = config.lanes, config.groups
     return (
-        MemoryShape("weights", max(2, config.n_in * groups), p * config.weight_bits, rom=True),
+        MemoryShape("weights", config.weight_words, p * config.weight_bits, rom=True,
+                    block=config.weights_in_block),
         # not transparent, but a read returns the old word on a same-address write, which Yosys
         # prices on a block like a transparent port (a bypass of the port's width)
         MemoryShape("state", max(2, groups), p * config.state_bits, transparent=True),
@@ -260,11 +267,12 @@ def _logic_features(config: LIFCoreConfig) -> _Features:
     value_bits = ib if ib > 1 else 0
     fifo_bits = 3 * max(1, groups.bit_length())
     sub = 2 if config.lif.reset is ResetMode.SUBTRACT else 1
+    forwards = {1: 2, 2: 1}.get(groups, 0)  # S2 operand selects (``LIFCore._products``)
     registers = (
         (1 + addr_bits + gbits + value_bits)  # S0
         + (1 + gbits + value_bits)  # S1
-        + (1 + gbits + p * prod_bits + 2)  # S2 (and its two forwarding selects)
-        + (1 + gbits + 2 * p * sb)  # S3 valid, group, sum and the sum written before
+        + (1 + gbits + p * prod_bits + forwards)  # S2 (and its forwarding selects)
+        + (1 + gbits + p * sb * (1 + (groups <= 2)))  # S3 valid, group, sum (and the last)
         + 5 * (1 + gbits)  # N0..N4 valid and group
         + p * mb * (2 + sub)  # N2 u, N3 u (and u - threshold), N4 v
         + 3 * p + 1  # lane mask, fire, spikes, any

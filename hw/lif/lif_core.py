@@ -66,7 +66,7 @@ from ..common.streams import (
     spike_event_layout,
 )
 from .config import LIFCoreConfig
-from .neuron import after_reset, fires, leaked, reset_subtracted, saturate_membrane
+from .neuron import after_reset, leaked, reset_subtracted, saturate_membrane
 
 __all__ = ["LIFCore", "pack_weight_words"]
 
@@ -314,7 +314,8 @@ class LIFCore(wiring.Component):
         wb, sb = cfg.weight_bits, self.state_bits
         gbits = index_bits(g_n)
         m.submodules.weights = weights = Memory(
-            shape=unsigned(p * wb), depth=max(2, cfg.n_in * g_n), init=pack_weight_words(cfg))
+            shape=unsigned(p * wb), depth=cfg.weight_words, init=pack_weight_words(cfg),
+            attrs={"rom_style": "block"} if cfg.weights_in_block else None)
         m.submodules.state = state = Memory(shape=unsigned(p * sb), depth=max(2, g_n), init=[])
         w_rd = weights.read_port()
         s_wr = state.write_port()
@@ -357,12 +358,13 @@ class LIFCore(wiring.Component):
             w_lane = w_rd.data[j * wb:(j + 1) * wb].as_signed()
             prod = w_lane * r.s1_value if cfg.input_bits > 1 else w_lane
             m.d.sync += r.s2_prod[j].eq(prod if shift is None else prod << shift)
-        m.d.sync += [
-            r.s2_valid.eq(r.s1_valid), r.s2_g.eq(r.s1_g),
-            # the item now at S2 (S3) is at S3 (written) when this one reaches S2
-            r.s2_fw3.eq(r.s2_valid & (r.s2_g == r.s1_g)),
-            r.s2_fw4.eq(r.s3_valid & (r.s3_g == r.s1_g)),
-        ]
+        m.d.sync += [r.s2_valid.eq(r.s1_valid), r.s2_g.eq(r.s1_g)]
+        # the item now at S2 (S3) is at S3 (written) when this one reaches S2; items one
+        # (two) apart share a group only for G = 1 (G <= 2), so larger G needs no forwarding
+        if self.groups == 1:
+            m.d.sync += [r.s2_fw3.eq(r.s2_valid), r.s2_fw4.eq(r.s3_valid)]
+        elif self.groups == 2:
+            m.d.sync += r.s2_fw4.eq(r.s3_valid & (r.s3_g == r.s1_g))
 
     def _input_shift(self, m: Module, r: _Registers) -> Signal | None:
         """The ROM of the per-timestep input shift table ``e[t]`` read at the timestep being
@@ -387,8 +389,13 @@ class LIFCore(wiring.Component):
         m.d.sync += [r.s3_valid.eq(r.s2_valid), r.s3_g.eq(r.s2_g)]
         for j in range(p):
             lane = s_rd.data[j * sb:(j + 1) * sb].as_signed()
-            operand = Mux(r.s2_fw3, r.s3_sum[j], Mux(r.s2_fw4, r.s4_sum[j], lane))
-            m.d.sync += [r.s3_sum[j].eq(operand + r.s2_prod[j]), r.s4_sum[j].eq(r.s3_sum[j])]
+            operand = lane
+            if self.groups <= 2:
+                operand = Mux(r.s2_fw4, r.s4_sum[j], operand)
+                m.d.sync += r.s4_sum[j].eq(r.s3_sum[j])
+            if self.groups == 1:
+                operand = Mux(r.s2_fw3, r.s3_sum[j], operand)
+            m.d.sync += r.s3_sum[j].eq(operand + r.s2_prod[j])
 
     def _state_ports(self, m: Module, r: _Registers, s_rd, s_wr) -> None:
         """The state memory's ports: the clear's zeros; S1 read and S3 write while
@@ -455,12 +462,11 @@ class LIFCore(wiring.Component):
         p, lif = self._config.lanes, self._config.lif
         m.d.sync += [r.n3_valid.eq(r.n2_valid), r.n3_g.eq(r.n2_g)]
         for j in range(p):
-            m.d.sync += [
-                r.n3_fire[j].eq(fires(r.n2_u[j], lif) & r.n2_lanes[j]),
-                r.n3_u[j].eq(r.n2_u[j]),
-            ]
+            # one carry chain: u - threshold, exact one bit wider, is >= 0 iff u fires
+            diff = reset_subtracted(r.n2_u[j], lif)
+            m.d.sync += [r.n3_fire[j].eq(~diff[-1] & r.n2_lanes[j]), r.n3_u[j].eq(r.n2_u[j])]
             if lif.reset is ResetMode.SUBTRACT:
-                m.d.sync += r.n3_sub[j].eq(reset_subtracted(r.n2_u[j], lif))
+                m.d.sync += r.n3_sub[j].eq(diff)
 
     def _reset(self, m: Module, r: _Registers) -> None:
         """N3: the reset mux (``sim.lif.reset``); the spike mask, "any spike" and "at most one
