@@ -37,7 +37,8 @@ Logic
 Cycles
     :func:`timestep_cycles` is the exact schedule of ``LIFCore`` with the input always valid
     and the output always ready: ``G = ceil(n_out / P)`` cycles per input event, a 4-cycle
-    accumulate drain, a ``G``-cycle neuron pass with a 5-stage pipeline, and an output
+    accumulate drain, a ``G * P``-cycle neuron pass (one neuron per cycle) with a 5-stage
+    pipeline, and an output
     serialiser that sends one spike per cycle and overlaps with the pass.
 """
 
@@ -251,11 +252,11 @@ class _Features:
 def _logic_features(config: LIFCoreConfig) -> _Features:
     """Register count and LUT cost terms of the core's pipeline (``hw.lif.lif_core``).
 
-    The LUT terms are ``(1, P * state_bits, P * membrane_bits, control_bits)``: a fixed part
+    The LUT terms are ``(1, P * state_bits, membrane_bits, control_bits)``: a fixed part
     (stream handshakes, phase flags), the per-lane logic as wide as the state (accumulate adder,
-    forwarding multiplexer, saturation compares, write-data multiplexer), the per-lane logic
-    as wide as the membrane (fire compare, reset subtract and multiplexer, leak subtract) and
-    the counters and comparators of group indices and addresses.
+    write-data multiplexer, the neuron pass's lane multiplexer), the one neuron unit of the
+    pass (saturation, reset subtract and multiplexer, leak subtract) and the counters and
+    comparators of group indices and addresses.
     """
     p, groups = config.lanes, config.groups
     gbits = index_bits(groups)
@@ -267,22 +268,23 @@ def _logic_features(config: LIFCoreConfig) -> _Features:
     value_bits = ib if ib > 1 else 0
     fifo_bits = 3 * max(1, groups.bit_length())
     sub = 2 if config.lif.reset is ResetMode.SUBTRACT else 1
-    forwards = {1: 2, 2: 1}.get(groups, 0)  # S2 operand selects (``LIFCore._products``)
+    forwards = 1 if groups == 1 else 0  # S2 operand select (``LIFCore._products``)
+    jbits = index_bits(p)
     registers = (
         (1 + addr_bits + gbits + value_bits)  # S0
         + (1 + gbits + value_bits)  # S1
         + (1 + gbits + p * prod_bits + forwards)  # S2 (and its forwarding selects)
-        + (1 + gbits + p * sb * (1 + (groups <= 2)))  # S3 valid, group, sum (and the last)
-        + 5 * (1 + gbits)  # N0..N4 valid and group
-        + p * mb * (2 + sub)  # N2 u, N3 u (and u - threshold), N4 v
-        + 3 * p + 1  # lane mask, fire, spikes, any
+        + (1 + gbits + p * sb)  # S3 valid, group, sum
+        + 5 * (1 + gbits + jbits)  # N0..N4 valid, group and lane
+        + mb * (1 + sub) + p * mb  # N2 u, N3 u (and u - threshold), N4 membranes of a group
+        + p + 5  # real neuron, fire, the group's spikes, any, at most one, last lane
         + 6 + gbits  # phase flags, clear counter
         + p + gbits  # serialiser
         + fifo_bits
     )
     control = addr_bits + 8 * gbits + p * gbits
     muls = p if ib > 1 else 0
-    return _Features(registers, (1.0, p * sb, p * mb, control), muls, (wb, ib + 1))
+    return _Features(registers, (1.0, p * sb, mb, control), muls, (wb, ib + 1))
 
 
 #: Per-target LUT cost per term of :func:`_logic_features` (all >= 0) and flip-flops beyond
@@ -390,9 +392,10 @@ def timestep_cycles(
 
     Schedule (``G`` groups; ``E`` events): events are accepted every ``G`` cycles and the
     marker on the cycle of the last weight read, cycle ``E*G``; the accumulate pipeline
-    drains by ``D = E*G + 4`` (``D = 1`` when ``E = 0``); the neuron pass reads group ``g`` on
-    cycle ``D + 1 + g`` and its 5-stage pipeline empties on ``D + G + 5``. The spike mask of
-    group ``g`` reaches the serialiser on cycle ``D + 7 + g`` at the earliest, which sends one
+    drains by ``D = E*G + 4`` (``D = 1`` when ``E = 0``); the neuron pass takes one neuron
+    per cycle, lane ``j`` of group ``g`` on cycle ``D + 1 + g*P + j``, and its 5-stage
+    pipeline empties on ``D + G*P + 5``. The spike mask of group ``g`` reaches the serialiser
+    on cycle ``D + 7 + g*P + P - 1`` at the earliest, which sends one
     spike per cycle; the marker goes on the first cycle with both the pass and the serialiser
     done.
 
@@ -415,7 +418,7 @@ def timestep_cycles(
         raise ValueError(f"events must be a non-negative integer, not {events!r}")
     p, groups = config.lanes, config.groups
     drained = int(events) * groups + 4 if events else 1
-    done = drained + groups + 5
+    done = drained + groups * p + 5
     if spikes is not None:
         s = np.asarray(spikes).astype(bool).ravel()
         if s.size != config.n_out:
@@ -427,7 +430,7 @@ def timestep_cycles(
         for g, k in enumerate(per_group):
             if k == 0:
                 continue
-            start = drained + 7 + g
+            start = drained + 7 + g * p + p - 1
             if last_sent is not None:
                 start = max(start, last_sent + 1)
             last_sent = start + int(k) - 1
