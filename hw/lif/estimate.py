@@ -24,6 +24,10 @@ Memories
     * soft logic: 1 per bit for a RAM, 1/64 per bit for a ROM. A tie between logic and a block
       goes to the block for a ROM and to logic for a RAM (what Yosys 0.70 did on the
       calibration set).
+    * a weight ROM of at least ``config.WEIGHT_ROM_BLOCK_DEPTH`` words carries a
+      ``rom_style = "block"`` attribute: only the block options are priced.
+    * the state read of a core with ``G <= 2`` is transparent: off block RAM it registers
+      its address, not its data.
 
 Logic
     LUTs and flip-flops outside the memories are a linear function of the datapath widths:
@@ -94,6 +98,9 @@ class MemoryShape:
     block : bool
         Synthesis is told to use block RAM (a ``rom_style``/``ram_style`` attribute): only
         the block options are priced (``sync_read`` must hold).
+    address_register : bool
+        Off block RAM, the synchronous read registers its address instead of its data (Yosys
+        does so for a read port transparent to the write port).
     """
 
     name: str
@@ -103,6 +110,7 @@ class MemoryShape:
     sync_read: bool = True
     transparent: bool = False
     block: bool = False
+    address_register: bool = False
 
     @property
     def bits(self) -> int:
@@ -196,11 +204,14 @@ def map_memory(memory: MemoryShape, *, target: Target) -> MemoryMapping:
     d, w = memory.depth, memory.width
     options: list[tuple[float, int, MemoryMapping]] = []
     logic_cost = memory.bits * (_ROM_LOGIC_COST if memory.rom else _RAM_LOGIC_COST)
+    read_reg = 0
+    if memory.sync_read:
+        read_reg = max(1, (d - 1).bit_length()) if memory.address_register else w
     if memory.rom:
         logic = MemoryMapping(memory, "logic", 0, _rom_luts(d, w, target), w)
     else:
         # every word in flip-flops; a synchronous read port adds its output register
-        ff = memory.bits + (w if memory.sync_read else 0)
+        ff = memory.bits + read_reg
         logic = MemoryMapping(memory, "logic", 0, _mux_luts(d, w, target) + w, ff)
     # tie-break: a ROM prefers the block (rank 0 < 1), a RAM prefers logic
     options.append((logic_cost, 1 if memory.rom else 0, logic))
@@ -216,8 +227,7 @@ def map_memory(memory: MemoryShape, *, target: Target) -> MemoryMapping:
         for depth, width, cost, sites in _DISTRIBUTED[target]:
             units = math.ceil(d / depth) * math.ceil(w / width)
             mux = _mux_luts(math.ceil(d / depth), w, target)
-            ff = w if memory.sync_read else 0
-            mapping = MemoryMapping(memory, "distributed", 0, units * sites + mux, ff)
+            mapping = MemoryMapping(memory, "distributed", 0, units * sites + mux, read_reg)
             options.append((units * cost, 1, mapping))
     if memory.block and memory.sync_read:
         options = [o for o in options if o[2].kind == "block"]
@@ -232,7 +242,8 @@ def core_memories(config: LIFCoreConfig) -> tuple[MemoryShape, ...]:
                     block=config.weights_in_block),
         # not transparent, but a read returns the old word on a same-address write, which Yosys
         # prices on a block like a transparent port (a bypass of the port's width)
-        MemoryShape("state", max(2, groups), p * config.state_bits, transparent=True),
+        MemoryShape("state", max(2, groups), p * config.state_bits, transparent=True,
+                    address_register=groups <= 2),
         MemoryShape("spike_fifo", groups, p + index_bits(groups) + 1, sync_read=False),
     )
 
@@ -291,11 +302,11 @@ def _logic_features(config: LIFCoreConfig) -> _Features:
 #: the counted registers. Fitted by ``benchmarks/calibrate_estimate.py`` (non-negative least
 #: squares on Yosys 0.70 runs; see ``docs/estimates.md``).
 _LUT_FIT: dict[Target, tuple[float, float, float, float]] = {
-    Target.ICE40: (18.046, 0.0, 7.635, 3.016),
-    Target.ECP5: (0.0, 0.0, 8.299, 3.566),
-    Target.XC7: (64.277, 0.0, 5.586, 1.016),
+    Target.ICE40: (0.0, 2.590, 3.660, 2.737),
+    Target.ECP5: (0.0, 3.743, 7.648, 2.538),
+    Target.XC7: (81.067, 2.795, 0.0, 0.254),
 }
-_FF_FIT: dict[Target, float] = {Target.ICE40: -12.0, Target.ECP5: -10.0, Target.XC7: -10.0}
+_FF_FIT: dict[Target, float] = {Target.ICE40: 0.0, Target.ECP5: -2.0, Target.XC7: -2.0}
 
 # Widest multiplier operands one DSP block takes (iCE40 SB_MAC16 16x16, ECP5 18x18,
 # DSP48E1 25x18); Yosys maps a multiply to a DSP when both operands fit and the product is
