@@ -19,7 +19,13 @@ from spikesmith.sim.lif import LIFParams
 from spikesmith.sim.limits import ACC_BITS, LANES, TIMESTEPS
 from spikesmith.sim.network import DenseLayer
 
-__all__ = ["LIFCoreConfig", "NetworkConfig"]
+__all__ = ["WEIGHT_ROM_BLOCK_DEPTH", "LIFCoreConfig", "NetworkConfig"]
+
+#: Weight ROMs of at least this many words are placed in block RAM (a ``rom_style`` attribute
+#: for synthesis): in soft logic each output bit of a ROM ``2**k`` words deep is a ``k``-input
+#: function, several LUT4 per bit from 32 words on (Yosys 0.70 kept a 64-word, 64-bit ROM in
+#: 264 ECP5 LUT4 and 64 flip-flops, which two DP16KD hold).
+WEIGHT_ROM_BLOCK_DEPTH = 32
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -99,6 +105,16 @@ class LIFCoreConfig:
         """Neuron groups ``G = ceil(n_out / lanes)``: the cycles the core spends per input event
         (each group of ``lanes`` neurons shares one weight word and one state word)."""
         return -(-self.n_out // self.lanes)
+
+    @property
+    def weight_words(self) -> int:
+        """Words of the weight ROM: ``n_in * G`` (at least 2)."""
+        return max(2, self.n_in * self.groups)
+
+    @property
+    def weights_in_block(self) -> bool:
+        """Whether the weight ROM is placed in block RAM (``WEIGHT_ROM_BLOCK_DEPTH``)."""
+        return self.weight_words >= WEIGHT_ROM_BLOCK_DEPTH
 
     @property
     def state_bits(self) -> int:

@@ -24,6 +24,10 @@ Memories
     * soft logic: 1 per bit for a RAM, 1/64 per bit for a ROM. A tie between logic and a block
       goes to the block for a ROM and to logic for a RAM (what Yosys 0.70 did on the
       calibration set).
+    * a weight ROM of at least ``config.WEIGHT_ROM_BLOCK_DEPTH`` words carries a
+      ``rom_style = "block"`` attribute: only the block options are priced.
+    * the state read of a core with ``G <= 2`` is transparent: off block RAM it registers
+      its address, not its data.
 
 Logic
     LUTs and flip-flops outside the memories are a linear function of the datapath widths:
@@ -37,7 +41,8 @@ Logic
 Cycles
     :func:`timestep_cycles` is the exact schedule of ``LIFCore`` with the input always valid
     and the output always ready: ``G = ceil(n_out / P)`` cycles per input event, a 4-cycle
-    accumulate drain, a ``G``-cycle neuron pass with a 5-stage pipeline, and an output
+    accumulate drain, a ``G * P``-cycle neuron pass (one neuron per cycle) with a 5-stage
+    pipeline, and an output
     serialiser that sends one spike per cycle and overlaps with the pass.
 """
 
@@ -90,6 +95,12 @@ class MemoryShape:
         Registered read port (block RAM capable); ``False`` for an asynchronous read.
     transparent : bool
         The read port returns data written in the same cycle.
+    block : bool
+        Synthesis is told to use block RAM (a ``rom_style``/``ram_style`` attribute): only
+        the block options are priced (``sync_read`` must hold).
+    address_register : bool
+        Off block RAM, the synchronous read registers its address instead of its data (Yosys
+        does so for a read port transparent to the write port).
     """
 
     name: str
@@ -98,6 +109,8 @@ class MemoryShape:
     rom: bool = False
     sync_read: bool = True
     transparent: bool = False
+    block: bool = False
+    address_register: bool = False
 
     @property
     def bits(self) -> int:
@@ -191,11 +204,14 @@ def map_memory(memory: MemoryShape, *, target: Target) -> MemoryMapping:
     d, w = memory.depth, memory.width
     options: list[tuple[float, int, MemoryMapping]] = []
     logic_cost = memory.bits * (_ROM_LOGIC_COST if memory.rom else _RAM_LOGIC_COST)
+    read_reg = 0
+    if memory.sync_read:
+        read_reg = max(1, (d - 1).bit_length()) if memory.address_register else w
     if memory.rom:
         logic = MemoryMapping(memory, "logic", 0, _rom_luts(d, w, target), w)
     else:
         # every word in flip-flops; a synchronous read port adds its output register
-        ff = memory.bits + (w if memory.sync_read else 0)
+        ff = memory.bits + read_reg
         logic = MemoryMapping(memory, "logic", 0, _mux_luts(d, w, target) + w, ff)
     # tie-break: a ROM prefers the block (rank 0 < 1), a RAM prefers logic
     options.append((logic_cost, 1 if memory.rom else 0, logic))
@@ -211,9 +227,10 @@ def map_memory(memory: MemoryShape, *, target: Target) -> MemoryMapping:
         for depth, width, cost, sites in _DISTRIBUTED[target]:
             units = math.ceil(d / depth) * math.ceil(w / width)
             mux = _mux_luts(math.ceil(d / depth), w, target)
-            ff = w if memory.sync_read else 0
-            mapping = MemoryMapping(memory, "distributed", 0, units * sites + mux, ff)
+            mapping = MemoryMapping(memory, "distributed", 0, units * sites + mux, read_reg)
             options.append((units * cost, 1, mapping))
+    if memory.block and memory.sync_read:
+        options = [o for o in options if o[2].kind == "block"]
     return min(options, key=lambda o: (o[0], o[1]))[2]
 
 
@@ -221,10 +238,12 @@ def core_memories(config: LIFCoreConfig) -> tuple[MemoryShape, ...]:
     """Return the memories that ``LIFCore(config)`` instantiates."""
     p, groups = config.lanes, config.groups
     return (
-        MemoryShape("weights", max(2, config.n_in * groups), p * config.weight_bits, rom=True),
+        MemoryShape("weights", config.weight_words, p * config.weight_bits, rom=True,
+                    block=config.weights_in_block),
         # not transparent, but a read returns the old word on a same-address write, which Yosys
         # prices on a block like a transparent port (a bypass of the port's width)
-        MemoryShape("state", max(2, groups), p * config.state_bits, transparent=True),
+        MemoryShape("state", max(2, groups), p * config.state_bits, transparent=True,
+                    address_register=groups <= 2),
         MemoryShape("spike_fifo", groups, p + index_bits(groups) + 1, sync_read=False),
     )
 
@@ -244,11 +263,11 @@ class _Features:
 def _logic_features(config: LIFCoreConfig) -> _Features:
     """Register count and LUT cost terms of the core's pipeline (``hw.lif.lif_core``).
 
-    The LUT terms are ``(1, P * state_bits, P * membrane_bits, control_bits)``: a fixed part
+    The LUT terms are ``(1, P * state_bits, membrane_bits, control_bits)``: a fixed part
     (stream handshakes, phase flags), the per-lane logic as wide as the state (accumulate adder,
-    forwarding multiplexer, saturation compares, write-data multiplexer), the per-lane logic
-    as wide as the membrane (fire compare, reset subtract and multiplexer, leak subtract) and
-    the counters and comparators of group indices and addresses.
+    write-data multiplexer, the neuron pass's lane multiplexer), the one neuron unit of the
+    pass (saturation, reset subtract and multiplexer, leak subtract) and the counters and
+    comparators of group indices and addresses.
     """
     p, groups = config.lanes, config.groups
     gbits = index_bits(groups)
@@ -260,32 +279,34 @@ def _logic_features(config: LIFCoreConfig) -> _Features:
     value_bits = ib if ib > 1 else 0
     fifo_bits = 3 * max(1, groups.bit_length())
     sub = 2 if config.lif.reset is ResetMode.SUBTRACT else 1
+    forwards = 1 if groups == 1 else 0  # S2 operand select (``LIFCore._products``)
+    jbits = index_bits(p)
     registers = (
         (1 + addr_bits + gbits + value_bits)  # S0
         + (1 + gbits + value_bits)  # S1
-        + (1 + gbits + p * prod_bits + 2)  # S2 (and its two forwarding selects)
-        + (1 + gbits + 2 * p * sb)  # S3 valid, group, sum and the sum written before
-        + 5 * (1 + gbits)  # N0..N4 valid and group
-        + p * mb * (2 + sub)  # N2 u, N3 u (and u - threshold), N4 v
-        + 3 * p + 1  # lane mask, fire, spikes, any
+        + (1 + gbits + p * prod_bits + forwards)  # S2 (and its forwarding selects)
+        + (1 + gbits + p * sb)  # S3 valid, group, sum
+        + 5 * (1 + gbits + jbits)  # N0..N4 valid, group and lane
+        + mb * (1 + sub) + p * mb  # N2 u, N3 u (and u - threshold), N4 membranes of a group
+        + p + 5  # real neuron, fire, the group's spikes, any, at most one, last lane
         + 6 + gbits  # phase flags, clear counter
         + p + gbits  # serialiser
         + fifo_bits
     )
     control = addr_bits + 8 * gbits + p * gbits
     muls = p if ib > 1 else 0
-    return _Features(registers, (1.0, p * sb, p * mb, control), muls, (wb, ib + 1))
+    return _Features(registers, (1.0, p * sb, mb, control), muls, (wb, ib + 1))
 
 
 #: Per-target LUT cost per term of :func:`_logic_features` (all >= 0) and flip-flops beyond
 #: the counted registers. Fitted by ``benchmarks/calibrate_estimate.py`` (non-negative least
 #: squares on Yosys 0.70 runs; see ``docs/estimates.md``).
 _LUT_FIT: dict[Target, tuple[float, float, float, float]] = {
-    Target.ICE40: (18.046, 0.0, 7.635, 3.016),
-    Target.ECP5: (0.0, 0.0, 8.299, 3.566),
-    Target.XC7: (64.277, 0.0, 5.586, 1.016),
+    Target.ICE40: (0.0, 2.590, 3.660, 2.737),
+    Target.ECP5: (0.0, 3.743, 7.648, 2.538),
+    Target.XC7: (81.067, 2.795, 0.0, 0.254),
 }
-_FF_FIT: dict[Target, float] = {Target.ICE40: -12.0, Target.ECP5: -10.0, Target.XC7: -10.0}
+_FF_FIT: dict[Target, float] = {Target.ICE40: 0.0, Target.ECP5: -2.0, Target.XC7: -2.0}
 
 # Widest multiplier operands one DSP block takes (iCE40 SB_MAC16 16x16, ECP5 18x18,
 # DSP48E1 25x18); Yosys maps a multiply to a DSP when both operands fit and the product is
@@ -382,9 +403,10 @@ def timestep_cycles(
 
     Schedule (``G`` groups; ``E`` events): events are accepted every ``G`` cycles and the
     marker on the cycle of the last weight read, cycle ``E*G``; the accumulate pipeline
-    drains by ``D = E*G + 4`` (``D = 1`` when ``E = 0``); the neuron pass reads group ``g`` on
-    cycle ``D + 1 + g`` and its 5-stage pipeline empties on ``D + G + 5``. The spike mask of
-    group ``g`` reaches the serialiser on cycle ``D + 7 + g`` at the earliest, which sends one
+    drains by ``D = E*G + 4`` (``D = 1`` when ``E = 0``); the neuron pass takes one neuron
+    per cycle, lane ``j`` of group ``g`` on cycle ``D + 1 + g*P + j``, and its 5-stage
+    pipeline empties on ``D + G*P + 5``. The spike mask of group ``g`` reaches the serialiser
+    on cycle ``D + 7 + g*P + P - 1`` at the earliest, which sends one
     spike per cycle; the marker goes on the first cycle with both the pass and the serialiser
     done.
 
@@ -407,7 +429,7 @@ def timestep_cycles(
         raise ValueError(f"events must be a non-negative integer, not {events!r}")
     p, groups = config.lanes, config.groups
     drained = int(events) * groups + 4 if events else 1
-    done = drained + groups + 5
+    done = drained + groups * p + 5
     if spikes is not None:
         s = np.asarray(spikes).astype(bool).ravel()
         if s.size != config.n_out:
@@ -419,7 +441,7 @@ def timestep_cycles(
         for g, k in enumerate(per_group):
             if k == 0:
                 continue
-            start = drained + 7 + g
+            start = drained + 7 + g * p + p - 1
             if last_sent is not None:
                 start = max(start, last_sent + 1)
             last_sent = start + int(k) - 1

@@ -68,25 +68,26 @@ def _levels(inputs: int, k: int) -> int:
 def _core_paths(config: LIFCoreConfig, k: int) -> dict[str, tuple[int, int]]:
     """Register-to-register paths of ``LIFCore(config)``: name -> (LUT levels, carry bits).
 
-    * ``accumulate``: the S3 sum register -> the forwarding mux (3:1, two selects: 5 inputs,
-      two LUT4 levels) -> the adder of ``state_bits`` (one LUT level into the carry chain) ->
-      the S3 sum register.
+    * ``accumulate``: the S3 sum register -> the forwarding mux (2:1, only for ``G = 1``) ->
+      the adder of ``state_bits`` (one LUT level into the carry chain) -> the S3 sum
+      register.
     * ``input_handshake``: ``s0_valid & (s0_g == G-1)`` (``gbits + 1`` inputs) -> ``i.ready``
       (5 terms) -> the accept of an end-of-timestep marker (``valid & ready & eot``) -> the
       ``draining`` enable (2 terms).
-    * ``fire``: ``n2_u >= threshold`` and ``n2_u - threshold``: one LUT level into a
-      membrane-wide carry chain.
-    * ``saturate``: the N1 overflow test on the ``state_bits - membrane_bits + 1`` top bits, then
-      the 3:1 result multiplexer (one more level).
+    * ``fire``: ``n2_u - threshold``, one bit wider (its sign is the spike): one LUT level
+      into a membrane-wide carry chain.
+    * ``saturate``: the N1 lane select (a ``P``:1 multiplexer of the state word, 2:1 per LUT
+      level), the overflow test on the ``state_bits - membrane_bits + 1`` top bits, then the
+      3:1 result multiplexer (one more level).
     """
     gbits = index_bits(config.groups)
     sb, mb = config.state_bits, config.lif.membrane.width
     handshake = sum(_levels(n, k) for n in (gbits + 1, 5, 3, 2))
     return {
-        "accumulate": (2 + 1, sb),
+        "accumulate": ((1 if config.groups == 1 else 0) + 1, sb),
         "input_handshake": (handshake, 0),
-        "fire": (1, mb),
-        "saturate": (_levels(sb - mb + 1, k) + 1, 0),
+        "fire": (1, mb + 1),
+        "saturate": ((config.lanes - 1).bit_length() + _levels(sb - mb + 1, k) + 1, 0),
     }
 
 

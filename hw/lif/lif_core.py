@@ -24,23 +24,29 @@ Accumulate phase (per input event, one group per cycle, ``P`` synaptic operation
     S2  state word arrives; sum = (forwarded or read state) + product, registered
     S3  state write of the registered sum
 
-The state read port is not transparent. An item's read misses the writes of the one or two
-items ahead of it (at S3 and on the read's own clock edge), so S2 takes its operand from the
-S3 sum or the sum written one cycle before when either is for the same group (selects
-registered one stage early from group compares): back-to-back updates of the same group
-(``G`` <= 2, or consecutive events) stay exact without stalls, and the only loop is the S3
-sum register -> one mux -> state-width add -> the S3 sum register.
+An item's read misses the write of the item one ahead of it (at S3) and, unless the read
+port is transparent, that of the item two ahead (on the read's own clock edge). Groups issue
+in the order 0, 1, .., G-1, 0, .., so items one apart share a group only for ``G`` = 1 and
+items two apart only for ``G`` <= 2: for ``G`` <= 2 the state read port is transparent (on
+LUT RAM a registered read address, no bypass logic), and for ``G`` = 1 S2 takes its operand
+from the S3 sum (a select registered one stage early). Back-to-back updates of the same group
+stay exact without stalls, and the only loop is the S3 sum register -> (one mux) ->
+state-width add -> the S3 sum register. The datapath is the only logic per lane.
 
-Neuron pass (after an end-of-timestep marker, once the accumulate pipeline is empty; one group
-per cycle; every stage ends in registers, so no carry chain feeds another)::
+Neuron pass (after an end-of-timestep marker, once the accumulate pipeline is empty; one
+neuron, lane j of group g, per cycle, so the neuron logic exists once, not per lane; every
+stage ends in registers, so no carry chain feeds another)::
 
     N0  read the state of group g
-    N1  saturate to the membrane format (end of sim.lif.charge; an overflow test on the top
-        bits, no compare)
-    N2  fire compare u >= threshold and reset subtract u - threshold, in parallel
-    N3  reset mux (sim.lif.fire, sim.lif.reset); spike mask and "any spike" registered
-    N4  state write leak(v) (0 after a sample's last timestep); readback record;
-        non-zero spike masks queue for the output serialiser (registered write enable)
+    N1  select lane j, saturate to the membrane format (end of sim.lif.charge; an overflow
+        test on the top bits, no compare)
+    N2  reset subtract u - threshold, one bit wider: its sign is the fire compare
+        u >= threshold
+    N3  reset mux (sim.lif.fire, sim.lif.reset) into the group's membrane and spike shift
+        registers; "any spike" and "at most one spike" so far
+    N4  state write leak(v) to lane j only (0 after a sample's last timestep); after lane
+        P-1, the group's readback record, and its spike mask queued for the output
+        serialiser when non-zero
 
 The serialiser emits the spikes of the timestep in ascending neuron order, then the
 end-of-timestep marker (with the ``last`` bit of the marker that closed the timestep).
@@ -58,7 +64,7 @@ from amaranth.lib.wiring import In, Out
 
 from spikesmith.sim.lif import ResetMode
 
-from ..common.bits import at_most_one, at_most_two
+from ..common.bits import at_most_two
 from ..common.streams import (
     current_event_layout,
     index_bits,
@@ -66,7 +72,7 @@ from ..common.streams import (
     spike_event_layout,
 )
 from .config import LIFCoreConfig
-from .neuron import after_reset, fires, leaked, reset_subtracted, saturate_membrane
+from .neuron import after_reset, leaked, reset_subtracted, saturate_membrane
 
 __all__ = ["LIFCore", "pack_weight_words"]
 
@@ -90,6 +96,14 @@ def pack_weight_words(config: LIFCoreConfig) -> list[int]:
                     word |= (int(w[n, i]) & mask) << (j * wb)
             words.append(word)
     return words
+
+
+def _times(value, k: int):
+    """Return ``value * k`` for a constant ``k >= 1`` as a sum of shifts of ``value``: a
+    carry chain per set bit of ``k`` beyond the first, no multiplier (a DSP multiply took
+    3.9 ns of the 1-lane ECP5 core's critical path)."""
+    terms = [value << b for b in range(k.bit_length()) if k >> b & 1]
+    return sum(terms[1:], terms[0])
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -119,31 +133,35 @@ class _Registers:
     s2_g: Signal
     s2_prod: list[Signal]
     s2_fw3: Signal               # operand from s3_sum (same group)
-    s2_fw4: Signal               # operand from s4_sum (same group)
     s3_valid: Signal
     s3_g: Signal
     s3_sum: list[Signal]
-    s4_sum: list[Signal]
-    # neuron pass (N0..N4)
+    # neuron pass (N0..N4), one neuron (group g, lane j) per cycle
     n0_valid: Signal
     n0_g: Signal
+    n0_j: Signal
     n1_valid: Signal
     n1_g: Signal
+    n1_j: Signal
     n2_valid: Signal
     n2_g: Signal
-    n2_lanes: Signal
+    n2_j: Signal
+    n2_real: Signal              # a neuron of the layer, not padding of the last group
     n3_valid: Signal
     n3_g: Signal
+    n3_j: Signal
     n3_fire: Signal
     n4_valid: Signal
     n4_g: Signal
-    n4_spikes: Signal
+    n4_j: Signal
+    n4_last: Signal              # lane P-1: the group's spikes and membranes are complete
+    n4_spikes: Signal            # the group's spikes so far (shift register, lane j on top)
     n4_any: Signal
     n4_single: Signal            # at most one spike in n4_spikes
-    n2_u: list[Signal]
-    n3_u: list[Signal]
-    n3_sub: list[Signal]
-    n4_v: list[Signal]
+    n2_u: Signal
+    n3_u: Signal
+    n3_sub: Signal
+    n4_v: list[Signal]           # the group's membranes so far (shift register)
     # serialiser
     ser_mask: Signal
     ser_base: Signal
@@ -181,21 +199,19 @@ def _registers(cfg: LIFCoreConfig) -> _Registers:
     prod_bits = wb + (cfg.input_bits + 1 if cfg.input_bits > 1 else 0)
     prod_bits += max(cfg.lif.input_shifts, default=0)
     s2_prod = [Signal(signed(prod_bits), name=f"s2_prod{j}") for j in range(p)]
-    s2_fw3, s2_fw4 = Signal(), Signal()
+    s2_fw3 = Signal()
     s3_valid, s3_g = Signal(), Signal(gbits)
     s3_sum = [Signal(signed(sb), name=f"s3_sum{j}") for j in range(p)]
-    s4_sum = [Signal(signed(sb), name=f"s4_sum{j}") for j in range(p)]
 
     # neuron pass registers
-    n0_valid, n0_g = Signal(), Signal(gbits)
-    n1_valid, n1_g = Signal(), Signal(gbits)
-    n2_valid, n2_g, n2_lanes = Signal(), Signal(gbits), Signal(p)
-    n3_valid, n3_g, n3_fire = Signal(), Signal(gbits), Signal(p)
-    n4_valid, n4_g, n4_spikes, n4_any = Signal(), Signal(gbits), Signal(p), Signal()
-    n4_single = Signal()
-    n2_u = [Signal(signed(mb), name=f"n2_u{j}") for j in range(p)]
-    n3_u = [Signal(signed(mb), name=f"n3_u{j}") for j in range(p)]
-    n3_sub = [Signal(signed(mb), name=f"n3_sub{j}") for j in range(p)]
+    jbits = index_bits(p)
+    n0_valid, n0_g, n0_j = Signal(), Signal(gbits), Signal(jbits)
+    n1_valid, n1_g, n1_j = Signal(), Signal(gbits), Signal(jbits)
+    n2_valid, n2_g, n2_j, n2_real = Signal(), Signal(gbits), Signal(jbits), Signal()
+    n3_valid, n3_g, n3_j, n3_fire = Signal(), Signal(gbits), Signal(jbits), Signal()
+    n4_valid, n4_g, n4_j, n4_last = Signal(), Signal(gbits), Signal(jbits), Signal()
+    n4_spikes, n4_any, n4_single = Signal(p), Signal(), Signal()
+    n2_u, n3_u, n3_sub = Signal(signed(mb)), Signal(signed(mb)), Signal(signed(mb))
     n4_v = [Signal(signed(mb), name=f"n4_v{j}") for j in range(p)]
 
     # serialiser
@@ -209,12 +225,13 @@ def _registers(cfg: LIFCoreConfig) -> _Registers:
         flushing=flushing, zeroing=zeroing, zero_g=zero_g,
         s0_valid=s0_valid, s0_addr=s0_addr, s0_g=s0_g, s0_value=s0_value,
         s1_valid=s1_valid, s1_g=s1_g, s1_value=s1_value, s2_valid=s2_valid, s2_g=s2_g,
-        s2_prod=s2_prod, s2_fw3=s2_fw3, s2_fw4=s2_fw4, s3_valid=s3_valid, s3_g=s3_g,
-        s3_sum=s3_sum, s4_sum=s4_sum,
-        n0_valid=n0_valid, n0_g=n0_g, n1_valid=n1_valid, n1_g=n1_g, n2_valid=n2_valid,
-        n2_g=n2_g, n2_lanes=n2_lanes, n3_valid=n3_valid, n3_g=n3_g, n3_fire=n3_fire,
-        n4_valid=n4_valid, n4_g=n4_g, n4_spikes=n4_spikes, n4_any=n4_any,
-        n4_single=n4_single, n2_u=n2_u, n3_u=n3_u, n3_sub=n3_sub, n4_v=n4_v,
+        s2_prod=s2_prod, s2_fw3=s2_fw3, s3_valid=s3_valid, s3_g=s3_g,
+        s3_sum=s3_sum,
+        n0_valid=n0_valid, n0_g=n0_g, n0_j=n0_j, n1_valid=n1_valid, n1_g=n1_g, n1_j=n1_j,
+        n2_valid=n2_valid, n2_g=n2_g, n2_j=n2_j, n2_real=n2_real, n3_valid=n3_valid,
+        n3_g=n3_g, n3_j=n3_j, n3_fire=n3_fire, n4_valid=n4_valid, n4_g=n4_g, n4_j=n4_j,
+        n4_last=n4_last, n4_spikes=n4_spikes, n4_any=n4_any, n4_single=n4_single,
+        n2_u=n2_u, n3_u=n3_u, n3_sub=n3_sub, n4_v=n4_v,
         ser_mask=ser_mask, ser_base=ser_base, ser_empty=ser_empty, ser_single=ser_single,
         ts=Signal(range(max(2, len(cfg.lif.input_shifts)))) if cfg.lif.input_shifts else None)
 
@@ -314,11 +331,13 @@ class LIFCore(wiring.Component):
         wb, sb = cfg.weight_bits, self.state_bits
         gbits = index_bits(g_n)
         m.submodules.weights = weights = Memory(
-            shape=unsigned(p * wb), depth=max(2, cfg.n_in * g_n), init=pack_weight_words(cfg))
+            shape=unsigned(p * wb), depth=cfg.weight_words, init=pack_weight_words(cfg),
+            attrs={"rom_style": "block"} if cfg.weights_in_block else None)
         m.submodules.state = state = Memory(shape=unsigned(p * sb), depth=max(2, g_n), init=[])
         w_rd = weights.read_port()
-        s_wr = state.write_port()
-        s_rd = state.read_port()
+        s_wr = state.write_port(granularity=sb)  # one enable per lane: the pass writes one
+        # G <= 2: an item's read sees the write of the item two ahead (same clock edge)
+        s_rd = state.read_port(transparent_for=(s_wr,) if g_n <= 2 else ())
         m.submodules.spike_fifo = fifo = SyncFIFO(width=p + gbits + 1, depth=g_n)
         return w_rd, s_rd, s_wr, fifo
 
@@ -341,7 +360,7 @@ class LIFCore(wiring.Component):
             with m.Else():
                 m.d.sync += [
                     r.s0_valid.eq(1),
-                    r.s0_addr.eq(self.i.payload.index * g_n),
+                    r.s0_addr.eq(_times(self.i.payload.index, g_n)),
                     r.s0_g.eq(0),
                 ]
                 if cfg.input_bits > 1:
@@ -357,12 +376,11 @@ class LIFCore(wiring.Component):
             w_lane = w_rd.data[j * wb:(j + 1) * wb].as_signed()
             prod = w_lane * r.s1_value if cfg.input_bits > 1 else w_lane
             m.d.sync += r.s2_prod[j].eq(prod if shift is None else prod << shift)
-        m.d.sync += [
-            r.s2_valid.eq(r.s1_valid), r.s2_g.eq(r.s1_g),
-            # the item now at S2 (S3) is at S3 (written) when this one reaches S2
-            r.s2_fw3.eq(r.s2_valid & (r.s2_g == r.s1_g)),
-            r.s2_fw4.eq(r.s3_valid & (r.s3_g == r.s1_g)),
-        ]
+        m.d.sync += [r.s2_valid.eq(r.s1_valid), r.s2_g.eq(r.s1_g)]
+        # the item now at S2 is at S3 (not yet written) when this one reaches S2; items one
+        # apart share a group only for G = 1 (the transparent read covers those two apart)
+        if self.groups == 1:
+            m.d.sync += r.s2_fw3.eq(r.s2_valid)
 
     def _input_shift(self, m: Module, r: _Registers) -> Signal | None:
         """The ROM of the per-timestep input shift table ``e[t]`` read at the timestep being
@@ -387,8 +405,8 @@ class LIFCore(wiring.Component):
         m.d.sync += [r.s3_valid.eq(r.s2_valid), r.s3_g.eq(r.s2_g)]
         for j in range(p):
             lane = s_rd.data[j * sb:(j + 1) * sb].as_signed()
-            operand = Mux(r.s2_fw3, r.s3_sum[j], Mux(r.s2_fw4, r.s4_sum[j], lane))
-            m.d.sync += [r.s3_sum[j].eq(operand + r.s2_prod[j]), r.s4_sum[j].eq(r.s3_sum[j])]
+            operand = Mux(r.s2_fw3, r.s3_sum[j], lane) if self.groups == 1 else lane
+            m.d.sync += r.s3_sum[j].eq(operand + r.s2_prod[j])
 
     def _state_ports(self, m: Module, r: _Registers, s_rd, s_wr) -> None:
         """The state memory's ports: the clear's zeros; S1 read and S3 write while
@@ -405,11 +423,12 @@ class LIFCore(wiring.Component):
                 m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(r.s3_sum[j])
         with m.Else():
             m.d.comb += s_rd.addr.eq(r.n0_g)
-            m.d.comb += [s_wr.addr.eq(r.n4_g), s_wr.en.eq(Mux(r.n4_valid, all_en, 0))]
+            m.d.comb += [s_wr.addr.eq(r.n4_g), s_wr.en.eq(Mux(r.n4_valid, 1 << r.n4_j, 0))]
+            # the next timestep starts from leak(v); a sample's last one leaves v = 0; the
+            # value goes to every lane, the enable picks the neuron's
+            v_next = Mux(r.last_ts, 0, leaked(r.n4_v[-1], lif))
             for j in range(p):
-                # the next timestep starts from leak(v); a sample's last one leaves v = 0
-                m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(
-                    Mux(r.last_ts, 0, leaked(r.n4_v[j], lif)))
+                m.d.comb += s_wr.data[j * sb:(j + 1) * sb].eq(v_next)
 
     def _clear_state(self, m: Module, r: _Registers, in_flight) -> None:
         """``clear`` while idle: write ``v = 0`` to every group, one per cycle."""
@@ -426,65 +445,74 @@ class LIFCore(wiring.Component):
     def _pass_issue(self, m: Module, r: _Registers, in_flight) -> None:
         """Drain the accumulate pipeline, then N0: issue the neuron pass, one group per
         cycle, and start the flush when the last group is issued."""
-        g_n = self.groups
+        g_n, p = self.groups, self._config.lanes
         with m.If(r.draining & ~in_flight):
-            m.d.sync += [r.draining.eq(0), r.passing.eq(1), r.n0_valid.eq(1), r.n0_g.eq(0)]
+            m.d.sync += [r.draining.eq(0), r.passing.eq(1), r.n0_valid.eq(1), r.n0_g.eq(0),
+                         r.n0_j.eq(0)]
         with m.If(r.passing):
-            with m.If(r.n0_g == g_n - 1):
+            lane_last = r.n0_j == p - 1
+            with m.If(lane_last & (r.n0_g == g_n - 1)):
                 m.d.sync += [r.passing.eq(0), r.n0_valid.eq(0), r.flushing.eq(1)]
+            with m.Elif(lane_last):
+                m.d.sync += [r.n0_g.eq(r.n0_g + 1), r.n0_j.eq(0)]
             with m.Else():
-                m.d.sync += r.n0_g.eq(r.n0_g + 1)
+                m.d.sync += r.n0_j.eq(r.n0_j + 1)
 
     def _charge(self, m: Module, r: _Registers, s_rd) -> None:
-        """N1: ``leak(v[t-1]) + I[t]`` arrives and is saturated to the membrane format (the
-        end of ``sim.lif.charge``); the mask of the group's real neurons."""
+        """N1: the group's state word arrives; lane ``j``'s ``leak(v[t-1]) + I[t]`` is
+        selected and saturated to the membrane format (the end of ``sim.lif.charge``); whether
+        ``(g, j)`` is a neuron of the layer."""
         cfg, p, g_n = self._config, self._config.lanes, self.groups
         sb, lif = self.state_bits, self._config.lif
-        m.d.sync += [r.n1_valid.eq(r.n0_valid), r.n1_g.eq(r.n0_g)]
-        m.d.sync += [r.n2_valid.eq(r.n1_valid), r.n2_g.eq(r.n1_g)]
-        for j in range(p):
-            u = s_rd.data[j * sb:(j + 1) * sb].as_signed()
-            m.d.sync += r.n2_u[j].eq(saturate_membrane(u, lif))
+        m.d.sync += [r.n1_valid.eq(r.n0_valid), r.n1_g.eq(r.n0_g), r.n1_j.eq(r.n0_j)]
+        m.d.sync += [r.n2_valid.eq(r.n1_valid), r.n2_g.eq(r.n1_g), r.n2_j.eq(r.n1_j)]
+        u = s_rd.data.word_select(r.n1_j, sb) if p > 1 else s_rd.data
+        m.d.sync += r.n2_u.eq(saturate_membrane(u.as_signed(), lif))
         tail = cfg.n_out - (g_n - 1) * p  # real neurons in the last group
-        ones_p = (1 << p) - 1
-        m.d.sync += r.n2_lanes.eq(Mux(r.n1_g == g_n - 1, (1 << tail) - 1, ones_p))
+        real = 1 if tail == p else ~((r.n1_g == g_n - 1) & (r.n1_j >= tail))
+        m.d.sync += r.n2_real.eq(real)
 
     def _fire(self, m: Module, r: _Registers) -> None:
-        """N2: the fire compare ``u >= threshold`` (``sim.lif.fire``) and the reset subtract
-        ``u - threshold``, side by side."""
-        p, lif = self._config.lanes, self._config.lif
-        m.d.sync += [r.n3_valid.eq(r.n2_valid), r.n3_g.eq(r.n2_g)]
-        for j in range(p):
-            m.d.sync += [
-                r.n3_fire[j].eq(fires(r.n2_u[j], lif) & r.n2_lanes[j]),
-                r.n3_u[j].eq(r.n2_u[j]),
-            ]
-            if lif.reset is ResetMode.SUBTRACT:
-                m.d.sync += r.n3_sub[j].eq(reset_subtracted(r.n2_u[j], lif))
+        """N2: the fire compare ``u >= threshold`` (``sim.lif.fire``) as the sign of the reset
+        subtract ``u - threshold`` (one carry chain, exact one bit wider)."""
+        lif = self._config.lif
+        m.d.sync += [r.n3_valid.eq(r.n2_valid), r.n3_g.eq(r.n2_g), r.n3_j.eq(r.n2_j)]
+        diff = reset_subtracted(r.n2_u, lif)
+        m.d.sync += [r.n3_fire.eq(~diff[-1] & r.n2_real), r.n3_u.eq(r.n2_u)]
+        if lif.reset is ResetMode.SUBTRACT:
+            m.d.sync += r.n3_sub.eq(diff)
 
     def _reset(self, m: Module, r: _Registers) -> None:
-        """N3: the reset mux (``sim.lif.reset``); the spike mask, "any spike" and "at most one
-        spike" registered for the spike queue."""
+        """N3: the reset mux (``sim.lif.reset``) shifts the neuron's membrane and spike into
+        the group's registers; "any spike" and "at most one spike" so far, for the queue."""
         p, lif = self._config.lanes, self._config.lif
-        m.d.sync += [r.n4_valid.eq(r.n3_valid), r.n4_g.eq(r.n3_g), r.n4_spikes.eq(r.n3_fire),
-                     r.n4_any.eq(r.n3_fire != 0),
-                     r.n4_single.eq(at_most_one(list(r.n3_fire)))]
-        for j in range(p):
-            m.d.sync += r.n4_v[j].eq(after_reset(spike=r.n3_fire[j], u=r.n3_u[j],
-                                                 subtracted=r.n3_sub[j], lif=lif))
+        first = r.n3_j == 0
+        m.d.sync += [r.n4_valid.eq(r.n3_valid), r.n4_g.eq(r.n3_g), r.n4_j.eq(r.n3_j),
+                     r.n4_last.eq(r.n3_j == p - 1)]
+        with m.If(r.n3_valid):
+            v = after_reset(spike=r.n3_fire, u=r.n3_u, subtracted=r.n3_sub, lif=lif)
+            m.d.sync += [
+                r.n4_spikes.eq(Cat(r.n4_spikes[1:], r.n3_fire) if p > 1 else r.n3_fire),
+                r.n4_v[-1].eq(v),
+                r.n4_any.eq(r.n3_fire | (r.n4_any & ~first)),
+                r.n4_single.eq(first | (r.n4_single & ~(r.n4_any & r.n3_fire))),
+            ]
+            m.d.sync += [r.n4_v[j].eq(r.n4_v[j + 1]) for j in range(p - 1)]
 
     def _record(self, m: Module, r: _Registers, fifo) -> None:
-        """N4: the readback record of the group, and its spike mask queued for the serialiser
-        when non-zero (the state write-back is in :meth:`_state_ports`)."""
+        """N4, once the group's last lane is there: its readback record, and its spike mask
+        queued for the serialiser when non-zero (the state write-back of each neuron is in
+        :meth:`_state_ports`)."""
         p = self._config.lanes
+        done = r.n4_valid & r.n4_last
         for j in range(p):
             m.d.comb += self.readback.payload.membranes[j].eq(r.n4_v[j])
         m.d.comb += [
-            self.readback.valid.eq(r.n4_valid),
+            self.readback.valid.eq(done),
             self.readback.payload.index.eq(r.n4_g * p),
             self.readback.payload.spikes.eq(r.n4_spikes),
             fifo.w_data.eq(Cat(r.n4_spikes, r.n4_g, r.n4_single)),
-            fifo.w_en.eq(r.n4_valid & r.n4_any),
+            fifo.w_en.eq(done & r.n4_any),
         ]
 
     def _serialiser(self, m: Module, r: _Registers, fifo) -> None:

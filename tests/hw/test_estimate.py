@@ -126,8 +126,9 @@ def test_estimate_core_rejects_bad_target():
 
 def test_timestep_cycles_without_events_or_spikes():
     cfg = _config(8, 10, lanes=4)  # G = 3
-    assert timestep_cycles(cfg, events=0) == 3 + 7
-    assert timestep_cycles(cfg, events=2) == 2 * 3 + 4 + 3 + 5 + 1
+    # the neuron pass takes one neuron per cycle: G * P = 12 cycles
+    assert timestep_cycles(cfg, events=0) == 12 + 7
+    assert timestep_cycles(cfg, events=2) == 2 * 3 + 4 + 12 + 5 + 1
 
 
 def test_timestep_cycles_rejects_negative_events():
