@@ -52,6 +52,11 @@ CASES = {
     "direct_zero": (dict(kernel=2, lanes=4, c_in=1, c_out=3, size=6, input_bits=8,
                          membrane_bits=18, threshold=700, seed=12, reset=ResetMode.ZERO),
                     (500, 900, 1300), (0, 1, 0, 2)),
+    # each table alone (lt / ltmd: thresholds; tebn: shifts)
+    "thresholds_only": (dict(kernel=3, padding=1, lanes=2, c_out=3, threshold=6, seed=13),
+                        (2, 7, 4), ()),
+    "shifts_only": (dict(kernel=3, padding=1, lanes=2, pool=2, threshold=6, seed=14),
+                    (), (1, 3, 0)),
 }
 
 
@@ -59,7 +64,7 @@ CASES = {
 def test_conv_core_tables_match_sim(case):
     kwargs, thresholds, shifts = CASES[case]
     cfg = with_tables(make_config(**kwargs), thresholds=thresholds, shifts=shifts)
-    x = random_input(cfg, np.random.default_rng(7), timesteps=len(shifts), batch=2,
+    x = random_input(cfg, np.random.default_rng(7), timesteps=len(shifts) or 3, batch=2,
                      density=0.4)
     emitted, mem, spk = run_core(cfg, x)
     want_emitted, want_spk, want_mem = golden(cfg, x)
