@@ -124,3 +124,15 @@ def test_quantize_folds_each_channel_by_the_layer_rule():
                  for t in net.layers[2].channel_threshold_values())
     assert lif.channel_thresholds == layer.lif.channel_thresholds == want
     assert len(set(want)) == 1  # tanh(w) starts at kappa in every channel
+
+
+def test_nir_export_states_the_tables(conv_graph):
+    pytest.importorskip("nir")
+    from spikesmith.compiler.nir_export import THRESHOLD_OFFSET, to_nir
+
+    lif = conv_graph.of_op(Op.LIF)[0]
+    node = to_nir(conv_graph).nodes[lif.name.replace(".", "_")]
+    table = list(lif.arg.channel_thresholds)
+    assert (node.v_threshold[:, 0, 0] + THRESHOLD_OFFSET).tolist() == table
+    assert node.metadata["spikesmith.channel_thresholds"] == table
+    assert node.metadata["spikesmith.input_shifts"] == [0, 3, 1, 2]
