@@ -140,7 +140,9 @@ def markdown(rows: list[dict[str, object]], *, arch: str, epochs: int, rtl_sampl
             f"{sum(r.get('mismatches', 0) for r in rs)} |"
             f" {sum('rtl' in r for r in rs)} | "
             f"{statistics.mean(r['train_seconds'] for r in rs):.0f} |")
-    head = (f"Dataset {DATASET}, arch {arch}, {epochs} epochs per row (every row the same), "
+    frozen = rows[0].get("frozen_epochs", 0) if rows else 0
+    budget = f"{epochs} + {frozen} BatchNorm-frozen" if frozen else f"{epochs}"
+    head = (f"Dataset {DATASET}, arch {arch}, {budget} epochs per row (every row the same), "
             f"accuracies in % on the test split (mean ± sd over the seeds).")
     return "\n".join([head, "", *lines, ""])
 
