@@ -22,8 +22,11 @@ are repeated at each
 markdown table (mean +- sd over the seeds) that ``docs/methods.md`` quotes, rewritten after
 every seed, so a stopped run leaves the seeds it finished.
 
-``--arch conv``: the methods other than ``bptt`` are dense-only (``spikesmith.flow``), so only
-the ``bptt`` row runs.
+``--arch conv`` (or a spec): every method trains the conv recipe
+(``model.method_convnet``, ``model.ratebp_conv``); ``--frozen-epochs`` overrides the recipe's
+BatchNorm-frozen fine-tune epochs (4), which come after ``--epochs``. The RTL is the conv
+network of ``hw.conv.generate`` run by ``spikesmith.verification.conv.verify_conv_network``
+(every output spike of every timestep, and the first 5 samples' conv membranes).
 """
 
 from __future__ import annotations
@@ -38,13 +41,19 @@ from pathlib import Path
 import numpy as np
 
 from spikesmith.compiler.frontend.torch import from_torch
-from spikesmith.compiler.lowering import to_network_config, to_network_params
+from spikesmith.compiler.lowering import (
+    to_conv_network_config,
+    to_network_config,
+    to_network_params,
+)
 from spikesmith.compiler.pipeline import lower
 from spikesmith.datasets import load_dataset
+from spikesmith.hw.conv.generate import generate_conv_network
 from spikesmith.hw.lif.generate import generate
 from spikesmith.model.methods import Method
 from spikesmith.model.train import evaluate, hardware_accuracy
 from spikesmith.recipes import recipe_for, train_recipe
+from spikesmith.verification.conv import verify_conv_network
 from spikesmith.verification.lif import verify_network
 
 DATASET = "mnist5k"
@@ -52,16 +61,20 @@ LANES = 8
 
 
 def measure(method: Method, seed: int, *, arch: str, epochs: int, timesteps: int | None,
-            rtl_samples: int, workdir: Path) -> dict[str, object]:
+            rtl_samples: int, workdir: Path, frozen_epochs: int | None = None
+            ) -> dict[str, object]:
     """Train one row and return its figures (no RTL figures when ``rtl_samples`` is 0)."""
     ds = load_dataset(DATASET, seed=0)
     recipe = dataclasses.replace(recipe_for(DATASET, arch=None if arch == "dense" else arch),
                                  method=method, seed=seed, epochs=epochs)
+    if frozen_epochs is not None and arch != "dense":
+        recipe = dataclasses.replace(recipe, frozen_epochs=frozen_epochs)
     if timesteps is not None:
         recipe = dataclasses.replace(recipe, timesteps=timesteps)
     net, result = train_recipe(recipe, ds, progress=False)
     row: dict[str, object] = {
         "method": method.value, "seed": seed, "timesteps": recipe.timesteps, "epochs": epochs,
+        "frozen_epochs": recipe.frozen_epochs if arch != "dense" else 0,
         "train_seconds": round(result.seconds, 1),
         "float": evaluate(net, ds.x_test, ds.y_test, quantized=False),
         "float_fake_quantized": evaluate(net, ds.x_test, ds.y_test),
@@ -72,18 +85,28 @@ def measure(method: Method, seed: int, *, arch: str, epochs: int, timesteps: int
     t = time.perf_counter()
     g = lower(from_torch(net), lanes=LANES)
     params = to_network_params(g)
-    name = f"{method.value.replace('+', '_')}-s{seed}-t{recipe.timesteps}"
-    design = generate(to_network_config(g), workdir / name / "design")
+    name = f"{arch}-{method.value.replace('+', '_')}-s{seed}-t{recipe.timesteps}"
     images, labels = ds.x_test[:rtl_samples], ds.y_test[:rtl_samples]
-    report = verify_network(design=design, params=params, images=images,
-                            membrane_samples=min(20, rtl_samples), build_dir=workdir / name / "sim")
+    if arch == "dense":
+        design = generate(to_network_config(g), workdir / name / "design")
+        report = verify_network(design=design, params=params, images=images,
+                                membrane_samples=min(20, rtl_samples),
+                                build_dir=workdir / name / "sim")
+    else:
+        design = generate_conv_network(to_conv_network_config(g), workdir / name / "design")
+        report = verify_conv_network(design=design, params=params, images=images,
+                                     membrane_samples=min(5, rtl_samples),
+                                     build_dir=workdir / name / "sim")
     golden = net.evaluate_hardware(images, record_membranes=False).predictions
     row.update({
         "rtl_samples": int(rtl_samples), "mismatches": int(report.mismatches),
         "rtl": float(np.mean(report.rtl_predictions == labels)),
         "integer_on_rtl_samples": float(np.mean(golden == labels)),
-        "input_shifts": [list(layer.lif.input_shifts) for layer in params.layers],
-        "thresholds": [layer.lif.threshold for layer in params.layers],
+        "input_shifts": [list(layer.lif.input_shifts) for layer in params.layers
+                         if hasattr(layer, "lif")],
+        "thresholds": [layer.lif.threshold for layer in params.layers if hasattr(layer, "lif")],
+        "channel_thresholds": [list(layer.lif.channel_thresholds) for layer in params.layers
+                               if hasattr(layer, "lif")],
         "rtl_seconds": round(time.perf_counter() - t, 1),
     })
     return row
@@ -117,7 +140,9 @@ def markdown(rows: list[dict[str, object]], *, arch: str, epochs: int, rtl_sampl
             f"{sum(r.get('mismatches', 0) for r in rs)} |"
             f" {sum('rtl' in r for r in rs)} | "
             f"{statistics.mean(r['train_seconds'] for r in rs):.0f} |")
-    head = (f"Dataset {DATASET}, arch {arch}, {epochs} epochs per row (every row the same), "
+    frozen = rows[0].get("frozen_epochs", 0) if rows else 0
+    budget = f"{epochs} + {frozen} BatchNorm-frozen" if frozen else f"{epochs}"
+    head = (f"Dataset {DATASET}, arch {arch}, {budget} epochs per row (every row the same), "
             f"accuracies in % on the test split (mean ± sd over the seeds).")
     return "\n".join([head, "", *lines, ""])
 
@@ -130,6 +155,8 @@ def main() -> None:
     parser.add_argument("--rtl-samples", type=int, default=300)
     parser.add_argument("--rtl-seeds", type=int, nargs="*", default=None,
                         help="seeds whose rows are verified in RTL (default: all)")
+    parser.add_argument("--frozen-epochs", type=int, default=None,
+                        help="conv: BatchNorm-frozen epochs after --epochs (default: recipe's)")
     parser.add_argument("--tebn-timesteps", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--methods", nargs="+", default=list(Method.names()))
     parser.add_argument("--workdir", type=Path, default=Path("build/bench_methods"))
@@ -150,8 +177,6 @@ def main() -> None:
         print(text)
         return
     methods = [Method(m) for m in args.methods]
-    if args.arch != "dense":
-        methods = [m for m in methods if m is Method.BPTT]
     rows: list[dict[str, object]] = []
     for seed in args.seeds:
         for method in methods:
@@ -160,11 +185,11 @@ def main() -> None:
                 rtl = args.rtl_seeds is None or seed in args.rtl_seeds
                 row = measure(method, seed, arch=args.arch, epochs=args.epochs, timesteps=t,
                               rtl_samples=args.rtl_samples if rtl else 0,
-                              workdir=args.workdir)
+                              workdir=args.workdir, frozen_epochs=args.frozen_epochs)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-        if args.json:
-            args.json.write_text(json.dumps(rows, indent=2) + "\n")
+                if args.json:
+                    args.json.write_text(json.dumps(rows, indent=2) + "\n")
         if args.table:
             args.table.write_text(markdown(rows, arch=args.arch, epochs=args.epochs,
                                            rtl_samples=args.rtl_samples))

@@ -310,7 +310,10 @@ class LIFArg:
     ``threshold`` is a float (in the float units of the trained model) in the float stage and
     an integer number of membrane LSBs in the integer stage. ``input_shifts`` is the optional
     per-timestep left shift table of the synaptic input (``sim.lif``; folded TEBN scales),
-    one entry per timestep, empty for none; the same in both stages.
+    one entry per timestep, empty for none; the same in both stages. ``channel_thresholds``
+    is the optional per-output-channel threshold table of a LIF after a CONV (floats in the
+    float stage, integers after ``passes.quantize``; ``threshold`` is then their maximum),
+    empty for one threshold per layer.
     """
 
     threshold: int | float
@@ -319,10 +322,12 @@ class LIFArg:
     reset: ResetMode
     membrane: FixedFormat
     input_shifts: tuple[int, ...] = ()
+    channel_thresholds: tuple[int | float, ...] = ()
 
     def __post_init__(self) -> None:
-        if isinstance(self.input_shifts, list):
-            object.__setattr__(self, "input_shifts", tuple(self.input_shifts))
+        for name in ("input_shifts", "channel_thresholds"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
 
     @property
     def is_integer(self) -> bool:
@@ -342,7 +347,8 @@ class LIFArg:
                              f"{self.threshold!r}; run passes.quantize first")
         return LIFParams(threshold=self.threshold, model=self.model, leak_shift=self.leak_shift,
                          reset=self.reset, membrane=self.membrane,
-                         input_shifts=self.input_shifts)
+                         input_shifts=self.input_shifts,
+                         channel_thresholds=self.channel_thresholds)
 
 
 @dataclass(frozen=True)

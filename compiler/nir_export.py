@@ -15,7 +15,10 @@ The float parameters are chosen so that NIR's equations, discretised as
   channel-major);
 * ``v_threshold = theta_int - 1/4``: NIR fires on ``v > v_threshold``, we fire on
   ``u >= theta_int``, the same test on integer membranes; reading it back rounds to
-  ``theta_int``.
+  ``theta_int``. Per-channel thresholds (``LIFArg.channel_thresholds``) give each neuron its
+  channel's ``theta_int[c] - 1/4`` and are also listed in the metadata; a per-timestep input
+  shift table (``LIFArg.input_shifts``) is in the metadata alone (NIR has no per-timestep
+  input scale).
 
 What NIR's float equations do not state is in each node's ``metadata`` (keys prefixed
 ``spikesmith.``): weight, accumulator and membrane bits, the integer threshold, leak shift,
@@ -92,6 +95,12 @@ def _lif_node(nir, n: Node):
     meta = {META + "threshold": a.threshold, META + "model": a.model.value,
             META + "leak_shift": a.leak_shift, META + "reset": a.reset.value,
             META + "membrane_bits": a.membrane.width}
+    if a.channel_thresholds:
+        table = np.asarray(a.channel_thresholds, dtype=np.float64)
+        theta = (table.reshape(-1, *([1] * (len(shape) - 1))) - THRESHOLD_OFFSET) * ones
+        meta[META + "channel_thresholds"] = list(a.channel_thresholds)
+    if a.input_shifts:
+        meta[META + "input_shifts"] = list(a.input_shifts)
     if a.model.value == "if":
         return nir.IF(r=ones / DT, v_threshold=theta, v_reset=0 * ones, metadata=meta)
     tau = DT * 2.0 ** a.leak_shift * ones

@@ -184,13 +184,25 @@ def _p_format(tok: str) -> FixedFormat:
 
 
 def _p_shifts(tok: str) -> tuple[int, ...]:
-    """A per-timestep table: one decimal integer per timestep, joined by ``,``."""
+    """A per-timestep table: one decimal integer per timestep, joined by ``,`` (``-``: none,
+    written when a later optional field is present)."""
+    if tok == "-":
+        return ()
     expected = (f"at most {TIMESTEPS.hi} small decimal integers joined by ',' (one per "
                 "timestep), e.g. 0,1,1,2")
     toks = tok.split(",")
     if len(toks) > TIMESTEPS.hi or not all(len(t) <= 3 and _INT.fullmatch(t) for t in toks):
         raise _BadTokenError(expected)
     return tuple(int(t) for t in toks)
+
+
+def _p_numbers(tok: str) -> tuple[int | float, ...]:
+    """A per-channel table: numbers (:func:`_p_number`) joined by ``,``, at most
+    ``LAYER_WIDTH.hi`` of them."""
+    toks = tok.split(",")
+    if len(toks) > LAYER_WIDTH.hi:
+        raise _BadTokenError(f"at most {LAYER_WIDTH.hi} numbers joined by ','")
+    return tuple(_p_number(t) for t in toks)
 
 
 def _p_ident(tok: str) -> str:
@@ -360,10 +372,14 @@ _SPECS: dict[Op, _ArgSpec] = {
             _Field("membrane", lambda a: str(a.membrane), _p_format),
             _Field("input_shifts", lambda a: ",".join(map(str, a.input_shifts)), _p_shifts,
                    optional=True),
+            _Field("channel_thresholds",
+                   lambda a: ",".join(map(_d_number, a.channel_thresholds)), _p_numbers,
+                   optional=True),
         ),
         lambda v, _w: LIFArg(threshold=v["threshold"], model=v["model"],
                              leak_shift=v["leak_shift"], reset=v["reset"],
-                             membrane=v["membrane"], input_shifts=v.get("input_shifts", ())),
+                             membrane=v["membrane"], input_shifts=v.get("input_shifts", ()),
+                             channel_thresholds=v.get("channel_thresholds", ())),
     ),
     Op.POOL: _ArgSpec(
         (_Field("kernel", lambda a: str(a.kernel), _p_limited(LAYER_WIDTH)), _IN_SHAPE),
@@ -382,6 +398,16 @@ def _render_row(row: np.ndarray) -> str:
     return "  " + " ".join(_d_number(x) for x in row.tolist())
 
 
+def _render_fields(fields: tuple[_Field, ...], arg: object) -> list[str]:
+    """``key=value`` of every required field, then of the optional fields up to the last
+    non-empty one (an empty one before it as ``-``)."""
+    dumps = [f.dump(arg) for f in fields]
+    last = max((k for k, (f, d) in enumerate(zip(fields, dumps, strict=True))
+                if not f.optional or d), default=-1)
+    return [f"{f.key}={d if d or not f.optional else '-'}"
+            for f, d in zip(fields[:last + 1], dumps, strict=False)]
+
+
 def render(g: Graph) -> str:
     """Return the text form of ``g`` (see the module docstring).
 
@@ -391,8 +417,7 @@ def render(g: Graph) -> str:
     for n in g.nodes:
         spec = _SPECS[n.op]
         srcs = ",".join(s.name for s in n.src)
-        kv = " ".join(f"{f.key}={f.dump(n.arg)}" for f in spec.fields
-                      if not f.optional or f.dump(n.arg))
+        kv = " ".join(_render_fields(spec.fields, n.arg))
         fmt = "-" if n.fmt is None else str(n.fmt)
         lines.append(f"{n.name} = {n.op.name}({srcs}) {fmt} {kv}")
         for block in spec.dump_blocks(n.arg):

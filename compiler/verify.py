@@ -239,39 +239,71 @@ def _check_lif(n: Node, stage: Stage) -> list[str]:
         out.append(f"format must be {SPIKE_FORMAT} (spikes), not {n.fmt}")
     if not isinstance(a.membrane, FixedFormat):
         return [*out, f"membrane must be a FixedFormat, not {a.membrane!r}"]
+    channels: tuple = ()
     if stage is Stage.FLOAT:
         if not _is_pos_float(a.threshold):
             out.append(f"threshold must be a positive finite float in the float stage, "
                        f"not {a.threshold!r}")
         threshold = 1
+        out += _float_channel_problems(a)
     elif not a.is_integer:
         out.append(f"threshold must be an integer after quantisation, not {a.threshold!r}")
         threshold = 1
     else:
-        threshold = a.threshold
+        threshold, channels = a.threshold, a.channel_thresholds
     try:
         LIFParams(threshold=threshold, model=a.model, leak_shift=a.leak_shift, reset=a.reset,
-                  membrane=a.membrane, input_shifts=a.input_shifts)
+                  membrane=a.membrane, input_shifts=a.input_shifts, channel_thresholds=channels)
     except (TypeError, ValueError) as exc:
         out.append(str(exc))
     if a.membrane.frac != 0:
         out.append(f"membrane must have no fractional bits, not {a.membrane}")
-    return out + _bias_problems(n, a) + _shift_problems(n, a)
+    return out + _bias_problems(n, a) + _shift_problems(n, a) + _channel_problems(n, a)
+
+
+def _float_channel_problems(a: LIFArg) -> list[str]:
+    """Float-stage per-channel thresholds: positive finite floats whose maximum is the
+    layer's threshold."""
+    c = a.channel_thresholds
+    if not c:
+        return []
+    if not isinstance(c, tuple) or not all(_is_pos_float(x) for x in c):
+        return [(f"channel_thresholds must be positive finite floats in the float stage, not "
+                 f"{c!r}")]
+    if a.threshold != max(c):
+        return [f"threshold must be max(channel_thresholds) = {max(c)!r}, not {a.threshold!r}"]
+    return []
+
+
+def _channel_problems(n: Node, a: LIFArg) -> list[str]:
+    """Per-channel thresholds need a CONV operand (the conv core's threshold table) with one
+    entry per output channel."""
+    if not a.channel_thresholds or not n.src:
+        return []
+    syn = n.src[0]
+    if not isinstance(syn.arg, ConvArg):
+        return [(f"per-channel thresholds need a CONV operand; {syn.name!r} is {syn.op.name} "
+                 "(the dense core has one threshold per layer)")]
+    c_out = int(np.shape(syn.arg.weights)[0])
+    if len(a.channel_thresholds) != c_out:
+        return [(f"channel_thresholds has {len(a.channel_thresholds)} entries for the "
+                 f"{c_out} output channels of {syn.name!r}")]
+    return []
 
 
 def _shift_problems(n: Node, a: LIFArg) -> list[str]:
-    """An input shift table needs a DENSE operand (the conv core reads no table) whose
-    accumulator holds the shifted bound ``|I| << max(e)``."""
+    """An input shift table needs an accumulator of its DENSE or CONV operand that holds the
+    shifted bound ``|I| << max(e)`` (the bias of a CONV is part of ``I``)."""
     if not a.input_shifts or not isinstance(a.input_shifts, tuple) or not n.src:
         return []
     syn = n.src[0]
-    if not isinstance(syn.arg, DenseArg):
-        return [(f"an input shift table needs a DENSE operand; {syn.name!r} is {syn.op.name} "
-                "(the conv core reads no per-timestep table)")]
     if syn.fmt is None or not syn.arg.is_integer or not syn.src or syn.src[0].fmt is None:
         return []
     try:
-        b = accumulator_bound(syn.arg.weights, input_max=syn.src[0].fmt.max_value)
+        top = syn.src[0].fmt.max_value
+        b = (conv_weight_bound(syn.arg.weights, syn.arg.bias, input_max=top)
+             if isinstance(syn.arg, ConvArg) else
+             accumulator_bound(syn.arg.weights, input_max=top))
         b <<= max(a.input_shifts)
     except (TypeError, ValueError):
         return []

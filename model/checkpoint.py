@@ -232,9 +232,19 @@ def _network_from_config(path: Path, config: Any) -> SpikingMLP:
 
 
 def _conv_from_config(path: Path, config: Any) -> SpikingConvNet:
+    """A conv network; a ``MethodConvNet`` (``model.method_convnet``) when the config has
+    ``method`` (and ``channel_thresholds``) beyond the keys of ``check_conv_config``."""
+    method, per_channel = Method.BPTT, True
+    if isinstance(config, dict):
+        config = dict(config)
+        method = _enum(path, "method", Method, config.pop("method", Method.BPTT.value))
+        per_channel = config.pop("channel_thresholds", True)
+        if not isinstance(per_channel, bool):
+            raise CheckpointError(f"checkpoint {str(path)!r}: config 'channel_thresholds' "
+                                  f"must be true or false, not {reprlib.repr(per_channel)}")
     try:
         check_conv_config(config)
-        return conv_net_from_config(config)
+        return conv_net_from_config(config, method=method, channel_thresholds=per_channel)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"checkpoint {str(path)!r}: bad conv network config: {e}"
                               ) from None

@@ -19,6 +19,8 @@ from spikesmith.sim.limits import LAYER_WEIGHTS, LAYER_WIDTH, TIMESTEPS
 
 from .arch import ArchSpec, ConvSpec, PoolSpec, parse_arch
 from .convnet import SpikingConvNet
+from .method_convnet import build_conv_net
+from .methods import Method
 from .surrogate import Surrogate
 
 __all__ = ["CONV_CONFIG_KEYS", "check_conv_config", "conv_net_from_config"]
@@ -94,8 +96,10 @@ def check_conv_config(config: Any) -> None:
             raise ValueError(f"{key!r} must be true or false, not {reprlib.repr(config[key])}")
 
 
-def conv_net_from_config(config: dict[str, Any]) -> SpikingConvNet:
-    """Return a fresh network of a config that :func:`check_conv_config` accepts.
+def conv_net_from_config(config: dict[str, Any], *, method: Method = Method.BPTT,
+                         channel_thresholds: bool = True) -> SpikingConvNet:
+    """Return a fresh network of a config that :func:`check_conv_config` accepts, with the
+    training parts of ``method`` (``model.method_convnet.build_conv_net``).
 
     Raises
     ------
@@ -103,8 +107,9 @@ def conv_net_from_config(config: dict[str, Any]) -> SpikingConvNet:
         On a value the constructor rejects.
     """
     enc = config["encoder"]
-    return SpikingConvNet(
-        config["arch"], tuple(config["in_shape"]),
+    return build_conv_net(
+        config["arch"], tuple(config["in_shape"]), method=method,
+        channel_thresholds=channel_thresholds,
         batch_norm=config["batch_norm"],
         weight_bits=config["weight_bits"],
         membrane_bits=config["membrane_bits"],

@@ -45,7 +45,9 @@ def lif_sequence(currents: torch.Tensor, theta: torch.Tensor, *, model: NeuronMo
     currents : torch.Tensor
         Synaptic input ``(T, ...)`` in float units, any trailing shape.
     theta : torch.Tensor
-        0-d threshold in float units (differentiable; may be fake-quantised).
+        Threshold in float units (differentiable; may be fake-quantised): 0-d, or any shape
+        that broadcasts against one timestep ``currents[t]`` (e.g. ``(C, 1, 1)``, one per
+        channel of a feature map); its gradient is summed to its shape.
     model, leak_shift, reset :
         Neuron dynamics (see :class:`~spikesmith.model.layers.LIFNeuron`).
     surrogate : Surrogate
@@ -110,6 +112,7 @@ class _LIFSequence(torch.autograd.Function):
         ctx.save_for_backward(deriv, fired)
         ctx.lam = 1.0 if shift is None else 1.0 - 2.0 ** -shift
         ctx.reset = reset
+        ctx.theta_shape = theta.shape
         return spikes, v
 
     @staticmethod
@@ -134,10 +137,27 @@ class _LIFSequence(torch.autograd.Function):
                 torch.addcmul(g_t[t], a_t[t], out_t[t + 1], out=out_t[t])
         grad_theta = None
         if ctx.needs_input_grad[1]:
-            grad_theta = -g.sum()
-            if subtract:
-                # dL/dv_t = lam * dL/di_{t+1} for t < T-1, and the caller's dL/dv_T.
-                grad_theta = grad_theta - ctx.lam * (fired[:-1] * grad_i[1:]).sum()
-                if grad_v is not None:
-                    grad_theta = grad_theta - (fired[-1] * grad_v).sum()
+            grad_theta = _theta_gradient(g, grad_i, fired, grad_v, lam=ctx.lam,
+                                         subtract=subtract, shape=ctx.theta_shape)
         return grad_i, grad_theta, None, None, None, None
+
+
+def _theta_gradient(g: torch.Tensor, grad_i: torch.Tensor, fired: torch.Tensor,
+                    grad_v: torch.Tensor | None, *, lam: float, subtract: bool,
+                    shape: torch.Size) -> torch.Tensor:
+    """Return ``dL/dtheta`` of the module docstring, summed to the threshold's ``shape``."""
+    if len(shape) == 0:
+        grad = -g.sum()
+        if subtract:
+            # dL/dv_t = lam * dL/di_{t+1} for t < T-1, and the caller's dL/dv_T.
+            grad = grad - lam * (fired[:-1] * grad_i[1:]).sum()
+            if grad_v is not None:
+                grad = grad - (fired[-1] * grad_v).sum()
+        return grad
+    per_step = -g
+    if subtract:
+        per_step = per_step.clone()
+        per_step[:-1] -= lam * (fired[:-1] * grad_i[1:])
+        if grad_v is not None:
+            per_step[-1] -= fired[-1] * grad_v
+    return per_step.sum(dim=0).sum_to_size(shape)

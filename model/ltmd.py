@@ -2,7 +2,9 @@
 
 Equations (``shared/reference/algorithms.md`` sec. 2):
 
-* **Threshold** ``theta = tanh(w)``, one learnable scalar ``w`` per spiking layer, initialised
+* **Threshold** ``theta = tanh(w)``, one learnable scalar ``w`` per spiking layer (or, the
+  per-channel option for conv layers, one per output channel: :class:`ChannelTanhLIFNeuron`,
+  folded into the per-channel table ``sim.lif.LIFParams.channel_thresholds``), initialised
   to ``kappa = 0.5`` (``theta_0 = 0.462``) and floored at ``layers.MIN_THRESHOLD``. At export
   ``theta`` is one float per layer and folds exactly like any threshold:
   ``theta_int = max(1, round_half_even(theta / lsb))`` (``sim.quant``); the float run already
@@ -25,16 +27,20 @@ output layer is a plain LIF layer with the learned threshold.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
 from torch import nn
 from torch.nn import functional
 
+from spikesmith.sim.lif import LIFParams
+from spikesmith.sim.quant import quantize_threshold
+
 from .layers import MIN_THRESHOLD, LIFNeuron
 
-__all__ = ["DROP_RATE", "KAPPA", "ModerateDropout", "TanhLIFNeuron", "consistency_loss",
-           "keep_probability"]
+__all__ = ["DROP_RATE", "KAPPA", "ChannelTanhLIFNeuron", "ModerateDropout", "TanhLIFNeuron",
+           "consistency_loss", "keep_probability"]
 
 #: Initial ``w`` of ``theta = tanh(w)`` (the paper's ``kappa``).
 KAPPA = 0.5
@@ -69,6 +75,64 @@ class TanhLIFNeuron(LIFNeuron):
     def theta(self) -> torch.Tensor:
         """Return ``max(tanh(w), MIN_THRESHOLD)`` as a 0-d tensor (differentiable)."""
         return torch.clamp_min(torch.tanh(self.tanh_w), MIN_THRESHOLD)
+
+
+class ChannelTanhLIFNeuron(TanhLIFNeuron):
+    """A :class:`TanhLIFNeuron` with one ``w`` per channel of a feature map: the per-channel
+    option for conv layers, ``theta[c] = max(tanh(w[c]), MIN_THRESHOLD)``.
+
+    The neurons are ``(..., C, H, W)`` maps; :meth:`theta` is ``(C, 1, 1)`` and broadcasts
+    over them. The export folds each channel's threshold by the layer's rule into the
+    per-channel table ``LIFParams.channel_thresholds`` (``sim.lif``).
+
+    Parameters
+    ----------
+    channels : int
+        ``C``.
+    w : float
+        Initial ``w`` of every channel.
+    **kwargs
+        ``model``, ``leak_shift``, ``reset``, ``surrogate`` of ``LIFNeuron``.
+    """
+
+    def __init__(self, *, channels: int, w: float = KAPPA, **kwargs: object) -> None:
+        super().__init__(w=w, **kwargs)
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"channels must be an integer >= 1, not {channels!r}")
+        self.channels = channels
+        self.tanh_w = nn.Parameter(torch.full((channels,), float(w)))
+
+    def theta(self) -> torch.Tensor:
+        """Return ``max(tanh(w), MIN_THRESHOLD)`` of shape ``(C, 1, 1)`` (differentiable)."""
+        return torch.clamp_min(torch.tanh(self.tanh_w), MIN_THRESHOLD)[:, None, None]
+
+    def channel_threshold_values(self) -> tuple[float, ...]:
+        """Return the float threshold of each channel (what the export folds)."""
+        return tuple(float(t) for t in self.theta().detach().flatten())
+
+    def threshold_value(self) -> float:
+        """Return the largest channel threshold (``LIFArg.threshold`` with a table)."""
+        return max(self.channel_threshold_values())
+
+    def integer_params(self, *, scale: float, input_scale: float, membrane_bits: int
+                       ) -> LIFParams:
+        """Return ``LIFParams`` with each channel's threshold folded by the layer's rule
+        (``sim.quant.quantize_threshold``) and ``threshold`` their maximum.
+
+        Raises
+        ------
+        ValueError
+            If a threshold does not fit the membrane.
+        """
+        table = tuple(quantize_threshold(t, scale=scale, input_scale=input_scale,
+                                         membrane_bits=membrane_bits)
+                      for t in self.channel_threshold_values())
+        base = super().integer_params(scale=scale, input_scale=input_scale,
+                                      membrane_bits=membrane_bits)
+        return dataclasses.replace(base, threshold=max(table), channel_thresholds=table)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, " + super().extra_repr()
 
 
 def keep_probability(rates: torch.Tensor, *, drop_rate: float = DROP_RATE) -> torch.Tensor:

@@ -54,7 +54,7 @@ from .network import SpikingMLP
 from .quant import fake_quantize_threshold
 from .runmodes import FloatRun
 
-__all__ = ["TrainMethod", "rate_simulate"]
+__all__ = ["TrainMethod", "neuron_rates", "rate_simulate"]
 
 
 class TrainMethod(enum.Enum):
@@ -105,14 +105,14 @@ def rate_simulate(net: SpikingMLP, inputs: torch.Tensor, *, quantized: bool = Tr
             dense_index += 1
         elif isinstance(m, LIFNeuron):
             theta = m.theta() if lsb is None else fake_quantize_threshold(m.theta(), lsb=lsb)
-            spikes, count, v, rate = _neuron_rates(m, current, cbar, theta)
+            spikes, count, v, rate = neuron_rates(m, current, cbar, theta)
             counts.append(count)
         elif isinstance(m, nn.Dropout) and m.training and m.p > 0:
             raise ValueError("rate-based backpropagation does not support dropout in training")
     return FloatRun(counts=counts[-1], membrane=v, hidden_counts=tuple(counts[:-1]))
 
 
-def _neuron_rates(neuron: LIFNeuron, current: torch.Tensor, cbar: torch.Tensor,
+def neuron_rates(neuron: LIFNeuron, current: torch.Tensor, cbar: torch.Tensor,
                   theta: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Spike pass and rate node of one neuron layer.

@@ -33,11 +33,67 @@ from torch import nn
 
 from spikesmith.sim.lif import MAX_INPUT_SHIFT
 
-__all__ = ["Q_MAX", "TEBNorm"]
+__all__ = ["Q_MAX", "TEBNorm", "TimeScale"]
 
 #: Bound of the learnable log2 scale ``q[t]`` (so every ``e[t] <= 2 * Q_MAX``).
 Q_MAX = 3.0
 assert 2 * Q_MAX <= MAX_INPUT_SHIFT
+
+
+def _rounded_log2(q: torch.Tensor) -> torch.Tensor:
+    """Return ``round(clamp(q))`` forward with a straight-through gradient to ``q``."""
+    q = torch.clamp(q, -Q_MAX, Q_MAX)
+    return q + (torch.round(q) - q).detach()
+
+
+def _shift_table(q: torch.Tensor) -> tuple[int, ...]:
+    """Return the folded table ``e[t] = r[t] - min r`` of ``r = round(clamp(q))``."""
+    r = torch.round(torch.clamp(q.detach(), -Q_MAX, Q_MAX)).to(torch.int64)
+    return tuple(int(x) for x in (r - r.min()).tolist())
+
+
+class TimeScale(nn.Module):
+    """The per-timestep factor ``p[t] = 2**round(q[t])`` of TEBN on its own: for a conv layer
+    whose ``BatchNorm2d`` already normalises with statistics over batch, time and space
+    (``model.convnet`` runs it on the ``(T*batch, C, H, W)`` synaptic input) and whose affine
+    folds into the weights and bias (``model.fold``).
+
+    Folding, as :class:`TEBNorm`: ``p[t] (a I + b') = 2**e[t] * 2**m (a I + b')``, so the
+    weights and the bias take ``2**m`` (:meth:`common_factor`) and ``e`` (:meth:`shifts`) is
+    the per-timestep left shift of the synaptic input, the bias included.
+
+    Parameters
+    ----------
+    timesteps : int
+        ``T``.
+
+    Attributes
+    ----------
+    q : nn.Parameter
+        ``log2 p[t]`` ``(T,)``, initialised to 0 (``p = 1``).
+    """
+
+    def __init__(self, timesteps: int) -> None:
+        super().__init__()
+        if timesteps < 1:
+            raise ValueError(f"timesteps must be >= 1, not {timesteps}")
+        self.timesteps = int(timesteps)
+        self.q = nn.Parameter(torch.zeros(timesteps))
+
+    def time_scale(self) -> torch.Tensor:
+        """Return ``p[t] = 2**round(q[t])`` ``(T,)`` (straight-through)."""
+        return torch.exp2(_rounded_log2(self.q))
+
+    def shifts(self) -> tuple[int, ...]:
+        """Return the folded table ``e[t] = r[t] - min r``."""
+        return _shift_table(self.q)
+
+    def common_factor(self) -> float:
+        """Return ``2**m``, ``m = min r``: what the weights and bias take (exactly)."""
+        return float(torch.exp2(_rounded_log2(self.q).detach().min()))
+
+    def extra_repr(self) -> str:
+        return f"timesteps={self.timesteps}"
 
 
 class TEBNorm(nn.Module):
@@ -77,8 +133,7 @@ class TEBNorm(nn.Module):
 
     def rounded_log2(self) -> torch.Tensor:
         """Return ``round(clamp(q))`` forward with a straight-through gradient to ``q``."""
-        q = torch.clamp(self.q, -Q_MAX, Q_MAX)
-        return q + (torch.round(q) - q).detach()
+        return _rounded_log2(self.q)
 
     def uses_batch_stats(self) -> bool:
         """Whether the forward pass normalises with the batch's statistics."""
@@ -105,8 +160,7 @@ class TEBNorm(nn.Module):
 
     def shifts(self) -> tuple[int, ...]:
         """Return the folded table ``e[t] = r[t] - min r`` (module docstring)."""
-        r = torch.round(torch.clamp(self.q.detach(), -Q_MAX, Q_MAX)).to(torch.int64)
-        return tuple(int(x) for x in (r - r.min()).tolist())
+        return _shift_table(self.q)
 
     def fold_weights(self, weight: torch.Tensor) -> torch.Tensor:
         """Return ``W' = 2**m * a[:, None] * W`` in ``float64``, differentiable in ``W`` and

@@ -28,6 +28,7 @@ from .losses import Loss, LossParams, first_spike_scores, loss_value, threshold_
 from .ltmd import consistency_loss
 from .network import SpikingMLP
 from .ratebp import TrainMethod, rate_simulate
+from .ratebp_conv import rate_simulate_conv
 
 #: The networks :func:`train` trains.
 Net = SpikingMLP | SpikingConvNet
@@ -140,7 +141,8 @@ def train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr
         Show a tqdm bar per epoch.
     method : TrainMethod
         ``BPTT`` (surrogate gradients through time) or ``RATEBP`` (rate-based
-        backpropagation, ``model.ratebp``; dense networks without dropout).
+        backpropagation, ``model.ratebp`` and ``model.ratebp_conv``; plain networks without
+        dropout).
     loss : LossParams or None
         The loss (``model.losses``); ``None`` is ``ce`` with ``temperature``. Spike-time
         losses (``ttfs``) need a ``SpikingMLP``. The training accuracy is that of the loss's
@@ -161,8 +163,9 @@ def train(net: Net, dataset: LabelledImages, *, epochs: int, batch_size: int, lr
         _check("threads", threads, kind=int, low=1)
     if not isinstance(method, TrainMethod):
         raise TypeError(f"method must be a TrainMethod, not {method!r}")
-    if method is TrainMethod.RATEBP and not isinstance(net, SpikingMLP):
-        raise ValueError("rate-based backpropagation trains dense networks (SpikingMLP) only")
+    if method is TrainMethod.RATEBP and type(net) not in (SpikingMLP, SpikingConvNet):
+        raise ValueError("rate-based backpropagation trains a plain SpikingMLP or "
+                         f"SpikingConvNet, not a {type(net).__name__}")
     loss = LossParams(temperature=temperature) if loss is None else loss
     if loss.loss.needs_spike_times and not isinstance(net, SpikingMLP):
         raise ValueError(f"the {loss.loss.value} loss needs a dense SpikingMLP, not a "
@@ -213,7 +216,8 @@ def _batch_loss(net: Net, inputs: torch.Tensor, labels: torch.Tensor, loss: Loss
     two_pass = getattr(net, "two_pass", False)
     batch = torch.cat([inputs, inputs], dim=1) if two_pass else inputs
     if method is TrainMethod.RATEBP:
-        run = rate_simulate(net, batch)
+        run = (rate_simulate_conv(net, batch) if isinstance(net, SpikingConvNet)
+               else rate_simulate(net, batch))
     elif loss.loss.needs_spike_times:
         run = net.simulate(batch, output_spikes=spikes)
     else:

@@ -20,7 +20,10 @@ input ``s[c, y, x]`` of shape ``(C_in, H, W)`` (binary spikes, or the direct-cur
   any order of accumulation, is ``max_o ( |b[o]| + input_max * sum_{c,ky,kx} |W[o, c, ky, kx]| )``
   with ``input_max`` 1 for spikes and 255 for direct current.
 * ``I`` then drives the LIF step of ``sim.lif`` (charge, fire, reset, saturating membrane) of
-  every output neuron ``(o, oy, ox)``, with one ``LIFParams`` per layer. Spikes of timestep ``t``
+  every output neuron ``(o, oy, ox)``, with one ``LIFParams`` per layer: one threshold, or
+  one per output channel ``o`` (``LIFParams.channel_thresholds``), and the optional
+  per-timestep input shift ``I[t] << e[t]`` (``LIFParams.input_shifts``; the bias is part of
+  ``I`` and is shifted with it). Spikes of timestep ``t``
   reach the next layer in the same timestep ``t``.
 
 **Spike pooling** (:class:`PoolLayer`, :func:`or_pool`): OR pooling, i.e. max pooling of binary
@@ -231,6 +234,10 @@ class ConvLayer(MapSizes):
         conv_geometry(in_shape=self.in_shape, out_channels=w.shape[0], kernel=w.shape[2],
                       stride=self.stride, padding=self.padding)
         self._check_bias()
+        c = self.lif.channel_thresholds
+        if c and len(c) != w.shape[0]:
+            raise ValueError(f"channel_thresholds has {len(c)} entries for {w.shape[0]} output "
+                             "channels")
 
     def _check_bias(self) -> None:
         if self.bias is None:

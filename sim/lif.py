@@ -16,6 +16,8 @@ accumulated during timestep ``t`` (see :func:`charge`, :func:`fire`, :func:`rese
 * Order within a timestep: leak, then input, then compare, then reset. Spikes of timestep ``t``
   reach the next layer in the same timestep ``t``.
 * ``v[-1] = 0``. ``theta >= 1``, so a reset by subtraction never leaves the format.
+* ``theta`` is one threshold per layer, or one per channel ``theta[c]``
+  (``LIFParams.channel_thresholds``: a learned per-channel threshold, ``model.ltmd``).
 * ``e[t]`` is the per-timestep input shift table ``LIFParams.input_shifts`` (a left shift, so
   exact: the folded power-of-two TEBN scales ``p[t]``, ``model.tebn``); ``e[t] = 0`` for every
   ``t`` when the table is empty (every layer without one). The compiler proves the shifted
@@ -92,6 +94,12 @@ class LIFParams:
         Per-timestep left shift ``e[t]`` of the synaptic input, one per timestep ``t`` of a
         sample, each in ``0..MAX_INPUT_SHIFT``; empty (the default) for ``e[t] = 0``. Its
         length must equal the network's timesteps (``sim.network.NetworkParams`` checks).
+    channel_thresholds : tuple[int, ...]
+        Per-channel thresholds ``theta[c]`` of a layer of ``C`` channels (each in
+        ``1..membrane.max_value``); neuron ``i`` of a layer of ``n`` neurons flattened
+        channel-major is in channel ``i // (n // C)``. Empty (the default) for one threshold
+        for every neuron; when given, ``threshold`` must be ``max(channel_thresholds)`` (the
+        bound the width proofs use). The layer checks ``C`` (``sim.conv.ConvLayer``).
 
     Raises
     ------
@@ -105,6 +113,7 @@ class LIFParams:
     reset: ResetMode = ResetMode.SUBTRACT
     membrane: FixedFormat = DEFAULT_MEMBRANE
     input_shifts: tuple[int, ...] = ()
+    channel_thresholds: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, NeuronModel):
@@ -127,6 +136,35 @@ class LIFParams:
                 type(k) is int and 0 <= k <= MAX_INPUT_SHIFT for k in e):
             raise ValueError(f"input_shifts must be a tuple of integers in 0..{MAX_INPUT_SHIFT},"
                              f" not {e!r}")
+        self._check_channel_thresholds()
+
+    def _check_channel_thresholds(self) -> None:
+        c = self.channel_thresholds
+        if c == ():
+            return
+        top = self.membrane.max_value
+        if not isinstance(c, tuple) or not all(type(k) is int and 1 <= k <= top for k in c):
+            raise ValueError(f"channel_thresholds must be a tuple of integers in 1..{top}, "
+                             f"not {c!r}")
+        if self.threshold != max(c):
+            raise ValueError(f"threshold must be max(channel_thresholds) = {max(c)} with "
+                             f"per-channel thresholds, not {self.threshold}")
+
+    def thresholds(self, n: int) -> int | np.ndarray:
+        """Return the threshold of each of ``n`` neurons flattened channel-major: the
+        ``int`` ``threshold`` without per-channel thresholds, else an ``int64`` array ``(n,)``.
+
+        Raises
+        ------
+        ValueError
+            If ``n`` is not a multiple of the number of channels.
+        """
+        c = self.channel_thresholds
+        if not c:
+            return self.threshold
+        if n % len(c):
+            raise ValueError(f"{n} neurons are not {len(c)} channels of equal size")
+        return np.repeat(np.asarray(c, dtype=np.int64), n // len(c))
 
     def input_shift(self, t: int) -> int:
         """Return ``e[t]``, the left shift of the synaptic input at timestep ``t`` (0 without
@@ -155,15 +193,16 @@ def charge(v: np.ndarray, i: np.ndarray, p: LIFParams, *, t: int = 0) -> np.ndar
 
 
 def fire(u: np.ndarray, p: LIFParams) -> np.ndarray:
-    """Return the spikes ``u >= theta`` as a boolean array."""
-    return u >= p.threshold
+    """Return the spikes ``u >= theta`` as a boolean array (``theta[c]`` per channel with
+    ``p.channel_thresholds``; ``u`` is ``(..., n)``)."""
+    return u >= p.thresholds(np.shape(u)[-1])
 
 
 def reset(u: np.ndarray, s: np.ndarray, p: LIFParams) -> np.ndarray:
     """Return the membrane after the reset selected by ``p.reset``."""
     if p.reset is ResetMode.ZERO:
         return np.where(s, 0, u).astype(np.int64)
-    return np.where(s, u - p.threshold, u).astype(np.int64)
+    return np.where(s, u - p.thresholds(np.shape(u)[-1]), u).astype(np.int64)
 
 
 def lif_step(i: np.ndarray, state: LIFState, p: LIFParams, *, t: int = 0

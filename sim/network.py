@@ -64,6 +64,9 @@ class DenseLayer:
         top = (1 << (self.weight_bits - 1)) - 1
         if w.size and (w.min() < -top - 1 or w.max() > top):
             raise ValueError(f"weights do not fit {self.weight_bits} signed bits")
+        c = self.lif.channel_thresholds
+        if c and len(c) != w.shape[0]:
+            raise ValueError(f"channel_thresholds has {len(c)} entries for {w.shape[0]} neurons")
 
     @property
     def n_in(self) -> int:

@@ -147,8 +147,8 @@ def _train_options(f):
                      help="Training method: plain BPTT, learnable tanh thresholds (lt), lt "
                           "with moderate dropout and the consistency loss (ltmd), temporal "
                           "effective BN folded into per-timestep input shifts (tebn), both "
-                          "(ltmd+tebn), or rate-based backpropagation (ratebp); all but bptt "
-                          "for the dense network only."),
+                          "(ltmd+tebn), or rate-based backpropagation (ratebp); dense and "
+                          "conv networks (conv: per-channel thresholds)."),
         click.option("--loss", type=click.Choice(["ce", "count", "count+", "ce+", "ttfs"]),
                      default="ce", show_default=True,
                      help="Training loss: ce (cross-entropy of the counts), count (MSE to "

@@ -162,18 +162,13 @@ def _check_loss(opts: DemoOptions) -> None:
 
 
 def _check_method(opts: DemoOptions) -> None:
-    """A known method; a conv network trains with ``bptt`` only (the methods' parts run in
-    the dense ``model.method_net.MethodMLP``; the conv core reads no per-timestep table)."""
+    """A known method (every method trains dense and conv networks: ``model.method_net``,
+    ``model.method_convnet``, ``model.ratebp``)."""
     from .model.methods import Method
 
     if opts.method not in Method.names():
         raise FlowError(f"--method {reprlib.repr(opts.method)}: accepted methods are "
                         f"{', '.join(Method.names())}")
-    if opts.method != Method.BPTT.value and opts.arch not in (None, "dense"):
-        raise FlowError(f"--method {opts.method} is available for the dense network only "
-                        f"(not --arch {opts.arch}): the conv core (hw/conv) reads no "
-                        "per-timestep table and the methods' training parts run in the dense "
-                        "network; use --method bptt with a conv network")
 
 
 def _dataset(run: RunFolder) -> Dataset:

@@ -48,6 +48,7 @@ from .datasets import DATASETS, Dataset
 from .model.arch import resolve_arch
 from .model.convnet import SpikingConvNet
 from .model.losses import Loss, LossParams, fold_standardisation, standardise_weights
+from .model.method_convnet import build_conv_net
 from .model.method_net import build_mlp
 from .model.methods import Method
 from .model.network import SpikingMLP
@@ -91,8 +92,9 @@ class TrainRecipe:
         frozen and folded, at ``lr / 10`` (trains exactly the folded, quantised network
         that is exported).
     method : Method
-        Training method (``model.methods``); not ``BPTT`` builds a dense
-        :class:`~spikesmith.model.method_net.MethodMLP`. With TEBN the last
+        Training method (``model.methods``); not ``BPTT`` (nor ``RATEBP``) builds a dense
+        :class:`~spikesmith.model.method_net.MethodMLP` or a conv
+        :class:`~spikesmith.model.method_convnet.MethodConvNet`. With TEBN the last
         ``max(1, epochs // 10)`` of the ``epochs`` (when ``epochs >= 2``) fine-tune the folded
         network at ``lr / 10`` (the quantisation-aware fine-tune: the float run is then the
         exported network), so every method trains for ``epochs`` epochs in all.
@@ -126,8 +128,9 @@ class TrainRecipe:
         """Return a freshly initialised network for ``dataset`` (init seeded by ``seed``)."""
         torch.manual_seed(self.seed)
         if self.arch is not None:
-            return SpikingConvNet(
-                self.arch, (1, *dataset.shape), weight_bits=self.weight_bits,
+            return build_conv_net(
+                self.arch, (1, *dataset.shape), method=self.method,
+                weight_bits=self.weight_bits,
                 membrane_bits=self.membrane_bits, timesteps=self.timesteps,
                 encoder=EncoderParams(self.encoding), model=self.model,
                 leak_shift=self.leak_shift, reset=self.reset, threshold=self.threshold,

@@ -268,8 +268,11 @@ def _spine_layer(net: nn.Module, item: _Pair | _Pool, index: int,
     w, b = folded_parameters(syn, item.bn)
     shifts: tuple[int, ...] = ()
     method_fold = getattr(net, "method_fold", None)  # model.method_net: e.g. TEBN folded
+    fold_synapse = getattr(net, "method_fold_synapse", None)  # model.method_convnet
     if method_fold is not None:
         w, shifts = method_fold(index, w)
+    elif fold_synapse is not None:
+        w, b, shifts = fold_synapse(index, w, b)
     input_scale = float(net.input_scale(index))
     if isinstance(syn, QuantConv2d):
         arg: DenseArg | ConvArg = ConvArg(
@@ -278,9 +281,10 @@ def _spine_layer(net: nn.Module, item: _Pair | _Pool, index: int,
     else:
         arg = DenseArg(weights=w, bits=int(syn.weight_bits), input_scale=input_scale)
     n = item.neuron
+    channels = getattr(n, "channel_threshold_values", None)  # model.ltmd, per channel
     lif = LIFArg(threshold=float(n.threshold_value()), model=n.model,
                  leak_shift=int(n.leak_shift), reset=n.reset, membrane=membrane,
-                 input_shifts=shifts)
+                 input_shifts=shifts, channel_thresholds=() if channels is None else channels())
     return arg, lif
 
 

@@ -8,8 +8,9 @@ Per-op analysis by ``functools.singledispatch`` on the node argument:
   marked ``Overflow.WRAP``: with the bound proven, no saturation logic is needed.
 * CONV: the same with ``|I| <= sim.conv.conv_weight_bound(W, b, input_max=...)``, i.e.
   ``max_o (|b[o]| + input_max * sum |W[o]|)`` over one output channel's ``C_in*K*K`` taps.
-* A DENSE whose LIF has a per-timestep input shift table ``e`` (``sim.lif``): the bound is
-  shifted left by ``max(e)``, since the core accumulates the shifted products ``w << e[t]``.
+* A DENSE or CONV whose LIF has a per-timestep input shift table ``e`` (``sim.lif``): the
+  bound is shifted left by ``max(e)``, since the core accumulates the shifted products
+  ``w << e[t]`` (and a CONV's shifted bias ``b << e[t]``).
 * LIF: the membrane is saturating (``sim.lif.charge`` clamps to it); the pass marks it so.
 * INPUT, POOL, OUTPUT: their formats are fixed by the encoder, spikes and the class count;
   kept.
@@ -66,7 +67,7 @@ def _(arg: DenseArg, node: Node, shift: int = 0) -> Node:
 def _(arg: ConvArg, node: Node, shift: int = 0) -> Node:
     _require_integer(arg, node)
     bound = conv_weight_bound(arg.weights, arg.bias, input_max=node.src[0].fmt.max_value)
-    return dataclasses.replace(node, fmt=bound_format(bound))
+    return dataclasses.replace(node, fmt=bound_format(bound << shift))
 
 
 @_infer.register

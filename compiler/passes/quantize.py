@@ -5,6 +5,7 @@ Per DENSE + LIF or CONV + LIF pair, through ``sim.quant`` only:
 * ``w_int, s = sim.quant.quantize_weights(w, bits=bits)``;
 * ``theta_int = sim.quant.quantize_threshold(theta, scale=s, input_scale=input_scale,
   membrane_bits=membrane.width)`` where ``input_scale`` is the synapse op's float input unit;
+  per-channel thresholds each by the same rule, ``theta_int`` then their maximum;
 * a CONV bias: ``b_int = sim.quant.quantize_bias(b, scale=s, input_scale=input_scale)`` (that
   it fits the membrane is a rule ``compiler.verify`` checks).
 
@@ -58,9 +59,13 @@ def _lif(old: Node, new: Node) -> Node:
     # The scale comes from the *float* weights of the operand before this rewrite.
     dense: SynapseArg = old.src[0].arg
     _w, scale = quantize_weights(dense.weights, bits=dense.bits)
-    theta = quantize_threshold(a.threshold, scale=scale, input_scale=dense.input_scale,
-                               membrane_bits=a.membrane.width)
-    return dataclasses.replace(new, arg=dataclasses.replace(a, threshold=theta))
+    def fold(t: float) -> int:
+        return quantize_threshold(t, scale=scale, input_scale=dense.input_scale,
+                                  membrane_bits=a.membrane.width)
+    channels = tuple(fold(t) for t in a.channel_thresholds)
+    return dataclasses.replace(new, arg=dataclasses.replace(
+        a, threshold=max(channels) if channels else fold(a.threshold),
+        channel_thresholds=channels))
 
 
 #: Transform per op; ops not listed are kept.

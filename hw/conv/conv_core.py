@@ -49,6 +49,14 @@ Neuron pass (after an end-of-timestep marker, once the accumulate pipeline is em
     N6  readback record; pooling: OR of the window's spike masks, queued for the serialiser at
         the window's last position when non-zero (without pooling every position is its own
         window); leak(v) + b registered (b after a sample's last timestep)
+
+With per-channel thresholds (``LIFParams.channel_thresholds``) N3 also registers the lanes'
+thresholds of the group from a table (``tables.threshold_table``) for the compare and the
+subtraction at N4. With an input shift table (``LIFParams.input_shifts``) a timestep counter
+(advanced by each end-of-timestep marker, back to 0 after a sample's last timestep or a
+``clear``) selects ``e[t]``: S1 shifts each lane product left by it and N6 the bias it writes
+for the next timestep (the bias is part of ``I``, ``sim.lif``); the initial state words and
+the clear write ``b << e[0]``. Without these tables none of this logic is elaborated.
     N7  state write
 
 Each pooled spike ``(o, py, px)`` is thus emitted once per timestep, by construction of the
@@ -74,7 +82,7 @@ from ..common.streams import index_bits
 from ..lif.neuron import after_reset, fires, leaked, reset_subtracted, saturate_membrane
 from .config import ConvCoreConfig
 from .streams import conv_readback_layout, feature_event_layout, input_event_layout
-from .tables import bias_words, pack_weight_words, pass_order
+from .tables import bias_words, pack_weight_words, pass_order, threshold_table
 from .tap_generator import TapGenerator
 
 __all__ = ["ACCUMULATE_LATENCY", "PASS_LATENCY", "SPIKE_QUEUE_DEPTH", "ConvCore"]
@@ -121,6 +129,9 @@ class _Control:
     acc_busy: Signal             # S1..S4 hold an update
     pass_busy: Signal            # N0..N7 hold a state word
     write_busy: Signal           # N7 holds a state word
+    #: Timestep within the sample (only with an input shift table, ``LIFParams.input_shifts``):
+    #: the one accumulating, and during its neuron pass already the next one.
+    ts: Signal | None = None
 
 
 class ConvCore(wiring.Component):
@@ -185,7 +196,8 @@ class ConvCore(wiring.Component):
         m.submodules.weights = weights = Memory(
             shape=unsigned(cfg.lanes * cfg.weight_bits), depth=max(2, cfg.weight_words),
             init=pack_weight_words(cfg))
-        init = [bias_words(cfg)[a % cfg.groups] for a in range(cfg.state_words)]
+        first = bias_words(cfg, shift=cfg.lif.input_shift(0))
+        init = [first[a % cfg.groups] for a in range(cfg.state_words)]
         # a read of the word being written is never used: S2 forwards the S3/S4 sum instead,
         # and the pass reads each word four cycles before writing it (hw.common.mem)
         m.submodules.state = state = Memory(
@@ -220,6 +232,8 @@ class ConvCore(wiring.Component):
             zero_addr=Signal(index_bits(self._config.state_words)),
             zero_g=Signal(index_bits(self._config.groups)),
             acc_busy=Signal(), pass_busy=Signal(), write_busy=Signal(),
+            ts=Signal(range(max(2, len(self._config.lif.input_shifts))))
+            if self._config.lif.input_shifts else None,
         )
         m.d.comb += self.busy.eq(~ctl.accumulating | ctl.acc_busy | ctl.zeroing | taps.busy)
         return ctl
@@ -237,6 +251,7 @@ class ConvCore(wiring.Component):
         addr = {k: Signal(sbits, name=f"s{k}_addr") for k in range(1, 6)}
         s1_value = Signal(max(1, cfg.input_bits))
         prod_bits = wb + (cfg.input_bits + 1 if cfg.input_bits > 1 else 0)
+        prod_bits += max(cfg.lif.input_shifts, default=0)
         s2_prod = [Signal(signed(prod_bits), name=f"s2_prod{j}") for j in range(p)]
         s3_prod = [Signal(signed(prod_bits), name=f"s3_prod{j}") for j in range(p)]
         fw = {k: Signal(name=f"s3_fw{k}") for k in (4, 5, 6)}  # operand from the S<k> sum
@@ -253,16 +268,19 @@ class ConvCore(wiring.Component):
         with m.If(update & taps.o.payload.eot):
             m.d.sync += [ctl.last_ts.eq(taps.o.payload.last), ctl.accumulating.eq(0),
                          ctl.draining.eq(1)]
+            if ctl.ts is not None:
+                end = taps.o.payload.last | (ctl.ts == len(cfg.lif.input_shifts) - 1)
+                m.d.sync += ctl.ts.eq(Mux(end, 0, ctl.ts + 1))
         for k in range(2, 6):
             m.d.sync += [valid[k].eq(valid[k - 1]), addr[k].eq(addr[k - 1])]
 
-        # S1: products (the state read is addressed in the state ports below)
+        # S1: products (the state read is addressed in the state ports below), shifted left by
+        # the timestep's input shift e[t] when there is a table (sim.lif)
+        shift = self._input_shift(ctl)
         for j in range(p):
             w_lane = w_rd.data[j * wb:(j + 1) * wb].as_signed()
-            if cfg.input_bits > 1:
-                m.d.sync += s2_prod[j].eq(w_lane * s1_value)
-            else:
-                m.d.sync += s2_prod[j].eq(w_lane)
+            prod = w_lane * s1_value if cfg.input_bits > 1 else w_lane
+            m.d.sync += s2_prod[j].eq(prod if shift is None else prod << shift)
         # S2: the state word is registered (state_q); the items one, two and three ahead (at
         # S3, S4, S5 now) wrote after this item's read: forward the newest of their sums
         m.d.sync += [s3_prod[j].eq(s2_prod[j]) for j in range(p)]
@@ -277,7 +295,8 @@ class ConvCore(wiring.Component):
 
         # state ports while accumulating (S1 read, S4 write) or clearing
         all_en = (1 << len(s_wr.en)) - 1
-        biases = Array(Const(b, len(s_wr.data)) for b in bias_words(cfg))
+        biases = Array(Const(b, len(s_wr.data))
+                       for b in bias_words(cfg, shift=cfg.lif.input_shift(0)))
         with m.If(ctl.zeroing):
             m.d.comb += [s_wr.addr.eq(ctl.zero_addr), s_wr.data.eq(biases[ctl.zero_g]),
                          s_wr.en.eq(all_en)]
@@ -298,6 +317,16 @@ class ConvCore(wiring.Component):
                 m.d.sync += ctl.zeroing.eq(0)
         with m.Elif(self.clear & ~self.busy):
             m.d.sync += [ctl.zeroing.eq(1), ctl.zero_addr.eq(0), ctl.zero_g.eq(0)]
+            if ctl.ts is not None:
+                m.d.sync += ctl.ts.eq(0)
+
+    def _input_shift(self, ctl: _Control):
+        """Return ``e[ts]`` of the input shift table (a small ROM on the timestep counter), or
+        ``None`` without a table (nothing elaborated)."""
+        table = self._config.lif.input_shifts
+        if ctl.ts is None:
+            return None
+        return Array(Const(e, unsigned(max(1, max(table).bit_length()))) for e in table)[ctl.ts]
 
     # --- neuron pass -----------------------------------------------------------------------
 
@@ -354,16 +383,32 @@ class ConvCore(wiring.Component):
         n4_lanes, n5_fire, n6_spikes = Signal(p), Signal(p), Signal(p)
         tail = cfg.out_shape[0] - (g_n - 1) * p  # real channels in the last group
         m.d.sync += n4_lanes.eq(Mux(n3.g == g_n - 1, (1 << tail) - 1, (1 << p) - 1))
+        theta = self._lane_thresholds(m, n3.g)
         for j in range(p):
             u = state_q[j * sb:(j + 1) * sb].as_signed()
+            fire = fires(n4_u[j], lif) if theta is None else n4_u[j] >= theta[j]
             m.d.sync += [n4_u[j].eq(saturate_membrane(u, lif)),
-                         n5_fire[j].eq(fires(n4_u[j], lif) & n4_lanes[j]), n5_u[j].eq(n4_u[j]),
+                         n5_fire[j].eq(fire & n4_lanes[j]), n5_u[j].eq(n4_u[j]),
                          n6_v[j].eq(after_reset(spike=n5_fire[j], u=n5_u[j],
                                                 subtracted=n5_sub[j], lif=lif))]
             if lif.reset is ResetMode.SUBTRACT:
-                m.d.sync += n5_sub[j].eq(reset_subtracted(n4_u[j], lif))
+                sub = reset_subtracted(n4_u[j], lif) if theta is None else n4_u[j] - theta[j]
+                m.d.sync += n5_sub[j].eq(sub)
         m.d.sync += n6_spikes.eq(n5_fire)
         self._write_back(m, ctl, n5, n6, n6_v, n6_spikes, s_wr, fifo)
+
+    def _lane_thresholds(self, m: Module, group) -> list[Signal] | None:
+        """With per-channel thresholds (``LIFParams.channel_thresholds``): the ``P`` lane
+        thresholds of channel group ``group`` (at N3) registered for N4, read from a table per
+        lane (``tables.threshold_table``); ``None`` without (the constant threshold)."""
+        cfg = self._config
+        if not cfg.lif.channel_thresholds:
+            return None
+        mb, table = cfg.lif.membrane.width, threshold_table(cfg)
+        out = [Signal(signed(mb), name=f"n4_theta{j}") for j in range(cfg.lanes)]
+        for j, sig in enumerate(out):
+            m.d.sync += sig.eq(Array(Const(row[j], signed(mb)) for row in table)[group])
+        return out
 
     def _write_back(self, m: Module, ctl: _Control, n5, n6, n6_v: list, n6_spikes,
                     s_wr, fifo) -> None:
@@ -373,9 +418,10 @@ class ConvCore(wiring.Component):
         p, sb, lif = cfg.lanes, cfg.state_bits, cfg.lif
         bias = [[int(b) for b in cfg.bias[g * p:(g + 1) * p]] for g in range(cfg.groups)]
         n6_bias = [Signal(signed(sb), name=f"n6_bias{j}") for j in range(p)]
+        shift = self._input_shift(ctl)  # ts is the next timestep's during the pass
         for j in range(p):
             lane = Array(Const(bg[j] if j < len(bg) else 0, signed(sb)) for bg in bias)
-            m.d.sync += n6_bias[j].eq(lane[n5.g])
+            m.d.sync += n6_bias[j].eq(lane[n5.g] if shift is None else lane[n5.g] << shift)
         # N7: the state write of the word registered at N6 (no adder before the memory)
         n7_valid, n7_addr = Signal(), Signal(len(n6.addr))
         n7_next = Signal(len(s_wr.data))

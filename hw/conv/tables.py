@@ -6,7 +6,9 @@ initial memory contents or constant tables of the gateware:
 * :func:`pack_weight_words`: the weight memory, word ``((c*K + ky)*K + kx)*G + g`` holding the
   ``P`` weights ``W[g*P + j, c, ky, kx]`` (lane ``j`` in bits ``j*weight_bits`` upward);
 * :func:`bias_words`: per channel group, the state word of the ``P`` biases (what every state
-  word holds at the start of a sample);
+  word holds at the start of a sample), shifted by the first timestep's input shift;
+* :func:`threshold_table`: per channel group, the ``P`` thresholds of the neuron pass (the
+  per-channel table ``LIFParams.channel_thresholds``, or the layer's threshold);
 * :func:`axis_taps`: per input row (or column), the kernel taps that reach an output: the first
   kernel row ``k0`` with its output row ``o0`` and the tap count ``n``; tap ``i`` is kernel row
   ``k0 + i*S`` and output row ``o0 - i`` (the rows of ``sim.conv.scatter_taps``);
@@ -23,7 +25,8 @@ from spikesmith.sim.conv import scatter_taps
 
 from .config import ConvCoreConfig
 
-__all__ = ["AxisTaps", "PassEntry", "axis_taps", "bias_words", "pack_weight_words", "pass_order"]
+__all__ = ["AxisTaps", "PassEntry", "axis_taps", "bias_words", "pack_weight_words", "pass_order",
+           "threshold_table"]
 
 
 @dataclass(frozen=True)
@@ -85,12 +88,13 @@ def pack_weight_words(config: ConvCoreConfig) -> list[int]:
     return words
 
 
-def bias_words(config: ConvCoreConfig) -> list[int]:
-    """Return, per channel group ``g``, the state word of lanes ``b[g*P + j]`` (two's
-    complement in ``state_bits`` per lane; 0 past ``C_out``)."""
+def bias_words(config: ConvCoreConfig, *, shift: int = 0) -> list[int]:
+    """Return, per channel group ``g``, the state word of lanes ``b[g*P + j] << shift`` (two's
+    complement in ``state_bits`` per lane; 0 past ``C_out``): ``shift`` is the input shift
+    ``e[t]`` of the timestep the word starts (``sim.lif``; the bias is part of ``I``)."""
     p, sb = config.lanes, config.state_bits
     mask = (1 << sb) - 1
-    b = config.bias
+    b = config.bias * (1 << shift)
     out = []
     for g in range(config.groups):
         word = 0
@@ -100,6 +104,16 @@ def bias_words(config: ConvCoreConfig) -> list[int]:
                 word |= (int(b[o]) & mask) << (j * sb)
         out.append(word)
     return out
+
+
+def threshold_table(config: ConvCoreConfig) -> list[list[int]]:
+    """Return, per channel group ``g``, the thresholds of lanes ``g*P + j``: ``theta[c]`` of
+    ``LIFParams.channel_thresholds`` (the layer's ``threshold`` without a table and past
+    ``C_out``, where the lane never fires)."""
+    lif, p = config.lif, config.lanes
+    table = lif.channel_thresholds or (lif.threshold,) * config.out_shape[0]
+    return [[table[g * p + j] if g * p + j < len(table) else lif.threshold for j in range(p)]
+            for g in range(config.groups)]
 
 
 def axis_taps(config: ConvCoreConfig, *, axis: int) -> tuple[AxisTaps, ...]:

@@ -19,12 +19,17 @@ def test_unknown_method_is_rejected_before_anything_is_written(tmp_path):
     assert not run.exists()
 
 
-def test_methods_on_a_conv_network_are_refused_cleanly(tmp_path):
+def test_a_method_on_a_conv_network_trains_and_exports_its_tables(tmp_path):
     run = tmp_path / "run"
-    res = _invoke("demo", "--run", run, "--arch", "conv", "--method", "tebn")
-    assert res.exit_code == 2
-    assert "--method tebn is available for the dense network only" in res.output
-    assert not run.exists()
+    res = _invoke("train", "--run", run, "--arch", "4c3p1-p2-10", "--method", "ltmd+tebn",
+                  "--epochs", "1", "--timesteps", "4")
+    assert res.exit_code == 0, res.output
+    assert json.loads((run / "summary.json").read_text())["method"] == "ltmd+tebn"
+    res = _invoke("export", "--run", run)
+    assert res.exit_code == 0, res.output
+    text = (run / "network.ir").read_text()
+    assert "input_shifts=" in text
+    assert "channel_thresholds=" in text
 
 
 def test_method_is_recorded_in_options_summary_and_checkpoint(tmp_path):
