@@ -73,6 +73,7 @@ from ..common.mem import NO_RW_CHECK
 from ..common.streams import index_bits
 from ..lif.neuron import after_reset, fires, leaked, reset_subtracted, saturate_membrane
 from .config import ConvCoreConfig
+from .pass_counter import PassCounter
 from .streams import conv_readback_layout, feature_event_layout, input_event_layout
 from .tables import bias_words, pack_weight_words, pass_order
 from .tap_generator import TapGenerator
@@ -86,24 +87,6 @@ PASS_LATENCY = 7
 #: Cycles an update stays in the accumulate pipeline after the generator hands it over
 #: (S1..S4).
 ACCUMULATE_LATENCY = 4
-
-
-def _order_words(cfg: ConvCoreConfig) -> tuple[list[int], dict[str, slice]]:
-    """Return the order memory's words and the bit slices of their fields."""
-    g_n = cfg.groups
-    _, hp, wp = cfg.emit_shape
-    widths = {"base": index_bits(cfg.state_words), "y": index_bits(max(1, hp)),
-              "x": index_bits(max(1, wp)), "open": 1, "close": 1, "emit": 1}
-    fields, lo = {}, 0
-    for name, w in widths.items():
-        fields[name] = slice(lo, lo + w)
-        lo += w
-    words = []
-    for e in pass_order(cfg):
-        vals = {"base": e.pos * g_n, "y": e.y, "x": e.x, "open": int(e.open),
-                "close": int(e.close), "emit": int(e.emit)}
-        words.append(sum(vals[n] << fields[n].start for n in widths))
-    return words, fields
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -191,14 +174,11 @@ class ConvCore(wiring.Component):
         m.submodules.state = state = Memory(
             shape=unsigned(cfg.lanes * cfg.state_bits), depth=max(2, cfg.state_words), init=init,
             attrs=NO_RW_CHECK)
-        order_init, fields = _order_words(cfg)
-        m.submodules.order = order = Memory(
-            shape=unsigned(fields["emit"].stop), depth=max(2, len(order_init)), init=order_init)
+        m.submodules.order = order = PassCounter(cfg)
         m.submodules.spike_fifo = fifo = SyncFIFO(
             width=cfg.lanes + index_bits(cfg.groups) + len(self.o.payload.y)
             + len(self.o.payload.x) + 1, depth=SPIKE_QUEUE_DEPTH)
-        w_rd, s_rd, s_wr, o_rd = (weights.read_port(), state.read_port(), state.write_port(),
-                                  order.read_port())
+        w_rd, s_rd, s_wr = weights.read_port(), state.read_port(), state.write_port()
 
         # every read of the state memory is registered once more before use (Fmax: the read
         # data of a deep memory comes through the block RAMs' output multiplexer)
@@ -206,7 +186,7 @@ class ConvCore(wiring.Component):
         m.d.sync += state_q.eq(s_rd.data)
         ctl = self._control(m, taps)
         self._accumulate(m, ctl, taps, w_rd, s_rd, s_wr, state_q)
-        self._neuron_pass(m, ctl, fifo, o_rd, fields, s_rd, s_wr, state_q)
+        self._neuron_pass(m, ctl, fifo, order, s_rd, s_wr, state_q)
         self._serialiser(m, ctl, fifo)
         return m
 
@@ -301,7 +281,7 @@ class ConvCore(wiring.Component):
 
     # --- neuron pass -----------------------------------------------------------------------
 
-    def _neuron_pass(self, m: Module, ctl: _Control, fifo, o_rd, fields: dict, s_rd, s_wr,
+    def _neuron_pass(self, m: Module, ctl: _Control, fifo, order: PassCounter, s_rd, s_wr,
                      state_q) -> None:
         """Q0 and N0..N7 of the module docstring."""
         cfg = self._config
@@ -323,9 +303,10 @@ class ConvCore(wiring.Component):
 
         # Q0: issue position q0_e of group q0_g (g outer) while the spike queue has room
         issue = ctl.passing & (fifo.level <= SPIKE_QUEUE_DEPTH - PASS_LATENCY - 1)
-        with m.If(ctl.draining & ~ctl.acc_busy):
+        start = ctl.draining & ~ctl.acc_busy
+        with m.If(start):
             m.d.sync += [ctl.draining.eq(0), ctl.passing.eq(1), q0_e.eq(0), q0_g.eq(0)]
-        m.d.comb += o_rd.addr.eq(q0_e)
+        m.d.comb += [order.restart.eq(start), order.advance.eq(issue)]
         with m.If(issue):
             with m.If(q0_e != n_pos - 1):
                 m.d.sync += q0_e.eq(q0_e + 1)
@@ -335,12 +316,15 @@ class ConvCore(wiring.Component):
                 m.d.sync += [ctl.passing.eq(0), ctl.flushing.eq(1)]
         m.d.sync += [n0_valid.eq(issue), n0_g.eq(q0_g)]
 
-        # N0: the order entry arrives; state read address
-        entry = o_rd.data
-        n0_addr = entry[fields["base"]] + n0_g
-        m.d.sync += [n1.valid.eq(n0_valid), n1.g.eq(n0_g), n1.addr.eq(n0_addr)]
+        # N0: the order entry (registered at Q0) arrives; state read address
+        n0_entry = Signal(stage)
+        m.d.sync += [n0_entry[name].eq(getattr(order, name))
+                     for name in ("y", "x", "open", "close", "emit")]
+        n0_base = Signal.like(order.base)
+        m.d.sync += n0_base.eq(order.base)
+        m.d.sync += [n1.valid.eq(n0_valid), n1.g.eq(n0_g), n1.addr.eq(n0_base + n0_g)]
         for name in ("y", "x", "open", "close", "emit"):
-            m.d.sync += n1[name].eq(entry[fields[name]])
+            m.d.sync += n1[name].eq(n0_entry[name])
         with m.If(~(ctl.accumulating | ctl.draining | ctl.zeroing)):
             m.d.comb += s_rd.addr.eq(n1.addr)  # registered: the order entry is slow to arrive
 
