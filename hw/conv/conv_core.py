@@ -60,16 +60,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from spikesmith.sim.lif import ResetMode
 
 from ..common.bits import at_most_one, at_most_two
-from ..common.mem import NO_RW_CHECK
+from ..common.mem import NO_RW_CHECK, SplitMemory
 from ..common.streams import index_bits
 from ..lif.neuron import after_reset, fires, leaked, reset_subtracted, saturate_membrane
 from .config import ConvCoreConfig
@@ -87,6 +86,23 @@ PASS_LATENCY = 7
 #: Cycles an update stays in the accumulate pipeline after the generator hands it over
 #: (S1..S4).
 ACCUMULATE_LATENCY = 4
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class _ReadPort:
+    """The read port of a :class:`~spikesmith.hw.common.mem.SplitMemory`."""
+
+    addr: Signal
+    data: Signal
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class _WritePort:
+    """The write port of a :class:`~spikesmith.hw.common.mem.SplitMemory` (one enable bit)."""
+
+    addr: Signal
+    data: Signal
+    en: Signal
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -165,20 +181,24 @@ class ConvCore(wiring.Component):
         cfg = self._config
         m.submodules.taps = taps = TapGenerator(cfg)
         wiring.connect(m, wiring.flipped(self.i), taps.i)
-        m.submodules.weights = weights = Memory(
-            shape=unsigned(cfg.lanes * cfg.weight_bits), depth=max(2, cfg.weight_words),
-            init=pack_weight_words(cfg))
+        # both memories: block RAM for whole rows of blocks, the last words in LUT RAM where the
+        # target has it (hw.common.mem.SplitMemory)
+        m.submodules.weights = weights = SplitMemory(
+            width=cfg.lanes * cfg.weight_bits, depth=cfg.weight_words,
+            init=pack_weight_words(cfg), writable=False)
         init = [bias_words(cfg)[a % cfg.groups] for a in range(cfg.state_words)]
         # a read of the word being written is never used: S2 forwards the S3/S4 sum instead,
         # and the pass reads each word four cycles before writing it (hw.common.mem)
-        m.submodules.state = state = Memory(
-            shape=unsigned(cfg.lanes * cfg.state_bits), depth=max(2, cfg.state_words), init=init,
+        m.submodules.state = state = SplitMemory(
+            width=cfg.lanes * cfg.state_bits, depth=cfg.state_words, init=init,
             attrs=NO_RW_CHECK)
         m.submodules.order = order = PassCounter(cfg)
         m.submodules.spike_fifo = fifo = SyncFIFO(
             width=cfg.lanes + index_bits(cfg.groups) + len(self.o.payload.y)
             + len(self.o.payload.x) + 1, depth=SPIKE_QUEUE_DEPTH)
-        w_rd, s_rd, s_wr = weights.read_port(), state.read_port(), state.write_port()
+        w_rd = _ReadPort(addr=weights.r_addr, data=weights.r_data)
+        s_rd = _ReadPort(addr=state.r_addr, data=state.r_data)
+        s_wr = _WritePort(addr=state.w_addr, data=state.w_data, en=state.w_en)
 
         # every read of the state memory is registered once more before use (Fmax: the read
         # data of a deep memory comes through the block RAMs' output multiplexer)
