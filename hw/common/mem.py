@@ -154,8 +154,10 @@ class SplitMemory(wiring.Component):
     -------
     r_addr : In(range(depth))
         Read address.
+    r_en : In(1, init=1)
+        Read enable: ``r_data`` holds while it is low.
     r_data : Out(width)
-        Word at ``r_addr`` of the cycle before.
+        Word at ``r_addr`` of the last cycle with ``r_en``.
     w_addr, w_data, w_en : In
         Write port (when ``writable``): ``w_data`` is written at ``w_addr`` where ``w_en``.
 
@@ -175,7 +177,7 @@ class SplitMemory(wiring.Component):
         self.rows, self.bits = block_region(width, depth)
         self._init = [int(v) for v in init] + [0] * (depth - len(init))
         self._attrs = dict(attrs or {})
-        members = {"r_addr": In(range(depth)), "r_data": Out(width)}
+        members = {"r_addr": In(range(depth)), "r_en": In(1, init=1), "r_data": Out(width)}
         if writable:
             members |= {"w_addr": In(range(depth)), "w_data": In(width), "w_en": In(1)}
         super().__init__(members)
@@ -188,7 +190,7 @@ class SplitMemory(wiring.Component):
                      attrs=attrs)
         m.submodules[name] = mem
         rd = mem.read_port()
-        m.d.comb += rd.addr.eq(self.r_addr - lo)
+        m.d.comb += [rd.addr.eq(self.r_addr - lo), rd.en.eq(self.r_en)]
         if self.writable:
             wr = mem.write_port()
             inside = self.w_addr >= lo if lo else self.w_addr < words.stop
@@ -215,6 +217,7 @@ class SplitMemory(wiring.Component):
             return m
         tail = self._part(m, "tail", words=range(rows, depth), bits=range(width), attrs=lut)
         in_tail = Signal()
-        m.d.sync += in_tail.eq(self.r_addr >= rows)
+        with m.If(self.r_en):
+            m.d.sync += in_tail.eq(self.r_addr >= rows)
         m.d.comb += self.r_data.eq(Mux(in_tail, tail, Cat(*head)))
         return m

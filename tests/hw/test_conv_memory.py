@@ -1,6 +1,6 @@
 # amaranth: UnusedElaboratable=no
 """``hw.common.mem.SplitMemory`` (the conv core's state and weight memories) against a list,
-and the per-target choice of distributed RAM."""
+the per-target choice of distributed RAM, and the links' ``LinkFifo`` against a queue."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from spikesmith.hw.common.mem import (
     yosys_memory_commands,
 )
 from spikesmith.hw.common.testing import run_scenario
+from spikesmith.hw.conv.link_fifo import LinkFifo
 
 
 def run_random_traffic(dut: SplitMemory, init: list[int], *, cycles: int, seed: int
@@ -90,3 +91,35 @@ def test_distributed_ram_is_requested_only_where_the_target_has_it():
     assert yosys_memory_commands("ecp5") == yosys_memory_commands("xc7") == ()
     (command,) = yosys_memory_commands("ice40")
     assert command == f"setattr -unset {next(iter(DISTRIBUTED_RAM))} a:ram_style"
+
+
+@pytest.mark.parametrize("depth", [4, 5])
+def test_link_fifo_keeps_order_under_random_traffic(depth):
+    """Random writes and reads: the words come out in order, none lost, the level and the
+    ready flags as a queue of ``depth + 1`` words says."""
+    dut = LinkFifo(width=8, depth=depth)
+    rng = np.random.default_rng(depth)
+    sent, got = [], []
+
+    async def bench(ctx):
+        queue = 0
+        for _ in range(400):
+            w_en, r_en = bool(rng.integers(2)), bool(rng.integers(2))
+            word = int(rng.integers(256))
+            ctx.set(dut.w_en, w_en)
+            ctx.set(dut.w_data, word)
+            ctx.set(dut.r_en, r_en)
+            assert ctx.get(dut.level) == queue
+            w_rdy, r_rdy, data = ctx.get(dut.w_rdy), ctx.get(dut.r_rdy), ctx.get(dut.r_data)
+            # room below depth words; none at depth + 1 (the memory and the output register)
+            assert w_rdy if queue < depth else not w_rdy if queue == depth + 1 else True
+            await ctx.tick()
+            if w_en and w_rdy:
+                sent.append(word)
+                queue += 1
+            if r_en and r_rdy:
+                got.append(data)
+                queue -= 1
+
+    run_scenario(dut, testbenches=[bench])
+    assert len(got) > 100 and got == sent[:len(got)]
