@@ -7,10 +7,14 @@ them by ``tests/hw/test_conv_*`` and ``tests/rtl/conv``.
 Organisation (``P`` = ``config.lanes`` lanes over output channels, ``G = ceil(C_out / P)``
 channel groups, ``E = H_out * W_out`` output positions)::
 
-    weights  Memory  C_in*K*K*G words of P weights   word ((c*K+ky)*K+kx)*G + g
-    state    Memory  E*G words of P state_bits lanes  word (oy*W_out+ox)*G + g:
-                                                     leak(v[t-1]) + b + (I[t] - b so far)
-    order    Memory  E words (read-only)             the neuron pass order (tables.pass_order)
+    weights  SplitMemory  C_in*K*K*G words of P weights   word ((c*K+ky)*K+kx)*G + g
+    state    SplitMemory  E*G words of P state_bits lanes  word (oy*W_out+ox)*G + g:
+                                                          leak(v[t-1]) + b + (I[t] - b so far)
+    order    PassCounter  the neuron pass order (tables.pass_order), from counters
+
+Both memories are :class:`~spikesmith.hw.common.mem.SplitMemory`: block RAM for the words and
+bits that fill whole blocks, LUT RAM for the rest where the target has it (one read cycle
+either way).
 
 As in the dense core (:mod:`spikesmith.hw.lif.lif_core`) the synaptic input accumulates straight
 onto the leaked membrane of the previous timestep, in ``state_bits = max(membrane_bits,
@@ -39,8 +43,8 @@ stalls.
 Neuron pass (after an end-of-timestep marker, once the accumulate pipeline is empty; groups
 ``g`` outer, positions in pass order inner, one state word per cycle)::
 
-    Q0  order read address (position counter)
-    N0  order entry arrives; its state word pos*G + g registered
+    Q0  the pass counter's entry is registered (position counter steps)
+    N0  its state word pos*G + g registered
     N1  state read address
     N2  state word arrives and is registered (state_q)
     N3  saturate to the membrane format (end of sim.lif.charge)
