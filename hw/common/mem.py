@@ -188,18 +188,20 @@ class SplitMemory(wiring.Component):
               lut: bool) -> Signal:
         """Add the memory of ``bits`` of ``words``; return its read data.
 
-        A LUT-RAM part registers its read address and reads combinationally (the LUT RAM's
-        own read is asynchronous): the address logic before the register and the read
-        multiplexer after it are in different cycles. Its read then returns the word written
-        at the same edge where a block RAM returns the word before it; a collision the users
-        of ``NO_RW_CHECK`` never use.
+        A writable LUT-RAM part registers its read address and reads combinationally (the LUT
+        RAM's own read is asynchronous): the address logic before the register and the read
+        multiplexer after it are in different cycles. A read-only one (a LUT ROM) keeps the
+        data register after its logic, which feeds multipliers in the conv core (with the
+        address register its logic came before the first core's MULT18X18D: 82.79 MHz). A
+        writable part's read then returns the word written at the same edge where a block RAM
+        returns the word before it; a collision the users of ``NO_RW_CHECK`` never use.
         """
         lo, mask = words.start, (1 << len(bits)) - 1
         init = [(v >> bits.start) & mask for v in self._init[words.start:words.stop]]
         mem = Memory(shape=unsigned(len(bits)), depth=max(2, len(words)), init=init,
                      attrs=attrs)
         m.submodules[name] = mem
-        if lut:
+        if lut and self.writable:
             rd = mem.read_port(domain="comb")
             addr_q = Signal.like(rd.addr, name=f"{name}_addr")
             with m.If(self.r_en):
