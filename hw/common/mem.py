@@ -134,10 +134,8 @@ class SplitMemory(wiring.Component):
     With ``(rows, bits) = block_region(width, depth)``: bits ``[0, bits)`` of words
     ``[0, rows)`` live in ``block``, their bits ``[bits, width)`` in ``side``, words
     ``[rows, depth)`` in ``tail`` (at ``a - rows``). The read data is that of the address one
-    cycle earlier, as an ``amaranth.lib.memory`` read port, except where that address is
-    written at the same edge (a collision: the LUT-RAM parts then return the new word, the
-    block RAM the old one; use it only where such a read is never used, ``NO_RW_CHECK``). A
-    depth tail adds a multiplexer after the memories, selected by a register.
+    cycle earlier (not transparent), as an ``amaranth.lib.memory`` read port; a depth tail
+    adds a multiplexer after the memories, selected by a register.
 
     Parameters
     ----------
@@ -184,32 +182,15 @@ class SplitMemory(wiring.Component):
             members |= {"w_addr": In(range(depth)), "w_data": In(width), "w_en": In(1)}
         super().__init__(members)
 
-    def _part(self, m: Module, name: str, *, words: range, bits: range, attrs: dict,
-              lut: bool) -> Signal:
-        """Add the memory of ``bits`` of ``words``; return its read data.
-
-        A writable LUT-RAM part registers its read address and reads combinationally (the LUT
-        RAM's own read is asynchronous): the address logic before the register and the read
-        multiplexer after it are in different cycles. A read-only one (a LUT ROM) keeps the
-        data register after its logic, which feeds multipliers in the conv core (with the
-        address register its logic came before the first core's MULT18X18D: 82.79 MHz). A
-        writable part's read then returns the word written at the same edge where a block RAM
-        returns the word before it; a collision the users of ``NO_RW_CHECK`` never use.
-        """
+    def _part(self, m: Module, name: str, *, words: range, bits: range, attrs: dict) -> Signal:
+        """Add the memory of ``bits`` of ``words``; return its read data."""
         lo, mask = words.start, (1 << len(bits)) - 1
         init = [(v >> bits.start) & mask for v in self._init[words.start:words.stop]]
         mem = Memory(shape=unsigned(len(bits)), depth=max(2, len(words)), init=init,
                      attrs=attrs)
         m.submodules[name] = mem
-        if lut and self.writable:
-            rd = mem.read_port(domain="comb")
-            addr_q = Signal.like(rd.addr, name=f"{name}_addr")
-            with m.If(self.r_en):
-                m.d.sync += addr_q.eq(self.r_addr - lo)
-            m.d.comb += rd.addr.eq(addr_q)
-        else:
-            rd = mem.read_port()
-            m.d.comb += [rd.addr.eq(self.r_addr - lo), rd.en.eq(self.r_en)]
+        rd = mem.read_port()
+        m.d.comb += [rd.addr.eq(self.r_addr - lo), rd.en.eq(self.r_en)]
         if self.writable:
             wr = mem.write_port()
             inside = self.w_addr >= lo if lo else self.w_addr < words.stop
@@ -224,20 +205,17 @@ class SplitMemory(wiring.Component):
         lut = self._attrs | (DISTRIBUTED_RAM if self.writable else LOGIC_ROM)
         rows, bits, width, depth = self.rows, self.bits, self.width, self.depth
         if rows == 0:
-            data = self._part(m, "tail", words=range(depth), bits=range(width), attrs=lut,
-                              lut=True)
+            data = self._part(m, "tail", words=range(depth), bits=range(width), attrs=lut)
             m.d.comb += self.r_data.eq(data)
             return m
-        head = [self._part(m, "block", words=range(rows), bits=range(bits), attrs=self._attrs,
-                           lut=False)]
+        head = [self._part(m, "block", words=range(rows), bits=range(bits), attrs=self._attrs)]
         if bits < width:
             head.append(self._part(m, "side", words=range(rows), bits=range(bits, width),
-                                   attrs=lut, lut=True))
+                                   attrs=lut))
         if rows == depth:
             m.d.comb += self.r_data.eq(Cat(*head))
             return m
-        tail = self._part(m, "tail", words=range(rows, depth), bits=range(width), attrs=lut,
-                          lut=True)
+        tail = self._part(m, "tail", words=range(rows, depth), bits=range(width), attrs=lut)
         in_tail = Signal()
         with m.If(self.r_en):
             m.d.sync += in_tail.eq(self.r_addr >= rows)

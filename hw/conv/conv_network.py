@@ -38,8 +38,8 @@ from .network_config import ConvNetworkConfig
 
 __all__ = ["LINK_FIFO_DEPTH", "ConvNetwork"]
 
-#: Most events of the FIFO after a conv core (a power of two; the link's register slice holds
-#: one more). On the mnist5k conv network (first
+#: Most words of the FIFO memory after a conv core (a power of two; the FIFO holds one more in
+#: its output register, the link's register slice another). On the mnist5k conv network (first
 #: 20 test images, Verilator) 256 costs 0.07 % more cycles than 1 024 (279 940 against 279 740
 #: per sample) and 64 costs 18 % (330 936); 256 events of 14 and 11 bits fit LUT RAM (about
 #: 470 and 360 LUT4) where 1 024 took a DP16KD each.

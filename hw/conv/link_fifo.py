@@ -19,12 +19,8 @@ __all__ = ["LinkFifo"]
 
 
 class LinkFifo(wiring.Component):
-    """First-in first-out queue of ``depth`` words (``depth - 1`` in memory, one in the output
-    register), as ``SyncFIFOBuffered(width=width, depth=depth)``.
-
-    The memory has ``depth`` words, one of them always free: the output register's word stays
-    in its slot (the LUT-RAM read of a ``SplitMemory`` is combinational after an address
-    register), so the slot is not written again until the next read.
+    """First-in first-out queue of ``depth + 1`` words (``depth`` in memory, one in the output
+    register).
 
     Parameters
     ----------
@@ -45,7 +41,7 @@ class LinkFifo(wiring.Component):
         Take the oldest word (where ``r_rdy``).
     r_rdy : Out(1)
         ``r_data`` holds a word.
-    level : Out(range(depth + 1))
+    level : Out(range(depth + 2))
         Words held.
 
     Raises
@@ -62,7 +58,7 @@ class LinkFifo(wiring.Component):
         super().__init__({
             "w_data": In(width), "w_en": In(1), "w_rdy": Out(1),
             "r_data": Out(width), "r_en": In(1), "r_rdy": Out(1),
-            "level": Out(range(depth + 1)),
+            "level": Out(range(depth + 2)),
         })
 
     def elaborate(self, platform):
@@ -73,11 +69,11 @@ class LinkFifo(wiring.Component):
         m.submodules.storage = mem = SplitMemory(width=self.width, depth=depth,
                                                  attrs=NO_RW_CHECK)
         produce, consume = Signal(range(depth)), Signal(range(depth))
-        inner = Signal(range(depth))
+        inner = Signal(range(depth + 1))
         do_write = self.w_rdy & self.w_en
         do_read = (inner != 0) & (~self.r_rdy | self.r_en)
         m.d.comb += [
-            self.w_rdy.eq(inner != depth - 1),
+            self.w_rdy.eq(inner != depth),
             mem.w_addr.eq(produce), mem.w_data.eq(self.w_data), mem.w_en.eq(do_write),
             mem.r_addr.eq(consume), mem.r_en.eq(do_read), self.r_data.eq(mem.r_data),
             self.level.eq(inner + self.r_rdy),
