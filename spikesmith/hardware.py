@@ -91,6 +91,10 @@ def generate_hardware(graph: Graph, out_dir: str | os.PathLike) -> Path:
     config = to_hardware_config(graph)
     if isinstance(config, ConvNetworkConfig):
         _refuse_first_spike(graph)
+        if (problem := config.output_problem()) is not None:
+            from .compiler.errors import CompilerError
+
+            raise CompilerError(problem)
         from .hw.conv.generate import generate_conv_network
 
         return generate_conv_network(config, out_dir).verilog

@@ -43,6 +43,8 @@ from amaranth.back import rtlil
 from amaranth.hdl import Elaboratable, Signal, Value
 from amaranth.lib import wiring
 
+from .mem import yosys_memory_commands
+
 __all__ = [
     "ResourceCounts",
     "SynthResult",
@@ -424,7 +426,9 @@ def synthesize(
     work = Path(workdir).resolve()
     sub = work / target.value
     sub.mkdir(parents=True, exist_ok=True)
-    read = _write_design(design, top=top, workdir=sub)
+    # the memories that suit the target (hw.common.mem: distributed RAM where it exists)
+    read = "; ".join([_write_design(design, top=top, workdir=sub),
+                      *yosys_memory_commands(target.value)])
     netlist, stat, log = sub / f"{top}.json", sub / f"{top}.stat.json", sub / f"{top}.yosys.log"
     for stale in (netlist, stat):
         stale.unlink(missing_ok=True)

@@ -7,10 +7,14 @@ them by ``tests/hw/test_conv_*`` and ``tests/rtl/conv``.
 Organisation (``P`` = ``config.lanes`` lanes over output channels, ``G = ceil(C_out / P)``
 channel groups, ``E = H_out * W_out`` output positions)::
 
-    weights  Memory  C_in*K*K*G words of P weights   word ((c*K+ky)*K+kx)*G + g
-    state    Memory  E*G words of P state_bits lanes  word (oy*W_out+ox)*G + g:
-                                                     leak(v[t-1]) + b + (I[t] - b so far)
-    order    Memory  E words (read-only)             the neuron pass order (tables.pass_order)
+    weights  SplitMemory  C_in*K*K*G words of P weights   word ((c*K+ky)*K+kx)*G + g
+    state    SplitMemory  E*G words of P state_bits lanes  word (oy*W_out+ox)*G + g:
+                                                          leak(v[t-1]) + b + (I[t] - b so far)
+    order    PassCounter  the neuron pass order (tables.pass_order), from counters
+
+Both memories are :class:`~spikesmith.hw.common.mem.SplitMemory`: block RAM for the words and
+bits that fill whole blocks, LUT RAM for the rest where the target has it (one read cycle
+either way).
 
 As in the dense core (:mod:`spikesmith.hw.lif.lif_core`) the synaptic input accumulates straight
 onto the leaked membrane of the previous timestep, in ``state_bits = max(membrane_bits,
@@ -39,8 +43,8 @@ stalls.
 Neuron pass (after an end-of-timestep marker, once the accumulate pipeline is empty; groups
 ``g`` outer, positions in pass order inner, one state word per cycle)::
 
-    Q0  order read address (position counter)
-    N0  order entry arrives; its state word pos*G + g registered
+    Q0  the pass counter's entry is registered (position counter steps)
+    N0  its state word pos*G + g registered
     N1  state read address
     N2  state word arrives and is registered (state_q)
     N3  saturate to the membrane format (end of sim.lif.charge)
@@ -71,16 +75,16 @@ from dataclasses import dataclass
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from spikesmith.sim.lif import ResetMode
 
 from ..common.bits import at_most_one, at_most_two
-from ..common.mem import NO_RW_CHECK
+from ..common.mem import NO_RW_CHECK, SplitMemory
 from ..common.streams import index_bits
 from ..lif.neuron import after_reset, fires, leaked, reset_subtracted, saturate_membrane
 from .config import ConvCoreConfig
+from .pass_counter import PassCounter
 from .streams import conv_readback_layout, feature_event_layout, input_event_layout
 from .tables import bias_words, pack_weight_words, pass_order, threshold_table
 from .tap_generator import TapGenerator
@@ -96,22 +100,21 @@ PASS_LATENCY = 7
 ACCUMULATE_LATENCY = 4
 
 
-def _order_words(cfg: ConvCoreConfig) -> tuple[list[int], dict[str, slice]]:
-    """Return the order memory's words and the bit slices of their fields."""
-    g_n = cfg.groups
-    _, hp, wp = cfg.emit_shape
-    widths = {"base": index_bits(cfg.state_words), "y": index_bits(max(1, hp)),
-              "x": index_bits(max(1, wp)), "open": 1, "close": 1, "emit": 1}
-    fields, lo = {}, 0
-    for name, w in widths.items():
-        fields[name] = slice(lo, lo + w)
-        lo += w
-    words = []
-    for e in pass_order(cfg):
-        vals = {"base": e.pos * g_n, "y": e.y, "x": e.x, "open": int(e.open),
-                "close": int(e.close), "emit": int(e.emit)}
-        words.append(sum(vals[n] << fields[n].start for n in widths))
-    return words, fields
+@dataclass(frozen=True, eq=False, kw_only=True)
+class _ReadPort:
+    """The read port of a :class:`~spikesmith.hw.common.mem.SplitMemory`."""
+
+    addr: Signal
+    data: Signal
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class _WritePort:
+    """The write port of a :class:`~spikesmith.hw.common.mem.SplitMemory` (one enable bit)."""
+
+    addr: Signal
+    data: Signal
+    en: Signal
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -193,24 +196,25 @@ class ConvCore(wiring.Component):
         cfg = self._config
         m.submodules.taps = taps = TapGenerator(cfg)
         wiring.connect(m, wiring.flipped(self.i), taps.i)
-        m.submodules.weights = weights = Memory(
-            shape=unsigned(cfg.lanes * cfg.weight_bits), depth=max(2, cfg.weight_words),
-            init=pack_weight_words(cfg))
+        # both memories: block RAM for whole rows of blocks, the last words in LUT RAM where the
+        # target has it (hw.common.mem.SplitMemory)
+        m.submodules.weights = weights = SplitMemory(
+            width=cfg.lanes * cfg.weight_bits, depth=cfg.weight_words,
+            init=pack_weight_words(cfg), writable=False)
         first = bias_words(cfg, shift=cfg.lif.input_shift(0))
         init = [first[a % cfg.groups] for a in range(cfg.state_words)]
         # a read of the word being written is never used: S2 forwards the S3/S4 sum instead,
         # and the pass reads each word four cycles before writing it (hw.common.mem)
-        m.submodules.state = state = Memory(
-            shape=unsigned(cfg.lanes * cfg.state_bits), depth=max(2, cfg.state_words), init=init,
+        m.submodules.state = state = SplitMemory(
+            width=cfg.lanes * cfg.state_bits, depth=cfg.state_words, init=init,
             attrs=NO_RW_CHECK)
-        order_init, fields = _order_words(cfg)
-        m.submodules.order = order = Memory(
-            shape=unsigned(fields["emit"].stop), depth=max(2, len(order_init)), init=order_init)
+        m.submodules.order = order = PassCounter(cfg)
         m.submodules.spike_fifo = fifo = SyncFIFO(
             width=cfg.lanes + index_bits(cfg.groups) + len(self.o.payload.y)
             + len(self.o.payload.x) + 1, depth=SPIKE_QUEUE_DEPTH)
-        w_rd, s_rd, s_wr, o_rd = (weights.read_port(), state.read_port(), state.write_port(),
-                                  order.read_port())
+        w_rd = _ReadPort(addr=weights.r_addr, data=weights.r_data)
+        s_rd = _ReadPort(addr=state.r_addr, data=state.r_data)
+        s_wr = _WritePort(addr=state.w_addr, data=state.w_data, en=state.w_en)
 
         # every read of the state memory is registered once more before use (Fmax: the read
         # data of a deep memory comes through the block RAMs' output multiplexer)
@@ -218,7 +222,7 @@ class ConvCore(wiring.Component):
         m.d.sync += state_q.eq(s_rd.data)
         ctl = self._control(m, taps)
         self._accumulate(m, ctl, taps, w_rd, s_rd, s_wr, state_q)
-        self._neuron_pass(m, ctl, fifo, o_rd, fields, s_rd, s_wr, state_q)
+        self._neuron_pass(m, ctl, fifo, order, s_rd, s_wr, state_q)
         self._serialiser(m, ctl, fifo)
         return m
 
@@ -330,7 +334,7 @@ class ConvCore(wiring.Component):
 
     # --- neuron pass -----------------------------------------------------------------------
 
-    def _neuron_pass(self, m: Module, ctl: _Control, fifo, o_rd, fields: dict, s_rd, s_wr,
+    def _neuron_pass(self, m: Module, ctl: _Control, fifo, order: PassCounter, s_rd, s_wr,
                      state_q) -> None:
         """Q0 and N0..N7 of the module docstring."""
         cfg = self._config
@@ -352,9 +356,10 @@ class ConvCore(wiring.Component):
 
         # Q0: issue position q0_e of group q0_g (g outer) while the spike queue has room
         issue = ctl.passing & (fifo.level <= SPIKE_QUEUE_DEPTH - PASS_LATENCY - 1)
-        with m.If(ctl.draining & ~ctl.acc_busy):
+        start = ctl.draining & ~ctl.acc_busy
+        with m.If(start):
             m.d.sync += [ctl.draining.eq(0), ctl.passing.eq(1), q0_e.eq(0), q0_g.eq(0)]
-        m.d.comb += o_rd.addr.eq(q0_e)
+        m.d.comb += [order.restart.eq(start), order.advance.eq(issue)]
         with m.If(issue):
             with m.If(q0_e != n_pos - 1):
                 m.d.sync += q0_e.eq(q0_e + 1)
@@ -364,12 +369,15 @@ class ConvCore(wiring.Component):
                 m.d.sync += [ctl.passing.eq(0), ctl.flushing.eq(1)]
         m.d.sync += [n0_valid.eq(issue), n0_g.eq(q0_g)]
 
-        # N0: the order entry arrives; state read address
-        entry = o_rd.data
-        n0_addr = entry[fields["base"]] + n0_g
-        m.d.sync += [n1.valid.eq(n0_valid), n1.g.eq(n0_g), n1.addr.eq(n0_addr)]
+        # N0: the order entry (registered at Q0) arrives; state read address
+        n0_entry = Signal(stage)
+        m.d.sync += [n0_entry[name].eq(getattr(order, name))
+                     for name in ("y", "x", "open", "close", "emit")]
+        n0_base = Signal.like(order.base)
+        m.d.sync += n0_base.eq(order.base)
+        m.d.sync += [n1.valid.eq(n0_valid), n1.g.eq(n0_g), n1.addr.eq(n0_base + n0_g)]
         for name in ("y", "x", "open", "close", "emit"):
-            m.d.sync += n1[name].eq(entry[fields[name]])
+            m.d.sync += n1[name].eq(n0_entry[name])
         with m.If(~(ctl.accumulating | ctl.draining | ctl.zeroing)):
             m.d.comb += s_rd.addr.eq(n1.addr)  # registered: the order entry is slow to arrive
 

@@ -82,6 +82,24 @@ class ConvNetworkConfig:
             _check_chain(a, b)
         TIMESTEPS.check(self.timesteps)
 
+    def output_problem(self) -> str | None:
+        """Return why the network cannot be exported and verified as a classifier, or ``None``.
+
+        The output layer's spikes are read as class neurons (spike counts, ties broken by the
+        final membranes, ``sim.network.predict``), which needs a dense output core: a conv core
+        emits ``(c, y, x)`` feature events of its (pooled) map and is not an output core (the
+        NIR import refuses such a network too).
+        """
+        last = self.cores[-1]
+        if not isinstance(last, ConvCoreConfig):
+            return None
+        return (f"the output layer {last.name!r} is a convolution with a {last.emit_shape} "
+                f"output map{' (after pooling)' if last.pool is not None else ''}; the conv "
+                "core is not an output core: the class decision (spike counts, ties broken by "
+                "the membranes) and its verification read the output layer as dense neurons. "
+                "End the network with a Flatten and a dense (Linear) layer, or with a Conv2d "
+                "whose output map is 1 x 1, which the compiler reads as a dense layer.")
+
     @classmethod
     def from_params(cls, params: NetworkParams, *, lanes: int | Sequence[int]
                     ) -> ConvNetworkConfig:

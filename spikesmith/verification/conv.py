@@ -119,8 +119,8 @@ def verify_conv_network(*, design: GeneratedConvDesign, params: NetworkParams,
     Raises
     ------
     ValueError
-        If the design's cores do not compute ``params``' layers, or ``membrane_samples`` is out
-        of range.
+        If the design's cores do not compute ``params``' layers, its output core is a conv core
+        (``ConvNetworkConfig.output_problem``), or ``membrane_samples`` is out of range.
     RuntimeError
         If Verilator is unusable or the simulation did not complete.
     """
@@ -128,6 +128,8 @@ def verify_conv_network(*, design: GeneratedConvDesign, params: NetworkParams,
     config = design.config
     if not isinstance(config, ConvNetworkConfig):
         raise ValueError("design must be a conv network (generate_conv_network)")
+    if (problem := config.output_problem()) is not None:
+        raise ValueError(problem)
     layers = _layer_indices(params)
     shapes = [(c.layer.n_in, c.layer.n_out) for c in config.cores]
     if shapes != [(params.layers[i].n_in, params.layers[i].n_out) for i in layers]:

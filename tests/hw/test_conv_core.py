@@ -17,6 +17,7 @@ from conv_cases import event_payloads, golden, make_config, random_input
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from spikesmith.hw.common.mem import block_region
 from spikesmith.hw.common.testing import run_scenario, stream_collect, stream_get, stream_put
 from spikesmith.hw.conv.conv_core import ConvCore
 from spikesmith.hw.conv.host import decode_readback, feature_events
@@ -80,6 +81,21 @@ def test_conv_core_matches_sim_conv(case, tmp_path):
     cfg = make_config(**CASES[case])
     x = random_input(cfg, np.random.default_rng(5), timesteps=3, batch=2, density=0.4)
     emitted, mem, spk = run_core(cfg, x, vcd_path=tmp_path / "conv_core.vcd")
+    exp_emit, exp_s, exp_v = golden(cfg, x)
+    assert exp_s.sum() > 0
+    assert emitted.tolist() == exp_emit.tolist()
+    assert spk.tolist() == exp_s.tolist()
+    assert mem.tolist() == exp_v.tolist()
+
+
+def test_conv_core_with_block_side_and_tail_state_memory():
+    """A state memory of 1 152 words of 22 bits: 1 024 x 18 bits in the block region, 1 024 x 4
+    bits beside it and 128 words after it (``hw.common.mem.SplitMemory``)."""
+    cfg = make_config(c_in=1, c_out=4, lanes=2, size=24, kernel=1, padding=0, pool=2, seed=6)
+    assert (cfg.state_words, cfg.lanes * cfg.state_bits) == (1152, 22)
+    assert block_region(22, 1152) == (1024, 18)
+    x = random_input(cfg, np.random.default_rng(6), timesteps=2, batch=1, density=0.3)
+    emitted, mem, spk = run_core(cfg, x)
     exp_emit, exp_s, exp_v = golden(cfg, x)
     assert exp_s.sum() > 0
     assert emitted.tolist() == exp_emit.tolist()

@@ -13,6 +13,7 @@ from conv_cases import make_config
 from spikesmith.hw.common.testing import run_scenario, stream_put
 from spikesmith.hw.conv.config import ConvCoreConfig
 from spikesmith.hw.conv.flatten import Flatten
+from spikesmith.hw.conv.pass_counter import PassCounter
 from spikesmith.hw.conv.tables import axis_taps, pack_weight_words, pass_order
 from spikesmith.hw.conv.tap_generator import TapGenerator
 from spikesmith.sim.conv import PoolLayer, conv_synaptic_input
@@ -109,6 +110,42 @@ def test_pass_order_updates_but_never_emits_dropped_rows():
     dropped = [e.pos for e in order if not e.emit]
     assert dropped == [6, 13, 20, 27, 34, 41, 42, 43, 44, 45, 46, 47, 48]
     assert sum(e.close for e in order if e.emit) == 9
+
+
+def run_pass_counter(cfg, steps: int, *, restart_at: int | None = None):
+    """Return the counter's entries ``(base, y, x, open, close, emit)`` over ``steps`` cycles of
+    ``advance`` (``restart`` instead at cycle ``restart_at``)."""
+    dut = PassCounter(cfg)
+    seen = []
+
+    async def bench(ctx):
+        for cycle in range(steps):
+            restart = cycle == restart_at
+            ctx.set(dut.restart, restart)
+            ctx.set(dut.advance, 1)
+            seen.append(tuple(ctx.get(getattr(dut, n))
+                              for n in ("base", "y", "x", "open", "close", "emit")))
+            await ctx.tick()
+
+    run_scenario(dut, testbenches=[bench])
+    return seen
+
+
+@pytest.mark.parametrize(("size", "kernel", "pool", "lanes"), [
+    (7, 2, 2, 2),    # 6x6 map, 3x3 windows, no leftover
+    (7, 1, 2, 1),    # 7x7 map: a leftover column and row
+    (8, 2, 3, 4),    # 7x7 map, 3x3 pooling: two leftover columns and rows
+    (6, 2, None, 2),  # no pooling: row-major
+    (5, 2, 4, 2),    # 4x4 map, one 4x4 window, nothing left over
+])
+def test_pass_counter_follows_pass_order_and_wraps(size, kernel, pool, lanes):
+    cfg = make_config(size=size, kernel=kernel, stride=1, padding=0, pool=pool, lanes=lanes)
+    want = [(e.pos * cfg.groups, e.y, e.x, int(e.open), int(e.close), int(e.emit))
+            for e in pass_order(cfg)]
+    n = len(want)
+    assert run_pass_counter(cfg, 2 * n + 3) == want + want + want[:3]
+    # a restart returns to the first entry from the middle of the order
+    assert run_pass_counter(cfg, n + 5, restart_at=4)[5:] == want[:n]
 
 
 def test_axis_taps_of_strided_padded_rows():
