@@ -76,7 +76,7 @@ class Sequencer(CorePart):
     x_en : Out(1)
         The neuron pass borrows the decay unit's multipliers.
     probe : Out(3)
-        Group of ``probe_sum`` (0 outside the stop check).
+        Group of ``probe_sum`` (used in the stop check; a stale group elsewhere).
     regs_addr, pre_addr, post_word_addr, neuron_addr, acc_addr, weight_addr : Out
         Read addresses of ``regs``, ``pre`` (both ports), ``neurons``, ``acc``, ``weights``
         (0 where this unit reads nothing).
@@ -226,8 +226,7 @@ class Sequencer(CorePart):
             with m.State("STOP_CHECK"):
                 # level of group cg fetched, group cg - 1 compared (cg = 1..n_groups), and the
                 # decision taken one cycle later from the registered result
-                m.d.comb += [self.regs_addr.eq(stop_base + Mux(cg < n_groups, cg, 0)),
-                             self.probe.eq(cg_prev)]
+                m.d.comb += self.regs_addr.eq(stop_base + Mux(cg < n_groups, cg, 0))
                 m.d.sync += [cg.eq(cg + 1), cg_prev.eq(cg)]
                 with m.If((cg != 0) & (cg <= n_groups) & (self.probe_sum > self.level)):
                     m.d.sync += at_baseline.eq(0)
@@ -261,5 +260,7 @@ class Sequencer(CorePart):
                 with m.If(kd == s_n - 1):
                     m.next = "IDLE"
 
-        m.d.comb += self.busy.eq(~self.ready | d_valid | nd_valid)
+        # the probe follows cg_prev in every state (not decoded from the state: the stop
+        # check's comparison starts at a register); outside the stop check it is unused
+        m.d.comb += [self.busy.eq(~self.ready | d_valid | nd_valid), self.probe.eq(cg_prev)]
         return m
