@@ -68,7 +68,8 @@ class Sequencer(CorePart):
     sleeping : Out(1)
         The running command is ``SLEEP``.
     batch : Out(1)
-        This sleep step ends a decay batch.
+        This sleep step ends a decay batch (a register: valid from the second cycle of a
+        step).
     sweep_start, sweep_learn, sweep_run : Out(1)
         RowSweep ``start``, ``start_learn`` and ``run``.
     clear_any : Out(1)
@@ -142,7 +143,10 @@ class Sequencer(CorePart):
         count = Signal(32)        # steps of the current command done
         left = Signal(32)         # steps still to run (asked, or the sleep budget)
         phase_k = Signal(16)
-        m.d.comb += self.batch.eq(sleeping & (phase_k == self.period - 1))
+        # registered (the comparison is not in the sweep's decisions): phase_k, sleeping
+        # and period change in IDLE and STEP_END only, and batch is used in STEP_END and
+        # the sweeps, never in the cycle after such a change
+        m.d.sync += self.batch.eq(sleeping & (phase_k == self.period - 1))
         stopped = Signal()
         # early stop: after a decay batch the five sums are compared with the stop levels
         # (block RAM words after the LFSR registers) one per cycle, on one comparator
