@@ -6,10 +6,13 @@ group in index order, a read-modify-write of the training thresholds ``θ̃``:
 ``REG_RD``
     Read ``θ̃`` of neuron ``cr_first + k``; register its address, its step (``+η_win`` for
     the regulation winner, ``-η_lose`` for the others) and the two bounds moved by the step.
-``REG_WR``
+``REG_ADD``
     Add the step, clamp CR-2 to at least the minimum test threshold, saturate to the threshold
-    format, write back: the clamps are decided by comparing the read value with the moved
+    format, register: the clamps are decided by comparing the read value with the moved
     bounds, beside the add (one carry chain deep, not three).
+``REG_WR``
+    Write the registered threshold back (no logic between the block RAM's read and write
+    ports).
 
 The core runs it only for CR-1 / CR-2 with ``M_t >= 2`` and a non-zero step register
 (``enabled``); otherwise the thresholds are left as they are, as in the golden model.
@@ -42,7 +45,7 @@ class NCGRegulation(buses.NCGUnit):
     Members
     -------
     state : In(NCGState)
-        The sequencer state; the unit acts in ``REG_RD`` and ``REG_WR``.
+        The sequencer state; the unit acts in ``REG_RD``, ``REG_ADD`` and ``REG_WR``.
     ctl : In(buses.control(params))
         ``eta_win``, ``eta_lose``.
     start : In(1)
@@ -91,6 +94,7 @@ class NCGRegulation(buses.NCGUnit):
         reg_step = Signal(signed(tb + 2))
         reg_low, reg_high = Signal(wide), Signal(wide)     # L - step, max - step
         reg_floor = Signal(wide)                           # L'
+        reg_new = Signal(signed(tb))                       # REG_ADD's result
         m.d.comb += [self.enabled.eq((ctl.eta_win != 0) | (ctl.eta_lose != 0)),
                      self.last.eq(reg_k == m_t - 1)]
         with m.If(self.start):
@@ -114,11 +118,12 @@ class NCGRegulation(buses.NCGUnit):
                                     thr_fmt.max_value + ctl.eta_lose)),
                     reg_floor.eq(Mux(floor > thr_fmt.max_value, thr_fmt.max_value, floor)),
                 ]
-            with m.Case(NCGState.REG_WR):
+            with m.Case(NCGState.REG_ADD):
                 d = self.theta_train_rd.data
-                sat = Mux(d < reg_low, reg_floor, Mux(d > reg_high, thr_fmt.max_value,
-                                                      d + reg_step))
+                m.d.sync += reg_new.eq(Mux(d < reg_low, reg_floor,
+                                           Mux(d > reg_high, thr_fmt.max_value, d + reg_step)))
+            with m.Case(NCGState.REG_WR):
                 m.d.comb += [self.theta_train_wr.addr.eq(reg_idx),
-                             self.theta_train_wr.data.eq(sat), self.theta_train_wr.en.eq(1)]
+                             self.theta_train_wr.data.eq(reg_new), self.theta_train_wr.en.eq(1)]
                 m.d.sync += reg_k.eq(reg_k + 1)
         return m

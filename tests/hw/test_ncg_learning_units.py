@@ -150,6 +150,8 @@ def test_regulation_matches_sim_regulate(seed, label, regulation, eta):
         while True:
             ctx.set(dut.state, S.REG_RD)
             await ctx.tick()
+            ctx.set(dut.state, S.REG_ADD)
+            await ctx.tick()
             ctx.set(dut.state, S.REG_WR)
             lasts.append(ctx.get(dut.last))
             await ctx.tick()
