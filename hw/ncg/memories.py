@@ -140,7 +140,7 @@ class RegisteredRead:
 
     That is safe because no state uses data read in a cycle that writes the same memory:
     host writes are in ``IDLE``, which uses no read data, and every state that uses read data
-    (``READ``, ``FWD_LOAD``, ``FWD_RUN``, ``REG_WR``, ``SLOT``, ``PRE``, ``NORM``) issued the
+    (``READ``, ``FWD_LOAD``, ``FWD_RUN``, ``REG_ADD``, ``SLOT``, ``PRE``, ``NORM``) issued the
     read in a cycle without a write to that memory, except ``UPD``, which reads word ``k + 1``
     of the row while it writes word ``k``.
 

@@ -4,11 +4,15 @@ After the forward pass of a training sample, for the ``M_t`` target neurons of t
 group in index order, a read-modify-write of the training thresholds ``θ̃``:
 
 ``REG_RD``
-    Read ``θ̃`` of neuron ``cr_first + k``; register its address and its step: ``+η_win`` for
-    the regulation winner, ``-η_lose`` for the others.
-``REG_WR``
+    Read ``θ̃`` of neuron ``cr_first + k``; register its address, its step (``+η_win`` for
+    the regulation winner, ``-η_lose`` for the others) and the two bounds moved by the step.
+``REG_ADD``
     Add the step, clamp CR-2 to at least the minimum test threshold, saturate to the threshold
-    format, write back.
+    format, register: the clamps are decided by comparing the read value with the moved
+    bounds, beside the add (one carry chain deep, not three).
+``REG_WR``
+    Write the registered threshold back (no logic between the block RAM's read and write
+    ports).
 
 The core runs it only for CR-1 / CR-2 with ``M_t >= 2`` and a non-zero step register
 (``enabled``); otherwise the thresholds are left as they are, as in the golden model.
@@ -41,7 +45,7 @@ class NCGRegulation(buses.NCGUnit):
     Members
     -------
     state : In(NCGState)
-        The sequencer state; the unit acts in ``REG_RD`` and ``REG_WR``.
+        The sequencer state; the unit acts in ``REG_RD``, ``REG_ADD`` and ``REG_WR``.
     ctl : In(buses.control(params))
         ``eta_win``, ``eta_lose``.
     start : In(1)
@@ -81,31 +85,45 @@ class NCGRegulation(buses.NCGUnit):
         m = Module()
         reg_k = Signal(range(m_t + 1))
         reg_idx = Signal(self._w.neuron)
+        wide = signed(tb + 3)
+        # REG_RD registers, besides the address, the bounds moved by the step: with the
+        # floor L = max(theta_min, min) (CR-2; min for CR-1), the result
+        # min(max(d + step, L), max) is L' = min(L, max) when d < L - step, max when
+        # d > max - step, else d + step; REG_WR is then one add beside two comparisons
+        # (the same integers: no rounding involved)
         reg_step = Signal(signed(tb + 2))
+        reg_low, reg_high = Signal(wide), Signal(wide)     # L - step, max - step
+        reg_floor = Signal(wide)                           # L'
+        reg_new = Signal(signed(tb))                       # REG_ADD's result
         m.d.comb += [self.enabled.eq((ctl.eta_win != 0) | (ctl.eta_lose != 0)),
                      self.last.eq(reg_k == m_t - 1)]
         with m.If(self.start):
             m.d.sync += reg_k.eq(0)
+        floor = Signal(wide)
+        if prm.config.regulation is Regulation.CR2:
+            m.d.comb += floor.eq(Mux(self.theta_min < thr_fmt.min_value, thr_fmt.min_value,
+                                     self.theta_min))
+        else:
+            m.d.comb += floor.eq(thr_fmt.min_value)
         with m.Switch(self.state):
-            # REG_RD registers the address and the step, so REG_WR is one add, the CR-2 floor
-            # and the saturation
             with m.Case(NCGState.REG_RD):
                 idx = win.cr_first + reg_k
+                winner = idx == win.cr_index
                 m.d.comb += self.theta_train_rd.addr.eq(idx)
-                m.d.sync += [reg_idx.eq(idx),
-                             reg_step.eq(Mux(idx == win.cr_index, ctl.eta_win, -ctl.eta_lose))]
+                m.d.sync += [
+                    reg_idx.eq(idx),
+                    reg_step.eq(Mux(winner, ctl.eta_win, -ctl.eta_lose)),
+                    reg_low.eq(Mux(winner, floor - ctl.eta_win, floor + ctl.eta_lose)),
+                    reg_high.eq(Mux(winner, thr_fmt.max_value - ctl.eta_win,
+                                    thr_fmt.max_value + ctl.eta_lose)),
+                    reg_floor.eq(Mux(floor > thr_fmt.max_value, thr_fmt.max_value, floor)),
+                ]
+            with m.Case(NCGState.REG_ADD):
+                d = self.theta_train_rd.data
+                m.d.sync += reg_new.eq(Mux(d < reg_low, reg_floor,
+                                           Mux(d > reg_high, thr_fmt.max_value, d + reg_step)))
             with m.Case(NCGState.REG_WR):
-                wide = signed(tb + 3)
-                new = Signal(wide)
-                m.d.comb += new.eq(self.theta_train_rd.data + reg_step)
-                clamped = Signal(wide)
-                if prm.config.regulation is Regulation.CR2:
-                    m.d.comb += clamped.eq(Mux(new < self.theta_min, self.theta_min, new))
-                else:
-                    m.d.comb += clamped.eq(new)
-                sat = Mux(clamped > thr_fmt.max_value, thr_fmt.max_value,
-                          Mux(clamped < thr_fmt.min_value, thr_fmt.min_value, clamped))
                 m.d.comb += [self.theta_train_wr.addr.eq(reg_idx),
-                             self.theta_train_wr.data.eq(sat), self.theta_train_wr.en.eq(1)]
+                             self.theta_train_wr.data.eq(reg_new), self.theta_train_wr.en.eq(1)]
                 m.d.sync += reg_k.eq(reg_k + 1)
         return m

@@ -6,7 +6,7 @@ flow after ``END`` (units in brackets)::
 
     FWD_START  FWD_LOAD  [FWD_RUN ...]  [FWD_FINAL]  FWD_DONE     per neuron    (forward,
                                                                                  winners)
-    REG_RD  REG_WR                                   per target neuron of the label (regulation)
+    REG_RD  REG_ADD  REG_WR                          per target neuron of the label (regulation)
     ERR_START  [ERR_DIV]                             mean firing time              (errors)
     SLOT_RD  SLOT                                    per updated neuron            (errors)
       ROW_MUL  ROW_PROD  ROW_SHIFT                   update values d+-        (row update)
@@ -35,7 +35,8 @@ class NCGState(enum.Enum, shape=5):
     """States of the core (module docstring).
 
     The encoding is the order in which the states were first named in the single state
-    machine the core had before it was split into units, for the default configuration.
+    machine the core had before it was split into units, for the default configuration;
+    ``REG_ADD`` came later.
     """
 
     IDLE = 0
@@ -61,6 +62,7 @@ class NCGState(enum.Enum, shape=5):
     NORM_DIV = 20
     UPD = 21
     RESULT = 22
+    REG_ADD = 23
 
 
 #: The status strobes of the units, each read by the sequencer in the states named.
@@ -161,6 +163,8 @@ class NCGSequencer(buses.NCGUnit):
                 with m.Elif(self.neuron_done):
                     go(s.FWD_START)
             with m.Case(s.REG_RD):
+                go(s.REG_ADD)
+            with m.Case(s.REG_ADD):
                 go(s.REG_WR)
             with m.Case(s.REG_WR):
                 with m.If(self.reg_last):

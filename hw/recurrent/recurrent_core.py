@@ -250,7 +250,8 @@ class RecurrentCore(CorePart):
                                           depth=max(2, p.n_post), init=cfg.neuron_words,
                                           attrs=NO_RW_CHECK)
         # not transparent: the drive sweep's read of acc[j] (S1) never meets a write of the
-        # same j in that cycle (posts differ within a row; rows are 3 cycles apart)
+        # same j (S3) in that cycle or the next (posts differ within a row; a row's first
+        # read is 3 cycles after the last synapse of the previous row)
         m.submodules.acc = acc = Memory(shape=signed(w["d"]), depth=max(2, p.n_post), init=[],
                                         attrs=NO_RW_CHECK)
         m.submodules.regs = regs = Memory(
@@ -309,6 +310,6 @@ class RecurrentCore(CorePart):
                 mem.pre_wr.data.eq(neu.o_age_word),
                 mem.acc_wr.addr.eq(neu.o_j), mem.acc_wr.data.eq(0), mem.acc_wr.en.eq(1),
             ]
-        with m.Elif(syn.acc_valid & ~sweep.learn):    # S2 of the drive sweep
+        with m.Elif(syn.acc_valid):     # S3 of the drive sweep
             m.d.comb += [mem.acc_wr.addr.eq(syn.acc_j), mem.acc_wr.data.eq(syn.acc_next),
                          mem.acc_wr.en.eq(1)]

@@ -68,7 +68,8 @@ class Sequencer(CorePart):
     sleeping : Out(1)
         The running command is ``SLEEP``.
     batch : Out(1)
-        This sleep step ends a decay batch.
+        This sleep step ends a decay batch (a register: valid from the second cycle of a
+        step).
     sweep_start, sweep_learn, sweep_run : Out(1)
         RowSweep ``start``, ``start_learn`` and ``run``.
     clear_any : Out(1)
@@ -76,7 +77,7 @@ class Sequencer(CorePart):
     x_en : Out(1)
         The neuron pass borrows the decay unit's multipliers.
     probe : Out(3)
-        Group of ``probe_sum`` (0 outside the stop check).
+        Group of ``probe_sum`` (used in the stop check; a stale group elsewhere).
     regs_addr, pre_addr, post_word_addr, neuron_addr, acc_addr, weight_addr : Out
         Read addresses of ``regs``, ``pre`` (both ports), ``neurons``, ``acc``, ``weights``
         (0 where this unit reads nothing).
@@ -142,7 +143,10 @@ class Sequencer(CorePart):
         count = Signal(32)        # steps of the current command done
         left = Signal(32)         # steps still to run (asked, or the sleep budget)
         phase_k = Signal(16)
-        m.d.comb += self.batch.eq(sleeping & (phase_k == self.period - 1))
+        # registered (the comparison is not in the sweep's decisions): phase_k, sleeping
+        # and period change in IDLE and STEP_END only, and batch is used in STEP_END and
+        # the sweeps, never in the cycle after such a change
+        m.d.sync += self.batch.eq(sleeping & (phase_k == self.period - 1))
         stopped = Signal()
         # early stop: after a decay batch the five sums are compared with the stop levels
         # (block RAM words after the LFSR registers) one per cycle, on one comparator
@@ -226,8 +230,7 @@ class Sequencer(CorePart):
             with m.State("STOP_CHECK"):
                 # level of group cg fetched, group cg - 1 compared (cg = 1..n_groups), and the
                 # decision taken one cycle later from the registered result
-                m.d.comb += [self.regs_addr.eq(stop_base + Mux(cg < n_groups, cg, 0)),
-                             self.probe.eq(cg_prev)]
+                m.d.comb += self.regs_addr.eq(stop_base + Mux(cg < n_groups, cg, 0))
                 m.d.sync += [cg.eq(cg + 1), cg_prev.eq(cg)]
                 with m.If((cg != 0) & (cg <= n_groups) & (self.probe_sum > self.level)):
                     m.d.sync += at_baseline.eq(0)
@@ -261,5 +264,7 @@ class Sequencer(CorePart):
                 with m.If(kd == s_n - 1):
                     m.next = "IDLE"
 
-        m.d.comb += self.busy.eq(~self.ready | d_valid | nd_valid)
+        # the probe follows cg_prev in every state (not decoded from the state: the stop
+        # check's comparison starts at a register); outside the stop check it is unused
+        m.d.comb += [self.busy.eq(~self.ready | d_valid | nd_valid), self.probe.eq(cg_prev)]
         return m

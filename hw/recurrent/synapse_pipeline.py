@@ -6,7 +6,7 @@ pipeline takes it from there::
 
     S1  post index j arrives (the core reads weight k, and pre and acc at j)
     S2  m, j's {spike, age} and acc[j] arrive:
-        drive sweep:    acc[j] + sign_i m out (the core writes it back)
+        drive sweep:    acc[j] + sign_i m registered; S3: out (the core writes it back)
         learning sweep: the STDP kernel word is read (STDPUnit, latency 1)
     S3  m' = STDP(m) (sim.stdp.stdp_update for one synapse) into the DecayUnit, which applies
         sim.sleep.decay_step when ``batch`` (a decay batch is due) and hands out the result
@@ -70,7 +70,10 @@ class SynapsePipeline(CorePart):
     lo, hi : In(ArrayLayout(weight_bits, 5))
         Bounds of every synapse group (enum order).
     acc_valid : Out(1)
-        S2 (with ``learn`` low): write ``acc_next`` to ``acc[acc_j]``.
+        S3 of the drive sweep: write ``acc_next`` to ``acc[acc_j]``. The write lands before
+        any later read of ``acc[acc_j]``: posts differ within a row, the next row's first read
+        is at least one cycle after it, and the neuron pass starts reading two cycles after
+        the sweep has drained (``busy`` low, which does not wait for this write).
     acc_j : Out(post_bits)
     acc_next : Out(signed(widths["d"]))
         ``acc[j] + sign_i m`` (``sign_i = -1`` for inhibitory rows).
@@ -137,8 +140,9 @@ class SynapsePipeline(CorePart):
         s2_m = self.m
 
         # --- S2 drive: acc[j] += sign_i m ----------------------------------------------------
+        # registered: the write of acc[j] leaves S3 (the next read of that j is a row later)
         signed_m = Mux(s2_pop == 2, -s2_m, s2_m)
-        m.d.comb += [self.acc_valid.eq(s2_valid), self.acc_j.eq(s2_j),
+        m.d.sync += [self.acc_valid.eq(s2_valid & ~self.learn), self.acc_j.eq(s2_j),
                      self.acc_next.eq(self.acc + signed_m)]
         # --- S2 learn: kernel word read (STDPUnit, latency 1); S3: STDP, into the decay unit ---
         post_inh = s2_j >= n_exc

@@ -122,7 +122,9 @@ def test_forward_matches_sim_forward(seed, train, label, mode):
 @SLOW
 @given(seed=st.integers(0, 2**16), label=st.integers(0, 2),
        regulation=st.sampled_from([Regulation.CR1, Regulation.CR2]),
-       eta=st.tuples(st.integers(0, 400), st.integers(0, 400)))
+       # steps up to the whole threshold range (s15.8): the saturation and the floor
+       eta=st.tuples(st.integers(0, 400) | st.integers(0, 2**15 - 1),
+                     st.integers(0, 400) | st.integers(0, 2**15 - 1)))
 def test_regulation_matches_sim_regulate(seed, label, regulation, eta):
     params = small_params(regulation=regulation, m=4, n_nt=1)
     cm = params.config.class_map
@@ -147,6 +149,8 @@ def test_regulation_matches_sim_regulate(seed, label, regulation, eta):
         lasts.append(ctx.get(dut.enabled))
         while True:
             ctx.set(dut.state, S.REG_RD)
+            await ctx.tick()
+            ctx.set(dut.state, S.REG_ADD)
             await ctx.tick()
             ctx.set(dut.state, S.REG_WR)
             lasts.append(ctx.get(dut.last))

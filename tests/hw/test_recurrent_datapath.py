@@ -163,16 +163,17 @@ def _run_synapses(syn: SynapsePipeline, cfg, *, learn: bool, batch: bool, rng):
                 for port, v in ((syn.m, m[pre[k - 1], j]), (syn.post_spike, post_s[j]),
                                 (syn.post_age, post_age[j]), (syn.acc, acc[k - 1])):
                     ctx.set(port, int(v))
-                if ctx.get(syn.acc_valid):
-                    drives.append((ctx.get(syn.acc_j), ctx.get(syn.acc_next)))
             await ctx.tick()
         await ctx.tick().until(~syn.busy)
 
     async def monitor(ctx):
-        async for _c, _r, valid, k, new, old, g in ctx.tick().sample(
-                syn.o_valid, syn.o_k, syn.o_m, syn.o_old, syn.o_group):
+        async for _c, _r, valid, k, new, old, g, a_valid, a_j, a_next in ctx.tick().sample(
+                syn.o_valid, syn.o_k, syn.o_m, syn.o_old, syn.o_group,
+                syn.acc_valid, syn.acc_j, syn.acc_next):
             if valid:
                 written.append((k, new, old, g))
+            if a_valid:     # S3: a cycle after the synapse's words
+                drives.append((a_j, a_next))
 
     run_scenario(syn, testbenches=[bench], processes=[monitor])
     return (pre, post, pre_s, post_s, pre_age, post_age, m, pop, acc), drives, written
