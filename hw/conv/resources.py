@@ -6,12 +6,13 @@ two costs corrected from the sweep (:func:`map_conv_memory`).
 
 Memories (:func:`conv_core_memories`, the one function to update when the core's memories
 change)
-    the weight ROM (``C_in*K*K*G`` words of ``P * weight_bits``, synchronous read; a ROM is
-    as wide as its bit columns that are not constant, which is what Yosys keeps), the state
-    RAM (``E*G`` words of ``P * state_bits``, synchronous read with ``no_rw_check``: no bypass),
-    the pass-order ROM (``E`` words, synchronous read) and the spike queue
-    (``SPIKE_QUEUE_DEPTH`` words, asynchronous read: flip-flops on the iCE40, distributed RAM
-    on the ECP5 and xc7).
+    the parts of the weight ROM (``C_in*K*K*G`` words of ``P * weight_bits``) and of the state
+    RAM (``E*G`` words of ``P * state_bits``, ``no_rw_check``), each a
+    ``hw.common.mem.SplitMemory``: a block region, and ``side``/``tail`` parts in LUT RAM (a
+    ROM part in logic) on the targets that have it, placed as Yosys chooses on the iCE40; a
+    ROM part is as wide as its bit columns that are not constant (what Yosys keeps); and the
+    spike queue (``SPIKE_QUEUE_DEPTH`` words, asynchronous read). The pass order comes from
+    counters (``hw.conv.pass_counter``), priced with the logic.
 
 Logic
     ``lut = c . _lut_terms`` beyond the memories (a fixed part, per lane x state bits, per
@@ -20,7 +21,7 @@ Logic
     pipeline registers (:func:`_registers`) and the constants ``c``, ``f`` per target were
     fitted by ``benchmarks/calibrate_conv_estimate.py`` to Yosys 0.70 runs of the 22
     configurations listed there (``docs/estimates.md``, "Conv core": in-sample LUT within
-    10 % on iCE40 and ECP5, 22 % on xc7; FF within 10.2 %).
+    6.1 % on iCE40, 11.1 % on ECP5, 15.5 % on xc7; FF within 8 %; BRAM and DSP exact).
 
 DSP
     one multiplier per lane for direct-current input (``weight_bits x (input_bits + 1)``), on a
@@ -28,10 +29,10 @@ DSP
     generator's multiplication of the event's channel by ``K*K*G`` where Yosys maps it to one.
 
 Network glue (:func:`estimate_conv_network`)
-    the dense cores (``hw.lif.estimate.estimate_core``), the ``SyncFIFOBuffered`` after each
-    conv core (``depth - 1`` words of one event, synchronous read, plus its level and
-    pointers), the register slice of every link (two entries and two flags in flip-flops, one
-    LUT per entry bit), :class:`~.flatten.Flatten` (its constant multiplications, in LUTs) and
+    the dense cores (``hw.lif.estimate.estimate_core``), the ``LinkFifo`` after each conv core
+    (a ``SplitMemory`` of ``depth`` events, plus its output register, level and pointers),
+    the register slice of every link (two entries and two flags in flip-flops, one LUT per
+    entry bit), :class:`~.flatten.Flatten` (its constant multiplications, in LUTs) and
     the top's 32-bit sample counter.
 """
 
@@ -42,6 +43,7 @@ from collections.abc import Sequence
 
 from spikesmith.sim.lif import ResetMode
 
+from ..common.mem import LUT_RAM_TARGETS, block_region
 from ..common.streams import index_bits
 from ..common.synth import ResourceCounts, Target
 from ..lif.estimate import (
@@ -55,7 +57,7 @@ from ..lif.estimate import (
     estimate_core,
 )
 from .config import ConvCoreConfig
-from .conv_core import SPIKE_QUEUE_DEPTH, _order_words
+from .conv_core import SPIKE_QUEUE_DEPTH
 from .conv_network import _fifo_depth
 from .network_config import ConvNetworkConfig
 from .tables import axis_taps, pack_weight_words, pass_order
@@ -89,19 +91,47 @@ def _varying_bits(words: Sequence[int], width: int) -> int:
     return bin(ones & zeros & ((1 << width) - 1)).count("1")
 
 
+#: Names of the :class:`~spikesmith.hw.common.mem.SplitMemory` parts that request LUT RAM (a
+#: ROM part: logic) on the targets that have it (``hw.common.mem.LUT_RAM_TARGETS``).
+_LUT_PARTS = ("side", "tail")
+
+
+def _split(name: str, *, width: int, depth: int, words: Sequence[int] | None
+           ) -> list[MemoryShape]:
+    """Return the parts of a ``SplitMemory`` (``hw.common.mem``) of ``width`` x ``depth``
+    named ``name/block``, ``name/side``, ``name/tail``; a ROM (``words`` given) is as wide as
+    its bit columns that vary (:func:`_varying_bits`)."""
+    rows, bits = block_region(width, depth)
+    rom = words is not None
+    parts = ((("block", range(rows), range(bits)), ("side", range(rows), range(bits, width)),
+              ("tail", range(rows, depth), range(width))) if rows
+             else (("tail", range(depth), range(width)),))
+    out = []
+    for part, w_range, b_range in parts:
+        if not len(w_range) or not len(b_range):
+            continue
+        n_bits = len(b_range)
+        if rom:
+            mask = (1 << n_bits) - 1
+            n_bits = _varying_bits([(v >> b_range.start) & mask
+                                    for v in words[w_range.start:w_range.stop]], n_bits)
+        out.append(MemoryShape(f"{name}/{part}", max(2, len(w_range)), n_bits, rom=rom))
+    return out
+
+
 def conv_core_memories(config: ConvCoreConfig) -> tuple[MemoryShape, ...]:
-    """Return the memories that ``ConvCore(config)`` instantiates (see module docstring), each
-    ROM as wide as its bits that vary over its words (its contents come from ``config``)."""
+    """Return the memories that ``ConvCore(config)`` instantiates (see module docstring): the
+    parts of its weight and state ``SplitMemory``, each ROM part as wide as its bits that vary
+    over its words (its contents come from ``config``), and the spike queue."""
     p, g_n = config.lanes, config.groups
     _, ybits, xbits = _emit_bits(config)
-    order_words, fields = _order_words(config)
     queue_bits = p + index_bits(g_n) + ybits + xbits + 1
+    words = list(pack_weight_words(config))
+    words += [0] * (config.weight_words - len(words))
     return (
-        MemoryShape("weights", max(2, config.weight_words),
-                    _varying_bits(pack_weight_words(config), p * config.weight_bits), rom=True),
-        MemoryShape("state", max(2, config.state_words), p * config.state_bits),
-        MemoryShape("order", max(2, len(order_words)),
-                    _varying_bits(order_words, fields["emit"].stop), rom=True),
+        *_split("weights", width=p * config.weight_bits, depth=config.weight_words,
+                words=words),
+        *_split("state", width=p * config.state_bits, depth=config.state_words, words=None),
         MemoryShape("spike_queue", SPIKE_QUEUE_DEPTH, queue_bits, sync_read=False),
     )
 
@@ -128,6 +158,8 @@ def map_conv_memory(memory: MemoryShape, *, target: Target) -> MemoryMapping:
     in logic). The one place to change when the core's memories change (module docstring).
     """
     d, w = memory.depth, memory.width
+    if memory.name.rpartition("/")[2] in _LUT_PARTS and target.value in LUT_RAM_TARGETS:
+        return _lut_part(memory, target=target)
     if memory.rom:
         # its LUTs are a fitted term of the logic (_lut_terms), not the read tree's count
         options = [(memory.bits * _ROM_COST[target], 0, MemoryMapping(memory, "logic", 0, 0, w))]
@@ -149,6 +181,20 @@ def map_conv_memory(memory: MemoryShape, *, target: Target) -> MemoryMapping:
             options.append((float(blocks * cost), 2,
                             MemoryMapping(memory, "block", blocks * count, 0, 0)))
     return min(options, key=lambda o: (o[0], o[1]))[2]
+
+
+def _lut_part(memory: MemoryShape, *, target: Target) -> MemoryMapping:
+    """A ``SplitMemory`` part that requests LUT RAM where the target has it: a ROM in logic
+    (priced by the fitted ROM term), a RAM in distributed RAM with its read multiplexer and
+    registered address."""
+    if memory.rom:
+        return MemoryMapping(memory, "logic", 0, 0, memory.width)
+    d, w = memory.depth, memory.width
+    depth, width, _cost, sites = _DISTRIBUTED[target][0]
+    deep = math.ceil(d / depth)
+    units = deep * math.ceil(w / width)
+    lut = units * sites + _mux_luts(deep, w, target)
+    return MemoryMapping(memory, "distributed", 0, lut, index_bits(d) + w)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,14 +261,14 @@ def _lut_terms(config: ConvCoreConfig, target: Target) -> tuple[float, ...]:
 #: ``benchmarks/calibrate_conv_estimate.py`` (the largest relative error of 22 Yosys 0.70
 #: runs per target made small; ``docs/estimates.md``).
 _LUT_FIT: dict[Target, tuple[float, ...]] = {
-    Target.ICE40: (0.000, 0.000, 11.781, 8.622, 0.587, 1.290),
-    Target.ECP5: (0.000, 0.325, 11.456, 11.630, 0.504, 1.673),
-    Target.XC7: (0.000, 0.000, 8.799, 6.668, 0.000, 0.557),
+    Target.ICE40: (0.000, 0.000, 11.247, 22.415, 0.332, 2.028),
+    Target.ECP5: (0.000, 0.000, 11.573, 23.064, 0.541, 2.181),
+    Target.XC7: (0.000, 0.000, 6.447, 11.551, 0.210, 0.849),
 }
 _FF_FIT: dict[Target, tuple[float, ...]] = {
-    Target.ICE40: (-52.446, -1.859, 0.498, 1.478),
-    Target.ECP5: (-31.618, 5.238, -0.499, 1.575),
-    Target.XC7: (-70.039, 51.158, -4.633, 0.785),
+    Target.ICE40: (51.416, -9.456, 0.865, 0.821),
+    Target.ECP5: (87.769, -54.224, 1.897, -0.000),
+    Target.XC7: (51.969, 1.624, -2.727, 1.554),
 }
 
 
@@ -294,16 +340,17 @@ def estimate_conv_core(config: ConvCoreConfig, *, target: Target) -> ResourceEst
 
 
 def _link_fifo(config: ConvCoreConfig, *, depth: int, target: Target) -> ResourceCounts:
-    """A ``SyncFIFOBuffered`` of ``depth`` emitted events (``hw.conv.conv_network``):
+    """A ``LinkFifo`` of ``depth`` emitted events (``hw.conv.conv_network``):
     ``depth - 1`` words in a memory with a synchronous read, the output register, level,
     pointers and handshake logic."""
     c, y, x = _emit_bits(config)
     width = c + y + x + 2
-    mem = map_conv_memory(MemoryShape("link_fifo", depth - 1, width), target=target)
+    mems = [map_conv_memory(m, target=target)
+            for m in _split("link_fifo", width=width, depth=depth, words=None)]
     ptr = index_bits(depth)
-    ff = mem.ff + width + 1 + 2 * (ptr + 1) + 2 * ptr
-    lut = mem.lut + 4 * ptr + 6
-    return ResourceCounts(lut=lut, ff=ff, bram=mem.bram, dsp=0)
+    ff = sum(m.ff for m in mems) + width + 1 + 2 * (ptr + 1) + 2 * ptr
+    lut = sum(m.lut for m in mems) + 4 * ptr + 6
+    return ResourceCounts(lut=lut, ff=ff, bram=sum(m.bram for m in mems), dsp=0)
 
 
 def _flatten(shape: tuple[int, int, int]) -> ResourceCounts:
