@@ -341,7 +341,7 @@ def estimate_conv_core(config: ConvCoreConfig, *, target: Target) -> ResourceEst
 
 def _link_fifo(config: ConvCoreConfig, *, depth: int, target: Target) -> ResourceCounts:
     """A ``LinkFifo`` of ``depth`` emitted events (``hw.conv.conv_network``):
-    ``depth - 1`` words in a memory with a synchronous read, the output register, level,
+    its ``SplitMemory`` parts (``depth`` words, synchronous read), the output register, level,
     pointers and handshake logic."""
     c, y, x = _emit_bits(config)
     width = c + y + x + 2
