@@ -58,7 +58,9 @@ def test_an_edited_conv_weight_is_caught(conv_run, tmp_path):
     copy = shutil.copytree(conv_run, tmp_path / "edited")
     vfile = copy / "hw" / "spikesmith_conv_network.v"
     text = vfile.read_text()
-    m = re.search(r"weights\[0\] = (\d+)'h([0-9a-f]+);", text)  # the conv core's first taps
+    # the conv core's first taps: word 0 of its weight memory (a SplitMemory part)
+    m = re.compile(r"\w+\[0\] = (\d+)'h([0-9a-f]+);").search(
+        text, text.index("module \\spikesmith_conv_network.core0_layers_0.weights "))
     word = int(m.group(2), 16) ^ ((1 << int(m.group(1))) - 1)
     vfile.write_text(text[:m.start(2)] + f"{word:0{len(m.group(2))}x}" + text[m.end(2):])
     res = _invoke("verify", "--run", copy, "--samples", 60, "--membrane-samples", 10)
