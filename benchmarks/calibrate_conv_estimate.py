@@ -23,6 +23,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+from scipy.optimize import nnls as scipy_nnls
 
 from spikesmith.hw.common.synth import Target, synthesize
 from spikesmith.hw.conv import resources
@@ -95,26 +96,14 @@ def _run(case, target: Target, root: Path) -> dict:
             "cells": dict(syn.cells), "seconds": round(syn.seconds, 1)}
 
 
-def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Non-negative least squares by an active-set loop (few columns: drop and refit)."""
-    active = list(range(a.shape[1]))
-    while True:
-        x = np.zeros(a.shape[1])
-        x[active] = np.linalg.lstsq(a[:, active], b, rcond=None)[0]
-        neg = [k for k in active if x[k] < 0]
-        if not neg:
-            return x
-        active.remove(min(neg, key=lambda k: x[k]))
-
-
 def _minimax(a: np.ndarray, b: np.ndarray, *, rounds: int = 200) -> np.ndarray:
     """Non-negative coefficients that keep the largest residual of ``a @ x ~ b`` small:
     Lawson's iteration (reweighted least squares, each row's weight grown by its residual)."""
     w = np.ones(len(b))
-    best, best_err = _nnls(a, b), np.inf
+    best, best_err = scipy_nnls(a, b)[0], np.inf
     for _ in range(rounds):
         sw = np.sqrt(w)
-        x = _nnls(a * sw[:, None], b * sw)
+        x = scipy_nnls(a * sw[:, None], b * sw)[0]
         r = np.abs(a @ x - b)
         if r.max() < best_err:
             best, best_err = x, r.max()

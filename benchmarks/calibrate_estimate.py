@@ -23,6 +23,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+from scipy.optimize import nnls as scipy_nnls
 
 from spikesmith.hw.common.synth import Target, synthesize
 from spikesmith.hw.lif import estimate
@@ -78,18 +79,6 @@ def _run(case, target, root: Path) -> dict:
             "seconds": round(syn.seconds, 1)}
 
 
-def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Non-negative least squares by an active-set loop (few columns, so drop and refit)."""
-    active = list(range(a.shape[1]))
-    while True:
-        x = np.zeros(a.shape[1])
-        x[active] = np.linalg.lstsq(a[:, active], b, rcond=None)[0]
-        neg = [k for k in active if x[k] < 0]
-        if not neg:
-            return x
-        active.remove(min(neg, key=lambda k: x[k]))
-
-
 def _rows(runs: list[dict], target: Target):
     feats, luts, ffs, regs = [], [], [], []
     for r in runs:
@@ -114,11 +103,11 @@ def fit(runs: list[dict]) -> dict:
             continue
         measured = np.maximum(lut, 1.0)
         scale = 1.0 / measured  # relative error: small cores count as much as large ones
-        coef = _nnls(a * scale[:, None], lut * scale)
+        coef = scipy_nnls(a * scale[:, None], lut * scale)[0]
         loo = []
         for k in range(len(lut)):
             keep = np.arange(len(lut)) != k
-            c = _nnls(a[keep] * scale[keep, None], lut[keep] * scale[keep])
+            c = scipy_nnls(a[keep] * scale[keep, None], lut[keep] * scale[keep])[0]
             loo.append(float(a[k] @ c - lut[k]) / measured[k])
         out[target] = (coef, float(np.median(ff - regs)), loo)
     return out
