@@ -277,6 +277,14 @@ class SpikingConvNet(SpikingRunModes, nn.Module):
 
     # -- float mode ---------------------------------------------------------------------------
 
+    def check_inputs(self, inputs: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``inputs`` has shape ``(T, batch, C*H*W)`` with
+        ``T == timesteps``."""
+        T = self.timesteps
+        if inputs.ndim != 3 or inputs.shape[0] != T or inputs.shape[2] != self.sizes[0]:
+            raise ValueError(f"inputs must have shape ({T}, batch, {self.sizes[0]}), "
+                             f"not {tuple(inputs.shape)}")
+
     def simulate(self, inputs: torch.Tensor, *, quantized: bool = True) -> FloatRun:
         """Run the float network on encoded inputs ``(T, batch, C*H*W)`` (from ``encode``).
 
@@ -288,10 +296,8 @@ class SpikingConvNet(SpikingRunModes, nn.Module):
         ValueError
             If ``inputs`` does not have shape ``(T, batch, C*H*W)`` with ``T == timesteps``.
         """
+        self.check_inputs(inputs)
         T = self.timesteps
-        if inputs.ndim != 3 or inputs.shape[0] != T or inputs.shape[2] != self.sizes[0]:
-            raise ValueError(f"inputs must have shape ({T}, batch, {self.sizes[0]}), "
-                             f"not {tuple(inputs.shape)}")
         batch = inputs.shape[1]
         # Direct current is the same at every timestep: layer 0 then runs on one copy.
         once = self.encoder.encoding is Encoding.DIRECT

@@ -59,10 +59,8 @@ def rate_simulate_conv(net: SpikingConvNet, inputs: torch.Tensor, *, quantized: 
     if type(net) is not SpikingConvNet:
         raise TypeError(f"rate-based backpropagation trains a plain SpikingConvNet, not "
                         f"{type(net).__name__}")
+    net.check_inputs(inputs)
     T = net.timesteps
-    if inputs.ndim != 3 or inputs.shape[0] != T or inputs.shape[2] != net.sizes[0]:
-        raise ValueError(f"inputs must have shape ({T}, batch, {net.sizes[0]}), "
-                         f"not {tuple(inputs.shape)}")
     batch = inputs.shape[1]
     once = net.encoder.encoding is Encoding.DIRECT
     spikes = (inputs[:1] if once else inputs).reshape(-1, *net.in_shape)
